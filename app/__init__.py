@@ -1,0 +1,140 @@
+"""Freehold: back office, investor portal and API for fractional real-estate investing."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from flask import Flask
+
+from app.config import Config, config_from_env, CONFIGS
+
+
+def create_app(config: type[Config] | str | dict | None = None) -> Flask:
+    """config: a Config class, a name ("development", "testing", "production"), or a dict of overrides."""
+    app = Flask(__name__, template_folder="../templates", static_folder="../static", instance_relative_config=True)
+    _load_config(app, config)
+
+    from app.extensions import bootstrap, cache, csrf, db, limiter, login_manager, migrate
+
+    db.init_app(app)
+    migrate.init_app(app, db, render_as_batch=True, compare_type=True)
+    login_manager.init_app(app)
+    csrf.init_app(app)
+    limiter.init_app(app)
+    cache.init_app(app)
+    bootstrap.init_app(app)
+
+    from app.core import db as core_db
+
+    core_db.init_app(app)
+
+    from app.celery_app import celery_init_app
+
+    celery_init_app(app)
+
+    from app import models  # noqa: F401  (register every model with the metadata)
+    from app.auth.views import bp as auth_bp
+    from app.auth.services import init_login
+    from app.portal import bp as portal_bp
+    from app.health import bp as health_bp
+
+    init_login(app)
+    app.register_blueprint(health_bp)
+    app.register_blueprint(auth_bp)
+    app.register_blueprint(portal_bp)
+
+    from app.api import init_api
+
+    init_api(app)
+
+    from app.admin import init_admin
+
+    init_admin(app)
+
+    from app.core.errors import register_error_handlers
+
+    register_error_handlers(app)
+
+    from app.cli import register_cli
+
+    register_cli(app)
+    return app
+
+
+def _load_config(app: Flask, config) -> None:
+    overrides: dict = {}
+    if config is None:
+        cls = config_from_env()
+    elif isinstance(config, str):
+        cls = CONFIGS[config]
+    elif isinstance(config, dict):
+        overrides = dict(config)
+        cls = CONFIGS[overrides.pop("CONFIG", None) or config_from_env().NAME]
+    else:
+        cls = config
+    app.config.from_object(cls)
+    app.config.update(overrides)
+    app.config["CONFIG_NAME"] = cls.NAME
+
+    root = Path(app.root_path).parent
+    instance = Path(app.instance_path)
+    if cls.NAME != "production":
+        instance.mkdir(parents=True, exist_ok=True)
+        if not app.config.get("SECRET_KEY"):
+            app.config["SECRET_KEY"] = _instance_secret(instance / "secret_key", _new_secret_key)
+        if not app.config.get("FIELD_ENCRYPTION_KEYS"):
+            app.config["FIELD_ENCRYPTION_KEYS"] = _instance_secret(instance / "field_keys", _new_fernet_key)
+
+    app.config["SQLALCHEMY_DATABASE_URI"] = _absolute_sqlite(app.config["SQLALCHEMY_DATABASE_URI"], root)
+    _derive_service_urls(app, instance)
+    cls.validate(app.config)
+
+
+def _absolute_sqlite(url: str, root: Path) -> str:
+    """`sqlite:///instance/freehold.db` means <repository>/instance/freehold.db wherever the process starts."""
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and not url.startswith("sqlite:////") and url != "sqlite:///:memory:":
+        return prefix + str((root / url[len(prefix):]).resolve())
+    return url
+
+
+def _derive_service_urls(app: Flask, instance: Path) -> None:
+    redis_url = app.config.get("REDIS_URL")
+    broker = app.config.get("CELERY_BROKER_URL")
+    if not broker:
+        if app.config.get("CELERY_TASK_ALWAYS_EAGER"):
+            broker = "memory://"
+        elif redis_url:
+            broker = redis_url
+        else:
+            broker = f"sqla+sqlite:///{instance / 'celery-broker.sqlite'}"
+    app.config["CELERY_BROKER_URL"] = broker
+    app.config.setdefault("RATELIMIT_STORAGE_URI", redis_url or "memory://")
+    if redis_url:
+        app.config.setdefault("CACHE_TYPE", "RedisCache")
+        app.config.setdefault("CACHE_REDIS_URL", redis_url)
+    else:
+        app.config.setdefault("CACHE_TYPE", "SimpleCache")
+    app.config.setdefault("CACHE_KEY_PREFIX", "freehold:")
+
+
+def _instance_secret(path: Path, make) -> str:
+    if path.exists():
+        return path.read_text().strip()
+    value = make()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(value + "\n")
+    return value
+
+
+def _new_secret_key() -> str:
+    import secrets
+
+    return secrets.token_urlsafe(48)
+
+
+def _new_fernet_key() -> str:
+    from cryptography.fernet import Fernet
+
+    return Fernet.generate_key().decode()

@@ -1,0 +1,22 @@
+"""The admin console (Flask-Admin 2, Bootstrap 4 theme), built per app instance."""
+from __future__ import annotations
+
+from flask import Flask
+from flask_admin import Admin
+from flask_admin.theme import Bootstrap4Theme
+
+from app.admin.dashboard import DashboardView
+
+
+def init_admin(app: Flask) -> Admin:
+    from app.admin.views import ledger, users
+
+    admin = Admin(
+        app,
+        name="Freehold console",
+        index_view=DashboardView(name="Dashboard", url="/admin"),
+        theme=Bootstrap4Theme(swatch="default", fluid=True),
+    )
+    for module in (users, ledger):
+        module.register(admin)
+    return admin

@@ -1,0 +1,63 @@
+"""The console's home page: live counts, and the ledger proof on demand."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+from flask import flash, redirect, url_for
+from flask_admin import expose
+from flask_login import current_user
+from sqlalchemy import func, select
+
+from app.admin.base import SecureIndexView
+from app.auth.models import Role, User, user_roles
+from app.core.db import utcnow
+from app.core.money import Money
+from app.core.security import STAFF_ROLES
+from app.extensions import db
+from app.ledger.checks import verify
+from app.ledger.models import USER_HELD, USER_WALLET, Account, Hold, JournalEntry
+from app.ledger.services import platform_currency
+from app.payments.models import Deposit
+
+
+def _counts() -> dict:
+    since = utcnow() - timedelta(days=1)
+    currency = platform_currency()
+    staff_ids = select(user_roles.c.user_id).join(Role, Role.id == user_roles.c.role_id).where(
+        Role.name.in_(STAFF_ROLES))
+    row = db.session.execute(select(
+        select(func.count(User.id)).scalar_subquery(),
+        select(func.count(User.id)).where(User.id.in_(staff_ids)).scalar_subquery(),
+        select(func.count(User.id)).where(User.status == "blocked").scalar_subquery(),
+        select(func.count(JournalEntry.id)).scalar_subquery(),
+        select(func.count(JournalEntry.id)).where(JournalEntry.created_at >= since).scalar_subquery(),
+        select(func.coalesce(func.sum(Account.balance), 0)).where(Account.kind == USER_WALLET).scalar_subquery(),
+        select(func.coalesce(func.sum(Account.balance), 0)).where(Account.kind == USER_HELD).scalar_subquery(),
+        select(func.count(Hold.id)).where(Hold.status == "pending").scalar_subquery(),
+        select(func.count(Deposit.id)).where(Deposit.status == "pending").scalar_subquery(),
+        select(func.coalesce(func.sum(Deposit.amount), 0)).where(
+            Deposit.status == "succeeded", Deposit.completed_at >= since).scalar_subquery(),
+    )).one()
+    users, staff, blocked, entries, entries_24h, wallets, held, holds, pending_deposits, deposited_24h = row
+    return {
+        "users": users, "investors": users - staff, "staff": staff, "blocked": blocked,
+        "entries": entries, "entries_24h": entries_24h,
+        "wallets": Money(int(wallets), currency), "held": Money(int(held), currency), "pending_holds": holds,
+        "pending_deposits": pending_deposits, "deposited_24h": Money(int(deposited_24h), currency),
+    }
+
+
+class DashboardView(SecureIndexView):
+    @expose("/")
+    def index(self):
+        return self.render("admin/dashboard.html", counts=_counts(), user=current_user)
+
+    @expose("/ledger/verify", methods=["POST"])
+    def verify_ledger(self):
+        report = verify()
+        db.session.rollback()
+        if report.ok:
+            flash(f"ledger ok: {report.entries} entries, {report.accounts} accounts", "success")
+        else:
+            flash(f"{len(report.violations)} ledger violation(s): " + "; ".join(report.violations[:10]), "error")
+        return redirect(url_for("admin.index"))

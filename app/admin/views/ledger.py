@@ -1,0 +1,94 @@
+"""Ledger: accounts, journal entries with their postings, holds, deposits. Read-only: money moves only
+through services."""
+from flask import url_for
+from markupsafe import Markup, escape
+
+from app.admin.base import SecureModelView, money_formatter
+from app.core.money import Money
+from app.extensions import db
+from app.ledger.models import Account, Hold, JournalEntry, Posting
+from app.payments.models import Deposit
+
+
+def _postings_table(view, context, entry, name):
+    rows = "".join(
+        f"<tr><td>{escape(p.account.code)}</td><td class='text-right'>"
+        f"{'' if p.amount < 0 else escape(Money(p.amount, p.account.currency).display())}</td>"
+        f"<td class='text-right'>{escape(Money(-p.amount, p.account.currency).display()) if p.amount < 0 else ''}"
+        f"</td></tr>"
+        for p in entry.postings
+    )
+    return Markup("<table class='table table-sm mb-0'><thead><tr><th>Account</th><th class='text-right'>Debit "
+                  "(+)</th><th class='text-right'>Credit (−)</th></tr></thead><tbody>" + rows + "</tbody></table>")
+
+
+def _entry_link(view, context, model, name):
+    entry_id = getattr(model, name if name.endswith("_id") else f"{name}_id", None)
+    if entry_id is None:
+        return ""
+    return Markup(f'<a href="{url_for("ledger_entries.details_view", id=entry_id)}">#{entry_id}</a>')
+
+
+class AccountView(SecureModelView):
+    simple_list_pager = True
+    column_list = ("code", "kind", "name", "user", "currency", "balance", "allow_negative", "created_at")
+    column_searchable_list = ("code", "name")
+    column_filters = ("kind", "currency", "allow_negative", "user_id")
+    column_sortable_list = ("code", "kind", "balance", "created_at")
+    column_default_sort = ("id", False)
+    column_formatters = {"balance": money_formatter("balance")}
+
+
+class JournalEntryView(SecureModelView):
+    simple_list_pager = True
+    column_list = ("id", "created_at", "kind", "memo", "idempotency_key", "actor", "reverses_id")
+    column_details_list = ("id", "created_at", "kind", "memo", "idempotency_key", "actor", "reverses_id", "postings")
+    column_searchable_list = ("idempotency_key", "memo")
+    column_filters = ("kind", "created_at", "actor_id")
+    column_sortable_list = ("id", "created_at", "kind")
+    column_default_sort = ("id", True)
+    column_labels = {"reverses_id": "Reverses"}
+    column_formatters = {"reverses_id": _entry_link}
+    column_formatters_detail = {"postings": _postings_table, "reverses_id": _entry_link}
+
+
+class PostingView(SecureModelView):
+    simple_list_pager = True
+    can_view_details = False
+    column_list = ("id", "entry_id", "account", "amount")
+    column_filters = ("account_id", "entry_id")
+    column_default_sort = ("id", True)
+    column_labels = {"entry_id": "Entry"}
+    column_formatters = {
+        "entry_id": _entry_link,
+        "amount": lambda v, c, m, n: Money(m.amount, m.account.currency).display(),
+    }
+
+
+class HoldView(SecureModelView):
+    column_list = ("id", "user", "amount", "status", "memo", "hold_entry_id", "resolution_entry_id", "created_at",
+                   "resolved_at")
+    column_filters = ("status", "user_id", "created_at")
+    column_default_sort = ("id", True)
+    column_formatters = {"amount": money_formatter("amount"), "hold_entry_id": _entry_link,
+                         "resolution_entry_id": _entry_link}
+
+
+class DepositView(SecureModelView):
+    simple_list_pager = True
+    column_list = ("id", "user", "gateway", "amount", "fee", "status", "gateway_reference", "created_at",
+                   "completed_at", "ledger_entry_id")
+    column_filters = ("status", "gateway", "user_id", "created_at")
+    column_searchable_list = ("gateway_reference",)
+    column_default_sort = ("id", True)
+    column_formatters = {"amount": money_formatter("amount"), "fee": money_formatter("fee"),
+                         "ledger_entry_id": _entry_link}
+
+
+def register(admin) -> None:
+    admin.add_view(AccountView(Account, db, name="Accounts", endpoint="ledger_accounts", category="Ledger"))
+    admin.add_view(JournalEntryView(JournalEntry, db, name="Journal entries", endpoint="ledger_entries",
+                                    category="Ledger"))
+    admin.add_view(PostingView(Posting, db, name="Postings", endpoint="ledger_postings", category="Ledger"))
+    admin.add_view(HoldView(Hold, db, name="Holds", endpoint="ledger_holds", category="Ledger"))
+    admin.add_view(DepositView(Deposit, db, name="Deposits", endpoint="deposits", category="Money"))

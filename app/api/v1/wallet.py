@@ -1,0 +1,46 @@
+"""GET /wallet, GET /wallet/transactions."""
+from flask_smorest import Blueprint
+from marshmallow import Schema, fields
+
+from app.api.auth import current_api_user
+from app.api.envelope import MoneyField, PageArgsSchema, envelope, ok, page_meta
+from app.ledger import services as ledger
+
+URL = "/wallet"
+blp = Blueprint("api_wallet", __name__, description="Wallet and ledger lines")
+
+
+class WalletSchema(Schema):
+    available = MoneyField()
+    held = MoneyField()
+    currency = fields.String()
+
+
+class TransactionSchema(Schema):
+    id = fields.Integer(attribute="posting_id")
+    entry_id = fields.Integer()
+    kind = fields.String()
+    memo = fields.String()
+    account = fields.Function(lambda line: line.account_kind.removeprefix("user_"))
+    direction = fields.Function(lambda line: "credit" if line.amount.minor > 0 else "debit")
+    amount = MoneyField()
+    created_at = fields.DateTime()
+
+
+@blp.get("")
+@blp.response(200, envelope(WalletSchema))
+@blp.doc(security=[{"bearerAuth": []}])
+def wallet():
+    """Available and held balances, from the ledger."""
+    balance = ledger.balance_of(current_api_user().id)
+    return ok({"available": balance.available, "held": balance.held, "currency": balance.available.currency})
+
+
+@blp.get("/transactions")
+@blp.arguments(PageArgsSchema, location="query")
+@blp.response(200, envelope(TransactionSchema, many=True, paginated=True))
+@blp.doc(security=[{"bearerAuth": []}])
+def transactions(args):
+    """The caller's ledger lines, newest first."""
+    lines, total = ledger.statement(current_api_user().id, page=args["page"], per_page=args["per_page"])
+    return ok(lines, meta=page_meta(args["page"], args["per_page"], total))

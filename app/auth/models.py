@@ -1,0 +1,113 @@
+"""Users, roles and API tokens."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, Boolean, CheckConstraint, Column, ForeignKey, String, Table
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.core.crypto import EncryptedString
+from app.core.db import IdMixin, TimestampMixin, UTCDateTime, utcnow
+from app.core.security import STAFF_ROLES
+from app.extensions import db
+
+USER_ACTIVE = "active"
+USER_BLOCKED = "blocked"
+
+user_roles = Table(
+    "user_roles",
+    db.metadata,
+    Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("role_id", ForeignKey("roles.id", ondelete="CASCADE"), primary_key=True),
+)
+
+
+class Role(IdMixin, db.Model):
+    __tablename__ = "roles"
+    name: Mapped[str] = mapped_column(String(40), unique=True, nullable=False)
+    description: Mapped[str] = mapped_column(String(200), default="", nullable=False)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class User(IdMixin, TimestampMixin, db.Model):
+    __tablename__ = "users"
+    __table_args__ = (
+        CheckConstraint("email = lower(email)", name="email_lowercase"),
+        CheckConstraint("status in ('active', 'blocked')", name="status_valid"),
+    )
+
+    email: Mapped[str] = mapped_column(String(254), unique=True, nullable=False)
+    first_name: Mapped[str] = mapped_column(String(100), nullable=False, default="")
+    last_name: Mapped[str] = mapped_column(String(100), nullable=False, default="")
+    password_hash: Mapped[str] = mapped_column(String(255), nullable=False)
+    status: Mapped[str] = mapped_column(String(16), nullable=False, default=USER_ACTIVE)
+    email_verified: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    email_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # changes whenever sessions must die (password change, block): part of the session id Flask-Login stores
+    session_stamp: Mapped[str] = mapped_column(String(32), nullable=False)
+    totp_secret: Mapped[str | None] = mapped_column(EncryptedString())
+    totp_enabled: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
+
+    roles: Mapped[list[Role]] = relationship(secondary=user_roles, lazy="selectin", order_by=Role.name)
+
+    # Flask-Login ------------------------------------------------------------------------------------------------
+    @property
+    def is_active(self) -> bool:
+        return self.status == USER_ACTIVE
+
+    @property
+    def is_authenticated(self) -> bool:
+        return True
+
+    @property
+    def is_anonymous(self) -> bool:
+        return False
+
+    def get_id(self) -> str:
+        return f"{self.id}:{self.session_stamp}"
+
+    # roles ------------------------------------------------------------------------------------------------------
+    @property
+    def role_names(self) -> set[str]:
+        return {r.name for r in self.roles}
+
+    def has_role(self, name: str) -> bool:
+        return name in self.role_names
+
+    def has_any_role(self, *names: str) -> bool:
+        return bool(self.role_names.intersection(names))
+
+    @property
+    def is_staff(self) -> bool:
+        return bool(self.role_names & STAFF_ROLES)
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip() or self.email
+
+    def __str__(self) -> str:
+        return self.email
+
+
+class ApiToken(IdMixin, db.Model):
+    """A bearer token: only its SHA-256 is stored; it expires and can be revoked."""
+
+    __tablename__ = "api_tokens"
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    name: Mapped[str] = mapped_column(String(100), nullable=False, default="api")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    user: Mapped[User] = relationship(lazy="joined")
+
+    def is_valid(self, now: datetime) -> bool:
+        return self.revoked_at is None and self.expires_at > now
+
+

@@ -1,0 +1,48 @@
+"""Celery bound to the Flask app: every task runs inside an application context."""
+from __future__ import annotations
+
+import kombu.transport.sqlalchemy
+from celery import Celery, Task
+from flask import Flask, has_app_context
+
+# the embedded (SQLite) broker polls; keep the latency of `make dev` low
+kombu.transport.sqlalchemy.Transport.polling_interval = 0.2
+
+
+def celery_init_app(app: Flask) -> Celery:
+    class FlaskTask(Task):
+        def __call__(self, *args, **kwargs):
+            if has_app_context():  # eager task inside a request or a test: reuse its context and session
+                return self.run(*args, **kwargs)
+            with app.app_context():
+                return self.run(*args, **kwargs)
+
+    celery = Celery(app.name, task_cls=FlaskTask)
+    celery.conf.update(
+        broker_url=app.config["CELERY_BROKER_URL"],
+        task_ignore_result=True,
+        result_backend=None,
+        task_serializer="json",
+        result_serializer="json",
+        accept_content=["json"],
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_always_eager=app.config.get("CELERY_TASK_ALWAYS_EAGER", False),
+        task_eager_propagates=True,
+        broker_connection_retry_on_startup=True,
+        timezone="UTC",
+        enable_utc=True,
+        beat_schedule=dict(app.config.get("CELERY_BEAT_SCHEDULE") or {}),
+        broker_transport_options={"visibility_timeout": 3600} if app.config.get("REDIS_URL") else {},
+    )
+    from app.tasks import BEAT_SCHEDULE
+
+    for name, entry in BEAT_SCHEDULE.items():
+        celery.conf.beat_schedule.setdefault(name, entry)
+    celery.set_default()
+    app.extensions["celery"] = celery
+    # import task modules so the worker registers them
+    import app.tasks  # noqa: F401
+
+    return celery

@@ -1,0 +1,87 @@
+"""flask users / seed / ledger commands. Each command commits once."""
+from __future__ import annotations
+
+import sys
+
+import click
+from flask import Flask, current_app
+
+from app.core.db import commit
+from app.core.errors import DomainError
+from app.core.security import ROLES
+from app.extensions import db
+
+
+def register_cli(app: Flask) -> None:
+    app.cli.add_command(users_cli)
+    app.cli.add_command(seed_cli)
+    app.cli.add_command(ledger_cli)
+
+
+@click.group("users", help="Manage user accounts.")
+def users_cli():
+    pass
+
+
+@users_cli.command("create")
+@click.option("--email", required=True)
+@click.option("--password", required=True)
+@click.option("--role", type=click.Choice(ROLES), default="investor", show_default=True)
+@click.option("--first-name", default="")
+@click.option("--last-name", default="")
+@click.option("--verified", is_flag=True, help="Mark the e-mail address as verified.")
+def create_user(email, password, role, first_name, last_name, verified):
+    """Create a user with one role."""
+    from app.auth import services as auth
+
+    try:
+        user = auth.create_user(email, password, first_name=first_name, last_name=last_name, roles=(role,),
+                                verified=verified)
+        commit()
+    except DomainError as exc:
+        db.session.rollback()
+        details = "; ".join(f"{k}: {' '.join(v)}" for k, v in (exc.errors or {}).items())
+        raise click.ClickException(f"{exc.message}{' (' + details + ')' if details else ''}") from None
+    click.echo(f"created {user.email} (id {user.id}, role {role}{', verified' if verified else ''})")
+
+
+@click.group("seed", help="Load data.")
+def seed_cli():
+    pass
+
+
+@seed_cli.command("demo")
+def seed_demo():
+    """Load the demo data (idempotent) and print the logins."""
+    if current_app.config["CONFIG_NAME"] == "production":
+        raise click.ClickException("refusing to load demo data under the production configuration")
+    from app.seed import seed_demo as run
+
+    logins = run()
+    commit()
+    click.echo("Demo data is loaded. Sign in at /login:")
+    for login in logins:
+        extra = f"  TOTP secret {login.totp_secret}" if login.totp_secret else ""
+        click.echo(f"  {login.role:<17} {login.email:<26} {login.password}{extra}")
+
+
+@click.group("ledger", help="Ledger tools.")
+def ledger_cli():
+    pass
+
+
+@ledger_cli.command("verify")
+def verify_ledger():
+    """Check every ledger invariant; exit 1 listing each violation."""
+    from app.ledger.checks import verify
+
+    report = verify()
+    db.session.rollback()
+    if report.ok:
+        click.echo(f"ledger ok: {report.entries} entries, {report.accounts} accounts")
+        return
+    for violation in report.violations:
+        click.echo(f"violation: {violation}", err=True)
+    click.echo(f"ledger NOT ok: {len(report.violations)} violation(s) in {report.entries} entries, "
+               f"{report.accounts} accounts", err=True)
+    sys.exit(1)

@@ -1,0 +1,137 @@
+"""Configuration read from the environment (CONTRACT.md lists the variables)."""
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    value = os.environ.get(name)
+    return value if value not in (None, "") else default
+
+
+def _env_bool(name: str, default: bool = False) -> bool:
+    value = _env(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def normalize_database_url(url: str) -> str:
+    """Accept the URLs operators usually write and pick the psycopg 3 driver for PostgreSQL."""
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://"):]
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://"):]
+    return url
+
+
+class Config:
+    NAME = "base"
+    SECRET_KEY = _env("SECRET_KEY")
+    SQLALCHEMY_DATABASE_URI = normalize_database_url(_env("DATABASE_URL", "sqlite:///instance/freehold.db"))
+    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+    REDIS_URL = _env("REDIS_URL")
+    CELERY_BROKER_URL = _env("CELERY_BROKER_URL")
+    FREEHOLD_CURRENCY = (_env("FREEHOLD_CURRENCY", "USD") or "USD").upper()
+    FIELD_ENCRYPTION_KEYS = _env("FIELD_ENCRYPTION_KEYS")
+
+    STORAGE_BACKEND = _env("STORAGE_BACKEND", "local")
+    S3_BUCKET = _env("S3_BUCKET")
+    S3_ENDPOINT_URL = _env("S3_ENDPOINT_URL")
+    S3_REGION = _env("S3_REGION")
+
+    STRIPE_SECRET_KEY = _env("STRIPE_SECRET_KEY")
+    STRIPE_WEBHOOK_SECRET = _env("STRIPE_WEBHOOK_SECRET")
+    STRIPE_API_BASE = _env("STRIPE_API_BASE")
+
+    MAIL_SERVER = _env("MAIL_SERVER")
+    MAIL_PORT = int(_env("MAIL_PORT", "25") or 25)
+    MAIL_USERNAME = _env("MAIL_USERNAME")
+    MAIL_PASSWORD = _env("MAIL_PASSWORD")
+    MAIL_USE_TLS = _env_bool("MAIL_USE_TLS")
+    MAIL_DEFAULT_SENDER = _env("MAIL_DEFAULT_SENDER", "Freehold <no-reply@freehold.local>")
+
+    # Sessions and cookies
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    REMEMBER_COOKIE_HTTPONLY = True
+    PERMANENT_SESSION_LIFETIME = timedelta(hours=12)
+    WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session
+
+    # Passwords: argon2id with the library's defaults (RFC 9106 low-memory profile)
+    ARGON2_TIME_COST = 3
+    ARGON2_MEMORY_COST = 65536
+    ARGON2_PARALLELISM = 4
+
+    # API
+    API_TITLE = "Freehold API"
+    API_VERSION = "v1"
+    OPENAPI_VERSION = "3.0.3"
+    OPENAPI_URL_PREFIX = "/api/v1"
+    OPENAPI_JSON_PATH = "openapi.json"
+    API_TOKEN_TTL = timedelta(days=int(_env("API_TOKEN_TTL_DAYS", "30") or 30))
+    API_RATE_LIMIT_USER = "100/minute"
+    API_RATE_LIMIT_ANONYMOUS = "20/minute"
+    API_MAX_PER_PAGE = 100
+
+    RATELIMIT_HEADERS_ENABLED = True
+    RATELIMIT_KEY_PREFIX = "freehold"
+
+    BOOTSTRAP_SERVE_LOCAL = True
+    BOOTSTRAP_BOOTSWATCH_THEME = None
+
+    # Admin console
+    FLASK_ADMIN_FLUID_LAYOUT = True
+
+    CELERY_TASK_ALWAYS_EAGER = False
+
+    @classmethod
+    def validate(cls, config: dict) -> None:  # noqa: D401 - overridden in Production
+        """Development and testing accept generated secrets."""
+
+
+class Development(Config):
+    NAME = "development"
+    DEBUG = False
+
+
+class Testing(Config):
+    NAME = "testing"
+    TESTING = True
+    SECRET_KEY = "testing-secret-key-not-for-production"
+    WTF_CSRF_ENABLED = True
+    CELERY_TASK_ALWAYS_EAGER = True
+    # cheap hashes keep the suite fast; production uses the defaults above
+    ARGON2_TIME_COST = 1
+    ARGON2_MEMORY_COST = 1024
+    ARGON2_PARALLELISM = 1
+    RATELIMIT_ENABLED = True
+
+
+class Production(Config):
+    NAME = "production"
+    SESSION_COOKIE_SECURE = True
+    REMEMBER_COOKIE_SECURE = True
+    PREFERRED_URL_SCHEME = "https"
+
+    @classmethod
+    def validate(cls, config: dict) -> None:
+        missing = [name for name in ("SECRET_KEY", "FIELD_ENCRYPTION_KEYS") if not config.get(name)]
+        if not _env("DATABASE_URL"):
+            missing.append("DATABASE_URL")
+        if missing:
+            raise RuntimeError("production configuration is missing: " + ", ".join(missing))
+        if config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+            raise RuntimeError("production needs PostgreSQL: DATABASE_URL points at SQLite")
+
+
+CONFIGS = {"development": Development, "testing": Testing, "production": Production}
+
+
+def config_from_env() -> type[Config]:
+    name = (_env("FREEHOLD_CONFIG", "development") or "development").lower()
+    try:
+        return CONFIGS[name]
+    except KeyError:
+        raise RuntimeError(f"FREEHOLD_CONFIG must be one of {sorted(CONFIGS)}, not {name!r}") from None

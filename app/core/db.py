@@ -1,0 +1,110 @@
+"""Model mixins, the after-commit queue and the one place a unit of work commits.
+
+Services flush and never commit. A view, task or CLI command calls `commit()` once. Work that must only
+happen when the data is durable (Celery tasks, e-mails, webhooks to others) is queued with `after_commit()`
+and runs after the transaction commits; a rollback drops it.
+"""
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, Callable
+
+from flask import Flask
+from sqlalchemy import BigInteger, DateTime, event
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from app.extensions import db
+
+_QUEUE_KEY = "freehold_after_commit"
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(db.TypeDecorator):
+    """Timezone-aware UTC datetimes on PostgreSQL and SQLite alike (SQLite drops the offset)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is not None:
+            if value.tzinfo is None:
+                raise ValueError("naive datetime given to a UTC column")
+            value = value.astimezone(UTC)
+        return value
+
+    def process_result_value(self, value, dialect):
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value
+
+
+class IdMixin:
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(db.Integer, "sqlite"), primary_key=True)
+
+
+class TimestampMixin:
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow, nullable=False)
+
+
+def after_commit(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+    """Run fn(*args, **kwargs) once the current transaction commits; dropped on rollback."""
+    db.session.info.setdefault(_QUEUE_KEY, []).append((fn, args, kwargs))
+
+
+def enqueue_after_commit(task, *args: Any, **kwargs: Any) -> None:
+    """Send a Celery task only once the data it reads is committed."""
+    after_commit(task.apply_async, args=args, kwargs=kwargs)
+
+
+def commit() -> None:
+    db.session.commit()
+
+
+def init_app(app: Flask) -> None:
+    if not getattr(init_app, "_listening", False):
+        # Listen on the Session class: the queue lives in each session's own `info`.
+        event.listen(Session, "after_transaction_create", _mark_savepoint)
+        event.listen(Session, "after_commit", _note_commit)
+        event.listen(Session, "after_soft_rollback", _unwind)
+        event.listen(Session, "after_transaction_end", _run_when_root_ends)
+        init_app._listening = True
+
+
+def _mark_savepoint(session: Session, transaction) -> None:
+    if transaction.nested:
+        marks = session.info.setdefault(_QUEUE_KEY + ":marks", {})
+        marks[id(transaction)] = len(session.info.get(_QUEUE_KEY, ()))
+
+
+def _note_commit(session: Session) -> None:
+    if not session.in_nested_transaction():
+        session.info[_QUEUE_KEY + ":committed"] = True
+
+
+def _unwind(session: Session, previous_transaction) -> None:
+    """A rolled-back savepoint drops what was queued inside it; a rolled-back transaction drops everything."""
+    if previous_transaction.nested:
+        mark = session.info.get(_QUEUE_KEY + ":marks", {}).pop(id(previous_transaction), None)
+        if mark is not None and _QUEUE_KEY in session.info:
+            del session.info[_QUEUE_KEY][mark:]
+    elif previous_transaction.parent is None:
+        session.info.pop(_QUEUE_KEY, None)
+        session.info.pop(_QUEUE_KEY + ":committed", None)
+
+
+def _run_when_root_ends(session: Session, transaction) -> None:
+    if transaction.nested:
+        session.info.get(_QUEUE_KEY + ":marks", {}).pop(id(transaction), None)
+        return
+    if transaction.parent is not None:
+        return
+    committed = session.info.pop(_QUEUE_KEY + ":committed", False)
+    queue = session.info.pop(_QUEUE_KEY, None)
+    if committed and queue:
+        # the session has no transaction now: a callback (an eager task) may begin and commit its own
+        for fn, args, kwargs in queue:
+            fn(*args, **kwargs)

@@ -1,0 +1,125 @@
+"""Domain errors raised by services, and the handlers that turn any error into a page or a JSON envelope."""
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, jsonify, render_template, request
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger(__name__)
+
+
+class DomainError(Exception):
+    """A refused request: nothing was changed. `status` is the HTTP code an edge should answer with."""
+
+    status = 422
+    code = "invalid"
+
+    def __init__(self, message: str, errors: dict | None = None):
+        super().__init__(message)
+        self.message = message
+        self.errors = errors
+
+
+class ValidationError(DomainError):
+    status = 422
+    code = "invalid"
+
+
+class NotFound(DomainError):
+    status = 404
+    code = "not_found"
+
+
+class Forbidden(DomainError):
+    status = 403
+    code = "forbidden"
+
+
+class Conflict(DomainError):
+    status = 409
+    code = "conflict"
+
+
+class InsufficientFunds(DomainError):
+    status = 422
+    code = "insufficient_funds"
+
+
+class IllegalTransition(Conflict):
+    code = "illegal_transition"
+
+
+class IdempotencyConflict(Conflict):
+    code = "idempotency_conflict"
+
+
+def wants_json() -> bool:
+    return request.path.startswith("/api/") or request.path.startswith("/webhooks/")
+
+
+def error_envelope(message: str, errors: dict | None = None):
+    return {"status": "error", "message": message, "errors": errors or None}
+
+
+def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        if wants_json():
+            errors = None
+            data = getattr(exc, "data", None) or {}
+            messages = data.get("messages") if isinstance(data, dict) else None
+            if messages:
+                errors = _flatten_locations(messages)
+            message = data.get("message") if isinstance(data, dict) and data.get("message") else exc.description
+            if exc.code == 422 and errors and message == exc.description:
+                message = "The request was not valid."
+            response = jsonify(error_envelope(message or exc.name, errors))
+            response.status_code = exc.code or 500
+            for key, value in (exc.get_response().headers if exc.code == 429 else []):
+                if key.lower() == "retry-after":
+                    response.headers[key] = value
+            headers = data.get("headers") if isinstance(data, dict) else None
+            if headers:
+                response.headers.update(headers)
+            return response
+        template = f"errors/{exc.code}.html" if exc.code in (403, 404, 429) else "errors/generic.html"
+        return render_template(template, error=exc), exc.code
+
+    @app.errorhandler(DomainError)
+    def domain_error(exc: DomainError):
+        from app.extensions import db
+
+        db.session.rollback()
+        if wants_json():
+            response = jsonify(error_envelope(exc.message, exc.errors))
+            response.status_code = exc.status
+            return response
+        return render_template("errors/generic.html", error=exc), exc.status
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception):
+        if isinstance(exc, HTTPException):
+            return http_error(exc)
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        from app.extensions import db
+
+        db.session.rollback()
+        if wants_json():
+            response = jsonify(error_envelope("Internal server error."))
+            response.status_code = 500
+            return response
+        return render_template("errors/generic.html", error=None), 500
+
+
+def _flatten_locations(messages: dict) -> dict:
+    """webargs reports {"json": {"amount": [...]}}: clients want {"amount": [...]}."""
+    flat: dict = {}
+    for location, fields in messages.items():
+        if isinstance(fields, dict):
+            for field, errs in fields.items():
+                flat.setdefault(field, [])
+                flat[field].extend(errs if isinstance(errs, list) else [errs])
+        else:
+            flat.setdefault(location, []).extend(fields if isinstance(fields, list) else [fields])
+    return flat

@@ -1,0 +1,121 @@
+"""Double-entry ledger: accounts, journal entries, postings, holds.
+
+Sign convention: an account's balance is the sum of its postings. A user's wallet is credited with positive
+postings, so its balance is what the user owns; the platform side of each entry carries the opposite sign.
+Every entry's postings sum to zero, hence the whole ledger sums to zero.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, Boolean, CheckConstraint, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.core.db import IdMixin, UTCDateTime, utcnow
+from app.extensions import db
+
+# account kinds
+USER_WALLET = "user_wallet"
+USER_HELD = "user_held"
+GATEWAY_CLEARING = "gateway_clearing"
+PROPERTY_ESCROW = "property_escrow"
+RETURNS_FUNDING = "returns_funding"
+FEE_REVENUE = "fee_revenue"
+PAYOUTS_IN_TRANSIT = "payouts_in_transit"
+ROUNDING = "rounding"
+ADJUSTMENTS = "adjustments"
+
+USER_KINDS = (USER_WALLET, USER_HELD)
+ACCOUNT_KINDS = (
+    USER_WALLET, USER_HELD, GATEWAY_CLEARING, PROPERTY_ESCROW, RETURNS_FUNDING, FEE_REVENUE,
+    PAYOUTS_IN_TRANSIT, ROUNDING, ADJUSTMENTS,
+)
+
+HOLD_PENDING = "pending"
+HOLD_SETTLED = "settled"
+HOLD_RELEASED = "released"
+
+
+class Account(IdMixin, db.Model):
+    __tablename__ = "ledger_accounts"
+    __table_args__ = (
+        CheckConstraint("allow_negative OR balance >= 0", name="balance_not_negative"),
+        CheckConstraint("(user_id IS NULL) = (kind NOT IN ('user_wallet', 'user_held'))", name="user_accounts_owned"),
+    )
+
+    code: Mapped[str] = mapped_column(String(120), unique=True, nullable=False)
+    kind: Mapped[str] = mapped_column(String(40), nullable=False, index=True)
+    name: Mapped[str] = mapped_column(String(200), nullable=False)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    ref: Mapped[str | None] = mapped_column(String(80))
+    currency: Mapped[str] = mapped_column(String(3), nullable=False)
+    balance: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    allow_negative: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
+
+    user = relationship("User", lazy="select")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class JournalEntry(IdMixin, db.Model):
+    """One balanced movement of money; never edited or deleted (a mistake is reversed by a new entry)."""
+
+    __tablename__ = "ledger_entries"
+
+    kind: Mapped[str] = mapped_column(String(40), nullable=False, index=True)
+    memo: Mapped[str] = mapped_column(String(500), nullable=False, default="")
+    idempotency_key: Mapped[str] = mapped_column(String(200), unique=True, nullable=False)
+    fingerprint: Mapped[str] = mapped_column(String(64), nullable=False)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    reverses_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_entries.id"), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False, index=True)
+
+    postings: Mapped[list["Posting"]] = relationship(
+        back_populates="entry", lazy="selectin", order_by="Posting.id"
+    )
+    actor = relationship("User", lazy="select")
+    reverses = relationship("JournalEntry", remote_side="JournalEntry.id", lazy="select")
+
+    def __str__(self) -> str:
+        return f"#{self.id} {self.kind}"
+
+
+class Posting(IdMixin, db.Model):
+    __tablename__ = "ledger_postings"
+    __table_args__ = (
+        CheckConstraint("amount <> 0", name="amount_not_zero"),
+        Index("ix_ledger_postings_account_id_id", "account_id", "id"),
+    )
+
+    entry_id: Mapped[int] = mapped_column(ForeignKey("ledger_entries.id"), nullable=False, index=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("ledger_accounts.id"), nullable=False)
+    amount: Mapped[int] = mapped_column(BigInteger, nullable=False)
+
+    entry: Mapped[JournalEntry] = relationship(back_populates="postings")
+    account: Mapped[Account] = relationship(lazy="joined")
+
+
+class Hold(IdMixin, db.Model):
+    """Money moved from a user's wallet to their held account, awaiting one resolution: settle or release."""
+
+    __tablename__ = "ledger_holds"
+    __table_args__ = (
+        CheckConstraint("amount > 0", name="amount_positive"),
+        CheckConstraint("status in ('pending', 'settled', 'released')", name="status_valid"),
+        UniqueConstraint("hold_entry_id", name="uq_ledger_holds_hold_entry_id"),
+    )
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), nullable=False, index=True)
+    amount: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    currency: Mapped[str] = mapped_column(String(3), nullable=False)
+    status: Mapped[str] = mapped_column(String(16), nullable=False, default=HOLD_PENDING, index=True)
+    memo: Mapped[str] = mapped_column(String(500), nullable=False, default="")
+    hold_entry_id: Mapped[int] = mapped_column(ForeignKey("ledger_entries.id"), nullable=False)
+    resolution_entry_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_entries.id"), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    hold_entry = relationship(JournalEntry, foreign_keys=[hold_entry_id], lazy="select")
+    resolution_entry = relationship(JournalEntry, foreign_keys=[resolution_entry_id], lazy="select")

@@ -1,0 +1,22 @@
+"""Scheduled proof of the ledger: a violation is logged as an error for the on-call to see."""
+import logging
+
+from celery import shared_task
+
+from app.extensions import db
+from app.ledger.checks import verify
+
+log = logging.getLogger(__name__)
+
+
+@shared_task(name="ledger.verify")
+def verify_ledger() -> dict:
+    report = verify()
+    db.session.rollback()
+    if report.ok:
+        log.info("ledger ok: %s entries, %s accounts", report.entries, report.accounts)
+    else:
+        for violation in report.violations:
+            log.error("ledger violation: %s", violation)
+    return {"ok": report.ok, "entries": report.entries, "accounts": report.accounts,
+            "violations": report.violations}

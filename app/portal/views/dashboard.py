@@ -1,0 +1,12 @@
+from flask import render_template
+from flask_login import current_user
+
+from app.ledger import services as ledger
+from app.portal import bp
+
+
+@bp.get("/")
+def dashboard():
+    balance = ledger.balance_of(current_user.id)
+    lines, _ = ledger.statement(current_user.id, page=1, per_page=5)
+    return render_template("portal/dashboard.html", balance=balance, lines=lines)

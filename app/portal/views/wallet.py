@@ -1,0 +1,16 @@
+from flask import render_template, request
+from flask_login import current_user
+
+from app.ledger import services as ledger
+from app.portal import bp
+
+PER_PAGE = 25
+
+
+@bp.get("/wallet")
+def wallet():
+    page = max(request.args.get("page", 1, type=int) or 1, 1)
+    balance = ledger.balance_of(current_user.id)
+    lines, total = ledger.statement(current_user.id, page=page, per_page=PER_PAGE)
+    pages = max((total + PER_PAGE - 1) // PER_PAGE, 1)
+    return render_template("portal/wallet.html", balance=balance, lines=lines, page=page, pages=pages, total=total)

@@ -1,0 +1,71 @@
+"""Demo data, made through the same services as real use. Idempotent: a second run changes nothing."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+
+from app.auth import services as auth
+from app.auth import totp
+from app.core.money import Money
+from app.extensions import db
+from app.ledger.services import platform_currency
+from app.payments import services as payments
+from app.payments.models import Deposit
+from app.payouts import services as payouts
+from app.payouts.models import PayoutMethod
+
+INVESTOR_EMAIL = "investor@example.com"
+INVESTOR_PASSWORD = "Demo-investor-2026"
+STAFF_PASSWORD = "Demo-staff-2026"
+STAFF = (
+    ("admin@example.com", "admin", "Ada", "Admin"),
+    ("compliance@example.com", "compliance", "Carl", "Compliance"),
+    ("finance@example.com", "finance", "Fiona", "Finance"),
+    ("finance2@example.com", "finance", "Frank", "Finance"),
+    ("properties@example.com", "property_manager", "Paula", "Properties"),
+    ("support@example.com", "support", "Sam", "Support"),
+)
+DEMO_DEPOSIT_REFERENCE = "demo-seed-investor-funding"
+
+
+@dataclass
+class Login:
+    email: str
+    password: str
+    role: str
+    totp_secret: str | None
+
+
+def seed_demo() -> list[Login]:
+    logins = [_investor()]
+    for email, role, first, last in STAFF:
+        logins.append(_staff(email, role, first, last))
+    return logins
+
+
+def _investor() -> Login:
+    user = auth.user_by_email(INVESTOR_EMAIL)
+    if user is None:
+        user = auth.create_user(INVESTOR_EMAIL, INVESTOR_PASSWORD, first_name="Iris", last_name="Investor",
+                                roles=("investor",), verified=True)
+    deposit = db.session.scalar(select(Deposit).where(Deposit.gateway == "bank_transfer",
+                                                      Deposit.gateway_reference == DEMO_DEPOSIT_REFERENCE))
+    if deposit is None:
+        deposit = payments.create_deposit(user.id, Money.parse("50000.00", platform_currency()), "bank_transfer",
+                                          reference=DEMO_DEPOSIT_REFERENCE)
+    payments.complete_deposit(deposit)
+    if db.session.scalar(select(PayoutMethod.id).where(PayoutMethod.user_id == user.id)) is None:
+        payouts.add_bank_method(user.id, holder_name="Iris Investor", bank_name="First Demo Bank",
+                                account_number="000123456789", routing_number="021000021", country="US")
+    return Login(INVESTOR_EMAIL, INVESTOR_PASSWORD, "investor", None)
+
+
+def _staff(email: str, role: str, first: str, last: str) -> Login:
+    user = auth.user_by_email(email)
+    if user is None:
+        user = auth.create_user(email, STAFF_PASSWORD, first_name=first, last_name=last, roles=(role,),
+                                verified=True)
+    if not user.totp_enabled:
+        auth.enable_totp(user, totp.new_secret())
+    return Login(email, STAFF_PASSWORD, role, user.totp_secret)

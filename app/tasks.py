@@ -1,0 +1,8 @@
+"""Every Celery task module, imported so the worker registers them, and the beat schedule."""
+from celery.schedules import crontab
+
+from app.ledger import tasks as ledger_tasks  # noqa: F401
+
+BEAT_SCHEDULE = {
+    "ledger-verify-nightly": {"task": "ledger.verify", "schedule": crontab(hour=2, minute=30)},
+}
