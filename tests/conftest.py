@@ -1,0 +1,227 @@
+"""Test fixtures. The suite runs on SQLite by default and on PostgreSQL (and Redis) when DATABASE_URL
+(and REDIS_URL) point at them. On PostgreSQL it creates a throw-away database beside the one named, so it never
+touches real data; the schema always comes from the Alembic migrations."""
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import tempfile
+import uuid
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, event, text
+from sqlalchemy.engine import make_url
+
+from app import create_app
+from app.config import normalize_database_url
+from app.extensions import db, limiter
+
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+RUN_ID = uuid.uuid4().hex[:8]
+
+
+def _server_url() -> str | None:
+    url = os.environ.get("DATABASE_URL")
+    if url and url.startswith(("postgres://", "postgresql")):
+        return normalize_database_url(url)
+    return None
+
+
+@pytest.fixture(scope="session")
+def database_url():
+    server = _server_url()
+    if server is None:
+        folder = tempfile.mkdtemp(prefix="freehold-tests-")
+        yield f"sqlite:///{folder}/test.db"
+        return
+    base = make_url(server)
+    name = f"{base.database or 'freehold'}_pytest_{RUN_ID}"
+    admin_engine = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin_engine.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield base.set(database=name).render_as_string(hide_password=False)
+    finally:
+        from app.extensions import db as _db
+
+        try:
+            _db.session.remove()
+        except Exception:  # noqa: BLE001
+            pass
+        with admin_engine.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin_engine.dispose()
+
+
+def test_config(database_url: str, **overrides) -> dict:
+    config = {
+        "CONFIG": "testing",
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "FIELD_ENCRYPTION_KEYS": TEST_FERNET_KEYS,
+        "RATELIMIT_KEY_PREFIX": f"freehold-test-{RUN_ID}",
+        "CACHE_KEY_PREFIX": f"freehold-test-{RUN_ID}:",
+    }
+    if os.environ.get("REDIS_URL"):
+        config["REDIS_URL"] = os.environ["REDIS_URL"]
+        config["RATELIMIT_STORAGE_URI"] = os.environ["REDIS_URL"]
+    config.update(overrides)
+    return config
+
+
+TEST_FERNET_KEYS = "8fQR6ze4U6Q9aoZAiZxFUyofI5SLGCLDA6aoBDUQcb4=,lD3N1DRqUyftfHn3HscJqcDRgWGX8hJ6f8EtIMNrpXQ="
+test_config.__test__ = False  # not a test
+
+
+@pytest.fixture(scope="session")
+def app(database_url):
+    application = create_app(test_config(database_url))
+    with application.app_context():
+        from flask_migrate import upgrade
+
+        upgrade(directory=str(Path(__file__).resolve().parent.parent / "migrations"))
+        db.session.remove()
+    return application
+
+
+@pytest.fixture(scope="session")
+def is_postgres(app) -> bool:
+    return app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql")
+
+
+@pytest.fixture
+def postgres(is_postgres):
+    if not is_postgres:
+        pytest.skip("needs PostgreSQL: set DATABASE_URL to a PostgreSQL server (SQLite ignores row locks)")
+
+
+def _clean(app) -> None:
+    tables = [t.name for t in reversed(db.metadata.sorted_tables)]
+    with app.app_context():
+        db.session.remove()
+        engine = db.engine
+        with engine.begin() as conn:
+            if engine.dialect.name == "postgresql":
+                conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+            else:
+                for table in tables:
+                    conn.execute(text(f"DELETE FROM {table}"))
+
+
+@pytest.fixture(autouse=True)
+def _fresh(app):
+    """Every test starts with empty tables, a fresh session and fresh rate limits."""
+    ctx = app.app_context()
+    ctx.push()
+    try:
+        limiter.reset()
+    except Exception:  # noqa: BLE001 - storage without reset support
+        pass
+    yield
+    db.session.remove()
+    ctx.pop()
+    _clean(app)
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+# factories ------------------------------------------------------------------------------------------------------
+PASSWORD = "Correct-horse-battery-9"
+
+
+@pytest.fixture
+def make_user(app):
+    from app.auth import services as auth
+    from app.auth import totp
+
+    def _make(email=None, *, role="investor", verified=True, password=PASSWORD, two_factor=False,
+              first_name="Test", last_name="User"):
+        email = email or f"user-{secrets.token_hex(4)}@example.com"
+        user = auth.create_user(email, password, first_name=first_name, last_name=last_name, roles=(role,),
+                                verified=verified)
+        if two_factor:
+            auth.enable_totp(user, totp.new_secret())
+        db.session.commit()
+        return user
+
+    return _make
+
+
+@pytest.fixture
+def fund(app):
+    """Credit a user's wallet through a completed deposit, as real money arrives."""
+    from app.core.money import Money
+    from app.ledger.services import platform_currency
+    from app.payments import services as payments
+
+    def _fund(user, amount: str):
+        deposit = payments.create_deposit(user.id, Money.parse(amount, platform_currency()), "bank_transfer")
+        payments.complete_deposit(deposit)
+        db.session.commit()
+        return deposit
+
+    return _fund
+
+
+def csrf_from(html: str) -> str:
+    match = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', html) or re.search(
+        r'value="([^"]+)"[^>]*name="csrf_token"', html)
+    assert match, "no CSRF token in the page"
+    return match.group(1)
+
+
+@pytest.fixture
+def login(client):
+    def _login(user_or_email, password=PASSWORD, *, http=None):
+        http = http or client
+        email = getattr(user_or_email, "email", user_or_email)
+        page = http.get("/login")
+        response = http.post("/login", data={"email": email, "password": password,
+                                             "csrf_token": csrf_from(page.get_data(as_text=True))})
+        return response
+
+    return _login
+
+
+@pytest.fixture
+def token_for(app):
+    from app.auth import services as auth
+
+    def _token(user) -> dict:
+        raw, _ = auth.issue_token(user)
+        db.session.commit()
+        return {"Authorization": f"Bearer {raw}"}
+
+    return _token
+
+
+@pytest.fixture
+def count_queries(app):
+    """with count_queries() as queries: ...  -> len(queries) statements were sent."""
+
+    @contextmanager
+    def _count():
+        statements: list[str] = []
+
+        def before(conn, cursor, statement, parameters, context, executemany):
+            statements.append(statement)
+
+        engine = db.engine
+        event.listen(engine, "before_cursor_execute", before)
+        try:
+            yield statements
+        finally:
+            event.remove(engine, "before_cursor_execute", before)
+
+    return _count
+
+
+@pytest.fixture(scope="session")
+def artifacts_dir() -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS

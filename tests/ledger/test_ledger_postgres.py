@@ -1,0 +1,139 @@
+"""PostgreSQL only: concurrent spending, concurrent replays, and the database's own guards."""
+import threading
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+
+from app.core.errors import InsufficientFunds
+from app.extensions import db
+from app.ledger import services as ledger
+from app.ledger.checks import verify
+from app.ledger.models import FEE_REVENUE, USER_WALLET
+
+pytestmark = pytest.mark.postgres
+
+
+def _run_threads(app, count, work):
+    barrier = threading.Barrier(count)
+    results: list = [None] * count
+
+    def runner(index):
+        with app.app_context():
+            try:
+                barrier.wait(timeout=30)
+                results[index] = work(index)
+                db.session.commit()
+            except Exception as exc:  # noqa: BLE001 - recorded for the assertions
+                db.session.rollback()
+                results[index] = exc
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=runner, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    return results
+
+
+def test_fifty_threads_spending_from_one_wallet_never_overdraw(app, postgres, make_user, fund):
+    user = make_user()
+    fund(user, "10.00")  # 1,000 minor units
+    user_id = user.id
+    fee_id = ledger.platform_account(FEE_REVENUE).id
+    db.session.commit()
+
+    def spend(index):
+        from app.ledger.models import Account
+
+        wallet = ledger.user_account(user_id, USER_WALLET)
+        fee = db.session.get(Account, fee_id)
+        ledger.post([(wallet, -30), (fee, 30)], key=f"spend-{index}", kind="fee")
+        return 30
+
+    results = _run_threads(app, 50, spend)
+    spent = sum(r for r in results if isinstance(r, int))
+    refused = [r for r in results if isinstance(r, InsufficientFunds)]
+    unexpected = [r for r in results if not isinstance(r, (int, InsufficientFunds))]
+    assert not unexpected, unexpected
+    assert spent == 990 and len(refused) == 17  # 33 spends of 30 fit in 1,000
+    db.session.expire_all()
+    wallet = ledger.user_account(user_id, USER_WALLET)
+    assert wallet.balance == 1000 - spent == 10
+    fee_total = db.session.execute(text(
+        "SELECT COALESCE(SUM(p.amount), 0) FROM ledger_postings p JOIN ledger_entries e ON e.id = p.entry_id "
+        "WHERE e.kind = 'fee' AND p.account_id = :a"), {"a": fee_id}).scalar_one()
+    assert fee_total == spent
+    report = verify()
+    assert report.ok, report.violations
+
+
+def test_the_same_key_posted_by_twenty_threads_moves_money_once(app, postgres, make_user, fund):
+    user = make_user()
+    fund(user, "100.00")
+    user_id = user.id
+    db.session.commit()
+
+    def spend(index):
+        wallet = ledger.user_account(user_id, USER_WALLET)
+        return ledger.post([(wallet, -2500), (ledger.platform_account(FEE_REVENUE), 2500)],
+                           key="one-fee-only", kind="fee").id
+
+    results = _run_threads(app, 20, spend)
+    assert all(isinstance(r, int) for r in results), results
+    assert len(set(results)) == 1
+    db.session.expire_all()
+    assert ledger.user_account(user_id, USER_WALLET).balance == 7500
+    assert verify().ok
+
+
+def test_holds_resolved_concurrently_resolve_once(app, postgres, make_user, fund):
+    user = make_user()
+    fund(user, "50.00")
+    record = ledger.hold(user.id, 5000, key="race-hold")
+    db.session.commit()
+    hold_id = record.id
+
+    def resolve(index):
+        from app.ledger.models import Hold
+
+        h = db.session.get(Hold, hold_id)
+        if index % 2:
+            return ledger.settle(h, key=f"settle-{index}").status
+        return ledger.release(h, key=f"release-{index}").status
+
+    results = _run_threads(app, 10, resolve)
+    winners = [r for r in results if isinstance(r, str)]
+    assert len(winners) == 1, results
+    assert verify().ok
+
+
+def test_database_refuses_unbalanced_entries_at_commit(postgres, make_user):
+    user = make_user()
+    wallet = ledger.user_account(user.id, USER_WALLET)
+    db.session.execute(text(
+        "INSERT INTO ledger_entries (kind, memo, idempotency_key, fingerprint, created_at) "
+        "VALUES ('raw', '', 'raw-1', 'x', now())"))
+    db.session.execute(text(
+        "INSERT INTO ledger_postings (entry_id, account_id, amount) "
+        "VALUES (currval('ledger_entries_id_seq'), :a, 500)"), {"a": wallet.id})
+    with pytest.raises(DBAPIError, match="at least two|does not balance"):
+        db.session.commit()
+    db.session.rollback()
+    assert ledger.entry_by_key("raw-1") is None
+
+
+def test_database_refuses_editing_or_deleting_ledger_rows(postgres, make_user, fund):
+    user = make_user()
+    fund(user, "5.00")
+    for statement in ("UPDATE ledger_postings SET amount = amount * 2", "DELETE FROM ledger_postings",
+                      "UPDATE ledger_entries SET memo = 'edited'", "DELETE FROM ledger_entries"):
+        with pytest.raises(DBAPIError, match="append-only"):
+            db.session.execute(text(statement))
+        db.session.rollback()
+    with pytest.raises(DBAPIError, match="balance_not_negative"):
+        db.session.execute(text("UPDATE ledger_accounts SET balance = -1 WHERE kind = 'user_wallet'"))
+    db.session.rollback()
+    assert verify().ok
