@@ -52,7 +52,10 @@ class TimestampMixin:
 
 def after_commit(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
     """Run fn(*args, **kwargs) once the current transaction commits; dropped on rollback."""
-    db.session.info.setdefault(_QUEUE_KEY, []).append((fn, args, kwargs))
+    session = db.session()
+    if not session.in_transaction():
+        session.begin()  # so that a rollback before any SQL still discards the queue
+    session.info.setdefault(_QUEUE_KEY, []).append((fn, args, kwargs))
 
 
 def enqueue_after_commit(task, *args: Any, **kwargs: Any) -> None:
@@ -97,11 +100,9 @@ def _unwind(session: Session, previous_transaction) -> None:
 
 
 def _run_when_root_ends(session: Session, transaction) -> None:
-    if transaction.nested:
-        session.info.get(_QUEUE_KEY + ":marks", {}).pop(id(transaction), None)
-        return
-    if transaction.parent is not None:
-        return
+    if transaction.nested or transaction.parent is not None:
+        return  # a savepoint's mark is consumed by _unwind (rollback) or dropped with the root
+    session.info.pop(_QUEUE_KEY + ":marks", None)
     committed = session.info.pop(_QUEUE_KEY + ":committed", False)
     queue = session.info.pop(_QUEUE_KEY, None)
     if committed and queue:
