@@ -27,6 +27,7 @@ def create_app(config: type[Config] | str | dict | None = None) -> Flask:
     from app.core import db as core_db
 
     core_db.init_app(app)
+    core_db.configure_engine(app)
 
     from app.celery_app import celery_init_app
 

@@ -3,6 +3,7 @@
 touches real data; the schema always comes from the Alembic migrations."""
 from __future__ import annotations
 
+import contextvars
 import os
 import re
 import secrets
@@ -14,6 +15,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import make_url
+
+from flask.testing import FlaskClient
 
 from app import create_app
 from app.config import normalize_database_url
@@ -75,9 +78,23 @@ TEST_FERNET_KEYS = "8fQR6ze4U6Q9aoZAiZxFUyofI5SLGCLDA6aoBDUQcb4=,lD3N1DRqUyftfHn
 test_config.__test__ = False  # not a test
 
 
+class IsolatedClient(FlaskClient):
+    """Each request runs in its own application context (own `g`, own database session), as in production,
+    even though the test itself keeps an app context pushed for calling services."""
+
+    def open(self, *args, **kwargs):
+        return contextvars.Context().run(super().open, *args, **kwargs)
+
+
+def build_app(database_url: str, **overrides):
+    application = create_app(test_config(database_url, **overrides))
+    application.test_client_class = IsolatedClient
+    return application
+
+
 @pytest.fixture(scope="session")
 def app(database_url):
-    application = create_app(test_config(database_url))
+    application = build_app(database_url)
     with application.app_context():
         from flask_migrate import upgrade
 

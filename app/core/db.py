@@ -109,3 +109,20 @@ def _run_when_root_ends(session: Session, transaction) -> None:
         # the session has no transaction now: a callback (an eager task) may begin and commit its own
         for fn, args, kwargs in queue:
             fn(*args, **kwargs)
+
+
+def _sqlite_pragmas(dbapi_connection, connection_record) -> None:
+    """SQLite (the embedded default): WAL lets the web server, worker and beat read while one writes;
+    foreign keys are enforced as on PostgreSQL."""
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def configure_engine(app: Flask) -> None:
+    with app.app_context():
+        engine = db.engine
+        if engine.dialect.name == "sqlite" and not event.contains(engine, "connect", _sqlite_pragmas):
+            event.listen(engine, "connect", _sqlite_pragmas)
