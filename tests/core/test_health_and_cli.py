@@ -1,0 +1,117 @@
+"""Probes and the command line as CONTRACT.md names them."""
+from app.extensions import db
+from app.ledger import services as ledger
+from tests.conftest import TEST_FERNET_KEYS, build_app
+
+
+def test_healthz(client):
+    response = client.get("/healthz")
+    assert response.status_code == 200 and response.get_json() == {"status": "ok"}
+
+
+def test_readyz_when_database_and_broker_answer(client):
+    response = client.get("/readyz")
+    assert response.status_code == 200
+    assert response.get_json()["checks"] == {"database": "ok", "broker": "ok"}
+
+
+def test_readyz_is_503_when_the_database_is_down(tmp_path):
+    broken = build_app(f"sqlite:///{tmp_path}/missing-dir/nope/db.sqlite")
+    response = broken.test_client().get("/readyz")
+    assert response.status_code == 503
+    assert response.get_json()["checks"]["database"] == "down"
+
+
+def test_readyz_is_503_when_the_broker_is_down(database_url):
+    broken = build_app(database_url, CELERY_BROKER_URL="redis://127.0.0.1:9/0")
+    response = broken.test_client().get("/readyz")
+    assert response.status_code == 503
+    assert response.get_json()["checks"]["broker"] == "down"
+
+
+def test_users_create_command(app):
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["users", "create", "--email", "Ops@Example.com", "--password",
+                                 "A-long-password-1", "--role", "finance", "--verified"])
+    assert result.exit_code == 0, result.output
+    assert "created ops@example.com" in result.output
+    from app.auth.services import user_by_email
+
+    user = user_by_email("ops@example.com")
+    assert user.email_verified and user.role_names == {"finance"}
+    duplicate = runner.invoke(args=["users", "create", "--email", "ops@example.com", "--password",
+                                    "A-long-password-1"])
+    assert duplicate.exit_code != 0 and "already exists" in duplicate.output
+    weak = runner.invoke(args=["users", "create", "--email", "x@example.com", "--password", "short"])
+    assert weak.exit_code != 0 and "12" in weak.output
+    bad_role = runner.invoke(args=["users", "create", "--email", "y@example.com", "--password", "A-long-password-1",
+                                   "--role", "king"])
+    assert bad_role.exit_code != 0
+
+
+def test_seed_demo_is_idempotent_and_funds_through_the_ledger(app):
+    runner = app.test_cli_runner()
+    first = runner.invoke(args=["seed", "demo"])
+    assert first.exit_code == 0, first.output
+    assert "investor@example.com" in first.output and "TOTP secret" in first.output
+    second = runner.invoke(args=["seed", "demo"])
+    assert second.exit_code == 0
+    from app.auth.services import user_by_email
+
+    investor = user_by_email("investor@example.com")
+    assert ledger.balance_of(investor.id).available.amount_str() == "50000.00"
+    assert investor.email_verified and not investor.totp_enabled
+    for email in ("admin@example.com", "compliance@example.com", "finance@example.com", "finance2@example.com",
+                  "properties@example.com", "support@example.com"):
+        staff = user_by_email(email)
+        assert staff.totp_enabled and staff.is_staff, email
+    assert user_by_email("properties@example.com").role_names == {"property_manager"}
+    lines, total = ledger.statement(investor.id)
+    assert total == 1 and lines[0].kind == "deposit"
+    from app.payouts.models import PayoutMethod
+
+    methods = db.session.query(PayoutMethod).filter_by(user_id=investor.id).all()
+    assert len(methods) == 1 and methods[0].account_number_masked.endswith("6789")
+    verify = runner.invoke(args=["ledger", "verify"])
+    assert verify.exit_code == 0 and verify.output.strip() == "ledger ok: 1 entries, 15 accounts"
+
+
+def test_ledger_verify_exits_1_on_a_violation(app, make_user, fund):
+    from sqlalchemy import text
+
+    fund(make_user(), "5.00")
+    db.session.execute(text("UPDATE ledger_accounts SET balance = balance + 7 WHERE kind = 'user_wallet'"))
+    db.session.commit()
+    result = app.test_cli_runner().invoke(args=["ledger", "verify"])
+    assert result.exit_code == 1
+    assert "caches balance" in result.output
+
+
+def test_seed_refuses_production(app, monkeypatch):
+    monkeypatch.setitem(app.config, "CONFIG_NAME", "production")
+    result = app.test_cli_runner().invoke(args=["seed", "demo"])
+    assert result.exit_code != 0 and "production" in result.output
+    from app.auth.services import user_by_email
+
+    assert user_by_email("investor@example.com") is None
+
+
+def test_production_refuses_sqlite(monkeypatch):
+    import pytest
+
+    from app import create_app
+
+    monkeypatch.setenv("DATABASE_URL", "sqlite:///instance/prod.db")
+    with pytest.raises(RuntimeError, match="PostgreSQL"):
+        create_app({"CONFIG": "production", "SECRET_KEY": "x" * 40, "FIELD_ENCRYPTION_KEYS": TEST_FERNET_KEYS,
+                    "SQLALCHEMY_DATABASE_URI": "sqlite:///instance/prod.db"})
+
+
+def test_production_config_demands_its_secrets(monkeypatch):
+    import pytest
+
+    from app import create_app
+
+    monkeypatch.delenv("SECRET_KEY", raising=False)
+    with pytest.raises(RuntimeError, match="SECRET_KEY"):
+        create_app("production")
