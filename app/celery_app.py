@@ -36,13 +36,10 @@ def celery_init_app(app: Flask) -> Celery:
         beat_schedule=dict(app.config.get("CELERY_BEAT_SCHEDULE") or {}),
         broker_transport_options={"visibility_timeout": 3600} if app.config.get("REDIS_URL") else {},
     )
-    from app.tasks import BEAT_SCHEDULE
+    from app.tasks import BEAT_SCHEDULE  # importing it registers every task module with the worker
 
     for name, entry in BEAT_SCHEDULE.items():
         celery.conf.beat_schedule.setdefault(name, entry)
     celery.set_default()
     app.extensions["celery"] = celery
-    # import task modules so the worker registers them
-    import app.tasks  # noqa: F401
-
     return celery

@@ -65,3 +65,21 @@ def test_ledger_verify_task_reports_ok(make_user, fund):
     fund(make_user(), "12.34")
     result = verify_ledger.delay().get()
     assert result["ok"] is True and result["entries"] == 1
+
+
+def test_task_enters_the_app_context_itself_in_a_worker(make_user, fund):
+    """A worker has no app context: the task must push one (and see the data)."""
+    import contextvars
+
+    from flask import has_app_context
+
+    from app.ledger.tasks import verify_ledger
+
+    fund(make_user(), "1.00")
+
+    def in_worker():
+        assert not has_app_context()
+        return verify_ledger.apply().get()
+
+    result = contextvars.Context().run(in_worker)
+    assert result["ok"] is True and result["entries"] == 1
