@@ -1,9 +1,12 @@
 """Secure base views: a signed-in staff member only. Anonymous -> /login, others -> 403."""
 from __future__ import annotations
 
+from datetime import datetime
+
 from flask import abort, redirect, request, url_for
 from flask_admin import AdminIndexView, BaseView
 from flask_admin.contrib.sqla import ModelView
+from flask_admin.model import typefmt
 from flask_admin.contrib.sqla.filters import FilterConverter
 from flask_login import current_user
 from flask_wtf import FlaskForm
@@ -20,6 +23,14 @@ class FreeholdFilterConverter(FilterConverter):
         if type_name == "EncryptedString":
             return None
         return super().convert(type_name, column, name, **kwargs)
+
+
+def _datetime(view, value, name):
+    return value.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+TYPE_FORMATTERS = {**typefmt.BASE_FORMATTERS, datetime: _datetime}
+DETAIL_TYPE_FORMATTERS = {**typefmt.DETAIL_FORMATTERS, datetime: _datetime}
 
 
 class SecureMixin:
@@ -50,6 +61,8 @@ class SecureModelView(SecureMixin, ModelView):
     can_delete = False
     can_view_details = True
     can_set_page_size = True
+    column_type_formatters = TYPE_FORMATTERS
+    column_type_formatters_detail = DETAIL_TYPE_FORMATTERS
     page_size = 50
     action_disallowed_list = ["delete"]
 

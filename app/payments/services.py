@@ -12,6 +12,7 @@ from app.ledger.models import FEE_REVENUE, GATEWAY_CLEARING, USER_WALLET
 from app.payments.models import DEPOSIT_PENDING, DEPOSIT_SUCCEEDED, DEPOSIT_TRANSITIONS, Deposit
 
 GATEWAYS = ("stripe", "bank_transfer", "razorpay")
+GATEWAY_LABELS = {"stripe": "card (Stripe)", "bank_transfer": "bank transfer", "razorpay": "Razorpay"}
 
 
 def create_deposit(user_id: int, amount: Money, gateway: str, *, fee: Money | None = None,
@@ -56,7 +57,7 @@ def complete_deposit(deposit: Deposit, *, actor_id: int | None = None) -> Deposi
     if deposit.fee:
         lines.append((ledger.platform_account(FEE_REVENUE), deposit.fee))
     entry = ledger.post(lines, key=f"deposit:{deposit.id}:credit", kind="deposit",
-                        memo=f"Deposit #{deposit.id} via {deposit.gateway}", actor_id=actor_id)
+                        memo=f"Deposit #{deposit.id} by {GATEWAY_LABELS[deposit.gateway]}", actor_id=actor_id)
     deposit.ledger_entry_id = entry.id
     db.session.flush()
     return deposit

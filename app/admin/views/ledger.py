@@ -12,14 +12,16 @@ from app.payments.models import Deposit
 
 def _postings_table(view, context, entry, name):
     rows = "".join(
-        f"<tr><td>{escape(p.account.code)}</td><td class='text-right'>"
-        f"{'' if p.amount < 0 else escape(Money(p.amount, p.account.currency).display())}</td>"
-        f"<td class='text-right'>{escape(Money(-p.amount, p.account.currency).display()) if p.amount < 0 else ''}"
-        f"</td></tr>"
+        f"<tr><td>{escape(p.account.code)}</td><td>{escape(p.account.name)}</td>"
+        f"<td class='text-right text-monospace {'text-success' if p.amount > 0 else 'text-danger'}'>"
+        f"{'+' if p.amount > 0 else '−'}{escape(Money(abs(p.amount), p.account.currency).display())}</td></tr>"
         for p in entry.postings
     )
-    return Markup("<table class='table table-sm mb-0'><thead><tr><th>Account</th><th class='text-right'>Debit "
-                  "(+)</th><th class='text-right'>Credit (−)</th></tr></thead><tbody>" + rows + "</tbody></table>")
+    total = sum(p.amount for p in entry.postings)
+    return Markup("<table class='table table-sm mb-0'><thead><tr><th>Account</th><th>Name</th>"
+                  "<th class='text-right'>Amount</th></tr></thead><tbody>" + rows + "</tbody>"
+                  f"<tfoot><tr><th colspan='2'>Sum (always zero)</th><th class='text-right'>{total}</th></tr>"
+                  "</tfoot></table>")
 
 
 def _entry_link(view, context, model, name):
