@@ -1,0 +1,48 @@
+"""What an investor and a finance officer see, clicked through in Chromium. Screenshots go to test-artifacts/."""
+import pytest
+from playwright.sync_api import expect
+
+from app.core.db import commit
+from app.seed import seed_demo
+
+pytestmark = pytest.mark.e2e
+
+
+def test_investor_signs_in_and_sees_the_wallet(page, live_server, artifacts_dir):
+    seed_demo()
+    commit()
+    page.goto(f"{live_server}/")
+    expect(page).to_have_url(f"{live_server}/login?next=%2F")
+    page.fill("#email", "investor@example.com")
+    page.fill("#password", "Demo-investor-2026")
+    page.click("button[type=submit]")
+    expect(page.get_by_test_id("available")).to_have_text("USD 50,000.00")
+    expect(page.get_by_text("Deposit #1 by bank transfer")).to_be_visible()
+    page.screenshot(path=str(artifacts_dir / "investor-dashboard.png"), full_page=True)
+
+    page.click("text=Wallet")
+    expect(page.get_by_text("Transactions")).to_be_visible()
+    page.goto(f"{live_server}/admin/")
+    expect(page.get_by_text("You do not have access to this page")).to_be_visible()
+
+    page.click("text=Sign out")
+    expect(page).to_have_url(f"{live_server}/login")
+    expect(page.get_by_text("You have been signed out.")).to_be_visible()
+
+
+def test_finance_officer_verifies_the_ledger_from_the_console(page, live_server, artifacts_dir):
+    seed_demo()
+    commit()
+    page.goto(f"{live_server}/login")
+    page.fill("#email", "finance@example.com")
+    page.fill("#password", "Demo-staff-2026")
+    page.click("button[type=submit]")
+    expect(page).to_have_url(f"{live_server}/admin/")
+    expect(page.get_by_text("USD 50,000.00").first).to_be_visible()
+    page.click("text=Verify ledger now")
+    expect(page.get_by_text("ledger ok: 1 entries, 15 accounts")).to_be_visible()
+    page.screenshot(path=str(artifacts_dir / "console-dashboard.png"), full_page=True)
+
+    page.goto(f"{live_server}/admin/ledger_entries/details/?id=1")
+    expect(page.get_by_text("gateway_clearing:bank_transfer")).to_be_visible()
+    page.screenshot(path=str(artifacts_dir / "console-journal-entry.png"), full_page=True)
