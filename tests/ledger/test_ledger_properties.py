@@ -60,7 +60,7 @@ def test_random_entries_keep_every_invariant(accounts, steps):
                 ledger.post(lines, key=key, kind="test")
                 db.session.commit()
                 with pytest.raises(IdempotencyConflict):
-                    ledger.post([(objs[0], 1), (objs[1], -1)], key=key, kind="test")
+                    ledger.post(lines, key=key, kind="another-kind")
                 db.session.rollback()
         for acct in objs:
             db.session.refresh(acct)
