@@ -6,7 +6,22 @@ from pathlib import Path
 
 from flask import Flask
 
-from app.config import Config, config_from_env, CONFIGS
+
+def _read_dotenv() -> None:
+    """`.env` at the repository root is read in development (never overriding the real environment), before the
+    configuration classes read the environment. Production takes its settings from the environment only."""
+    if os.environ.get("FREEHOLD_CONFIG", "development").lower() == "production":
+        return
+    from dotenv import load_dotenv
+
+    env_file = Path(__file__).resolve().parent.parent / ".env"
+    if env_file.is_file():
+        load_dotenv(env_file, override=False)
+
+
+_read_dotenv()
+
+from app.config import CONFIGS, Config, config_from_env  # noqa: E402
 
 
 def create_app(config: type[Config] | str | dict | None = None) -> Flask:
