@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Boolean, CheckConstraint, Column, ForeignKey, String, Table
+from sqlalchemy import BigInteger, Boolean, CheckConstraint, Column, ForeignKey, Index, Integer, String, Table
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.core.crypto import EncryptedString
@@ -46,8 +46,11 @@ class User(IdMixin, TimestampMixin, db.Model):
     email_verified: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     email_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    # changes whenever sessions must die (password change, block): part of the session id Flask-Login stores
-    session_stamp: Mapped[str] = mapped_column(String(32), nullable=False)
+    terms_accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    password_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # brute-force lockout: consecutive failures and the time the account opens again
+    failed_logins: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
     totp_secret: Mapped[str | None] = mapped_column(EncryptedString())
     totp_enabled: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
@@ -68,7 +71,7 @@ class User(IdMixin, TimestampMixin, db.Model):
         return False
 
     def get_id(self) -> str:
-        return f"{self.id}:{self.session_stamp}"
+        return str(self.id)
 
     # roles ------------------------------------------------------------------------------------------------------
     @property
@@ -111,3 +114,56 @@ class ApiToken(IdMixin, db.Model):
         return self.revoked_at is None and self.expires_at > now
 
 
+
+
+class UserSession(IdMixin, db.Model):
+    """A signed-in browser session. The cookie carries a random id; only its SHA-256 is stored here."""
+
+    __tablename__ = "user_sessions"
+    __table_args__ = (Index("ix_user_sessions_user_id_revoked_at", "user_id", "revoked_at"),)
+
+    sid_hash: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    remember: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    mfa_verified: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    ip: Mapped[str | None] = mapped_column(String(64))
+    user_agent: Mapped[str | None] = mapped_column(String(300))
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    revoked_reason: Mapped[str | None] = mapped_column(String(100))
+
+    user: Mapped[User] = relationship(lazy="joined")
+
+
+class LoginAttempt(IdMixin, db.Model):
+    """Every sign-in attempt, successful or not, through the portal or the API."""
+
+    __tablename__ = "login_attempts"
+    __table_args__ = (
+        Index("ix_login_attempts_user_id_created_at", "user_id", "created_at"),
+        Index("ix_login_attempts_ip_created_at", "ip", "created_at"),
+    )
+
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    email: Mapped[str] = mapped_column(String(254), nullable=False)
+    ip: Mapped[str | None] = mapped_column(String(64))
+    user_agent: Mapped[str | None] = mapped_column(String(300))
+    channel: Mapped[str] = mapped_column(String(10), nullable=False, default="portal")
+    success: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    reason: Mapped[str] = mapped_column(String(40), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
+
+    user = relationship(User, lazy="select")
+
+
+class RecoveryCode(IdMixin, db.Model):
+    """A single-use two-factor recovery code; only its SHA-256 is stored."""
+
+    __tablename__ = "recovery_codes"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True)
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -76,7 +76,7 @@ def create_user(email: str, password: str, *, first_name: str = "", last_name: s
     now = utcnow()
     user = User(email=email, first_name=first_name.strip(), last_name=last_name.strip(),
                 password_hash=hash_password(password), status=USER_ACTIVE, email_verified=verified,
-                email_verified_at=now if verified else None, session_stamp=secrets.token_hex(16),
+                email_verified_at=now if verified else None,
                 roles=[all_roles[r] for r in roles])
     db.session.add(user)
     db.session.flush()
@@ -177,10 +177,9 @@ def init_login(app: Flask) -> None:
 
     @login_manager.user_loader
     def load_user(session_id: str):
-        user_id, _, stamp = (session_id or "").partition(":")
-        if not user_id.isdigit():
+        if not (session_id or "").isdigit():
             return None
-        user = db.session.get(User, int(user_id))
-        if user is None or not user.is_active or not secrets.compare_digest(user.session_stamp, stamp):
+        user = db.session.get(User, int(session_id))
+        if user is None or not user.is_active:
             return None
         return user
