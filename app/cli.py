@@ -1,4 +1,4 @@
-"""flask users / seed / ledger commands. Each command commits once."""
+"""flask users / seed / ledger / audit commands. Each command commits once."""
 from __future__ import annotations
 
 import sys
@@ -16,6 +16,7 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(users_cli)
     app.cli.add_command(seed_cli)
     app.cli.add_command(ledger_cli)
+    app.cli.add_command(audit_cli)
 
 
 @click.group("users", help="Manage user accounts.")
@@ -84,4 +85,24 @@ def verify_ledger():
         click.echo(f"violation: {violation}", err=True)
     click.echo(f"ledger NOT ok: {len(report.violations)} violation(s) in {report.entries} entries, "
                f"{report.accounts} accounts", err=True)
+    sys.exit(1)
+
+
+@click.group("audit", help="Audit trail tools.")
+def audit_cli():
+    pass
+
+
+@audit_cli.command("verify")
+def verify_audit():
+    """Recompute every audit record's hash and check the links; exit 1 naming the first broken record."""
+    from app.core.audit import verify_chain
+
+    checked, broken, problem = verify_chain()
+    broken_id = broken.id if broken is not None else None
+    db.session.rollback()
+    if broken_id is None:
+        click.echo(f"audit ok: {checked} records")
+        return
+    click.echo(f"audit chain broken at record #{broken_id}: {problem}", err=True)
     sys.exit(1)
