@@ -56,7 +56,16 @@ class Config:
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
     REMEMBER_COOKIE_HTTPONLY = True
-    PERMANENT_SESSION_LIFETIME = timedelta(hours=12)
+    # Browser sessions: a server-side record per sign-in (app/auth/sessions.py)
+    SESSION_IDLE_TIMEOUT = timedelta(minutes=int(_env("SESSION_IDLE_MINUTES", "30") or 30))
+    SESSION_ABSOLUTE_TIMEOUT = timedelta(hours=int(_env("SESSION_ABSOLUTE_HOURS", "12") or 12))
+    SESSION_REMEMBER_LIFETIME = timedelta(days=int(_env("SESSION_REMEMBER_DAYS", "30") or 30))
+    PERMANENT_SESSION_LIFETIME = timedelta(days=int(_env("SESSION_REMEMBER_DAYS", "30") or 30))
+    # Brute force: after this many consecutive failures an account locks for a doubling delay
+    LOCKOUT_THRESHOLD = 10
+    LOCKOUT_BASE = timedelta(minutes=1)
+    LOCKOUT_MAX = timedelta(hours=24)
+    MFA_PENDING_SECONDS = 300
     WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session
 
     # Passwords: argon2id with the library's defaults (RFC 9106 low-memory profile)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 
 from app.auth import services as auth
-from app.auth import totp
+from app.auth import mfa, totp
 from app.core.money import Money
 from app.extensions import db
 from app.ledger.services import platform_currency
@@ -48,7 +48,7 @@ def _investor() -> Login:
     user = auth.user_by_email(INVESTOR_EMAIL)
     if user is None:
         user = auth.create_user(INVESTOR_EMAIL, INVESTOR_PASSWORD, first_name="Iris", last_name="Investor",
-                                roles=("investor",), verified=True)
+                                roles=("investor",), verified=True, terms_accepted=True)
     deposit = db.session.scalar(select(Deposit).where(Deposit.gateway == "bank_transfer",
                                                       Deposit.gateway_reference == DEMO_DEPOSIT_REFERENCE))
     if deposit is None:
@@ -67,5 +67,5 @@ def _staff(email: str, role: str, first: str, last: str) -> Login:
         user = auth.create_user(email, STAFF_PASSWORD, first_name=first, last_name=last, roles=(role,),
                                 verified=True)
     if not user.totp_enabled:
-        auth.enable_totp(user, totp.new_secret())
+        mfa.provision(user, totp.new_secret())
     return Login(email, STAFF_PASSWORD, role, user.totp_secret)

@@ -2,6 +2,7 @@
 from celery.schedules import crontab
 
 from app.ledger import tasks as ledger_tasks  # noqa: F401
+from app.notifications import tasks as notification_tasks  # noqa: F401
 
 BEAT_SCHEDULE = {
     "ledger-verify-nightly": {"task": "ledger.verify", "schedule": crontab(hour=2, minute=30)},

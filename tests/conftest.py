@@ -153,16 +153,20 @@ PASSWORD = "Correct-horse-battery-9"
 
 @pytest.fixture
 def make_user(app):
+    from app.auth import mfa, totp
     from app.auth import services as auth
-    from app.auth import totp
 
-    def _make(email=None, *, role="investor", verified=True, password=PASSWORD, two_factor=False,
+    def _make(email=None, *, role="investor", verified=True, password=PASSWORD, two_factor=None,
               first_name="Test", last_name="User"):
+        """Staff get 2FA by default (the console demands it); pass two_factor=False for a staff member
+        without it."""
+        if two_factor is None:
+            two_factor = role != "investor"
         email = email or f"user-{secrets.token_hex(4)}@example.com"
         user = auth.create_user(email, password, first_name=first_name, last_name=last_name, roles=(role,),
                                 verified=verified)
         if two_factor:
-            auth.enable_totp(user, totp.new_secret())
+            mfa.provision(user, totp.new_secret())
         db.session.commit()
         return user
 
@@ -192,14 +196,34 @@ def csrf_from(html: str) -> str:
     return match.group(1)
 
 
+def totp_now(user, offset_steps: int = 0) -> str:
+    import time
+
+    import pyotp
+
+    return pyotp.TOTP(user.totp_secret).at(time.time() + 30 * offset_steps)
+
+
 @pytest.fixture
 def login(client):
-    def _login(user_or_email, password=PASSWORD, *, http=None):
+    """Sign in through the forms; when the user has 2FA, answer the code step with a fresh code."""
+
+    def _login(user_or_email, password=PASSWORD, *, http=None, code=None, remember=False):
         http = http or client
         email = getattr(user_or_email, "email", user_or_email)
         page = http.get("/login")
-        response = http.post("/login", data={"email": email, "password": password,
-                                             "csrf_token": csrf_from(page.get_data(as_text=True))})
+        data = {"email": email, "password": password, "csrf_token": csrf_from(page.get_data(as_text=True))}
+        if remember:
+            data["remember"] = "y"
+        response = http.post("/login", data=data)
+        if response.status_code == 302 and response.headers["Location"].startswith("/login/code"):
+            if code is None and getattr(user_or_email, "totp_secret", None):
+                code = totp_now(user_or_email)
+            if code is None:
+                return response
+            step = http.get("/login/code")
+            response = http.post("/login/code", data={"code": code,
+                                                      "csrf_token": csrf_from(step.get_data(as_text=True))})
         return response
 
     return _login

@@ -3,15 +3,16 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from flask import abort, redirect, request, url_for
+from flask import abort, flash, redirect, request, session, url_for
 from flask_admin import AdminIndexView, BaseView
 from flask_admin.contrib.sqla import ModelView
 from flask_admin.model import typefmt
 from flask_admin.contrib.sqla.filters import FilterConverter
-from flask_login import current_user
+from flask_login import current_user, logout_user
 from flask_wtf import FlaskForm
 
 from app.core.money import Money
+from app.core.security import has_permission
 
 
 class FreeholdFilterConverter(FilterConverter):
@@ -34,13 +35,58 @@ DETAIL_TYPE_FORMATTERS = {**typefmt.DETAIL_FORMATTERS, datetime: _datetime}
 
 
 class SecureMixin:
+    """A staff role, two-factor authentication on the account *and* proven in this session, and the view's
+    permission (app.core.security.PERMISSIONS). Anonymous -> /login; staff without 2FA -> enrolment; else 403."""
+
+    permission = "dashboard.view"
+
+    def _access(self) -> str:
+        if not current_user.is_authenticated:
+            return "anonymous"
+        if not current_user.is_staff:
+            return "forbidden"
+        from app.auth.services import current_session
+
+        record = current_session()
+        if not current_user.totp_enabled or record is None or not record.mfa_verified:
+            return "needs_2fa"
+        return "ok" if has_permission(current_user, self.permission) else "forbidden"
+
     def is_accessible(self) -> bool:
-        return bool(current_user.is_authenticated and current_user.is_staff)
+        return self._access() == "ok"
 
     def inaccessible_callback(self, name, **kwargs):
-        if not current_user.is_authenticated:
+        state = self._access()
+        if state == "anonymous":
             return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+        if state == "needs_2fa":
+            if current_user.totp_enabled:  # on, but not proven in this session: sign in again with a code
+                logout_user()
+                session.clear()
+                flash("Sign in again with your two-factor code to use the console.", "warning")
+                return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+            flash("Staff accounts need two-factor authentication: turn it on to use the console.", "warning")
+            return redirect(url_for("portal.two_factor_setup"))
         abort(403)
+
+
+
+def requires(permission: str):
+    """Mark and guard an action inside a view that needs more than the view's own permission. The mark lets
+    tests enumerate every action with the permission it needs."""
+    from functools import wraps
+
+    def decorator(func):
+        @wraps(func)
+        def wrapped(*args, **kwargs):
+            if not has_permission(current_user, permission):
+                abort(403)
+            return func(*args, **kwargs)
+
+        wrapped.required_permission = permission
+        return wrapped
+
+    return decorator
 
 
 class SecureBaseView(SecureMixin, BaseView):

@@ -8,11 +8,11 @@ from flask_admin import expose
 from flask_login import current_user
 from sqlalchemy import func, select
 
-from app.admin.base import SecureIndexView
+from app.admin.base import SecureIndexView, requires
 from app.auth.models import Role, User, user_roles
 from app.core.db import utcnow
 from app.core.money import Money
-from app.core.security import STAFF_ROLES
+from app.core.security import STAFF_ROLES, has_permission
 from app.extensions import db
 from app.ledger.checks import verify
 from app.ledger.models import USER_HELD, USER_WALLET, Account, Hold, JournalEntry
@@ -50,9 +50,11 @@ def _counts() -> dict:
 class DashboardView(SecureIndexView):
     @expose("/")
     def index(self):
-        return self.render("admin/dashboard.html", counts=_counts(), user=current_user)
+        return self.render("admin/dashboard.html", counts=_counts(), user=current_user,
+                           can_verify=has_permission(current_user, "ledger.verify"))
 
     @expose("/ledger/verify", methods=["POST"])
+    @requires("ledger.verify")
     def verify_ledger(self):
         report = verify()
         db.session.rollback()

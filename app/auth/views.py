@@ -1,17 +1,24 @@
-"""Sign-in and sign-out for investors and staff."""
+"""Sign-in (password, then a code when 2FA is on), sign-out, registration, e-mail verification, password reset."""
 from __future__ import annotations
 
+import time
 from urllib.parse import urlsplit
 
-from flask import Blueprint, flash, redirect, render_template, request, session, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
+from flask_limiter.util import get_remote_address
 from flask_login import current_user, login_required, login_user, logout_user
 
-from app.auth import services
-from app.auth.forms import LoginForm, LogoutForm
+from app.auth import links, mfa, services
+from app.auth import sessions as user_sessions
+from app.auth.forms import (CodeForm, ForgotPasswordForm, LoginForm, LogoutForm, RegisterForm, ResetPasswordForm,
+                            SimpleForm)
+from app.auth.models import User
 from app.core.db import commit
-from app.extensions import limiter
+from app.core.errors import DomainError
+from app.extensions import db, limiter
 
 bp = Blueprint("auth", __name__)
+PENDING = "mfa_pending"
 
 
 def _safe_next(target: str | None) -> str | None:
@@ -22,28 +29,108 @@ def _safe_next(target: str | None) -> str | None:
     return target if not parts.scheme and not parts.netloc else None
 
 
-def _home_for(user) -> str:
-    return url_for("admin.index") if user.is_staff else url_for("portal.dashboard")
+def _email_key() -> str:
+    return "email:" + services.normalize_email(request.form.get("email", ""))[:254]
+
+
+def _pending_key() -> str:
+    pending = session.get(PENDING) or {}
+    return f"pending:{pending.get('uid', get_remote_address())}"
+
+
+def _user_key() -> str:
+    return f"user:{current_user.get_id() if current_user.is_authenticated else get_remote_address()}"
+
+
+def home_for(user) -> str:
+    if user.is_staff:
+        return url_for("admin.index") if user.totp_enabled else url_for("portal.two_factor_setup")
+    return url_for("portal.dashboard")
+
+
+def establish_session(user: User, *, remember: bool, mfa_verified: bool, method: str) -> None:
+    """Both factors passed: a fresh session id, a server-side record, the Flask-Login cookie."""
+    remember = bool(remember) and not user.is_staff  # staff sessions always end with the browser
+    session.clear()
+    raw = user_sessions.start(user, remember=remember, mfa_verified=mfa_verified, ip=request.remote_addr,
+                              user_agent=request.user_agent.string)
+    services.complete_sign_in(user, channel="portal", method=method)
+    session[services.SESSION_KEY] = raw
+    session.permanent = remember
+    login_user(user, remember=False, fresh=True)
+
+
+def _form_errors(form, exc: DomainError) -> None:
+    for field, messages in (exc.errors or {}).items():
+        target = getattr(form, field, None)
+        if target is not None:
+            target.errors = list(target.errors) + list(messages)
+        else:
+            for message in messages:
+                flash(message, "danger")
+    if not exc.errors:
+        flash(exc.message[:1].upper() + exc.message[1:] + ".", "danger")
 
 
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit("10/minute", methods=["POST"])
+@limiter.limit("30/minute", methods=["POST"])
+@limiter.limit("10/minute", methods=["POST"], key_func=_email_key)
 def login():
     if current_user.is_authenticated:
-        return redirect(_home_for(current_user))
+        return redirect(home_for(current_user))
     form = LoginForm()
     if form.validate_on_submit():
-        user = services.authenticate(form.email.data, form.password.data)
-        if user is None:
-            commit()  # a password rehash or nothing
-            flash("The e-mail address or password is not correct.", "danger")
+        result = services.check_password(form.email.data, form.password.data, channel="portal")
+        next_url = _safe_next(request.args.get("next"))
+        if result.reason == "needs_2fa":
+            commit()
+            session.clear()
+            session[PENDING] = {"uid": result.user.id, "at": int(time.time()), "remember": bool(form.remember.data),
+                                "next": next_url}
+            return redirect(url_for("auth.login_code"))
+        if not result.ok:
+            commit()
+            flash(result.message, "danger")
             return render_template("auth/login.html", form=form), 401
-        services.record_login(user)
+        establish_session(result.user, remember=form.remember.data, mfa_verified=False, method="password")
         commit()
-        session.clear()  # a fresh session on every sign-in
-        login_user(user, remember=False)
-        return redirect(_safe_next(request.args.get("next")) or _home_for(user))
+        return redirect(next_url or home_for(result.user))
     return render_template("auth/login.html", form=form)
+
+
+@bp.route("/login/code", methods=["GET", "POST"])
+@limiter.limit("30/minute", methods=["POST"])
+@limiter.limit("10/minute", methods=["POST"], key_func=_pending_key)
+def login_code():
+    pending = session.get(PENDING)
+    max_age = current_app.config["MFA_PENDING_SECONDS"]
+    if not pending or time.time() - pending.get("at", 0) > max_age:
+        session.pop(PENDING, None)
+        flash("Please sign in again.", "info")
+        return redirect(url_for("auth.login"))
+    user = db.session.get(User, pending["uid"])
+    if user is None or not user.is_active or not user.totp_enabled:
+        session.pop(PENDING, None)
+        return redirect(url_for("auth.login"))
+    form = CodeForm()
+    if form.validate_on_submit():
+        if services.is_locked(user):
+            flash(services.SignIn(user, False, "locked").message, "danger")
+            session.pop(PENDING, None)
+            return redirect(url_for("auth.login"))
+        method = mfa.verify_code(user, form.code.data)
+        if method is None:
+            services.register_failure(user, email=user.email, reason="bad_2fa_code", channel="portal")
+            commit()
+            flash("That code is not correct, or it was already used.", "danger")
+            return render_template("auth/login_code.html", form=form), 401
+        establish_session(user, remember=pending.get("remember", False), mfa_verified=True, method=method)
+        commit()
+        if method == "recovery":
+            flash(f"You signed in with a recovery code; {mfa.remaining_recovery_codes(user)} remain. "
+                  "Make new ones on your security page if you are running low.", "warning")
+        return redirect(_safe_next(pending.get("next")) or home_for(user))
+    return render_template("auth/login_code.html", form=form)
 
 
 @bp.route("/logout", methods=["GET", "POST"])
@@ -51,8 +138,101 @@ def login():
 def logout():
     form = LogoutForm()
     if request.method == "POST" and form.validate_on_submit():
+        record = services.current_session()
+        if record is not None:
+            user_sessions.revoke(record, "signed out")
+            commit()
         logout_user()
         session.clear()
         flash("You have been signed out.", "success")
         return redirect(url_for("auth.login"))
     return render_template("auth/logout.html", form=form)
+
+
+@bp.route("/register", methods=["GET", "POST"])
+@limiter.limit("10/hour", methods=["POST"])
+def register():
+    if current_user.is_authenticated:
+        return redirect(home_for(current_user))
+    form = RegisterForm()
+    if form.validate_on_submit():
+        try:
+            user = services.register(form.email.data, form.password.data, first_name=form.first_name.data,
+                                     last_name=form.last_name.data, terms_accepted=form.accept_terms.data)
+            establish_session(user, remember=False, mfa_verified=False, method="registration")
+            commit()
+        except DomainError as exc:
+            db.session.rollback()
+            _form_errors(form, exc)
+            return render_template("auth/register.html", form=form), exc.status
+        flash(f"Welcome to Freehold! We sent a link to {user.email}: open it to verify your address.", "success")
+        return redirect(url_for("portal.dashboard"))
+    return render_template("auth/register.html", form=form), (422 if form.errors else 200)
+
+
+@bp.get("/verify-email/<token>")
+def verify_email(token: str):
+    try:
+        user = services.verify_email(token)
+        commit()
+    except links.LinkError as exc:
+        db.session.rollback()
+        return render_template("auth/link_problem.html", message=str(exc), expired=exc.expired,
+                               form=SimpleForm()), 400
+    flash(f"Thank you: {user.email} is verified.", "success")
+    return redirect(url_for("portal.dashboard") if current_user.is_authenticated else url_for("auth.login"))
+
+
+@bp.post("/verify-email/resend")
+@login_required
+@limiter.limit("3/hour", key_func=_user_key)
+def resend_verification():
+    form = SimpleForm()
+    if form.validate_on_submit():
+        try:
+            services.send_verification(current_user)
+            commit()
+            flash(f"We sent a new link to {current_user.email}.", "success")
+        except DomainError as exc:
+            db.session.rollback()
+            flash(exc.message[:1].upper() + exc.message[1:] + ".", "info")
+    return redirect(url_for("portal.dashboard"))
+
+
+@bp.route("/password/forgot", methods=["GET", "POST"])
+@limiter.limit("10/minute", methods=["POST"])
+@limiter.limit("3/hour", methods=["POST"], key_func=_email_key)
+def forgot_password():
+    form = ForgotPasswordForm()
+    if form.validate_on_submit():
+        services.request_password_reset(form.email.data)
+        commit()
+        flash("If an account uses that address, a link to choose a new password is on its way. "
+              "It works for one hour.", "info")
+        return redirect(url_for("auth.login"))
+    return render_template("auth/forgot_password.html", form=form)
+
+
+@bp.route("/password/reset/<token>", methods=["GET", "POST"])
+@limiter.limit("10/minute", methods=["POST"])
+def reset_password(token: str):
+    try:
+        user = services.user_for_reset(token)
+    except links.LinkError as exc:
+        return render_template("auth/link_problem.html", message=str(exc), expired=exc.expired, form=None), 400
+    form = ResetPasswordForm()
+    if form.validate_on_submit():
+        try:
+            services.reset_password(token, form.password.data)
+            commit()
+        except DomainError as exc:
+            db.session.rollback()
+            _form_errors(form, exc)
+            return render_template("auth/reset_password.html", form=form, user=user), 422
+        if current_user.is_authenticated:
+            logout_user()
+        session.clear()
+        flash("Your password is changed and every session was signed out. Sign in with the new password.",
+              "success")
+        return redirect(url_for("auth.login"))
+    return render_template("auth/reset_password.html", form=form, user=user)

@@ -1,4 +1,4 @@
-"""Role checks shared by the portal, the console and the API."""
+"""Roles and the permission table: the one place that says who may do what, in the console and beyond."""
 from __future__ import annotations
 
 from functools import wraps
@@ -15,6 +15,63 @@ SUPPORT = "support"
 
 ROLES = (INVESTOR, ADMIN, COMPLIANCE, FINANCE, PROPERTY_MANAGER, SUPPORT)
 STAFF_ROLES = frozenset({ADMIN, COMPLIANCE, FINANCE, PROPERTY_MANAGER, SUPPORT})
+
+# permission -> the roles that hold it. Admins hold every permission.
+PERMISSIONS: dict[str, frozenset[str]] = {
+    "dashboard.view": STAFF_ROLES,
+    "users.view": frozenset({COMPLIANCE, FINANCE, SUPPORT}),
+    "users.block": frozenset({COMPLIANCE, SUPPORT}),
+    "users.reset_2fa": frozenset({SUPPORT}),
+    "users.resend_verification": frozenset({SUPPORT}),
+    "roles.view": frozenset(),
+    "roles.assign": frozenset(),
+    "sessions.view": frozenset({COMPLIANCE, SUPPORT}),
+    "sessions.revoke": frozenset({SUPPORT}),
+    "signins.view": frozenset({COMPLIANCE, SUPPORT}),
+    "audit.view": frozenset({COMPLIANCE}),
+    "audit.export": frozenset({COMPLIANCE}),
+    "ledger.view": frozenset({FINANCE}),
+    "ledger.verify": frozenset({FINANCE}),
+    "deposits.view": frozenset({FINANCE, SUPPORT}),
+    "payouts.view": frozenset({FINANCE, SUPPORT}),
+    "payouts.approve": frozenset({FINANCE}),
+    "kyc.view": frozenset({COMPLIANCE, SUPPORT}),
+    "kyc.review": frozenset({COMPLIANCE}),
+    "properties.view": frozenset({PROPERTY_MANAGER, FINANCE, SUPPORT}),
+    "properties.edit": frozenset({PROPERTY_MANAGER}),
+    "properties.publish": frozenset({PROPERTY_MANAGER}),
+    "notifications.manage": frozenset({SUPPORT}),
+}
+
+
+def role_permissions(role: str) -> frozenset[str]:
+    if role == ADMIN:
+        return frozenset(PERMISSIONS)
+    return frozenset(p for p, roles in PERMISSIONS.items() if role in roles)
+
+
+def permissions_of(roles) -> frozenset[str]:
+    held: set[str] = set()
+    for role in roles:
+        held |= role_permissions(role)
+    return frozenset(held)
+
+
+def has_permission(user, permission: str) -> bool:
+    if permission not in PERMISSIONS:
+        raise KeyError(f"unknown permission {permission!r}")
+    if not getattr(user, "is_authenticated", False):
+        return False
+    return permission in permissions_of(user.role_names)
+
+
+def grantable_roles(granter) -> frozenset[str]:
+    """Roles `granter` may give or take: only with roles.assign, and only roles whose every permission the
+    granter holds (so nobody can hand out more than they have)."""
+    if not has_permission(granter, "roles.assign"):
+        return frozenset()
+    held = permissions_of(granter.role_names)
+    return frozenset(role for role in ROLES if role_permissions(role) <= held)
 
 
 def role_required(*roles: str):

@@ -11,6 +11,7 @@ from app.core.db import IdMixin, UTCDateTime, utcnow
 from app.extensions import db
 
 MAIL_PENDING = "pending"
+MAIL_SENDING = "sending"  # claimed by one worker
 MAIL_SENT = "sent"
 MAIL_LOGGED = "logged"  # no SMTP configured: written to the log, kept here
 MAIL_FAILED = "failed"
@@ -18,7 +19,7 @@ MAIL_FAILED = "failed"
 
 class MailMessage(IdMixin, db.Model):
     __tablename__ = "mail_outbox"
-    __table_args__ = (CheckConstraint("status in ('pending', 'sent', 'logged', 'failed')", name="status_valid"),)
+    __table_args__ = (CheckConstraint("status in ('pending', 'sending', 'sent', 'logged', 'failed')", name="status_valid"),)
 
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
     event: Mapped[str] = mapped_column(String(60), nullable=False, index=True)

@@ -17,6 +17,13 @@ GATEWAY_LABELS = {"stripe": "card (Stripe)", "bank_transfer": "bank transfer", "
 
 def create_deposit(user_id: int, amount: Money, gateway: str, *, fee: Money | None = None,
                    reference: str | None = None) -> Deposit:
+    from app.auth.models import User
+    from app.auth.services import require_verified
+
+    user = db.session.get(User, user_id)
+    if user is None:
+        raise ValidationError("unknown user")
+    require_verified(user)
     if gateway not in GATEWAYS:
         raise ValidationError("unknown gateway", {"gateway": [f"Must be one of: {', '.join(GATEWAYS)}."]})
     if amount.currency != ledger.platform_currency():

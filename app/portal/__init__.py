@@ -11,4 +11,4 @@ def _require_login():
     return None
 
 
-from app.portal.views import dashboard, wallet  # noqa: E402,F401
+from app.portal.views import account, dashboard, wallet  # noqa: E402,F401

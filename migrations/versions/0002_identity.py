@@ -72,7 +72,7 @@ def upgrade():
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('sent_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
-    sa.CheckConstraint("status in ('pending', 'sent', 'logged', 'failed')", name=op.f('ck_mail_outbox_status_valid')),
+    sa.CheckConstraint("status in ('pending', 'sending', 'sent', 'logged', 'failed')", name=op.f('ck_mail_outbox_status_valid')),
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_mail_outbox_user_id_users'), ondelete='SET NULL'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_mail_outbox'))
     )

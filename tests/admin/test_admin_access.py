@@ -1,50 +1,116 @@
-"""Console access for every registered view (enumerated from the Admin object, so new views are covered)."""
+"""Console access: every view and every action, for every role, as the permission table says. Views and
+actions are enumerated from the Admin object, so new ones are covered automatically."""
+import re
+
 import pytest
 from flask import url_for
 
-from app.core.security import STAFF_ROLES
+from app.core.security import ROLES, STAFF_ROLES, has_permission, role_permissions
+from tests.conftest import csrf_from
 
 
-def admin_urls(app) -> list[str]:
-    admin = app.extensions["admin"][0] if isinstance(app.extensions["admin"], list) else app.extensions["admin"]
-    urls = []
+def _admin(app):
+    admins = app.extensions["admin"]
+    return admins[0] if isinstance(admins, list) else admins
+
+
+def admin_views(app):
+    views = []
     with app.test_request_context():
-        for view in admin._views:
-            urls.append(url_for(f"{view.endpoint}.{view._default_view}"))
-    assert len(urls) >= 6
-    return urls
+        for view in _admin(app)._views:
+            views.append((view, url_for(f"{view.endpoint}.{view._default_view}")))
+    assert len(views) >= 8
+    return views
 
 
-def test_anonymous_is_sent_to_login_from_every_view(app, client):
-    for url in admin_urls(app):
+def admin_actions(app, target_id: int):
+    """(view, action url, permission) for every POST action marked with @requires."""
+    found = []
+    for view in _admin(app)._views:
+        for url, name, methods in view._urls:
+            func = getattr(view, name)
+            permission = getattr(func, "required_permission", None)
+            if permission is None:
+                continue
+            assert "POST" in methods and "GET" not in methods, f"{view.endpoint}.{name} must be POST-only"
+            path = re.sub(r"<(?:int:)?\w+>", str(target_id), url)
+            found.append((view, f"{view.url}{path}", permission))
+    assert len(found) >= 7
+    return found
+
+
+class Role:
+    def __init__(self, name):
+        self.role_names = {name}
+        self.is_authenticated = True
+
+
+def test_anonymous_is_sent_to_login_from_every_view_and_action(app, client, make_user):
+    target = make_user()
+    for _, url in admin_views(app):
         response = client.get(url)
         assert response.status_code == 302, url
         assert response.headers["Location"].startswith("/login?next="), url
+    for _, url, _ in admin_actions(app, target.id):
+        assert client.post(url).status_code in (302, 400), url  # never runs: login redirect or CSRF refusal
 
 
-def test_investor_gets_403_on_every_view(app, client, make_user, login):
+def test_investor_gets_403_everywhere(app, client, make_user, login):
+    target = make_user()
     login(make_user())
-    for url in admin_urls(app):
+    for _, url in admin_views(app):
         assert client.get(url).status_code == 403, url
+    token = csrf_from(client.get("/").get_data(as_text=True))
+    for _, url, _ in admin_actions(app, target.id):
+        assert client.post(url, data={"csrf_token": token, "reason": "x"}).status_code == 403, url
+
+
+def test_staff_without_2fa_are_sent_to_enrol(app, client, make_user, login):
+    login(make_user(role="admin", two_factor=False))
+    for _, url in admin_views(app):
+        response = client.get(url)
+        assert response.status_code == 302 and response.headers["Location"] == "/account/2fa/setup", url
 
 
 @pytest.mark.parametrize("role", sorted(STAFF_ROLES))
-def test_staff_get_200_on_every_view(app, client, make_user, login, role, fund):
-    fund(make_user(), "10.00")  # some rows to render
+def test_role_matrix_for_every_view_and_action(app, client, make_user, login, role, fund):
+    fund(make_user(), "10.00")  # rows to render
+    target = make_user(email=f"target-{role}@example.com")
     login(make_user(role=role))
-    for url in admin_urls(app):
+    who = Role(role)
+    for view, url in admin_views(app):
         response = client.get(url)
-        assert response.status_code == 200, (url, response.status_code)
+        expected = 200 if has_permission(who, view.permission) else 403
+        assert response.status_code == expected, (role, url, response.status_code)
+    token = csrf_from(client.get("/account/security").get_data(as_text=True))
+    for view, url, permission in admin_actions(app, target.id):
+        allowed = has_permission(who, view.permission) and has_permission(who, permission)
+        response = client.post(url, data={"csrf_token": token, "reason": "role matrix check"})
+        if allowed:
+            assert response.status_code in (200, 302), (role, url, response.status_code)
+        else:
+            assert response.status_code == 403, (role, url, response.status_code)
 
 
-def test_verify_ledger_button_needs_staff_and_csrf(client, make_user, login, fund):
+def test_the_permission_table_is_consistent():
+    assert role_permissions("admin") >= role_permissions("finance") | role_permissions("compliance")
+    assert role_permissions("investor") == frozenset()
+    for role in ROLES:
+        for permission in role_permissions(role):
+            assert has_permission(Role(role), permission)
+
+
+def test_actions_need_csrf(client, make_user, login):
+    target = make_user()
+    login(make_user(role="admin"))
+    assert client.post(f"/admin/users/{target.id}/block", data={"reason": "no token"}).status_code == 400
+
+
+def test_verify_ledger_button(client, make_user, login, fund):
     fund(make_user(), "10.00")
     login(make_user(role="finance"))
     page = client.get("/admin/").get_data(as_text=True)
     assert "Verify ledger now" in page
-    assert client.post("/admin/ledger/verify").status_code == 400  # no CSRF token
-    from tests.conftest import csrf_from
-
     response = client.post("/admin/ledger/verify", data={"csrf_token": csrf_from(page)}, follow_redirects=True)
     assert "ledger ok: 1 entries" in response.get_data(as_text=True)
 
@@ -52,11 +118,10 @@ def test_verify_ledger_button_needs_staff_and_csrf(client, make_user, login, fun
 def test_dashboard_shows_live_counts(client, make_user, login, fund):
     fund(make_user(), "1234.56")
     login(make_user(role="admin"))
-    html = client.get("/admin/").get_data(as_text=True)
-    assert "USD 1,234.56" in html
+    assert "USD 1,234.56" in client.get("/admin/").get_data(as_text=True)
 
 
-def test_console_is_read_only_for_money(app, client, make_user, login):
+def test_console_is_read_only_for_money(client, make_user, login):
     login(make_user(role="admin"))
     for url in ("/admin/ledger_accounts/new/", "/admin/ledger_entries/new/", "/admin/ledger_postings/edit/?id=1",
                 "/admin/deposits/new/"):
@@ -72,15 +137,15 @@ def test_entry_details_show_postings(client, make_user, login, fund):
 
 
 @pytest.mark.parametrize("url", ["/admin/ledger_entries/", "/admin/ledger_accounts/", "/admin/ledger_postings/",
-                                 "/admin/users/", "/admin/deposits/"])
+                                 "/admin/users/", "/admin/deposits/", "/admin/sign_ins/", "/admin/sessions/"])
 def test_list_pages_do_not_grow_queries_with_rows(client, make_user, login, fund, count_queries, url):
-    staff = make_user(role="finance")
-    login(staff)
+    login(make_user(role="admin"))
     fund(make_user(), "1.00")
     with count_queries() as few:
         assert client.get(url).status_code == 200
     for _ in range(15):
         fund(make_user(), "1.00")
+        login(make_user(), http=type(client)(client.application))  # more sign-ins and sessions
     with count_queries() as many:
         assert client.get(url).status_code == 200
     assert 0 < len(many) == len(few), (len(few), len(many))

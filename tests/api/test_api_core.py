@@ -135,11 +135,19 @@ def test_blocking_a_user_kills_their_tokens(client, make_user, token_for):
 
 
 def test_429_anonymous_limit_with_retry_after(client):
-    for _ in range(20):
-        assert client.post("/api/v1/auth/token", json={"email": "x@example.com", "password": "y"}).status_code == 401
-    response = client.post("/api/v1/auth/token", json={"email": "x@example.com", "password": "y"})
+    for i in range(20):
+        body = {"email": f"x{i}@example.com", "password": "y"}
+        assert client.post("/api/v1/auth/token", json=body).status_code == 401
+    response = client.post("/api/v1/auth/token", json={"email": "another@example.com", "password": "y"})
     assert_error(response, 429)
     assert int(response.headers["Retry-After"]) > 0
+
+
+def test_token_attempts_are_limited_per_account(client, make_user):
+    user = make_user()
+    for _ in range(10):
+        assert client.post("/api/v1/auth/token", json={"email": user.email, "password": "wrong"}).status_code == 401
+    assert_error(client.post("/api/v1/auth/token", json={"email": user.email, "password": PASSWORD}), 429)
 
 
 def test_authenticated_limit_is_per_user(client, make_user, token_for):

@@ -1,4 +1,5 @@
 """What an investor and a finance officer see, clicked through in Chromium. Screenshots go to test-artifacts/."""
+import pyotp
 import pytest
 from playwright.sync_api import expect
 
@@ -31,11 +32,14 @@ def test_investor_signs_in_and_sees_the_wallet(page, live_server, artifacts_dir)
 
 
 def test_finance_officer_verifies_the_ledger_from_the_console(page, live_server, artifacts_dir):
-    seed_demo()
+    logins = {login.email: login for login in seed_demo()}
     commit()
     page.goto(f"{live_server}/login")
     page.fill("#email", "finance@example.com")
     page.fill("#password", "Demo-staff-2026")
+    page.click("button[type=submit]")
+    expect(page).to_have_url(f"{live_server}/login/code")
+    page.fill("#code", pyotp.TOTP(logins["finance@example.com"].totp_secret).now())
     page.click("button[type=submit]")
     expect(page).to_have_url(f"{live_server}/admin/")
     expect(page.get_by_text("USD 50,000.00").first).to_be_visible()

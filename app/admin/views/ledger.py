@@ -32,6 +32,7 @@ def _entry_link(view, context, model, name):
 
 
 class AccountView(SecureModelView):
+    permission = "ledger.view"
     simple_list_pager = True
     column_list = ("code", "kind", "name", "user", "currency", "balance", "allow_negative", "created_at")
     column_searchable_list = ("code", "name")
@@ -42,6 +43,7 @@ class AccountView(SecureModelView):
 
 
 class JournalEntryView(SecureModelView):
+    permission = "ledger.view"
     simple_list_pager = True
     column_list = ("id", "created_at", "kind", "memo", "idempotency_key", "actor", "reverses_id")
     column_details_list = ("id", "created_at", "kind", "memo", "idempotency_key", "actor", "reverses_id", "postings")
@@ -55,6 +57,7 @@ class JournalEntryView(SecureModelView):
 
 
 class PostingView(SecureModelView):
+    permission = "ledger.view"
     simple_list_pager = True
     can_view_details = False
     column_list = ("id", "entry_id", "account", "amount")
@@ -68,6 +71,7 @@ class PostingView(SecureModelView):
 
 
 class HoldView(SecureModelView):
+    permission = "ledger.view"
     column_list = ("id", "user", "amount", "status", "memo", "hold_entry_id", "resolution_entry_id", "created_at",
                    "resolved_at")
     column_filters = ("status", "user_id", "created_at")
@@ -77,6 +81,7 @@ class HoldView(SecureModelView):
 
 
 class DepositView(SecureModelView):
+    permission = "deposits.view"
     simple_list_pager = True
     column_list = ("id", "user", "gateway", "amount", "fee", "status", "gateway_reference", "created_at",
                    "completed_at", "ledger_entry_id")

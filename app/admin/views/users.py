@@ -1,31 +1,167 @@
-"""Users: search and read. Blocking, roles and 2FA resets come as audited actions."""
+"""People: users with their sign-ins and sessions, and the staff actions on them (each audited, with a reason
+where it touches money or security). Roles and the permission table."""
+from __future__ import annotations
+
+from flask import abort, flash, redirect, request, url_for
+from flask_admin import expose
+from flask_login import current_user
 from markupsafe import Markup, escape
 
-from app.admin.base import SecureModelView
-from app.auth.models import Role, User
+from app.admin.base import SecureModelView, requires
+from app.auth import mfa, services
+from app.auth import sessions as user_sessions
+from app.auth.forms import SimpleForm
+from app.auth.models import LoginAttempt, Role, User, UserSession
+from app.core import audit
+from app.core.db import commit
+from app.core.errors import DomainError
+from app.core.security import ROLES, grantable_roles, has_permission, role_permissions
 from app.extensions import db
 
 
 class UserView(SecureModelView):
+    permission = "users.view"
+    details_template = "admin/user_details.html"
     column_list = ("id", "email", "first_name", "last_name", "roles", "status", "email_verified", "totp_enabled",
-                   "last_login_at", "created_at")
-    column_details_list = column_list + ("email_verified_at", "updated_at")
+                   "failed_logins", "last_login_at", "created_at")
+    column_details_list = ("id", "email", "first_name", "last_name", "roles", "status", "email_verified",
+                           "email_verified_at", "totp_enabled", "failed_logins", "locked_until",
+                           "terms_accepted_at", "password_changed_at", "last_login_at", "created_at")
     column_searchable_list = ("email", "first_name", "last_name")
-    column_filters = ("status", "email_verified", "totp_enabled", "roles.name", "created_at")
-    column_sortable_list = ("id", "email", "status", "created_at", "last_login_at")
+    column_filters = ("status", "email_verified", "totp_enabled", "roles.name", "created_at", "last_login_at")
+    column_sortable_list = ("id", "email", "status", "created_at", "last_login_at", "failed_logins")
     column_default_sort = ("id", True)
-    column_labels = {"totp_enabled": "2FA", "roles.name": "Role"}
+    column_labels = {"totp_enabled": "2FA", "roles.name": "Role", "failed_logins": "Failed sign-ins"}
     column_formatters = {
         "roles": lambda v, c, m, n: Markup(" ".join(
             f'<span class="badge badge-secondary">{escape(r.name)}</span>' for r in m.roles)),
     }
 
+    def render(self, template, **kwargs):
+        if template == self.details_template and kwargs.get("model") is not None:
+            user = kwargs["model"]
+            kwargs.update(
+                kyc_status="not_started",
+                sessions=user_sessions.live_for(user.id),
+                sign_ins=services.recent_sign_ins(user.id, limit=15),
+                form=SimpleForm(),
+                can=lambda p: has_permission(current_user, p),
+                all_roles=ROLES,
+                grantable=grantable_roles(current_user),
+            )
+        return super().render(template, **kwargs)
+
+    # actions ----------------------------------------------------------------------------------------------------
+    def _target(self, user_id: int) -> User:
+        if not SimpleForm().validate_on_submit():
+            abort(400)
+        user = db.session.get(User, user_id)
+        if user is None:
+            abort(404)
+        return user
+
+    def _done(self, user: User, message: str):
+        flash(message, "success")
+        return redirect(url_for(".details_view", id=user.id))
+
+    def _run(self, user: User, action, message: str):
+        try:
+            action()
+            commit()
+        except DomainError as exc:
+            db.session.rollback()
+            flash(exc.message[:1].upper() + exc.message[1:] + ".", "error")
+            return redirect(url_for(".details_view", id=user.id))
+        return self._done(user, message)
+
+    @expose("/<int:user_id>/block", methods=["POST"])
+    @requires("users.block")
+    def block(self, user_id: int):
+        user = self._target(user_id)
+        return self._run(user, lambda: services.block_user(user, actor=current_user, reason=request.form.get("reason")),
+                         f"{user.email} is blocked; their sessions and API tokens are ended.")
+
+    @expose("/<int:user_id>/unblock", methods=["POST"])
+    @requires("users.block")
+    def unblock(self, user_id: int):
+        user = self._target(user_id)
+        return self._run(user, lambda: services.unblock_user(user, actor=current_user,
+                                                             reason=request.form.get("reason")),
+                         f"{user.email} is active again.")
+
+    @expose("/<int:user_id>/reset-2fa", methods=["POST"])
+    @requires("users.reset_2fa")
+    def reset_2fa(self, user_id: int):
+        user = self._target(user_id)
+        return self._run(user, lambda: mfa.staff_reset(user, actor=current_user, reason=request.form.get("reason")),
+                         f"Two-factor authentication of {user.email} is reset; they set it up again at sign-in.")
+
+    @expose("/<int:user_id>/resend-verification", methods=["POST"])
+    @requires("users.resend_verification")
+    def resend_verification(self, user_id: int):
+        user = self._target(user_id)
+        return self._run(user, lambda: services.staff_resend_verification(user, actor=current_user),
+                         f"A new verification link is on its way to {user.email}.")
+
+    @expose("/<int:user_id>/roles", methods=["POST"])
+    @requires("roles.assign")
+    def roles(self, user_id: int):
+        user = self._target(user_id)
+        wanted = set(request.form.getlist("roles"))
+        return self._run(user, lambda: services.set_roles(user, wanted, actor=current_user,
+                                                          reason=request.form.get("reason")),
+                         f"Roles of {user.email} are now: {', '.join(sorted(wanted))}.")
+
+    @expose("/<int:user_id>/sessions/revoke", methods=["POST"])
+    @requires("sessions.revoke")
+    def revoke_sessions(self, user_id: int):
+        user = self._target(user_id)
+
+        def action():
+            reason = services._need_reason(request.form.get("reason"))
+            ended = services.end_other_sessions(user, reason="ended by staff", keep_id=None)
+            audit.record("sessions.revoke_all", actor=current_user, target=user, after={"sessions_ended": ended},
+                         reason=reason)
+
+        return self._run(user, action, f"Every session and API token of {user.email} is ended.")
+
 
 class RoleView(SecureModelView):
-    column_list = ("name", "description")
+    permission = "roles.view"
     can_view_details = False
+    column_list = ("name", "description", "permissions")
+    column_formatters = {
+        "permissions": lambda v, c, m, n: Markup(" ".join(
+            f'<span class="badge badge-light border">{escape(p)}</span>' for p in sorted(role_permissions(m.name)))
+            or "<span class='text-muted'>none (portal only)</span>"),
+    }
+
+
+class LoginAttemptView(SecureModelView):
+    permission = "signins.view"
+    simple_list_pager = True
+    can_view_details = False
+    column_list = ("created_at", "email", "user", "success", "reason", "channel", "ip", "user_agent")
+    column_filters = ("success", "reason", "channel", "ip", "email", "user_id", "created_at")
+    column_searchable_list = ("email", "ip")
+    column_default_sort = ("id", True)
+    column_labels = {"created_at": "When"}
+
+
+class UserSessionView(SecureModelView):
+    permission = "sessions.view"
+    simple_list_pager = True
+    can_view_details = False
+    column_list = ("user", "created_at", "last_seen_at", "expires_at", "remember", "mfa_verified", "ip",
+                   "user_agent", "revoked_at", "revoked_reason")
+    column_filters = ("user_id", "revoked_at", "mfa_verified", "remember", "created_at", "ip")
+    column_default_sort = ("id", True)
+    column_labels = {"mfa_verified": "2FA proven"}
 
 
 def register(admin) -> None:
     admin.add_view(UserView(User, db, name="Users", endpoint="users", category="People"))
-    admin.add_view(RoleView(Role, db, name="Roles", endpoint="roles", category="People"))
+    admin.add_view(RoleView(Role, db, name="Roles and permissions", endpoint="roles", category="People"))
+    admin.add_view(LoginAttemptView(LoginAttempt, db, name="Sign-in attempts", endpoint="sign_ins",
+                                    category="Security"))
+    admin.add_view(UserSessionView(UserSession, db, name="Sessions", endpoint="sessions", category="Security"))

@@ -1,21 +1,47 @@
-"""POST /auth/token, DELETE /auth/token."""
-from flask import abort
+"""POST /auth/register, POST /auth/token, DELETE /auth/token."""
+from flask import abort, request
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from app.api.auth import public, resolve_token
 from app.api.envelope import envelope, ok
-from app.auth import services as auth
+from app.auth import mfa, services
 from app.core.db import commit
+from app.core.errors import DomainError
+from app.extensions import db, limiter
 
 URL = "/auth"
-blp = Blueprint("api_auth", __name__, description="Tokens")
+blp = Blueprint("api_auth", __name__, description="Accounts and tokens")
+
+
+def _email_key() -> str:
+    body = request.get_json(silent=True) or {}
+    email = body.get("email") if isinstance(body, dict) else None
+    return "api-email:" + services.normalize_email(email if isinstance(email, str) else "")[:254]
+
+
+class RegisterSchema(Schema):
+    email = fields.String(required=True, validate=validate.Length(min=3, max=254))
+    password = fields.String(required=True, validate=validate.Length(min=1, max=128), load_only=True)
+    first_name = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    last_name = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    accept_terms = fields.Boolean(load_default=True, metadata={
+        "description": "The app shows the terms before sign-up; false refuses the registration."})
+
+
+class RegisteredSchema(Schema):
+    id = fields.Integer()
+    email = fields.String()
+    first_name = fields.String()
+    last_name = fields.String()
+    email_verified = fields.Boolean()
 
 
 class TokenRequestSchema(Schema):
     email = fields.String(required=True, validate=validate.Length(min=3, max=254))
     password = fields.String(required=True, validate=validate.Length(min=1, max=128), load_only=True)
-    otp = fields.String(load_default=None, validate=validate.Length(max=12))
+    otp = fields.String(load_default=None, validate=validate.Length(max=20),
+                        metadata={"description": "TOTP code, or a recovery code; required when 2FA is on"})
 
 
 class TokenSchema(Schema):
@@ -23,24 +49,52 @@ class TokenSchema(Schema):
     expires_at = fields.DateTime()
 
 
+@blp.post("/register")
+@public
+@limiter.limit("10/hour", override_defaults=False)
+@blp.arguments(RegisterSchema)
+@blp.response(201, envelope(RegisteredSchema))
+def register(body):
+    """Open an investor account. A verification link is e-mailed; until it is opened the account can sign in but
+    not deposit, invest or withdraw."""
+    try:
+        user = services.register(body["email"], body["password"], first_name=body["first_name"],
+                                 last_name=body["last_name"], terms_accepted=body["accept_terms"])
+        commit()
+    except DomainError:
+        db.session.rollback()
+        raise
+    return ok({"id": user.id, "email": user.email, "first_name": user.first_name, "last_name": user.last_name,
+               "email_verified": user.email_verified},
+              message="Account created. Open the link we e-mailed to verify the address.")
+
+
 @blp.post("/token")
 @public
+@limiter.limit("10/minute", key_func=_email_key, override_defaults=False)
 @blp.arguments(TokenRequestSchema)
 @blp.response(200, envelope(TokenSchema))
 def create_token(body):
-    """Exchange e-mail, password (and a TOTP code when 2FA is on) for a bearer token."""
-    user = auth.authenticate(body["email"], body["password"])
-    if user is None:
-        commit()
-        abort(401, description="The e-mail address or password is not correct.")
-    if user.totp_enabled:
+    """Exchange e-mail, password (and a code when 2FA is on) for a bearer token."""
+    result = services.check_password(body["email"], body["password"], channel="api")
+    if result.reason == "needs_2fa":
+        user = result.user
         if not body.get("otp"):
+            commit()
             abort(401, description="A two-factor code is required.")
-        if not auth.verify_totp(user, body["otp"]):
+        method = mfa.verify_code(user, body["otp"])
+        if method is None:
+            services.register_failure(user, email=user.email, reason="bad_2fa_code", channel="api")
             commit()
             abort(401, description="The two-factor code is not correct.")
-    raw, token = auth.issue_token(user)
-    auth.record_login(user)
+    elif not result.ok:
+        commit()
+        abort(401, description=result.message)
+    else:
+        method = "password"
+    user = result.user
+    raw, token = services.issue_token(user)
+    services.complete_sign_in(user, channel="api", method=method)
     commit()
     return ok({"token": raw, "expires_at": token.expires_at})
 
@@ -50,6 +104,6 @@ def create_token(body):
 @blp.doc(security=[{"bearerAuth": []}])
 def revoke_token():
     """Revoke the token presented with this request."""
-    auth.revoke_token(resolve_token())
+    services.revoke_token(resolve_token())
     commit()
     return ok(None, message="Token revoked.")

@@ -1,0 +1,143 @@
+"""The investor's (and staff member's) own security settings: password, two-factor, sessions, recent sign-ins."""
+from flask import abort, flash, redirect, render_template, url_for
+from flask_login import current_user
+
+from app.auth import mfa, services
+from app.auth import sessions as user_sessions
+from app.auth.forms import ChangePasswordForm, CodeForm, DisableTwoFactorForm, SimpleForm
+from app.auth.models import UserSession
+from app.auth.views import _form_errors
+from app.core.db import commit
+from app.core.errors import DomainError
+from app.extensions import db, limiter
+from app.portal import bp
+
+
+def _current_session_id():
+    record = services.current_session()
+    return record.id if record is not None else None
+
+
+def _security_page(**forms):
+    user = current_user
+    context = {
+        "password_form": forms.get("password_form") or ChangePasswordForm(),
+        "disable_form": forms.get("disable_form") or DisableTwoFactorForm(),
+        "codes_form": forms.get("codes_form") or CodeForm(),
+        "button": SimpleForm(),
+        "sessions": user_sessions.live_for(user.id),
+        "current_session_id": _current_session_id(),
+        "sign_ins": services.recent_sign_ins(user.id),
+        "recovery_left": mfa.remaining_recovery_codes(user) if user.totp_enabled else 0,
+    }
+    return render_template("portal/account/security.html", **context)
+
+
+@bp.get("/account/security")
+def security():
+    return _security_page()
+
+
+@bp.post("/account/password")
+@limiter.limit("10/hour")
+def change_password():
+    form = ChangePasswordForm()
+    if form.validate_on_submit():
+        try:
+            services.change_password(current_user, form.current_password.data, form.password.data,
+                                     keep_session_id=_current_session_id())
+            commit()
+        except DomainError as exc:
+            db.session.rollback()
+            _form_errors(form, exc)
+            return _security_page(password_form=form), 422
+        flash("Your password is changed. Every other session and API token was signed out.", "success")
+        return redirect(url_for("portal.security"))
+    return _security_page(password_form=form), 422
+
+
+@bp.route("/account/2fa/setup", methods=["GET", "POST"])
+@limiter.limit("10/minute", methods=["POST"])
+def two_factor_setup():
+    if current_user.totp_enabled:
+        return redirect(url_for("portal.security"))
+    secret = mfa.begin_enrolment(current_user)
+    commit()
+    form = CodeForm()
+    if form.validate_on_submit():
+        try:
+            codes = mfa.confirm_enrolment(current_user, form.code.data, keep_session_id=_current_session_id())
+            record = services.current_session()
+            if record is not None:
+                record.mfa_verified = True
+            commit()
+        except DomainError as exc:
+            db.session.rollback()
+            _form_errors(form, exc)
+        else:
+            return render_template("portal/account/recovery_codes.html", codes=codes, first_time=True)
+    required = current_user.is_staff
+    return render_template("portal/account/two_factor_setup.html", form=form, secret=secret,
+                           qr=mfa.qr_data_uri(current_user), required=required), (422 if form.errors else 200)
+
+
+@bp.post("/account/2fa/disable")
+@limiter.limit("10/hour")
+def two_factor_disable():
+    form = DisableTwoFactorForm()
+    if form.validate_on_submit():
+        try:
+            mfa.disable(current_user, form.password.data, form.code.data, keep_session_id=_current_session_id())
+            commit()
+        except DomainError as exc:
+            commit()  # keep the spent code's time step; nothing else was written
+            _form_errors(form, exc)
+            return _security_page(disable_form=form), 422
+        flash("Two-factor authentication is off." + (" Staff must turn it on again to use the console."
+                                                     if current_user.is_staff else ""), "warning")
+        return redirect(url_for("portal.security"))
+    return _security_page(disable_form=form), 422
+
+
+@bp.post("/account/2fa/recovery-codes")
+@limiter.limit("10/hour")
+def recovery_codes():
+    form = CodeForm()
+    if form.validate_on_submit():
+        try:
+            codes = mfa.regenerate_recovery_codes(current_user, form.code.data)
+            commit()
+        except DomainError as exc:
+            commit()
+            _form_errors(form, exc)
+            return _security_page(codes_form=form), 422
+        return render_template("portal/account/recovery_codes.html", codes=codes, first_time=False)
+    return _security_page(codes_form=form), 422
+
+
+@bp.post("/account/sessions/<int:session_id>/revoke")
+def revoke_session(session_id: int):
+    if not SimpleForm().validate_on_submit():
+        abort(400)
+    record = db.session.get(UserSession, session_id)
+    if record is None or record.user_id != current_user.id:
+        abort(404)  # someone else's session is not there for you
+    user_sessions.revoke(record, "signed out from another session")
+    commit()
+    flash("That session is signed out.", "success")
+    if record.id == _current_session_id():
+        return redirect(url_for("auth.login"))
+    return redirect(url_for("portal.security"))
+
+
+@bp.post("/account/sessions/revoke-others")
+def revoke_other_sessions():
+    if not SimpleForm().validate_on_submit():
+        abort(400)
+    ended = user_sessions.revoke_all(current_user.id, "signed out everywhere else", keep_id=_current_session_id())
+    services.revoke_all_tokens(current_user.id)
+    commit()
+    flash(f"Signed out of {ended} other session(s); API tokens were revoked.", "success")
+    return redirect(url_for("portal.security"))
+
+
