@@ -17,6 +17,7 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(seed_cli)
     app.cli.add_command(ledger_cli)
     app.cli.add_command(audit_cli)
+    app.cli.add_command(keys_cli)
 
 
 @click.group("users", help="Manage user accounts.")
@@ -106,3 +107,22 @@ def verify_audit():
         return
     click.echo(f"audit chain broken at record #{broken_id}: {problem}", err=True)
     sys.exit(1)
+
+
+@click.group("keys", help="Field-encryption keys.")
+def keys_cli():
+    pass
+
+
+@keys_cli.command("rotate")
+def rotate_keys():
+    """Re-encrypt every encrypted field under the newest key of FIELD_ENCRYPTION_KEYS."""
+    from app.core import audit
+    from app.core.crypto import rotate_all
+
+    counts = rotate_all()
+    audit.record("keys.rotate", after=counts)
+    commit()
+    for field, count in counts.items():
+        click.echo(f"{field}: {count} re-encrypted")
+    click.echo(f"keys rotated: {sum(counts.values())} values now under the newest key")

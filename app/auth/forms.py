@@ -2,6 +2,9 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, PasswordField, StringField, SubmitField
 from wtforms.validators import DataRequired, Email, EqualTo, Length
 
+NEW_PASSWORD = [DataRequired(), Length(min=12, message="Use at least 12 characters."),
+                Length(max=128, message="Use at most 128 characters.")]
+
 
 class LoginForm(FlaskForm):
     email = EmailField("E-mail", validators=[DataRequired(), Email(), Length(max=254)])
@@ -25,7 +28,7 @@ class RegisterForm(FlaskForm):
     first_name = StringField("First name", validators=[DataRequired(), Length(max=100)])
     last_name = StringField("Last name", validators=[DataRequired(), Length(max=100)])
     email = EmailField("E-mail", validators=[DataRequired(), Email(), Length(max=254)])
-    password = PasswordField("Password", validators=[DataRequired(), Length(min=12, max=128)],
+    password = PasswordField("Password", validators=NEW_PASSWORD,
                              description="At least 12 characters; common passwords are refused.")
     confirm = PasswordField("Repeat the password", validators=[DataRequired(), EqualTo("password",
                                                                                       "The passwords differ.")])
@@ -40,7 +43,7 @@ class ForgotPasswordForm(FlaskForm):
 
 
 class ResetPasswordForm(FlaskForm):
-    password = PasswordField("New password", validators=[DataRequired(), Length(min=12, max=128)])
+    password = PasswordField("New password", validators=NEW_PASSWORD)
     confirm = PasswordField("Repeat the new password",
                             validators=[DataRequired(), EqualTo("password", "The passwords differ.")])
     submit = SubmitField("Set the new password")
@@ -48,7 +51,7 @@ class ResetPasswordForm(FlaskForm):
 
 class ChangePasswordForm(FlaskForm):
     current_password = PasswordField("Current password", validators=[DataRequired(), Length(max=128)])
-    password = PasswordField("New password", validators=[DataRequired(), Length(min=12, max=128)])
+    password = PasswordField("New password", validators=NEW_PASSWORD)
     confirm = PasswordField("Repeat the new password",
                             validators=[DataRequired(), EqualTo("password", "The passwords differ.")])
     submit = SubmitField("Change password")

@@ -45,3 +45,36 @@ class EncryptedString(TypeDecorator):
 
     def process_result_value(self, value, dialect):
         return None if value is None else decrypt(value)
+
+
+def encrypted_columns() -> list[tuple[str, str]]:
+    """(table, column) of every column stored with EncryptedString."""
+    from app.extensions import db
+
+    return [(table.name, column.name) for table in db.metadata.sorted_tables for column in table.columns
+            if isinstance(column.type, EncryptedString)]
+
+
+def rotate_all(batch_size: int = 500) -> dict[str, int]:
+    """Re-encrypt every encrypted field under the newest key (keyset batches; the caller commits).
+    After it has run, older keys can be dropped from FIELD_ENCRYPTION_KEYS."""
+    from sqlalchemy import text
+
+    from app.extensions import db
+
+    counts: dict[str, int] = {}
+    for table, column in encrypted_columns():
+        done, last_id = 0, 0
+        while True:
+            rows = db.session.execute(text(
+                f"SELECT id, {column} FROM {table} WHERE id > :last AND {column} IS NOT NULL "
+                f"ORDER BY id LIMIT :n"), {"last": last_id, "n": batch_size}).all()
+            if not rows:
+                break
+            db.session.execute(text(f"UPDATE {table} SET {column} = :value WHERE id = :id"),
+                               [{"id": row_id, "value": rotate(token)} for row_id, token in rows])
+            done += len(rows)
+            last_id = rows[-1][0]
+        counts[f"{table}.{column}"] = done
+    db.session.expire_all()
+    return counts

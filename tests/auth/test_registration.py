@@ -1,0 +1,152 @@
+"""Registration in the portal and the API, e-mail verification, and what an unverified account may not do."""
+import re
+
+import pytest
+from sqlalchemy import select
+
+from app.auth.services import user_by_email
+from app.core.audit import AuditRecord
+from app.core.errors import Forbidden
+from app.core.money import Money
+from app.extensions import db
+from app.notifications.models import MailMessage
+from app.payments import services as payments
+from tests.conftest import csrf_from
+
+GOOD = "Quiet-harbour-lantern-42"
+
+
+def register_form(client, **overrides):
+    page = client.get("/register")
+    data = {"first_name": "Nora", "last_name": "Quist", "email": "nora@example.com", "password": GOOD,
+            "confirm": GOOD, "accept_terms": "y", "csrf_token": csrf_from(page.get_data(as_text=True))}
+    data.update(overrides)
+    return client.post("/register", data={k: v for k, v in data.items() if v is not None})
+
+
+def mailed_link(to, event="verify_email"):
+    db.session.expire_all()
+    message = db.session.scalar(select(MailMessage).where(MailMessage.to_address == to, MailMessage.event == event)
+                                .order_by(MailMessage.id.desc()))
+    assert message is not None
+    return re.search(r"http://localhost(/\S+)", message.body_text).group(1)
+
+
+def test_portal_registration_signs_in_unverified_and_mails_a_link(client):
+    response = register_form(client)
+    assert response.status_code == 302 and response.headers["Location"] == "/"
+    user = user_by_email("nora@example.com")
+    assert user.role_names == {"investor"} and not user.email_verified and user.terms_accepted_at
+    html = client.get("/").get_data(as_text=True)
+    assert "Welcome, Nora" in html and 'data-testid="verify-banner"' in html
+    message = db.session.scalar(select(MailMessage).where(MailMessage.to_address == "nora@example.com"))
+    assert message.event == "verify_email" and message.status == "logged"  # no SMTP configured: logged
+    assert "/verify-email/" in message.body_text and message.body_html
+    assert db.session.scalar(select(AuditRecord).where(AuditRecord.action == "auth.register")) is not None
+
+
+@pytest.mark.parametrize("overrides,field,words", [
+    ({"password": "short-pw", "confirm": "short-pw"}, "password", "at least 12"),
+    ({"password": "password1234", "confirm": "password1234"}, "password", "most common"),
+    ({"password": "Iloveyou2026", "confirm": "Iloveyou2026"}, None, None),  # fine: not on the list
+    ({"password": "x" * 129, "confirm": "x" * 129}, "password", "at most 128"),
+    ({"confirm": "Something-else-entirely"}, "confirm", "differ"),
+    ({"accept_terms": None}, "accept_terms", "accept the terms"),
+    ({"email": "not-an-email"}, "email", ""),
+    ({"first_name": ""}, "first_name", ""),
+])
+def test_portal_registration_refusals(client, overrides, field, words):
+    response = register_form(client, **overrides)
+    if field is None:
+        assert response.status_code == 302
+        return
+    assert response.status_code == 422, response.status_code
+    assert words in response.get_data(as_text=True)
+    assert user_by_email(overrides.get("email", "nora@example.com")) is None
+
+
+def test_common_password_check_is_case_insensitive(client):
+    response = register_form(client, password="PASSWORD1234", confirm="PASSWORD1234")
+    assert response.status_code == 422
+
+
+def test_duplicate_email_is_a_clear_error(client, make_user):
+    make_user("nora@example.com")
+    response = register_form(client, email="Nora@Example.com")
+    assert response.status_code == 409
+    assert "already exists" in response.get_data(as_text=True)
+
+
+def test_verification_link_verifies_once_and_expires(client, app, monkeypatch):
+    register_form(client)
+    link = mailed_link("nora@example.com")
+    response = client.get(link)
+    assert response.status_code == 302
+    user = user_by_email("nora@example.com")
+    db.session.refresh(user)
+    assert user.email_verified and user.email_verified_at
+    assert client.get(link).status_code == 302  # opening it again is harmless
+    assert client.get(link[:-3] + "abc").status_code == 400  # tampered
+    from app.auth import links
+
+    monkeypatch.setitem(links.MAX_AGE, links.VERIFY_EMAIL, -1)
+    expired = client.get(link)
+    assert expired.status_code == 400 and "expired" in expired.get_data(as_text=True)
+
+
+def test_unverified_users_cannot_move_money(make_user):
+    user = make_user(verified=False)
+    with pytest.raises(Forbidden):
+        payments.create_deposit(user.id, Money.parse("10.00", "USD"), "bank_transfer")
+
+
+def test_resend_is_rate_limited(client):
+    register_form(client)
+    token = csrf_from(client.get("/").get_data(as_text=True))
+    for _ in range(3):
+        assert client.post("/verify-email/resend", data={"csrf_token": token}).status_code == 302
+    assert client.post("/verify-email/resend", data={"csrf_token": token}).status_code == 429
+    sent = db.session.scalars(select(MailMessage).where(MailMessage.event == "verify_email")).all()
+    assert len(sent) == 4
+
+
+def test_api_registration(client):
+    response = client.post("/api/v1/auth/register", json={"email": "Api@Example.com", "password": GOOD,
+                                                         "first_name": "Ana", "last_name": "Pi"})
+    assert response.status_code == 201, response.get_data(as_text=True)
+    body = response.get_json()
+    assert body["status"] == "success"
+    assert body["data"]["email"] == "api@example.com" and body["data"]["email_verified"] is False
+    token = client.post("/api/v1/auth/token", json={"email": "api@example.com", "password": GOOD})
+    assert token.status_code == 200  # unverified users can sign in
+
+
+@pytest.mark.parametrize("body,status,field", [
+    ({"password": "password1234"}, 422, "password"),
+    ({"password": "short"}, 422, "password"),
+    ({"email": "bad"}, 422, "email"),
+    ({"first_name": ""}, 422, "first_name"),
+    ({"accept_terms": False}, 422, "accept_terms"),
+    ({"password": None}, 422, "password"),
+])
+def test_api_registration_refusals(client, body, status, field):
+    payload = {"email": "api@example.com", "password": GOOD, "first_name": "Ana", "last_name": "Pi"}
+    payload.update(body)
+    payload = {k: v for k, v in payload.items() if v is not None}
+    response = client.post("/api/v1/auth/register", json=payload)
+    assert response.status_code == status
+    assert field in response.get_json()["errors"]
+    assert user_by_email("api@example.com") is None
+
+
+def test_api_duplicate_registration_is_409(client, make_user):
+    make_user("api@example.com")
+    response = client.post("/api/v1/auth/register", json={"email": "API@example.com", "password": GOOD,
+                                                         "first_name": "Ana", "last_name": "Pi"})
+    assert response.status_code == 409 and "email" in response.get_json()["errors"]
+
+
+def test_common_password_list_is_large():
+    from app.auth.passwords import common_passwords
+
+    assert len(common_passwords()) >= 10_000
