@@ -13,6 +13,7 @@ from app.auth.models import Role, User, user_roles
 from app.core.db import utcnow
 from app.core.money import Money
 from app.core.security import STAFF_ROLES, has_permission
+from app.core import audit
 from app.extensions import db
 from app.ledger.checks import verify
 from app.ledger.models import USER_HELD, USER_WALLET, Account, Hold, JournalEntry
@@ -58,6 +59,9 @@ class DashboardView(SecureIndexView):
     def verify_ledger(self):
         report = verify()
         db.session.rollback()
+        audit.record("ledger.verify", after={"ok": report.ok, "entries": report.entries, "accounts": report.accounts,
+                                             "violations": report.violations[:20]})
+        db.session.commit()
         if report.ok:
             flash(f"ledger ok: {report.entries} entries, {report.accounts} accounts", "success")
         else:

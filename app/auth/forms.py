@@ -20,6 +20,12 @@ class CodeForm(FlaskForm):
     submit = SubmitField("Verify")
 
 
+class AppCodeForm(FlaskForm):
+    code = StringField("6-digit code from your authenticator app", validators=[DataRequired(), Length(min=6, max=8)],
+                       render_kw={"autocomplete": "one-time-code", "inputmode": "numeric"})
+    submit = SubmitField("Turn on")
+
+
 class LogoutForm(FlaskForm):
     submit = SubmitField("Sign out")
 

@@ -4,13 +4,16 @@ from __future__ import annotations
 import csv
 import json
 
-from flask import Response, flash, redirect
+from flask import Response, abort, flash, has_request_context, redirect
 from flask_admin import expose
 from flask_admin._compat import csv_encode
 from markupsafe import Markup, escape
 from werkzeug.utils import secure_filename
 
-from app.admin.base import SecureModelView
+from flask_login import current_user
+
+from app.admin.base import SecureModelView, requires
+from app.core.security import has_permission
 from app.core.audit import AuditRecord, record, verify_chain
 from app.core.db import commit
 from app.extensions import db
@@ -48,7 +51,12 @@ class AuditView(SecureModelView):
 
     list_template = "admin/audit_list.html"
     simple_list_pager = True
-    can_export = True
+
+    @property
+    def can_export(self) -> bool:
+        """Exporting needs audit.export on top of audit.view (the button shows only to those who hold it)."""
+        return not has_request_context() or has_permission(current_user, self.export_permission)
+
     export_types = ["csv"]
     column_list = ("id", "created_at", "actor_email", "action", "target_type", "target_id", "reason", "ip")
     column_details_list = ALL_COLUMNS
@@ -70,6 +78,8 @@ class AuditView(SecureModelView):
 
     def _export_csv(self, return_url):
         """Record who exported what (the filters, search and row count), commit, then stream the rows."""
+        if not has_permission(current_user, self.export_permission):
+            abort(403)
         args = self._get_list_extra_args()
         _count, models = self._export_data()
         columns = self._export_columns
@@ -96,10 +106,13 @@ class AuditView(SecureModelView):
                         headers={"Content-Disposition": f"attachment;filename={filename}"})
 
     @expose("/verify", methods=["POST"])
+    @requires("audit.view")
     def verify(self):
         checked, broken, problem = verify_chain()
         broken_id = broken.id if broken is not None else None
         db.session.rollback()
+        record("audit.verify", after={"records": checked, "broken_at": broken_id, "problem": problem})
+        commit()
         if broken_id is None:
             flash(f"audit ok: {checked} records", "success")
         else:

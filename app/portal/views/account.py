@@ -4,7 +4,7 @@ from flask_login import current_user
 
 from app.auth import mfa, services
 from app.auth import sessions as user_sessions
-from app.auth.forms import ChangePasswordForm, CodeForm, DisableTwoFactorForm, SimpleForm
+from app.auth.forms import AppCodeForm, ChangePasswordForm, CodeForm, DisableTwoFactorForm, SimpleForm
 from app.auth.models import UserSession
 from app.auth.views import _form_errors
 from app.core.db import commit
@@ -63,7 +63,7 @@ def two_factor_setup():
         return redirect(url_for("portal.security"))
     secret = mfa.begin_enrolment(current_user)
     commit()
-    form = CodeForm()
+    form = AppCodeForm()
     if form.validate_on_submit():
         try:
             codes = mfa.confirm_enrolment(current_user, form.code.data, keep_session_id=_current_session_id())
