@@ -39,6 +39,10 @@ def create_user(email, password, role, first_name, last_name, verified):
     try:
         user = auth.create_user(email, password, first_name=first_name, last_name=last_name, roles=(role,),
                                 verified=verified)
+        from app.core import audit
+
+        audit.record("users.create", target=user, after={"email": user.email, "roles": [role],
+                                                         "verified": verified, "via": "command line"})
         commit()
     except DomainError as exc:
         db.session.rollback()
