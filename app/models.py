@@ -2,6 +2,8 @@
 from app.auth.models import ApiToken, LoginAttempt, RecoveryCode, Role, User, UserSession  # noqa: F401
 from app.core.audit import AuditRecord  # noqa: F401
 from app.ledger.models import Account, Hold, JournalEntry, Posting  # noqa: F401
-from app.notifications.models import MailMessage  # noqa: F401
+from app.notifications.models import (  # noqa: F401
+    Delivery, Notification, NotificationPreference, NotificationTemplate, PushDevice,
+)
 from app.payments.models import Deposit  # noqa: F401
 from app.payouts.models import PayoutMethod  # noqa: F401

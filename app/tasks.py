@@ -6,4 +6,5 @@ from app.notifications import tasks as notification_tasks  # noqa: F401
 
 BEAT_SCHEDULE = {
     "ledger-verify-nightly": {"task": "ledger.verify", "schedule": crontab(hour=2, minute=30)},
+    "notifications-requeue-stuck": {"task": "notifications.requeue_stuck", "schedule": 300.0},
 }

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, event, text
+from sqlalchemy import create_engine, event, select, text
 from sqlalchemy.engine import make_url
 
 from flask.testing import FlaskClient
@@ -266,3 +266,22 @@ def count_queries(app):
 def artifacts_dir() -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS
+
+
+def outbox(to: str | None = None, event: str | None = None):
+    """E-mail deliveries (the dev outbox), oldest first, optionally for one address and one event."""
+    from app.notifications.models import Delivery, Notification
+
+    db.session.expire_all()
+    query = select(Delivery).join(Notification).where(Delivery.channel == "email")
+    if to is not None:
+        query = query.where(Delivery.to_address == to)
+    if event is not None:
+        query = query.where(Notification.event == event)
+    return list(db.session.scalars(query.order_by(Delivery.id)))
+
+
+def link_in(delivery, *, path_only: bool = True) -> str:
+    match = re.search(r"https?://[^/\s]+(/\S+)" if path_only else r"(https?://\S+)", delivery.body)
+    assert match, f"no link in {delivery.body!r}"
+    return match.group(1)

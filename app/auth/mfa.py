@@ -76,9 +76,12 @@ def confirm_enrolment(user: User, code: str, *, keep_session_id: int | None = No
     codes = _new_recovery_codes(user)
     from app.auth.services import end_other_sessions
 
+    from app.auth.services import notify_security_change
+
     ended = end_other_sessions(user, reason="2FA turned on", keep_id=keep_session_id)
     audit.record("auth.2fa_enabled", actor=user, target=user, before={"totp_enabled": False},
                  after={"totp_enabled": True, "sessions_ended": ended})
+    notify_security_change(user, "Two-factor authentication was turned on.")
     return codes
 
 
@@ -155,14 +158,17 @@ def disable(user: User, password: str, code: str, *, keep_session_id: int | None
     _turn_off(user)
     from app.auth.services import end_other_sessions
 
+    from app.auth.services import notify_security_change
+
     ended = end_other_sessions(user, reason="2FA turned off", keep_id=keep_session_id)
     audit.record("auth.2fa_disabled", actor=user, target=user, before={"totp_enabled": True},
                  after={"totp_enabled": False, "sessions_ended": ended})
+    notify_security_change(user, "Two-factor authentication was turned off.")
 
 
 def staff_reset(user: User, *, actor: User, reason: str) -> None:
     """Support turns a user's 2FA off (lost phone); the user sets it up again at the next sign-in."""
-    from app.auth.services import _need_reason, end_other_sessions
+    from app.auth.services import _need_reason, end_other_sessions  # noqa: I001
 
     reason = _need_reason(reason)
     if not user.totp_enabled:
@@ -173,3 +179,6 @@ def staff_reset(user: User, *, actor: User, reason: str) -> None:
     ended = end_other_sessions(user, reason="2FA reset by staff", keep_id=None)
     audit.record("users.reset_2fa", actor=actor, target=user, before={"totp_enabled": True},
                  after={"totp_enabled": False, "sessions_ended": ended}, reason=reason)
+    from app.auth.services import notify_security_change
+
+    notify_security_change(user, "Our support team turned off your two-factor authentication, as you asked.")

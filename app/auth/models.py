@@ -51,6 +51,7 @@ class User(IdMixin, TimestampMixin, db.Model):
     # brute-force lockout: consecutive failures and the time the account opens again
     failed_logins: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    phone_number: Mapped[str | None] = mapped_column(EncryptedString())  # E.164, for SMS notices
     totp_secret: Mapped[str | None] = mapped_column(EncryptedString())
     totp_enabled: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     totp_last_step: Mapped[int | None] = mapped_column(BigInteger)

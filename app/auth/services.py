@@ -99,17 +99,19 @@ def register(email: str, password: str, *, first_name: str, last_name: str, term
                        terms_accepted=True)
     audit.record("auth.register", actor=user, target=user, after={"email": user.email})
     send_verification(user)
+    from app.notifications.services import notify
+
+    notify(user, "welcome", link=url_for("portal.dashboard", _external=True))
     return user
 
 
 def send_verification(user: User) -> None:
-    from app.notifications.services import send_email
+    from app.notifications.services import notify
 
     if user.email_verified:
         raise Conflict("this e-mail address is already verified")
     token = links.make(links.VERIFY_EMAIL, {"uid": user.id, "email": user.email})
-    send_email("verify_email", user.email, {"user": user, "link": url_for("auth.verify_email", token=token,
-                                                                           _external=True)}, user_id=user.id)
+    notify(user, "verify_email", link=url_for("auth.verify_email", token=token, _external=True))
 
 
 def verify_email(token: str) -> User:
@@ -165,11 +167,16 @@ def register_failure(user: User, *, email: str, reason: str, channel: str) -> No
     db.session.refresh(user, ["failed_logins"])
     _record_attempt(email, user, success=False, reason=reason, channel=channel)
     if user.failed_logins >= cfg["LOCKOUT_THRESHOLD"]:
+        from app.notifications.services import notify
+
         delay = min(cfg["LOCKOUT_BASE"] * 2 ** (user.failed_logins - cfg["LOCKOUT_THRESHOLD"]), cfg["LOCKOUT_MAX"])
         user.locked_until = utcnow() + delay
         db.session.flush()
         audit.record("auth.account_locked", actor=user, target=user,
                      after={"failed_logins": user.failed_logins, "locked_until": user.locked_until})
+        until = user.locked_until.strftime("%Y-%m-%d %H:%M UTC")
+        notify(user, "account_locked", failures=user.failed_logins, until=until)
+        notify(None, "staff_account_locked", subject_email=user.email, failures=user.failed_logins, until=until)
 
 
 def check_password(email: str, password: str, *, channel: str = "portal") -> SignIn:
@@ -215,14 +222,13 @@ def recent_sign_ins(user_id: int, limit: int = 20) -> list[LoginAttempt]:
 # passwords --------------------------------------------------------------------------------------------------------
 def request_password_reset(email: str) -> None:
     """Mail a reset link when the account exists and is active; say nothing either way."""
-    from app.notifications.services import send_email
+    from app.notifications.services import notify
 
     user = user_by_email(email)
     if user is None or user.status != USER_ACTIVE:
         return
     token = links.make(links.RESET_PASSWORD, {"uid": user.id, "pw": links.password_fingerprint(user.password_hash)})
-    send_email("reset_password", user.email, {"user": user, "link": url_for("auth.reset_password", token=token,
-                                                                             _external=True)}, user_id=user.id)
+    notify(user, "reset_password", link=url_for("auth.reset_password", token=token, _external=True))
     audit.record("auth.password_reset_requested", actor=user, target=user)
 
 
@@ -252,7 +258,7 @@ def reset_password(token: str, new_password: str) -> User:
     user.locked_until = None
     ended = end_other_sessions(user, reason="password reset", keep_id=None)
     audit.record("auth.password_reset", actor=user, target=user, after={"sessions_ended": ended})
-    _notify_security_change(user, "Your password was reset.")
+    notify_security_change(user, "Your password was reset.")
     return user
 
 
@@ -263,7 +269,7 @@ def change_password(user: User, current_password: str, new_password: str, *, kee
     _set_password(user, new_password)
     ended = end_other_sessions(user, reason="password changed", keep_id=keep_session_id)
     audit.record("auth.password_changed", actor=user, target=user, after={"sessions_ended": ended})
-    _notify_security_change(user, "Your password was changed.")
+    notify_security_change(user, "Your password was changed.")
 
 
 def end_other_sessions(user: User, *, reason: str, keep_id: int | None) -> int:
@@ -273,12 +279,13 @@ def end_other_sessions(user: User, *, reason: str, keep_id: int | None) -> int:
     return ended
 
 
-def _notify_security_change(user: User, what: str) -> None:
-    from app.notifications.services import send_email
+def notify_security_change(user: User, what: str) -> None:
+    """A security notice on every channel the user has: it cannot be turned off."""
+    from app.notifications.services import notify
 
     ip, agent = _client()
-    send_email("security_change", user.email, {"user": user, "what": what, "ip": ip, "user_agent": agent,
-                                               "when": utcnow()}, user_id=user.id)
+    notify(user, "security_notice", what=what, ip=ip, user_agent=agent,
+           when=utcnow().strftime("%Y-%m-%d %H:%M UTC"))
 
 
 # staff actions ----------------------------------------------------------------------------------------------------

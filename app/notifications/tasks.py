@@ -1,70 +1,101 @@
-"""Deliver one outbox message: by SMTP when MAIL_SERVER is set, else to the log. Idempotent: a message leaves
-`pending` once, so a redelivered task sends nothing twice."""
+"""Delivery of one notification on one channel, with retries and exponential backoff; a sweeper re-queues work a
+killed worker left behind. Each delivery is claimed by a conditional UPDATE, so it is sent by one worker once."""
 from __future__ import annotations
 
 import logging
-import smtplib
-from email.message import EmailMessage
+import random
+from datetime import timedelta
 
 from celery import shared_task
 from flask import current_app
-from sqlalchemy import update
+from sqlalchemy import or_, select, update
 
 from app.core.db import utcnow
 from app.extensions import db
-from app.notifications.models import MAIL_FAILED, MAIL_LOGGED, MAIL_PENDING, MAIL_SENDING, MAIL_SENT, MailMessage
+from app.notifications.channels.base import ChannelError, OutgoingMessage
+from app.notifications.channels.registry import channel_for
+from app.notifications.models import EMAIL, FAILED, LOGGED, QUEUED, SENDING, SENT, Delivery
 
 log = logging.getLogger(__name__)
-MAX_ATTEMPTS = 5
+MAX_ATTEMPTS = 6
+BACKOFF_BASE_SECONDS = 30
+BACKOFF_CAP_SECONDS = 30 * 60
+STUCK_AFTER = timedelta(minutes=10)
 
 
-@shared_task(name="notifications.deliver_mail", bind=True, max_retries=MAX_ATTEMPTS, default_retry_delay=60)
-def deliver_mail(self, message_id: int) -> str:
-    message = db.session.get(MailMessage, message_id)
-    if message is None or message.status != MAIL_PENDING:
-        return "skipped"
-    cfg = current_app.config
-    if not cfg.get("MAIL_SERVER"):
-        log.info("mail to %s (no SMTP configured): %s\n%s", message.to_address, message.subject, message.body_text)
-        _finish(message_id, MAIL_LOGGED)
-        return MAIL_LOGGED
-    email = EmailMessage()
-    email["From"] = cfg["MAIL_DEFAULT_SENDER"]
-    email["To"] = message.to_address
-    email["Subject"] = message.subject
-    email.set_content(message.body_text)
-    if message.body_html:
-        email.add_alternative(message.body_html, subtype="html")
-    # claim the message first: a second worker holding the same task finds it no longer pending
+def backoff_seconds(attempt: int) -> int:
+    """30 s, 60 s, 120 s ... capped at 30 min, with up to 10 % jitter so retries do not stampede."""
+    delay = min(BACKOFF_BASE_SECONDS * 2 ** max(attempt - 1, 0), BACKOFF_CAP_SECONDS)
+    return int(delay + random.uniform(0, delay / 10))
+
+
+def _set(delivery_id: int, **values) -> None:
+    db.session.execute(update(Delivery).where(Delivery.id == delivery_id).values(**values)
+                       .execution_options(synchronize_session=False))
+    db.session.commit()
+
+
+@shared_task(name="notifications.deliver")
+def deliver(delivery_id: int) -> str:
     claimed = db.session.execute(
-        update(MailMessage).where(MailMessage.id == message_id, MailMessage.status == MAIL_PENDING)
-        .values(status=MAIL_SENDING, attempts=MailMessage.attempts + 1)
-        .execution_options(synchronize_session=False)
-    ).rowcount
+        update(Delivery).where(Delivery.id == delivery_id, Delivery.status == QUEUED)
+        .values(status=SENDING, claimed_at=utcnow(), attempts=Delivery.attempts + 1)
+        .execution_options(synchronize_session=False)).rowcount
     db.session.commit()
-    if not claimed:
-        return "skipped"
+    if claimed != 1:
+        return "skipped"  # sent, failed, or another worker has it
+    delivery = db.session.get(Delivery, delivery_id)
+    channel = channel_for(delivery.channel)
+    if not channel.enabled():
+        _set(delivery_id, status=FAILED, last_error="the channel is switched off")
+        return FAILED
+    message = OutgoingMessage(to=delivery.to_address, body=delivery.body, subject=delivery.subject,
+                              html=delivery.html, data={"event": delivery.event})
     try:
-        with smtplib.SMTP(cfg["MAIL_SERVER"], cfg["MAIL_PORT"], timeout=20) as smtp:
-            if cfg.get("MAIL_USE_TLS"):
-                smtp.starttls()
-            if cfg.get("MAIL_USERNAME"):
-                smtp.login(cfg["MAIL_USERNAME"], cfg.get("MAIL_PASSWORD") or "")
-            smtp.send_message(email)
-    except (smtplib.SMTPException, OSError) as exc:
-        final = self.request.retries >= MAX_ATTEMPTS or current_app.config.get("CELERY_TASK_ALWAYS_EAGER")
-        db.session.execute(update(MailMessage).where(MailMessage.id == message_id)
-                           .values(status=MAIL_FAILED if final else MAIL_PENDING, last_error=str(exc)[:500])
-                           .execution_options(synchronize_session=False))
+        provider_id = channel.send(message)
+    except ChannelError as exc:
+        return _failed(delivery, exc, retryable=exc.retryable)
+    except Exception as exc:  # noqa: BLE001 - an unexpected failure is retried like a temporary one
+        log.exception("delivery %s raised", delivery_id)
+        return _failed(delivery, exc, retryable=True)
+    status = LOGGED if delivery.channel == EMAIL and not current_app.config.get("MAIL_SERVER") else SENT
+    _set(delivery_id, status=status, sent_at=utcnow(), provider_id=(provider_id or "")[:200] or None,
+         last_error=None)
+    return status
+
+
+def _failed(delivery: Delivery, exc: Exception, *, retryable: bool) -> str:
+    error = f"{type(exc).__name__}: {exc}"[:500]
+    attempts = delivery.attempts
+    if retryable and attempts < MAX_ATTEMPTS:
+        delay = backoff_seconds(attempts)
+        _set(delivery.id, status=QUEUED, last_error=error, next_attempt_at=utcnow() + timedelta(seconds=delay))
+        deliver.apply_async((delivery.id,), countdown=delay)
+        return "retrying"
+    _set(delivery.id, status=FAILED, last_error=error)
+    from app.notifications.channels.push import DeviceGone
+
+    if isinstance(exc, DeviceGone):
+        from app.notifications.services import forget_device
+
+        forget_device(delivery.to_address)
         db.session.commit()
-        if final:
-            return MAIL_FAILED
-        raise self.retry(exc=exc)
-    _finish(message_id, MAIL_SENT, claimed_as=MAIL_SENDING)
-    return MAIL_SENT
+    return FAILED
 
 
-def _finish(message_id: int, status: str, *, claimed_as: str = MAIL_PENDING) -> None:
-    db.session.execute(update(MailMessage).where(MailMessage.id == message_id, MailMessage.status == claimed_as)
-                       .values(status=status, sent_at=utcnow()).execution_options(synchronize_session=False))
-    db.session.commit()
+@shared_task(name="notifications.requeue_stuck")
+def requeue_stuck() -> int:
+    """Deliveries a killed worker left `sending`, or whose task message was lost, go back to the queue."""
+    cutoff = utcnow() - STUCK_AFTER
+    stuck = list(db.session.scalars(select(Delivery.id).where(
+        or_((Delivery.status == SENDING) & (Delivery.claimed_at < cutoff),
+            (Delivery.status == QUEUED) & (Delivery.next_attempt_at.is_(None)) & (Delivery.created_at < cutoff),
+            (Delivery.status == QUEUED) & (Delivery.next_attempt_at < cutoff)))
+        .order_by(Delivery.id).limit(1000)))
+    if stuck:
+        db.session.execute(update(Delivery).where(Delivery.id.in_(stuck), Delivery.status == SENDING)
+                           .values(status=QUEUED).execution_options(synchronize_session=False))
+        db.session.commit()
+    for delivery_id in stuck:
+        deliver.delay(delivery_id)
+    return len(stuck)

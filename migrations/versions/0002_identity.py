@@ -1,4 +1,4 @@
-"""identity (on PostgreSQL the audit log is append-only, like the ledger): sessions, sign-in attempts, recovery codes, audit log, mail outbox
+"""identity (on PostgreSQL the audit log is append-only, like the ledger): sessions, sign-in attempts, recovery codes, audit log
 
 Revision ID: 0002_identity
 Revises: 0001_initial
@@ -59,27 +59,6 @@ def upgrade():
         batch_op.create_index('ix_login_attempts_ip_created_at', ['ip', 'created_at'], unique=False)
         batch_op.create_index('ix_login_attempts_user_id_created_at', ['user_id', 'created_at'], unique=False)
 
-    op.create_table('mail_outbox',
-    sa.Column('user_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
-    sa.Column('event', sa.String(length=60), nullable=False),
-    sa.Column('to_address', sa.String(length=254), nullable=False),
-    sa.Column('subject', sa.String(length=300), nullable=False),
-    sa.Column('body_text', sa.Text(), nullable=False),
-    sa.Column('body_html', sa.Text(), nullable=True),
-    sa.Column('status', sa.String(length=10), nullable=False),
-    sa.Column('attempts', sa.Integer(), nullable=False),
-    sa.Column('last_error', sa.String(length=500), nullable=True),
-    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
-    sa.Column('sent_at', sa.DateTime(timezone=True), nullable=True),
-    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
-    sa.CheckConstraint("status in ('pending', 'sending', 'sent', 'logged', 'failed')", name=op.f('ck_mail_outbox_status_valid')),
-    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_mail_outbox_user_id_users'), ondelete='SET NULL'),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_mail_outbox'))
-    )
-    with op.batch_alter_table('mail_outbox', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_mail_outbox_event'), ['event'], unique=False)
-        batch_op.create_index(batch_op.f('ix_mail_outbox_status'), ['status'], unique=False)
-        batch_op.create_index(batch_op.f('ix_mail_outbox_user_id'), ['user_id'], unique=False)
 
     op.create_table('recovery_codes',
     sa.Column('user_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -148,12 +127,7 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_recovery_codes_user_id'))
 
     op.drop_table('recovery_codes')
-    with op.batch_alter_table('mail_outbox', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_mail_outbox_user_id'))
-        batch_op.drop_index(batch_op.f('ix_mail_outbox_status'))
-        batch_op.drop_index(batch_op.f('ix_mail_outbox_event'))
 
-    op.drop_table('mail_outbox')
     with op.batch_alter_table('login_attempts', schema=None) as batch_op:
         batch_op.drop_index('ix_login_attempts_user_id_created_at')
         batch_op.drop_index('ix_login_attempts_ip_created_at')

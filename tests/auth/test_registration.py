@@ -9,9 +9,8 @@ from app.core.audit import AuditRecord
 from app.core.errors import Forbidden
 from app.core.money import Money
 from app.extensions import db
-from app.notifications.models import MailMessage
 from app.payments import services as payments
-from tests.conftest import csrf_from
+from tests.conftest import csrf_from, link_in, outbox
 
 GOOD = "Quiet-harbour-lantern-42"
 
@@ -25,11 +24,7 @@ def register_form(client, **overrides):
 
 
 def mailed_link(to, event="verify_email"):
-    db.session.expire_all()
-    message = db.session.scalar(select(MailMessage).where(MailMessage.to_address == to, MailMessage.event == event)
-                                .order_by(MailMessage.id.desc()))
-    assert message is not None
-    return re.search(r"http://localhost(/\S+)", message.body_text).group(1)
+    return link_in(outbox(to, event)[-1])
 
 
 def test_portal_registration_signs_in_unverified_and_mails_a_link(client):
@@ -39,9 +34,10 @@ def test_portal_registration_signs_in_unverified_and_mails_a_link(client):
     assert user.role_names == {"investor"} and not user.email_verified and user.terms_accepted_at
     html = client.get("/").get_data(as_text=True)
     assert "Welcome, Nora" in html and 'data-testid="verify-banner"' in html
-    message = db.session.scalar(select(MailMessage).where(MailMessage.to_address == "nora@example.com"))
-    assert message.event == "verify_email" and message.status == "logged"  # no SMTP configured: logged
-    assert "/verify-email/" in message.body_text and message.body_html
+    [message] = outbox("nora@example.com", "verify_email")
+    assert message.status == "logged"  # no SMTP configured: written to the log, kept in the outbox
+    assert "/verify-email/" in message.body and message.html
+    assert outbox("nora@example.com", "welcome")
     assert db.session.scalar(select(AuditRecord).where(AuditRecord.action == "auth.register")) is not None
 
 
@@ -106,8 +102,7 @@ def test_resend_is_rate_limited(client):
     for _ in range(3):
         assert client.post("/verify-email/resend", data={"csrf_token": token}).status_code == 302
     assert client.post("/verify-email/resend", data={"csrf_token": token}).status_code == 429
-    sent = db.session.scalars(select(MailMessage).where(MailMessage.event == "verify_email")).all()
-    assert len(sent) == 4
+    assert len(outbox(event="verify_email")) == 4
 
 
 def test_api_registration(client):

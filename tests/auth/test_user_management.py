@@ -7,8 +7,7 @@ from app.auth.models import UserSession
 from app.core.audit import AuditRecord
 from app.core.errors import Conflict, Forbidden, ValidationError
 from app.extensions import db
-from app.notifications.models import MailMessage
-from tests.conftest import csrf_from
+from tests.conftest import csrf_from, outbox
 
 
 def audited(action):
@@ -76,7 +75,7 @@ def test_resend_verification(client, make_user, staff_client):
     staff_client("support")
     client.post(f"/admin/users/{investor.id}/resend-verification",
                 data={"csrf_token": csrf_from(client.get("/account/security").get_data(as_text=True))})
-    assert db.session.scalar(select(MailMessage).where(MailMessage.to_address == investor.email)) is not None
+    assert outbox(investor.email, "verify_email")
     assert audited("users.resend_verification") is not None
 
 

@@ -1,23 +1,15 @@
 """Register, verify through the e-mailed link, turn on 2FA, sign out, sign in with a code: in Chromium."""
-import re
-
 import pyotp
 import pytest
 from playwright.sync_api import expect
-from sqlalchemy import select
 
-from app.extensions import db
-from app.notifications.models import MailMessage
+from tests.conftest import link_in, outbox
 
 pytestmark = pytest.mark.e2e
 
 
 def _mail_link(to: str, event: str) -> str:
-    db.session.expire_all()
-    message = db.session.scalar(select(MailMessage).where(MailMessage.to_address == to, MailMessage.event == event)
-                                .order_by(MailMessage.id.desc()))
-    assert message is not None, f"no {event} mail to {to}"
-    return re.search(r"https?://\S+", message.body_text).group(0)
+    return link_in(outbox(to, event)[-1], path_only=False)
 
 
 def test_register_verify_enable_2fa_and_sign_in_with_a_code(page, live_server, artifacts_dir):

@@ -1,0 +1,64 @@
+"""The catalogue of events: the one place that says, per event, who receives it, on which channels, in which
+preference group, and whether the recipient may turn it off. Every domain adds its events here."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from app.notifications.models import EMAIL, IN_APP, PUSH, SMS
+
+INVESTOR = "investor"  # the user the event is about
+STAFF = "staff"  # staff holding one of `roles`
+
+
+@dataclass(frozen=True)
+class Event:
+    key: str
+    group: str
+    channels: tuple[str, ...]
+    description: str
+    audience: str = INVESTOR
+    roles: tuple[str, ...] = ()
+    mandatory: bool = False  # security notices: always sent, preferences do not apply
+    sample: dict = field(default_factory=dict)  # context for the console's preview
+
+
+# preference groups an investor sees on their notifications page (mandatory events are listed, locked on)
+GROUPS = {
+    "account": "Account",
+    "security": "Security notices",
+    "money": "Deposits, investments and payouts",
+    "returns": "Returns",
+    "kyc": "Identity verification",
+    "staff_alerts": "Staff alerts",
+}
+
+_SAMPLE_USER = {"first_name": "Iris", "last_name": "Investor", "email": "investor@example.com",
+                "full_name": "Iris Investor"}
+
+EVENTS: dict[str, Event] = {e.key: e for e in (
+    Event("verify_email", "account", (EMAIL,), "Link to verify the e-mail address", mandatory=True,
+          sample={"link": "https://freehold.example/verify-email/TOKEN"}),
+    Event("welcome", "account", (EMAIL, IN_APP), "Welcome after registration",
+          sample={"link": "https://freehold.example/"}),
+    Event("reset_password", "security", (EMAIL,), "Link to choose a new password", mandatory=True,
+          sample={"link": "https://freehold.example/password/reset/TOKEN"}),
+    Event("security_notice", "security", (EMAIL, IN_APP, SMS, PUSH),
+          "Password, two-factor or sign-in change on the account", mandatory=True,
+          sample={"what": "Your password was changed.", "when": "2026-11-25 09:00 UTC", "ip": "203.0.113.7"}),
+    Event("account_locked", "security", (EMAIL, IN_APP), "Account locked after failed sign-ins", mandatory=True,
+          sample={"until": "2026-11-25 09:05 UTC", "failures": 10}),
+    Event("staff_account_locked", "staff_alerts", (IN_APP, EMAIL), "An account was locked (for support staff)",
+          audience=STAFF, roles=("support", "admin"),
+          sample={"subject_email": "investor@example.com", "failures": 10, "until": "2026-11-25 09:05 UTC"}),
+)}
+
+
+def get(event: str) -> Event:
+    try:
+        return EVENTS[event]
+    except KeyError:
+        raise KeyError(f"unknown notification event {event!r}: add it to app/notifications/catalogue.py") from None
+
+
+def sample_context(event: str) -> dict:
+    return {"user": dict(_SAMPLE_USER), **get(event).sample}

@@ -1,0 +1,125 @@
+"""Templates per event and channel: files under templates/ (trusted, part of the code) unless staff have saved an
+override in the console, which renders in an immutable sandbox with nothing but the event's plain context."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from flask import current_app
+from jinja2 import StrictUndefined, TemplateNotFound, TemplateSyntaxError
+from jinja2.exceptions import SecurityError, UndefinedError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+from sqlalchemy import select
+
+from app.extensions import db
+from app.notifications.models import EMAIL, IN_APP, PUSH, SMS, NotificationTemplate
+
+log = logging.getLogger(__name__)
+
+# files per channel: (subject or title, body, html)
+FILES = {
+    EMAIL: ("email/{event}.subject.txt", "email/{event}.txt", "email/{event}.html"),
+    IN_APP: ("in_app/{event}.title.txt", "in_app/{event}.txt", None),
+    SMS: (None, "sms/{event}.txt", None),
+    PUSH: ("push/{event}.title.txt", "push/{event}.txt", None),
+}
+
+
+@dataclass(frozen=True)
+class Rendered:
+    subject: str | None
+    body: str
+    html: str | None
+
+
+class TemplateProblem(Exception):
+    """A staff template that does not render (bad syntax, unknown variable, a forbidden attribute)."""
+
+
+_SANDBOX_TEXT = ImmutableSandboxedEnvironment(autoescape=False, undefined=StrictUndefined)
+_SANDBOX_HTML = ImmutableSandboxedEnvironment(autoescape=True, undefined=StrictUndefined)
+for _env in (_SANDBOX_TEXT, _SANDBOX_HTML):
+    _env.globals.clear()  # no range(), lipsum, dict(), cycler...: only the event's data
+
+
+def _plain(value):
+    """Only plain data reaches a template: dicts, lists, strings, numbers, booleans, None."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return str(value)
+
+
+def render_sandboxed(source: str | None, context: dict, *, html: bool = False) -> str | None:
+    if source is None or source == "":
+        return None
+    env = _SANDBOX_HTML if html else _SANDBOX_TEXT
+    try:
+        return env.from_string(source).render(**_plain(context))
+    except (TemplateSyntaxError, SecurityError, UndefinedError, TypeError, ValueError) as exc:
+        raise TemplateProblem(f"{type(exc).__name__}: {exc}") from exc
+
+
+def _file(name: str | None, event: str, context: dict) -> str | None:
+    if name is None:
+        return None
+    env = current_app.jinja_env
+    try:
+        template = env.get_template(name.format(event=event))
+    except TemplateNotFound:
+        return None
+    return template.render(**_plain(context))
+
+
+def override_for(event: str, channel: str) -> NotificationTemplate | None:
+    return db.session.scalar(select(NotificationTemplate).where(
+        NotificationTemplate.event == event, NotificationTemplate.channel == channel,
+        NotificationTemplate.active.is_(True)))
+
+
+def has_files(event: str, channel: str) -> bool:
+    try:
+        current_app.jinja_env.get_template(FILES[channel][1].format(event=event))
+        return True
+    except TemplateNotFound:
+        return False
+
+
+def _one_line(text: str | None) -> str | None:
+    return " ".join(text.split()) if text is not None else None
+
+
+def render(event: str, channel: str, context: dict) -> Rendered:
+    """The staff override when there is one and it renders; otherwise the file templates."""
+    override = override_for(event, channel)
+    if override is not None:
+        try:
+            return Rendered(_one_line(render_sandboxed(override.subject, context)),
+                            render_sandboxed(override.body, context) or "",
+                            render_sandboxed(override.html, context, html=True))
+        except TemplateProblem as exc:
+            log.error("template override %s/%s does not render (%s); using the file template", event, channel, exc)
+    subject_file, body_file, html_file = FILES[channel]
+    body = _file(body_file, event, context)
+    if body is None:
+        raise TemplateNotFound(f"{channel} template for {event}")
+    return Rendered(_one_line(_file(subject_file, event, context)), body, _file(html_file, event, context))
+
+
+def file_sources(event: str, channel: str) -> dict:
+    """The file templates' source, to start an override from."""
+    loader = current_app.jinja_env.loader
+    sources = {}
+    for part, name in zip(("subject", "body", "html"), FILES[channel]):
+        if name is None:
+            continue
+        try:
+            sources[part] = loader.get_source(current_app.jinja_env, name.format(event=event))[0]
+        except TemplateNotFound:
+            pass
+    return sources
+
+
