@@ -40,7 +40,9 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "properties.view": frozenset({PROPERTY_MANAGER, FINANCE, SUPPORT}),
     "properties.edit": frozenset({PROPERTY_MANAGER}),
     "properties.publish": frozenset({PROPERTY_MANAGER}),
-    "notifications.manage": frozenset({SUPPORT}),
+    "notifications.view": frozenset({COMPLIANCE, SUPPORT}),
+    "notifications.resend": frozenset({SUPPORT}),
+    "notifications.templates": frozenset({SUPPORT}),
 }
 
 

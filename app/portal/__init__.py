@@ -11,4 +11,20 @@ def _require_login():
     return None
 
 
-from app.portal.views import account, dashboard, wallet  # noqa: E402,F401
+@bp.app_context_processor
+def _unread_notifications():
+    """The bell's count, on every page a signed-in user sees (one COUNT query)."""
+    from flask_login import current_user
+
+    if not current_user.is_authenticated:
+        return {}
+
+    def unread() -> int:
+        from app.notifications.services import unread_count
+
+        return unread_count(current_user.id)
+
+    return {"unread_notifications": unread}
+
+
+from app.portal.views import account, dashboard, notifications, wallet  # noqa: E402,F401

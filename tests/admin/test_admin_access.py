@@ -86,8 +86,8 @@ def test_role_matrix_for_every_view_and_action(app, client, make_user, login, ro
     for view, url, permission in admin_actions(app, target.id):
         allowed = has_permission(who, view.permission) and has_permission(who, permission)
         response = client.post(url, data={"csrf_token": token, "reason": "role matrix check"})
-        if allowed:
-            assert response.status_code in (200, 302), (role, url, response.status_code)
+        if allowed:  # past the permission gate: done, refused as a business rule, or no such target
+            assert response.status_code in (200, 302, 404, 422), (role, url, response.status_code)
         else:
             assert response.status_code == 403, (role, url, response.status_code)
 

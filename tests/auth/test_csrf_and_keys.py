@@ -1,4 +1,6 @@
 """CSRF on every portal form; field-encryption key rotation."""
+import re
+
 from cryptography.fernet import Fernet
 from sqlalchemy import text
 
@@ -12,7 +14,7 @@ def portal_post_routes(app):
     for rule in app.url_map.iter_rules():
         if "POST" not in rule.methods or rule.rule.startswith(("/api/", "/webhooks/", "/admin")):
             continue
-        urls.append(rule.rule.replace("<int:session_id>", "1").replace("<token>", "x"))
+        urls.append(re.sub(r"<int:\w+>", "1", re.sub(r"<(?:string:)?\w+>", "x", rule.rule)))
     assert len(urls) >= 10
     return urls
 

@@ -1,0 +1,202 @@
+"""Notifications in the console: the delivery log with resend, the e-mail outbox, and template overrides edited
+with a live preview (rendered in the same sandbox as real sends)."""
+from __future__ import annotations
+
+import json
+
+from flask import abort, flash, jsonify, redirect, request, url_for
+from flask_admin import expose
+from flask_login import current_user
+from markupsafe import Markup, escape
+from wtforms import ValidationError as FormValidationError
+
+from app.admin.base import SecureModelView, requires
+from app.auth.forms import SimpleForm
+from app.core import audit
+from app.core.db import commit
+from app.core.errors import DomainError
+from app.extensions import db
+from app.notifications import catalogue, rendering
+from app.notifications import services as notifications
+from app.notifications.models import CHANNELS, EMAIL, Delivery, Notification, NotificationTemplate
+
+STATUS_BADGE = {"queued": "secondary", "sending": "info", "sent": "success", "logged": "light", "failed": "danger"}
+
+
+def _status(view, context, model, name):
+    return Markup(f'<span class="badge badge-{STATUS_BADGE.get(model.status, "secondary")}">'
+                  f'{escape(model.status)}</span>')
+
+
+def _email_preview(view, context, model, name):
+    if not model.html:
+        return Markup(f"<pre class='mb-0'>{escape(model.body)}</pre>")
+    # the HTML part is shown in a sandboxed frame: no scripts, no same-origin access
+    return Markup(f'<iframe sandbox="" srcdoc="{escape(model.html)}" style="width:100%;height:420px;border:1px '
+                  f'solid #ddd"></iframe>')
+
+
+class DeliveryView(SecureModelView):
+    permission = "notifications.view"
+    simple_list_pager = True
+    details_template = "admin/delivery_details.html"
+    column_list = ("id", "created_at", "notification.event", "channel", "to_address", "status", "attempts",
+                   "last_error", "sent_at")
+    column_details_list = ("id", "notification.event", "channel", "to_address", "status", "attempts", "last_error",
+                           "provider_id", "resent_from_id", "created_at", "claimed_at", "next_attempt_at", "sent_at",
+                           "subject", "body")
+    column_filters = ("status", "channel", "notification.event", "to_address", "created_at")
+    column_searchable_list = ("to_address",)
+    column_default_sort = ("id", True)
+    column_labels = {"notification.event": "Event", "to_address": "To", "provider_id": "Provider id"}
+    column_formatters = {"status": _status}
+
+    def render(self, template, **kwargs):
+        if template == self.details_template:
+            kwargs["form"] = SimpleForm()
+            kwargs["can_resend"] = self._can("notifications.resend")
+        return super().render(template, **kwargs)
+
+    @staticmethod
+    def _can(permission: str) -> bool:
+        from app.core.security import has_permission
+
+        return has_permission(current_user, permission)
+
+    @expose("/<int:delivery_id>/resend", methods=["POST"])
+    @requires("notifications.resend")
+    def resend(self, delivery_id: int):
+        if not SimpleForm().validate_on_submit():
+            abort(400)
+        delivery = db.session.get(Delivery, delivery_id)
+        if delivery is None:
+            abort(404)
+        try:
+            copy = notifications.resend(delivery, actor=current_user)
+            commit()
+        except DomainError as exc:
+            db.session.rollback()
+            flash(exc.message[:1].upper() + exc.message[1:] + ".", "error")
+            return redirect(url_for(".details_view", id=delivery_id))
+        flash(f"Queued again as delivery #{copy.id}.", "success")
+        return redirect(url_for(".details_view", id=copy.id))
+
+
+class OutboxView(SecureModelView):
+    """Every e-mail, as sent (or, without SMTP, as written to the log): the dev outbox."""
+
+    permission = "notifications.view"
+    simple_list_pager = True
+    column_list = ("id", "created_at", "to_address", "subject", "notification.event", "status")
+    column_details_list = ("id", "created_at", "to_address", "subject", "notification.event", "status",
+                           "last_error", "body", "html")
+    column_filters = ("status", "to_address", "notification.event", "created_at")
+    column_searchable_list = ("to_address", "subject")
+    column_default_sort = ("id", True)
+    column_labels = {"notification.event": "Event", "to_address": "To", "html": "HTML part", "body": "Text part"}
+    column_formatters = {"status": _status}
+    column_formatters_detail = {"html": _email_preview,
+                                "body": lambda v, c, m, n: Markup(f"<pre class='mb-0'>{escape(m.body)}</pre>")}
+
+    def get_query(self):
+        return super().get_query().filter(Delivery.channel == EMAIL)
+
+    def get_count_query(self):
+        return super().get_count_query().filter(Delivery.channel == EMAIL)
+
+
+class NotificationView(SecureModelView):
+    permission = "notifications.view"
+    simple_list_pager = True
+    can_view_details = False
+    column_list = ("id", "created_at", "user", "event", "in_app", "title", "read_at")
+    column_filters = ("event", "user_id", "in_app", "read_at", "created_at")
+    column_default_sort = ("id", True)
+
+
+class TemplateView(SecureModelView):
+    """Staff overrides of the file templates. Generic create/edit is fine here: templates are reference data;
+    every save is checked by rendering it in the sandbox, and audited."""
+
+    permission = "notifications.templates"
+    can_create = True
+    can_edit = True
+    can_delete = True
+    action_disallowed_list = []
+    can_view_details = False
+    create_template = "admin/notification_template_edit.html"
+    edit_template = "admin/notification_template_edit.html"
+    column_list = ("event", "channel", "subject", "active", "updated_by", "updated_at")
+    column_filters = ("event", "channel", "active")
+    form_columns = ("event", "channel", "subject", "body", "html", "active")
+    form_choices = {"event": [(key, f"{key} — {e.description}") for key, e in sorted(catalogue.EVENTS.items())],
+                    "channel": [(c, c) for c in CHANNELS]}
+    form_widget_args = {"body": {"rows": 10, "class": "form-control text-monospace"},
+                        "html": {"rows": 14, "class": "form-control text-monospace"}}
+    column_descriptions = {
+        "subject": "E-mail subject, or the in-app or push title. Jinja: {{ user.first_name }}, {{ link }} …",
+        "body": "Text part of the e-mail, in-app body, SMS text or push body.",
+        "html": "HTML part of the e-mail (escaped automatically).",
+    }
+
+    def on_model_change(self, form, model, is_created):
+        spec = catalogue.EVENTS.get(model.event)
+        if spec is None:
+            raise FormValidationError("Unknown event.")
+        if model.channel not in spec.channels:
+            raise FormValidationError(f"{model.event} is not sent on {model.channel}; it uses: "
+                                      f"{', '.join(spec.channels)}.")
+        if model.html and model.channel != EMAIL:
+            raise FormValidationError("Only e-mail has an HTML part.")
+        context = catalogue.sample_context(model.event)
+        try:
+            rendering.render_sandboxed(model.subject, context)
+            rendering.render_sandboxed(model.body, context)
+            rendering.render_sandboxed(model.html, context, html=True)
+        except rendering.TemplateProblem as exc:
+            raise FormValidationError(f"The template does not render: {exc}") from None
+        model.updated_by_id = current_user.id
+        audit.record("notifications.template_saved", target=("notification_templates", model.id),
+                     after={"event": model.event, "channel": model.channel, "subject": model.subject,
+                            "body": model.body, "html": model.html, "active": model.active,
+                            "created": is_created})
+
+    def on_model_delete(self, model):
+        audit.record("notifications.template_deleted", target=model,
+                     before={"event": model.event, "channel": model.channel, "body": model.body})
+
+    @expose("/preview", methods=["POST"])
+    @requires("notifications.templates")
+    def preview(self):
+        """Render what is being typed with the event's sample data, in the sandbox real sends use."""
+        event = request.form.get("event", "")
+        channel = request.form.get("channel", "")
+        if event not in catalogue.EVENTS or channel not in CHANNELS:
+            return jsonify(ok=False, error="Choose an event and a channel."), 422
+        context = catalogue.sample_context(event)
+        try:
+            result = {
+                "subject": rendering.render_sandboxed(request.form.get("subject"), context),
+                "body": rendering.render_sandboxed(request.form.get("body"), context),
+                "html": rendering.render_sandboxed(request.form.get("html"), context, html=True),
+            }
+        except rendering.TemplateProblem as exc:
+            return jsonify(ok=False, error=str(exc)), 200
+        return jsonify(ok=True, sample=json.dumps(context, indent=1), **result)
+
+    @expose("/source", methods=["GET"])
+    def source(self):
+        """The file templates' text for an event and channel, to start an override from."""
+        event, channel = request.args.get("event", ""), request.args.get("channel", "")
+        if event not in catalogue.EVENTS or channel not in CHANNELS:
+            return jsonify(ok=False, error="Choose an event and a channel."), 422
+        return jsonify(ok=True, **rendering.file_sources(event, channel))
+
+
+def register(admin) -> None:
+    admin.add_view(DeliveryView(Delivery, db, name="Delivery log", endpoint="deliveries", category="Notifications"))
+    admin.add_view(OutboxView(Delivery, db, name="E-mail outbox", endpoint="outbox", category="Notifications"))
+    admin.add_view(NotificationView(Notification, db, name="Notifications", endpoint="notifications",
+                                    category="Notifications"))
+    admin.add_view(TemplateView(NotificationTemplate, db, name="Templates", endpoint="notification_templates",
+                                category="Notifications"))
