@@ -52,6 +52,21 @@ class Config:
     MAIL_USE_TLS = _env_bool("MAIL_USE_TLS")
     MAIL_DEFAULT_SENDER = _env("MAIL_DEFAULT_SENDER", "Freehold <no-reply@freehold.local>")
 
+    # SMS: off unless SMS_PROVIDER=twilio and the account, token and sender are set
+    SMS_PROVIDER = _env("SMS_PROVIDER")
+    TWILIO_ACCOUNT_SID = _env("TWILIO_ACCOUNT_SID")
+    TWILIO_AUTH_TOKEN = _env("TWILIO_AUTH_TOKEN")
+    TWILIO_FROM = _env("TWILIO_FROM")
+    TWILIO_API_BASE = _env("TWILIO_API_BASE", "https://api.twilio.com")
+    SMS_TIMEOUT_SECONDS = float(_env("SMS_TIMEOUT_SECONDS", "10") or 10)
+
+    # Push: off unless PUSH_PROVIDER=fcm and a service-account JSON file is named
+    PUSH_PROVIDER = _env("PUSH_PROVIDER")
+    FCM_CREDENTIALS_FILE = _env("FCM_CREDENTIALS_FILE")
+    FCM_PROJECT_ID = _env("FCM_PROJECT_ID")  # None: the service account's project_id
+    FCM_API_BASE = _env("FCM_API_BASE", "https://fcm.googleapis.com")
+    PUSH_TIMEOUT_SECONDS = float(_env("PUSH_TIMEOUT_SECONDS", "10") or 10)
+
     # Sessions and cookies
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
