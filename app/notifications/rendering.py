@@ -6,7 +6,7 @@ import logging
 from dataclasses import dataclass
 
 from flask import current_app
-from jinja2 import StrictUndefined, TemplateNotFound, TemplateSyntaxError
+from jinja2 import FunctionLoader, StrictUndefined, TemplateNotFound, TemplateSyntaxError
 from jinja2.exceptions import SecurityError, UndefinedError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from sqlalchemy import select
@@ -36,8 +36,21 @@ class TemplateProblem(Exception):
     """A staff template that does not render (bad syntax, unknown variable, a forbidden attribute)."""
 
 
-_SANDBOX_TEXT = ImmutableSandboxedEnvironment(autoescape=False, undefined=StrictUndefined)
-_SANDBOX_HTML = ImmutableSandboxedEnvironment(autoescape=True, undefined=StrictUndefined)
+# Staff templates may extend the trusted e-mail layout, and nothing else.
+LAYOUTS = frozenset({"email/_layout.html"})
+
+
+def _layout_only(name: str):
+    if name not in LAYOUTS:
+        return None
+    source, filename, _ = current_app.jinja_env.loader.get_source(current_app.jinja_env, name)
+    return source, filename, lambda: False
+
+
+_SANDBOX_TEXT = ImmutableSandboxedEnvironment(autoescape=False, undefined=StrictUndefined,
+                                              loader=FunctionLoader(_layout_only))
+_SANDBOX_HTML = ImmutableSandboxedEnvironment(autoescape=True, undefined=StrictUndefined,
+                                              loader=FunctionLoader(_layout_only))
 for _env in (_SANDBOX_TEXT, _SANDBOX_HTML):
     _env.globals.clear()  # no range(), lipsum, dict(), cycler...: only the event's data
 
@@ -59,7 +72,7 @@ def render_sandboxed(source: str | None, context: dict, *, html: bool = False) -
     env = _SANDBOX_HTML if html else _SANDBOX_TEXT
     try:
         return env.from_string(source).render(**_plain(context))
-    except (TemplateSyntaxError, SecurityError, UndefinedError, TypeError, ValueError) as exc:
+    except (TemplateSyntaxError, TemplateNotFound, SecurityError, UndefinedError, TypeError, ValueError) as exc:
         raise TemplateProblem(f"{type(exc).__name__}: {exc}") from exc
 
 

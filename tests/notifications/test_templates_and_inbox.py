@@ -210,3 +210,15 @@ def test_inbox_queries_do_not_grow(client, make_user, login, count_queries):
     with count_queries() as many:
         client.get("/notifications")
     assert 0 < len(many) == len(few)
+
+
+def test_staff_templates_may_extend_the_email_layout_and_nothing_else():
+    context = {"user": {"first_name": "Ines"}}
+    html = rendering.render_sandboxed('{% extends "email/_layout.html" %}{% block body %}Hi {{ user.first_name }}'
+                                      '{% endblock %}', context, html=True)
+    assert "Hi Ines" in html and "Freehold" in html
+    for other in ("base.html", "portal/dashboard.html", "../app/config.py", "/etc/passwd"):
+        with pytest.raises(rendering.TemplateProblem):
+            rendering.render_sandboxed(f'{{% extends "{other}" %}}', context, html=True)
+        with pytest.raises(rendering.TemplateProblem):
+            rendering.render_sandboxed(f'{{% include "{other}" %}}', context)
