@@ -40,6 +40,10 @@ class Config:
     S3_BUCKET = _env("S3_BUCKET")
     S3_ENDPOINT_URL = _env("S3_ENDPOINT_URL")
     S3_REGION = _env("S3_REGION")
+    # Local storage folder; None means <instance>/uploads (never under static/)
+    UPLOAD_FOLDER = _env("UPLOAD_FOLDER")
+    # Uploaded images with more pixels than this are refused before they are decoded
+    UPLOAD_MAX_PIXELS = int(_env("UPLOAD_MAX_PIXELS", "40000000") or 40_000_000)
 
     STRIPE_SECRET_KEY = _env("STRIPE_SECRET_KEY")
     STRIPE_WEBHOOK_SECRET = _env("STRIPE_WEBHOOK_SECRET")
@@ -76,6 +80,10 @@ class Config:
     SESSION_ABSOLUTE_TIMEOUT = timedelta(hours=int(_env("SESSION_ABSOLUTE_HOURS", "12") or 12))
     SESSION_REMEMBER_LIFETIME = timedelta(days=int(_env("SESSION_REMEMBER_DAYS", "30") or 30))
     PERMANENT_SESSION_LIFETIME = timedelta(days=int(_env("SESSION_REMEMBER_DAYS", "30") or 30))
+    # KYC: a pending case older than this is flagged for the reviewers
+    KYC_REVIEW_SLA_HOURS = int(_env("KYC_REVIEW_SLA_HOURS", "48") or 48)
+    # one request may carry several documents of at most 10 MB each
+    MAX_CONTENT_LENGTH = 64 * 1024 * 1024
     # Brute force: after this many consecutive failures an account locks for a doubling delay
     LOCKOUT_THRESHOLD = 10
     LOCKOUT_BASE = timedelta(minutes=1)

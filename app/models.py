@@ -1,6 +1,7 @@
 """Import every model so Alembic and the app see the whole schema."""
 from app.auth.models import ApiToken, LoginAttempt, RecoveryCode, Role, User, UserSession  # noqa: F401
 from app.core.audit import AuditRecord  # noqa: F401
+from app.kyc.models import KycDocument, KycField, KycForm, KycSubmission, KycValue, ReasonCode  # noqa: F401
 from app.ledger.models import Account, Hold, JournalEntry, Posting  # noqa: F401
 from app.notifications.models import (  # noqa: F401
     Delivery, Notification, NotificationPreference, NotificationTemplate, PushDevice,

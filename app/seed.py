@@ -38,9 +38,13 @@ class Login:
 
 
 def seed_demo() -> list[Login]:
+    from app.kyc.demo import approve_identity, ensure_forms
+
+    ensure_forms()
     logins = [_investor()]
     for email, role, first, last in STAFF:
         logins.append(_staff(email, role, first, last))
+    approve_identity(auth.user_by_email(INVESTOR_EMAIL), auth.user_by_email("compliance@example.com"))
     return logins
 
 

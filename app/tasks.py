@@ -1,10 +1,12 @@
 """Every Celery task module, imported so the worker registers them, and the beat schedule."""
 from celery.schedules import crontab
 
+from app.kyc import tasks as kyc_tasks  # noqa: F401
 from app.ledger import tasks as ledger_tasks  # noqa: F401
 from app.notifications import tasks as notification_tasks  # noqa: F401
 
 BEAT_SCHEDULE = {
     "ledger-verify-nightly": {"task": "ledger.verify", "schedule": crontab(hour=2, minute=30)},
     "notifications-requeue-stuck": {"task": "notifications.requeue_stuck", "schedule": 300.0},
+    "kyc-flag-overdue": {"task": "kyc.flag_overdue", "schedule": crontab(minute=5)},
 }

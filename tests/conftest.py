@@ -24,6 +24,7 @@ from app.extensions import db, limiter
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 RUN_ID = uuid.uuid4().hex[:8]
+UPLOADS = tempfile.mkdtemp(prefix="freehold-uploads-")  # never the real instance/ folder
 
 
 def _server_url() -> str | None:
@@ -66,6 +67,7 @@ def test_config(database_url: str, **overrides) -> dict:
         "FIELD_ENCRYPTION_KEYS": TEST_FERNET_KEYS,
         "RATELIMIT_KEY_PREFIX": f"freehold-test-{RUN_ID}",
         "CACHE_KEY_PREFIX": f"freehold-test-{RUN_ID}:",
+        "UPLOAD_FOLDER": UPLOADS,
     }
     if os.environ.get("REDIS_URL"):
         config["REDIS_URL"] = os.environ["REDIS_URL"]

@@ -51,8 +51,11 @@ def _counts() -> dict:
 class DashboardView(SecureIndexView):
     @expose("/")
     def index(self):
+        from app.kyc.services import queue_counts
+
         return self.render("admin/dashboard.html", counts=_counts(), user=current_user,
-                           can_verify=has_permission(current_user, "ledger.verify"))
+                           can_verify=has_permission(current_user, "ledger.verify"), kyc=queue_counts(),
+                           can_review=has_permission(current_user, "kyc.review"))
 
     @expose("/ledger/verify", methods=["POST"])
     @requires("ledger.verify")

@@ -37,6 +37,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "payouts.approve": frozenset({FINANCE}),
     "kyc.view": frozenset({COMPLIANCE, SUPPORT}),
     "kyc.review": frozenset({COMPLIANCE}),
+    "kyc.forms": frozenset({COMPLIANCE}),
     "properties.view": frozenset({PROPERTY_MANAGER, FINANCE, SUPPORT}),
     "properties.edit": frozenset({PROPERTY_MANAGER}),
     "properties.publish": frozenset({PROPERTY_MANAGER}),

@@ -50,6 +50,20 @@ EVENTS: dict[str, Event] = {e.key: e for e in (
     Event("staff_account_locked", "staff_alerts", (IN_APP, EMAIL), "An account was locked (for support staff)",
           audience=STAFF, roles=("support", "admin"),
           sample={"subject_email": "investor@example.com", "failures": 10, "until": "2026-11-25 09:05 UTC"}),
+    Event("kyc_received", "kyc", (EMAIL, IN_APP), "Identity documents received",
+          sample={"form": "Identity"}),
+    Event("kyc_approved", "kyc", (EMAIL, IN_APP, PUSH), "Identity verification approved", mandatory=True,
+          sample={"form": "Identity", "reason": None, "comment": None, "documents": []}),
+    Event("kyc_rejected", "kyc", (EMAIL, IN_APP, PUSH), "Identity verification rejected", mandatory=True,
+          sample={"form": "Identity", "reason": "Document appears altered", "comment": "Please contact support.",
+                  "documents": []}),
+    Event("kyc_resubmission_requested", "kyc", (EMAIL, IN_APP, PUSH), "New identity documents needed",
+          mandatory=True,
+          sample={"form": "Identity", "reason": "Document unreadable", "comment": "The photo is blurred.",
+                  "documents": [{"label": "Front of the document", "reason": "Document unreadable",
+                                 "comment": "Too dark"}]}),
+    Event("kyc_overdue_staff", "staff_alerts", (IN_APP,), "KYC cases waiting longer than the target",
+          audience=STAFF, roles=("compliance",), sample={"count": 3, "hours": 48}),
 )}
 
 

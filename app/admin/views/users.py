@@ -17,6 +17,7 @@ from app.core.db import commit
 from app.core.errors import DomainError
 from app.core.security import ROLES, grantable_roles, has_permission, role_permissions
 from app.extensions import db
+from app.kyc.services import overall_status as kyc_overall_status
 
 
 class UserView(SecureModelView):
@@ -41,7 +42,7 @@ class UserView(SecureModelView):
         if template == self.details_template and kwargs.get("model") is not None:
             user = kwargs["model"]
             kwargs.update(
-                kyc_status="not_started",
+                kyc_status=kyc_overall_status(user.id),
                 sessions=user_sessions.live_for(user.id),
                 sign_ins=services.recent_sign_ins(user.id, limit=15),
                 form=SimpleForm(),

@@ -4,6 +4,7 @@ from marshmallow import Schema, fields
 
 from app.api.auth import current_api_user
 from app.api.envelope import envelope, ok
+from app.kyc.services import overall_status as kyc_overall_status
 
 URL = "/me"
 blp = Blueprint("api_me", __name__, description="The signed-in user")
@@ -30,5 +31,6 @@ def me():
     return ok({
         "id": user.id, "email": user.email, "first_name": user.first_name, "last_name": user.last_name,
         "roles": sorted(user.role_names), "email_verified": user.email_verified,
-        "kyc_status": "not_started", "two_factor_enabled": user.totp_enabled, "created_at": user.created_at,
+        "kyc_status": kyc_overall_status(user.id), "two_factor_enabled": user.totp_enabled,
+        "created_at": user.created_at,
     })

@@ -1,0 +1,124 @@
+"""GET /kyc, POST /kyc/submissions (multipart: form_id plus one part per field), GET /kyc/documents/{id}."""
+from flask import request
+from flask_smorest import Blueprint
+from marshmallow import Schema, fields
+
+from app.api.auth import current_api_user
+from app.api.envelope import envelope, ok
+from app.core.db import commit
+from app.core.errors import NotFound, ValidationError
+from app.core.uploads import UploadRejected, read_limited
+from app.extensions import db, limiter
+from app.kyc import services as kyc
+from app.kyc.models import KycForm
+from app.kyc.views import serve_document
+
+URL = "/kyc"
+blp = Blueprint("api_kyc", __name__, description="Identity verification (KYC)")
+MAX_FILE = 10 * 1024 * 1024
+
+
+class FieldSchema(Schema):
+    name = fields.String()
+    label = fields.String()
+    type = fields.String()
+    required = fields.Boolean()
+    help_text = fields.String()
+    options = fields.List(fields.String(), allow_none=True)
+
+
+class FormSchema(Schema):
+    id = fields.Integer()
+    name = fields.String()
+    description = fields.String()
+    required_for_investing = fields.Boolean()
+    required_for_withdrawing = fields.Boolean()
+    status = fields.String()
+    fields = fields.List(fields.Nested(FieldSchema))
+
+
+class DocumentSchema(Schema):
+    id = fields.Integer()
+    field = fields.Function(lambda d: d.field.name)
+    content_type = fields.String()
+    decision = fields.String()
+    reason_code = fields.String(allow_none=True)
+    comment = fields.String(allow_none=True)
+
+
+class SubmissionSchema(Schema):
+    id = fields.Integer()
+    form_id = fields.Integer()
+    status = fields.String()
+    submitted_at = fields.DateTime()
+    decided_at = fields.DateTime(allow_none=True)
+    reason = fields.Function(lambda s: kyc.reason_label(s.reason_code))
+    comment = fields.String(allow_none=True)
+    values = fields.Function(lambda s: {v.field.name: (kyc.mask(v.text) if v.field.sensitive else v.text)
+                                        for v in s.values})
+    documents = fields.List(fields.Nested(DocumentSchema))
+
+
+class KycSchema(Schema):
+    status = fields.String()
+    missing_for_investing = fields.List(fields.String())
+    missing_for_withdrawing = fields.List(fields.String())
+    forms = fields.List(fields.Nested(FormSchema))
+    submissions = fields.List(fields.Nested(SubmissionSchema))
+
+
+@blp.get("")
+@blp.response(200, envelope(KycSchema))
+@blp.doc(security=[{"bearerAuth": []}])
+def status():
+    """KYC status, the forms to fill (with their fields) and the caller's submissions."""
+    user = current_api_user()
+    latest = kyc.latest_submissions(user.id)
+    forms = [{"id": f.id, "name": f.name, "description": f.description,
+              "required_for_investing": f.required_for_investing,
+              "required_for_withdrawing": f.required_for_withdrawing,
+              "status": kyc.form_status(latest, f.id), "fields": f.fields} for f in kyc.active_forms()]
+    return ok({"status": kyc.overall_status(user.id),
+               "missing_for_investing": [f.name for f in kyc.missing_for(user.id, kyc.INVEST)],
+               "missing_for_withdrawing": [f.name for f in kyc.missing_for(user.id, kyc.WITHDRAW)],
+               "forms": forms, "submissions": kyc.history(user.id)})
+
+
+@blp.post("/submissions")
+@limiter.limit("20/hour", override_defaults=False)
+@blp.response(201, envelope(SubmissionSchema))
+@blp.doc(security=[{"bearerAuth": []}], description="multipart/form-data: `form_id`, then one part per field name "
+                                                    "(files for `file` fields: JPEG, PNG, WebP or PDF, 10 MB each).")
+def submit():
+    """Submit a form. Every field is checked and every file inspected before anything is stored."""
+    user = current_api_user()
+    raw_form_id = request.form.get("form_id", "")
+    if not raw_form_id.isdigit():
+        raise ValidationError("form_id is required", {"form_id": ["Give the id of a form from GET /kyc."]})
+    form = db.session.get(KycForm, int(raw_form_id))
+    if form is None or not form.active:
+        raise NotFound("no such form")
+    files, errors = {}, {}
+    for name, storage in request.files.items():
+        if storage:
+            try:
+                files[name] = kyc.Upload(read_limited(storage.stream, MAX_FILE))
+            except UploadRejected as exc:
+                errors[name] = [exc.message]
+    if errors:
+        raise ValidationError("a document is not acceptable", errors)
+    values = {k: v for k, v in request.form.items() if k != "form_id"}
+    submission = kyc.submit(user, form, values, files)
+    commit()
+    return ok(submission, message="Submitted for review.")
+
+
+@blp.get("/documents/<int:document_id>")
+@blp.doc(security=[{"bearerAuth": []}])
+def document(document_id: int):
+    """One of the caller's own documents (404 for anyone else's)."""
+    user = current_api_user()
+    found = kyc.document_for(document_id, user)
+    if found.submission.user_id != user.id:
+        raise NotFound("no such document")
+    return serve_document(found)
