@@ -74,15 +74,28 @@ def sample_image(text: str, size=(640, 400)) -> bytes:
     return buffer.getvalue()
 
 
+def sample_pdf(text: str) -> bytes:
+    image = Image.open(io.BytesIO(sample_image(text, (620, 877)))).convert("RGB")
+    buffer = io.BytesIO()
+    image.save(buffer, format="PDF")
+    return buffer.getvalue()
+
+
 def approve_identity(user, reviewer) -> None:
-    """Submit and approve the demo investor's identity through the same services as real use."""
-    identity, _ = ensure_forms()
-    latest = kyc.latest_submissions(user.id).get(identity.id)
-    if latest is not None and latest.status == APPROVED:
-        return
-    if latest is None:
-        latest = kyc.submit(user, identity, {"document_type": "passport", "document_number": "X1234567",
-                                             "issuing_country": "US", "date_of_birth": "1985-06-14"},
-                            {"front_image": kyc.Upload(sample_image("PASSPORT  Iris Investor")),
-                             "selfie": kyc.Upload(sample_image("Iris Investor", (400, 400)))})
-    kyc.decide(latest, APPROVED, actor=reviewer, comment="Demo data: approved.")
+    """Submit and approve the demo investor's identity and address through the same services as real use."""
+    identity, address = ensure_forms()
+    latest = kyc.latest_submissions(user.id)
+    cases = (
+        (identity, {"document_type": "passport", "document_number": "X1234567", "issuing_country": "US",
+                    "date_of_birth": "1985-06-14"},
+         {"front_image": kyc.Upload(sample_image("PASSPORT  Iris Investor")),
+          "selfie": kyc.Upload(sample_image("Iris Investor", (400, 400)))}),
+        (address, {}, {"proof_document": kyc.Upload(sample_pdf("UTILITY BILL  Iris Investor, 1 Demo Street"))}),
+    )
+    for form, values, documents in cases:
+        submission = latest.get(form.id)
+        if submission is not None and submission.status == APPROVED:
+            continue
+        if submission is None:
+            submission = kyc.submit(user, form, values, documents)
+        kyc.decide(submission, APPROVED, actor=reviewer, comment="Demo data: approved.")

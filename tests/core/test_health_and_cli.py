@@ -72,6 +72,9 @@ def test_seed_demo_is_idempotent_and_funds_through_the_ledger(app):
 
     methods = db.session.query(PayoutMethod).filter_by(user_id=investor.id).all()
     assert len(methods) == 1 and methods[0].account_number_masked.endswith("6789")
+    from app.kyc.services import overall_status
+
+    assert overall_status(investor.id) == "approved"  # identity and address approved by the demo reviewer
     verify = runner.invoke(args=["ledger", "verify"])
     assert verify.exit_code == 0 and verify.output.strip() == "ledger ok: 1 entries, 15 accounts"
 
