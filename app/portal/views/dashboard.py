@@ -7,6 +7,9 @@ from app.portal import bp
 
 @bp.get("/")
 def dashboard():
+    from app.kyc.services import INVEST, missing_for, overall_status
+
     balance = ledger.balance_of(current_user.id)
     lines, _ = ledger.statement(current_user.id, page=1, per_page=5)
-    return render_template("portal/dashboard.html", balance=balance, lines=lines)
+    return render_template("portal/dashboard.html", balance=balance, lines=lines,
+                           kyc_missing=missing_for(current_user.id, INVEST), kyc_status=overall_status(current_user.id))
