@@ -1,5 +1,7 @@
 """Property-based: random entries against a model of the balances. Balanced ones land, unbalanced ones are
 refused, the wallet never goes negative, a replayed key changes nothing, and `verify` holds after every step."""
+import uuid
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -31,6 +33,7 @@ def test_random_entries_keep_every_invariant(accounts, steps):
     objs = [db.session.get(Account, i) for i in accounts]
     expected = {a.id: a.balance for a in objs}
     wallet_id = accounts[3]
+    run = uuid.uuid4().hex  # a fresh key space per example (object ids are reused, keys must not be)
     for n, (raw, balance_it, replay) in enumerate(steps):
         lines = [(objs[i], amount) for i, amount in raw]
         if balance_it:  # close the entry on the fee account so it sums to zero
@@ -38,7 +41,7 @@ def test_random_entries_keep_every_invariant(accounts, steps):
             if residue:
                 lines.append((objs[1], residue))
         total = sum(amount for _, amount in lines)
-        key = f"prop-{id(steps)}-{n}"
+        key = f"prop-{run}-{n}"
         new_wallet = expected[wallet_id] + sum(a for acct, a in lines if acct.id == wallet_id)
         try:
             ledger.post(lines, key=key, kind="test")
