@@ -101,6 +101,22 @@ class Upload:
     data: bytes
 
 
+def suspicious_filename(name: str | None) -> bool:
+    """Browsers send a bare file name; a path, a traversal or a control character means a crafted request."""
+    if not name:
+        return False
+    return any(part in name for part in ("/", "\\", "..", "\x00")) or any(ord(ch) < 32 for ch in name)
+
+
+def read_upload(storage, max_bytes: int) -> Upload:
+    """A multipart file part, refused when its name is a path or it is larger than allowed (nothing is kept)."""
+    from app.core.uploads import UploadRejected, read_limited
+
+    if suspicious_filename(storage.filename):
+        raise UploadRejected("This file name is not acceptable: send the file itself, named plainly.")
+    return Upload(read_limited(storage.stream, max_bytes))
+
+
 def _check_value(field: KycField, raw: str | None) -> tuple[str | None, str | None]:
     """(clean value, error)"""
     value = (raw or "").strip()

@@ -43,17 +43,37 @@ def test_hostile_or_broken_files_are_refused_and_nothing_is_stored(client, make_
     assert db.session.scalar(select(func.count(KycSubmission.id))) == 0
 
 
-def test_a_path_as_file_name_changes_nothing(client, make_user, token_for, forms, storage_backend):
+@pytest.mark.parametrize("name", ["../../etc/passwd", "..\\..\\boot.ini", "/etc/shadow", "a\x00.jpg"])
+def test_a_path_as_file_name_is_refused_and_nothing_is_stored(client, make_user, token_for, forms,
+                                                              storage_backend, name):
     backend, stored = storage_backend
     identity, _ = forms
-    user = make_user()
     parts = identity_parts()
-    parts["front_image"] = (io.BytesIO(files.jpeg()), "../../etc/passwd")
-    response = submit_api(client, token_for(user), identity, **parts)
-    assert response.status_code == 201
+    parts["front_image"] = (io.BytesIO(files.jpeg()), name)
+    response = submit_api(client, token_for(make_user()), identity, **parts)
+    assert response.status_code == 422
+    assert "file name is not acceptable" in response.get_json()["errors"]["front_image"][0]
+    assert stored() == []
+    assert db.session.scalar(select(func.count(KycSubmission.id))) == 0
+
+
+def test_stored_names_are_generated_by_the_server(client, make_user, token_for, forms, storage_backend):
+    backend, stored = storage_backend
+    identity, _ = forms
+    parts = identity_parts()
+    parts["front_image"] = (io.BytesIO(files.jpeg()), "my passport <script>.png")
+    assert submit_api(client, token_for(make_user()), identity, **parts).status_code == 201
     keys = [str(k) for k in stored()]
-    assert len(keys) == 2 and not any("passwd" in k or ".." in k for k in keys)
-    assert all(k.endswith((".jpg", ".png")) for k in keys)
+    assert len(keys) == 2 and not any("passport" in k or "script" in k for k in keys)
+    assert all(k.endswith((".jpg", ".png")) for k in keys)  # the type from the content, not the name
+
+
+def test_get_kyc_shows_only_the_callers_submissions(client, make_user, token_for, forms):
+    identity, _ = forms
+    alice, bob = make_user(), make_user()
+    submit_api(client, token_for(alice), identity, **identity_parts())
+    assert client.get("/api/v1/kyc", headers=token_for(bob)).get_json()["data"]["submissions"] == []
+    assert len(client.get("/api/v1/kyc", headers=token_for(alice)).get_json()["data"]["submissions"]) == 1
 
 
 def test_submission_stores_clean_documents_and_serves_them_to_the_owner_only(client, make_user, token_for, forms,

@@ -7,7 +7,7 @@ from app.api.auth import current_api_user
 from app.api.envelope import envelope, ok
 from app.core.db import commit
 from app.core.errors import NotFound, ValidationError
-from app.core.uploads import UploadRejected, read_limited
+from app.core.uploads import UploadRejected
 from app.extensions import db, limiter
 from app.kyc import services as kyc
 from app.kyc.models import KycForm
@@ -102,7 +102,7 @@ def submit():
     for name, storage in request.files.items():
         if storage:
             try:
-                files[name] = kyc.Upload(read_limited(storage.stream, MAX_FILE))
+                files[name] = kyc.read_upload(storage, MAX_FILE)
             except UploadRejected as exc:
                 errors[name] = [exc.message]
     if errors:

@@ -5,7 +5,7 @@ from flask_login import current_user
 from app.auth.forms import SimpleForm
 from app.core.db import commit
 from app.core.errors import DomainError
-from app.core.uploads import UploadRejected, read_limited
+from app.core.uploads import UploadRejected
 from app.extensions import db, limiter
 from app.kyc import services as kyc
 from app.kyc.models import KycForm
@@ -43,7 +43,7 @@ def kyc_form(form_id: int):
         for name, storage in request.files.items():
             if storage and storage.filename:
                 try:
-                    files[name] = kyc.Upload(read_limited(storage.stream, MAX_FILE))
+                    files[name] = kyc.read_upload(storage, MAX_FILE)
                 except UploadRejected as exc:
                     errors[name] = [exc.message]
         if not errors:
