@@ -7,4 +7,7 @@ from app.notifications.models import (  # noqa: F401
     Delivery, Notification, NotificationPreference, NotificationTemplate, PushDevice,
 )
 from app.payments.models import Deposit  # noqa: F401
+from app.properties.models import (  # noqa: F401
+    Amenity, DocumentDownload, Property, PropertyDocument, PropertyFaq, PropertyFollower, PropertyPhoto,
+)
 from app.payouts.models import PayoutMethod  # noqa: F401

@@ -48,6 +48,14 @@ def render_item(type_, obj, autogen_context):
     return False
 
 
+# maintained by the database itself on PostgreSQL (a generated column and its index): not in the models
+DATABASE_ONLY = {"search_vector", "ix_properties_search_vector"}
+
+
+def include_object(obj, name, type_, reflected, compare_to):
+    return name not in DATABASE_ONLY
+
+
 def get_metadata():
     if hasattr(target_db, 'metadatas'):
         return target_db.metadatas[None]
@@ -98,6 +106,7 @@ def run_migrations_online():
         conf_args["process_revision_directives"] = process_revision_directives
 
     conf_args.setdefault("render_item", render_item)
+    conf_args.setdefault("include_object", include_object)
 
     connectable = get_engine()
 

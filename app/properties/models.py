@@ -1,0 +1,193 @@
+"""Properties on offer: content, address, amenities, FAQ, photos, documents, investment terms and the status
+workflow (the one table of allowed transitions)."""
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import (
+    BigInteger, Boolean, CheckConstraint, Column, ForeignKey, Index, Integer, Numeric, String, Table, Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.core.db import IdMixin, TimestampMixin, UTCDateTime, utcnow
+from app.extensions import db
+
+DRAFT, ACTIVE, FUNDED, COMPLETED, CANCELLED = "draft", "active", "funded", "completed", "cancelled"
+STATUSES = (DRAFT, ACTIVE, FUNDED, COMPLETED, CANCELLED)
+TRANSITIONS = {
+    DRAFT: {ACTIVE, CANCELLED},
+    ACTIVE: {FUNDED, CANCELLED},
+    FUNDED: {COMPLETED},
+    COMPLETED: set(),
+    CANCELLED: set(),
+}
+TYPES = ("residential", "commercial", "industrial", "land", "mixed_use")
+FREQUENCIES = ("monthly", "quarterly", "yearly", "days")
+
+property_amenities = Table(
+    "property_amenities",
+    db.metadata,
+    Column("property_id", ForeignKey("properties.id", ondelete="CASCADE"), primary_key=True),
+    Column("amenity_id", ForeignKey("amenities.id", ondelete="CASCADE"), primary_key=True),
+)
+
+
+class Amenity(IdMixin, db.Model):
+    __tablename__ = "amenities"
+    name: Mapped[str] = mapped_column(String(80), unique=True, nullable=False)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Property(IdMixin, TimestampMixin, db.Model):
+    __tablename__ = "properties"
+    __table_args__ = (
+        CheckConstraint("status in ('draft', 'active', 'funded', 'completed', 'cancelled')", name="status_valid"),
+        CheckConstraint("property_type in ('residential', 'commercial', 'industrial', 'land', 'mixed_use')",
+                        name="type_valid"),
+        CheckConstraint("target_amount > 0", name="target_positive"),
+        CheckConstraint("raised_amount >= 0 AND raised_amount <= target_amount", name="raised_within_target"),
+        Index("ix_properties_status_funding_ends_at", "status", "funding_ends_at"),
+    )
+
+    slug: Mapped[str] = mapped_column(String(120), unique=True, nullable=False)
+    title: Mapped[str] = mapped_column(String(200), nullable=False)
+    property_type: Mapped[str] = mapped_column(String(20), nullable=False, default="residential")
+    description: Mapped[str] = mapped_column(Text, nullable=False, default="")  # Markdown
+    status: Mapped[str] = mapped_column(String(12), nullable=False, default=DRAFT, index=True)
+
+    street: Mapped[str] = mapped_column(String(200), nullable=False, default="")
+    city: Mapped[str] = mapped_column(String(100), nullable=False, default="", index=True)
+    region: Mapped[str] = mapped_column(String(100), nullable=False, default="")
+    postal_code: Mapped[str] = mapped_column(String(20), nullable=False, default="")
+    country: Mapped[str] = mapped_column(String(2), nullable=False, default="US", index=True)
+    latitude: Mapped[Decimal | None] = mapped_column(Numeric(9, 6))
+    longitude: Mapped[Decimal | None] = mapped_column(Numeric(9, 6))
+    video_url: Mapped[str | None] = mapped_column(String(300))
+
+    # terms (amounts in minor units of `currency`)
+    currency: Mapped[str] = mapped_column(String(3), nullable=False, default="USD")
+    target_amount: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    raised_amount: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    fixed_amount: Mapped[int | None] = mapped_column(BigInteger)  # set: every investment is exactly this
+    min_investment: Mapped[int | None] = mapped_column(BigInteger)  # set with max: a range
+    max_investment: Mapped[int | None] = mapped_column(BigInteger)
+    installments_count: Mapped[int | None] = mapped_column(Integer)  # None: paid at once
+    installment_interval: Mapped[int | None] = mapped_column(Integer)
+    installment_unit: Mapped[str | None] = mapped_column(String(6))  # days | months
+    late_fee: Mapped[int | None] = mapped_column(BigInteger)
+    return_rate_bps: Mapped[int | None] = mapped_column(Integer)  # annual rate, basis points
+    return_fixed_amount: Mapped[int | None] = mapped_column(BigInteger)  # or a fixed sum per period per investment
+    return_frequency: Mapped[str] = mapped_column(String(10), nullable=False, default="quarterly")
+    return_every_days: Mapped[int | None] = mapped_column(Integer)  # with frequency "days"
+    return_periods: Mapped[int | None] = mapped_column(Integer)  # None: for the property's lifetime
+    capital_back: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
+    funding_starts_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    funding_ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    resale_allowed: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+
+    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    funded_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # completed or cancelled
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+
+    amenities: Mapped[list[Amenity]] = relationship(secondary=property_amenities, lazy="selectin",
+                                                    order_by=Amenity.name)
+    faqs: Mapped[list["PropertyFaq"]] = relationship(back_populates="property", lazy="selectin",
+                                                     order_by="(PropertyFaq.position, PropertyFaq.id)",
+                                                     cascade="all, delete-orphan")
+    photos: Mapped[list["PropertyPhoto"]] = relationship(back_populates="property", lazy="selectin",
+                                                         order_by="(PropertyPhoto.position, PropertyPhoto.id)",
+                                                         cascade="all, delete-orphan")
+    documents: Mapped[list["PropertyDocument"]] = relationship(back_populates="property", lazy="selectin",
+                                                               order_by="PropertyDocument.id",
+                                                               cascade="all, delete-orphan")
+
+    @property
+    def remaining_amount(self) -> int:
+        return max(self.target_amount - self.raised_amount, 0)
+
+    @property
+    def cover(self) -> "PropertyPhoto | None":
+        covers = [p for p in self.photos if p.is_cover]
+        return covers[0] if covers else (self.photos[0] if self.photos else None)
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class PropertyFaq(IdMixin, db.Model):
+    __tablename__ = "property_faqs"
+
+    property_id: Mapped[int] = mapped_column(ForeignKey("properties.id", ondelete="CASCADE"), nullable=False,
+                                             index=True)
+    position: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    question: Mapped[str] = mapped_column(String(300), nullable=False)
+    answer: Mapped[str] = mapped_column(Text, nullable=False)
+
+    property: Mapped[Property] = relationship(back_populates="faqs")
+
+
+PHOTO_PROCESSING, PHOTO_READY, PHOTO_FAILED = "processing", "ready", "failed"
+
+
+class PropertyPhoto(IdMixin, db.Model):
+    __tablename__ = "property_photos"
+    __table_args__ = (CheckConstraint("status in ('processing', 'ready', 'failed')", name="status_valid"),)
+
+    property_id: Mapped[int] = mapped_column(ForeignKey("properties.id", ondelete="CASCADE"), nullable=False,
+                                             index=True)
+    position: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    is_cover: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    caption: Mapped[str] = mapped_column(String(200), nullable=False, default="")
+    original_key: Mapped[str] = mapped_column(String(300), nullable=False)
+    thumbnail_key: Mapped[str | None] = mapped_column(String(300))
+    medium_key: Mapped[str | None] = mapped_column(String(300))
+    large_key: Mapped[str | None] = mapped_column(String(300))
+    status: Mapped[str] = mapped_column(String(12), nullable=False, default=PHOTO_PROCESSING)
+    error: Mapped[str | None] = mapped_column(String(300))
+    width: Mapped[int | None] = mapped_column(Integer)
+    height: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
+
+    property: Mapped[Property] = relationship(back_populates="photos")
+
+
+class PropertyDocument(IdMixin, db.Model):
+    __tablename__ = "property_documents"
+
+    property_id: Mapped[int] = mapped_column(ForeignKey("properties.id", ondelete="CASCADE"), nullable=False,
+                                             index=True)
+    title: Mapped[str] = mapped_column(String(200), nullable=False)
+    storage_key: Mapped[str] = mapped_column(String(300), nullable=False)
+    size: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    sha256: Mapped[str] = mapped_column(String(64), nullable=False)
+    pages: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
+
+    property: Mapped[Property] = relationship(back_populates="documents")
+
+
+class DocumentDownload(IdMixin, db.Model):
+    """Who downloaded which offering document, when, from where."""
+
+    __tablename__ = "property_document_downloads"
+
+    document_id: Mapped[int] = mapped_column(ForeignKey("property_documents.id", ondelete="CASCADE"),
+                                             nullable=False, index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True)
+    ip: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
+
+
+class PropertyFollower(db.Model):
+    __tablename__ = "property_followers"
+    __table_args__ = (UniqueConstraint("property_id", "user_id", name="uq_property_followers_property_id_user_id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    property_id: Mapped[int] = mapped_column(ForeignKey("properties.id", ondelete="CASCADE"), nullable=False)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
