@@ -81,6 +81,7 @@ class Property(IdMixin, TimestampMixin, db.Model):
     late_fee: Mapped[int | None] = mapped_column(BigInteger)
     return_rate_bps: Mapped[int | None] = mapped_column(Integer)  # annual rate, basis points
     return_fixed_amount: Mapped[int | None] = mapped_column(BigInteger)  # or a fixed sum per period per investment
+    expected_return_bps: Mapped[int | None] = mapped_column(Integer, index=True)  # annualised, for sorting
     return_frequency: Mapped[str] = mapped_column(String(10), nullable=False, default="quarterly")
     return_every_days: Mapped[int | None] = mapped_column(Integer)  # with frequency "days"
     return_periods: Mapped[int | None] = mapped_column(Integer)  # None: for the property's lifetime

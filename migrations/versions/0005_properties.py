@@ -50,6 +50,7 @@ def upgrade():
     sa.Column('late_fee', sa.BigInteger(), nullable=True),
     sa.Column('return_rate_bps', sa.Integer(), nullable=True),
     sa.Column('return_fixed_amount', sa.BigInteger(), nullable=True),
+    sa.Column('expected_return_bps', sa.Integer(), nullable=True),
     sa.Column('return_frequency', sa.String(length=10), nullable=False),
     sa.Column('return_every_days', sa.Integer(), nullable=True),
     sa.Column('return_periods', sa.Integer(), nullable=True),
@@ -75,6 +76,7 @@ def upgrade():
     with op.batch_alter_table('properties', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_properties_city'), ['city'], unique=False)
         batch_op.create_index(batch_op.f('ix_properties_country'), ['country'], unique=False)
+        batch_op.create_index(batch_op.f('ix_properties_expected_return_bps'), ['expected_return_bps'], unique=False)
         batch_op.create_index(batch_op.f('ix_properties_status'), ['status'], unique=False)
         batch_op.create_index('ix_properties_status_funding_ends_at', ['status', 'funding_ends_at'], unique=False)
 
@@ -204,6 +206,7 @@ def downgrade():
     with op.batch_alter_table('properties', schema=None) as batch_op:
         batch_op.drop_index('ix_properties_status_funding_ends_at')
         batch_op.drop_index(batch_op.f('ix_properties_status'))
+        batch_op.drop_index(batch_op.f('ix_properties_expected_return_bps'))
         batch_op.drop_index(batch_op.f('ix_properties_country'))
         batch_op.drop_index(batch_op.f('ix_properties_city'))
 
