@@ -4,6 +4,7 @@ from celery.schedules import crontab
 from app.kyc import tasks as kyc_tasks  # noqa: F401
 from app.ledger import tasks as ledger_tasks  # noqa: F401
 from app.notifications import tasks as notification_tasks  # noqa: F401
+from app.properties import tasks as property_tasks  # noqa: F401
 
 BEAT_SCHEDULE = {
     "ledger-verify-nightly": {"task": "ledger.verify", "schedule": crontab(hour=2, minute=30)},
