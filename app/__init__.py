@@ -58,6 +58,9 @@ def create_app(config: type[Config] | str | dict | None = None) -> Flask:
     app.register_blueprint(health_bp)
     app.register_blueprint(auth_bp)
     app.register_blueprint(portal_bp)
+    from app.properties.views import bp as media_bp
+
+    app.register_blueprint(media_bp)
 
     from app.api import init_api
 

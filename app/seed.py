@@ -45,6 +45,10 @@ def seed_demo() -> list[Login]:
     for email, role, first, last in STAFF:
         logins.append(_staff(email, role, first, last))
     approve_identity(auth.user_by_email(INVESTOR_EMAIL), auth.user_by_email("compliance@example.com"))
+    from app.properties.demo import seed_properties
+
+    manager = auth.user_by_email("properties@example.com")
+    seed_properties(manager, manager)
     return logins
 
 

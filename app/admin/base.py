@@ -8,6 +8,8 @@ from flask_admin import AdminIndexView, BaseView
 from flask_admin.contrib.sqla import ModelView
 from flask_admin.model import typefmt
 from flask_admin.contrib.sqla.filters import FilterConverter
+from flask_admin.contrib.sqla.form import AdminModelConverter
+from flask_admin.model.form import converts
 from flask_login import current_user, logout_user
 from flask_wtf import FlaskForm
 
@@ -32,6 +34,18 @@ def _datetime(view, value, name):
 
 TYPE_FORMATTERS = {**typefmt.BASE_FORMATTERS, datetime: _datetime}
 DETAIL_TYPE_FORMATTERS = {**typefmt.DETAIL_FORMATTERS, datetime: _datetime}
+
+
+class FreeholdModelConverter(AdminModelConverter):
+    """Form fields for our wrapping column types: UTC datetimes and encrypted text."""
+
+    @converts("UTCDateTime")
+    def conv_utc_datetime(self, column, field_args, **extra):
+        return self.convert_datetime(column=column, field_args=field_args, **extra)
+
+    @converts("EncryptedString")
+    def conv_encrypted(self, column, field_args, **extra):
+        return self.conv_Text(column=column, field_args=field_args, **extra)
 
 
 class SecureMixin:
@@ -101,6 +115,7 @@ class SecureModelView(SecureMixin, ModelView):
     """Read-only by default: state changes that matter are actions that call services."""
 
     filter_converter = FreeholdFilterConverter()
+    model_form_converter = FreeholdModelConverter
     form_base_class = FlaskForm  # CSRFProtect checks every POST, including delete and bulk actions
     can_create = False
     can_edit = False

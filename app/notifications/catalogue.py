@@ -29,6 +29,7 @@ GROUPS = {
     "money": "Deposits, investments and payouts",
     "returns": "Returns",
     "kyc": "Identity verification",
+    "properties": "Properties you follow",
     "staff_alerts": "Staff alerts",
 }
 
@@ -62,6 +63,8 @@ EVENTS: dict[str, Event] = {e.key: e for e in (
           sample={"form": "Identity", "reason": "Document unreadable", "comment": "The photo is blurred.",
                   "documents": [{"label": "Front of the document", "reason": "Document unreadable",
                                  "comment": "Too dark"}]}),
+    Event("property_status", "properties", (EMAIL, IN_APP, PUSH), "A property you follow changed status",
+          sample={"title": "Harbour Lofts", "slug": "harbour-lofts", "status": "funded", "previous": "active"}),
     Event("kyc_overdue_staff", "staff_alerts", (IN_APP,), "KYC cases waiting longer than the target",
           audience=STAFF, roles=("compliance",), sample={"count": 3, "hours": 48}),
 )}

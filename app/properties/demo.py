@@ -1,0 +1,113 @@
+"""Demo properties in every state, with generated photos processed at once."""
+from __future__ import annotations
+
+import io
+import random
+from datetime import timedelta
+
+from PIL import Image, ImageDraw
+from sqlalchemy import select
+
+from app.core.db import utcnow
+from app.extensions import db
+from app.properties import services as properties
+from app.properties.models import Amenity, Property, PropertyFaq
+
+AMENITIES = ["Parking", "Elevator", "Gym", "Rooftop terrace", "Concierge", "EV charging", "Storage", "Garden",
+             "Loading dock", "Solar panels"]
+FAQ = [("How are returns paid?", "Into your Freehold wallet on each payment date; withdraw or reinvest them."),
+       ("Who manages the property?", "A licensed local manager, paid from the rental income."),
+       ("Can I sell my share early?", "Where resale is allowed, list it on the secondary market.")]
+
+DEMO = [
+    # slug, title, type, city, country, status, target, terms, description, raised
+    ("harbour-lofts", "Harbour Lofts", "residential", "Lisbon", "PT", "active", 50_000_000,
+     dict(min_investment=10_000, max_investment=2_500_000, return_rate_bps=800, return_frequency="quarterly",
+          return_periods=20, capital_back=True, resale_allowed=True),
+     "Twelve **riverside lofts** in a restored warehouse, let on long leases to young professionals.", 12_500_000),
+    ("canal-street-offices", "Canal Street Offices", "commercial", "Amsterdam", "NL", "active", 20_000_000,
+     dict(fixed_amount=500_000, return_fixed_amount=10_000, return_frequency="quarterly", return_periods=20,
+          capital_back=True), "Grade A office floor fully let to a software company on a ten-year lease.", 6_000_000),
+    ("oak-park-homes", "Oak Park Family Homes", "residential", "Austin", "US", "active", 30_000_000,
+     dict(fixed_amount=120_000, installments_count=6, installment_interval=1, installment_unit="months",
+          late_fee=2_500, return_rate_bps=650, return_frequency="monthly", return_periods=60, capital_back=True),
+     "Eight detached family homes near good schools, paid for in six monthly installments.", 3_600_000),
+    ("northgate-logistics", "Northgate Logistics Park", "industrial", "Manchester", "GB", "funded", 40_000_000,
+     dict(min_investment=50_000, max_investment=5_000_000, return_rate_bps=720, return_frequency="yearly",
+          return_periods=7, capital_back=True), "A last-mile distribution warehouse let to a national carrier.",
+     40_000_000),
+    ("vineyard-plot", "Douro Vineyard Plot", "land", "Porto", "PT", "completed", 5_000_000,
+     dict(min_investment=10_000, max_investment=500_000, return_rate_bps=500, return_frequency="yearly",
+          return_periods=3, capital_back=True), "Terraced vineyard land, sold to a wine estate after three harvests.",
+     5_000_000),
+    ("riverside-mixed", "Riverside Market Hall", "mixed_use", "Dublin", "IE", "draft", 25_000_000,
+     dict(min_investment=25_000, max_investment=1_000_000, return_rate_bps=900, return_frequency="quarterly",
+          return_periods=None, capital_back=False), "Shops on the ground floor, flats above. Opening soon.", 0),
+    ("seaside-hotel", "Seaside Boutique Hotel", "commercial", "Nice", "FR", "cancelled", 60_000_000,
+     dict(min_investment=100_000, max_investment=6_000_000, return_rate_bps=1100, return_frequency="quarterly",
+          return_periods=16, capital_back=True), "A twenty-room hotel; the offering was withdrawn by the sponsor.", 0),
+]
+
+
+def demo_photo(title: str, seed: int) -> bytes:
+    rng = random.Random(seed)
+    image = Image.new("RGB", (1600, 1100), (rng.randint(150, 200), rng.randint(180, 215), rng.randint(200, 235)))
+    draw = ImageDraw.Draw(image)
+    draw.rectangle([0, 800, 1600, 1100], fill=(80 + rng.randint(0, 40), 120, 80))
+    x = 200 + rng.randint(0, 300)
+    height = 350 + rng.randint(0, 200)
+    draw.rectangle([x, 800 - height, x + 700, 800], fill=(230, 225, 215), outline=(60, 60, 60), width=6)
+    for row in range(3):
+        for col in range(5):
+            wx, wy = x + 60 + col * 125, 800 - height + 60 + row * 110
+            draw.rectangle([wx, wy, wx + 70, wy + 60], fill=(90, 130, 170))
+    draw.polygon([(x - 40, 800 - height), (x + 350, 800 - height - 180), (x + 740, 800 - height)],
+                 fill=(150, 70, 50))
+    draw.text((60, 60), title, fill=(30, 30, 30))
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=88)
+    return buffer.getvalue()
+
+
+def seed_properties(manager, publisher) -> None:
+    from app.properties.tasks import process_photo
+
+    amenities = {}
+    for name in AMENITIES:
+        amenity = db.session.scalar(select(Amenity).where(Amenity.name == name))
+        if amenity is None:
+            amenity = Amenity(name=name)
+            db.session.add(amenity)
+        amenities[name] = amenity
+    db.session.flush()
+    now = utcnow()
+    for index, (slug, title, kind, city, country, status, target, term, description, raised) in enumerate(DEMO):
+        if db.session.scalar(select(Property.id).where(Property.slug == slug)) is not None:
+            continue
+        p = Property(slug=slug, title=title, property_type=kind, city=city, country=country,
+                     street=f"{10 + index} Demo Street", region="", postal_code=f"{1000 + index}",
+                     description=description + "\n\n- Professionally managed\n- Insured\n- Quarterly reports",
+                     target_amount=target, raised_amount=0, currency="USD", status="draft", created_by_id=manager.id,
+                     funding_starts_at=now - timedelta(days=20 + index), funding_ends_at=now + timedelta(days=40 - index * 3),
+                     latitude=None, longitude=None, **term)
+        p.amenities = [amenities[a] for a in random.Random(index).sample(AMENITIES, 4)]
+        p.faqs = [PropertyFaq(position=i, question=q, answer=a) for i, (q, a) in enumerate(FAQ, start=1)]
+        db.session.add(p)
+        db.session.flush()
+        properties.check_terms_change(p, {})
+        photos = [properties.add_photo(p, demo_photo(title, index * 10 + n), actor=manager) for n in range(3)]
+        db.session.flush()
+        for photo in photos:
+            db.session.commit()
+            process_photo(photo.id)  # at once, so the demo has its images before a worker runs
+        db.session.refresh(p)
+        if status == "draft":
+            continue
+        properties.publish(p, actor=publisher)
+        if raised:
+            properties.record_funding(p.id, raised, actor=None)  # stands in for investments until they exist
+        db.session.refresh(p)
+        if status == "completed":
+            properties.complete(p, actor=publisher, reason="Demo data: sold.")
+        if status == "cancelled":
+            properties.cancel(p, actor=publisher, reason="Demo data: withdrawn by the sponsor.")

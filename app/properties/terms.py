@@ -1,0 +1,171 @@
+"""Investment terms: the rules that make them coherent, what a publish needs, and the plain-words explanation with
+an example. Pure functions over a Property (no database)."""
+from __future__ import annotations
+
+from app.core.money import Money, round_half_even
+from app.properties.models import FREQUENCIES
+
+MAX_AMOUNT = 10**13
+PERIODS_PER_YEAR = {"monthly": 12, "quarterly": 4, "yearly": 1}
+TERM_FIELDS = (
+    "currency", "target_amount", "fixed_amount", "min_investment", "max_investment", "installments_count",
+    "installment_interval", "installment_unit", "late_fee", "return_rate_bps", "return_fixed_amount",
+    "return_frequency", "return_every_days", "return_periods", "capital_back", "funding_starts_at",
+    "funding_ends_at", "resale_allowed",
+)
+
+
+def periods_per_year(p) -> float | None:
+    if p.return_frequency == "days":
+        return 365 / p.return_every_days if p.return_every_days else None
+    return PERIODS_PER_YEAR.get(p.return_frequency)
+
+
+def expected_return_bps(p) -> int | None:
+    """The annual rate, or the fixed sum per period annualised against the fixed investment amount."""
+    if p.return_rate_bps is not None:
+        return p.return_rate_bps
+    if p.return_fixed_amount and p.fixed_amount and p.return_frequency in PERIODS_PER_YEAR:
+        return round_half_even(p.return_fixed_amount * PERIODS_PER_YEAR[p.return_frequency] * 10_000, p.fixed_amount)
+    if p.return_fixed_amount and p.fixed_amount and p.return_every_days:
+        return round_half_even(p.return_fixed_amount * 365 * 10_000, p.fixed_amount * p.return_every_days)
+    return None
+
+
+def problems(p) -> dict[str, list[str]]:
+    """Everything incoherent in the terms, per field (empty when they hold together)."""
+    errors: dict[str, list[str]] = {}
+
+    def add(field, message):
+        errors.setdefault(field, []).append(message)
+
+    if not p.target_amount or p.target_amount <= 0 or p.target_amount > MAX_AMOUNT:
+        add("target_amount", "The target must be a positive amount.")
+    fixed = p.fixed_amount is not None
+    ranged = p.min_investment is not None or p.max_investment is not None
+    if fixed and ranged:
+        add("fixed_amount", "Choose either a fixed amount or a minimum and maximum, not both.")
+    elif not fixed and not ranged:
+        add("fixed_amount", "Set a fixed amount, or a minimum and a maximum per investment.")
+    if fixed:
+        if p.fixed_amount <= 0:
+            add("fixed_amount", "The fixed amount must be positive.")
+        elif p.target_amount and p.target_amount > 0:
+            if p.fixed_amount > p.target_amount:
+                add("fixed_amount", "The fixed amount is above the target.")
+            elif p.target_amount % p.fixed_amount:
+                add("fixed_amount", "The target must be a whole number of fixed amounts.")
+    if ranged:
+        if p.min_investment is None or p.max_investment is None:
+            add("min_investment", "Set both a minimum and a maximum.")
+        elif p.min_investment <= 0:
+            add("min_investment", "The minimum must be positive.")
+        elif p.min_investment > p.max_investment:
+            add("min_investment", "The minimum is above the maximum.")
+        elif p.target_amount and p.max_investment > p.target_amount:
+            add("max_investment", "The maximum is above the target.")
+    if p.installments_count is not None:
+        if not 2 <= p.installments_count <= 120:
+            add("installments_count", "Use 2 to 120 installments, or none.")
+        if not p.installment_interval or p.installment_interval < 1 or p.installment_unit not in ("days", "months"):
+            add("installment_interval", "Give the interval between installments in days or months.")
+        if fixed and p.fixed_amount and p.installments_count and p.fixed_amount % p.installments_count:
+            add("installments_count", "The fixed amount does not divide into equal installments.")
+        if p.late_fee is not None and p.late_fee < 0:
+            add("late_fee", "The late fee cannot be negative.")
+    elif p.late_fee:
+        add("late_fee", "A late fee needs installments.")
+    rate, fixed_sum = p.return_rate_bps, p.return_fixed_amount
+    if (rate is None) == (fixed_sum is None):
+        add("return_rate_bps", "Set either an annual rate or a fixed sum per period.")
+    if rate is not None and not 1 <= rate <= 10_000:
+        add("return_rate_bps", "The annual rate must be between 0.01 % and 100 % (1 to 10,000 basis points).")
+    if fixed_sum is not None:
+        if fixed_sum <= 0:
+            add("return_fixed_amount", "The fixed sum must be positive.")
+        if not fixed:
+            add("return_fixed_amount", "A fixed sum per period needs a fixed investment amount.")
+    if p.return_frequency not in FREQUENCIES:
+        add("return_frequency", "Monthly, quarterly, yearly or every N days.")
+    elif p.return_frequency == "days" and not (p.return_every_days and 1 <= p.return_every_days <= 3650):
+        add("return_every_days", "Every 1 to 3,650 days.")
+    if p.return_periods is not None and not 1 <= p.return_periods <= 1200:
+        add("return_periods", "1 to 1,200 periods, or empty for the property's lifetime.")
+    if p.capital_back and p.return_periods is None:
+        add("capital_back", "Capital can only come back at the end of a set number of periods.")
+    if p.funding_starts_at and p.funding_ends_at and p.funding_ends_at <= p.funding_starts_at:
+        add("funding_ends_at", "The funding window must end after it starts.")
+    return errors
+
+
+def missing_to_publish(p) -> list[str]:
+    missing = []
+    if problems(p):
+        missing.append("coherent investment terms")
+    if not (p.funding_starts_at and p.funding_ends_at):
+        missing.append("a funding window")
+    cover = p.cover
+    if cover is None or cover.status != "ready":
+        missing.append("a processed cover photo")
+    if not p.description.strip():
+        missing.append("a description")
+    if not p.city or not p.country:
+        missing.append("an address")
+    return missing
+
+
+def _every(p) -> str:
+    if p.return_frequency == "days":
+        return f"every {p.return_every_days} days"
+    return {"monthly": "every month", "quarterly": "every quarter", "yearly": "every year"}[p.return_frequency]
+
+
+def _duration(p) -> str:
+    if p.return_periods is None:
+        return "for as long as the property is held"
+    if p.return_frequency in PERIODS_PER_YEAR:
+        years, rest = divmod(p.return_periods, PERIODS_PER_YEAR[p.return_frequency])
+        if not rest:
+            return f"for {years} year{'s' if years != 1 else ''}"
+    return f"for {p.return_periods} payments"
+
+
+def example(p) -> dict:
+    """An example investment in plain words: what you put in, what you get and when."""
+    amount = p.fixed_amount or min(max(100_000, p.min_investment or 0), p.max_investment or 100_000)
+    money = Money(amount, p.currency)
+    if p.return_rate_bps is not None:
+        per_year = periods_per_year(p) or 1
+        per_period = Money(round_half_even(amount * p.return_rate_bps, int(round(per_year * 10_000))), p.currency)
+    else:
+        per_period = Money(p.return_fixed_amount or 0, p.currency)
+    sentence = f"Invest {money.amount_str()}, receive {per_period.amount_str()} {_every(p)} {_duration(p)}"
+    if p.capital_back and p.return_periods:
+        sentence += f", then your {money.amount_str()} back"
+    sentence += "."
+    if p.installments_count:
+        unit = "month" if p.installment_unit == "months" else "day"
+        each = Money(amount // p.installments_count, p.currency)
+        sentence += (f" You pay it in {p.installments_count} installments of about {each.amount_str()}, one every "
+                     f"{p.installment_interval} {unit}{'s' if p.installment_interval != 1 else ''}"
+                     + (f"; a late installment costs {Money(p.late_fee, p.currency).amount_str()}." if p.late_fee
+                        else "."))
+    return {"amount": money, "per_period": per_period, "sentence": sentence}
+
+
+def summary(p) -> list[tuple[str, str]]:
+    """Label / value pairs for the detail page."""
+    money = lambda v: Money(v, p.currency).display() if v is not None else "—"  # noqa: E731
+    rows = [("Target", money(p.target_amount))]
+    if p.fixed_amount:
+        rows.append(("Investment", f"{money(p.fixed_amount)} each"))
+    else:
+        rows.append(("Investment", f"{money(p.min_investment)} to {money(p.max_investment)}"))
+    bps = expected_return_bps(p)
+    rows.append(("Expected return", f"{bps / 100:.2f} % a year" if bps is not None else "—"))
+    rows.append(("Paid", f"{_every(p)}, {_duration(p)}"))
+    rows.append(("Capital", "returned at the end" if p.capital_back else "not returned (income only)"))
+    if p.installments_count:
+        rows.append(("Installments", f"{p.installments_count}, every {p.installment_interval} {p.installment_unit}"))
+    rows.append(("Resale", "allowed on the secondary market" if p.resale_allowed else "not allowed"))
+    return rows
