@@ -182,11 +182,13 @@ def add_photo(p: Property, data: bytes, *, actor: User, caption: str = "") -> Pr
         raise ValidationError("the photo is not acceptable", {"photo": [exc.message]}) from None
     key = new_key(f"properties/{p.id}/originals", clean.extension)
     get_storage().put(key, clean.data, clean.content_type)
-    position = max((ph.position for ph in p.photos), default=0) + 1
-    photo = PropertyPhoto(property_id=p.id, position=position, is_cover=not p.photos, caption=caption[:200],
+    count, last = db.session.execute(select(func.count(PropertyPhoto.id), func.max(PropertyPhoto.position))
+                                     .where(PropertyPhoto.property_id == p.id)).one()
+    photo = PropertyPhoto(property_id=p.id, position=(last or 0) + 1, is_cover=count == 0, caption=caption[:200],
                           original_key=key, status=PHOTO_PROCESSING, width=clean.width, height=clean.height)
     db.session.add(photo)
     db.session.flush()
+    db.session.expire(p, ["photos"])
     audit.record("properties.photo_added", actor=actor, target=p, after={"photo": photo.id})
     enqueue_after_commit(process_photo, photo.id)
     catalogue_changed()

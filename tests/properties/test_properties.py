@@ -312,3 +312,15 @@ def test_finance_can_look_but_not_edit_or_publish(client, make_user, login, make
     token = csrf_from(client.get("/account/security").get_data(as_text=True))
     assert client.post(f"/admin/properties/{p.id}/publish", data={"csrf_token": token}).status_code == 403
     assert client.get("/admin/properties/new/").status_code in (302, 403)
+
+
+def test_only_the_first_photo_is_the_cover(make_property, manager):
+    from tests.core import files
+
+    p = make_property(publish=False)
+    added = [properties.add_photo(p, files.jpeg(400, 300), actor=manager) for _ in range(3)]
+    db.session.commit()
+    db.session.expire_all()
+    covers = [ph for ph in db.session.get(Property, p.id).photos if ph.is_cover]
+    assert len(covers) == 1  # the fixture's photo stays the cover
+    assert [ph.position for ph in added] == [2, 3, 4]

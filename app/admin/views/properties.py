@@ -54,6 +54,12 @@ class PropertyView(SecureModelView):
     column_default_sort = ("id", True)
     column_formatters = {"status": _status, "target_amount": money_formatter("target_amount"),
                          "raised_amount": money_formatter("raised_amount")}
+    column_formatters_detail = {column: money_formatter(column) for column in MONEY_FIELDS.values()} | {
+        "raised_amount": money_formatter("raised_amount"), "status": _status,
+        "return_rate_bps": lambda v, c, m, n: f"{m.return_rate_bps / 100:.2f} %" if m.return_rate_bps else "",
+        "expected_return_bps": lambda v, c, m, n: f"{m.expected_return_bps / 100:.2f} %" if m.expected_return_bps
+        else ""}
+    column_labels = {"return_rate_bps": "Annual return rate", "expected_return_bps": "Expected return (annualised)"}
     form_columns = ("title", "slug", "property_type", "description", "street", "city", "region", "postal_code",
                     "country", "latitude", "longitude", "video_url", "amenities",
                     "target", "fixed", "minimum", "maximum", "annual_rate", "fixed_return",
