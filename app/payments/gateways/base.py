@@ -1,0 +1,82 @@
+"""The interface every payment gateway implements."""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from datetime import datetime
+
+PAID, UNPAID, FAILED, EXPIRED, REFUNDED = "paid", "unpaid", "failed", "expired", "refunded"
+
+
+@dataclass(frozen=True)
+class Checkout:
+    """Where the investor goes to pay: a gateway reference, and a redirect URL or instructions."""
+
+    reference: str  # the gateway's id for this payment (Stripe: checkout session id; Razorpay: order id)
+    redirect_url: str | None = None
+    instructions: str | None = None
+    data: dict = field(default_factory=dict)  # extra for the client (Razorpay: key id, order id for its widget)
+
+
+@dataclass(frozen=True)
+class Payment:
+    """What the gateway says about a payment when asked (never what a browser or a webhook body claims)."""
+
+    reference: str
+    status: str  # paid | unpaid | failed | expired | refunded
+    amount: int  # minor units actually paid (or to be paid)
+    currency: str  # ISO 4217, upper case
+    deposit_id: int | None  # from the metadata we attached when creating it
+    charge_reference: str | None = None  # Stripe payment intent / Razorpay payment id, needed for refunds
+    refunded_amount: int = 0
+    created_at: datetime | None = None
+    raw: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class WebhookEvent:
+    event_id: str
+    type: str
+    reference: str | None  # the payment reference the event is about, when it says
+    payload: dict
+
+
+class WebhookRejected(Exception):
+    """Bad signature, stale or future timestamp, unparsable body: answer 400 and store nothing."""
+
+
+class GatewayError(Exception):
+    def __init__(self, message: str, *, retryable: bool = True):
+        super().__init__(message)
+        self.retryable = retryable
+
+
+class Gateway(ABC):
+    name: str = ""
+    label: str = ""
+    automatic: bool = True  # False for manual gateways (bank transfer): finance confirms
+
+    @abstractmethod
+    def enabled(self) -> bool:
+        """Configured (secrets in the environment)."""
+
+    @abstractmethod
+    def create_payment(self, *, deposit_id: int, amount: int, currency: str, customer_email: str,
+                       success_url: str, cancel_url: str, idempotency_key: str) -> Checkout:
+        """Open a payment for amount (minor units, fee included) with the deposit id in its metadata."""
+
+    @abstractmethod
+    def fetch_payment(self, reference: str) -> Payment:
+        """Ask the gateway for the truth about a payment."""
+
+    @abstractmethod
+    def refund(self, payment: Payment, amount: int, *, idempotency_key: str) -> str:
+        """Refund amount (minor units) of a paid payment; returns the gateway's refund id."""
+
+    @abstractmethod
+    def parse_webhook(self, body: bytes, headers) -> WebhookEvent:
+        """Verify the signature on the raw body and parse it; raise WebhookRejected otherwise."""
+
+    @abstractmethod
+    def list_paid(self, since: datetime) -> list[Payment]:
+        """Payments completed since `since`, for reconciliation."""
