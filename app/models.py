@@ -6,7 +6,9 @@ from app.ledger.models import Account, Hold, JournalEntry, Posting  # noqa: F401
 from app.notifications.models import (  # noqa: F401
     Delivery, Notification, NotificationPreference, NotificationTemplate, PushDevice,
 )
-from app.payments.models import Deposit  # noqa: F401
+from app.payments.models import (  # noqa: F401
+    Deposit, DepositEvent, GatewaySetting, Receivable, ReconciliationItem, WebhookInbox,
+)
 from app.properties.models import (  # noqa: F401
     Amenity, DocumentDownload, Property, PropertyDocument, PropertyFaq, PropertyFollower, PropertyPhoto,
 )

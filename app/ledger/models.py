@@ -24,11 +24,12 @@ FEE_REVENUE = "fee_revenue"
 PAYOUTS_IN_TRANSIT = "payouts_in_transit"
 ROUNDING = "rounding"
 ADJUSTMENTS = "adjustments"
+RECEIVABLES = "receivables"  # per user: what an investor owes after a refund of money already spent
 
 USER_KINDS = (USER_WALLET, USER_HELD)
 ACCOUNT_KINDS = (
     USER_WALLET, USER_HELD, GATEWAY_CLEARING, PROPERTY_ESCROW, RETURNS_FUNDING, FEE_REVENUE,
-    PAYOUTS_IN_TRANSIT, ROUNDING, ADJUSTMENTS,
+    PAYOUTS_IN_TRANSIT, ROUNDING, ADJUSTMENTS, RECEIVABLES,
 )
 
 HOLD_PENDING = "pending"

@@ -36,6 +36,7 @@ _PLATFORM_NAMES = {
     PAYOUTS_IN_TRANSIT: "Payouts in transit",
     "rounding": "Rounding residue",
     "adjustments": "Manual adjustments",
+    "receivables": "Owed by investor",
 }
 
 

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, String, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Boolean, CheckConstraint, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.core.db import IdMixin, TimestampMixin, UTCDateTime
+from app.core.db import IdMixin, TimestampMixin, UTCDateTime, utcnow
 from app.extensions import db
 
 DEPOSIT_PENDING = "pending"
@@ -14,9 +14,9 @@ DEPOSIT_SUCCEEDED = "succeeded"
 DEPOSIT_FAILED = "failed"
 DEPOSIT_REFUNDED = "refunded"
 
-# the one place deposit transitions are allowed
+# the one place deposit transitions are allowed (pending -> refunded: paid and refunded before it was credited)
 DEPOSIT_TRANSITIONS = {
-    DEPOSIT_PENDING: {DEPOSIT_SUCCEEDED, DEPOSIT_FAILED},
+    DEPOSIT_PENDING: {DEPOSIT_SUCCEEDED, DEPOSIT_FAILED, DEPOSIT_REFUNDED},
     DEPOSIT_SUCCEEDED: {DEPOSIT_REFUNDED},
     DEPOSIT_FAILED: set(),
     DEPOSIT_REFUNDED: set(),
@@ -41,5 +41,112 @@ class Deposit(IdMixin, TimestampMixin, db.Model):
     gateway_reference: Mapped[str | None] = mapped_column(String(200))
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     ledger_entry_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_entries.id"), unique=True)
+    charge_reference: Mapped[str | None] = mapped_column(String(200), index=True)  # payment intent / payment id
+    checkout_url: Mapped[str | None] = mapped_column(String(1000))
+    instructions: Mapped[str | None] = mapped_column(Text)
+    refunded_amount: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    failure_reason: Mapped[str | None] = mapped_column(String(300))
+    attention_reason: Mapped[str | None] = mapped_column(String(500))  # flagged for finance
+    attention_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
+    proof_key: Mapped[str | None] = mapped_column(String(300))
+    proof_content_type: Mapped[str | None] = mapped_column(String(60))
+    first_approver_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    first_approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
 
-    user = relationship("User", lazy="select")
+    user = relationship("User", foreign_keys=[user_id], lazy="select")
+    events: Mapped[list["DepositEvent"]] = relationship(back_populates="deposit", lazy="select",
+                                                        order_by="DepositEvent.id")
+
+
+class DepositEvent(IdMixin, db.Model):
+    """The deposit's timeline: every state change, gateway event, ledger entry and staff decision."""
+
+    __tablename__ = "deposit_events"
+
+    deposit_id: Mapped[int] = mapped_column(ForeignKey("deposits.id", ondelete="CASCADE"), nullable=False, index=True)
+    kind: Mapped[str] = mapped_column(String(40), nullable=False)
+    detail: Mapped[dict | None] = mapped_column(JSON)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
+
+    deposit: Mapped[Deposit] = relationship(back_populates="events")
+
+
+class GatewaySetting(IdMixin, db.Model):
+    """What staff configure per gateway (secrets stay in the environment)."""
+
+    __tablename__ = "gateway_settings"
+    __table_args__ = (CheckConstraint("fee_bps >= 0 AND fee_bps <= 5000", name="fee_bps_range"),
+                      CheckConstraint("fee_fixed >= 0", name="fee_fixed_not_negative"),
+                      CheckConstraint("min_amount > 0 AND max_amount >= min_amount", name="limits_valid"))
+
+    gateway: Mapped[str] = mapped_column(String(30), unique=True, nullable=False)
+    enabled: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
+    min_amount: Mapped[int] = mapped_column(BigInteger, nullable=False, default=1_000)
+    max_amount: Mapped[int] = mapped_column(BigInteger, nullable=False, default=10_000_000)
+    fee_bps: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    fee_fixed: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    instructions: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    second_approval_above: Mapped[int | None] = mapped_column(BigInteger)  # manual gateways: 4-eyes threshold
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow, nullable=False)
+
+
+class WebhookInbox(IdMixin, db.Model):
+    """Every verified gateway event, stored before anything else; processed once by Celery."""
+
+    __tablename__ = "webhook_inbox"
+    __table_args__ = (
+        UniqueConstraint("provider", "event_id", name="uq_webhook_inbox_provider_event_id"),
+        CheckConstraint("status in ('received', 'processing', 'processed', 'ignored', 'failed')",
+                        name="status_valid"),
+    )
+
+    provider: Mapped[str] = mapped_column(String(30), nullable=False)
+    event_id: Mapped[str] = mapped_column(String(200), nullable=False)
+    type: Mapped[str] = mapped_column(String(100), nullable=False, index=True)
+    reference: Mapped[str | None] = mapped_column(String(200), index=True)
+    payload: Mapped[dict] = mapped_column(JSON, nullable=False)
+    status: Mapped[str] = mapped_column(String(12), nullable=False, default="received", index=True)
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    error: Mapped[str | None] = mapped_column(String(500))
+    deposit_id: Mapped[int | None] = mapped_column(ForeignKey("deposits.id"), index=True)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False, index=True)
+    processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class ReconciliationItem(IdMixin, db.Model):
+    """A difference between what a gateway says was paid and what the ledger credited, for finance to resolve."""
+
+    __tablename__ = "reconciliation_items"
+    __table_args__ = (
+        UniqueConstraint("provider", "reference", "kind", name="uq_reconciliation_items_provider_reference_kind"),
+        CheckConstraint("kind in ('paid_not_credited', 'credited_not_paid', 'amount_mismatch')", name="kind_valid"),
+    )
+
+    provider: Mapped[str] = mapped_column(String(30), nullable=False)
+    reference: Mapped[str] = mapped_column(String(200), nullable=False)
+    kind: Mapped[str] = mapped_column(String(24), nullable=False)
+    deposit_id: Mapped[int | None] = mapped_column(ForeignKey("deposits.id"), index=True)
+    gateway_amount: Mapped[int | None] = mapped_column(BigInteger)
+    ledger_amount: Mapped[int | None] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3), nullable=False)
+    detected_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
+    resolved_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    resolution: Mapped[str | None] = mapped_column(Text)
+
+
+class Receivable(IdMixin, db.Model):
+    """Money an investor owes after a refund of funds already spent; the ledger holds it, finance chases it."""
+
+    __tablename__ = "receivables"
+    __table_args__ = (CheckConstraint("amount > 0", name="amount_positive"),)
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), nullable=False, index=True)
+    deposit_id: Mapped[int] = mapped_column(ForeignKey("deposits.id"), nullable=False, index=True)
+    amount: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    currency: Mapped[str] = mapped_column(String(3), nullable=False)
+    ledger_entry_id: Mapped[int] = mapped_column(ForeignKey("ledger_entries.id"), unique=True, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
+    settled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
