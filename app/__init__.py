@@ -61,6 +61,9 @@ def create_app(config: type[Config] | str | dict | None = None) -> Flask:
     from app.properties.views import bp as media_bp
 
     app.register_blueprint(media_bp)
+    from app.payments.webhooks import bp as webhooks_bp
+
+    app.register_blueprint(webhooks_bp)
 
     from app.api import init_api
 

@@ -4,10 +4,13 @@ from celery.schedules import crontab
 from app.kyc import tasks as kyc_tasks  # noqa: F401
 from app.ledger import tasks as ledger_tasks  # noqa: F401
 from app.notifications import tasks as notification_tasks  # noqa: F401
+from app.payments import tasks as payment_tasks  # noqa: F401
 from app.properties import tasks as property_tasks  # noqa: F401
 
 BEAT_SCHEDULE = {
     "ledger-verify-nightly": {"task": "ledger.verify", "schedule": crontab(hour=2, minute=30)},
     "notifications-requeue-stuck": {"task": "notifications.requeue_stuck", "schedule": 300.0},
     "kyc-flag-overdue": {"task": "kyc.flag_overdue", "schedule": crontab(minute=5)},
+    "deposits-expire-abandoned": {"task": "payments.expire_abandoned", "schedule": crontab(minute=15)},
+    "payments-reconcile-daily": {"task": "payments.reconcile", "schedule": crontab(hour=3, minute=10)},
 }

@@ -33,6 +33,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "ledger.view": frozenset({FINANCE}),
     "ledger.verify": frozenset({FINANCE}),
     "deposits.view": frozenset({FINANCE, SUPPORT}),
+    "deposits.approve": frozenset({FINANCE}),
+    "payments.settings": frozenset({FINANCE}),
     "payouts.view": frozenset({FINANCE, SUPPORT}),
     "payouts.approve": frozenset({FINANCE}),
     "kyc.view": frozenset({COMPLIANCE, SUPPORT}),

@@ -1,20 +1,99 @@
-"""Deposit services: create, then credit the wallet exactly once. They flush and never commit."""
+"""Deposits: start one through a gateway, keep it in step with what the gateway says (credit once, fail, expire,
+refund with a receivable when the money is already spent), bank transfers approved by finance (two people above a
+threshold), the webhook inbox, expiry and reconciliation. Services flush and never commit."""
 from __future__ import annotations
 
-from sqlalchemy import update
+from datetime import timedelta
 
-from app.core.db import utcnow
-from app.core.errors import IllegalTransition, ValidationError
-from app.core.money import Money
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+
+from app.core import audit
+from app.core.db import enqueue_after_commit, utcnow
+from app.core.errors import Conflict, Forbidden, IllegalTransition, NotFound, ValidationError
+from app.core.money import Money, round_half_even
+from app.core.security import has_permission
 from app.extensions import db
 from app.ledger import services as ledger
-from app.ledger.models import FEE_REVENUE, GATEWAY_CLEARING, USER_WALLET
-from app.payments.models import DEPOSIT_PENDING, DEPOSIT_SUCCEEDED, DEPOSIT_TRANSITIONS, Deposit
+from app.ledger.models import FEE_REVENUE, GATEWAY_CLEARING, RECEIVABLES, USER_WALLET, Account
+from app.payments.gateways.base import EXPIRED, FAILED, PAID, Payment
+from app.payments.models import (
+    DEPOSIT_FAILED, DEPOSIT_PENDING, DEPOSIT_REFUNDED, DEPOSIT_SUCCEEDED, DEPOSIT_TRANSITIONS, Deposit, DepositEvent,
+    GatewaySetting, Receivable, ReconciliationItem, WebhookInbox,
+)
 
 GATEWAYS = ("stripe", "bank_transfer", "razorpay")
 GATEWAY_LABELS = {"stripe": "card (Stripe)", "bank_transfer": "bank transfer", "razorpay": "Razorpay"}
+ABANDONED_AFTER = timedelta(hours=48)
 
 
+# settings and fees -------------------------------------------------------------------------------------------------
+def settings_for(gateway: str) -> GatewaySetting:
+    setting = db.session.scalar(select(GatewaySetting).where(GatewaySetting.gateway == gateway))
+    if setting is None:
+        setting = GatewaySetting(gateway=gateway, enabled=True, min_amount=1_000, max_amount=10_000_000, fee_bps=0,
+                                 fee_fixed=0, instructions="",
+                                 second_approval_above=1_000_000 if gateway == "bank_transfer" else None)
+        try:
+            with db.session.begin_nested():
+                db.session.add(setting)
+        except IntegrityError:
+            setting = db.session.scalar(select(GatewaySetting).where(GatewaySetting.gateway == gateway))
+    return setting
+
+
+def fee_for(setting: GatewaySetting, amount: int) -> int:
+    return round_half_even(amount * setting.fee_bps, 10_000) + setting.fee_fixed
+
+
+def quote(gateway: str, amount: Money) -> dict:
+    setting = settings_for(gateway)
+    fee = fee_for(setting, amount.minor)
+    return {"amount": amount, "fee": Money(fee, amount.currency), "total": Money(amount.minor + fee, amount.currency)}
+
+
+# timeline and state ------------------------------------------------------------------------------------------------
+def log(deposit: Deposit, kind: str, detail: dict | None = None, *, actor_id: int | None = None) -> None:
+    db.session.add(DepositEvent(deposit_id=deposit.id, kind=kind, detail=detail, actor_id=actor_id))
+    db.session.flush()
+
+
+def _transition(deposit: Deposit, target: str, **values) -> None:
+    """Claim the transition with a conditional UPDATE: two callers at once cannot both win."""
+    if target not in DEPOSIT_TRANSITIONS[deposit.status]:
+        raise IllegalTransition(f"deposit #{deposit.id} cannot go from {deposit.status} to {target}")
+    changed = db.session.execute(
+        update(Deposit).where(Deposit.id == deposit.id, Deposit.status == deposit.status)
+        .values(status=target, updated_at=utcnow(), **values).execution_options(synchronize_session=False)
+    ).rowcount
+    db.session.refresh(deposit)
+    if changed != 1:
+        raise IllegalTransition(f"deposit #{deposit.id} is already {deposit.status}")
+
+
+def _notify(deposit: Deposit, event: str, **context) -> None:
+    from app.notifications.services import notify
+
+    money = Money(deposit.amount, deposit.currency)
+    notify(deposit.user, event, deposit_id=deposit.id, amount=money.display(), gateway=GATEWAY_LABELS.get(
+        deposit.gateway, deposit.gateway), **context)
+
+
+def flag(deposit: Deposit, reason: str) -> None:
+    """Never credit what does not match: put it in front of finance instead."""
+    from app.notifications.services import notify
+
+    if deposit.attention_reason == reason:
+        return
+    deposit.attention_reason = reason[:500]
+    deposit.attention_at = utcnow()
+    db.session.flush()
+    log(deposit, "flagged", {"reason": reason})
+    notify(None, "deposit_attention_staff", deposit_id=deposit.id, reason=reason,
+           amount=Money(deposit.amount, deposit.currency).display())
+
+
+# creating ------------------------------------------------------------------------------------------------------------
 def create_deposit(user_id: int, amount: Money, gateway: str, *, fee: Money | None = None,
                    reference: str | None = None) -> Deposit:
     from app.auth.models import User
@@ -27,37 +106,59 @@ def create_deposit(user_id: int, amount: Money, gateway: str, *, fee: Money | No
     if gateway not in GATEWAYS:
         raise ValidationError("unknown gateway", {"gateway": [f"Must be one of: {', '.join(GATEWAYS)}."]})
     if amount.currency != ledger.platform_currency():
-        raise ValidationError("deposits are taken in the platform currency")
+        raise ValidationError("deposits are taken in the platform currency",
+                              {"amount": [f"Deposits are in {ledger.platform_currency()}."]})
     if not amount.is_positive():
         raise ValidationError("amount must be positive", {"amount": ["Must be greater than zero."]})
     deposit = Deposit(user_id=user_id, gateway=gateway, amount=amount.minor, fee=(fee.minor if fee else 0),
-                      currency=amount.currency, status=DEPOSIT_PENDING, gateway_reference=reference)
+                      currency=amount.currency, status=DEPOSIT_PENDING, gateway_reference=reference,
+                      refunded_amount=0)
     db.session.add(deposit)
     db.session.flush()
+    log(deposit, "created", {"amount": amount.minor, "fee": deposit.fee, "gateway": gateway})
     return deposit
 
 
-def _transition(deposit: Deposit, target: str) -> None:
-    """Claim the transition with a conditional UPDATE: two callers at once cannot both win."""
-    if target not in DEPOSIT_TRANSITIONS[deposit.status]:
-        raise IllegalTransition(f"deposit #{deposit.id} cannot go from {deposit.status} to {target}")
-    changed = db.session.execute(
-        update(Deposit).where(Deposit.id == deposit.id, Deposit.status == deposit.status)
-        .values(status=target, updated_at=utcnow(),
-                completed_at=utcnow() if target == DEPOSIT_SUCCEEDED else Deposit.completed_at)
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    if changed != 1:
-        db.session.refresh(deposit)
-        raise IllegalTransition(f"deposit #{deposit.id} is already {deposit.status}")
-    db.session.refresh(deposit)
+def start_deposit(user, amount: Money, gateway: str) -> Deposit:
+    """A pending deposit within the gateway's limits, its fee fixed now (shown before paying)."""
+    from app.payments.gateways.registry import get_gateway
+
+    if gateway not in GATEWAYS:
+        raise ValidationError("unknown gateway", {"gateway": [f"Must be one of: {', '.join(GATEWAYS)}."]})
+    setting = settings_for(gateway)
+    if not setting.enabled or not get_gateway(gateway).enabled():
+        raise ValidationError("this payment method is not available", {"gateway": ["Not available now."]})
+    if not setting.min_amount <= amount.minor <= setting.max_amount:
+        low, high = Money(setting.min_amount, amount.currency), Money(setting.max_amount, amount.currency)
+        raise ValidationError("amount outside the limits",
+                              {"amount": [f"Between {low.amount_str()} and {high.amount_str()}."]})
+    return create_deposit(user.id, amount, gateway, fee=Money(fee_for(setting, amount.minor), amount.currency))
 
 
+def open_payment(deposit: Deposit, *, success_url: str, cancel_url: str) -> Deposit:
+    """Ask the gateway for a checkout (idempotent on the deposit): call after the deposit row is committed."""
+    from app.payments.gateways.registry import get_gateway
+
+    if deposit.gateway_reference:
+        return deposit
+    checkout = get_gateway(deposit.gateway).create_payment(
+        deposit_id=deposit.id, amount=deposit.amount + deposit.fee, currency=deposit.currency,
+        customer_email=deposit.user.email, success_url=success_url, cancel_url=cancel_url,
+        idempotency_key=f"freehold-deposit-{deposit.id}")
+    deposit.gateway_reference = checkout.reference
+    deposit.checkout_url = checkout.redirect_url
+    deposit.instructions = checkout.instructions
+    db.session.flush()
+    log(deposit, "checkout_opened", {"reference": checkout.reference})
+    return deposit
+
+
+# crediting, failing, refunding -----------------------------------------------------------------------------------
 def complete_deposit(deposit: Deposit, *, actor_id: int | None = None) -> Deposit:
     """Mark the deposit succeeded and credit the wallet, once. The payer paid amount + fee into clearing."""
     if deposit.status == DEPOSIT_SUCCEEDED:
         return deposit  # already credited: a repeated confirmation changes nothing
-    _transition(deposit, DEPOSIT_SUCCEEDED)
+    _transition(deposit, DEPOSIT_SUCCEEDED, completed_at=utcnow())
     wallet = ledger.user_account(deposit.user_id, USER_WALLET)
     clearing = ledger.platform_account(GATEWAY_CLEARING, deposit.gateway)
     lines = [(clearing, -(deposit.amount + deposit.fee)), (wallet, deposit.amount)]
@@ -67,4 +168,327 @@ def complete_deposit(deposit: Deposit, *, actor_id: int | None = None) -> Deposi
                         memo=f"Deposit #{deposit.id} by {GATEWAY_LABELS[deposit.gateway]}", actor_id=actor_id)
     deposit.ledger_entry_id = entry.id
     db.session.flush()
+    log(deposit, "credited", {"entry": entry.id, "amount": deposit.amount, "fee": deposit.fee}, actor_id=actor_id)
+    _notify(deposit, "deposit_received")
     return deposit
+
+
+def fail_deposit(deposit: Deposit, reason: str, *, actor_id: int | None = None) -> Deposit:
+    if deposit.status == DEPOSIT_FAILED:
+        return deposit
+    _transition(deposit, DEPOSIT_FAILED, failure_reason=reason[:300])
+    log(deposit, "failed", {"reason": reason}, actor_id=actor_id)
+    _notify(deposit, "deposit_failed", reason=reason)
+    return deposit
+
+
+def apply_refund(deposit: Deposit, refunded_total: int, *, actor_id: int | None = None) -> Deposit:
+    """Bring the ledger in line with `refunded_total` (what the gateway has refunded so far). Idempotent: keyed on
+    the cumulative total. Money already spent is not taken from the wallet: it becomes a receivable."""
+    charged = deposit.amount + deposit.fee
+    refunded_total = min(refunded_total, charged)
+    previous = deposit.refunded_amount
+    if refunded_total <= previous:
+        return deposit
+    if deposit.status == DEPOSIT_PENDING:  # refunded before we ever credited it: nothing to take back
+        _transition(deposit, DEPOSIT_REFUNDED, refunded_amount=refunded_total)
+        log(deposit, "refunded_before_credit", {"refunded": refunded_total}, actor_id=actor_id)
+        _notify(deposit, "deposit_refunded", refunded=Money(refunded_total, deposit.currency).display())
+        return deposit
+    if deposit.status != DEPOSIT_SUCCEEDED:
+        raise IllegalTransition(f"deposit #{deposit.id} is {deposit.status}")
+    wallet_delta = min(refunded_total, deposit.amount) - min(previous, deposit.amount)
+    fee_delta = max(refunded_total - deposit.amount, 0) - max(previous - deposit.amount, 0)
+    wallet = _locked_wallet(deposit.user_id)
+    take = min(wallet.balance, wallet_delta)
+    shortfall = wallet_delta - take
+    clearing = ledger.platform_account(GATEWAY_CLEARING, deposit.gateway)
+    lines = [(clearing, wallet_delta + fee_delta)]
+    if take:
+        lines.append((wallet, -take))
+    if fee_delta:
+        lines.append((ledger.platform_account(FEE_REVENUE), -fee_delta))
+    receivable_account = None
+    if shortfall:
+        receivable_account = ledger.platform_account(RECEIVABLES, f"user-{deposit.user_id}")
+        lines.append((receivable_account, -shortfall))
+    entry = ledger.post(lines, key=f"deposit:{deposit.id}:refund:{refunded_total}", kind="deposit_refund",
+                        memo=f"Refund of deposit #{deposit.id}", actor_id=actor_id)
+    db.session.execute(update(Deposit).where(Deposit.id == deposit.id, Deposit.refunded_amount == previous)
+                       .values(refunded_amount=refunded_total).execution_options(synchronize_session=False))
+    db.session.refresh(deposit)
+    log(deposit, "refunded", {"entry": entry.id, "refunded_total": refunded_total, "from_wallet": take,
+                              "receivable": shortfall}, actor_id=actor_id)
+    if shortfall:
+        db.session.add(Receivable(user_id=deposit.user_id, deposit_id=deposit.id, amount=shortfall,
+                                  currency=deposit.currency, ledger_entry_id=entry.id))
+        db.session.flush()
+        flag(deposit, f"Refunded {Money(wallet_delta, deposit.currency).amount_str()} but only "
+                      f"{Money(take, deposit.currency).amount_str()} was left in the wallet: "
+                      f"{Money(shortfall, deposit.currency).amount_str()} is owed by the investor.")
+    if refunded_total >= charged:
+        _transition(deposit, DEPOSIT_REFUNDED)
+    _notify(deposit, "deposit_refunded", refunded=Money(wallet_delta + fee_delta, deposit.currency).display())
+    return deposit
+
+
+def _locked_wallet(user_id: int) -> Account:
+    """The wallet row, locked for the rest of the transaction (PostgreSQL), so nothing spends it meanwhile."""
+    code = ledger.account_code(USER_WALLET, user_id=user_id)
+    account = db.session.scalar(select(Account).where(Account.code == code).with_for_update())
+    db.session.refresh(account)
+    return account
+
+
+def sync(deposit: Deposit, payment: Payment, *, source: str) -> Deposit:
+    """Make the deposit agree with what the gateway says, whatever order events came in. Credits only a payment
+    that is this deposit's, for its exact amount and currency."""
+    log(deposit, "gateway_state", {"source": source, "status": payment.status, "amount": payment.amount,
+                                   "currency": payment.currency, "refunded": payment.refunded_amount})
+    problems = []
+    if payment.deposit_id is not None and payment.deposit_id != deposit.id:
+        problems.append(f"the payment belongs to deposit #{payment.deposit_id}")
+    if payment.reference != deposit.gateway_reference:
+        problems.append("the payment reference differs")
+    if payment.amount != deposit.amount + deposit.fee:
+        problems.append(f"paid {payment.amount} instead of {deposit.amount + deposit.fee}")
+    if payment.currency.upper() != deposit.currency:
+        problems.append(f"paid in {payment.currency} instead of {deposit.currency}")
+    if problems:
+        flag(deposit, "; ".join(problems))
+        return deposit
+    if payment.charge_reference and not deposit.charge_reference:
+        deposit.charge_reference = payment.charge_reference
+        db.session.flush()
+    if payment.refunded_amount:
+        return apply_refund(deposit, payment.refunded_amount)
+    if payment.status == PAID:
+        return complete_deposit(deposit)
+    if payment.status in (FAILED, EXPIRED) and deposit.status == DEPOSIT_PENDING:
+        return fail_deposit(deposit, "expired" if payment.status == EXPIRED else "the payment failed")
+    return deposit
+
+
+# the webhook inbox -------------------------------------------------------------------------------------------------
+def store_event(provider: str, event) -> WebhookInbox | None:
+    """Keep a verified event once (UNIQUE provider + event id) and queue it after commit. A duplicate is a no-op."""
+    from app.payments.tasks import process_webhook
+
+    existing = db.session.scalar(select(WebhookInbox).where(WebhookInbox.provider == provider,
+                                                            WebhookInbox.event_id == event.event_id))
+    if existing is not None:
+        return None
+    row = WebhookInbox(provider=provider, event_id=event.event_id[:200], type=event.type[:100],
+                       reference=(event.reference or "")[:200] or None, payload=event.payload, status="received")
+    try:
+        with db.session.begin_nested():
+            db.session.add(row)
+    except IntegrityError:
+        return None  # the same event, stored by a concurrent delivery
+    enqueue_after_commit(process_webhook, row.id)
+    return row
+
+
+def deposit_for_reference(provider: str, reference: str | None) -> Deposit | None:
+    if not reference:
+        return None
+    return db.session.scalar(select(Deposit).where(
+        Deposit.gateway == provider,
+        (Deposit.gateway_reference == reference) | (Deposit.charge_reference == reference)).with_for_update())
+
+
+def process_event(row: WebhookInbox) -> str:
+    """Re-read the payment from the gateway and sync the deposit (idempotent: safe to run again)."""
+    from app.payments.gateways.registry import get_gateway
+
+    deposit = deposit_for_reference(row.provider, row.reference)
+    if deposit is None:
+        row.status, row.processed_at, row.error = "ignored", utcnow(), "no deposit for this reference"
+        db.session.flush()
+        return "ignored"
+    row.deposit_id = deposit.id
+    log(deposit, "webhook", {"provider": row.provider, "type": row.type, "event": row.event_id})
+    payment = get_gateway(row.provider).fetch_payment(deposit.gateway_reference)
+    sync(deposit, payment, source=f"webhook {row.type}")
+    row.status, row.processed_at, row.error = "processed", utcnow(), None
+    db.session.flush()
+    return "processed"
+
+
+def confirm_redirect(deposit: Deposit, user, reference: str | None) -> Deposit:
+    """The investor came back from checkout: ask the gateway about THIS deposit's payment. Another deposit's or
+    another investor's reference changes nothing."""
+    from app.payments.gateways.registry import get_gateway
+
+    if deposit.user_id != user.id:
+        raise NotFound("no such deposit")
+    if deposit.status != DEPOSIT_PENDING or not deposit.gateway_reference:
+        return deposit
+    if reference != deposit.gateway_reference:
+        log(deposit, "redirect_mismatch", {"given": (reference or "")[:200]})
+        return deposit
+    gateway = get_gateway(deposit.gateway)
+    if not gateway.automatic:
+        return deposit
+    return sync(deposit, gateway.fetch_payment(deposit.gateway_reference), source="redirect")
+
+
+# bank transfers --------------------------------------------------------------------------------------------------
+def attach_proof(deposit: Deposit, user, data: bytes) -> Deposit:
+    from app.core.storage import get_storage, new_key
+    from app.core.uploads import UploadRejected, clean_upload
+
+    if deposit.user_id != user.id:
+        raise NotFound("no such deposit")
+    if deposit.gateway != "bank_transfer" or deposit.status != DEPOSIT_PENDING:
+        raise Conflict("proof can only be added to a pending bank transfer")
+    try:
+        clean = clean_upload(data)
+    except UploadRejected as exc:
+        raise ValidationError("the proof is not acceptable", {"proof": [exc.message]}) from None
+    key = new_key(f"deposits/{user.id}", clean.extension)
+    get_storage().put(key, clean.data, clean.content_type)
+    deposit.proof_key, deposit.proof_content_type = key, clean.content_type
+    db.session.flush()
+    log(deposit, "proof_added", {"content_type": clean.content_type, "size": clean.size}, actor_id=user.id)
+    return deposit
+
+
+def approve_bank_transfer(deposit: Deposit, *, actor) -> str:
+    """Finance confirms the money arrived. Above the threshold two different people must approve."""
+    if not has_permission(actor, "deposits.approve"):
+        raise Forbidden("approving deposits needs deposits.approve")
+    if deposit.gateway != "bank_transfer":
+        raise Conflict("only bank transfers are approved by hand")
+    if deposit.status != DEPOSIT_PENDING:
+        raise IllegalTransition(f"deposit #{deposit.id} is {deposit.status}")
+    if deposit.user_id == actor.id:
+        raise Forbidden("nobody approves their own deposit")
+    threshold = settings_for("bank_transfer").second_approval_above
+    if threshold is not None and deposit.amount > threshold:
+        if deposit.first_approver_id is None:
+            claimed = db.session.execute(
+                update(Deposit).where(Deposit.id == deposit.id, Deposit.first_approver_id.is_(None))
+                .values(first_approver_id=actor.id, first_approved_at=utcnow())
+                .execution_options(synchronize_session=False)).rowcount
+            db.session.refresh(deposit)
+            if claimed:
+                log(deposit, "first_approval", {}, actor_id=actor.id)
+                audit.record("deposits.first_approval", actor=actor, target=deposit)
+                return "awaiting_second_approval"
+        if deposit.first_approver_id == actor.id:
+            raise Forbidden("a second finance user must approve this deposit")
+    deposit.decided_by_id = actor.id
+    complete_deposit(deposit, actor_id=actor.id)
+    audit.record("deposits.approve", actor=actor, target=deposit,
+                 after={"amount": deposit.amount, "first_approver": deposit.first_approver_id})
+    return "credited"
+
+
+def reject_bank_transfer(deposit: Deposit, *, actor, reason: str) -> None:
+    if not has_permission(actor, "deposits.approve"):
+        raise Forbidden("rejecting deposits needs deposits.approve")
+    if not reason or not reason.strip():
+        raise ValidationError("a reason is required", {"reason": ["Say why: the investor is told."]})
+    deposit.decided_by_id = actor.id
+    fail_deposit(deposit, reason.strip(), actor_id=actor.id)
+    audit.record("deposits.reject", actor=actor, target=deposit, reason=reason.strip())
+
+
+def refund(deposit: Deposit, amount: int | None, *, actor, reason: str) -> Deposit:
+    """Finance refunds a deposit (all of it by default) through its gateway, then the ledger follows."""
+    from app.payments.gateways.registry import get_gateway
+
+    if not has_permission(actor, "deposits.approve"):
+        raise Forbidden("refunds need deposits.approve")
+    if not reason or not reason.strip():
+        raise ValidationError("a reason is required", {"reason": ["Say why."]})
+    if deposit.status != DEPOSIT_SUCCEEDED:
+        raise IllegalTransition(f"deposit #{deposit.id} is {deposit.status}")
+    charged = deposit.amount + deposit.fee
+    amount = charged - deposit.refunded_amount if amount is None else amount
+    if not 0 < amount <= charged - deposit.refunded_amount:
+        raise ValidationError("amount outside what can be refunded", {"amount": ["Too much."]})
+    gateway = get_gateway(deposit.gateway)
+    total = deposit.refunded_amount + amount
+    if gateway.automatic:
+        gateway.refund(gateway.fetch_payment(deposit.gateway_reference), amount,
+                       idempotency_key=f"freehold-refund-{deposit.id}-{total}")
+    audit.record("deposits.refund", actor=actor, target=deposit, after={"amount": amount}, reason=reason.strip())
+    return apply_refund(deposit, total, actor_id=actor.id)
+
+
+def resolve_attention(deposit: Deposit, *, actor, note: str) -> None:
+    if not note or not note.strip():
+        raise ValidationError("say how it was resolved", {"note": ["Required."]})
+    log(deposit, "attention_resolved", {"note": note.strip(), "was": deposit.attention_reason}, actor_id=actor.id)
+    audit.record("deposits.attention_resolved", actor=actor, target=deposit,
+                 before={"reason": deposit.attention_reason}, reason=note.strip())
+    deposit.attention_reason, deposit.attention_at = None, None
+    db.session.flush()
+
+
+# housekeeping ----------------------------------------------------------------------------------------------------
+def expire_abandoned(now=None) -> int:
+    now = now or utcnow()
+    stale = list(db.session.scalars(select(Deposit).where(
+        Deposit.status == DEPOSIT_PENDING, Deposit.created_at < now - ABANDONED_AFTER,
+        Deposit.proof_key.is_(None))))
+    for deposit in stale:
+        fail_deposit(deposit, "expired")
+    return len(stale)
+
+
+def reconcile(days: int = 3) -> int:
+    """Match the gateways' completed payments to deposits; record each difference once for finance."""
+    from app.payments.gateways.registry import get_gateway
+
+    since = utcnow() - timedelta(days=days)
+    found = 0
+    for name in GATEWAYS:
+        gateway = get_gateway(name)
+        if not gateway.automatic or not gateway.enabled():
+            continue
+        paid = {p.reference: p for p in gateway.list_paid(since)}
+        credited = {d.gateway_reference: d for d in db.session.scalars(select(Deposit).where(
+            Deposit.gateway == name, Deposit.status.in_((DEPOSIT_SUCCEEDED, DEPOSIT_REFUNDED)),
+            Deposit.completed_at >= since))}
+        for reference, payment in paid.items():
+            deposit = credited.get(reference) or db.session.scalar(
+                select(Deposit).where(Deposit.gateway == name, Deposit.gateway_reference == reference))
+            if deposit is None or deposit.status not in (DEPOSIT_SUCCEEDED, DEPOSIT_REFUNDED):
+                found += _record_item(name, reference, "paid_not_credited", deposit, payment.amount, None,
+                                      payment.currency)
+            elif payment.amount != deposit.amount + deposit.fee:
+                found += _record_item(name, reference, "amount_mismatch", deposit, payment.amount,
+                                      deposit.amount + deposit.fee, payment.currency)
+        for reference, deposit in credited.items():
+            if reference not in paid and deposit.status == DEPOSIT_SUCCEEDED:
+                found += _record_item(name, reference, "credited_not_paid", deposit, None,
+                                      deposit.amount + deposit.fee, deposit.currency)
+    return found
+
+
+def _record_item(provider, reference, kind, deposit, gateway_amount, ledger_amount, currency) -> int:
+    exists = db.session.scalar(select(ReconciliationItem.id).where(
+        ReconciliationItem.provider == provider, ReconciliationItem.reference == reference,
+        ReconciliationItem.kind == kind))
+    if exists is not None:
+        return 0
+    db.session.add(ReconciliationItem(provider=provider, reference=reference, kind=kind,
+                                      deposit_id=deposit.id if deposit else None, gateway_amount=gateway_amount,
+                                      ledger_amount=ledger_amount, currency=currency.upper()))
+    db.session.flush()
+    return 1
+
+
+def resolve_item(item: ReconciliationItem, *, actor, note: str) -> None:
+    if item.resolved_at is not None:
+        raise IllegalTransition("already resolved")
+    if not note or not note.strip():
+        raise ValidationError("say how it was resolved", {"note": ["Required."]})
+    item.resolved_at, item.resolved_by_id, item.resolution = utcnow(), actor.id, note.strip()
+    db.session.flush()
+    audit.record("reconciliation.resolve", actor=actor, target=item, after={"kind": item.kind,
+                                                                          "reference": item.reference},
+                 reason=note.strip())
