@@ -13,3 +13,4 @@ from app.properties.models import (  # noqa: F401
     Amenity, DocumentDownload, Property, PropertyDocument, PropertyFaq, PropertyFollower, PropertyPhoto,
 )
 from app.payouts.models import PayoutMethod  # noqa: F401
+from app.api.idempotency import IdempotencyKey  # noqa: F401,E402

@@ -27,4 +27,4 @@ def _unread_notifications():
     return {"unread_notifications": unread}
 
 
-from app.portal.views import account, dashboard, kyc, notifications, properties, wallet  # noqa: E402,F401
+from app.portal.views import account, dashboard, deposits, kyc, notifications, properties, wallet  # noqa: E402,F401

@@ -7,7 +7,6 @@ from app.admin.base import SecureModelView, money_formatter
 from app.core.money import Money
 from app.extensions import db
 from app.ledger.models import Account, Hold, JournalEntry, Posting
-from app.payments.models import Deposit
 
 
 def _postings_table(view, context, entry, name):
@@ -80,22 +79,9 @@ class HoldView(SecureModelView):
                          "resolution_entry_id": _entry_link}
 
 
-class DepositView(SecureModelView):
-    permission = "deposits.view"
-    simple_list_pager = True
-    column_list = ("id", "user", "gateway", "amount", "fee", "status", "gateway_reference", "created_at",
-                   "completed_at", "ledger_entry_id")
-    column_filters = ("status", "gateway", "user_id", "created_at")
-    column_searchable_list = ("gateway_reference",)
-    column_default_sort = ("id", True)
-    column_formatters = {"amount": money_formatter("amount"), "fee": money_formatter("fee"),
-                         "ledger_entry_id": _entry_link}
-
-
 def register(admin) -> None:
     admin.add_view(AccountView(Account, db, name="Accounts", endpoint="ledger_accounts", category="Ledger"))
     admin.add_view(JournalEntryView(JournalEntry, db, name="Journal entries", endpoint="ledger_entries",
                                     category="Ledger"))
     admin.add_view(PostingView(Posting, db, name="Postings", endpoint="ledger_postings", category="Ledger"))
     admin.add_view(HoldView(Hold, db, name="Holds", endpoint="ledger_holds", category="Ledger"))
-    admin.add_view(DepositView(Deposit, db, name="Deposits", endpoint="deposits", category="Money"))

@@ -1,0 +1,241 @@
+"""Money in: deposits with their timeline and the finance actions (approve or reject bank transfers, refunds,
+resolve flags), the webhook inbox with reprocess, gateway settings, reconciliation and receivables."""
+from __future__ import annotations
+
+from flask import abort, flash, redirect, request, url_for
+from flask_admin import expose
+from flask_login import current_user
+from markupsafe import Markup, escape
+
+from app.admin.base import SecureModelView, money_formatter, requires
+from app.auth.forms import SimpleForm
+from app.core import audit
+from app.core.db import commit, enqueue_after_commit
+from app.core.errors import DomainError
+from app.core.money import Money, MoneyError
+from app.extensions import db
+from app.payments import services as payments
+from app.payments.models import Deposit, GatewaySetting, Receivable, ReconciliationItem, WebhookInbox
+
+
+def _deposit_link(view, context, model, name):
+    if not model.deposit_id:
+        return ""
+    return Markup(f'<a href="{url_for("deposits.details_view", id=model.deposit_id)}">#{model.deposit_id}</a>')
+
+
+def _flag(view, context, model, name):
+    return Markup(f'<span class="badge badge-danger" title="{escape(model.attention_reason)}">attention</span>') \
+        if model.attention_reason else ""
+
+
+class DepositView(SecureModelView):
+    permission = "deposits.view"
+    simple_list_pager = True
+    details_template = "admin/deposit_details.html"
+    column_list = ("id", "created_at", "user", "gateway", "amount", "fee", "status", "attention", "gateway_reference",
+                   "completed_at")
+    column_filters = ("status", "gateway", "user_id", "created_at", "attention_at", "gateway_reference")
+    column_searchable_list = ("gateway_reference",)
+    column_default_sort = ("id", True)
+    column_formatters = {"amount": money_formatter("amount"), "fee": money_formatter("fee"), "attention": _flag}
+    column_formatters_detail = {"amount": money_formatter("amount"), "fee": money_formatter("fee"),
+                                "refunded_amount": money_formatter("refunded_amount")}
+    column_details_list = ("id", "user", "gateway", "amount", "fee", "refunded_amount", "status", "failure_reason",
+                           "attention_reason", "gateway_reference", "charge_reference", "created_at",
+                           "completed_at", "first_approver_id", "decided_by_id", "ledger_entry_id")
+
+    def render(self, template, **kwargs):
+        if template == self.details_template and kwargs.get("model") is not None:
+            from app.core.security import has_permission
+
+            kwargs.update(form=SimpleForm(), can_decide=has_permission(current_user, "deposits.approve"),
+                          money=lambda v, m=kwargs["model"]: Money(v, m.currency).display())
+        return super().render(template, **kwargs)
+
+    def _deposit(self, deposit_id: int) -> Deposit:
+        if not SimpleForm().validate_on_submit():
+            abort(400)
+        deposit = db.session.get(Deposit, deposit_id)
+        if deposit is None:
+            abort(404)
+        return deposit
+
+    def _run(self, deposit: Deposit, func, message):
+        try:
+            result = func()
+            commit()
+            flash(message(result) if callable(message) else message, "success")
+        except DomainError as exc:
+            db.session.rollback()
+            details = " ".join(m for msgs in (exc.errors or {}).values() for m in msgs)
+            flash(f"{exc.message[:1].upper()}{exc.message[1:]}. {details}".strip(), "error")
+        return redirect(url_for(".details_view", id=deposit.id))
+
+    @expose("/<int:deposit_id>/approve", methods=["POST"])
+    @requires("deposits.approve")
+    def approve(self, deposit_id: int):
+        deposit = self._deposit(deposit_id)
+        return self._run(deposit, lambda: payments.approve_bank_transfer(deposit, actor=current_user),
+                         lambda r: "Credited." if r == "credited" else "First approval recorded: a second finance "
+                                                                        "user must approve.")
+
+    @expose("/<int:deposit_id>/reject", methods=["POST"])
+    @requires("deposits.approve")
+    def reject(self, deposit_id: int):
+        deposit = self._deposit(deposit_id)
+        return self._run(deposit, lambda: payments.reject_bank_transfer(deposit, actor=current_user,
+                                                                        reason=request.form.get("reason")),
+                         "Rejected; the investor is told.")
+
+    @expose("/<int:deposit_id>/refund", methods=["POST"])
+    @requires("deposits.approve")
+    def refund(self, deposit_id: int):
+        deposit = self._deposit(deposit_id)
+
+        def run():
+            raw = (request.form.get("amount") or "").strip()
+            try:
+                amount = Money.parse(raw, deposit.currency).minor if raw else None
+            except MoneyError as exc:
+                from app.core.errors import ValidationError
+
+                raise ValidationError(str(exc)) from None
+            return payments.refund(deposit, amount, actor=current_user, reason=request.form.get("reason"))
+
+        return self._run(deposit, run, "Refunded.")
+
+    @expose("/<int:deposit_id>/resolve", methods=["POST"])
+    @requires("deposits.approve")
+    def resolve(self, deposit_id: int):
+        deposit = self._deposit(deposit_id)
+        return self._run(deposit, lambda: payments.resolve_attention(deposit, actor=current_user,
+                                                                     note=request.form.get("note")), "Resolved.")
+
+    @expose("/<int:deposit_id>/proof")
+    def proof(self, deposit_id: int):
+        from app.core.storage import get_storage
+        from app.kyc.views import SAFE_HEADERS
+
+        deposit = db.session.get(Deposit, deposit_id)
+        if deposit is None or not deposit.proof_key:
+            abort(404)
+        audit.record("deposits.proof_viewed", actor=current_user, target=deposit)
+        commit()
+        from flask import Response
+
+        response = Response(get_storage().get(deposit.proof_key), mimetype=deposit.proof_content_type)
+        response.headers.update(SAFE_HEADERS)
+        return response
+
+
+class WebhookInboxView(SecureModelView):
+    permission = "deposits.view"
+    simple_list_pager = True
+    details_template = "admin/webhook_details.html"
+    column_list = ("id", "received_at", "provider", "type", "event_id", "status", "attempts", "error", "deposit_id")
+    column_details_list = ("id", "received_at", "provider", "type", "event_id", "reference", "status", "attempts",
+                           "error", "deposit_id", "processed_at", "payload")
+    column_filters = ("provider", "type", "status", "received_at", "deposit_id")
+    column_searchable_list = ("event_id", "reference")
+    column_default_sort = ("id", True)
+    column_formatters = {"deposit_id": _deposit_link}
+
+    def render(self, template, **kwargs):
+        if template == self.details_template:
+            kwargs["form"] = SimpleForm()
+        return super().render(template, **kwargs)
+
+    @expose("/<int:event_id>/reprocess", methods=["POST"])
+    @requires("deposits.approve")
+    def reprocess(self, event_id: int):
+        from app.payments.tasks import process_webhook
+
+        if not SimpleForm().validate_on_submit():
+            abort(400)
+        row = db.session.get(WebhookInbox, event_id)
+        if row is None:
+            abort(404)
+        row.status = "received"
+        audit.record("webhooks.reprocess", actor=current_user, target=row)
+        enqueue_after_commit(process_webhook, row.id)
+        commit()
+        flash("Queued for processing again (processing is idempotent).", "success")
+        return redirect(url_for(".details_view", id=event_id))
+
+
+class GatewaySettingView(SecureModelView):
+    permission = "payments.settings"
+    can_edit = True
+    can_view_details = False
+    column_list = ("gateway", "enabled", "min_amount", "max_amount", "fee_bps", "fee_fixed", "second_approval_above",
+                   "updated_at")
+    form_columns = ("enabled", "min_amount", "max_amount", "fee_bps", "fee_fixed", "second_approval_above",
+                    "instructions")
+    column_labels = {"min_amount": "Minimum (minor units)", "max_amount": "Maximum (minor units)",
+                     "fee_bps": "Fee (basis points)", "fee_fixed": "Fixed fee (minor units)",
+                     "second_approval_above": "Second approval above (minor units)"}
+    column_formatters = {"min_amount": lambda v, c, m, n: Money(m.min_amount, "USD").amount_str(),
+                         "max_amount": lambda v, c, m, n: Money(m.max_amount, "USD").amount_str()}
+
+    def on_model_change(self, form, model, is_created):
+        from wtforms import ValidationError as FormValidationError
+
+        if model.min_amount <= 0 or model.max_amount < model.min_amount:
+            raise FormValidationError("The minimum must be positive and not above the maximum.")
+        if not 0 <= model.fee_bps <= 5000 or model.fee_fixed < 0:
+            raise FormValidationError("The fee must be 0 to 5,000 basis points and a fixed part of 0 or more.")
+        audit.record("payments.settings_saved", target=model, after={
+            "enabled": model.enabled, "min": model.min_amount, "max": model.max_amount, "fee_bps": model.fee_bps,
+            "fee_fixed": model.fee_fixed, "second_approval_above": model.second_approval_above})
+
+
+class ReconciliationView(SecureModelView):
+    permission = "deposits.view"
+    details_template = "admin/reconciliation_details.html"
+    column_list = ("id", "detected_at", "provider", "kind", "reference", "deposit_id", "gateway_amount",
+                   "ledger_amount", "currency", "resolved_at")
+    column_filters = ("kind", "provider", "resolved_at", "detected_at")
+    column_default_sort = ("id", True)
+    column_formatters = {"deposit_id": _deposit_link}
+
+    def render(self, template, **kwargs):
+        if template == self.details_template:
+            kwargs["form"] = SimpleForm()
+        return super().render(template, **kwargs)
+
+    @expose("/<int:item_id>/resolve", methods=["POST"])
+    @requires("deposits.approve")
+    def resolve(self, item_id: int):
+        if not SimpleForm().validate_on_submit():
+            abort(400)
+        item = db.session.get(ReconciliationItem, item_id)
+        if item is None:
+            abort(404)
+        try:
+            payments.resolve_item(item, actor=current_user, note=request.form.get("note"))
+            commit()
+            flash("Resolved.", "success")
+        except DomainError as exc:
+            db.session.rollback()
+            flash(exc.message, "error")
+        return redirect(url_for(".details_view", id=item_id))
+
+
+class ReceivableView(SecureModelView):
+    permission = "deposits.view"
+    can_view_details = False
+    column_list = ("id", "created_at", "user", "deposit_id", "amount", "settled_at")
+    column_filters = ("settled_at", "user_id")
+    column_formatters = {"amount": money_formatter("amount"), "deposit_id": _deposit_link}
+
+
+def register(admin) -> None:
+    admin.add_view(DepositView(Deposit, db, name="Deposits", endpoint="deposits", category="Money"))
+    admin.add_view(WebhookInboxView(WebhookInbox, db, name="Webhook inbox", endpoint="webhooks_inbox",
+                                    category="Money"))
+    admin.add_view(ReconciliationView(ReconciliationItem, db, name="Reconciliation", endpoint="reconciliation",
+                                      category="Money"))
+    admin.add_view(ReceivableView(Receivable, db, name="Receivables", endpoint="receivables", category="Money"))
+    admin.add_view(GatewaySettingView(GatewaySetting, db, name="Gateways", endpoint="gateway_settings",
+                                      category="Money"))

@@ -1,0 +1,80 @@
+"""POST /deposits, GET /deposits/{id}."""
+from flask import url_for
+from flask_smorest import Blueprint
+from marshmallow import Schema, ValidationError as SchemaError, fields, validate, validates
+
+from app.api.auth import current_api_user
+from app.api.envelope import envelope, ok
+from app.api.idempotency import idempotent
+from app.core.db import commit
+from app.core.errors import NotFound
+from app.core.money import Money, MoneyError
+from app.extensions import db, limiter
+from app.ledger.services import platform_currency
+from app.payments import services as payments
+from app.payments.models import Deposit
+
+URL = "/deposits"
+blp = Blueprint("api_deposits", __name__, description="Deposits into the wallet")
+
+
+class DepositRequestSchema(Schema):
+    amount = fields.Raw(required=True, metadata={"description": 'decimal string in major units, e.g. "100.00"'})
+    gateway = fields.String(required=True, validate=validate.OneOf(payments.GATEWAYS))
+
+    @validates("amount")
+    def _amount(self, value, **kwargs):
+        try:
+            Money.parse(value, platform_currency())
+        except MoneyError as exc:
+            raise SchemaError(str(exc)) from None
+
+
+class DepositSchema(Schema):
+    id = fields.Integer()
+    gateway = fields.String()
+    amount = fields.Function(lambda d: Money(d.amount, d.currency).as_dict())
+    fee = fields.Function(lambda d: Money(d.fee, d.currency).as_dict())
+    total = fields.Function(lambda d: Money(d.amount + d.fee, d.currency).as_dict())
+    status = fields.String()
+    checkout_url = fields.String(allow_none=True)
+    instructions = fields.String(allow_none=True)
+    reference = fields.Function(lambda d: d.gateway_reference if d.gateway == "bank_transfer" else None)
+    failure_reason = fields.String(allow_none=True)
+    created_at = fields.DateTime()
+    completed_at = fields.DateTime(allow_none=True)
+
+
+
+
+@blp.post("")
+@limiter.limit("30/hour", override_defaults=False)
+@blp.arguments(DepositRequestSchema)
+@blp.response(201, envelope(DepositSchema))
+@blp.doc(security=[{"bearerAuth": []}], parameters=[{"in": "header", "name": "Idempotency-Key", "required": False,
+                                                      "schema": {"type": "string"}}])
+@idempotent
+def create(body):
+    """Start a deposit: Stripe answers with a checkout_url, a bank transfer with instructions and a reference."""
+    user = current_api_user()
+    amount = Money.parse(body["amount"], platform_currency())
+    deposit = payments.start_deposit(user, amount, body["gateway"])
+    commit()  # the deposit row exists before the gateway hears of it
+    payments.open_payment(
+        deposit,
+        success_url=url_for("portal.deposit_return", deposit_id=deposit.id, _external=True)
+        + "?session_id={CHECKOUT_SESSION_ID}",
+        cancel_url=url_for("portal.deposit_status", deposit_id=deposit.id, _external=True))
+    commit()
+    return ok(deposit)
+
+
+@blp.get("/<int:deposit_id>")
+@blp.response(200, envelope(DepositSchema))
+@blp.doc(security=[{"bearerAuth": []}])
+def get(deposit_id: int):
+    """One of the caller's deposits (404 for anyone else's)."""
+    deposit = db.session.get(Deposit, deposit_id)
+    if deposit is None or deposit.user_id != current_api_user().id:
+        raise NotFound("no such deposit")
+    return ok(deposit)

@@ -1,0 +1,119 @@
+"""Adding money: choose an amount and a method, see the fee, pay; a status page that updates itself."""
+from flask import abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+
+from app.auth.forms import SimpleForm
+from app.core.db import commit
+from app.core.errors import DomainError
+from app.core.money import Money, MoneyError
+from app.extensions import db, limiter
+from app.ledger.services import platform_currency
+from app.payments import services as payments
+from app.payments.gateways.registry import get_gateway
+from app.payments.models import Deposit
+from app.portal import bp
+
+
+def _available() -> list[dict]:
+    out = []
+    for name in payments.GATEWAYS:
+        setting = payments.settings_for(name)
+        if setting.enabled and get_gateway(name).enabled():
+            out.append({"name": name, "label": payments.GATEWAY_LABELS[name], "setting": setting})
+    return out
+
+
+@bp.route("/deposits/new", methods=["GET", "POST"])
+@limiter.limit("30/hour", methods=["POST"])
+def deposit_new():
+    form = SimpleForm()
+    gateways = _available()
+    errors, quote = {}, None
+    values = {"amount": request.form.get("amount", ""), "gateway": request.form.get("gateway", "")}
+    if request.method == "POST":
+        if not form.validate_on_submit():
+            abort(400)
+        try:
+            amount = Money.parse(values["amount"], platform_currency())
+        except MoneyError as exc:
+            errors["amount"] = [str(exc)]
+        if not errors:
+            if request.form.get("confirm") != "yes":
+                try:
+                    quote = payments.quote(values["gateway"], amount) if values["gateway"] in payments.GATEWAYS \
+                        else None
+                except DomainError as exc:
+                    errors = exc.errors or {"gateway": [exc.message]}
+                if quote is None and not errors:
+                    errors["gateway"] = ["Choose how to pay."]
+            else:
+                try:
+                    deposit = payments.start_deposit(current_user, amount, values["gateway"])
+                    commit()
+                    payments.open_payment(
+                        deposit,
+                        success_url=url_for("portal.deposit_return", deposit_id=deposit.id, _external=True)
+                        + "?session_id={CHECKOUT_SESSION_ID}",
+                        cancel_url=url_for("portal.deposit_status", deposit_id=deposit.id, _external=True))
+                    commit()
+                except DomainError as exc:
+                    db.session.rollback()
+                    errors = exc.errors or {"amount": [exc.message]}
+                else:
+                    if deposit.checkout_url:
+                        return redirect(deposit.checkout_url)
+                    return redirect(url_for("portal.deposit_status", deposit_id=deposit.id))
+    return render_template("portal/deposits/new.html", form=form, gateways=gateways, errors=errors, quote=quote,
+                           values=values), (422 if errors else 200)
+
+
+def _own(deposit_id: int) -> Deposit:
+    deposit = db.session.get(Deposit, deposit_id)
+    if deposit is None or deposit.user_id != current_user.id:
+        abort(404)
+    return deposit
+
+
+@bp.get("/deposits/<int:deposit_id>")
+def deposit_status(deposit_id: int):
+    deposit = _own(deposit_id)
+    return render_template("portal/deposits/status.html", d=deposit, form=SimpleForm(),
+                           money=lambda v: Money(v, deposit.currency).display())
+
+
+@bp.get("/deposits/<int:deposit_id>/return")
+def deposit_return(deposit_id: int):
+    """Back from checkout: ask the gateway about this deposit's own payment (never trust the URL)."""
+    deposit = _own(deposit_id)
+    try:
+        payments.confirm_redirect(deposit, current_user, request.args.get("session_id"))
+        commit()
+    except DomainError:
+        db.session.rollback()
+    return redirect(url_for("portal.deposit_status", deposit_id=deposit.id))
+
+
+@bp.post("/deposits/<int:deposit_id>/proof")
+def deposit_proof(deposit_id: int):
+    if not SimpleForm().validate_on_submit():
+        abort(400)
+    deposit = _own(deposit_id)
+    upload = request.files.get("proof")
+    try:
+        from app.kyc.services import read_upload
+
+        if upload is None or not upload.filename:
+            raise DomainError("choose a file")
+        payments.attach_proof(deposit, current_user, read_upload(upload, 10 * 1024 * 1024).data)
+        commit()
+        flash("Thank you: finance will confirm the transfer as soon as it arrives.", "success")
+    except DomainError as exc:
+        db.session.rollback()
+        flash(" ".join(m for msgs in (exc.errors or {"proof": [exc.message]}).values() for m in msgs), "danger")
+    except Exception as exc:  # noqa: BLE001 - an upload refused before the service
+        from app.core.uploads import UploadRejected
+
+        if not isinstance(exc, UploadRejected):
+            raise
+        flash(exc.message, "danger")
+    return redirect(url_for("portal.deposit_status", deposit_id=deposit.id))
