@@ -1,0 +1,276 @@
+"""Card payments through Stripe Checkout in redirect mode (card data never reaches our servers: PCI SAQ A).
+
+Configuration (app.config): STRIPE_SECRET_KEY, STRIPE_WEBHOOK_SECRET and STRIPE_API_BASE (None: Stripe's API; set
+it to point the client at another server, such as the test fake; the client then makes no retries of its own)."""
+from __future__ import annotations
+
+import json
+import re
+import time
+from datetime import UTC, datetime
+from functools import lru_cache
+
+import stripe
+from flask import current_app
+
+from app.payments.gateways.base import (
+    EXPIRED,
+    FAILED,
+    PAID,
+    REFUNDED,
+    UNPAID,
+    Checkout,
+    Gateway,
+    GatewayError,
+    Payment,
+    WebhookEvent,
+    WebhookRejected,
+)
+
+PRODUCT_NAME = "Wallet deposit"
+SESSION_LIFETIME = 23 * 3600  # Stripe accepts 30 minutes to 24 hours
+EXPIRY_STEP = 600  # expires_at is rounded down to this step so that a retry sends the same parameters
+EXPIRY_STEPS_BACK = 6  # a retry up to an hour later finds the step the first attempt used
+WEBHOOK_TOLERANCE = 300  # seconds, both ways
+TIMEOUT_SECONDS = 30
+PRODUCTION_RETRIES = 2
+FAILED_INTENT_STATUSES = {"canceled", "requires_payment_method"}
+_SECRET_PATTERN = re.compile(r"\b(?:sk|rk|whsec)_[A-Za-z0-9_]+")
+
+
+@lru_cache(maxsize=8)
+def _client(secret_key: str, api_base: str | None) -> stripe.StripeClient:
+    options = {"max_network_retries": 0 if api_base else PRODUCTION_RETRIES,
+               "http_client": stripe.RequestsClient(timeout=TIMEOUT_SECONDS)}
+    if api_base:
+        options["base_addresses"] = {"api": api_base.rstrip("/")}
+    return stripe.StripeClient(secret_key, **options)
+
+
+def _plain(obj) -> dict:
+    if obj is None:
+        return {}
+    if isinstance(obj, stripe.StripeObject):
+        return obj.to_dict()
+    return dict(obj)
+
+
+def _get_id(value) -> str | None:
+    """The id of an expandable field: the string itself, or the expanded object's id."""
+    if isinstance(value, dict):
+        value = value.get("id")
+    return value if isinstance(value, str) and value else None
+
+
+def _signed_timestamp(header: str) -> int | None:
+    """The t= value Stripe's verification uses (the first one)."""
+    for part in header.split(","):
+        key, _, value = part.partition("=")
+        if key == "t":
+            return int(value) if value.isdigit() else None
+    return None
+
+
+def _deposit_id(metadata) -> int | None:
+    value = str((metadata or {}).get("deposit_id") or "")
+    return int(value) if value.isdigit() else None
+
+
+def payment_from_session(session: dict) -> Payment:
+    """Map a Checkout Session (a plain dict, payment_intent and its latest_charge expanded when known) to a
+    Payment. complete+paid -> PAID (REFUNDED once the charge is fully refunded); expired -> EXPIRED;
+    complete+unpaid -> UNPAID while an asynchronous payment is processing, FAILED once its payment intent has gone
+    back to requires_payment_method or was canceled; open -> UNPAID."""
+    intent = session.get("payment_intent")
+    intent = intent if isinstance(intent, dict) else None
+    charge = (intent or {}).get("latest_charge")
+    charge = charge if isinstance(charge, dict) else None
+    amount = int(session.get("amount_total") or 0)
+    refunded = int((charge or {}).get("amount_refunded") or 0)
+    status, payment_status = session.get("status"), session.get("payment_status")
+
+    if status == "expired":
+        result = EXPIRED
+    elif status == "complete" and payment_status == "paid":
+        charged = int((charge or {}).get("amount") or amount)
+        result = REFUNDED if charge and (charge.get("refunded") or (charged and refunded >= charged)) else PAID
+    elif status == "complete" and intent and intent.get("status") in FAILED_INTENT_STATUSES:
+        result = FAILED
+    else:
+        result = UNPAID
+    created = session.get("created")
+    return Payment(
+        reference=session["id"],
+        status=result,
+        amount=amount,
+        currency=(session.get("currency") or "").upper(),
+        deposit_id=_deposit_id(session.get("metadata")),
+        charge_reference=_get_id(session.get("payment_intent")),
+        refunded_amount=refunded,
+        created_at=datetime.fromtimestamp(int(created), UTC) if created else None,
+        raw=session,
+    )
+
+
+class StripeGateway(Gateway):
+    name = "stripe"
+    label = "Card (Stripe)"
+    automatic = True
+
+    # configuration -----------------------------------------------------------------------------------------------
+    @staticmethod
+    def _config(name: str) -> str | None:
+        return current_app.config.get(name) or None
+
+    def enabled(self) -> bool:
+        return bool(self._config("STRIPE_SECRET_KEY") and self._config("STRIPE_WEBHOOK_SECRET"))
+
+    def _client(self) -> stripe.StripeClient:
+        key = self._config("STRIPE_SECRET_KEY")
+        if not key:
+            raise GatewayError("Stripe is not configured", retryable=False)
+        return _client(key, self._config("STRIPE_API_BASE"))
+
+    def _error(self, action: str, exc: stripe.StripeError) -> GatewayError:
+        """A GatewayError saying what failed, without the API key or any other secret."""
+        if isinstance(exc, (stripe.APIConnectionError, stripe.RateLimitError)):
+            retryable = True
+        elif isinstance(exc, (stripe.InvalidRequestError, stripe.AuthenticationError, stripe.PermissionError,
+                              stripe.IdempotencyError, stripe.CardError, stripe.SignatureVerificationError)):
+            retryable = False
+        else:  # APIError and anything else: 5xx, or an answer we could not read
+            retryable = exc.http_status is None or exc.http_status >= 500 or exc.http_status in (409, 429)
+        detail = exc.user_message or ""
+        for secret in (self._config("STRIPE_SECRET_KEY"), self._config("STRIPE_WEBHOOK_SECRET")):
+            if secret:
+                detail = detail.replace(secret, "[redacted]")
+        detail = _SECRET_PATTERN.sub("[redacted]", detail)
+        status = f" (HTTP {exc.http_status})" if exc.http_status else ""
+        error = GatewayError(f"Stripe {action} failed: {type(exc).__name__}{status}: {detail}".rstrip(": "),
+                             retryable=retryable)
+        error.http_status = exc.http_status
+        error.code = exc.code
+        error.request_id = exc.request_id
+        return error
+
+    def _call(self, action: str, fn):
+        """fn() with Stripe's errors turned into GatewayError."""
+        try:
+            return fn()
+        except stripe.StripeError as exc:
+            error = self._error(action, exc)
+        raise error  # outside the except block: the original (whose text may quote a key) is not chained
+
+    # payments ----------------------------------------------------------------------------------------------------
+    def create_payment(self, *, deposit_id: int, amount: int, currency: str, customer_email: str,
+                       success_url: str, cancel_url: str, idempotency_key: str) -> Checkout:
+        """Open a Checkout Session (redirect mode) for amount minor units; success_url carries
+        {CHECKOUT_SESSION_ID}. The session expires about 23 hours later (Stripe allows at most 24). expires_at is
+        rounded down to a 10-minute step so that a retry with the same idempotency key sends the same parameters
+        (Stripe refuses a key reused with other parameters); when Stripe says the key was used with other
+        parameters, the previous steps are tried, up to an hour back, before giving up (not retryable)."""
+        client = self._client()
+        now = int(time.time())
+        step = now - now % EXPIRY_STEP
+
+        def params(expires_at: int) -> dict:
+            return {
+                "mode": "payment",
+                "line_items": [{
+                    "price_data": {"currency": currency.lower(), "unit_amount": int(amount),
+                                   "product_data": {"name": PRODUCT_NAME}},
+                    "quantity": 1,
+                }],
+                "success_url": success_url,
+                "cancel_url": cancel_url,
+                "customer_email": customer_email,
+                "client_reference_id": str(deposit_id),
+                "metadata": {"deposit_id": str(deposit_id)},
+                "payment_intent_data": {"metadata": {"deposit_id": str(deposit_id)}},
+                "expires_at": expires_at,
+            }
+
+        options = {"idempotency_key": idempotency_key}
+
+        def create():
+            for back in range(EXPIRY_STEPS_BACK + 1):
+                expires_at = step - back * EXPIRY_STEP + SESSION_LIFETIME
+                try:
+                    return client.v1.checkout.sessions.create(params=params(expires_at), options=options)
+                except stripe.IdempotencyError:  # the key was first used during an earlier step (or elsewhere)
+                    if back == EXPIRY_STEPS_BACK:
+                        raise
+
+        session = self._call("checkout session creation", create)
+        return Checkout(reference=session.id, redirect_url=session.url)
+
+    def fetch_payment(self, reference: str) -> Payment:
+        client = self._client()
+        session = self._call("checkout session lookup", lambda: client.v1.checkout.sessions.retrieve(
+            reference, params={"expand": ["payment_intent.latest_charge"]}))
+        return payment_from_session(_plain(session))
+
+    def refund(self, payment: Payment, amount: int, *, idempotency_key: str) -> str:
+        if not payment.charge_reference:
+            raise GatewayError(f"Stripe payment {payment.reference} has no payment intent to refund",
+                               retryable=False)
+        client = self._client()
+        refund = self._call("refund", lambda: client.v1.refunds.create(
+            params={"payment_intent": payment.charge_reference, "amount": int(amount)},
+            options={"idempotency_key": idempotency_key}))
+        return refund.id
+
+    def list_paid(self, since: datetime) -> list[Payment]:
+        """Completed and paid sessions created since `since` (newest first), all pages; the payment intent and its
+        charge are expanded so refunds show."""
+        client = self._client()
+        if since.tzinfo is None:
+            since = since.replace(tzinfo=UTC)
+        params = {"created": {"gte": int(since.timestamp())}, "status": "complete", "limit": 100,
+                  "expand": ["data.payment_intent.latest_charge"]}
+
+        def paid_sessions() -> list[dict]:
+            sessions = (_plain(s) for s in client.v1.checkout.sessions.list(params=params).auto_paging_iter())
+            return [s for s in sessions if s.get("payment_status") == "paid"]
+
+        return [payment_from_session(session) for session in self._call("checkout session listing", paid_sessions)]
+
+    # webhooks ----------------------------------------------------------------------------------------------------
+    def parse_webhook(self, body: bytes, headers) -> WebhookEvent:
+        """Verify the Stripe-Signature header (HMAC of the raw body with STRIPE_WEBHOOK_SECRET, timestamp at most
+        300 s old and at most 300 s ahead) and parse the event. The reference is the Checkout Session id for
+        checkout.session.* events, and the payment intent id for charge.* events (charge.refunded: the
+        caller finds the deposit through Payment.charge_reference) and payment_intent.* events; None otherwise.
+        Raises WebhookRejected on any failure, with a message that never contains the secret."""
+        secret = self._config("STRIPE_WEBHOOK_SECRET")
+        if not secret:
+            raise WebhookRejected("Stripe webhooks are not configured")
+        header = (headers.get("Stripe-Signature") or headers.get("stripe-signature")) if headers else None
+        if not header:
+            raise WebhookRejected("missing Stripe-Signature header")
+        if isinstance(body, str):
+            body = body.encode()
+        try:
+            stripe.Webhook.construct_event(body, header, secret, tolerance=WEBHOOK_TOLERANCE)
+        except stripe.SignatureVerificationError:
+            raise WebhookRejected("invalid Stripe signature or stale timestamp") from None
+        except Exception:  # noqa: BLE001 - undecodable or unparsable body
+            raise WebhookRejected("unreadable Stripe event") from None
+        timestamp = _signed_timestamp(header)  # construct_event refuses old timestamps only
+        if timestamp is None or timestamp > time.time() + WEBHOOK_TOLERANCE:
+            raise WebhookRejected("Stripe signature timestamp is in the future")
+        try:
+            payload = json.loads(body)
+            event_id, event_type = payload["id"], payload["type"]
+            obj = payload["data"]["object"]
+        except (ValueError, KeyError, TypeError):
+            raise WebhookRejected("unreadable Stripe event") from None
+        if not isinstance(event_id, str) or not isinstance(event_type, str) or not isinstance(obj, dict):
+            raise WebhookRejected("unreadable Stripe event")
+        if event_type.startswith(("checkout.session.", "payment_intent.")):
+            reference = _get_id(obj.get("id"))
+        elif event_type.startswith("charge."):
+            reference = _get_id(obj.get("payment_intent"))
+        else:
+            reference = None
+        return WebhookEvent(event_id=event_id, type=event_type, reference=reference, payload=payload)
