@@ -48,12 +48,12 @@ class DepositSchema(Schema):
 
 
 @blp.post("")
+@idempotent
 @limiter.limit("30/hour", override_defaults=False)
 @blp.arguments(DepositRequestSchema)
 @blp.response(201, envelope(DepositSchema))
 @blp.doc(security=[{"bearerAuth": []}], parameters=[{"in": "header", "name": "Idempotency-Key", "required": False,
                                                       "schema": {"type": "string"}}])
-@idempotent
 def create(body):
     """Start a deposit: Stripe answers with a checkout_url, a bank transfer with instructions and a reference."""
     user = current_api_user()
