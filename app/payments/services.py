@@ -270,23 +270,26 @@ def sync(deposit: Deposit, payment: Payment, *, source: str) -> Deposit:
 
 
 # the webhook inbox -------------------------------------------------------------------------------------------------
-def store_event(provider: str, event) -> WebhookInbox | None:
+def store_event(provider: str, event) -> int | None:
     """Keep a verified event once (UNIQUE provider + event id) and queue it after commit. A duplicate is a no-op."""
     from app.payments.tasks import process_webhook
 
-    existing = db.session.scalar(select(WebhookInbox).where(WebhookInbox.provider == provider,
-                                                            WebhookInbox.event_id == event.event_id))
-    if existing is not None:
+    values = {"provider": provider, "event_id": event.event_id[:200], "type": event.type[:100],
+              "reference": (event.reference or "")[:200] or None, "payload": event.payload, "status": "received",
+              "attempts": 0, "received_at": utcnow()}
+    dialect = db.session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    # one statement: a duplicate delivery (even a concurrent one) inserts nothing and returns no id
+    inserted = db.session.execute(insert(WebhookInbox).values(**values)
+                                  .on_conflict_do_nothing(index_elements=["provider", "event_id"])
+                                  .returning(WebhookInbox.id)).scalar_one_or_none()
+    if inserted is None:
         return None
-    row = WebhookInbox(provider=provider, event_id=event.event_id[:200], type=event.type[:100],
-                       reference=(event.reference or "")[:200] or None, payload=event.payload, status="received")
-    try:
-        with db.session.begin_nested():
-            db.session.add(row)
-    except IntegrityError:
-        return None  # the same event, stored by a concurrent delivery
-    enqueue_after_commit(process_webhook, row.id)
-    return row
+    enqueue_after_commit(process_webhook, inserted)
+    return inserted
 
 
 def deposit_for_reference(provider: str, reference: str | None) -> Deposit | None:
