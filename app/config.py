@@ -49,6 +49,19 @@ class Config:
     STRIPE_WEBHOOK_SECRET = _env("STRIPE_WEBHOOK_SECRET")
     STRIPE_API_BASE = _env("STRIPE_API_BASE")
 
+    # Razorpay: on when the key id, key secret and webhook secret are all set
+    RAZORPAY_KEY_ID = _env("RAZORPAY_KEY_ID")
+    RAZORPAY_KEY_SECRET = _env("RAZORPAY_KEY_SECRET")
+    RAZORPAY_WEBHOOK_SECRET = _env("RAZORPAY_WEBHOOK_SECRET")
+    RAZORPAY_API_BASE = _env("RAZORPAY_API_BASE", "https://api.razorpay.com")
+    RAZORPAY_TIMEOUT_SECONDS = float(_env("RAZORPAY_TIMEOUT_SECONDS", "10") or 10)
+
+    # Bank transfer: the account investors pay into. The defaults are a demo account, refused in production.
+    BANK_TRANSFER_BENEFICIARY = _env("BANK_TRANSFER_BENEFICIARY", "Freehold Client Money")
+    BANK_TRANSFER_IBAN = _env("BANK_TRANSFER_IBAN", "GB33BUKB20201555555555")
+    BANK_TRANSFER_BIC = _env("BANK_TRANSFER_BIC", "BUKBGB22")
+    BANK_TRANSFER_BANK = _env("BANK_TRANSFER_BANK", "Demo Bank plc")
+
     MAIL_SERVER = _env("MAIL_SERVER")
     MAIL_PORT = int(_env("MAIL_PORT", "25") or 25)
     MAIL_USERNAME = _env("MAIL_USERNAME")
