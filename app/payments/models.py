@@ -44,6 +44,7 @@ class Deposit(IdMixin, TimestampMixin, db.Model):
     charge_reference: Mapped[str | None] = mapped_column(String(200), index=True)  # payment intent / payment id
     checkout_url: Mapped[str | None] = mapped_column(String(1000))
     instructions: Mapped[str | None] = mapped_column(Text)
+    checkout_data: Mapped[dict | None] = mapped_column(JSON)  # what a client-side checkout needs (Razorpay)
     refunded_amount: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
     failure_reason: Mapped[str | None] = mapped_column(String(300))
     attention_reason: Mapped[str | None] = mapped_column(String(500))  # flagged for finance

@@ -148,6 +148,7 @@ def open_payment(deposit: Deposit, *, success_url: str, cancel_url: str) -> Depo
     deposit.gateway_reference = checkout.reference
     deposit.checkout_url = checkout.redirect_url
     deposit.instructions = checkout.instructions
+    deposit.checkout_data = dict(checkout.data) or None
     db.session.flush()
     log(deposit, "checkout_opened", {"reference": checkout.reference})
     return deposit

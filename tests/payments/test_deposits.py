@@ -15,6 +15,7 @@ from app.ledger.models import FEE_REVENUE, USER_WALLET
 from app.payments import services as payments
 from app.payments.models import Deposit, GatewaySetting, Receivable, ReconciliationItem, WebhookInbox
 from tests.conftest import csrf_from
+from tests.fakes.razorpay_api import fake_razorpay, razorpay_config  # noqa: F401
 from tests.fakes.stripe_api import fake_stripe, stripe_config  # noqa: F401
 
 
@@ -332,3 +333,10 @@ def test_console_timeline_and_settings(client, stripe_config, investor, token_fo
     assert "Timeline" in html and "checkout opened" in html
     assert client.get("/admin/gateway_settings/").status_code == 200
     assert db.session.scalar(select(GatewaySetting).where(GatewaySetting.gateway == "stripe")) is not None
+
+
+def test_razorpay_deposit_gives_the_client_what_its_checkout_needs(client, investor, token_for, razorpay_config):
+    response = start(client, token_for(investor), "100.00", gateway="razorpay")
+    assert response.status_code == 201, response.get_data(as_text=True)
+    data = response.get_json()["data"]
+    assert data["checkout_data"]["order_id"].startswith("order_") and data["checkout_data"]["amount"] == 10_000

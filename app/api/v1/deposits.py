@@ -39,6 +39,8 @@ class DepositSchema(Schema):
     status = fields.String()
     checkout_url = fields.String(allow_none=True)
     instructions = fields.String(allow_none=True)
+    checkout_data = fields.Dict(allow_none=True, metadata={
+        "description": "for client-side checkouts (Razorpay: key_id, order_id, amount, currency)"})
     reference = fields.Function(lambda d: d.gateway_reference if d.gateway == "bank_transfer" else None)
     failure_reason = fields.String(allow_none=True)
     created_at = fields.DateTime()
