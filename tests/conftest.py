@@ -142,6 +142,11 @@ def _fresh(app):
     db.session.remove()
     ctx.pop()
     _clean(app)
+    # Celery keeps "a task is running" in one process-wide flag; eager tasks run by concurrent threads (the race
+    # tests) can leave it set. Tests are never inside a task.
+    from celery._state import _set_task_join_will_block
+
+    _set_task_join_will_block(False)
 
 
 @pytest.fixture
