@@ -138,3 +138,25 @@ def money_formatter(field: str, currency_field: str = "currency"):
         return Money(value, getattr(model, currency_field)).display()
 
     return formatter
+
+
+def describe(exc) -> str:
+    """A refused action in one sentence for the flash: the message, then what each field needs."""
+    details = " ".join(m for messages in (exc.errors or {}).values() for m in messages)
+    return f"{exc.message[:1].upper()}{exc.message[1:]}. {details}".strip()
+
+
+def run_action(func, message, back_url: str):
+    """Run a console action as one unit of work: commit and say so, or roll back and say why. Then go back."""
+    from app.core.db import commit
+    from app.core.errors import DomainError
+    from app.extensions import db
+
+    try:
+        result = func()
+        commit()
+        flash(message(result) if callable(message) else message, "success")
+    except DomainError as exc:
+        db.session.rollback()
+        flash(describe(exc), "error")
+    return redirect(back_url)

@@ -14,7 +14,7 @@ from markupsafe import Markup, escape
 from sqlalchemy import select
 from wtforms import ValidationError as FormValidationError
 
-from app.admin.base import SecureModelView, requires
+from app.admin.base import SecureModelView, requires, run_action
 from app.auth.forms import SimpleForm
 from app.auth.models import User
 from app.core import audit
@@ -145,23 +145,10 @@ class KycQueueView(SecureModelView):
                            reviewers=reviewers, next_case=next_case, mask=kyc.mask,
                            account_status=kyc.overall_status(submission.user_id))
 
-    def _back(self, submission_id: int, message: str | None = None, category: str = "success"):
-        if message:
-            flash(message, category)
-        return redirect(url_for(".case", submission_id=submission_id))
-
     def _run(self, submission_id: int, func, message: str):
         if not SimpleForm().validate_on_submit():
             abort(400)
-        try:
-            func()
-            commit()
-        except DomainError as exc:
-            db.session.rollback()
-            details = " ".join(m for msgs in (exc.errors or {}).values() for m in msgs)
-            return self._back(submission_id, f"{exc.message[:1].upper()}{exc.message[1:]}. {details}".strip(),
-                              "error")
-        return self._back(submission_id, message)
+        return run_action(func, message, url_for(".case", submission_id=submission_id))
 
     @expose("/case/<int:submission_id>/claim", methods=["POST"])
     @requires("kyc.review")

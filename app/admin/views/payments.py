@@ -7,7 +7,7 @@ from flask_admin import expose
 from flask_login import current_user
 from markupsafe import Markup, escape
 
-from app.admin.base import SecureModelView, money_formatter, requires
+from app.admin.base import SecureModelView, money_formatter, requires, run_action
 from app.auth.forms import SimpleForm
 from app.core import audit
 from app.core.db import commit, enqueue_after_commit
@@ -62,15 +62,7 @@ class DepositView(SecureModelView):
         return deposit
 
     def _run(self, deposit: Deposit, func, message):
-        try:
-            result = func()
-            commit()
-            flash(message(result) if callable(message) else message, "success")
-        except DomainError as exc:
-            db.session.rollback()
-            details = " ".join(m for msgs in (exc.errors or {}).values() for m in msgs)
-            flash(f"{exc.message[:1].upper()}{exc.message[1:]}. {details}".strip(), "error")
-        return redirect(url_for(".details_view", id=deposit.id))
+        return run_action(func, message, url_for(".details_view", id=deposit.id))
 
     @expose("/<int:deposit_id>/approve", methods=["POST"])
     @requires("deposits.approve")

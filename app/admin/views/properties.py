@@ -14,10 +14,9 @@ from wtforms import StringField
 from wtforms.validators import Length, Optional
 from wtforms import ValidationError as FormValidationError
 
-from app.admin.base import SecureModelView, money_formatter, requires
+from app.admin.base import SecureModelView, money_formatter, requires, run_action
 from app.auth.forms import SimpleForm
 from app.core import audit
-from app.core.db import commit
 from app.core.errors import DomainError
 from app.core.money import Money, MoneyError
 from app.extensions import db
@@ -44,8 +43,6 @@ class FaqInline(InlineFormAdmin):
 
 class PropertyView(SecureModelView):
     permission = "properties.view"
-    can_create = True
-    can_edit = True
     details_template = "admin/property_details.html"
     column_list = ("id", "title", "status", "property_type", "city", "country", "target_amount", "raised_amount",
                    "funding_ends_at", "updated_at")
@@ -173,15 +170,7 @@ class PropertyView(SecureModelView):
         return p
 
     def _run(self, p: Property, func, message: str):
-        try:
-            func()
-            commit()
-            flash(message, "success")
-        except DomainError as exc:
-            db.session.rollback()
-            details = " ".join(m for msgs in (exc.errors or {}).values() for m in msgs)
-            flash(f"{exc.message[:1].upper()}{exc.message[1:]}. {details}".strip(), "error")
-        return redirect(url_for(".details_view", id=p.id))
+        return run_action(func, message, url_for(".details_view", id=p.id))
 
     @expose("/<int:property_id>/publish", methods=["POST"])
     @requires("properties.publish")

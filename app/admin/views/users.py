@@ -2,19 +2,17 @@
 where it touches money or security). Roles and the permission table."""
 from __future__ import annotations
 
-from flask import abort, flash, redirect, request, url_for
+from flask import abort, request, url_for
 from flask_admin import expose
 from flask_login import current_user
 from markupsafe import Markup, escape
 
-from app.admin.base import SecureModelView, requires
+from app.admin.base import SecureModelView, requires, run_action
 from app.auth import mfa, services
 from app.auth import sessions as user_sessions
 from app.auth.forms import SimpleForm
 from app.auth.models import LoginAttempt, Role, User, UserSession
 from app.core import audit
-from app.core.db import commit
-from app.core.errors import DomainError
 from app.core.security import ROLES, grantable_roles, has_permission, role_permissions
 from app.extensions import db
 from app.kyc.services import overall_status as kyc_overall_status
@@ -61,19 +59,8 @@ class UserView(SecureModelView):
             abort(404)
         return user
 
-    def _done(self, user: User, message: str):
-        flash(message, "success")
-        return redirect(url_for(".details_view", id=user.id))
-
     def _run(self, user: User, action, message: str):
-        try:
-            action()
-            commit()
-        except DomainError as exc:
-            db.session.rollback()
-            flash(exc.message[:1].upper() + exc.message[1:] + ".", "error")
-            return redirect(url_for(".details_view", id=user.id))
-        return self._done(user, message)
+        return run_action(action, message, url_for(".details_view", id=user.id))
 
     @expose("/<int:user_id>/block", methods=["POST"])
     @requires("users.block")
