@@ -49,10 +49,10 @@ def create_app(config: type[Config] | str | dict | None = None) -> Flask:
     celery_init_app(app)
 
     from app import models  # noqa: F401  (register every model with the metadata)
-    from app.auth.views import bp as auth_bp
     from app.auth.services import init_login
-    from app.portal import bp as portal_bp
+    from app.auth.views import bp as auth_bp
     from app.health import bp as health_bp
+    from app.portal import bp as portal_bp
 
     init_login(app)
     app.register_blueprint(health_bp)

@@ -1,16 +1,31 @@
 """Import every model so Alembic and the app see the whole schema."""
+from app.api.idempotency import IdempotencyKey  # noqa: F401,E402
 from app.auth.models import ApiToken, LoginAttempt, RecoveryCode, Role, User, UserSession  # noqa: F401
 from app.core.audit import AuditRecord  # noqa: F401
 from app.kyc.models import KycDocument, KycField, KycForm, KycSubmission, KycValue, ReasonCode  # noqa: F401
 from app.ledger.models import Account, Hold, JournalEntry, Posting  # noqa: F401
 from app.notifications.models import (  # noqa: F401
-    Delivery, Notification, NotificationPreference, NotificationTemplate, PushDevice,
+    Delivery,
+    Notification,
+    NotificationPreference,
+    NotificationTemplate,
+    PushDevice,
 )
 from app.payments.models import (  # noqa: F401
-    Deposit, DepositEvent, GatewaySetting, Receivable, ReconciliationItem, WebhookInbox,
-)
-from app.properties.models import (  # noqa: F401
-    Amenity, DocumentDownload, Property, PropertyDocument, PropertyFaq, PropertyFollower, PropertyPhoto,
+    Deposit,
+    DepositEvent,
+    GatewaySetting,
+    Receivable,
+    ReconciliationItem,
+    WebhookInbox,
 )
 from app.payouts.models import PayoutMethod  # noqa: F401
-from app.api.idempotency import IdempotencyKey  # noqa: F401,E402
+from app.properties.models import (  # noqa: F401
+    Amenity,
+    DocumentDownload,
+    Property,
+    PropertyDocument,
+    PropertyFaq,
+    PropertyFollower,
+    PropertyPhoto,
+)

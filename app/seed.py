@@ -5,8 +5,8 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
-from app.auth import services as auth
 from app.auth import mfa, totp
+from app.auth import services as auth
 from app.core.money import Money
 from app.extensions import db
 from app.ledger.services import platform_currency

@@ -6,9 +6,9 @@ from datetime import datetime
 from flask import abort, flash, redirect, request, session, url_for
 from flask_admin import AdminIndexView, BaseView
 from flask_admin.contrib.sqla import ModelView
-from flask_admin.model import typefmt
 from flask_admin.contrib.sqla.filters import FilterConverter
 from flask_admin.contrib.sqla.form import AdminModelConverter
+from flask_admin.model import typefmt
 from flask_admin.model.form import converts
 from flask_login import current_user, logout_user
 from flask_wtf import FlaskForm

@@ -10,10 +10,10 @@ from sqlalchemy import func, select
 
 from app.admin.base import SecureIndexView, requires
 from app.auth.models import Role, User, user_roles
+from app.core import audit
 from app.core.db import utcnow
 from app.core.money import Money
 from app.core.security import STAFF_ROLES, has_permission
-from app.core import audit
 from app.extensions import db
 from app.ledger.checks import verify
 from app.ledger.models import USER_HELD, USER_WALLET, Account, Hold, JournalEntry

@@ -1,7 +1,6 @@
 """Bearer-token authentication and per-user / per-IP rate limits for the API."""
 from __future__ import annotations
 
-
 from flask import abort, current_app, g, request
 from flask_limiter.util import get_remote_address
 

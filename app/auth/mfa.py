@@ -74,9 +74,7 @@ def confirm_enrolment(user: User, code: str, *, keep_session_id: int | None = No
     user.totp_last_step = step
     db.session.flush()
     codes = _new_recovery_codes(user)
-    from app.auth.services import end_other_sessions
-
-    from app.auth.services import notify_security_change
+    from app.auth.services import end_other_sessions, notify_security_change
 
     ended = end_other_sessions(user, reason="2FA turned on", keep_id=keep_session_id)
     audit.record("auth.2fa_enabled", actor=user, target=user, before={"totp_enabled": False},
@@ -156,9 +154,7 @@ def disable(user: User, password: str, code: str, *, keep_session_id: int | None
     if errors:
         raise ValidationError("two-factor authentication stays on", errors)
     _turn_off(user)
-    from app.auth.services import end_other_sessions
-
-    from app.auth.services import notify_security_change
+    from app.auth.services import end_other_sessions, notify_security_change
 
     ended = end_other_sessions(user, reason="2FA turned off", keep_id=keep_session_id)
     audit.record("auth.2fa_disabled", actor=user, target=user, before={"totp_enabled": True},

@@ -10,8 +10,15 @@ from flask_login import current_user, login_required, login_user, logout_user
 
 from app.auth import links, mfa, services
 from app.auth import sessions as user_sessions
-from app.auth.forms import (CodeForm, ForgotPasswordForm, LoginForm, LogoutForm, RegisterForm, ResetPasswordForm,
-                            SimpleForm)
+from app.auth.forms import (
+    CodeForm,
+    ForgotPasswordForm,
+    LoginForm,
+    LogoutForm,
+    RegisterForm,
+    ResetPasswordForm,
+    SimpleForm,
+)
 from app.auth.models import User
 from app.core.db import commit
 from app.core.errors import DomainError

@@ -17,8 +17,23 @@ from app.core.errors import Conflict, Forbidden, IllegalTransition, NotFound, Va
 from app.core.security import has_permission
 from app.extensions import db
 from app.kyc.models import (
-    APPROVED, DOC_ACCEPTED, DOC_DECISIONS, DOC_PENDING, DOC_REDO, DOC_REJECTED, NOT_STARTED, PENDING, REJECTED,
-    RESUBMISSION_REQUESTED, TRANSITIONS, KycDocument, KycField, KycForm, KycSubmission, KycValue, ReasonCode,
+    APPROVED,
+    DOC_ACCEPTED,
+    DOC_DECISIONS,
+    DOC_PENDING,
+    DOC_REDO,
+    DOC_REJECTED,
+    NOT_STARTED,
+    PENDING,
+    REJECTED,
+    RESUBMISSION_REQUESTED,
+    TRANSITIONS,
+    KycDocument,
+    KycField,
+    KycForm,
+    KycSubmission,
+    KycValue,
+    ReasonCode,
 )
 
 INVEST = "invest"

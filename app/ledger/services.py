@@ -16,12 +16,30 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from app.core.db import utcnow
-from app.core.errors import Conflict, IdempotencyConflict, IllegalTransition, InsufficientFunds, NotFound, ValidationError
+from app.core.errors import (
+    Conflict,
+    IdempotencyConflict,
+    IllegalTransition,
+    InsufficientFunds,
+    NotFound,
+    ValidationError,
+)
 from app.core.money import Money
 from app.extensions import db
 from app.ledger.models import (
-    ACCOUNT_KINDS, GATEWAY_CLEARING, HOLD_PENDING, HOLD_RELEASED, HOLD_SETTLED, PAYOUTS_IN_TRANSIT, USER_HELD,
-    USER_KINDS, USER_WALLET, Account, Hold, JournalEntry, Posting,
+    ACCOUNT_KINDS,
+    GATEWAY_CLEARING,
+    HOLD_PENDING,
+    HOLD_RELEASED,
+    HOLD_SETTLED,
+    PAYOUTS_IN_TRANSIT,
+    USER_HELD,
+    USER_KINDS,
+    USER_WALLET,
+    Account,
+    Hold,
+    JournalEntry,
+    Posting,
 )
 
 # No single posting may move more than this (keeps every sum far inside BIGINT)

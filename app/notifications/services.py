@@ -14,8 +14,18 @@ from app.extensions import db
 from app.notifications import catalogue, rendering
 from app.notifications.channels.registry import channel_enabled
 from app.notifications.models import (
-    CHANNELS, EMAIL, FAILED, IN_APP, PUSH, QUEUED, SENT, SMS, Delivery, Notification,
-    NotificationPreference, PushDevice,
+    CHANNELS,
+    EMAIL,
+    FAILED,
+    IN_APP,
+    PUSH,
+    QUEUED,
+    SENT,
+    SMS,
+    Delivery,
+    Notification,
+    NotificationPreference,
+    PushDevice,
 )
 
 log = logging.getLogger(__name__)

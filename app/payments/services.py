@@ -18,8 +18,17 @@ from app.ledger import services as ledger
 from app.ledger.models import FEE_REVENUE, GATEWAY_CLEARING, RECEIVABLES, USER_WALLET, Account
 from app.payments.gateways.base import EXPIRED, FAILED, PAID, Payment
 from app.payments.models import (
-    DEPOSIT_FAILED, DEPOSIT_PENDING, DEPOSIT_REFUNDED, DEPOSIT_SUCCEEDED, DEPOSIT_TRANSITIONS, Deposit, DepositEvent,
-    GatewaySetting, Receivable, ReconciliationItem, WebhookInbox,
+    DEPOSIT_FAILED,
+    DEPOSIT_PENDING,
+    DEPOSIT_REFUNDED,
+    DEPOSIT_SUCCEEDED,
+    DEPOSIT_TRANSITIONS,
+    Deposit,
+    DepositEvent,
+    GatewaySetting,
+    Receivable,
+    ReconciliationItem,
+    WebhookInbox,
 )
 
 GATEWAYS = ("stripe", "bank_transfer", "razorpay")

@@ -7,7 +7,6 @@ import logging
 from celery import shared_task
 from sqlalchemy import update
 
-
 from app.extensions import db
 from app.payments.models import WebhookInbox
 
@@ -39,7 +38,7 @@ def process_webhook(self, inbox_id: int) -> str:
         from flask import current_app
 
         if retryable and not current_app.config.get("CELERY_TASK_ALWAYS_EAGER"):
-            raise self.retry(exc=exc, countdown=min(30 * 2 ** self.request.retries, 3600))
+            raise self.retry(exc=exc, countdown=min(30 * 2 ** self.request.retries, 3600)) from exc
         return "failed"
 
 

@@ -18,8 +18,18 @@ from app.core.security import has_permission
 from app.extensions import cache, db
 from app.properties import terms
 from app.properties.models import (
-    ACTIVE, CANCELLED, COMPLETED, FUNDED, PHOTO_PROCESSING, TRANSITIONS, TYPES,
-    DocumentDownload, Property, PropertyDocument, PropertyFollower, PropertyPhoto,
+    ACTIVE,
+    CANCELLED,
+    COMPLETED,
+    FUNDED,
+    PHOTO_PROCESSING,
+    TRANSITIONS,
+    TYPES,
+    DocumentDownload,
+    Property,
+    PropertyDocument,
+    PropertyFollower,
+    PropertyPhoto,
 )
 
 PUBLIC_STATUSES = (ACTIVE, FUNDED, COMPLETED)

@@ -1,5 +1,4 @@
 """Registration in the portal and the API, e-mail verification, and what an unverified account may not do."""
-import re
 
 import pytest
 from sqlalchemy import select

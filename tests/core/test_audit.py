@@ -266,7 +266,7 @@ def _sign_in_staff(client, make_user, login, role="admin"):
 
 def test_console_lists_records_newest_first_with_details(app, client, make_user, login):
     ids = _seed(app, make_user, count=2)
-    staff = _sign_in_staff(client, make_user, login)
+    _sign_in_staff(client, make_user, login)
     html = client.get("/admin/audit/").get_data(as_text=True)
     assert "user.status_changed.0" in html and "user.status_changed.1" in html
     assert html.index("user.status_changed.1") < html.index("user.status_changed.0")

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.e2e
 def test_investor_submits_and_compliance_approves(page, browser, live_server, artifacts_dir, make_user, tmp_path):
     shot = lambda p, name: p.screenshot(path=str(artifacts_dir / f"kyc-{name}.png"), full_page=True)  # noqa: E731
     identity, _ = ensure_forms()
-    investor = make_user("kim@example.com", first_name="Kim")
+    make_user("kim@example.com", first_name="Kim")
     reviewer = make_user("reviewer@example.com", role="compliance", two_factor=False)
     secret = totp.new_secret()
     mfa.provision(reviewer, secret)

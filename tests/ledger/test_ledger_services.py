@@ -2,7 +2,13 @@
 import pytest
 from sqlalchemy import select, text
 
-from app.core.errors import Conflict, IdempotencyConflict, IllegalTransition, InsufficientFunds, ValidationError
+from app.core.errors import (
+    Conflict,
+    IdempotencyConflict,
+    IllegalTransition,
+    InsufficientFunds,
+    ValidationError,
+)
 from app.extensions import db
 from app.ledger import services as ledger
 from app.ledger.checks import verify

@@ -276,8 +276,9 @@ def test_photos_serve_a_placeholder_until_ready_and_drafts_stay_hidden(client, m
     db.session.flush()
     url = f"/media/properties/photos/{photo.id}/thumbnail.jpg"
     db.session.commit()  # eager Celery: the task ran after this commit
-    from PIL import Image
     import io
+
+    from PIL import Image
 
     ready = client.get(url)
     assert ready.status_code == 200 and Image.open(io.BytesIO(ready.data)).size == (300, 200)

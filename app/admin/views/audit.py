@@ -7,15 +7,14 @@ import json
 from flask import Response, abort, flash, has_request_context, redirect
 from flask_admin import expose
 from flask_admin._compat import csv_encode
+from flask_login import current_user
 from markupsafe import Markup, escape
 from werkzeug.utils import secure_filename
 
-from flask_login import current_user
-
 from app.admin.base import SecureModelView, requires
-from app.core.security import has_permission
 from app.core.audit import AuditRecord, record, verify_chain
 from app.core.db import commit
+from app.core.security import has_permission
 from app.extensions import db
 
 ALL_COLUMNS = ("id", "created_at", "actor_id", "actor_email", "action", "target_type", "target_id", "before",

@@ -11,8 +11,8 @@ from flask_admin.model.form import InlineFormAdmin
 from flask_login import current_user
 from markupsafe import Markup, escape
 from wtforms import StringField
-from wtforms.validators import Length, Optional
 from wtforms import ValidationError as FormValidationError
+from wtforms.validators import Length, Optional
 
 from app.admin.base import SecureModelView, money_formatter, requires, run_action
 from app.auth.forms import SimpleForm

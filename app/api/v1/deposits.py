@@ -1,7 +1,8 @@
 """POST /deposits, GET /deposits/{id}."""
 from flask import url_for
 from flask_smorest import Blueprint
-from marshmallow import Schema, ValidationError as SchemaError, fields, validate, validates
+from marshmallow import Schema, fields, validate, validates
+from marshmallow import ValidationError as SchemaError
 
 from app.api.auth import current_api_user
 from app.api.envelope import envelope, ok

@@ -1,6 +1,7 @@
 """GET /properties, GET /properties/{id}: the catalogue, cached (nothing about the caller is in it)."""
 from flask_smorest import Blueprint
-from marshmallow import Schema, ValidationError as SchemaError, fields, validate, validates
+from marshmallow import Schema, fields, validate, validates
+from marshmallow import ValidationError as SchemaError
 
 from app.api.envelope import envelope, ok, page_meta
 from app.core.errors import NotFound
