@@ -63,8 +63,8 @@ def quote(gateway: str, amount: Money) -> dict:
 
 # timeline and state ------------------------------------------------------------------------------------------------
 def log(deposit: Deposit, kind: str, detail: dict | None = None, *, actor_id: int | None = None) -> None:
+    """Add to the deposit's timeline (written with the rest of the unit of work)."""
     db.session.add(DepositEvent(deposit_id=deposit.id, kind=kind, detail=detail, actor_id=actor_id))
-    db.session.flush()
 
 
 def _transition(deposit: Deposit, target: str, **values) -> None:
@@ -81,11 +81,14 @@ def _transition(deposit: Deposit, target: str, **values) -> None:
 
 
 def _notify(deposit: Deposit, event: str, **context) -> None:
-    from app.notifications.services import notify
+    """Tell the investor, once the outcome is committed (its own task: rendering and delivery rows stay off the
+    path that credits the money)."""
+    from app.payments.tasks import notify_outcome
 
     money = Money(deposit.amount, deposit.currency)
-    notify(deposit.user, event, deposit_id=deposit.id, amount=money.display(), gateway=GATEWAY_LABELS.get(
-        deposit.gateway, deposit.gateway), **context)
+    enqueue_after_commit(notify_outcome, deposit.user_id, event, {
+        "deposit_id": deposit.id, "amount": money.display(),
+        "gateway": GATEWAY_LABELS.get(deposit.gateway, deposit.gateway), **context})
 
 
 def flag(deposit: Deposit, reason: str) -> None:

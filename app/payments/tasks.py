@@ -42,6 +42,19 @@ def process_webhook(self, inbox_id: int) -> str:
         return "failed"
 
 
+@shared_task(name="payments.notify_outcome")
+def notify_outcome(user_id: int, event: str, context: dict) -> str:
+    from app.auth.models import User
+    from app.notifications.services import notify
+
+    user = db.session.get(User, user_id)
+    if user is None:
+        return "missing"
+    notify(user, event, **context)
+    db.session.commit()
+    return "sent"
+
+
 @shared_task(name="payments.expire_abandoned")
 def expire_abandoned_deposits() -> int:
     from app.payments.services import expire_abandoned
