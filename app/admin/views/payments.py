@@ -11,7 +11,6 @@ from app.admin.base import SecureModelView, money_formatter, requires, run_actio
 from app.auth.forms import SimpleForm
 from app.core import audit
 from app.core.db import commit, enqueue_after_commit
-from app.core.errors import DomainError
 from app.core.money import Money, MoneyError
 from app.extensions import db
 from app.payments import services as payments
@@ -133,11 +132,6 @@ class WebhookInboxView(SecureModelView):
     column_default_sort = ("id", True)
     column_formatters = {"deposit_id": _deposit_link}
 
-    def render(self, template, **kwargs):
-        if template == self.details_template:
-            kwargs["form"] = SimpleForm()
-        return super().render(template, **kwargs)
-
     @expose("/<int:event_id>/reprocess", methods=["POST"])
     @requires("deposits.approve")
     def reprocess(self, event_id: int):
@@ -191,11 +185,6 @@ class ReconciliationView(SecureModelView):
     column_default_sort = ("id", True)
     column_formatters = {"deposit_id": _deposit_link}
 
-    def render(self, template, **kwargs):
-        if template == self.details_template:
-            kwargs["form"] = SimpleForm()
-        return super().render(template, **kwargs)
-
     @expose("/<int:item_id>/resolve", methods=["POST"])
     @requires("deposits.approve")
     def resolve(self, item_id: int):
@@ -204,14 +193,8 @@ class ReconciliationView(SecureModelView):
         item = db.session.get(ReconciliationItem, item_id)
         if item is None:
             abort(404)
-        try:
-            payments.resolve_item(item, actor=current_user, note=request.form.get("note"))
-            commit()
-            flash("Resolved.", "success")
-        except DomainError as exc:
-            db.session.rollback()
-            flash(exc.message, "error")
-        return redirect(url_for(".details_view", id=item_id))
+        return run_action(lambda: payments.resolve_item(item, actor=current_user, note=request.form.get("note")),
+                          "Resolved.", url_for(".details_view", id=item_id))
 
 
 class ReceivableView(SecureModelView):
