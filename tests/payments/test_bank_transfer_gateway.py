@@ -67,10 +67,16 @@ def test_iban_check():
 
 
 def test_reference_is_well_formed_short_and_unique():
-    references = [create(deposit_id=deposit_id).reference for deposit_id in (1, 2, 31, 32, 10**6) for _ in range(40)]
+    ids = (1, 2, 31, 32, 10**6)
+    references = [create(deposit_id=deposit_id).reference for deposit_id in ids for _ in range(40)]
     assert all(REFERENCE.fullmatch(ref) for ref in references)
     assert all(len(ref) <= 18 for ref in references)
-    assert len(set(references)) == len(references)
+    # the id part makes references of different deposits differ, always
+    assert len({ref.rsplit("-", 1)[0] for ref in references}) == len(ids)
+    # the random part makes repeated calls differ (4 characters of 32: collisions are rare, not impossible)
+    for deposit_id in ids:
+        tails = {create(deposit_id=deposit_id).reference.rsplit("-", 1)[1] for _ in range(40)}
+        assert len(tails) > 30
 
 
 @pytest.mark.parametrize("deposit_id", [1, 31, 32, 1024, 987_654_321])
