@@ -2,6 +2,15 @@
 from app.api.idempotency import IdempotencyKey  # noqa: F401,E402
 from app.auth.models import ApiToken, LoginAttempt, RecoveryCode, Role, User, UserSession  # noqa: F401
 from app.core.audit import AuditRecord  # noqa: F401
+from app.investing.models import (  # noqa: F401
+    DeclaredDistribution,
+    DistributionRun,
+    DistributionShare,
+    Installment,
+    Investment,
+    ReturnPayment,
+    ScheduledReturn,
+)
 from app.kyc.models import KycDocument, KycField, KycForm, KycSubmission, KycValue, ReasonCode  # noqa: F401
 from app.ledger.models import Account, Hold, JournalEntry, Posting  # noqa: F401
 from app.notifications.models import (  # noqa: F401

@@ -1,0 +1,232 @@
+"""Investments, their installment plans, the return calendar, paid returns, distribution runs and declared
+distributions. The allowed status transitions of each live here, in one place."""
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.core.db import IdMixin, TimestampMixin, UTCDateTime, utcnow
+from app.extensions import db
+
+# investment states -----------------------------------------------------------------------------------------------
+PAYING = "paying"          # installments still due; no returns yet
+ACTIVE = "active"          # fully paid; earning returns
+COMPLETED = "completed"    # every return period paid (and the capital back when the terms say so)
+CANCELLED = "cancelled"    # the property was cancelled: refunded in full
+DEFAULTED = "defaulted"    # installments unpaid past the default period: cancelled by finance, paid part refunded
+INVESTMENT_STATUSES = (PAYING, ACTIVE, COMPLETED, CANCELLED, DEFAULTED)
+LIVE = (PAYING, ACTIVE)    # count towards the property's raised amount
+INVESTMENT_TRANSITIONS = {
+    PAYING: {ACTIVE, CANCELLED, DEFAULTED},
+    ACTIVE: {COMPLETED, CANCELLED},
+    COMPLETED: set(),
+    CANCELLED: set(),
+    DEFAULTED: set(),
+}
+
+# installment states
+DUE, PAID, VOID = "due", "paid", "void"
+
+# distribution runs
+RUNNING, SUCCEEDED, FAILED = "running", "succeeded", "failed"
+
+# declared distributions
+DRAFT, APPROVED, DIST_PAID, DISCARDED = "draft", "approved", "paid", "discarded"
+DECLARED_TRANSITIONS = {
+    DRAFT: {APPROVED, DISCARDED},
+    APPROVED: {DIST_PAID, DISCARDED},
+    DIST_PAID: set(),
+    DISCARDED: set(),
+}
+BASIS_PAID, BASIS_DAYS = "paid_amount", "days_held"
+
+
+class Investment(IdMixin, TimestampMixin, db.Model):
+    __tablename__ = "investments"
+    __table_args__ = (
+        CheckConstraint("amount > 0", name="amount_positive"),
+        CheckConstraint("paid_amount >= 0 AND paid_amount <= amount", name="paid_within_amount"),
+        CheckConstraint("escrow_amount >= 0 AND escrow_amount <= paid_amount", name="escrow_within_paid"),
+        CheckConstraint("status in ('paying', 'active', 'completed', 'cancelled', 'defaulted')",
+                        name="status_valid"),
+        Index("ix_investments_property_id_status", "property_id", "status"),
+        Index("ix_investments_user_id_created_at", "user_id", "created_at"),
+    )
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), nullable=False)
+    property_id: Mapped[int] = mapped_column(ForeignKey("properties.id"), nullable=False)
+    currency: Mapped[str] = mapped_column(String(3), nullable=False)
+    amount: Mapped[int] = mapped_column(BigInteger, nullable=False)          # committed (all installments)
+    paid_amount: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    escrow_amount: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)  # paid, still in escrow
+    fees_paid: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)  # late fees charged
+    status: Mapped[str] = mapped_column(String(12), nullable=False, default=PAYING, index=True)
+    invested_on: Mapped[date] = mapped_column(Date, nullable=False)
+    return_anchor: Mapped[date | None] = mapped_column(Date)  # returns count from here (None: not known yet)
+    # the offering documents acknowledged before investing
+    documents_version: Mapped[str] = mapped_column(String(64), nullable=False)
+    acknowledged_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    acknowledged_ip: Mapped[str | None] = mapped_column(String(64))
+    entry_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_entries.id"))
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    close_reason: Mapped[str | None] = mapped_column(String(500))
+    refunded_amount: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+
+    user = relationship("User", lazy="select")
+    property = relationship("Property", lazy="select")
+    installments: Mapped[list["Installment"]] = relationship(
+        back_populates="investment", lazy="selectin", order_by="Installment.index")
+
+    def __str__(self) -> str:
+        return f"Investment #{self.id}"
+
+
+class Installment(IdMixin, db.Model):
+    __tablename__ = "investment_installments"
+    __table_args__ = (
+        UniqueConstraint("investment_id", "index", name="uq_investment_installments_investment_id_index"),
+        CheckConstraint("amount > 0", name="amount_positive"),
+        CheckConstraint("status in ('due', 'paid', 'void')", name="status_valid"),
+        Index("ix_investment_installments_status_due_on", "status", "due_on"),
+    )
+
+    investment_id: Mapped[int] = mapped_column(ForeignKey("investments.id"), nullable=False)
+    index: Mapped[int] = mapped_column(Integer, nullable=False)
+    due_on: Mapped[date] = mapped_column(Date, nullable=False)
+    amount: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    status: Mapped[str] = mapped_column(String(8), nullable=False, default=DUE)
+    late_fee: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)  # charged when paid late
+    paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    entry_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_entries.id"))
+    reminded_before_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    reminded_after_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    investment: Mapped[Investment] = relationship(back_populates="installments")
+
+
+class ScheduledReturn(IdMixin, db.Model):
+    """The return calendar of an investment, computed by investing.schedule when its anchor is known.
+    `paid` flips once, in the same statement batch that inserts the ReturnPayment."""
+
+    __tablename__ = "return_schedule"
+    __table_args__ = (
+        UniqueConstraint("investment_id", "period_index", name="uq_return_schedule_investment_id_period_index"),
+        CheckConstraint("amount >= 0 AND capital >= 0", name="amounts_not_negative"),
+        Index("ix_return_schedule_unpaid_due_on", "due_on", postgresql_where=text("NOT paid"),
+              sqlite_where=text("paid = 0")),
+    )
+
+    investment_id: Mapped[int] = mapped_column(ForeignKey("investments.id"), nullable=False)
+    property_id: Mapped[int] = mapped_column(ForeignKey("properties.id"), nullable=False)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), nullable=False)
+    period_index: Mapped[int] = mapped_column(Integer, nullable=False)
+    due_on: Mapped[date] = mapped_column(Date, nullable=False)
+    amount: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    capital: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    last: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    paid: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+
+
+class ReturnPayment(IdMixin, db.Model):
+    """A return period paid to an investor. UNIQUE(investment, period): a second, concurrent or retried run
+    cannot pay the same period twice."""
+
+    __tablename__ = "return_payments"
+    __table_args__ = (
+        UniqueConstraint("investment_id", "period_index", name="uq_return_payments_investment_id_period_index"),
+        Index("ix_return_payments_user_id_paid_at", "user_id", "paid_at"),
+    )
+
+    investment_id: Mapped[int] = mapped_column(ForeignKey("investments.id"), nullable=False)
+    property_id: Mapped[int] = mapped_column(ForeignKey("properties.id"), nullable=False, index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), nullable=False)
+    period_index: Mapped[int] = mapped_column(Integer, nullable=False)
+    due_on: Mapped[date] = mapped_column(Date, nullable=False)
+    amount: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    capital: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("distribution_runs.id"), index=True)
+    entry_id: Mapped[int] = mapped_column(ForeignKey("ledger_entries.id"), nullable=False)
+    paid_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)
+
+
+class DistributionRun(IdMixin, db.Model):
+    __tablename__ = "distribution_runs"
+    __table_args__ = (CheckConstraint("status in ('running', 'succeeded', 'failed')", name="status_valid"),)
+
+    as_of: Mapped[date] = mapped_column(Date, nullable=False)
+    trigger: Mapped[str] = mapped_column(String(20), nullable=False)  # beat | cli | console
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    status: Mapped[str] = mapped_column(String(12), nullable=False, default=RUNNING, index=True)
+    payments: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    total: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    capital: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    batches: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow, index=True)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    duration_ms: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)
+
+    actor = relationship("User", lazy="select")
+
+
+class DeclaredDistribution(IdMixin, TimestampMixin, db.Model):
+    """An amount finance declares for a property and a period (e.g. the quarter's rent), split pro rata."""
+
+    __tablename__ = "declared_distributions"
+    __table_args__ = (
+        CheckConstraint("amount > 0", name="amount_positive"),
+        CheckConstraint("status in ('draft', 'approved', 'paid', 'discarded')", name="status_valid"),
+        CheckConstraint("basis in ('paid_amount', 'days_held')", name="basis_valid"),
+        CheckConstraint("period_end >= period_start", name="period_ordered"),
+    )
+
+    property_id: Mapped[int] = mapped_column(ForeignKey("properties.id"), nullable=False, index=True)
+    label: Mapped[str] = mapped_column(String(120), nullable=False)
+    period_start: Mapped[date] = mapped_column(Date, nullable=False)
+    period_end: Mapped[date] = mapped_column(Date, nullable=False)
+    amount: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    currency: Mapped[str] = mapped_column(String(3), nullable=False)
+    basis: Mapped[str] = mapped_column(String(12), nullable=False, default=BASIS_PAID)
+    status: Mapped[str] = mapped_column(String(12), nullable=False, default=DRAFT, index=True)
+    note: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    created_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"), nullable=False)
+    approved_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    entry_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_entries.id"))
+
+    property = relationship("Property", lazy="joined")
+    created_by = relationship("User", foreign_keys=[created_by_id], lazy="select")
+    approved_by = relationship("User", foreign_keys=[approved_by_id], lazy="select")
+    shares: Mapped[list["DistributionShare"]] = relationship(back_populates="distribution", lazy="select",
+                                                             order_by="DistributionShare.id")
+
+
+class DistributionShare(IdMixin, db.Model):
+    __tablename__ = "distribution_shares"
+    __table_args__ = (
+        UniqueConstraint("distribution_id", "investment_id", name="uq_distribution_shares_distribution_id_investment_id"),
+        Index("ix_distribution_shares_user_id", "user_id"),
+    )
+
+    distribution_id: Mapped[int] = mapped_column(ForeignKey("declared_distributions.id"), nullable=False)
+    investment_id: Mapped[int] = mapped_column(ForeignKey("investments.id"), nullable=False)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), nullable=False)
+    weight: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    amount: Mapped[int] = mapped_column(BigInteger, nullable=False)
+
+    distribution: Mapped[DeclaredDistribution] = relationship(back_populates="shares")
