@@ -62,6 +62,19 @@ class Config:
     BANK_TRANSFER_BIC = _env("BANK_TRANSFER_BIC", "BUKBGB22")
     BANK_TRANSFER_BANK = _env("BANK_TRANSFER_BANK", "Demo Bank plc")
 
+    # Payouts: amounts are decimal strings in major units of FREEHOLD_CURRENCY; rates in basis points
+    PAYOUT_MIN = _env("PAYOUT_MIN", "10.00")
+    PAYOUT_MAX = _env("PAYOUT_MAX", "50000.00")
+    PAYOUT_FEE_BPS = int(_env("PAYOUT_FEE_BPS", "50") or 50)
+    PAYOUT_FEE_FIXED = _env("PAYOUT_FEE_FIXED", "1.00")
+    PAYOUT_DAILY_LIMIT = _env("PAYOUT_DAILY_LIMIT", "25000.00")
+    PAYOUT_MONTHLY_LIMIT = _env("PAYOUT_MONTHLY_LIMIT", "100000.00")
+    PAYOUT_DUAL_APPROVAL_ABOVE = _env("PAYOUT_DUAL_APPROVAL_ABOVE", "10000.00")  # two finance approvers above it
+    PAYOUT_RISK_AMOUNT = _env("PAYOUT_RISK_AMOUNT", "5000.00")  # flagged for review at or above it
+    PAYOUT_METHOD_COOLING_HOURS = int(_env("PAYOUT_METHOD_COOLING_HOURS", "24") or 24)
+    PAYOUT_NEW_METHOD_DAYS = int(_env("PAYOUT_NEW_METHOD_DAYS", "7") or 7)  # "new payout method" risk flag
+    PAYOUT_STALE_HOURS = int(_env("PAYOUT_STALE_HOURS", "24") or 24)  # finance is reminded of older requests
+
     MAIL_SERVER = _env("MAIL_SERVER")
     MAIL_PORT = int(_env("MAIL_PORT", "25") or 25)
     MAIL_USERNAME = _env("MAIL_USERNAME")
