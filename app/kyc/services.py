@@ -454,3 +454,28 @@ def submission_for_owner(submission_id: int, user: User) -> KycSubmission:
 def history(user_id: int) -> list[KycSubmission]:
     return list(db.session.scalars(select(KycSubmission).where(KycSubmission.user_id == user_id)
                                    .order_by(KycSubmission.id.desc())))
+
+
+NAME_FIELDS = ("full_name", "legal_name")
+
+
+def approved_full_name(user_id: int) -> str | None:
+    """The name the user's identity was verified under, or None without an approved identity.
+
+    A form that asks for the name (a `full_name` or `legal_name` field, or `first_name` + `last_name`) gives it
+    from its approved submission; a form that does not (the photo ID is matched against the account) confirms the
+    name on the account."""
+    approved = [s for s in latest_submissions(user_id).values() if s.status == APPROVED]
+    if not approved:
+        return None
+    for submission in sorted(approved, key=lambda s: s.form.position):
+        values = {v.field.name: (v.text or "").strip() for v in submission.values}
+        for name in NAME_FIELDS:
+            if values.get(name):
+                return values[name]
+        joined = " ".join(p for p in (values.get("first_name"), values.get("last_name")) if p)
+        if joined:
+            return joined
+    user = db.session.get(User, user_id)
+    name = f"{user.first_name} {user.last_name}".strip() if user else ""
+    return name or None
