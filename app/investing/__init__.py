@@ -1,0 +1,1 @@
+"""Investing: investments, installments, return schedules, distributions and the secondary market."""
