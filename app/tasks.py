@@ -5,6 +5,7 @@ from app.kyc import tasks as kyc_tasks  # noqa: F401
 from app.ledger import tasks as ledger_tasks  # noqa: F401
 from app.notifications import tasks as notification_tasks  # noqa: F401
 from app.payments import tasks as payment_tasks  # noqa: F401
+from app.payouts import tasks as payout_tasks  # noqa: F401
 from app.properties import tasks as property_tasks  # noqa: F401
 
 BEAT_SCHEDULE = {
@@ -13,4 +14,5 @@ BEAT_SCHEDULE = {
     "kyc-flag-overdue": {"task": "kyc.flag_overdue", "schedule": crontab(minute=5)},
     "deposits-expire-abandoned": {"task": "payments.expire_abandoned", "schedule": crontab(minute=15)},
     "payments-reconcile-daily": {"task": "payments.reconcile", "schedule": crontab(hour=3, minute=10)},
+    "payouts-remind-finance": {"task": "payouts.remind_finance", "schedule": crontab(hour="8-18", minute=0)},
 }
