@@ -49,6 +49,10 @@ def create_app(config: type[Config] | str | dict | None = None) -> Flask:
     celery_init_app(app)
 
     from app import models  # noqa: F401  (register every model with the metadata)
+    from app.investing.services import check_units_sold
+    from app.ledger.checks import register_check
+
+    register_check(check_units_sold)
     from app.auth.services import init_login
     from app.auth.views import bp as auth_bp
     from app.health import bp as health_bp

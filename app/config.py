@@ -63,6 +63,9 @@ class Config:
     BANK_TRANSFER_BANK = _env("BANK_TRANSFER_BANK", "Demo Bank plc")
 
     # Payouts: amounts are decimal strings in major units of FREEHOLD_CURRENCY; rates in basis points
+    INSTALLMENT_GRACE_DAYS = int(_env("INSTALLMENT_GRACE_DAYS", "3") or 3)  # late fee after due date + grace
+    INSTALLMENT_DEFAULT_DAYS = int(_env("INSTALLMENT_DEFAULT_DAYS", "30") or 30)  # then finance may cancel
+    INSTALLMENT_REMIND_DAYS = int(_env("INSTALLMENT_REMIND_DAYS", "5") or 5)  # reminder this many days before
     PAYOUT_MIN = _env("PAYOUT_MIN", "10.00")
     PAYOUT_MAX = _env("PAYOUT_MAX", "50000.00")
     PAYOUT_FEE_BPS = int(_env("PAYOUT_FEE_BPS", "50") or 50)

@@ -40,6 +40,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "kyc.view": frozenset({COMPLIANCE, SUPPORT}),
     "kyc.review": frozenset({COMPLIANCE}),
     "kyc.forms": frozenset({COMPLIANCE}),
+    "investments.view": frozenset({FINANCE, SUPPORT, PROPERTY_MANAGER}),
+    "investments.manage": frozenset({FINANCE}),
     "properties.view": frozenset({PROPERTY_MANAGER, FINANCE, SUPPORT}),
     "properties.edit": frozenset({PROPERTY_MANAGER}),
     "properties.publish": frozenset({PROPERTY_MANAGER}),

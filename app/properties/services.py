@@ -81,7 +81,9 @@ def slugify(title: str) -> str:
 
 def has_investments(p: Property) -> bool:
     """Whether anyone has invested (terms lock at the first investment)."""
-    return p.raised_amount > 0
+    from app.investing import services as investing
+
+    return p.raised_amount > 0 or (p.id is not None and investing.has_investments(p.id))
 
 
 def check_terms_change(p: Property, before: dict) -> None:
@@ -153,7 +155,11 @@ def cancel(p: Property, *, actor: User, reason: str) -> Property:
         raise Forbidden("this needs the properties.publish permission")
     if not reason or not reason.strip():
         raise ValidationError("a reason is required", {"reason": ["Say why: investors are told."]})
-    return _move(p, CANCELLED, actor=actor, reason=reason.strip(), closed_at=utcnow())
+    from app.investing import services as investing
+
+    moved = _move(p, CANCELLED, actor=actor, reason=reason.strip(), closed_at=utcnow())
+    investing.cancel_property_investments(moved, actor=actor, reason=reason.strip())
+    return moved
 
 
 def record_funding(property_id: int, amount: int, *, actor: User | None = None) -> Property:
@@ -178,6 +184,18 @@ def record_funding(property_id: int, amount: int, *, actor: User | None = None) 
     if p.raised_amount == p.target_amount:
         _move(p, FUNDED, actor=actor, funded_at=utcnow())
     return p
+
+
+def release_funding(property_id: int, amount: int) -> None:
+    """Give back `amount` of the raised total (an investment cancelled for default). The property keeps its
+    status; a funded property with room again is for its manager to reopen or complete."""
+    released = db.session.execute(
+        update(Property).where(Property.id == property_id, Property.raised_amount >= amount)
+        .values(raised_amount=Property.raised_amount - amount, updated_at=utcnow())
+        .execution_options(synchronize_session=False)).rowcount
+    if released != 1:
+        raise Conflict("the property has not raised that much")
+    catalogue_changed()
 
 
 # photos and documents --------------------------------------------------------------------------------------------
