@@ -42,6 +42,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "kyc.forms": frozenset({COMPLIANCE}),
     "investments.view": frozenset({FINANCE, SUPPORT, PROPERTY_MANAGER}),
     "investments.manage": frozenset({FINANCE}),
+    "distributions.declare": frozenset({FINANCE}),
+    "distributions.approve": frozenset({FINANCE}),
     "properties.view": frozenset({PROPERTY_MANAGER, FINANCE, SUPPORT}),
     "properties.edit": frozenset({PROPERTY_MANAGER}),
     "properties.publish": frozenset({PROPERTY_MANAGER}),
