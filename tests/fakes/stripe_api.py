@@ -24,16 +24,29 @@ Usage in a test module:
         headers = {"Stripe-Signature": stripe_config.sign(body)}
 
 Test helpers: complete_session, expire_session, fail_async, refund_charge, set_amount, fail_next, event, sign,
-session / payment_intent / charge (current objects), requests (everything received) and calls(method, path)."""
+session / payment_intent / charge (current objects), requests (everything received) and calls(method, path).
+
+In a process of its own (so that a benchmark's measuring process and the fake do not share one interpreter):
+
+    python -m tests.fakes.stripe_api [--port N]     # prints its URL on the first line; stops when stdin closes
+
+where the same helpers are reached over HTTP at POST /_fake/<helper> (JSON {"args": [...], "kwargs": {...}});
+RemoteFakeStripe starts one and offers the helpers as methods."""
 from __future__ import annotations
 
+import argparse
 import copy
 import json
 import re
 import secrets
+import subprocess
+import sys
 import threading
 import time
+import urllib.error
+import urllib.request
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import ClassVar
 from urllib.parse import parse_qsl
 
@@ -47,6 +60,9 @@ WEBHOOK_SECRET = "whsec_test"
 CHECKOUT_HOST = "https://checkout.stripe.test"
 API_VERSION = stripe.api_version
 MIN_EXPIRY, MAX_EXPIRY = 30 * 60, 24 * 3600  # Stripe's bounds for a Checkout Session's expires_at
+# the helpers a fake in its own process offers over HTTP (POST /_fake/<name>)
+REMOTE_HELPERS = ("complete_session", "expire_session", "fail_async", "refund_charge", "set_amount", "fail_next",
+                  "event", "session", "payment_intent", "charge")
 
 
 # form decoding ---------------------------------------------------------------------------------------------------
@@ -121,9 +137,11 @@ class _Programmed:
 
 
 class FakeStripe:
-    def __init__(self, secret_key: str = SECRET_KEY, webhook_secret: str = WEBHOOK_SECRET):
+    def __init__(self, secret_key: str = SECRET_KEY, webhook_secret: str = WEBHOOK_SECRET, *,
+                 remote_helpers: bool = False):
         self.secret_key = secret_key
         self.webhook_secret = webhook_secret
+        self.remote_helpers = remote_helpers  # serve POST /_fake/<helper> (a fake in its own process)
         self.sessions: dict[str, dict] = {}
         self.payment_intents: dict[str, dict] = {}
         self.charges: dict[str, dict] = {}
@@ -143,12 +161,14 @@ class FakeStripe:
         assert self._server is not None, "start() the fake first"
         return f"http://127.0.0.1:{self._server.server_port}"
 
-    def start(self) -> FakeStripe:
+    def start(self, port: int = 0) -> FakeStripe:
         class Quiet(WSGIRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, as Stripe's API
+
             def log_request(self, *args, **kwargs):
                 pass
 
-        self._server = make_server("127.0.0.1", 0, self._wsgi, threaded=True, request_handler=Quiet)
+        self._server = make_server("127.0.0.1", port, self._wsgi, threaded=True, request_handler=Quiet)
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
                                         daemon=True)
         self._thread.start()
@@ -170,6 +190,8 @@ class FakeStripe:
     def _wsgi(self, environ, start_response):
         request = Request(environ)
         body = request.get_data()
+        if self.remote_helpers and request.path.startswith("/_fake/"):
+            return self._remote_helper(request.path[len("/_fake/"):], body)(environ, start_response)
         pairs = parse_qsl(body.decode() if request.method == "POST" else request.query_string.decode(),
                           keep_blank_values=True)
         recorded = Recorded(request.method, request.path, {k.lower(): v for k, v in request.headers.items()},
@@ -181,6 +203,20 @@ class FakeStripe:
         response = Response(json.dumps(payload), status=status, mimetype="application/json",
                             headers={"Request-Id": _new_id("req"), "Stripe-Version": API_VERSION, **headers})
         return response(environ, start_response)
+
+    def _remote_helper(self, name: str, body: bytes) -> Response:
+        """A test helper called over HTTP: {"args": [...], "kwargs": {...}} -> {"result": ...} (bytes as text)."""
+        if name not in REMOTE_HELPERS:
+            return Response(json.dumps({"error": f"no helper {name!r}"}), status=404, mimetype="application/json")
+        try:
+            call = json.loads(body or b"{}")
+            result = getattr(self, name)(*call.get("args", ()), **call.get("kwargs", {}))
+        except (KeyError, ValueError, TypeError) as exc:
+            return Response(json.dumps({"error": f"{type(exc).__name__}: {exc}"}), status=400,
+                            mimetype="application/json")
+        if isinstance(result, bytes):
+            result = {"bytes": result.decode()}
+        return Response(json.dumps({"result": result}), mimetype="application/json")
 
     def _handle(self, recorded: Recorded) -> tuple[int, dict, dict]:
         auth = recorded.headers.get("authorization", "")
@@ -530,6 +566,80 @@ def _as_list(value) -> list[str]:
     return [value] if isinstance(value, str) else list(value)
 
 
+# in a process of its own -----------------------------------------------------------------------------------------
+class RemoteFakeStripe:
+    """A FakeStripe running in a child process (`python -m tests.fakes.stripe_api`): the same URL, keys and
+    helpers (each one an HTTP call to the child), without sharing an interpreter with the caller."""
+
+    def __init__(self, secret_key: str = SECRET_KEY, webhook_secret: str = WEBHOOK_SECRET):
+        self.secret_key = secret_key
+        self.webhook_secret = webhook_secret
+        self.url = None
+        self._process = None
+
+    def start(self) -> RemoteFakeStripe:
+        root = Path(__file__).resolve().parents[2]
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "tests.fakes.stripe_api", "--secret-key", self.secret_key,
+             "--webhook-secret", self.webhook_secret], cwd=root, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            text=True)
+        line = self._process.stdout.readline().strip()
+        if not line.startswith("http://"):
+            self.stop()
+            raise RuntimeError(f"the Stripe fake did not start: {line!r}")
+        self.url = line
+        return self
+
+    def stop(self) -> None:
+        if self._process is not None:
+            self._process.stdin.close()  # the child stops when its stdin closes
+            try:
+                self._process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+            self._process = None
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def _call(self, name: str, *args, **kwargs):
+        request = urllib.request.Request(f"{self.url}/_fake/{name}", method="POST",
+                                         data=json.dumps({"args": args, "kwargs": kwargs}).encode(),
+                                         headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                result = json.loads(response.read())["result"]
+        except urllib.error.HTTPError as exc:
+            raise RuntimeError(f"Stripe fake helper {name} failed: {exc.read().decode()}") from None
+        return result["bytes"].encode() if isinstance(result, dict) and set(result) == {"bytes"} else result
+
+    def __getattr__(self, name: str):
+        if name in REMOTE_HELPERS:
+            return lambda *args, **kwargs: self._call(name, *args, **kwargs)
+        raise AttributeError(name)
+
+    sign = FakeStripe.sign  # needs only the webhook secret
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="The Stripe API fake on 127.0.0.1, until stdin closes.")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--secret-key", default=SECRET_KEY)
+    parser.add_argument("--webhook-secret", default=WEBHOOK_SECRET)
+    options = parser.parse_args(argv)
+    fake = FakeStripe(options.secret_key, options.webhook_secret, remote_helpers=True)
+    fake.start(port=options.port)
+    print(fake.url, flush=True)
+    try:
+        sys.stdin.read()  # returns when the parent closes our stdin (or exits)
+    finally:
+        fake.stop()
+
+
 # fixtures --------------------------------------------------------------------------------------------------------
 @pytest.fixture
 def fake_stripe():
@@ -545,3 +655,7 @@ def stripe_config(app, monkeypatch, fake_stripe):
     monkeypatch.setitem(app.config, "STRIPE_WEBHOOK_SECRET", fake_stripe.webhook_secret)
     monkeypatch.setitem(app.config, "STRIPE_API_BASE", fake_stripe.url)
     return fake_stripe
+
+
+if __name__ == "__main__":
+    main()
