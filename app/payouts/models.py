@@ -20,6 +20,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.core.crypto import EncryptedString
 from app.core.db import IdMixin, TimestampMixin, UTCDateTime, utcnow
+from app.core.money import Money
 from app.extensions import db
 
 
@@ -191,6 +192,18 @@ class Payout(IdMixin, TimestampMixin, db.Model):
     @property
     def total(self) -> int:
         return self.amount + self.fee
+
+    @property
+    def amount_money(self) -> Money:
+        return Money(self.amount, self.currency)
+
+    @property
+    def fee_money(self) -> Money:
+        return Money(self.fee, self.currency)
+
+    @property
+    def total_money(self) -> Money:
+        return Money(self.amount + self.fee, self.currency)
 
     def __str__(self) -> str:
         return f"Payout #{self.id}"

@@ -236,6 +236,11 @@ def method_in_use(method: PayoutMethod) -> bool:
     return db.session.scalar(select(Payout.id).where(Payout.payout_method_id == method.id).limit(1)) is not None
 
 
+def methods_in_use(user_id: int) -> set[int]:
+    """Ids of the user's payout methods that a payout refers to (one query)."""
+    return set(db.session.scalars(select(Payout.payout_method_id).where(Payout.user_id == user_id).distinct()))
+
+
 def _announce_method(user: User, method: PayoutMethod, change: str) -> None:
     from app.notifications.services import notify
 

@@ -27,4 +27,13 @@ def _unread_notifications():
     return {"unread_notifications": unread}
 
 
-from app.portal.views import account, dashboard, deposits, kyc, notifications, properties, wallet  # noqa: E402,F401
+from app.portal.views import (  # noqa: E402,F401
+    account,
+    dashboard,
+    deposits,
+    kyc,
+    notifications,
+    payouts,
+    properties,
+    wallet,
+)
