@@ -44,6 +44,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "investments.manage": frozenset({FINANCE}),
     "distributions.declare": frozenset({FINANCE}),
     "distributions.approve": frozenset({FINANCE}),
+    "returns.view": frozenset({FINANCE}),
+    "returns.run": frozenset({FINANCE}),
     "properties.view": frozenset({PROPERTY_MANAGER, FINANCE, SUPPORT}),
     "properties.edit": frozenset({PROPERTY_MANAGER}),
     "properties.publish": frozenset({PROPERTY_MANAGER}),
