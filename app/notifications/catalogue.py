@@ -115,6 +115,21 @@ EVENTS: dict[str, Event] = {e.key: e for e in (
           sample={"title": "Harbour Lofts", "target": "250000.00", "currency": "USD"}),
     Event("kyc_overdue_staff", "staff_alerts", (IN_APP,), "KYC cases waiting longer than the target",
           audience=STAFF, roles=("compliance",), sample={"count": 3, "hours": 48}),
+    Event("installment_due_soon", "money", (EMAIL, IN_APP, PUSH), "An installment falls due in a few days",
+          sample={"title": "Harbour Lofts", "investment_id": 42, "index": 2, "count": 3, "amount": "USD 333.33",
+                  "due_on": "2026-12-01", "late_fee": "USD 25.00", "late_fee_from": "2026-12-05"}),
+    Event("installment_overdue", "money", (EMAIL, IN_APP, PUSH), "An installment was not paid on its due date",
+          sample={"title": "Harbour Lofts", "investment_id": 42, "index": 2, "count": 3, "amount": "USD 333.33",
+                  "due_on": "2026-12-01", "late_fee": "USD 25.00", "late_fee_from": "2026-12-05",
+                  "default_on": "2026-12-31"}),
+    Event("declared_distribution_paid", "returns", (EMAIL, IN_APP, PUSH),
+          "A distribution (e.g. rent) was paid into your wallet",
+          sample={"title": "Harbour Lofts", "label": "Rent Q1 2026", "amount": "USD 412.50",
+                  "period": "2026-01-01 to 2026-03-31"}),
+    Event("declared_distribution_pending_staff", "staff_alerts", (IN_APP, EMAIL),
+          "A declared distribution awaits a second finance user's approval", audience=STAFF, roles=("finance",),
+          sample={"title": "Harbour Lofts", "label": "Rent Q1 2026", "amount": "USD 12,000.00",
+                  "period": "2026-01-01 to 2026-03-31", "declared_by": "finance@example.com"}),
 )}
 
 
