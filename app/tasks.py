@@ -1,6 +1,7 @@
 """Every Celery task module, imported so the worker registers them, and the beat schedule."""
 from celery.schedules import crontab
 
+from app.investing import reminder_tasks as installment_reminder_tasks  # noqa: F401
 from app.kyc import tasks as kyc_tasks  # noqa: F401
 from app.ledger import tasks as ledger_tasks  # noqa: F401
 from app.notifications import tasks as notification_tasks  # noqa: F401
@@ -14,5 +15,7 @@ BEAT_SCHEDULE = {
     "kyc-flag-overdue": {"task": "kyc.flag_overdue", "schedule": crontab(minute=5)},
     "deposits-expire-abandoned": {"task": "payments.expire_abandoned", "schedule": crontab(minute=15)},
     "payments-reconcile-daily": {"task": "payments.reconcile", "schedule": crontab(hour=3, minute=10)},
+    "payments-sweep-inbox": {"task": "payments.sweep_inbox", "schedule": 60.0},
     "payouts-remind-finance": {"task": "payouts.remind_finance", "schedule": crontab(hour="8-18", minute=0)},
+    "installments-remind-daily": {"task": "investing.installment_reminders", "schedule": crontab(hour=7, minute=0)},
 }
