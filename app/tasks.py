@@ -2,6 +2,7 @@
 from celery.schedules import crontab
 
 from app.investing import reminder_tasks as installment_reminder_tasks  # noqa: F401
+from app.investing import tasks as investing_tasks  # noqa: F401
 from app.kyc import tasks as kyc_tasks  # noqa: F401
 from app.ledger import tasks as ledger_tasks  # noqa: F401
 from app.notifications import tasks as notification_tasks  # noqa: F401
@@ -18,4 +19,5 @@ BEAT_SCHEDULE = {
     "payments-sweep-inbox": {"task": "payments.sweep_inbox", "schedule": 60.0},
     "payouts-remind-finance": {"task": "payouts.remind_finance", "schedule": crontab(hour="8-18", minute=0)},
     "installments-remind-daily": {"task": "investing.installment_reminders", "schedule": crontab(hour=7, minute=0)},
+    "returns-distribute-daily": {"task": "investing.distribute_returns", "schedule": crontab(hour=1, minute=0)},
 }

@@ -1,0 +1,23 @@
+"""Investing jobs: the daily return distribution."""
+from __future__ import annotations
+
+import logging
+from datetime import date
+
+from celery import shared_task
+
+from app.investing import distribution
+
+log = logging.getLogger(__name__)
+
+
+@shared_task(name="investing.distribute_returns")
+def distribute_returns(as_of: str | None = None, trigger: str = "beat", actor_id: int | None = None) -> dict:
+    """Pay every return period due by `as_of` (ISO date, default today) and unpaid. Idempotent: a retried or
+    duplicated task pays nothing twice (a killed worker's task is delivered again and pays what is left)."""
+    run = distribution.distribute(date.fromisoformat(as_of) if as_of else None, trigger=trigger,
+                                  actor_id=actor_id)
+    line = distribution.summary(run)
+    (log.info if run.status == "succeeded" else log.error)(line)
+    return {"run_id": run.id, "status": run.status, "payments": run.payments, "total": run.total,
+            "capital": run.capital, "duration_ms": run.duration_ms, "error": run.error}
