@@ -18,12 +18,23 @@ class EnvelopeApi(Api):
 
 
 def init_api(app: Flask) -> Api:
-    from app.api.v1 import auth, deposits, kyc, me, notifications, payout_methods, payouts, properties, wallet
+    from app.api.v1 import (
+        auth,
+        deposits,
+        investments,
+        kyc,
+        me,
+        notifications,
+        payout_methods,
+        payouts,
+        properties,
+        wallet,
+    )
 
     api = EnvelopeApi(app, spec_kwargs={"info": {"description": "Freehold JSON API. Every response is an envelope "
                                                                    "{status, message, data, meta}."}})
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
-    for module in (auth, me, wallet, notifications, kyc, properties, deposits, payout_methods, payouts):
+    for module in (auth, me, wallet, notifications, kyc, properties, investments, deposits, payout_methods, payouts):
         blp = module.blp
         if not getattr(blp, "_freehold_wired", False):
             blp.before_request(require_token)

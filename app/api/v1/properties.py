@@ -88,6 +88,8 @@ class PropertyDetailSchema(PropertySchema):
     amenities = fields.List(fields.String())
     faq = fields.List(fields.Dict())
     documents = fields.List(fields.Dict())
+    documents_version = fields.String(metadata={
+        "description": "fingerprint of the offering documents and terms; send it with an investment"})
     video_url = fields.String(allow_none=True)
     terms = fields.Dict()
 
