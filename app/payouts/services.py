@@ -327,8 +327,8 @@ def _start_of_day(now: datetime) -> datetime:
 
 
 def requested_since(user_id: int, since: datetime) -> int:
-    return db.session.scalar(select(func.coalesce(func.sum(Payout.amount), 0)).where(
-        Payout.user_id == user_id, Payout.status.in_(PAYOUT_COUNTED), Payout.created_at >= since)) or 0
+    return int(db.session.scalar(select(func.coalesce(func.sum(Payout.amount), 0)).where(
+        Payout.user_id == user_id, Payout.status.in_(PAYOUT_COUNTED), Payout.created_at >= since)) or 0)
 
 
 @dataclass(frozen=True)
