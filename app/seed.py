@@ -45,6 +45,7 @@ def seed_demo() -> list[Login]:
     for email, role, first, last in STAFF:
         logins.append(_staff(email, role, first, last))
     approve_identity(auth.user_by_email(INVESTOR_EMAIL), auth.user_by_email("compliance@example.com"))
+    _payout_method(auth.user_by_email(INVESTOR_EMAIL))
     from app.properties.demo import seed_properties
 
     manager = auth.user_by_email("properties@example.com")
@@ -63,10 +64,15 @@ def _investor() -> Login:
         deposit = payments.create_deposit(user.id, Money.parse("50000.00", platform_currency()), "bank_transfer",
                                           reference=DEMO_DEPOSIT_REFERENCE)
     payments.complete_deposit(deposit)
+    return Login(INVESTOR_EMAIL, INVESTOR_PASSWORD, "investor", None)
+
+
+def _payout_method(user) -> None:
+    """The demo bank account, usable at once (demo data skips the cooling-off period), once."""
     if db.session.scalar(select(PayoutMethod.id).where(PayoutMethod.user_id == user.id)) is None:
         payouts.add_bank_method(user.id, holder_name="Iris Investor", bank_name="First Demo Bank",
-                                account_number="000123456789", routing_number="021000021", country="US")
-    return Login(INVESTOR_EMAIL, INVESTOR_PASSWORD, "investor", None)
+                                account_number="000123456789", routing_number="021000021", country="US",
+                                cooling_off=False)
 
 
 def _staff(email: str, role: str, first: str, last: str) -> Login:
