@@ -18,6 +18,7 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(ledger_cli)
     app.cli.add_command(audit_cli)
     app.cli.add_command(keys_cli)
+    app.cli.add_command(returns_cli)
 
 
 @click.group("users", help="Manage user accounts.")
@@ -130,3 +131,56 @@ def rotate_keys():
     for field, count in counts.items():
         click.echo(f"{field}: {count} re-encrypted")
     click.echo(f"keys rotated: {sum(counts.values())} values now under the newest key")
+
+
+@click.group("returns", help="Return distributions.")
+def returns_cli():
+    pass
+
+
+@returns_cli.command("distribute")
+@click.option("--as-of", "as_of", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
+              help="Pay what is due up to this date (YYYY-MM-DD); default today. Not in the future.")
+@click.option("--dry-run", is_flag=True, help="Show what would be paid, per property, and change nothing.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Schedule rows per transaction.")
+def distribute_returns(as_of, dry_run, batch_size):
+    """Pay every return due up to the as-of date and not paid yet (missed periods included). Idempotent."""
+    from app.core.money import Money
+    from app.investing import distribution
+    from app.ledger.services import platform_currency
+
+    as_of = as_of.date() if as_of else distribution.today()
+    if dry_run:
+        lines = distribution.preview(as_of)
+        db.session.rollback()
+        if not lines:
+            click.echo(f"dry run as of {as_of.isoformat()}: nothing due")
+            return
+
+        def money(minor, currency):
+            return Money(minor, currency).amount_str()
+
+        click.echo(f"dry run as of {as_of.isoformat()}: nothing is paid")
+        click.echo(f"{'property':<44} {'investors':>9} {'payments':>9} {'returns':>15} {'capital':>15} "
+                   f"{'distributions after':>20}")
+        for line in lines:
+            name = f"#{line.property_id} {line.title}"
+            click.echo(f"{name[:44]:<44} {line.investors:>9,} {line.payments:>9,} "
+                       f"{money(line.returns, line.currency):>15} {money(line.capital, line.currency):>15} "
+                       f"{money(line.funding_after, line.currency):>20}")
+        currency = platform_currency()
+        click.echo(f"{'total':<44} {'':>9} {sum(x.payments for x in lines):>9,} "
+                   f"{money(sum(x.returns for x in lines), currency):>15} "
+                   f"{money(sum(x.capital for x in lines), currency):>15}")
+        return
+    try:
+        run = distribution.distribute(as_of, trigger="cli",
+                                      **({"batch_size": batch_size} if batch_size else {}))
+    except DomainError as exc:
+        db.session.rollback()
+        raise click.ClickException(exc.message) from None
+    line = distribution.summary(run)
+    if run.status != "succeeded":
+        click.echo(line, err=True)
+        sys.exit(1)
+    click.echo(line)
