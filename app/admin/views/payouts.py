@@ -34,6 +34,15 @@ from app.payouts.models import (
     mask,
 )
 
+SECURITY_LABELS = {
+    "auth.password_changed": "Password changed", "auth.password_reset": "Password reset by e-mail link",
+    "auth.password_reset_requested": "Password reset requested", "auth.2fa_enabled": "Two-factor turned on",
+    "auth.2fa_disabled": "Two-factor turned off", "users.reset_2fa": "Two-factor reset by support",
+    "auth.recovery_codes_regenerated": "Recovery codes regenerated", "auth.recovery_code_used": "Recovery code used",
+    "auth.account_locked": "Locked after failed sign-ins", "auth.email_verified": "E-mail address verified",
+    "users.block": "Blocked", "users.unblock": "Unblocked", "payouts.method_added": "Bank account added",
+    "payouts.method_changed": "Bank account changed", "payouts.method_removed": "Bank account removed",
+}
 STATUS_BADGE = {"requested": "info", "approved": "primary", "paid": "success", "rejected": "danger",
                 "cancelled": "secondary", "failed": "danger"}
 
@@ -255,7 +264,8 @@ class PayoutQueueView(SecureModelView):
             balance=ledger.balance_of(user.id), lines=lines, history=history,
             security=payouts.security_events(user.id, since=utcnow() - timedelta(days=90), limit=15),
             flags=payouts.flag_labels(p.risk_flags), can_act=can_act, two=payouts.needs_two_approvals(p),
-            money=lambda v: Money(v, p.currency).display(), own=p.user_id == current_user.id)
+            money=lambda v: Money(v, p.currency).display(), own=p.user_id == current_user.id,
+            event_labels=SECURITY_LABELS)
 
     def _run(self, payout_id: int, func, message):
         if not SimpleForm().validate_on_submit():
