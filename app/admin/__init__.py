@@ -9,7 +9,17 @@ from app.admin.dashboard import DashboardView
 
 
 def init_admin(app: Flask) -> Admin:
-    from app.admin.views import audit, kyc, ledger, notifications, payments, payouts, properties, users
+    from app.admin.views import (
+        audit,
+        distributions,
+        kyc,
+        ledger,
+        notifications,
+        payments,
+        payouts,
+        properties,
+        users,
+    )
 
     admin = Admin(
         app,
@@ -17,6 +27,6 @@ def init_admin(app: Flask) -> Admin:
         index_view=DashboardView(name="Dashboard", url="/admin"),
         theme=Bootstrap4Theme(swatch="default", fluid=True),
     )
-    for module in (users, kyc, properties, payments, payouts, ledger, notifications, audit):
+    for module in (users, kyc, properties, distributions, payments, payouts, ledger, notifications, audit):
         module.register(admin)
     return admin

@@ -7,9 +7,10 @@ from datetime import timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.attributes import set_committed_value
 
 from app.core import audit
-from app.core.db import enqueue_after_commit, utcnow
+from app.core.db import after_commit, enqueue_after_commit, utcnow
 from app.core.errors import Conflict, Forbidden, IllegalTransition, NotFound, ValidationError
 from app.core.money import Money, round_half_even
 from app.core.security import has_permission
@@ -71,13 +72,16 @@ def _transition(deposit: Deposit, target: str, **values) -> None:
     """Claim the transition with a conditional UPDATE: two callers at once cannot both win."""
     if target not in DEPOSIT_TRANSITIONS[deposit.status]:
         raise IllegalTransition(f"deposit #{deposit.id} cannot go from {deposit.status} to {target}")
+    values = {"status": target, "updated_at": utcnow(), **values}
     changed = db.session.execute(
         update(Deposit).where(Deposit.id == deposit.id, Deposit.status == deposit.status)
-        .values(status=target, updated_at=utcnow(), **values).execution_options(synchronize_session=False)
+        .values(**values).execution_options(synchronize_session=False)
     ).rowcount
-    db.session.refresh(deposit)
     if changed != 1:
+        db.session.refresh(deposit)
         raise IllegalTransition(f"deposit #{deposit.id} is already {deposit.status}")
+    for key, value in values.items():  # the row now holds exactly these: no need to read it back
+        set_committed_value(deposit, key, value)
 
 
 def _notify(deposit: Deposit, event: str, **context) -> None:
@@ -167,11 +171,13 @@ def open_payment(deposit: Deposit, *, success_url: str, cancel_url: str) -> Depo
 
 
 # crediting, failing, refunding -----------------------------------------------------------------------------------
-def complete_deposit(deposit: Deposit, *, actor_id: int | None = None) -> Deposit:
-    """Mark the deposit succeeded and credit the wallet, once. The payer paid amount + fee into clearing."""
+def complete_deposit(deposit: Deposit, *, actor_id: int | None = None, charge_reference: str | None = None) -> Deposit:
+    """Mark the deposit succeeded and credit the wallet, once. The payer paid amount + fee into clearing.
+    charge_reference: the gateway's payment id, recorded with the same UPDATE."""
     if deposit.status == DEPOSIT_SUCCEEDED:
         return deposit  # already credited: a repeated confirmation changes nothing
-    _transition(deposit, DEPOSIT_SUCCEEDED, completed_at=utcnow())
+    extra = {"charge_reference": charge_reference} if charge_reference else {}
+    _transition(deposit, DEPOSIT_SUCCEEDED, completed_at=utcnow(), **extra)
     wallet = ledger.user_account(deposit.user_id, USER_WALLET)
     clearing = ledger.platform_account(GATEWAY_CLEARING, deposit.gateway)
     lines = [(clearing, -(deposit.amount + deposit.fee)), (wallet, deposit.amount)]
@@ -270,8 +276,11 @@ def sync(deposit: Deposit, payment: Payment, *, source: str) -> Deposit:
     if problems:
         flag(deposit, "; ".join(problems))
         return deposit
-    if payment.charge_reference and not deposit.charge_reference:
-        deposit.charge_reference = payment.charge_reference
+    new_charge = payment.charge_reference if payment.charge_reference and not deposit.charge_reference else None
+    if payment.status == PAID and not payment.refunded_amount and deposit.status != DEPOSIT_SUCCEEDED:
+        return complete_deposit(deposit, charge_reference=new_charge)  # one UPDATE records both
+    if new_charge:
+        deposit.charge_reference = new_charge
         db.session.flush()
     if payment.refunded_amount:
         return apply_refund(deposit, payment.refunded_amount)
@@ -283,26 +292,56 @@ def sync(deposit: Deposit, payment: Payment, *, source: str) -> Deposit:
 
 
 # the webhook inbox -------------------------------------------------------------------------------------------------
-def store_event(provider: str, event) -> int | None:
-    """Keep a verified event once (UNIQUE provider + event id) and queue it after commit. A duplicate is a no-op."""
-    from app.payments.tasks import process_webhook
+INBOX_DONE = ("processed", "ignored")
 
+
+def store_event(provider: str, event) -> int | None:
+    """Keep a verified event once (UNIQUE provider + event id) and have it processed after commit. A duplicate
+    is a no-op. One Core statement on the session's connection: this is the whole database work of a webhook."""
+    from app.payments.tasks import announce_event
+
+    table = WebhookInbox.__table__
     values = {"provider": provider, "event_id": event.event_id[:200], "type": event.type[:100],
               "reference": (event.reference or "")[:200] or None, "payload": event.payload, "status": "received",
               "attempts": 0, "received_at": utcnow()}
-    dialect = db.session.get_bind().dialect.name
-    if dialect == "postgresql":
+    connection = db.session.connection()
+    if connection.dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert
     # one statement: a duplicate delivery (even a concurrent one) inserts nothing and returns no id
-    inserted = db.session.execute(insert(WebhookInbox).values(**values)
+    inserted = connection.execute(insert(table).values(**values)
                                   .on_conflict_do_nothing(index_elements=["provider", "event_id"])
-                                  .returning(WebhookInbox.id)).scalar_one_or_none()
+                                  .returning(table.c.id)).scalar_one_or_none()
     if inserted is None:
         return None
-    enqueue_after_commit(process_webhook, inserted)
+    after_commit(announce_event, inserted)
     return inserted
+
+
+def claim_event(inbox_id: int) -> WebhookInbox | None:
+    """The inbox row, locked for this transaction, unless it is done or another transaction holds it (PostgreSQL:
+    FOR UPDATE SKIP LOCKED; SQLite has one writer at a time anyway)."""
+    return db.session.scalar(select(WebhookInbox).where(WebhookInbox.id == inbox_id,
+                                                        WebhookInbox.status.not_in(INBOX_DONE))
+                             .with_for_update(skip_locked=True))
+
+
+def pending_events(after_id: int = 0, limit: int = 100, *, received_before=None) -> list[int]:
+    """Ids of stored events not processed yet (never tried, or left behind by a lost wake-up or a killed
+    worker), oldest first. Failed events are retried on their own schedule, not here."""
+    query = select(WebhookInbox.id).where(WebhookInbox.status == "received", WebhookInbox.id > after_id)
+    if received_before is not None:
+        query = query.where(WebhookInbox.received_at < received_before)
+    return list(db.session.scalars(query.order_by(WebhookInbox.id).limit(limit)))
+
+
+def _finish(row: WebhookInbox, status: str, *, error: str | None = None, deposit_id: int | None = None) -> None:
+    db.session.execute(update(WebhookInbox).where(WebhookInbox.id == row.id)
+                       .values(status=status, processed_at=utcnow(), error=error, deposit_id=deposit_id,
+                               attempts=WebhookInbox.attempts + 1)
+                       .execution_options(synchronize_session=False))
+    db.session.expire(row)
 
 
 def deposit_for_reference(provider: str, reference: str | None) -> Deposit | None:
@@ -314,20 +353,18 @@ def deposit_for_reference(provider: str, reference: str | None) -> Deposit | Non
 
 
 def process_event(row: WebhookInbox) -> str:
-    """Re-read the payment from the gateway and sync the deposit (idempotent: safe to run again)."""
+    """Re-read the payment from the gateway and sync the deposit (idempotent: safe to run again). Marks the row
+    done and counts the attempt; the caller commits."""
     from app.payments.gateways.registry import get_gateway
 
     deposit = deposit_for_reference(row.provider, row.reference)
     if deposit is None:
-        row.status, row.processed_at, row.error = "ignored", utcnow(), "no deposit for this reference"
-        db.session.flush()
+        _finish(row, "ignored", error="no deposit for this reference")
         return "ignored"
-    row.deposit_id = deposit.id
     log(deposit, "webhook", {"provider": row.provider, "type": row.type, "event": row.event_id})
     payment = get_gateway(row.provider).fetch_payment(deposit.gateway_reference)
     sync(deposit, payment, source=f"webhook {row.type}")
-    row.status, row.processed_at, row.error = "processed", utcnow(), None
-    db.session.flush()
+    _finish(row, "processed", deposit_id=deposit.id)
     return "processed"
 
 
