@@ -11,7 +11,9 @@ from app.admin.dashboard import DashboardView
 def init_admin(app: Flask) -> Admin:
     from app.admin.views import (
         audit,
+        declared,
         distributions,
+        investments,
         kyc,
         ledger,
         notifications,
@@ -27,6 +29,6 @@ def init_admin(app: Flask) -> Admin:
         index_view=DashboardView(name="Dashboard", url="/admin"),
         theme=Bootstrap4Theme(swatch="default", fluid=True),
     )
-    for module in (users, kyc, properties, distributions, payments, payouts, ledger, notifications, audit):
+    for module in (users, kyc, properties, investments, declared, distributions, payments, payouts, ledger, notifications, audit):
         module.register(admin)
     return admin

@@ -1,0 +1,225 @@
+"""Declared distributions in the console: the list, the declaration form with a preview of the split, and the
+distribution's page (the split per investor with the residue rule, approve by a second finance user, pay, discard,
+its audit history)."""
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from flask import abort, redirect, request, url_for
+from flask_admin import expose
+from flask_admin.contrib.sqla.filters import BaseSQLAFilter, DateBetweenFilter
+from flask_login import current_user
+from markupsafe import Markup, escape
+from sqlalchemy import select
+from sqlalchemy.orm import joinedload
+
+from app.admin.base import SecureModelView, describe, money_formatter, requires, run_action
+from app.admin.views.investments import LiveFilterOptions, PropertyFilter
+from app.auth.forms import SimpleForm
+from app.core.audit import AuditRecord
+from app.core.errors import DomainError
+from app.core.money import Money
+from app.core.security import has_permission
+from app.extensions import db
+from app.investing import declared
+from app.investing.models import (
+    APPROVED,
+    BASIS_PAID,
+    DECLARED_TRANSITIONS,
+    DISCARDED,
+    DRAFT,
+    DeclaredDistribution,
+    Investment,
+)
+from app.properties.models import Property
+
+STATUS_BADGE = {DRAFT: "warning", APPROVED: "primary", "paid": "success", DISCARDED: "secondary"}
+
+
+def _status(view, context, model, name):
+    return Markup(f'<span class="badge badge-{STATUS_BADGE.get(model.status, "secondary")}">'
+                  f'{escape(model.status)}</span>')
+
+
+def _period(view, context, model, name):
+    return f"{model.period_start.isoformat()} – {model.period_end.isoformat()}"
+
+
+def _email(attr):
+    def formatter(view, context, model, name):
+        user = getattr(model, attr)
+        return user.email if user is not None else ""
+
+    return formatter
+
+
+class DeclaredPropertyFilter(PropertyFilter):
+    def apply(self, query, value, alias=None):
+        return query.filter(DeclaredDistribution.property_id == value)
+
+
+class DeclaredStatusFilter(BaseSQLAFilter):
+    def apply(self, query, value, alias=None):
+        return query.filter(DeclaredDistribution.status == value)
+
+    def operation(self):
+        return "is"
+
+    def validate(self, value):
+        return value in DECLARED_TRANSITIONS
+
+    def get_options(self, view):
+        return [(s, s) for s in DECLARED_TRANSITIONS]
+
+
+def _declarable_properties():
+    """Properties with investments (live or completed), for the declaration form."""
+    return list(db.session.execute(
+        select(Property.id, Property.title, Property.currency)
+        .where(Property.id.in_(select(Investment.property_id)), Property.status.notin_(("draft", "cancelled")))
+        .order_by(Property.title)))
+
+
+class DeclaredDistributionView(LiveFilterOptions, SecureModelView):
+    permission = "investments.view"
+    list_template = "admin/declared/list.html"
+    details_template = "admin/declared/details.html"
+    column_auto_select_related = False
+    column_list = ("id", "property", "label", "period", "amount", "basis", "status", "created_by", "approved_by",
+                   "paid_at")
+    column_sortable_list = ("id", "amount", "status", "paid_at")
+    column_default_sort = ("id", True)
+    column_labels = {"created_by": "Declared by", "approved_by": "Approved by", "paid_at": "Paid at"}
+    column_filters = (
+        DeclaredStatusFilter(DeclaredDistribution.status, "Status"),
+        DeclaredPropertyFilter(DeclaredDistribution.property_id, "Property"),
+        DateBetweenFilter(DeclaredDistribution.period_start, "Period starts"),
+    )
+    column_formatters = {"status": _status, "period": _period, "amount": money_formatter("amount"),
+                         "property": lambda v, c, m, n: m.property.title,
+                         "basis": lambda v, c, m, n: declared.BASES.get(m.basis, m.basis),
+                         "created_by": _email("created_by"), "approved_by": _email("approved_by")}
+    column_details_list = ("id", "property", "label", "period", "amount", "basis", "status", "note", "created_by",
+                           "created_at", "approved_by", "approved_at", "paid_at", "entry_id")
+    column_formatters_detail = column_formatters
+
+    def get_query(self):
+        return db.session.query(DeclaredDistribution).options(
+            joinedload(DeclaredDistribution.property).lazyload("*"),
+            joinedload(DeclaredDistribution.created_by).lazyload("*"),
+            joinedload(DeclaredDistribution.approved_by).lazyload("*"))
+
+    def render(self, template, **kwargs):
+        can = {p: has_permission(current_user, p) for p in ("distributions.declare", "distributions.approve")}
+        kwargs["can"] = can
+        if template == self.details_template and kwargs.get("model") is not None:
+            d = kwargs["model"]
+            kwargs.update(split=declared.split_of(d), rule=declared.RESIDUE_RULE, form=SimpleForm(),
+                          history=list(db.session.scalars(
+                              select(AuditRecord).where(AuditRecord.target_type == DeclaredDistribution.__tablename__,
+                                                        AuditRecord.target_id == str(d.id))
+                              .order_by(AuditRecord.id))),
+                          own=d.created_by_id == current_user.id)
+        return super().render(template, **kwargs)
+
+    # declaring ------------------------------------------------------------------------------------------------------
+    @expose("/new", methods=["GET"])
+    def new(self):
+        """The declaration form; with its fields filled in, it previews the split without saving anything."""
+        if not has_permission(current_user, "distributions.declare"):
+            abort(403)
+        today = date.today()
+        quarter_start = date(today.year, 3 * ((today.month - 1) // 3) + 1, 1)
+        last_start = date(quarter_start.year - (quarter_start.month == 1),
+                          (quarter_start.month - 4) % 12 + 1, 1)
+        values = {"property_id": request.args.get("property_id", ""), "label": request.args.get("label", ""),
+                  "period_start": request.args.get("period_start", last_start.isoformat()),
+                  "period_end": request.args.get("period_end", (quarter_start - timedelta(days=1)).isoformat()),
+                  "amount": request.args.get("amount", ""), "basis": request.args.get("basis", BASIS_PAID),
+                  "note": request.args.get("note", "")}
+        preview, error = None, None
+        if request.args.get("preview"):
+            try:
+                preview = self._preview(values)
+            except DomainError as exc:
+                error = describe(exc)
+        return self.render("admin/declared/new.html", values=values, properties=_declarable_properties(),
+                           bases=declared.BASES, preview=preview, error=error, rule=declared.RESIDUE_RULE,
+                           form=SimpleForm())
+
+    @staticmethod
+    def _preview(values: dict):
+        from app.core.errors import NotFound, ValidationError
+
+        p = db.session.get(Property, int(values["property_id"])) if values["property_id"].isdigit() else None
+        if p is None:
+            raise NotFound("choose a property")
+        amount = declared._parse_amount(values["amount"], p.currency)
+        start = declared._parse_date(values["period_start"], "period_start")
+        end = declared._parse_date(values["period_end"], "period_end")
+        if end < start:
+            raise ValidationError("the period ends before it starts")
+        if values["basis"] not in declared.BASES:
+            raise ValidationError("unknown basis")
+        return declared.compute_split(p.id, amount, p.currency, start, end, values["basis"])
+
+    @expose("/declare", methods=["POST"])
+    @requires("distributions.declare")
+    def declare(self):
+        if not SimpleForm().validate_on_submit():
+            abort(400)
+        form = request.form
+        created = {}
+
+        def run():
+            created["d"] = declared.declare(
+                int(form["property_id"]) if (form.get("property_id") or "").isdigit() else 0,
+                label=form.get("label"), period_start=form.get("period_start"), period_end=form.get("period_end"),
+                amount=form.get("amount"), basis=form.get("basis") or BASIS_PAID, note=form.get("note") or "",
+                actor=current_user)
+            return created["d"]
+
+        response = run_action(run, lambda d: f"Declared #{d.id} as a draft: a second finance user must approve it.",
+                              url_for(".new", **{k: v for k, v in form.items() if k != "csrf_token"}))
+        if "d" in created and created["d"].id:
+            return redirect(url_for(".details_view", id=created["d"].id))
+        return response
+
+    # the workflow ---------------------------------------------------------------------------------------------------
+    def _distribution(self, distribution_id: int) -> DeclaredDistribution:
+        if not SimpleForm().validate_on_submit():
+            abort(400)
+        d = db.session.get(DeclaredDistribution, distribution_id)
+        if d is None:
+            abort(404)
+        return d
+
+    def _run(self, d: DeclaredDistribution, func, message):
+        return run_action(func, message, url_for(".details_view", id=d.id))
+
+    @expose("/<int:distribution_id>/approve", methods=["POST"])
+    @requires("distributions.approve")
+    def approve(self, distribution_id: int):
+        d = self._distribution(distribution_id)
+        fingerprint = request.form.get("fingerprint") or ""
+        return self._run(d, lambda: declared.approve(d, actor=current_user, fingerprint=fingerprint),
+                         "Approved: the split is frozen and can be paid.")
+
+    @expose("/<int:distribution_id>/pay", methods=["POST"])
+    @requires("distributions.declare")
+    def pay(self, distribution_id: int):
+        d = self._distribution(distribution_id)
+        return self._run(d, lambda: declared.pay(d, actor=current_user),
+                         lambda r: f"Paid {Money(r.amount, r.currency).display()} to the investors (entry #{r.entry_id}).")
+
+    @expose("/<int:distribution_id>/discard", methods=["POST"])
+    @requires("distributions.declare")
+    def discard(self, distribution_id: int):
+        d = self._distribution(distribution_id)
+        return self._run(d, lambda: declared.discard(d, actor=current_user, reason=request.form.get("reason")),
+                         "Discarded.")
+
+
+def register(admin) -> None:
+    admin.add_view(DeclaredDistributionView(DeclaredDistribution, db, name="Declared distributions",
+                                            endpoint="declared_distributions", category="Investing"))
