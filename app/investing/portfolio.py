@@ -102,6 +102,8 @@ def _query(user_id: int, status: str | None = None):
              .where(Investment.user_id == user_id))
     if status == "live":
         query = query.where(Investment.status.in_(LIVE))
+    elif status == "closed":
+        query = query.where(Investment.status.not_in(LIVE))
     elif status:
         query = query.where(Investment.status == status)
     return query, Property
@@ -110,7 +112,7 @@ def _query(user_id: int, status: str | None = None):
 def holdings(user_id: int, *, page: int = 1, per_page: int = 20, status: str | None = None
              ) -> tuple[list[Holding], int]:
     """The user's investments, newest first, with returns earned and the next return; and their count.
-    `status` is one investment status, or "live" for paying and active ones."""
+    `status` is one investment status, "live" (paying and active) or "closed" (the others)."""
     query, _ = _query(user_id, status)
     total = db.session.scalar(select(func.count()).select_from(query.with_only_columns(Investment.id).subquery()))
     rows = list(db.session.scalars(query.order_by(Investment.id.desc()).limit(per_page)
@@ -137,6 +139,15 @@ def holding(user_id: int, investment_id: int, *, upcoming_limit: int | None = No
     result.paid_on = dict(db.session.execute(
         select(ReturnPayment.period_index, ReturnPayment.paid_at).where(ReturnPayment.investment_id == inv.id)).all())
     return result
+
+
+def held_in(user_id: int, property_id: int) -> dict | None:
+    """The user's live investments in one property: {"count", "amount"}, or None."""
+    count, amount, currency = db.session.execute(
+        select(func.count(Investment.id), func.coalesce(func.sum(Investment.amount), 0), func.min(Investment.currency))
+        .where(Investment.user_id == user_id, Investment.property_id == property_id,
+               Investment.status.in_(LIVE))).one()
+    return {"count": int(count), "amount": Money(int(amount), currency)} if count else None
 
 
 def calendar_size(investment_id: int) -> tuple[int, int]:

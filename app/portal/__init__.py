@@ -34,6 +34,7 @@ from app.portal.views import (  # noqa: E402,F401
     kyc,
     notifications,
     payouts,
+    portfolio,
     properties,
     wallet,
 )

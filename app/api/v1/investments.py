@@ -58,8 +58,8 @@ class PayRequestSchema(Schema):
 
 
 class InvestmentArgs(PageArgsSchema):
-    status = fields.String(load_default=None, validate=validate.OneOf((*INVESTMENT_STATUSES, "live")), metadata={
-        "description": "one status, or live (paying and active)"})
+    status = fields.String(load_default=None, validate=validate.OneOf((*INVESTMENT_STATUSES, "live", "closed")),
+                           metadata={"description": "one status, live (paying and active) or closed (the others)"})
 
 
 def _date(value):

@@ -53,10 +53,18 @@ def property_detail(slug: str):
         p = properties.by_slug_or_id(slug, viewer=current_user)
     except DomainError:
         abort(404)
+    return render_detail(p)
+
+
+def render_detail(p, *, invest: dict | None = None, status: int = 200):
+    """The detail page, with the invest form (its values and errors after a refused investment)."""
+    from app.portal.views.portfolio import invest_panel
+
     data = properties.cached("detail", {"id": p.id, "status": p.status}, lambda: presenters.detail(p)) \
         if p.status in properties.PUBLIC_STATUSES else presenters.detail(p)
     return render_template("portal/properties/detail.html", p=data, form=SimpleForm(),
-                           following=properties.is_following(p.id, current_user.id))
+                           following=properties.is_following(p.id, current_user.id),
+                           invest=invest or invest_panel(p)), status
 
 
 @bp.post("/properties/<slug>/follow")
