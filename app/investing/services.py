@@ -166,12 +166,14 @@ def invest(user, property_id: int, amount: Money, *, acknowledged: bool, documen
         raise Conflict("the offering documents or terms changed since you opened the page: please review them again",
                        {"acknowledge": ["The documents changed: review them again."]})
     if amount.minor > p.remaining_amount:
-        left = Money(p.remaining_amount, p.currency)
-        raise Conflict(f"not enough funding left: {left.amount_str()} {p.currency} remains",
-                       {"amount": [f"At most {left.amount_str()} {p.currency} remains."]})
+        raise _not_enough_left(p)
 
     # the property row first: the conditional UPDATE serialises investments into one property
-    properties.record_funding(p.id, amount.minor, actor=user)
+    try:
+        properties.record_funding(p.id, amount.minor, actor=user)
+    except Conflict:  # another investment took the room meanwhile: say what is left, in the investor's words
+        _check_open(p, now)
+        raise _not_enough_left(p) from None
 
     terms = schedule.Terms.from_property(p)
     today = now.date()
@@ -199,6 +201,12 @@ def invest(user, property_id: int, amount: Money, *, acknowledged: bool, documen
     if p.status == "funded":
         tell_funded(p)
     return inv
+
+
+def _not_enough_left(p) -> Conflict:
+    left = Money(p.remaining_amount, p.currency)
+    return Conflict(f"not enough funding left: {left.amount_str()} {p.currency} remains",
+                    {"amount": [f"At most {left.amount_str()} {p.currency} remains."]})
 
 
 def _insufficient(wallet_minor: int, needed: int, currency: str) -> InsufficientFunds:
