@@ -13,10 +13,11 @@ How a run goes
        order.
     3. The ids are paid in batches of BATCH_SIZE, each batch one transaction:
        - claim: `UPDATE return_schedule SET paid = true ... RETURNING` the rows still unpaid and due whose
-         investment is active; on PostgreSQL the rows are chosen with `FOR UPDATE SKIP LOCKED`, so even a run that
-         does not hold the run lock only ever takes rows nobody else holds;
-       - the investments whose last period (or capital) is in the batch are locked (`SKIP LOCKED`: a cancellation
-         in flight keeps its rows, which stay unpaid);
+         investment is active. On PostgreSQL the rows and their investments are chosen with `FOR UPDATE SKIP
+         LOCKED` (`FOR NO KEY UPDATE` for investments): a run that does not hold the run lock only ever takes rows
+         nobody else holds, and an investment being cancelled (the services lock it first) keeps its periods
+         unpaid. Lock order: schedule rows and their investments, then ledger accounts in id order; a writer that
+         locks an investment before its accounts (cancellation) therefore never deadlocks with a run;
        - return_payments rows are inserted with `ON CONFLICT (investment_id, period_index) DO NOTHING`; if any
          period turns out to be paid already the batch is rolled back, those schedule rows are marked paid without
          moving money, and the batch is retried;
@@ -115,16 +116,11 @@ class _Postgres:
         FROM (SELECT r.id FROM return_schedule AS r JOIN investments AS i ON i.id = r.investment_id
               WHERE r.id = ANY(CAST(:ids AS BIGINT[])) AND NOT r.paid AND r.due_on <= :as_of
                 AND i.status = 'active'
-              FOR UPDATE OF r SKIP LOCKED) AS c
+              FOR UPDATE OF r SKIP LOCKED FOR NO KEY UPDATE OF i SKIP LOCKED) AS c
         WHERE s.id = c.id
         RETURNING s.id, s.investment_id, s.property_id, s.user_id, s.period_index, s.due_on, s.amount, s.capital,
                   s."last"
     """).bindparams(_AS_OF)
-    LOCK_INVESTMENTS = text("""
-        SELECT id FROM investments WHERE id = ANY(CAST(:ids AS BIGINT[])) AND status = 'active'
-        ORDER BY id FOR NO KEY UPDATE SKIP LOCKED
-    """)
-    UNCLAIM = text("UPDATE return_schedule SET paid = false WHERE id = ANY(CAST(:ids AS BIGINT[]))")
     RECONCILE = text("""
         UPDATE return_schedule AS s SET paid = true
         WHERE s.id = ANY(CAST(:ids AS BIGINT[])) AND NOT s.paid
@@ -199,12 +195,6 @@ class _Postgres:
     def claim(self, ids, as_of) -> list[Due]:
         return [Due(*r) for r in db.session.execute(self.CLAIM, {"ids": list(ids), "as_of": as_of})]
 
-    def lock_investments(self, ids) -> set[int]:
-        return set(db.session.scalars(self.LOCK_INVESTMENTS, {"ids": ids}))
-
-    def unclaim(self, ids) -> None:
-        db.session.execute(self.UNCLAIM, {"ids": ids})
-
     def reconcile(self, ids) -> int:
         return db.session.execute(self.RECONCILE, {"ids": list(ids)}).rowcount
 
@@ -255,7 +245,6 @@ class _SQLite:
                                                        AND i.status = 'active')
         RETURNING id, investment_id, property_id, user_id, period_index, due_on, amount, capital, "last"
     """).bindparams(_AS_OF)
-    UNCLAIM = text("UPDATE return_schedule SET paid = 0 WHERE id IN (SELECT value FROM json_each(:ids))")
     RECONCILE = text("""
         UPDATE return_schedule SET paid = 1
         WHERE id IN (SELECT value FROM json_each(:ids)) AND paid = 0
@@ -301,12 +290,6 @@ class _SQLite:
     def claim(self, ids, as_of) -> list[Due]:
         return [Due(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], bool(r[8]))
                 for r in db.session.execute(self.CLAIM, {"ids": json.dumps(list(ids)), "as_of": as_of})]
-
-    def lock_investments(self, ids) -> set[int]:
-        return set(ids)  # the claim's write holds SQLite's only write lock until commit
-
-    def unclaim(self, ids) -> None:
-        db.session.execute(self.UNCLAIM, {"ids": json.dumps(ids)})
 
     def reconcile(self, ids) -> int:
         return db.session.execute(self.RECONCILE, {"ids": json.dumps(list(ids))}).rowcount
@@ -502,14 +485,6 @@ def _pay_batch(sql, accounts: _Accounts, run: _Run, batch_no: int, ids, now: dat
     if not rows:
         db.session.execute(_RUN_COUNTERS, {"n": 0, "total": 0, "capital": 0, "run": run.id})
         return done
-    closing_ids = {r.investment_id for r in rows if r.last or r.capital}
-    if closing_ids:
-        held = sql.lock_investments(sorted(closing_ids))
-        lost = closing_ids - held
-        if lost:  # changing under us (e.g. being cancelled): leave their periods for the next run
-            sql.unclaim([r.id for r in rows if r.investment_id in lost])
-            rows = [r for r in rows if r.investment_id not in lost]
-
     money = sorted((r for r in rows if r.amount + r.capital > 0), key=lambda r: (r.property_id, r.id))
     if money:
         wallets = accounts.wallets(sorted({r.user_id for r in money}))
