@@ -248,13 +248,21 @@ def test_declare_preview_approve_and_pay_through_the_console(client, login, make
     start, end = (date.today() - timedelta(days=30)).isoformat(), date.today().isoformat()
     form = _page(client, "/admin/declared_distributions/new")
     assert p.title in form and "largest remainders" in form
-    preview = _page(client, f"/admin/declared_distributions/new?property_id={p.id}&label=Rent+October"
-                            f"&period_start={start}&period_end={end}&amount=100.00&basis=paid_amount&preview=1")
-    assert "USD 33.34" in preview and preview.count("USD 33.33") == 2 and "USD 100.00" in preview
-    assert db.session.scalar(select(func.count(DeclaredDistribution.id))) == 0  # a preview saves nothing
-
     data = {"property_id": p.id, "label": "Rent October", "period_start": start, "period_end": end,
             "amount": "100.00", "basis": "paid_amount", "note": "October rent, net of fees"}
+    response = client.post("/admin/declared_distributions/declare",
+                           data=data | {"csrf_token": csrf_from(form), "preview": "1"})
+    preview = response.get_data(as_text=True)
+    assert response.status_code == 200 and "nothing is saved" in preview
+    assert "USD 33.34" in preview and preview.count("USD 33.33") == 2 and "USD 100.00" in preview
+    assert db.session.scalar(select(func.count(DeclaredDistribution.id))) == 0  # a preview saves nothing
+    bad = client.post("/admin/declared_distributions/declare",
+                      data=data | {"csrf_token": csrf_from(form), "preview": "1", "amount": "1.001"})
+    assert "more than 2 decimal places" in bad.get_data(as_text=True)
+    refused = client.post("/admin/declared_distributions/declare",
+                          data=data | {"csrf_token": csrf_from(form), "label": ""}, follow_redirects=True)
+    assert "A label is required" in refused.get_data(as_text=True) and 'value="100.00"' in refused.get_data(
+        as_text=True)  # the form comes back filled in
     assert client.post("/admin/declared_distributions/declare", data=data).status_code == 400  # CSRF
     response = client.post("/admin/declared_distributions/declare", data=data | {"csrf_token": csrf_from(form)})
     assert response.status_code == 302

@@ -33,6 +33,7 @@ from app.investing.models import (
 )
 from app.properties.models import Property
 
+FIELDS = ("property_id", "label", "period_start", "period_end", "amount", "basis", "note")
 STATUS_BADGE = {DRAFT: "warning", APPROVED: "primary", "paid": "success", DISCARDED: "secondary"}
 
 
@@ -42,7 +43,8 @@ def _status(view, context, model, name):
 
 
 def _period(view, context, model, name):
-    return f"{model.period_start.isoformat()} – {model.period_end.isoformat()}"
+    return Markup(f'<span class="text-nowrap">{model.period_start.isoformat()}</span> – '
+                  f'<span class="text-nowrap">{model.period_end.isoformat()}</span>')
 
 
 def _email(attr):
@@ -89,7 +91,8 @@ class DeclaredDistributionView(LiveFilterOptions, SecureModelView):
                    "paid_at")
     column_sortable_list = ("id", "amount", "status", "paid_at")
     column_default_sort = ("id", True)
-    column_labels = {"created_by": "Declared by", "approved_by": "Approved by", "paid_at": "Paid at"}
+    column_labels = {"created_by": "Declared by", "approved_by": "Approved by", "paid_at": "Paid at",
+                     "entry_id": "Ledger entry"}
     column_filters = (
         DeclaredStatusFilter(DeclaredDistribution.status, "Status"),
         DeclaredPropertyFilter(DeclaredDistribution.property_id, "Property"),
@@ -101,7 +104,9 @@ class DeclaredDistributionView(LiveFilterOptions, SecureModelView):
                          "created_by": _email("created_by"), "approved_by": _email("approved_by")}
     column_details_list = ("id", "property", "label", "period", "amount", "basis", "status", "note", "created_by",
                            "created_at", "approved_by", "approved_at", "paid_at", "entry_id")
-    column_formatters_detail = column_formatters
+    column_formatters_detail = column_formatters | {
+        "entry_id": lambda v, c, m, n: Markup(f'<a href="{url_for("ledger_entries.details_view", id=m.entry_id)}">'
+                                              f'#{m.entry_id}</a>') if m.entry_id else ""}
 
     def get_query(self):
         return db.session.query(DeclaredDistribution).options(
@@ -125,24 +130,19 @@ class DeclaredDistributionView(LiveFilterOptions, SecureModelView):
     # declaring ------------------------------------------------------------------------------------------------------
     @expose("/new", methods=["GET"])
     def new(self):
-        """The declaration form; with its fields filled in, it previews the split without saving anything."""
+        """The declaration form (filled in again from the query string after a refusal)."""
         if not has_permission(current_user, "distributions.declare"):
             abort(403)
+        return self._form({name: request.args.get(name) for name in FIELDS})
+
+    def _form(self, given: dict, *, preview=None, error=None):
         today = date.today()
         quarter_start = date(today.year, 3 * ((today.month - 1) // 3) + 1, 1)
-        last_start = date(quarter_start.year - (quarter_start.month == 1),
-                          (quarter_start.month - 4) % 12 + 1, 1)
-        values = {"property_id": request.args.get("property_id", ""), "label": request.args.get("label", ""),
-                  "period_start": request.args.get("period_start", last_start.isoformat()),
-                  "period_end": request.args.get("period_end", (quarter_start - timedelta(days=1)).isoformat()),
-                  "amount": request.args.get("amount", ""), "basis": request.args.get("basis", BASIS_PAID),
-                  "note": request.args.get("note", "")}
-        preview, error = None, None
-        if request.args.get("preview"):
-            try:
-                preview = self._preview(values)
-            except DomainError as exc:
-                error = describe(exc)
+        last_start = date(quarter_start.year - (quarter_start.month == 1), (quarter_start.month - 4) % 12 + 1, 1)
+        defaults = {"property_id": "", "label": "", "period_start": last_start.isoformat(),
+                    "period_end": (quarter_start - timedelta(days=1)).isoformat(), "amount": "", "basis": BASIS_PAID,
+                    "note": ""}
+        values = {name: given.get(name) or default for name, default in defaults.items()}
         return self.render("admin/declared/new.html", values=values, properties=_declarable_properties(),
                            bases=declared.BASES, preview=preview, error=error, rule=declared.RESIDUE_RULE,
                            form=SimpleForm())
@@ -151,37 +151,43 @@ class DeclaredDistributionView(LiveFilterOptions, SecureModelView):
     def _preview(values: dict):
         from app.core.errors import NotFound, ValidationError
 
-        p = db.session.get(Property, int(values["property_id"])) if values["property_id"].isdigit() else None
+        raw = str(values.get("property_id") or "")
+        p = db.session.get(Property, int(raw)) if raw.isdigit() else None
         if p is None:
             raise NotFound("choose a property")
-        amount = declared._parse_amount(values["amount"], p.currency)
-        start = declared._parse_date(values["period_start"], "period_start")
-        end = declared._parse_date(values["period_end"], "period_end")
+        amount = declared._parse_amount(values.get("amount"), p.currency)
+        start = declared._parse_date(values.get("period_start"), "period_start")
+        end = declared._parse_date(values.get("period_end"), "period_end")
         if end < start:
             raise ValidationError("the period ends before it starts")
-        if values["basis"] not in declared.BASES:
+        if values.get("basis") not in declared.BASES:
             raise ValidationError("unknown basis")
         return declared.compute_split(p.id, amount, p.currency, start, end, values["basis"])
 
     @expose("/declare", methods=["POST"])
     @requires("distributions.declare")
     def declare(self):
+        """Preview the split (the "preview" button: nothing is saved) or declare a draft."""
         if not SimpleForm().validate_on_submit():
             abort(400)
-        form = request.form
+        values = {name: request.form.get(name) or "" for name in FIELDS}
+        if request.form.get("preview"):
+            try:
+                return self._form(values, preview=self._preview(values))
+            except DomainError as exc:
+                return self._form(values, error=describe(exc))
         created = {}
 
         def run():
             created["d"] = declared.declare(
-                int(form["property_id"]) if (form.get("property_id") or "").isdigit() else 0,
-                label=form.get("label"), period_start=form.get("period_start"), period_end=form.get("period_end"),
-                amount=form.get("amount"), basis=form.get("basis") or BASIS_PAID, note=form.get("note") or "",
-                actor=current_user)
+                int(values["property_id"]) if values["property_id"].isdigit() else 0, label=values["label"],
+                period_start=values["period_start"], period_end=values["period_end"], amount=values["amount"],
+                basis=values["basis"] or BASIS_PAID, note=values["note"], actor=current_user)
             return created["d"]
 
         response = run_action(run, lambda d: f"Declared #{d.id} as a draft: a second finance user must approve it.",
-                              url_for(".new", **{k: v for k, v in form.items() if k != "csrf_token"}))
-        if "d" in created and created["d"].id:
+                              url_for(".new", **values))
+        if "d" in created:
             return redirect(url_for(".details_view", id=created["d"].id))
         return response
 

@@ -208,7 +208,12 @@ class InvestmentView(LiveFilterOptions, SecureModelView):
                            "fees_paid", "refunded_amount", "invested_on", "return_anchor", "documents_version",
                            "acknowledged_at", "acknowledged_ip", "entry_id", "closed_at", "close_reason",
                            "created_at")
-    column_formatters_detail = column_formatters | {"escrow_amount": money_formatter("escrow_amount")}
+    column_formatters_detail = column_formatters | {
+        "escrow_amount": money_formatter("escrow_amount"),
+        "documents_version": lambda v, c, m, n: Markup(f'<code title="{escape(m.documents_version)}">'
+                                                       f'{escape(m.documents_version[:16])}…</code>'),
+        "entry_id": lambda v, c, m, n: Markup(f'<a href="{url_for("ledger_entries.details_view", id=m.entry_id)}">'
+                                              f'#{m.entry_id}</a>') if m.entry_id else ""}
 
     def _joined(self, query):
         return (query.join(User, User.id == Investment.user_id).join(Property, Property.id == Investment.property_id))
@@ -292,6 +297,10 @@ def _installment_no(view, context, model, name):
     return f"{model.index} of {count}"
 
 
+def _nowrap(text) -> Markup:
+    return Markup(f'<span class="text-nowrap">{escape(text)}</span>')
+
+
 def _days_overdue(view, context, model, name):
     days = (_today() - model.due_on).days
     return days if days > 0 else ""
@@ -300,14 +309,14 @@ def _days_overdue(view, context, model, name):
 def _late_fee(view, context, model, name):
     fee = investing.late_fee_for(model, model.investment.property, _today())
     if fee:
-        return Money(fee, model.investment.currency).display()
+        return _nowrap(Money(fee, model.investment.currency).display())
     p = model.investment.property
     if p.late_fee:
         starts = model.due_on + timedelta(days=_days("INSTALLMENT_GRACE_DAYS", 3) + 1)
-        return Markup(f'<span class="text-muted" title="the late fee the terms state">none yet '
-                      f'({escape(Money(p.late_fee, model.investment.currency).display())} from '
-                      f'{starts.isoformat()})</span>')
-    return Markup('<span class="text-muted">none in the terms</span>')
+        return Markup(f'<span class="text-muted small" title="the late fee the terms state, from that day">none yet'
+                      f' · <span class="text-nowrap">{escape(Money(p.late_fee, model.investment.currency).display())}'
+                      f'</span> from <span class="text-nowrap">{starts.isoformat()}</span></span>')
+    return Markup('<span class="text-muted small">none in the terms</span>')
 
 
 def _state(view, context, model, name):
@@ -327,6 +336,7 @@ class InstallmentView(LiveFilterOptions, SecureModelView):
     permission = "investments.view"
     list_template = "admin/investments/installments.html"
     can_view_details = False
+    column_display_actions = False
     column_auto_select_related = False
     column_list = ("investor", "property", "investment", "index", "due_on", "amount", "days_overdue", "late_fee",
                    "state")
@@ -343,8 +353,8 @@ class InstallmentView(LiveFilterOptions, SecureModelView):
         DateBetweenFilter(Installment.due_on, "Due on"),
     )
     column_formatters = {"investor": _investor, "property": _property, "investment": _investment_link,
-                         "index": _installment_no, "amount": lambda v, c, m, n: Money(
-                             m.amount, m.investment.currency).display(),
+                         "index": _installment_no, "due_on": lambda v, c, m, n: _nowrap(m.due_on.isoformat()),
+                         "amount": lambda v, c, m, n: _nowrap(Money(m.amount, m.investment.currency).display()),
                          "days_overdue": _days_overdue, "late_fee": _late_fee, "state": _state}
 
     def _joined(self, query):
