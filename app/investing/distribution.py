@@ -447,7 +447,8 @@ class _Accounts:
         wanted = [c for c in codes.values() if c not in self.known and c not in self.pending]
         if wanted:
             self.pending.update(self.sql.accounts(wanted))
-            for (kind, ref), code in codes.items():
+            # in code order: two runs creating the same accounts at once wait for each other, never deadlock
+            for (kind, ref), code in sorted(codes.items(), key=lambda item: item[1]):
                 if code not in self.known and code not in self.pending:
                     self.pending[code] = ledger.platform_account(kind, ref=str(ref)).id
         return {key: self.known.get(code) or self.pending[code] for key, code in codes.items()}
