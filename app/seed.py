@@ -27,6 +27,12 @@ STAFF = (
     ("support@example.com", "support", "Sam", "Support"),
 )
 DEMO_DEPOSIT_REFERENCE = "demo-seed-investor-funding"
+# Co-investors: verified, KYC approved, funded as they invest; they fund the demo properties beside the investor.
+COINVESTORS = (
+    ("coinvestor1@example.com", "Cora", "Coinvestor"),
+    ("coinvestor2@example.com", "Colin", "Coinvestor"),
+    ("coinvestor3@example.com", "Chloe", "Coinvestor"),
+)
 
 
 @dataclass
@@ -44,13 +50,38 @@ def seed_demo() -> list[Login]:
     logins = [_investor()]
     for email, role, first, last in STAFF:
         logins.append(_staff(email, role, first, last))
-    approve_identity(auth.user_by_email(INVESTOR_EMAIL), auth.user_by_email("compliance@example.com"))
-    _payout_method(auth.user_by_email(INVESTOR_EMAIL))
+    reviewer = auth.user_by_email("compliance@example.com")
+    investor = auth.user_by_email(INVESTOR_EMAIL)
+    approve_identity(investor, reviewer)
+    _payout_method(investor)
+    investors = {"investor": investor}
+    for number, (email, first, last) in enumerate(COINVESTORS, start=1):
+        investors[number] = _coinvestor(email, first, last)
+        approve_identity(investors[number], reviewer)
     from app.properties.demo import seed_properties
 
     manager = auth.user_by_email("properties@example.com")
-    seed_properties(manager, manager)
+    seed_properties(manager, manager, investors)
+    _pay_due_returns()
     return logins
+
+
+def _coinvestor(email: str, first: str, last: str):
+    user = auth.user_by_email(email)
+    if user is None:
+        user = auth.create_user(email, INVESTOR_PASSWORD, first_name=first, last_name=last, roles=("investor",),
+                                verified=True, terms_accepted=True)
+    return user
+
+
+def _pay_due_returns() -> None:
+    """Run the distribution engine for the returns the demo's history has made due (none on a second run)."""
+    from app.core.db import commit
+    from app.investing import distribution
+
+    commit()  # the engine commits per batch and runs outside any caller's transaction
+    if len(distribution.due_ids(distribution.today())):
+        distribution.distribute(trigger="cli")
 
 
 def _investor() -> Login:

@@ -1,14 +1,18 @@
-"""Demo properties in every state, with generated photos processed at once."""
+"""Demo properties in every state, with generated photos processed at once, funded by real investments made
+through investing.invest by the demo investor and three co-investors (so each property's raised amount equals its
+investments, and the ledger verifies)."""
 from __future__ import annotations
 
 import io
 import random
-from datetime import timedelta
+from contextlib import contextmanager, nullcontext
+from datetime import datetime, timedelta
 
 from PIL import Image, ImageDraw
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from app.core.db import utcnow
+from app.core.money import Money
 from app.extensions import db
 from app.properties import services as properties
 from app.properties.models import Amenity, Property, PropertyFaq
@@ -19,34 +23,96 @@ FAQ = [("How are returns paid?", "Into your Freehold wallet on each payment date
        ("Who manages the property?", "A licensed local manager, paid from the rental income."),
        ("Can I sell my share early?", "Where resale is allowed, list it on the secondary market.")]
 
+# Investments per property: (who, amount). "investor" is the demo investor, 1 to 3 the co-investors.
+HARBOUR = [("investor", "5000.00"), (1, "25000.00"), (2, "25000.00"), (3, "25000.00"), (1, "25000.00"),
+           (2, "20000.00")]
+CANAL = [(n % 3 + 1, "5000.00") for n in range(12)]
+OAK = [("investor", "1200.00")] + [(n % 3 + 1, "1200.00") for n in range(6)]
+NORTHGATE = [("investor", "10000.00")] + [(n % 3 + 1, "50000.00") for n in range(7)] + [(2, "40000.00")]
+VINEYARD = [("investor", "2500.00")] + [(n % 3 + 1, "5000.00") for n in range(9)] + [(3, "2500.00")]
+HOTEL = [("investor", "6000.00"), (1, "30000.00"), (2, "20000.00")]
+
 DEMO = [
-    # slug, title, type, city, country, status, target, terms, description, raised
+    # slug, title, type, city, country, status, target, terms, description, investments
     ("harbour-lofts", "Harbour Lofts", "residential", "Lisbon", "PT", "active", 50_000_000,
      dict(min_investment=10_000, max_investment=2_500_000, return_rate_bps=800, return_frequency="quarterly",
           return_periods=20, capital_back=True, resale_allowed=True),
-     "Twelve **riverside lofts** in a restored warehouse, let on long leases to young professionals.", 12_500_000),
+     "Twelve **riverside lofts** in a restored warehouse, let on long leases to young professionals.", HARBOUR),
     ("canal-street-offices", "Canal Street Offices", "commercial", "Amsterdam", "NL", "active", 20_000_000,
      dict(fixed_amount=500_000, return_fixed_amount=10_000, return_frequency="quarterly", return_periods=20,
-          capital_back=True), "Grade A office floor fully let to a software company on a ten-year lease.", 6_000_000),
+          capital_back=True), "Grade A office floor fully let to a software company on a ten-year lease.", CANAL),
     ("oak-park-homes", "Oak Park Family Homes", "residential", "Austin", "US", "active", 30_000_000,
      dict(fixed_amount=120_000, installments_count=6, installment_interval=1, installment_unit="months",
           late_fee=2_500, return_rate_bps=650, return_frequency="monthly", return_periods=60, capital_back=True),
-     "Eight detached family homes near good schools, paid for in six monthly installments.", 3_600_000),
+     "Eight detached family homes near good schools, paid for in six monthly installments.", OAK),
     ("northgate-logistics", "Northgate Logistics Park", "industrial", "Manchester", "GB", "funded", 40_000_000,
-     dict(min_investment=50_000, max_investment=5_000_000, return_rate_bps=720, return_frequency="yearly",
-          return_periods=7, capital_back=True), "A last-mile distribution warehouse let to a national carrier.",
-     40_000_000),
+     dict(min_investment=50_000, max_investment=5_000_000, return_rate_bps=720, return_frequency="monthly",
+          return_periods=84, capital_back=True), "A last-mile distribution warehouse let to a national carrier; "
+     "the rent is shared out every month.", NORTHGATE),
     ("vineyard-plot", "Douro Vineyard Plot", "land", "Porto", "PT", "completed", 5_000_000,
      dict(min_investment=10_000, max_investment=500_000, return_rate_bps=500, return_frequency="yearly",
           return_periods=3, capital_back=True), "Terraced vineyard land, sold to a wine estate after three harvests.",
-     5_000_000),
+     VINEYARD),
     ("riverside-mixed", "Riverside Market Hall", "mixed_use", "Dublin", "IE", "draft", 25_000_000,
      dict(min_investment=25_000, max_investment=1_000_000, return_rate_bps=900, return_frequency="quarterly",
-          return_periods=None, capital_back=False), "Shops on the ground floor, flats above. Opening soon.", 0),
+          return_periods=None, capital_back=False), "Shops on the ground floor, flats above. Opening soon.", []),
     ("seaside-hotel", "Seaside Boutique Hotel", "commercial", "Nice", "FR", "cancelled", 60_000_000,
      dict(min_investment=100_000, max_investment=6_000_000, return_rate_bps=1100, return_frequency="quarterly",
-          return_periods=16, capital_back=True), "A twenty-room hotel; the offering was withdrawn by the sponsor.", 0),
+          return_periods=16, capital_back=True), "A twenty-room hotel; the offering was withdrawn by the sponsor.",
+     HOTEL),
 ]
+
+# Offerings with a history: (funding opened, funding closed, investments made, completed) in days before today.
+# Their investments are made through investing.invest as of those days (see `demo_clock`), so their return
+# calendars have dates in the past, which the distribution engine then pays.
+HISTORY = {
+    "northgate-logistics": (400, 340, 380, None),   # monthly rent since eleven months or so
+    "vineyard-plot": (1300, 1200, 1250, 90),        # three yearly harvests and the capital paid, then sold
+}
+
+
+@contextmanager
+def demo_clock(moment: datetime):
+    """Demo data only: run the property and investing services as if it were `moment`, so that demo investments
+    made through the real services can have a past (funding windows and return calendars months ago). The ledger,
+    the audit trail and notifications keep the real time: they say when the demo was loaded."""
+    from app.investing import services as investing_services
+    from app.properties import services as property_services
+
+    saved = investing_services.utcnow, property_services.utcnow
+    investing_services.utcnow = property_services.utcnow = lambda: moment
+    try:
+        yield
+    finally:
+        investing_services.utcnow, property_services.utcnow = saved
+
+
+def _ensure_funds(user, needed: int) -> None:
+    """Top the co-investor's wallet up by a completed bank transfer when it holds less than `needed`."""
+    from app.ledger.services import balance_of, platform_currency
+    from app.payments import services as payments
+    from app.payments.models import Deposit
+
+    available = balance_of(user.id).available.minor
+    if available >= needed:
+        return
+    top_up = -(-max(needed - available, 10_000_000) // 1_000_000) * 1_000_000  # 100,000.00 or more, in 10,000s
+    count = db.session.scalar(select(func.count(Deposit.id)).where(Deposit.user_id == user.id)) or 0
+    deposit = payments.create_deposit(user.id, Money(top_up, platform_currency()), "bank_transfer",
+                                      reference=f"demo-seed-{user.id}-funding-{count + 1}")
+    payments.complete_deposit(deposit)
+
+
+def _invest_all(p, plan, investors: dict) -> None:
+    from app.investing import services as investing
+
+    for who, amount in plan:
+        user = investors[who]
+        money = Money.parse(amount, p.currency)
+        if who != "investor":
+            _ensure_funds(user, investing.first_installment(p, money.minor))
+        investing.invest(user, p.id, money, acknowledged=True, documents_version=investing.offering_version(p),
+                         ip="127.0.0.1")
 
 
 def demo_photo(title: str, seed: int) -> bytes:
@@ -69,7 +135,9 @@ def demo_photo(title: str, seed: int) -> bytes:
     return buffer.getvalue()
 
 
-def seed_properties(manager, publisher) -> None:
+def seed_properties(manager, publisher, investors: dict | None = None) -> None:
+    """The demo properties, each published and funded by the investments of its plan. `investors` maps "investor"
+    and 1, 2, 3 to users who may invest (verified, KYC approved); without it the properties stay unfunded."""
     from app.properties.tasks import process_photo
 
     amenities = {}
@@ -81,14 +149,15 @@ def seed_properties(manager, publisher) -> None:
         amenities[name] = amenity
     db.session.flush()
     now = utcnow()
-    for index, (slug, title, kind, city, country, status, target, term, description, raised) in enumerate(DEMO):
+    for index, (slug, title, kind, city, country, status, target, term, description, plan) in enumerate(DEMO):
         if db.session.scalar(select(Property.id).where(Property.slug == slug)) is not None:
             continue
+        opened, closed, invested, completed = HISTORY.get(slug, (20 + index, index * 3 - 40, None, None))
         p = Property(slug=slug, title=title, property_type=kind, city=city, country=country,
                      street=f"{10 + index} Demo Street", region="", postal_code=f"{1000 + index}",
                      description=description + "\n\n- Professionally managed\n- Insured\n- Quarterly reports",
                      target_amount=target, raised_amount=0, currency="USD", status="draft", created_by_id=manager.id,
-                     funding_starts_at=now - timedelta(days=20 + index), funding_ends_at=now + timedelta(days=40 - index * 3),
+                     funding_starts_at=now - timedelta(days=opened), funding_ends_at=now - timedelta(days=closed),
                      latitude=None, longitude=None, **term)
         p.amenities = [amenities[a] for a in random.Random(index).sample(AMENITIES, 4)]
         p.faqs = [PropertyFaq(position=i, question=q, answer=a) for i, (q, a) in enumerate(FAQ, start=1)]
@@ -103,11 +172,13 @@ def seed_properties(manager, publisher) -> None:
         db.session.refresh(p)
         if status == "draft":
             continue
-        properties.publish(p, actor=publisher)
-        if raised:
-            properties.record_funding(p.id, raised, actor=None)  # stands in for investments until they exist
+        with demo_clock(now - timedelta(days=invested)) if invested else nullcontext():
+            properties.publish(p, actor=publisher)
+            if investors and plan:
+                _invest_all(p, plan, investors)
         db.session.refresh(p)
         if status == "completed":
-            properties.complete(p, actor=publisher, reason="Demo data: sold.")
+            with demo_clock(now - timedelta(days=completed)) if completed else nullcontext():
+                properties.complete(p, actor=publisher, reason="Demo data: sold.")
         if status == "cancelled":
             properties.cancel(p, actor=publisher, reason="Demo data: withdrawn by the sponsor.")
