@@ -138,6 +138,7 @@ def demo_photo(title: str, seed: int) -> bytes:
 def seed_properties(manager, publisher, investors: dict | None = None) -> None:
     """The demo properties, each published and funded by the investments of its plan. `investors` maps "investor"
     and 1, 2, 3 to users who may invest (verified, KYC approved); without it the properties stay unfunded."""
+    from app.kyc.demo import sample_pdf
     from app.properties.tasks import process_photo
 
     amenities = {}
@@ -165,6 +166,8 @@ def seed_properties(manager, publisher, investors: dict | None = None) -> None:
         db.session.flush()
         properties.check_terms_change(p, {})
         photos = [properties.add_photo(p, demo_photo(title, index * 10 + n), actor=manager) for n in range(3)]
+        for doc_title in ("Offering memorandum", "Subscription terms"):
+            properties.add_document(p, sample_pdf(f"{title.upper()}  {doc_title}"), doc_title, actor=manager)
         db.session.flush()
         for photo in photos:
             db.session.commit()

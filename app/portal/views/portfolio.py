@@ -83,7 +83,7 @@ def invest_panel(p, *, values: dict | None = None, errors: dict | None = None, m
         "remaining": Money(p.remaining_amount, cur),
         "currency": cur,
         "installments": count if count > 1 else None,
-        "installment_every": (f"{p.installment_interval} {p.installment_unit}" if count > 1 else None),
+        "installment_every": _every(p.installment_interval, p.installment_unit) if count > 1 else None,
         "late_fee": Money(p.late_fee, cur) if p.late_fee else None,
         "first": first,
         "documents": [{"id": d.id, "title": d.title, "pages": d.pages} for d in p.documents],
@@ -94,6 +94,12 @@ def invest_panel(p, *, values: dict | None = None, errors: dict | None = None, m
         "held": held,
         "slug": p.slug,
     }
+
+
+def _every(interval: int | None, unit: str | None) -> str:
+    """"month", "2 months", "30 days"."""
+    singular = (unit or "months").removesuffix("s")
+    return singular if (interval or 1) == 1 else f"{interval} {singular}s"
 
 
 def _parse_amount(text: str, currency: str) -> Money:
