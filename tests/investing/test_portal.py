@@ -308,3 +308,26 @@ def test_the_portfolio_page_costs_the_same_queries_for_1_or_20_holdings(app, inv
         assert html.count('data-testid="holding-') == n
         counts[n] = len(queries)
     assert counts[1] == counts[20], counts
+
+
+def test_a_paid_declared_distribution_counts_as_a_return_received(client, investor, make_property, make_user, login):
+    from app.investing import declared
+
+    user = investor("5000.00")
+    p = make_property()
+    inv = investing.invest(user, p.id, Money.parse("1000.00", "USD"), acknowledged=True)
+    db.session.commit()
+    first, second = make_user(role="finance"), make_user(role="finance")
+    d = declared.declare(p.id, actor=first, label="Rent, first quarter", period_start=date.today() - timedelta(days=30),
+                         period_end=date.today(), amount="12.34")
+    db.session.commit()
+    declared.approve(d, actor=second)
+    declared.pay(d, actor=second)
+    db.session.commit()
+    login(user)
+    html = client.get("/portfolio").get_data(as_text=True)
+    assert 'data-testid="returns-earned">USD 12.34' in html
+    assert "Distributions received" in html and "Rent, first quarter" in html
+    assert f"<title>{date.today().strftime('%b %Y')}: USD 12.34</title>" in html
+    holding = client.get(f"/portfolio/{inv.id}").get_data(as_text=True)
+    assert "Rent, first quarter" in holding and 'data-testid="returns-earned">USD 12.34' in holding

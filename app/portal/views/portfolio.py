@@ -211,7 +211,10 @@ def portfolio():
     show = request.args.get("show") if request.args.get("show") in ("live", "closed") else None
     rows, total = folio.holdings(current_user.id, page=page, per_page=PER_PAGE, status=show)
     months = folio.returns_by_month(current_user.id, currency)
+    from app.investing.declared import paid_shares_for
+
     return render_template("portal/portfolio/index.html", summary=folio.summary(current_user.id, currency),
+                           declared_shares=paid_shares_for(current_user.id, limit=12),
                            holdings=rows, total=total, page=page, pages=max((total + PER_PAGE - 1) // PER_PAGE, 1),
                            chart=returns_chart(months), months=months, show=show,
                            received_12m=Money(sum(m.amount.minor for m in months), currency),
@@ -231,8 +234,11 @@ def portfolio_holding(investment_id: int):
     fees = folio.installment_fees(h)
     due = h.due_installments
     paid_periods, unpaid_periods = folio.calendar_size(h.id)
+    from app.investing.declared import paid_shares_for
+
     return render_template(
         "portal/portfolio/holding.html", h=h, inv=h.investment, p=h.investment.property, fees=fees, form=SimpleForm(),
+        declared_shares=paid_shares_for(current_user.id, investment_id=h.id),
         next_due=(Money(due[0].amount + fees.get(due[0].index, 0), h.currency) if due else None),
         all_due=(Money(sum(i.amount + fees.get(i.index, 0) for i in due), h.currency) if due else None),
         hidden_periods=max(unpaid_periods - UPCOMING_SHOWN, 0), paid_periods=paid_periods,
