@@ -139,6 +139,10 @@ _IBAN_RE = re.compile(r"^[A-Z]{2}\d{2}[A-Z0-9]{11,30}$")
 _BIC_RE = re.compile(r"^[A-Z]{6}[A-Z0-9]{2}([A-Z0-9]{3})?$")
 
 
+def is_id(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2**63
+
+
 def _compact(value) -> str:
     return re.sub(r"[\s-]", "", str(value or "")).upper()
 
@@ -226,7 +230,7 @@ def methods_of(user_id: int) -> list[PayoutMethod]:
 
 
 def method_for_owner(method_id, user) -> PayoutMethod:
-    method = db.session.get(PayoutMethod, method_id) if isinstance(method_id, int) else None
+    method = db.session.get(PayoutMethod, method_id) if is_id(method_id) else None
     if method is None or method.user_id != user.id:
         raise NotFound("no such payout method")
     return method
@@ -381,7 +385,7 @@ def request_payout(user: User, amount: Money, payout_method_id) -> Payout:
     require_approved(user, WITHDRAW)
     if amount.currency != ledger.platform_currency():
         raise ValidationError("wrong currency", {"amount": [f"Amounts are in {ledger.platform_currency()}."]})
-    method = db.session.get(PayoutMethod, payout_method_id) if isinstance(payout_method_id, int) else None
+    method = db.session.get(PayoutMethod, payout_method_id) if is_id(payout_method_id) else None
     if method is None or method.user_id != user.id:
         raise ValidationError("no such payout method", {"payout_method_id": ["Choose one of your bank accounts."]})
     now = utcnow()
@@ -615,7 +619,7 @@ def mark_failed(payout: Payout, *, actor, reason: str) -> Payout:
 
 # reading --------------------------------------------------------------------------------------------------------
 def payout_for_owner(payout_id, user) -> Payout:
-    payout = db.session.get(Payout, payout_id) if isinstance(payout_id, int) else None
+    payout = db.session.get(Payout, payout_id) if is_id(payout_id) else None
     if payout is None or payout.user_id != user.id:
         raise NotFound("no such payout")
     return payout

@@ -228,3 +228,12 @@ def test_quote(client, headers, method):
     assert data["fee"]["amount"] == "2.00" and data["total"]["amount"] == "202.00"
     assert data["available"]["amount"] == "1000.00"
     assert client.get("/api/v1/payouts/quote?amount=2.5e1", headers=headers).status_code == 422
+
+
+def test_out_of_range_ids_are_404_or_422_not_500(client, headers, method):
+    huge = 10**20
+    assert client.get(f"/api/v1/payouts/{huge}", headers=headers).status_code == 404
+    assert client.post(f"/api/v1/payouts/{huge}/cancel", headers=headers).status_code == 404
+    assert client.get(f"/api/v1/payout-methods/{huge}", headers=headers).status_code == 404
+    response = client.post("/api/v1/payouts", json={"amount": "10.00", "payout_method_id": huge}, headers=headers)
+    assert response.status_code == 422

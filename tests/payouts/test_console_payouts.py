@@ -164,3 +164,9 @@ def test_export_selected_makes_a_batch_and_a_bank_file(client, login, finance, i
     actions = set(db.session.scalars(select(AuditRecord.action).where(AuditRecord.action.like("payouts.%"))))
     assert {"payouts.approve", "payouts.batch_exported", "payouts.batch_downloaded", "payouts.batch_paid",
             "payouts.mark_paid"} <= actions
+
+
+def test_out_of_range_ids_are_404(client, login, finance):
+    login(finance)
+    assert client.get(f"/admin/payouts/case/{10**20}").status_code == 404
+    assert client.get(f"/admin/payout_batches/{10**20}/file").status_code == 404

@@ -242,7 +242,7 @@ class PayoutQueueView(SecureModelView):
 
     # the case page ------------------------------------------------------------------------------------------------
     def _payout(self, payout_id: int) -> Payout:
-        payout = db.session.get(Payout, payout_id)
+        payout = db.session.get(Payout, payout_id) if payouts.is_id(payout_id) else None
         if payout is None:
             abort(404)
         return payout
@@ -342,7 +342,7 @@ class PayoutBatchView(SecureModelView):
         return super().render(template, **kwargs)
 
     def _batch(self, batch_id: int) -> PayoutBatch:
-        batch = db.session.get(PayoutBatch, batch_id)
+        batch = db.session.get(PayoutBatch, batch_id) if payouts.is_id(batch_id) else None
         if batch is None:
             abort(404)
         return batch
