@@ -149,3 +149,61 @@ def test_run_list_queries_do_not_grow_with_runs(client, login, make_user, count_
     with count_queries() as many:
         assert client.get("/admin/distribution_runs/").status_code == 200
     assert len(many) == len(few)
+
+
+# in Chromium -------------------------------------------------------------------------------------------------------
+def test_finance_previews_and_runs_returns_in_the_browser(request, make_property, make_user, artifacts_dir):
+    """Preview, Run now, the run in the list, the shortfalls: clicked through in Chromium, with screenshots."""
+    import os
+    import shutil
+    import threading
+
+    import pyotp
+    import pytest
+
+    chromium = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
+    if not os.path.exists(chromium):
+        pytest.skip("needs Debian's chromium (apt-get install chromium)")
+    from playwright.sync_api import expect, sync_playwright
+    from werkzeug.serving import make_server
+
+    from app.core.db import commit
+    from app.seed import seed_demo
+
+    logins = {login.email: login for login in seed_demo()}
+    commit()
+    _portfolio(make_property, make_user)
+    distribution.distribute(TODAY - timedelta(days=45))  # an earlier run, for the list
+    app = request.getfixturevalue("app")
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_port}"
+    try:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=chromium, args=[
+                "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync", "--no-first-run"])
+            page = browser.new_page(viewport={"width": 1400, "height": 900})
+            page.goto(f"{base}/login")
+            page.fill("#email", "finance@example.com")
+            page.fill("#password", "Demo-staff-2026")
+            page.click("button[type=submit]")
+            page.fill("#code", pyotp.TOTP(logins["finance@example.com"].totp_secret).now())
+            page.click("button[type=submit]")
+            page.goto(f"{base}/admin/returns_preview/")
+            expect(page.get_by_text("Harbour Lofts")).to_be_visible()
+            page.screenshot(path=str(artifacts_dir / "console-returns-preview.png"), full_page=True)
+            page.once("dialog", lambda dialog: dialog.accept())
+            page.click("text=Run now")
+            expect(page.get_by_text("started: its run appears under Return runs")).to_be_visible()
+            page.goto(f"{base}/admin/distribution_runs/")
+            expect(page.get_by_text("console").first).to_be_visible()
+            page.screenshot(path=str(artifacts_dir / "console-returns-runs.png"), full_page=True)
+            page.goto(f"{base}/admin/returns_shortfalls/")
+            expect(page.get_by_text("Harbour Lofts")).to_be_visible()
+            page.screenshot(path=str(artifacts_dir / "console-returns-shortfalls.png"), full_page=True)
+            browser.close()
+    finally:
+        server.shutdown()
+    assert db.session.scalar(select(func.count(ReturnPayment.id))) > 0
+    assert_consistent()
