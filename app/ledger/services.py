@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
@@ -167,21 +168,34 @@ def entry_by_key(key: str) -> JournalEntry | None:
 
 
 def post(lines: Iterable[tuple[Account, int]], *, key: str, kind: str, memo: str = "",
-         actor_id: int | None = None, reverses_id: int | None = None) -> JournalEntry:
+         actor_id: int | None = None, reverses_id: int | None = None, exclusive: bool = False) -> JournalEntry:
     """Write one balanced entry and move the cached balances. Replaying `key` with the same lines returns the
-    first entry and changes nothing; the same key with other lines is an IdempotencyConflict."""
+    first entry and changes nothing; the same key with other lines is an IdempotencyConflict.
+
+    exclusive=True: the caller holds the lock that makes it the only transaction that can post `key` (the row
+    lock of the record the entry belongs to) and no line can overdraw, so the replay lookup and the savepoint are
+    skipped; any failure then aborts the caller's unit of work, which must roll back."""
     lines = list(lines)
     _validate(lines, key)
     fingerprint = _fingerprint(kind, lines, reverses_id)
-    existing = entry_by_key(key)
-    if existing is not None:
-        return _replay(existing, fingerprint)
+    if not exclusive:
+        existing = entry_by_key(key)
+        if existing is not None:
+            return _replay(existing, fingerprint)
 
     deltas: dict[int, int] = {}
     for account, amount in lines:
         deltas[account.id] = deltas.get(account.id, 0) + amount
     try:
-        with db.session.begin_nested():
+        with nullcontext() if exclusive else db.session.begin_nested():
+            entry = JournalEntry(kind=kind, memo=memo[:500], idempotency_key=key, fingerprint=fingerprint,
+                                 actor_id=actor_id, reverses_id=reverses_id)
+            db.session.add(entry)
+            db.session.flush()
+            db.session.add_all(Posting(entry_id=entry.id, account_id=a.id, amount=amt) for a, amt in lines)
+            db.session.flush()
+            # balances last: the rows they lock (a platform account takes every entry of its kind) stay locked
+            # only from here to the caller's commit; a duplicate key has failed above without waiting for them
             for account_id in sorted(deltas):
                 delta = deltas[account_id]
                 if delta == 0:
@@ -195,13 +209,9 @@ def post(lines: Iterable[tuple[Account, int]], *, key: str, kind: str, memo: str
                 )
                 if result.rowcount != 1:
                     raise InsufficientFunds("insufficient funds")
-            entry = JournalEntry(kind=kind, memo=memo[:500], idempotency_key=key, fingerprint=fingerprint,
-                                 actor_id=actor_id, reverses_id=reverses_id)
-            db.session.add(entry)
-            db.session.flush()
-            db.session.add_all(Posting(entry_id=entry.id, account_id=a.id, amount=amt) for a, amt in lines)
-            db.session.flush()
     except IntegrityError:
+        if exclusive:
+            raise
         existing = entry_by_key(key)  # a concurrent transaction committed the same key first
         if existing is None:
             raise
