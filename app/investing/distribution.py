@@ -81,6 +81,7 @@ class Due(NamedTuple):
     amount: int
     capital: int
     last: bool
+    wallet_id: int | None  # the investor's wallet account (None if the user somehow has none)
 
 
 class _Run(NamedTuple):
@@ -113,13 +114,15 @@ class _Postgres:
 
     CLAIM = text("""
         UPDATE return_schedule AS s SET paid = true
-        FROM (SELECT r.id FROM return_schedule AS r JOIN investments AS i ON i.id = r.investment_id
+        FROM (SELECT r.id, w.id AS wallet_id
+              FROM return_schedule AS r JOIN investments AS i ON i.id = r.investment_id
+              LEFT JOIN ledger_accounts AS w ON w.user_id = r.user_id AND w.kind = 'user_wallet'
               WHERE r.id = ANY(CAST(:ids AS BIGINT[])) AND NOT r.paid AND r.due_on <= :as_of
                 AND i.status = 'active'
               FOR UPDATE OF r SKIP LOCKED FOR NO KEY UPDATE OF i SKIP LOCKED) AS c
         WHERE s.id = c.id
         RETURNING s.id, s.investment_id, s.property_id, s.user_id, s.period_index, s.due_on, s.amount, s.capital,
-                  s."last"
+                  s."last", c.wallet_id
     """).bindparams(_AS_OF)
     RECONCILE = text("""
         UPDATE return_schedule AS s SET paid = true
@@ -243,7 +246,9 @@ class _SQLite:
         WHERE id IN (SELECT value FROM json_each(:ids)) AND paid = 0 AND due_on <= :as_of
           AND EXISTS (SELECT 1 FROM investments AS i WHERE i.id = return_schedule.investment_id
                                                        AND i.status = 'active')
-        RETURNING id, investment_id, property_id, user_id, period_index, due_on, amount, capital, "last"
+        RETURNING id, investment_id, property_id, user_id, period_index, due_on, amount, capital, "last",
+                  (SELECT a.id FROM ledger_accounts AS a WHERE a.user_id = return_schedule.user_id
+                                                          AND a.kind = 'user_wallet')
     """).bindparams(_AS_OF)
     RECONCILE = text("""
         UPDATE return_schedule SET paid = 1
@@ -288,7 +293,7 @@ class _SQLite:
         return None
 
     def claim(self, ids, as_of) -> list[Due]:
-        return [Due(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], bool(r[8]))
+        return [Due(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], bool(r[8]), r[9])
                 for r in db.session.execute(self.CLAIM, {"ids": json.dumps(list(ids)), "as_of": as_of})]
 
     def reconcile(self, ids) -> int:
@@ -488,7 +493,10 @@ def _pay_batch(sql, accounts: _Accounts, run: _Run, batch_no: int, ids, now: dat
         return done
     money = sorted((r for r in rows if r.amount + r.capital > 0), key=lambda r: (r.property_id, r.id))
     if money:
-        wallets = accounts.wallets(sorted({r.user_id for r in money}))
+        wallets = {r.user_id: r.wallet_id for r in money if r.wallet_id is not None}
+        missing = sorted({r.user_id for r in money if r.wallet_id is None})
+        if missing:
+            wallets.update(accounts.wallets(missing))
         needs = {(RETURNS_FUNDING, r.property_id) for r in money if r.amount} | \
                 {(PROPERTY_ESCROW, r.property_id) for r in money if r.capital}
         platform = accounts.platform(needs)
