@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import defer
 from sqlalchemy.orm.attributes import set_committed_value
 
 from app.core import audit
@@ -171,25 +172,48 @@ def open_payment(deposit: Deposit, *, success_url: str, cancel_url: str) -> Depo
 
 
 # crediting, failing, refunding -----------------------------------------------------------------------------------
-def complete_deposit(deposit: Deposit, *, actor_id: int | None = None, charge_reference: str | None = None) -> Deposit:
+def complete_deposit(deposit: Deposit, *, actor_id: int | None = None, charge_reference: str | None = None,
+                     locked: bool = False) -> Deposit:
     """Mark the deposit succeeded and credit the wallet, once. The payer paid amount + fee into clearing.
-    charge_reference: the gateway's payment id, recorded with the same UPDATE."""
+    charge_reference: the gateway's payment id, recorded with the same UPDATE. locked: the caller holds the
+    deposit's row lock (SELECT ... FOR UPDATE), so nobody else can be crediting it meanwhile.
+
+    The entry is posted first, then the deposit claims the transition with its entry id in one conditional UPDATE:
+    a concurrent second credit either finds the entry's key taken (the ledger returns the first entry) or loses
+    the claim, and its whole unit of work rolls back."""
     if deposit.status == DEPOSIT_SUCCEEDED:
         return deposit  # already credited: a repeated confirmation changes nothing
-    extra = {"charge_reference": charge_reference} if charge_reference else {}
-    _transition(deposit, DEPOSIT_SUCCEEDED, completed_at=utcnow(), **extra)
-    wallet = ledger.user_account(deposit.user_id, USER_WALLET)
-    clearing = ledger.platform_account(GATEWAY_CLEARING, deposit.gateway)
+    if DEPOSIT_SUCCEEDED not in DEPOSIT_TRANSITIONS[deposit.status]:
+        raise IllegalTransition(f"deposit #{deposit.id} cannot go from {deposit.status} to {DEPOSIT_SUCCEEDED}")
+    wallet, clearing, revenue = _credit_accounts(deposit)
     lines = [(clearing, -(deposit.amount + deposit.fee)), (wallet, deposit.amount)]
     if deposit.fee:
-        lines.append((ledger.platform_account(FEE_REVENUE), deposit.fee))
+        lines.append((revenue, deposit.fee))
     entry = ledger.post(lines, key=f"deposit:{deposit.id}:credit", kind="deposit",
-                        memo=f"Deposit #{deposit.id} by {GATEWAY_LABELS[deposit.gateway]}", actor_id=actor_id)
-    deposit.ledger_entry_id = entry.id
-    db.session.flush()
+                        memo=f"Deposit #{deposit.id} by {GATEWAY_LABELS[deposit.gateway]}", actor_id=actor_id,
+                        exclusive=locked)  # under the lock the key is ours and a credit cannot overdraw
+    extra = {"charge_reference": charge_reference} if charge_reference else {}
+    _transition(deposit, DEPOSIT_SUCCEEDED, completed_at=utcnow(), ledger_entry_id=entry.id, **extra)
     log(deposit, "credited", {"entry": entry.id, "amount": deposit.amount, "fee": deposit.fee}, actor_id=actor_id)
     _notify(deposit, "deposit_received")
     return deposit
+
+
+def _credit_accounts(deposit: Deposit) -> tuple[Account, Account, Account | None]:
+    """The wallet, the gateway's clearing account and (with a fee) fee revenue, read in one query."""
+    codes = {ledger.account_code(USER_WALLET, user_id=deposit.user_id): None,
+             ledger.account_code(GATEWAY_CLEARING, ref=deposit.gateway): None}
+    if deposit.fee:
+        codes[ledger.account_code(FEE_REVENUE)] = None
+    for account in db.session.scalars(select(Account).where(Account.code.in_(list(codes)))):
+        codes[account.code] = account
+    wallet, clearing, *revenue = codes.values()
+    if wallet is None:
+        wallet = ledger.user_account(deposit.user_id, USER_WALLET)  # raises NotFound
+    clearing = clearing or ledger.platform_account(GATEWAY_CLEARING, deposit.gateway)  # created on first use
+    if deposit.fee and revenue[0] is None:
+        revenue = [ledger.platform_account(FEE_REVENUE)]
+    return wallet, clearing, (revenue[0] if revenue else None)
 
 
 def fail_deposit(deposit: Deposit, reason: str, *, actor_id: int | None = None) -> Deposit:
@@ -259,9 +283,9 @@ def _locked_wallet(user_id: int) -> Account:
     return account
 
 
-def sync(deposit: Deposit, payment: Payment, *, source: str) -> Deposit:
+def sync(deposit: Deposit, payment: Payment, *, source: str, locked: bool = False) -> Deposit:
     """Make the deposit agree with what the gateway says, whatever order events came in. Credits only a payment
-    that is this deposit's, for its exact amount and currency."""
+    that is this deposit's, for its exact amount and currency. locked: as for complete_deposit."""
     log(deposit, "gateway_state", {"source": source, "status": payment.status, "amount": payment.amount,
                                    "currency": payment.currency, "refunded": payment.refunded_amount})
     problems = []
@@ -278,14 +302,14 @@ def sync(deposit: Deposit, payment: Payment, *, source: str) -> Deposit:
         return deposit
     new_charge = payment.charge_reference if payment.charge_reference and not deposit.charge_reference else None
     if payment.status == PAID and not payment.refunded_amount and deposit.status != DEPOSIT_SUCCEEDED:
-        return complete_deposit(deposit, charge_reference=new_charge)  # one UPDATE records both
+        return complete_deposit(deposit, charge_reference=new_charge, locked=locked)  # one UPDATE for both
     if new_charge:
         deposit.charge_reference = new_charge
         db.session.flush()
     if payment.refunded_amount:
         return apply_refund(deposit, payment.refunded_amount)
     if payment.status == PAID:
-        return complete_deposit(deposit)
+        return complete_deposit(deposit, locked=locked)
     if payment.status in (FAILED, EXPIRED) and deposit.status == DEPOSIT_PENDING:
         return fail_deposit(deposit, "expired" if payment.status == EXPIRED else "the payment failed")
     return deposit
@@ -322,8 +346,8 @@ def store_event(provider: str, event) -> int | None:
 def claim_event(inbox_id: int) -> WebhookInbox | None:
     """The inbox row, locked for this transaction, unless it is done or another transaction holds it (PostgreSQL:
     FOR UPDATE SKIP LOCKED; SQLite has one writer at a time anyway)."""
-    return db.session.scalar(select(WebhookInbox).where(WebhookInbox.id == inbox_id,
-                                                        WebhookInbox.status.not_in(INBOX_DONE))
+    return db.session.scalar(select(WebhookInbox).options(defer(WebhookInbox.payload))  # processing re-reads
+                             .where(WebhookInbox.id == inbox_id, WebhookInbox.status.not_in(INBOX_DONE))
                              .with_for_update(skip_locked=True))
 
 
@@ -337,11 +361,10 @@ def pending_events(after_id: int = 0, limit: int = 100, *, received_before=None)
 
 
 def _finish(row: WebhookInbox, status: str, *, error: str | None = None, deposit_id: int | None = None) -> None:
-    db.session.execute(update(WebhookInbox).where(WebhookInbox.id == row.id)
-                       .values(status=status, processed_at=utcnow(), error=error, deposit_id=deposit_id,
-                               attempts=WebhookInbox.attempts + 1)
-                       .execution_options(synchronize_session=False))
-    db.session.expire(row)
+    """Mark the row done and count the attempt (a Core UPDATE: pending timeline rows wait for the next flush)."""
+    db.session.connection().execute(update(WebhookInbox.__table__).where(WebhookInbox.__table__.c.id == row.id)
+                                    .values(status=status, processed_at=utcnow(), error=error,
+                                            deposit_id=deposit_id, attempts=WebhookInbox.__table__.c.attempts + 1))
 
 
 def deposit_for_reference(provider: str, reference: str | None) -> Deposit | None:
@@ -363,8 +386,9 @@ def process_event(row: WebhookInbox) -> str:
         return "ignored"
     log(deposit, "webhook", {"provider": row.provider, "type": row.type, "event": row.event_id})
     payment = get_gateway(row.provider).fetch_payment(deposit.gateway_reference)
-    sync(deposit, payment, source=f"webhook {row.type}")
+    # the row first: a credit's ledger entry, which locks shared accounts, is then the last write before commit
     _finish(row, "processed", deposit_id=deposit.id)
+    sync(deposit, payment, source=f"webhook {row.type}", locked=True)
     return "processed"
 
 
@@ -383,7 +407,10 @@ def confirm_redirect(deposit: Deposit, user, reference: str | None) -> Deposit:
     gateway = get_gateway(deposit.gateway)
     if not gateway.automatic:
         return deposit
-    return sync(deposit, gateway.fetch_payment(deposit.gateway_reference), source="redirect")
+    db.session.refresh(deposit, with_for_update=True)  # as a webhook does: one sync of a deposit at a time
+    if deposit.status != DEPOSIT_PENDING:
+        return deposit
+    return sync(deposit, gateway.fetch_payment(deposit.gateway_reference), source="redirect", locked=True)
 
 
 # bank transfers --------------------------------------------------------------------------------------------------

@@ -26,7 +26,7 @@ from app.payments.models import WebhookInbox
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 8
 DRAIN_BATCH = 100  # rows read per query by the drainer
-DRAIN_THREADS = 8  # events in flight at once in one drainer (waiting on the gateway and the database overlaps)
+DRAIN_THREADS = 4  # events in flight at once in one drainer (waiting on the gateway and the database overlaps)
 DRAIN_SECONDS = 60  # a drainer hands over to a fresh task after this long, so one task never runs for ever
 WAKE_TTL_MS = 10_000  # a wake-up whose drainer never ran (lost message) stops suppressing new ones after this
 SWEEP_AFTER = timedelta(minutes=1)  # rows still unprocessed after this are swept
