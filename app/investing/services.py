@@ -493,17 +493,18 @@ def tell_funded(p) -> None:
 
 # ledger checks -----------------------------------------------------------------------------------------------------------
 def check_units_sold() -> list[str]:
-    """Each property's raised amount equals its live investments, and its escrow holds exactly what they paid."""
+    """Each property's raised amount (units sold) equals its investments that were not refunded (paying, active or
+    completed), and its escrow holds exactly what they paid and has not been paid back."""
     from sqlalchemy import text
 
     rows = db.session.execute(text(
         """SELECT p.id, p.raised_amount, COALESCE(i.total, 0)
            FROM properties p LEFT JOIN (SELECT property_id, SUM(amount) AS total FROM investments
-                                        WHERE status IN ('paying', 'active') GROUP BY property_id) i
+                                        WHERE status IN ('paying', 'active', 'completed') GROUP BY property_id) i
              ON i.property_id = p.id
-           WHERE p.raised_amount <> COALESCE(i.total, 0) AND p.status NOT IN ('cancelled', 'completed')
+           WHERE p.raised_amount <> COALESCE(i.total, 0) AND p.status <> 'cancelled'
            ORDER BY p.id""")).all()
-    problems = [f"property #{pid} records {raised} raised but its live investments total {total}"
+    problems = [f"property #{pid} records {raised} raised but its investments (not refunded) total {total}"
                 for pid, raised, total in rows]
     rows = db.session.execute(text(
         """SELECT a.ref, a.balance, COALESCE(i.total, 0)
