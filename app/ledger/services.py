@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Iterable, Sequence
 
 from flask import current_app
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from app.core.db import utcnow
@@ -189,24 +189,17 @@ def post(lines: Iterable[tuple[Account, int]], *, key: str, kind: str, memo: str
     try:
         with nullcontext() if exclusive else db.session.begin_nested():
             entry = JournalEntry(kind=kind, memo=memo[:500], idempotency_key=key, fingerprint=fingerprint,
-                                 actor_id=actor_id, reverses_id=reverses_id)
+                                 actor_id=actor_id, reverses_id=reverses_id,
+                                 postings=[Posting(account_id=a.id, amount=amt) for a, amt in lines])
             db.session.add(entry)
-            db.session.flush()
-            db.session.add_all(Posting(entry_id=entry.id, account_id=a.id, amount=amt) for a, amt in lines)
-            db.session.flush()
+            db.session.flush()  # the entry, then its postings
             # balances last: the rows they lock (a platform account takes every entry of its kind) stay locked
             # only from here to the caller's commit; a duplicate key has failed above without waiting for them
+            connection = db.session.connection()
             for account_id in sorted(deltas):
-                delta = deltas[account_id]
-                if delta == 0:
+                if deltas[account_id] == 0:
                     continue
-                result = db.session.execute(
-                    update(Account)
-                    .where(Account.id == account_id,
-                           or_(Account.allow_negative.is_(True), Account.balance + delta >= 0))
-                    .values(balance=Account.balance + delta)
-                    .execution_options(synchronize_session=False)
-                )
+                result = connection.execute(_MOVE_BALANCE, {"account_id": account_id, "delta": deltas[account_id]})
                 if result.rowcount != 1:
                     raise InsufficientFunds("insufficient funds")
     except IntegrityError:
@@ -220,6 +213,16 @@ def post(lines: Iterable[tuple[Account, int]], *, key: str, kind: str, memo: str
         _expire_balances(deltas)
     db.session.expire(entry, ["postings"])
     return entry
+
+
+_accounts = Account.__table__
+# one conditional UPDATE per account: never below zero unless the account may go negative
+_MOVE_BALANCE = (
+    update(_accounts)
+    .where(_accounts.c.id == bindparam("account_id"),
+           or_(_accounts.c.allow_negative.is_(True), _accounts.c.balance + bindparam("delta") >= 0))
+    .values(balance=_accounts.c.balance + bindparam("delta"))
+)
 
 
 def _expire_balances(account_ids) -> None:
