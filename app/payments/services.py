@@ -3,11 +3,11 @@ refund with a receivable when the money is already spent), bank transfers approv
 threshold), the webhook inbox, expiry and reconciliation. Services flush and never commit."""
 from __future__ import annotations
 
+from contextlib import contextmanager
 from datetime import timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import defer
 from sqlalchemy.orm.attributes import set_committed_value
 
 from app.core import audit
@@ -66,7 +66,27 @@ def quote(gateway: str, amount: Money) -> dict:
 # timeline and state ------------------------------------------------------------------------------------------------
 def log(deposit: Deposit, kind: str, detail: dict | None = None, *, actor_id: int | None = None) -> None:
     """Add to the deposit's timeline (written with the rest of the unit of work)."""
+    batch = db.session.info.get(_TIMELINE_BATCH)
+    if batch is not None:
+        batch.append({"deposit_id": deposit.id, "kind": kind, "detail": detail, "actor_id": actor_id,
+                      "created_at": utcnow()})
+        return
     db.session.add(DepositEvent(deposit_id=deposit.id, kind=kind, detail=detail, actor_id=actor_id))
+
+
+_TIMELINE_BATCH = "freehold_deposit_timeline"
+
+
+@contextmanager
+def timeline_batch():
+    """Timeline rows logged inside are written together at the end, by one INSERT (a webhook logs three)."""
+    rows = db.session.info[_TIMELINE_BATCH] = []
+    try:
+        yield
+        if rows:
+            db.session.connection().execute(DepositEvent.__table__.insert(), rows)
+    finally:
+        db.session.info.pop(_TIMELINE_BATCH, None)
 
 
 def _transition(deposit: Deposit, target: str, **values) -> None:
@@ -74,9 +94,10 @@ def _transition(deposit: Deposit, target: str, **values) -> None:
     if target not in DEPOSIT_TRANSITIONS[deposit.status]:
         raise IllegalTransition(f"deposit #{deposit.id} cannot go from {deposit.status} to {target}")
     values = {"status": target, "updated_at": utcnow(), **values}
-    changed = db.session.execute(
-        update(Deposit).where(Deposit.id == deposit.id, Deposit.status == deposit.status)
-        .values(**values).execution_options(synchronize_session=False)
+    db.session.flush()  # changes made to the deposit so far go first (a no-op when there are none)
+    table = Deposit.__table__
+    changed = db.session.connection().execute(
+        update(table).where(table.c.id == deposit.id, table.c.status == deposit.status).values(**values)
     ).rowcount
     if changed != 1:
         db.session.refresh(deposit)
@@ -319,36 +340,64 @@ def sync(deposit: Deposit, payment: Payment, *, source: str, locked: bool = Fals
 INBOX_DONE = ("processed", "ignored")
 
 
-def store_event(provider: str, event) -> int | None:
-    """Keep a verified event once (UNIQUE provider + event id) and have it processed after commit. A duplicate
-    is a no-op. One Core statement on the session's connection: this is the whole database work of a webhook."""
-    from app.payments.tasks import announce_event
+def store_event(provider: str, event, *, connection=None) -> int | None:
+    """Keep a verified event once (UNIQUE provider + event id) and have it processed after the session commits.
+    A duplicate is a no-op (returns None). With `connection`, see store_events."""
+    from app.payments.tasks import announce_events
 
-    table = WebhookInbox.__table__
-    values = {"provider": provider, "event_id": event.event_id[:200], "type": event.type[:100],
-              "reference": (event.reference or "")[:200] or None, "payload": event.payload, "status": "received",
-              "attempts": 0, "received_at": utcnow()}
-    connection = db.session.connection()
-    if connection.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    # one statement: a duplicate delivery (even a concurrent one) inserts nothing and returns no id
-    inserted = connection.execute(insert(table).values(**values)
-                                  .on_conflict_do_nothing(index_elements=["provider", "event_id"])
-                                  .returning(table.c.id)).scalar_one_or_none()
-    if inserted is None:
-        return None
-    after_commit(announce_event, inserted)
+    if connection is not None:
+        return store_events([(provider, event)], connection=connection)[0]
+    [inserted] = store_events([(provider, event)], connection=db.session.connection())
+    if inserted is not None:
+        after_commit(announce_events, [inserted])
     return inserted
 
 
-def claim_event(inbox_id: int) -> WebhookInbox | None:
-    """The inbox row, locked for this transaction, unless it is done or another transaction holds it (PostgreSQL:
-    FOR UPDATE SKIP LOCKED; SQLite has one writer at a time anyway)."""
-    return db.session.scalar(select(WebhookInbox).options(defer(WebhookInbox.payload))  # processing re-reads
-                             .where(WebhookInbox.id == inbox_id, WebhookInbox.status.not_in(INBOX_DONE))
-                             .with_for_update(skip_locked=True))
+def store_events(events: list[tuple[str, object]], *, connection) -> list[int | None]:
+    """Keep verified (provider, event) pairs once each, with one INSERT ... ON CONFLICT (provider, event_id) DO
+    NOTHING for all of them: each one's new row id, or None for a duplicate (of a stored event or of an earlier
+    one in the list). On a connection in autocommit mode (the webhook view's) the statement is its own
+    transaction: the events are durable when this returns, and the caller announces them
+    (tasks.announce_events)."""
+    now = utcnow()
+    rows = [{"provider": provider, "event_id": event.event_id[:200], "type": event.type[:100],
+             "reference": (event.reference or "")[:200] or None, "payload": event.payload, "status": "received",
+             "attempts": 0, "received_at": now} for provider, event in events]
+    statement = _inbox_insert(connection.dialect.name)
+    # a duplicate delivery (even a concurrent one) inserts nothing and returns no row
+    result = connection.execute(statement, rows if len(rows) > 1 else rows[0])
+    inserted = {(provider, event_id): inbox_id for inbox_id, provider, event_id in result}
+    return [inserted.pop((row["provider"], row["event_id"]), None) for row in rows]
+
+
+_INBOX_INSERTS: dict = {}
+
+
+def _inbox_insert(dialect: str):
+    """INSERT ... ON CONFLICT (provider, event_id) DO NOTHING RETURNING id, provider, event_id, built once per
+    dialect (the values are bound per call)."""
+    statement = _INBOX_INSERTS.get(dialect)
+    if statement is None:
+        if dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert
+        table = WebhookInbox.__table__
+        statement = (insert(table).on_conflict_do_nothing(index_elements=["provider", "event_id"])
+                     .returning(table.c.id, table.c.provider, table.c.event_id))
+        _INBOX_INSERTS[dialect] = statement
+    return statement
+
+
+def claim_event(inbox_id: int):
+    """The inbox row's id, provider, event id, type and reference, the row locked for this transaction, unless it
+    is done or another transaction holds it (PostgreSQL: FOR UPDATE SKIP LOCKED; SQLite has one writer at a time
+    anyway). None then."""
+    table = WebhookInbox.__table__
+    return db.session.connection().execute(
+        select(table.c.id, table.c.provider, table.c.event_id, table.c.type, table.c.reference)
+        .where(table.c.id == inbox_id, table.c.status.not_in(INBOX_DONE))
+        .with_for_update(skip_locked=True)).first()
 
 
 def pending_events(after_id: int = 0, limit: int = 100, *, received_before=None) -> list[int]:
@@ -360,11 +409,16 @@ def pending_events(after_id: int = 0, limit: int = 100, *, received_before=None)
     return list(db.session.scalars(query.order_by(WebhookInbox.id).limit(limit)))
 
 
-def _finish(row: WebhookInbox, status: str, *, error: str | None = None, deposit_id: int | None = None) -> None:
+_inbox = WebhookInbox.__table__
+_FINISH = (update(_inbox).where(_inbox.c.id == bindparam("inbox_id"))
+           .values(status=bindparam("status"), processed_at=bindparam("at"), error=bindparam("error"),
+                   deposit_id=bindparam("deposit_id"), attempts=_inbox.c.attempts + 1))
+
+
+def _finish(row, status: str, *, error: str | None = None, deposit_id: int | None = None) -> None:
     """Mark the row done and count the attempt (a Core UPDATE: pending timeline rows wait for the next flush)."""
-    db.session.connection().execute(update(WebhookInbox.__table__).where(WebhookInbox.__table__.c.id == row.id)
-                                    .values(status=status, processed_at=utcnow(), error=error,
-                                            deposit_id=deposit_id, attempts=WebhookInbox.__table__.c.attempts + 1))
+    db.session.connection().execute(_FINISH, {"inbox_id": row.id, "status": status, "at": utcnow(), "error": error,
+                                              "deposit_id": deposit_id})
 
 
 def deposit_for_reference(provider: str, reference: str | None) -> Deposit | None:
@@ -375,7 +429,7 @@ def deposit_for_reference(provider: str, reference: str | None) -> Deposit | Non
         (Deposit.gateway_reference == reference) | (Deposit.charge_reference == reference)).with_for_update())
 
 
-def process_event(row: WebhookInbox) -> str:
+def process_event(row) -> str:
     """Re-read the payment from the gateway and sync the deposit (idempotent: safe to run again). Marks the row
     done and counts the attempt; the caller commits."""
     from app.payments.gateways.registry import get_gateway
@@ -384,11 +438,12 @@ def process_event(row: WebhookInbox) -> str:
     if deposit is None:
         _finish(row, "ignored", error="no deposit for this reference")
         return "ignored"
-    log(deposit, "webhook", {"provider": row.provider, "type": row.type, "event": row.event_id})
-    payment = get_gateway(row.provider).fetch_payment(deposit.gateway_reference)
-    # the row first: a credit's ledger entry, which locks shared accounts, is then the last write before commit
-    _finish(row, "processed", deposit_id=deposit.id)
-    sync(deposit, payment, source=f"webhook {row.type}", locked=True)
+    with timeline_batch():
+        log(deposit, "webhook", {"provider": row.provider, "type": row.type, "event": row.event_id})
+        payment = get_gateway(row.provider).fetch_payment(deposit.gateway_reference)
+        # the row first: a credit's ledger entry, which locks shared accounts, is then the last write before commit
+        _finish(row, "processed", deposit_id=deposit.id)
+        sync(deposit, payment, source=f"webhook {row.type}", locked=True)
     return "processed"
 
 

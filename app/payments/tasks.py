@@ -112,13 +112,14 @@ def _wake_key() -> str:
     return key
 
 
-def announce_event(inbox_id: int) -> None:
-    """Called once an event is committed: have it processed. Never raises: the event is stored, and a lost
+def announce_events(inbox_ids: list[int]) -> None:
+    """Called once events are committed: have them processed. Never raises: the events are stored, and a lost
     wake-up is caught by the sweep."""
     try:
         client = _wake_redis()
         if client is None:
-            process_webhook.apply_async((inbox_id,))
+            for inbox_id in inbox_ids:
+                process_webhook.apply_async((inbox_id,))
             return
         key = _wake_key()
         # the key is set from the first event after a drainer started until the next drainer starts: every event
@@ -129,11 +130,11 @@ def announce_event(inbox_id: int) -> None:
             except Exception:
                 client.delete(key)  # let the next event try again
                 raise
-    except Exception:  # noqa: BLE001 - the broker is down: the sweep processes the event later
+    except Exception:  # noqa: BLE001 - the broker is down: the sweep processes the events later
         if _eager():
             raise  # eager tasks (tests, development) surface their errors
-        log.warning("webhook %s stored but its processing could not be queued; the sweep will pick it up",
-                    inbox_id, exc_info=True)
+        log.warning("webhooks %s stored but their processing could not be queued; the sweep will pick them up",
+                    inbox_ids, exc_info=True)
 
 
 # the drainer -----------------------------------------------------------------------------------------------------

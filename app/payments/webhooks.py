@@ -1,11 +1,17 @@
 """POST /webhooks/<provider>: verify the signature on the raw body, store the event once, answer 2xx; the work is
-done by Celery after commit. A bad signature is a 400 and stores nothing."""
+done by Celery once the event is stored. A bad signature is a 400 and stores nothing.
+
+Storing is the whole database work of a webhook: one INSERT ... ON CONFLICT DO NOTHING in autocommit mode (the
+statement is the unit of work: durable when it returns, no BEGIN and COMMIT round trips). Requests arriving
+together in one process share that statement (group commit, see _InboxWriter); each still answers only once its
+own event is committed, and only then is processing announced."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, jsonify, request
+import threading
 
-from app.core.db import commit
-from app.extensions import csrf, limiter
+from flask import Blueprint, abort, current_app, jsonify, request
+
+from app.extensions import csrf, db, limiter
 from app.payments.gateways.base import WebhookRejected
 
 bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
@@ -16,7 +22,6 @@ PROVIDERS = ("stripe", "razorpay")
 @limiter.exempt
 def receive(provider: str):
     from app.payments.gateways.registry import get_gateway
-    from app.payments.services import store_event
 
     if provider not in PROVIDERS:
         abort(404)
@@ -27,10 +32,85 @@ def receive(provider: str):
         event = gateway.parse_webhook(request.get_data(cache=False), request.headers)
     except WebhookRejected:
         return jsonify(status="error", message="The signature is not valid.", errors=None), 400
-    stored = store_event(provider, event)
-    commit()
+    stored = _writer().store(provider, event)
     return jsonify(status="success", message=None, data={"received": True, "duplicate": stored is None},
                    meta=None), 200
 
 
 csrf.exempt(bp)
+
+
+def _writer() -> _InboxWriter:
+    writer = current_app.extensions.get("freehold_inbox_writer")
+    if writer is None:
+        writer = current_app.extensions.setdefault("freehold_inbox_writer", _InboxWriter())
+    return writer
+
+
+class _Pending:
+    __slots__ = ("provider", "event", "ready", "leads", "inbox_id", "error")
+
+    def __init__(self, provider: str, event):
+        self.provider, self.event = provider, event
+        self.ready = threading.Lock()  # held until the event is written (or this request is to write)
+        self.ready.acquire()
+        self.leads = False  # woken to write the queue, rather than because its event was written
+        self.inbox_id = None
+        self.error = None
+
+
+class _InboxWriter:
+    """Group commit within one process: a request that finds nobody writing writes its event and every event
+    queued meanwhile, in one statement; requests arriving while a write is under way queue theirs and wait, and
+    the first of them writes the next batch. A request alone is written at once; nothing waits on a timer. If
+    the statement fails, every request of the batch fails (5xx: the gateway delivers again)."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._queue: list[_Pending] = []
+        self._writing = False
+
+    def store(self, provider: str, event) -> int | None:
+        """The new inbox row id once the event is committed, or None for a duplicate."""
+        mine = _Pending(provider, event)
+        with self._lock:
+            self._queue.append(mine)
+            leads = not self._writing
+            self._writing = True
+        if not leads:
+            mine.ready.acquire()  # released by the request that wrote it, or that hands over the writing
+            leads = mine.leads
+        if leads:
+            self._write()
+        if mine.error is not None:
+            raise mine.error
+        return mine.inbox_id
+
+    def _write(self) -> None:
+        from app.payments.services import store_events
+        from app.payments.tasks import announce_events
+
+        with self._lock:
+            batch, self._queue = self._queue, []
+        try:
+            with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+                ids = store_events([(p.provider, p.event) for p in batch], connection=connection)
+        except Exception as exc:  # noqa: BLE001 - reported to every request of the batch
+            ids = []
+            for pending in batch:
+                pending.error = exc
+        else:
+            for pending, inbox_id in zip(batch, ids):
+                pending.inbox_id = inbox_id
+        with self._lock:  # hand over to the first request queued meanwhile, or stop writing
+            if self._queue:
+                self._queue[0].leads = True
+                self._queue[0].ready.release()
+            else:
+                self._writing = False
+        for pending in batch:
+            if pending.ready.locked():
+                pending.ready.release()
+        stored = [inbox_id for inbox_id in ids if inbox_id is not None]
+        if stored:
+            announce_events(stored)

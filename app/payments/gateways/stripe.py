@@ -9,6 +9,7 @@ import re
 import time
 from datetime import UTC, datetime
 from functools import lru_cache
+from urllib.parse import quote
 
 import stripe
 from flask import current_app
@@ -205,10 +206,12 @@ class StripeGateway(Gateway):
         return Checkout(reference=session.id, redirect_url=session.url)
 
     def fetch_payment(self, reference: str) -> Payment:
+        """The Checkout Session with its payment intent and charge (the library's raw request: the answer is read
+        as plain JSON, without building Stripe objects only to turn them back into dicts)."""
         client = self._client()
-        session = self._call("checkout session lookup", lambda: client.v1.checkout.sessions.retrieve(
-            reference, params={"expand": ["payment_intent.latest_charge"]}))
-        return payment_from_session(_plain(session))
+        response = self._call("checkout session lookup", lambda: client.raw_request(
+            "get", f"/v1/checkout/sessions/{quote(reference, safe='')}", expand=["payment_intent.latest_charge"]))
+        return payment_from_session(response.data)
 
     def refund(self, payment: Payment, amount: int, *, idempotency_key: str) -> str:
         if not payment.charge_reference:
