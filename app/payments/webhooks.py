@@ -69,6 +69,7 @@ class _InboxWriter:
         self._lock = threading.Lock()
         self._queue: list[_Pending] = []
         self._writing = False
+        self._connection = None  # kept by the writer (one at a time): no pool checkout per batch
 
     def store(self, provider: str, event) -> int | None:
         """The new inbox row id once the event is committed, or None for a duplicate."""
@@ -87,14 +88,12 @@ class _InboxWriter:
         return mine.inbox_id
 
     def _write(self) -> None:
-        from app.payments.services import store_events
         from app.payments.tasks import announce_events
 
         with self._lock:
             batch, self._queue = self._queue, []
         try:
-            with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-                ids = store_events([(p.provider, p.event) for p in batch], connection=connection)
+            ids = self._store([(p.provider, p.event) for p in batch])
         except Exception as exc:  # noqa: BLE001 - reported to every request of the batch
             ids = []
             for pending in batch:
@@ -114,3 +113,26 @@ class _InboxWriter:
         stored = [inbox_id for inbox_id in ids if inbox_id is not None]
         if stored:
             announce_events(stored)
+
+    def _store(self, events: list) -> list[int | None]:
+        """store_events on the writer's own autocommit connection; a connection the database dropped (a restart)
+        is replaced once."""
+        from sqlalchemy.exc import DBAPIError
+
+        from app.payments.services import store_events
+
+        for attempt in (1, 2):
+            if self._connection is None or self._connection.closed or self._connection.invalidated:
+                self._connection = db.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+            try:
+                return store_events(events, connection=self._connection)
+            except DBAPIError as exc:
+                connection, self._connection = self._connection, None
+                connection.close()
+                if attempt == 2 or not exc.connection_invalidated:
+                    raise
+            except Exception:
+                connection, self._connection = self._connection, None
+                connection.close()
+                raise
+        raise AssertionError("unreachable")

@@ -248,7 +248,7 @@ class StripeGateway(Gateway):
         secret = self._config("STRIPE_WEBHOOK_SECRET")
         if not secret:
             raise WebhookRejected("Stripe webhooks are not configured")
-        header = (headers.get("Stripe-Signature") or headers.get("stripe-signature")) if headers else None
+        header = (headers.get("Stripe-Signature") or headers.get("stripe-signature")) if headers is not None else None
         if not header:
             raise WebhookRejected("missing Stripe-Signature header")
         if isinstance(body, str):
