@@ -83,8 +83,8 @@ def timeline_batch():
     rows = db.session.info[_TIMELINE_BATCH] = []
     try:
         yield
-        if rows:
-            db.session.connection().execute(DepositEvent.__table__.insert(), rows)
+        if rows:  # one statement with a VALUES row each
+            db.session.connection().execute(DepositEvent.__table__.insert().values(rows))
     finally:
         db.session.info.pop(_TIMELINE_BATCH, None)
 
