@@ -626,18 +626,54 @@ class RemoteFakeStripe:
 
 
 def main(argv: list[str] | None = None) -> None:
+    """Serve the fake until stdin closes: under gunicorn (one worker process holds the state; its threads keep
+    connections alive, as Stripe's API does), or werkzeug's server without gunicorn."""
     parser = argparse.ArgumentParser(description="The Stripe API fake on 127.0.0.1, until stdin closes.")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--secret-key", default=SECRET_KEY)
     parser.add_argument("--webhook-secret", default=WEBHOOK_SECRET)
     options = parser.parse_args(argv)
     fake = FakeStripe(options.secret_key, options.webhook_secret, remote_helpers=True)
-    fake.start(port=options.port)
-    print(fake.url, flush=True)
     try:
-        sys.stdin.read()  # returns when the parent closes our stdin (or exits)
-    finally:
-        fake.stop()
+        from gunicorn.app.base import BaseApplication
+    except ImportError:
+        fake.start(port=options.port)
+        print(fake.url, flush=True)
+        try:
+            sys.stdin.read()  # returns when the parent closes our stdin (or exits)
+        finally:
+            fake.stop()
+        return
+
+    import os
+    import signal
+    import socket
+
+    port = options.port
+    if not port:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+
+    def when_ready(server):
+        print(f"http://127.0.0.1:{port}", flush=True)
+
+        def stop_when_stdin_closes():
+            sys.stdin.read()
+            os.kill(os.getpid(), signal.SIGTERM)
+
+        threading.Thread(target=stop_when_stdin_closes, daemon=True).start()
+
+    class Server(BaseApplication):
+        def load_config(self):
+            for key, value in {"bind": f"127.0.0.1:{port}", "workers": 1, "worker_class": "gthread", "threads": 4,
+                               "keepalive": 30, "loglevel": "warning", "when_ready": when_ready}.items():
+                self.cfg.set(key, value)
+
+        def load(self):
+            return fake._wsgi
+
+    Server().run()
 
 
 # fixtures --------------------------------------------------------------------------------------------------------
