@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Iterable, Sequence
 
 from flask import current_app
-from sqlalchemy import bindparam, func, or_, select, update
+from sqlalchemy import bindparam, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from app.core.db import utcnow
@@ -189,13 +189,14 @@ def post(lines: Iterable[tuple[Account, int]], *, key: str, kind: str, memo: str
     try:
         with nullcontext() if exclusive else db.session.begin_nested():
             entry = JournalEntry(kind=kind, memo=memo[:500], idempotency_key=key, fingerprint=fingerprint,
-                                 actor_id=actor_id, reverses_id=reverses_id,
-                                 postings=[Posting(account_id=a.id, amount=amt) for a, amt in lines])
+                                 actor_id=actor_id, reverses_id=reverses_id)
             db.session.add(entry)
-            db.session.flush()  # the entry, then its postings
+            db.session.flush()
+            connection = db.session.connection()
+            connection.execute(insert(_postings).values(  # one statement; entry.postings loads when asked for
+                [{"entry_id": entry.id, "account_id": a.id, "amount": amt} for a, amt in lines]))
             # balances last: the rows they lock (a platform account takes every entry of its kind) stay locked
             # only from here to the caller's commit; a duplicate key has failed above without waiting for them
-            connection = db.session.connection()
             for account_id in sorted(deltas):
                 if deltas[account_id] == 0:
                     continue
@@ -216,6 +217,7 @@ def post(lines: Iterable[tuple[Account, int]], *, key: str, kind: str, memo: str
 
 
 _accounts = Account.__table__
+_postings = Posting.__table__
 # one conditional UPDATE per account: never below zero unless the account may go negative
 _MOVE_BALANCE = (
     update(_accounts)
