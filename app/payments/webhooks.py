@@ -119,20 +119,21 @@ class _InboxWriter:
         is replaced once."""
         from sqlalchemy.exc import DBAPIError
 
+        try:
+            return self._store_once(events)
+        except DBAPIError as exc:
+            if not exc.connection_invalidated:
+                raise
+        return self._store_once(events)
+
+    def _store_once(self, events: list) -> list[int | None]:
         from app.payments.services import store_events
 
-        for attempt in (1, 2):
-            if self._connection is None or self._connection.closed or self._connection.invalidated:
-                self._connection = db.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
-            try:
-                return store_events(events, connection=self._connection)
-            except DBAPIError as exc:
-                connection, self._connection = self._connection, None
-                connection.close()
-                if attempt == 2 or not exc.connection_invalidated:
-                    raise
-            except Exception:
-                connection, self._connection = self._connection, None
-                connection.close()
-                raise
-        raise AssertionError("unreachable")
+        if self._connection is None or self._connection.closed or self._connection.invalidated:
+            self._connection = db.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        try:
+            return store_events(events, connection=self._connection)
+        except Exception:
+            connection, self._connection = self._connection, None
+            connection.close()
+            raise

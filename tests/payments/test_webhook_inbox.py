@@ -140,6 +140,15 @@ def test_a_failed_insert_fails_every_request_of_its_batch_and_stores_nothing(app
     assert wallet(investor) == 10_000
 
 
+def test_the_writer_replaces_a_connection_the_database_dropped(app, client, stripe_config, investor):
+    first, second = paid_deposits(stripe_config, investor, 2)
+    assert post_signed(client, stripe_config, first.gateway_reference).status_code == 200
+    writer = app.extensions["freehold_inbox_writer"]
+    writer._connection.connection.dbapi_connection.close()  # as a database restart would
+    assert post_signed(client, stripe_config, second.gateway_reference).status_code == 200
+    assert statuses() == {"processed": 2} and wallet(investor) == 20_000
+
+
 # waking the drainer ----------------------------------------------------------------------------------------------
 class FakeRedis:
     def __init__(self):
