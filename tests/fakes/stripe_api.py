@@ -163,8 +163,6 @@ class FakeStripe:
 
     def start(self, port: int = 0) -> FakeStripe:
         class Quiet(WSGIRequestHandler):
-            protocol_version = "HTTP/1.1"  # keep-alive, as Stripe's API
-
             def log_request(self, *args, **kwargs):
                 pass
 
