@@ -27,6 +27,17 @@ def _unread_notifications():
     return {"unread_notifications": unread}
 
 
+@bp.app_template_filter("money")
+def _money(value) -> str:
+    """An API-shaped amount ({"amount": "8400.00", "currency": "USD"}) as "USD 8,400.00"."""
+    from app.core.money import Money, MoneyError
+
+    try:
+        return Money.parse(value["amount"], value["currency"], allow_zero=True).display()
+    except (KeyError, TypeError, MoneyError):
+        return ""
+
+
 from app.portal.views import (  # noqa: E402,F401
     account,
     dashboard,
