@@ -16,6 +16,7 @@ from app.ledger.checks import verify
 from app.ledger.models import JournalEntry
 from app.ledger.services import balance_of
 from app.notifications.models import Notification
+from tests.concurrency import run_threads
 
 
 def usd(text):
@@ -271,32 +272,6 @@ def test_an_investor_with_two_investments_gets_one_transfer(investor, make_prope
     assert verify().ok
 
 
-def _run_threads(app, count, work):
-    import threading
-
-    barrier = threading.Barrier(count)
-    results: list = [None] * count
-
-    def runner(index):
-        with app.app_context():
-            try:
-                barrier.wait(timeout=30)
-                results[index] = work(index)
-                db.session.commit()
-            except Exception as exc:  # noqa: BLE001 - recorded for the assertions
-                db.session.rollback()
-                results[index] = exc
-            finally:
-                db.session.remove()
-
-    threads = [threading.Thread(target=runner, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    return results
-
-
 def test_concurrent_pay_pays_once(app, postgres, three_equal, finance, checker):
     p, users, invs = three_equal
     d = _declare(p, finance)
@@ -309,7 +284,7 @@ def test_concurrent_pay_pays_once(app, postgres, three_equal, finance, checker):
 
         return declared.pay(declared.get(ids[0]), actor=db.session.get(User, ids[1])).status
 
-    results = _run_threads(app, 8, pay)
+    results = run_threads(app, 8, pay)
     assert results.count("paid") == 1, results
     assert all(isinstance(r, Conflict) for r in results if r != "paid"), results
     db.session.expire_all()
@@ -328,7 +303,7 @@ def test_concurrent_approvals_approve_once(app, postgres, three_equal, finance, 
 
         return declared.approve(declared.get(did), actor=db.session.get(User, checkers[index])).status
 
-    results = _run_threads(app, 4, approve)
+    results = run_threads(app, 4, approve)
     assert results.count("approved") == 1, results
     db.session.expire_all()
     assert db.session.scalar(select(func.count(DistributionShare.id))) == 3

@@ -15,33 +15,9 @@ from app.investing.models import Investment
 from app.ledger.checks import verify
 from app.ledger.services import balance_of
 from app.properties.models import Property
+from tests.concurrency import run_threads
 
 pytestmark = pytest.mark.postgres
-
-
-def _run_threads(app, count, work):
-    """Run work(i) in `count` threads at once, each in its own app context and session; commit what succeeds."""
-    barrier = threading.Barrier(count)
-    results: list = [None] * count
-
-    def runner(index):
-        with app.app_context():
-            try:
-                barrier.wait(timeout=60)
-                results[index] = work(index)
-                db.session.commit()
-            except Exception as exc:  # noqa: BLE001 - recorded for the assertions
-                db.session.rollback()
-                results[index] = exc
-            finally:
-                db.session.remove()
-
-    threads = [threading.Thread(target=runner, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=180)
-    return results
 
 
 class RaisedWatcher:
@@ -95,7 +71,7 @@ def test_a_hundred_investors_race_for_ten_units(app, postgres, make_user, fund, 
                                 ip="198.51.100.7").id
 
     with RaisedWatcher(app, property_id) as watcher:
-        results = _run_threads(app, 100, invest)
+        results = run_threads(app, 100, invest, timeout=180)
     won = [r for r in results if isinstance(r, int)]
     lost = [r for r in results if isinstance(r, Conflict)]
     unexpected = [r for r in results if not isinstance(r, (int, Conflict))]
@@ -169,7 +145,7 @@ def test_twenty_investors_in_threads_never_overdraw_one_shared_rule(app, postgre
         return investing.invest(db.session.get(User, user_id), ids[index % 2], Money.parse("500.00", "USD"),
                                 acknowledged=True).id
 
-    results = _run_threads(app, 20, invest)
+    results = run_threads(app, 20, invest, timeout=180)
     won = [r for r in results if isinstance(r, int)]
     refused = [r for r in results if isinstance(r, InsufficientFunds)]
     assert len(won) == 6 and len(refused) == 14, [type(r).__name__ for r in results]

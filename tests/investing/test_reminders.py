@@ -11,6 +11,7 @@ from app.investing.models import Installment
 from app.investing.reminder_tasks import installment_reminders, run_reminders
 from app.ledger.checks import verify
 from app.notifications.models import Notification
+from tests.concurrency import run_threads
 
 
 def _events(event=None, user=None):
@@ -132,38 +133,13 @@ def test_the_task_is_in_the_beat_schedule_and_runs(investor, make_property):
     assert verify().ok, verify().violations
 
 
-def _run_threads(app, count, work):
-    import threading
-
-    barrier = threading.Barrier(count)
-    results: list = [None] * count
-
-    def runner(index):
-        with app.app_context():
-            try:
-                barrier.wait(timeout=30)
-                results[index] = work(index)
-            except Exception as exc:  # noqa: BLE001 - recorded for the assertions
-                db.session.rollback()
-                results[index] = exc
-            finally:
-                db.session.remove()
-
-    threads = [threading.Thread(target=runner, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    return results
-
-
 def test_concurrent_runs_remind_each_installment_once(app, postgres, investor, make_property):
     today = date.today()
     for _ in range(6):
         user, p, inv = _plan(investor, make_property, count=2, amount="200.00")
         inv.installments[1].due_on = today - timedelta(days=1)
     db.session.commit()
-    results = _run_threads(app, 4, lambda i: run_reminders(today, batch=2))
+    results = run_threads(app, 4, lambda i: run_reminders(today, batch=2), commit=False)
     assert all(isinstance(r, dict) for r in results), results
     assert sum(r["after"] for r in results) == 6
     assert len(_events("installment_overdue")) == 6

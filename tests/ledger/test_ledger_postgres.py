@@ -1,5 +1,4 @@
 """PostgreSQL only: concurrent spending, concurrent replays, and the database's own guards."""
-import threading
 
 import pytest
 from sqlalchemy import text
@@ -10,32 +9,9 @@ from app.extensions import db
 from app.ledger import services as ledger
 from app.ledger.checks import verify
 from app.ledger.models import FEE_REVENUE, USER_WALLET
+from tests.concurrency import run_threads
 
 pytestmark = pytest.mark.postgres
-
-
-def _run_threads(app, count, work):
-    barrier = threading.Barrier(count)
-    results: list = [None] * count
-
-    def runner(index):
-        with app.app_context():
-            try:
-                barrier.wait(timeout=30)
-                results[index] = work(index)
-                db.session.commit()
-            except Exception as exc:  # noqa: BLE001 - recorded for the assertions
-                db.session.rollback()
-                results[index] = exc
-            finally:
-                db.session.remove()
-
-    threads = [threading.Thread(target=runner, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    return results
 
 
 def test_fifty_threads_spending_from_one_wallet_never_overdraw(app, postgres, make_user, fund):
@@ -53,7 +29,7 @@ def test_fifty_threads_spending_from_one_wallet_never_overdraw(app, postgres, ma
         ledger.post([(wallet, -30), (fee, 30)], key=f"spend-{index}", kind="fee")
         return 30
 
-    results = _run_threads(app, 50, spend)
+    results = run_threads(app, 50, spend)
     spent = sum(r for r in results if isinstance(r, int))
     refused = [r for r in results if isinstance(r, InsufficientFunds)]
     unexpected = [r for r in results if not isinstance(r, (int, InsufficientFunds))]
@@ -81,7 +57,7 @@ def test_the_same_key_posted_by_twenty_threads_moves_money_once(app, postgres, m
         return ledger.post([(wallet, -2500), (ledger.platform_account(FEE_REVENUE), 2500)],
                            key="one-fee-only", kind="fee").id
 
-    results = _run_threads(app, 20, spend)
+    results = run_threads(app, 20, spend)
     assert all(isinstance(r, int) for r in results), results
     assert len(set(results)) == 1
     db.session.expire_all()
@@ -104,7 +80,7 @@ def test_holds_resolved_concurrently_resolve_once(app, postgres, make_user, fund
             return ledger.settle(h, key=f"settle-{index}").status
         return ledger.release(h, key=f"release-{index}").status
 
-    results = _run_threads(app, 10, resolve)
+    results = run_threads(app, 10, resolve)
     winners = [r for r in results if isinstance(r, str)]
     assert len(winners) == 1, results
     assert verify().ok
