@@ -12,7 +12,7 @@ from app.extensions import db
 from app.investing import distribution
 from app.investing.models import ReturnPayment
 from app.seed import seed_demo
-from tests.investing.conftest import make_property, manager  # noqa: F401  (fixtures)
+from tests.investing.conftest import make_property  # noqa: F401  (fixture: eight-period terms)
 from tests.investing.test_distribution import TODAY, assert_consistent
 from tests.investing.test_distribution_console import _portfolio
 
