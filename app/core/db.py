@@ -74,7 +74,19 @@ def init_app(app: Flask) -> None:
         event.listen(Session, "after_commit", _note_commit)
         event.listen(Session, "after_soft_rollback", _unwind)
         event.listen(Session, "after_transaction_end", _run_when_root_ends)
+        event.listen(Session, "pending_to_persistent", _keep_created)
         init_app._listening = True
+
+
+_CREATED_KEY = "freehold_created"
+
+
+def _keep_created(session: Session, instance) -> None:
+    """Hold the objects inserted in the current transaction until it ends. SQLAlchemy tracks them weakly: one
+    inserted inside a savepoint (an account created on first use), then dropped by its caller, is collected, and
+    once loaded again it is no longer known as new, so a rollback of the whole transaction leaves it in the
+    identity map although its row is gone (ObjectDeletedError on the next access)."""
+    session.info.setdefault(_CREATED_KEY, []).append(instance)
 
 
 def _mark_savepoint(session: Session, transaction) -> None:
@@ -102,6 +114,7 @@ def _unwind(session: Session, previous_transaction) -> None:
 def _run_when_root_ends(session: Session, transaction) -> None:
     if transaction.nested or transaction.parent is not None:
         return  # a savepoint's mark is consumed by _unwind (rollback) or dropped with the root
+    session.info.pop(_CREATED_KEY, None)
     session.info.pop(_QUEUE_KEY + ":marks", None)
     committed = session.info.pop(_QUEUE_KEY + ":committed", False)
     queue = session.info.pop(_QUEUE_KEY, None)
