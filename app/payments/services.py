@@ -6,7 +6,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 from datetime import timedelta
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import Text, bindparam, cast, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -79,12 +79,12 @@ _TIMELINE_BATCH = "freehold_deposit_timeline"
 
 @contextmanager
 def timeline_batch():
-    """Timeline rows logged inside are written together at the end, by one INSERT (a webhook logs three)."""
+    """Timeline rows logged inside are written together at the end, by one statement (a webhook logs three)."""
     rows = db.session.info[_TIMELINE_BATCH] = []
     try:
         yield
-        if rows:  # one statement with a VALUES row each
-            db.session.connection().execute(DepositEvent.__table__.insert().values(rows))
+        if rows:  # executemany: SQLAlchemy sends them as one multi-row INSERT, its SQL compiled once
+            db.session.connection().execute(DepositEvent.__table__.insert(), rows)
     finally:
         db.session.info.pop(_TIMELINE_BATCH, None)
 
@@ -112,9 +112,31 @@ def _notify(deposit: Deposit, event: str, **context) -> None:
     from app.payments.tasks import notify_outcome
 
     money = Money(deposit.amount, deposit.currency)
-    enqueue_after_commit(notify_outcome, deposit.user_id, event, {
-        "deposit_id": deposit.id, "amount": money.display(),
-        "gateway": GATEWAY_LABELS.get(deposit.gateway, deposit.gateway), **context})
+    notice = (deposit.user_id, event, {"deposit_id": deposit.id, "amount": money.display(),
+                                       "gateway": GATEWAY_LABELS.get(deposit.gateway, deposit.gateway), **context})
+    batch = db.session.info.get(_NOTICE_BATCH)
+    if batch is not None:
+        batch.append(notice)
+        return
+    enqueue_after_commit(notify_outcome, *notice)
+
+
+_NOTICE_BATCH = "freehold_deposit_notices"
+
+
+@contextmanager
+def notices_batch():
+    """Outcome notices given inside go out as one task once the unit of work commits (the drainer's batch):
+    one message for the batch instead of one per deposit."""
+    from app.payments.tasks import notify_outcomes
+
+    notices = db.session.info[_NOTICE_BATCH] = []
+    try:
+        yield
+        if notices:
+            enqueue_after_commit(notify_outcomes, notices)
+    finally:
+        db.session.info.pop(_NOTICE_BATCH, None)
 
 
 def flag(deposit: Deposit, reason: str) -> None:
@@ -226,8 +248,12 @@ def _credit_accounts(deposit: Deposit) -> tuple[Account, Account, Account | None
              ledger.account_code(GATEWAY_CLEARING, ref=deposit.gateway): None}
     if deposit.fee:
         codes[ledger.account_code(FEE_REVENUE)] = None
-    for account in db.session.scalars(select(Account).where(Account.code.in_(list(codes)))):
-        codes[account.code] = account
+    locked = db.session.info.get(_LOCKED_ACCOUNTS, {})
+    if all(code in locked for code in codes):  # the drainer's batch locked them all already
+        codes = {code: locked[code] for code in codes}
+    else:
+        for account in db.session.scalars(select(Account).where(Account.code.in_(list(codes)))):
+            codes[account.code] = account
     wallet, clearing, *revenue = codes.values()
     if wallet is None:
         wallet = ledger.user_account(deposit.user_id, USER_WALLET)  # raises NotFound
@@ -363,7 +389,12 @@ def store_events(events: list[tuple[str, object]], *, connection) -> list[int | 
     rows = [{"provider": provider, "event_id": event.event_id[:200], "type": event.type[:100],
              "reference": (event.reference or "")[:200] or None, "payload": event.payload, "status": "received",
              "attempts": 0, "received_at": now} for provider, event in events]
-    statement = _inbox_insert(connection.dialect.name)
+    dialect = connection.dialect.name
+    as_sent = dialect == "postgresql" and all(event.body for _, event in events)
+    if as_sent:  # the verified body itself: byte for byte what the gateway signed, and no re-encoding
+        for row, (_, event) in zip(rows, events):
+            row["payload"] = event.body
+    statement = _inbox_insert(dialect, as_sent)
     # a duplicate delivery (even a concurrent one) inserts nothing and returns no row
     result = connection.execute(statement, rows if len(rows) > 1 else rows[0])
     inserted = {(provider, event_id): inbox_id for inbox_id, provider, event_id in result}
@@ -373,19 +404,23 @@ def store_events(events: list[tuple[str, object]], *, connection) -> list[int | 
 _INBOX_INSERTS: dict = {}
 
 
-def _inbox_insert(dialect: str):
+def _inbox_insert(dialect: str, as_sent: bool = False):
     """INSERT ... ON CONFLICT (provider, event_id) DO NOTHING RETURNING id, provider, event_id, built once per
-    dialect (the values are bound per call)."""
-    statement = _INBOX_INSERTS.get(dialect)
+    dialect (the values are bound per call). as_sent: the payload is bound as the body's text and cast to JSON
+    by PostgreSQL."""
+    statement = _INBOX_INSERTS.get((dialect, as_sent))
     if statement is None:
         if dialect == "postgresql":
             from sqlalchemy.dialects.postgresql import insert
         else:
             from sqlalchemy.dialects.sqlite import insert
         table = WebhookInbox.__table__
-        statement = (insert(table).on_conflict_do_nothing(index_elements=["provider", "event_id"])
+        statement = insert(table)
+        if as_sent:
+            statement = statement.values(payload=cast(bindparam("payload", type_=Text()), table.c.payload.type))
+        statement = (statement.on_conflict_do_nothing(index_elements=["provider", "event_id"])
                      .returning(table.c.id, table.c.provider, table.c.event_id))
-        _INBOX_INSERTS[dialect] = statement
+        _INBOX_INSERTS[dialect, as_sent] = statement
     return statement
 
 
@@ -445,6 +480,93 @@ def process_event(row) -> str:
         _finish(row, "processed", deposit_id=deposit.id)
         sync(deposit, payment, source=f"webhook {row.type}", locked=True)
     return "processed"
+
+
+def claim_events(inbox_ids: list[int]) -> list:
+    """claim_event for several rows at once (one statement): the rows not done and not held by another
+    transaction, in id order, locked."""
+    table = WebhookInbox.__table__
+    return list(db.session.connection().execute(
+        select(table.c.id, table.c.provider, table.c.event_id, table.c.type, table.c.reference)
+        .where(table.c.id.in_(inbox_ids), table.c.status.not_in(INBOX_DONE))
+        .order_by(table.c.id).with_for_update(skip_locked=True)))
+
+
+_LOCKED_ACCOUNTS = "freehold_batch_accounts"
+
+
+def process_events(rows) -> list[str]:
+    """process_event for several claimed rows (the drainer's batch) as one unit of work; the caller commits.
+    The same steps, gathered: the deposits are locked by one statement, then the ledger accounts their credits
+    touch by another (both in id order, so two batches cannot deadlock), the gateway is asked about all the
+    payments at once, the rows are marked done by one statement, and the timeline rows and the investors'
+    notices go out together. All or nothing: any error propagates, and the caller rolls the whole batch back
+    (the drainer then processes its events one by one). Returns processed | ignored for each row."""
+    from app.payments.gateways.registry import get_gateway
+
+    deposits = _lock_deposits(rows)
+    found = list({deposit.id: deposit for deposit in deposits.values()}.values())
+    db.session.info[_LOCKED_ACCOUNTS] = _lock_credit_accounts(found)
+    try:
+        references: dict[str, list[str]] = {}
+        for deposit in found:
+            references.setdefault(deposit.gateway, []).append(deposit.gateway_reference)
+        payments = {}
+        for gateway, refs in references.items():
+            for reference, payment in get_gateway(gateway).fetch_payments(refs).items():
+                payments[gateway, reference] = payment
+        todo = [(row, deposits.get((row.provider, row.reference)) if row.reference else None) for row in rows]
+        now = utcnow()
+        # the rows first: the credits' ledger writes are then the last before commit
+        db.session.connection().execute(_FINISH, [
+            {"inbox_id": row.id, "status": "processed" if deposit else "ignored", "at": now,
+             "error": None if deposit else "no deposit for this reference",
+             "deposit_id": deposit.id if deposit else None} for row, deposit in todo])
+        with timeline_batch(), notices_batch():
+            for row, deposit in todo:
+                if deposit is None:
+                    continue
+                log(deposit, "webhook", {"provider": row.provider, "type": row.type, "event": row.event_id})
+                sync(deposit, payments[deposit.gateway, deposit.gateway_reference], source=f"webhook {row.type}",
+                     locked=True)
+    finally:
+        db.session.info.pop(_LOCKED_ACCOUNTS, None)
+    return ["processed" if deposit else "ignored" for _, deposit in todo]
+
+
+def _lock_deposits(rows) -> dict[tuple[str, str], Deposit]:
+    """The deposits the rows are about, locked in id order: (provider, reference) -> deposit, by its checkout
+    reference and by its charge reference (as deposit_for_reference matches them)."""
+    wanted: dict[str, set[str]] = {}
+    for row in rows:
+        if row.reference:
+            wanted.setdefault(row.provider, set()).add(row.reference)
+    found: dict[tuple[str, str], Deposit] = {}
+    for provider, refs in wanted.items():
+        refs = sorted(refs)
+        for deposit in db.session.scalars(select(Deposit).where(
+                Deposit.gateway == provider,
+                Deposit.gateway_reference.in_(refs) | Deposit.charge_reference.in_(refs))
+                .order_by(Deposit.id).with_for_update()):
+            for reference in (deposit.gateway_reference, deposit.charge_reference):
+                if reference in refs:
+                    found.setdefault((provider, reference), deposit)
+    return found
+
+
+def _lock_credit_accounts(deposits: list[Deposit]) -> dict[str, Account]:
+    """The wallets, clearing accounts and fee revenue that crediting these deposits would post to, locked in id
+    order (those that exist; the rest are created on first use): code -> account."""
+    codes = set()
+    for deposit in deposits:
+        codes.add(ledger.account_code(USER_WALLET, user_id=deposit.user_id))
+        codes.add(ledger.account_code(GATEWAY_CLEARING, ref=deposit.gateway))
+        if deposit.fee:
+            codes.add(ledger.account_code(FEE_REVENUE))
+    if not codes:
+        return {}
+    return {account.code: account for account in db.session.scalars(
+        select(Account).where(Account.code.in_(sorted(codes))).order_by(Account.id).with_for_update())}
 
 
 def confirm_redirect(deposit: Deposit, user, reference: str | None) -> Deposit:

@@ -1,17 +1,16 @@
-"""Webhook processing, abandoned deposits, daily reconciliation. Each event is one unit of work: all of it commits
-or none of it does, so a redelivered task (a killed worker) credits exactly once.
+"""Webhook processing, abandoned deposits, daily reconciliation. Processing is a unit of work: all of it commits or
+none of it does, so a redelivered task (a killed worker) credits exactly once.
 
 How a stored event reaches processing: on a Redis broker, the webhook request only wakes the inbox drainer (a
 SET NX on one key; the request whose SET wins publishes one `payments.drain_inbox`), and the drainer processes
-every unprocessed row, a few at a time, each in its own transaction. Elsewhere (the embedded broker, eager tasks)
+every unprocessed row, DRAIN_CHUNK rows per transaction (a batch that fails is rolled back and its rows are
+processed again one per transaction). Elsewhere (the embedded broker, eager tasks)
 each event gets its own `payments.process_webhook`. Either way a periodic sweep processes rows whose wake-up was
 lost, and a failed event is retried with backoff by `payments.process_webhook`."""
 from __future__ import annotations
 
 import hashlib
 import logging
-import queue
-import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -27,11 +26,12 @@ from app.payments.models import WebhookInbox
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 8
 DRAIN_BATCH = 100  # rows read per query by the drainer
-DRAIN_THREADS = 8  # events in flight at once in one drainer: their waits on the gateway (a round trip to Stripe
-# takes a few hundred milliseconds) and on the database overlap
-DRAIN_SWITCH_INTERVAL = 0.0005  # seconds (Python's default: 0.005)
+DRAIN_CHUNK = 25  # events per transaction: one commit and one lock of each deposit and account for all of them,
+# and the gateway asked about them side by side (a round trip to Stripe takes a few hundred milliseconds)
 DRAIN_SECONDS = 60  # a drainer hands over to a fresh task after this long, so one task never runs for ever
 WAKE_TTL_MS = 10_000  # a wake-up whose drainer never ran (lost message) stops suppressing new ones after this
+WAKE_FRESH = 0.02  # seconds: a process that saw the wake-up set this recently does not ask Redis again ...
+DRAIN_RESCAN_AFTER = 0.1  # ... because a woken drainer reads the whole inbox once more this long after clearing it
 SWEEP_AFTER = timedelta(minutes=1)  # rows still unprocessed after this are swept
 
 
@@ -88,6 +88,7 @@ def process_webhook(self, inbox_id: int) -> str:
 
 # waking the drainer ----------------------------------------------------------------------------------------------
 _redis_clients: dict[str, object] = {}
+_wake_seen: dict[str, float] = {}  # wake-up key -> when this process last saw it set (time.monotonic)
 _redis_lock = threading.Lock()
 
 
@@ -125,6 +126,12 @@ def announce_events(inbox_ids: list[int]) -> None:
                 process_webhook.apply_async((inbox_id,))
             return
         key = _wake_key()
+        asked = time.monotonic()
+        if asked - _wake_seen.get(key, -WAKE_FRESH) < WAKE_FRESH:
+            # the key was set a moment ago: the drainer it wakes either has not cleared it yet (and reads these
+            # events), or cleared it less than WAKE_FRESH ago and still reads the whole inbox once more after
+            # DRAIN_RESCAN_AFTER, which is later than these events' commit
+            return
         # the key is set from the first event after a drainer started until the next drainer starts: every event
         # committed meanwhile is read by that next drainer, so one message covers them all
         if client.set(key, "1", nx=True, px=WAKE_TTL_MS):
@@ -133,6 +140,7 @@ def announce_events(inbox_ids: list[int]) -> None:
             except Exception:
                 client.delete(key)  # let the next event try again
                 raise
+        _wake_seen[key] = asked  # the key existed from this moment (or one just after) until a drainer clears it
     except Exception:  # noqa: BLE001 - the broker is down: the sweep processes the events later
         if _eager():
             raise  # eager tasks (tests, development) surface their errors
@@ -141,42 +149,57 @@ def announce_events(inbox_ids: list[int]) -> None:
 
 
 # the drainer -----------------------------------------------------------------------------------------------------
-def drain(*, seconds: float = DRAIN_SECONDS, threads: int = DRAIN_THREADS, received_before=None) -> dict:
-    """Process every unprocessed inbox row (oldest first), `threads` at a time, each in its own transaction (one
-    bad event rolls back only itself). Stops after `seconds`, leaving the rest to a fresh drainer. Returns the
-    count of each result, and "more": True when it stopped early."""
+def run_events(inbox_ids: list[int]) -> list[str]:
+    """Process several stored events as one unit of work (services.process_events: one commit, each lock taken
+    once, the gateway asked about all of them at once). If any of them fails, the whole batch rolls back and
+    its events are processed one by one, each in its own transaction, so that a bad event fails alone."""
+    from app.payments.services import claim_events, process_events
+
+    try:
+        rows = claim_events(inbox_ids)
+        results = process_events(rows) if rows else []
+        db.session.commit()
+    except Exception:  # noqa: BLE001 - rolled back whole: each event gets its own unit of work instead
+        db.session.rollback()
+        log.info("a batch of %d webhooks failed; processing them one by one", len(inbox_ids), exc_info=True)
+        return [_drain_one(inbox_id) for inbox_id in inbox_ids]
+    # the others are done already or being processed by another drainer
+    return results + ["skipped"] * (len(inbox_ids) - len(rows))
+
+
+def drain(*, seconds: float = DRAIN_SECONDS, chunk: int = DRAIN_CHUNK, received_before=None,
+          rescan_after: float | None = None) -> dict:
+    """Process every unprocessed inbox row (oldest first), `chunk` rows per transaction (run_events). Stops
+    after `seconds`, leaving the rest to a fresh drainer. Returns the count of each result, and "more": True
+    when it stopped early.
+
+    rescan_after (a woken drainer): once nothing is left, read the whole inbox once more, from its first row,
+    no sooner than this many seconds after the start. That covers the events whose process did not set the
+    wake-up again (see announce_events) and any event committed after rows with higher ids were read."""
     from app.payments.services import pending_events
 
-    if db.engine.dialect.name == "sqlite":
-        threads = 1  # one writer at a time: threads would only wait on each other
-    deadline = time.monotonic() + seconds
+    started = time.monotonic()
+    deadline = started + seconds
     counts: dict = {}
     after_id = 0
     more = False
-    workers = _Workers(current_app._get_current_object(), threads) if threads > 1 else None
-    switch_interval = sys.getswitchinterval()
-    if workers:
-        # the threads mostly wait on the gateway and the database: one whose answer came should get the
-        # interpreter back at once (not after up to 5 ms of another's Python), above all while it holds the row
-        # locks of the shared ledger accounts, which every other credit waits for
-        sys.setswitchinterval(DRAIN_SWITCH_INTERVAL)
-    try:
-        while True:
-            ids = pending_events(after_id, DRAIN_BATCH, received_before=received_before)
-            db.session.rollback()  # hand the connection back while the batch runs
-            if not ids:
+    rescanned = rescan_after is None
+    while True:
+        ids = pending_events(after_id, DRAIN_BATCH, received_before=received_before)
+        db.session.rollback()  # hand the connection back between batches
+        if not ids:
+            if rescanned:
                 break
-            after_id = ids[-1]
-            results = workers.run(ids) if workers else [_drain_one(i) for i in ids]
-            for result in results:
+            time.sleep(max(0.0, started + rescan_after - time.monotonic()))
+            after_id, rescanned = 0, True
+            continue
+        after_id = ids[-1]
+        for start in range(0, len(ids), chunk):
+            for result in run_events(ids[start:start + chunk]):
                 counts[result] = counts.get(result, 0) + 1
-            if time.monotonic() > deadline:
-                more = True
-                break
-    finally:
-        if workers:
-            workers.close()
-            sys.setswitchinterval(switch_interval)
+        if time.monotonic() > deadline:
+            more = True
+            break
     counts["more"] = more
     return counts
 
@@ -188,47 +211,13 @@ def _drain_one(inbox_id: int) -> str:
     return result
 
 
-class _Workers:
-    """A few threads, each with its own application context and database session, processing events."""
-
-    def __init__(self, app, count: int):
-        self.app = app
-        self.jobs: queue.Queue = queue.Queue()
-        self.results: queue.Queue = queue.Queue()
-        self.threads = [threading.Thread(target=self._loop, daemon=True, name=f"inbox-drain-{n}")
-                        for n in range(count)]
-        for thread in self.threads:
-            thread.start()
-
-    def _loop(self) -> None:
-        with self.app.app_context():
-            while (inbox_id := self.jobs.get()) is not None:
-                try:
-                    self.results.put(_drain_one(inbox_id))
-                except Exception as exc:  # noqa: BLE001 - run_event handles event errors; this is the database
-                    log.exception("webhook %s could not be processed", inbox_id)
-                    db.session.rollback()
-                    self.results.put(f"error: {type(exc).__name__}")
-
-    def run(self, ids: list[int]) -> list[str]:
-        for inbox_id in ids:
-            self.jobs.put(inbox_id)
-        return [self.results.get() for _ in ids]
-
-    def close(self) -> None:
-        for _ in self.threads:
-            self.jobs.put(None)
-        for thread in self.threads:
-            thread.join()
-
-
 @shared_task(name="payments.drain_inbox")
 def drain_inbox() -> dict:
     """Woken by webhooks (see announce_event): clears the wake-up, then drains."""
     client = _wake_redis()
     if client is not None:
         client.delete(_wake_key())  # before reading: an event committed from now on wakes another drainer
-    counts = drain()
+    counts = drain(rescan_after=DRAIN_RESCAN_AFTER if client is not None else None)
     if counts["more"]:
         drain_inbox.apply_async()
     return counts
@@ -243,8 +232,7 @@ def sweep_inbox() -> dict:
     return drain(received_before=utcnow() - SWEEP_AFTER)
 
 
-@shared_task(name="payments.notify_outcome")
-def notify_outcome(user_id: int, event: str, context: dict) -> str:
+def _tell(user_id: int, event: str, context: dict) -> str:
     from app.auth.models import User
     from app.notifications.services import notify
 
@@ -252,8 +240,36 @@ def notify_outcome(user_id: int, event: str, context: dict) -> str:
     if user is None:
         return "missing"
     notify(user, event, **context)
-    db.session.commit()
     return "sent"
+
+
+@shared_task(name="payments.notify_outcome")
+def notify_outcome(user_id: int, event: str, context: dict) -> str:
+    result = _tell(user_id, event, context)
+    db.session.commit()
+    return result
+
+
+@shared_task(name="payments.notify_outcomes")
+def notify_outcomes(notices: list) -> dict:
+    """The notices of a drainer's batch, recorded in one transaction (so a redelivered message sends none of them
+    twice unless it was committed, as for one notice). A notice that fails rolls back alone and is retried as a
+    task of its own."""
+    counts: dict = {}
+    failed = []
+    for user_id, event, context in notices:
+        try:
+            with db.session.begin_nested():
+                result = _tell(user_id, event, context)
+        except Exception:  # noqa: BLE001 - this notice only; the others go out
+            log.exception("notice %s for user %s failed; retrying it alone", event, user_id)
+            failed.append((user_id, event, context))
+            result = "retried"
+        counts[result] = counts.get(result, 0) + 1
+    db.session.commit()
+    for notice in failed:
+        notify_outcome.apply_async(notice, countdown=60)
+    return counts
 
 
 @shared_task(name="payments.expire_abandoned")

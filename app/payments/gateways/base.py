@@ -39,6 +39,7 @@ class WebhookEvent:
     type: str
     reference: str | None  # the payment reference the event is about, when it says
     payload: dict
+    body: str | None = None  # the verified body as the gateway sent it (stored as is where the database can)
 
 
 class WebhookRejected(Exception):
@@ -68,6 +69,11 @@ class Gateway(ABC):
     @abstractmethod
     def fetch_payment(self, reference: str) -> Payment:
         """Ask the gateway for the truth about a payment."""
+
+    def fetch_payments(self, references: list[str]) -> dict[str, Payment]:
+        """fetch_payment for several references (the webhook drainer's batch): reference -> Payment. Raises the
+        first GatewayError met. Gateways that can ask side by side override this."""
+        return {reference: self.fetch_payment(reference) for reference in references}
 
     @abstractmethod
     def refund(self, payment: Payment, amount: int, *, idempotency_key: str) -> str:
