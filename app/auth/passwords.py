@@ -10,6 +10,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app
 
 from app.core.errors import ValidationError
+from app.core.offload import off_loop
 
 MIN_LENGTH = 12
 MAX_LENGTH = 128
@@ -54,7 +55,7 @@ def _hasher() -> PasswordHasher:
 
 
 def hash_password(password: str) -> str:
-    return _hasher().hash(password)
+    return off_loop(_hasher().hash, password)
 
 
 _DUMMY: dict[str, str] = {}
@@ -67,15 +68,15 @@ def verify(password_hash: str | None, password: str) -> bool:
     if password_hash is None:
         key = repr((hasher.time_cost, hasher.memory_cost, hasher.parallelism))
         if key not in _DUMMY:
-            _DUMMY[key] = hasher.hash("not-a-real-password-at-all")
+            _DUMMY[key] = off_loop(hasher.hash, "not-a-real-password-at-all")
         password_hash = _DUMMY[key]
         try:
-            hasher.verify(password_hash, password or "")
+            off_loop(hasher.verify, password_hash, password or "")
         except (VerificationError, InvalidHashError):
             pass
         return False
     try:
-        return hasher.verify(password_hash, password or "")
+        return off_loop(hasher.verify, password_hash, password or "")
     except (VerificationError, InvalidHashError):
         return False
 
