@@ -8,7 +8,7 @@ from app.core.errors import InsufficientFunds
 from app.extensions import db
 from app.ledger import services as ledger
 from app.ledger.checks import verify
-from app.ledger.models import FEE_REVENUE, USER_WALLET
+from app.ledger.models import FEE_REVENUE, GATEWAY_CLEARING, USER_WALLET
 from tests.concurrency import run_threads
 
 pytestmark = pytest.mark.postgres
@@ -86,19 +86,59 @@ def test_holds_resolved_concurrently_resolve_once(app, postgres, make_user, fund
     assert verify().ok
 
 
-def test_database_refuses_unbalanced_entries_at_commit(postgres, make_user):
-    user = make_user()
-    wallet = ledger.user_account(user.id, USER_WALLET)
-    db.session.execute(text(
+def _raw_entry(key: str) -> int:
+    return db.session.execute(text(
         "INSERT INTO ledger_entries (kind, memo, idempotency_key, fingerprint, created_at) "
-        "VALUES ('raw', '', 'raw-1', 'x', now())"))
+        "VALUES ('raw', '', :k, 'x', now()) RETURNING id"), {"k": key}).scalar_one()
+
+
+def _raw_postings(rows: list[tuple[int, int, int]]) -> None:
+    """One INSERT statement for all the rows (entry id, account id, amount)."""
     db.session.execute(text(
         "INSERT INTO ledger_postings (entry_id, account_id, amount) "
-        "VALUES (currval('ledger_entries_id_seq'), :a, 500)"), {"a": wallet.id})
-    with pytest.raises(DBAPIError, match="at least two|does not balance"):
+        "SELECT * FROM unnest(CAST(:e AS BIGINT[]), CAST(:a AS BIGINT[]), CAST(:m AS BIGINT[]))"),
+        {"e": [r[0] for r in rows], "a": [r[1] for r in rows], "m": [r[2] for r in rows]})
+
+
+def test_database_refuses_an_unbalanced_entry_as_it_is_written(postgres, make_user):
+    user = make_user()
+    wallet = ledger.user_account(user.id, USER_WALLET)
+    entry = _raw_entry("raw-1")
+    with pytest.raises(DBAPIError, match="does not balance"):
+        _raw_postings([(entry, wallet.id, 500)])
+    db.session.rollback()
+    clearing = ledger.platform_account(GATEWAY_CLEARING, "raw")
+    db.session.commit()
+    entry = _raw_entry("raw-2")
+    with pytest.raises(DBAPIError, match="does not balance"):
+        _raw_postings([(entry, wallet.id, 500), (entry, clearing.id, -499)])
+    db.session.rollback()
+    assert ledger.entry_by_key("raw-1") is None and ledger.entry_by_key("raw-2") is None
+
+
+def test_database_refuses_postings_added_to_an_entry_later_and_entries_without_postings(postgres, make_user):
+    user = make_user()
+    wallet = ledger.user_account(user.id, USER_WALLET)
+    clearing = ledger.platform_account(GATEWAY_CLEARING, "raw")
+    db.session.commit()
+    first, second = _raw_entry("raw-3"), _raw_entry("raw-4")
+    _raw_postings([(first, clearing.id, -700), (first, wallet.id, 700),  # two entries in one statement: fine
+                   (second, clearing.id, -100), (second, wallet.id, 100)])
+    db.session.execute(text("UPDATE ledger_accounts SET balance = balance + CASE WHEN id = :w THEN 800 ELSE -800 END "
+                            "WHERE id IN (:w, :c)"), {"w": wallet.id, "c": clearing.id})
+    db.session.commit()
+    with pytest.raises(DBAPIError, match="written together"):  # each balanced, but the entry was closed
+        _raw_postings([(first, clearing.id, -50), (first, wallet.id, 50)])
+    db.session.rollback()
+    _raw_entry("raw-5")  # an entry without postings
+    with pytest.raises(DBAPIError, match="at least two"):
         db.session.commit()
     db.session.rollback()
-    assert ledger.entry_by_key("raw-1") is None
+    assert ledger.entry_by_key("raw-5") is None
+    db.session.expire_all()
+    assert ledger.user_account(user.id, USER_WALLET).balance == 800
+    assert sum(p.amount for p in ledger.entry_by_key("raw-3").postings) == 0
+    assert verify().ok
 
 
 def test_database_refuses_editing_or_deleting_ledger_rows(postgres, make_user, fund):
