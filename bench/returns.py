@@ -122,10 +122,8 @@ LOWER_BOUND = [
        SELECT entry_id, 'returns', 'returns (lower bound)', 'returns-lb:' || entry_id,
               md5(entry_id::text) || md5(entry_id::text), now()
        FROM ent""",
-    """INSERT INTO return_payments (investment_id, property_id, user_id, period_index, due_on, amount, capital,
-                                    entry_id, paid_at)
-       SELECT d.investment_id, d.property_id, d.user_id, d.period_index, d.due_on, d.amount, d.capital, e.entry_id,
-              now()
+    """INSERT INTO return_payments (investment_id, period_index, due_on, amount, capital, entry_id, paid_at)
+       SELECT d.investment_id, d.period_index, d.due_on, d.amount, d.capital, e.entry_id, now()
        FROM due AS d JOIN ent AS e USING (property_id, chunk)
        ON CONFLICT (investment_id, period_index) DO NOTHING""",
     """INSERT INTO ledger_postings (entry_id, account_id, amount)

@@ -33,10 +33,11 @@ How a run goes
     4. The run is marked succeeded (or failed, with the error); committed batches stay paid either way, and the
        next run pays what is left. UNIQUE(investment_id, period_index) on return_payments backs all of this.
 
-Why entries of a few payments rather than one per batch: on PostgreSQL a deferred constraint trigger re-checks, at
-commit and for every posting inserted, that its entry balances, reading all of the entry's postings. An entry of m
-postings costs O(m) per posting, O(m^2) in all: one entry of 10,000 postings would cost ~100 million row reads.
-Entries of ENTRY_SIZE payments keep that check at a few rows each and the number of extra property postings low.
+Why entries of at most ENTRY_SIZE payments rather than one per batch: on PostgreSQL the ledger's guards check
+each entry at commit (it has two postings or more and balances) and each INSERT of postings as a whole (its
+entries balance and are complete); both read the entry's postings, so their cost grows with the entry, and an
+entry of a property's payments stays readable for finance. ENTRY_SIZE payments of one property per entry keep
+the entries few (a thousand for a hundred thousand payments) and each one short.
 
 A period whose return and capital are both zero moves no money: it is marked paid and gets no payment row.
 """
@@ -63,8 +64,8 @@ from app.ledger.models import PROPERTY_ESCROW, RETURNS_FUNDING
 
 log = logging.getLogger(__name__)
 
-BATCH_SIZE = 10_000          # schedule rows per transaction
-ENTRY_SIZE = 8               # payments per journal entry (see the module docstring)
+BATCH_SIZE = 25_000          # schedule rows per transaction
+ENTRY_SIZE = 100             # payments of one property per journal entry (see the module docstring)
 ENTRY_KIND = "returns"
 RUN_LOCK_KEY = 0x46485245544E52  # session advisory lock of the run in progress ("FHRETNR" in ASCII)
 STALE_AFTER = timedelta(hours=2)  # SQLite only: a run still `running` after this long is taken as dead
@@ -141,14 +142,11 @@ class _Postgres:
              AS u(id, memo, key, fp)
     """).bindparams(_NOW)
     PAYMENTS = text("""
-        INSERT INTO return_payments (investment_id, property_id, user_id, period_index, due_on, amount, capital,
-                                     run_id, entry_id, paid_at)
-        SELECT u.investment_id, u.property_id, u.user_id, u.period_index, u.due_on, u.amount, u.capital, :run,
-               u.entry_id, :now
-        FROM unnest(CAST(:investment_ids AS BIGINT[]), CAST(:property_ids AS BIGINT[]), CAST(:user_ids AS BIGINT[]),
-                    CAST(:period_indexes AS INTEGER[]), CAST(:due_ons AS DATE[]), CAST(:amounts AS BIGINT[]),
-                    CAST(:capitals AS BIGINT[]), CAST(:entry_ids AS BIGINT[]))
-             AS u(investment_id, property_id, user_id, period_index, due_on, amount, capital, entry_id)
+        INSERT INTO return_payments (investment_id, period_index, due_on, amount, capital, run_id, entry_id, paid_at)
+        SELECT u.investment_id, u.period_index, u.due_on, u.amount, u.capital, :run, u.entry_id, :now
+        FROM unnest(CAST(:investment_ids AS BIGINT[]), CAST(:period_indexes AS INTEGER[]), CAST(:due_ons AS DATE[]),
+                    CAST(:amounts AS BIGINT[]), CAST(:capitals AS BIGINT[]), CAST(:entry_ids AS BIGINT[]))
+             AS u(investment_id, period_index, due_on, amount, capital, entry_id)
         ON CONFLICT (investment_id, period_index) DO NOTHING
     """).bindparams(_NOW)
     POSTINGS = text("""
@@ -217,9 +215,9 @@ class _Postgres:
     def insert_payments(self, rows: list[tuple], entry_ids: list[int], *, run_id, now) -> int:
         cols = list(zip(*rows))
         return db.session.execute(self.PAYMENTS, {
-            "investment_ids": list(cols[0]), "property_ids": list(cols[1]), "user_ids": list(cols[2]),
-            "period_indexes": list(cols[3]), "due_ons": list(cols[4]), "amounts": list(cols[5]),
-            "capitals": list(cols[6]), "entry_ids": entry_ids, "run": run_id, "now": now}).rowcount
+            "investment_ids": list(cols[0]), "period_indexes": list(cols[1]), "due_ons": list(cols[2]),
+            "amounts": list(cols[3]), "capitals": list(cols[4]), "entry_ids": entry_ids, "run": run_id,
+            "now": now}).rowcount
 
     def insert_postings(self, entry_ids, account_ids, amounts) -> None:
         db.session.execute(self.POSTINGS, {"entry_ids": entry_ids, "account_ids": account_ids, "amounts": amounts})
@@ -262,10 +260,8 @@ class _SQLite:
     ENTRIES = text("INSERT INTO ledger_entries (id, kind, memo, idempotency_key, fingerprint, actor_id, created_at) "
                    "VALUES (:id, :kind, :memo, :key, :fp, :actor, :now)").bindparams(_NOW)
     PAYMENTS = text("""
-        INSERT INTO return_payments (investment_id, property_id, user_id, period_index, due_on, amount, capital,
-                                     run_id, entry_id, paid_at)
-        VALUES (:investment_id, :property_id, :user_id, :period_index, :due_on, :amount, :capital, :run, :entry_id,
-                :now)
+        INSERT INTO return_payments (investment_id, period_index, due_on, amount, capital, run_id, entry_id, paid_at)
+        VALUES (:investment_id, :period_index, :due_on, :amount, :capital, :run, :entry_id, :now)
         ON CONFLICT (investment_id, period_index) DO NOTHING
     """).bindparams(_NOW)
     POSTINGS = text("INSERT INTO ledger_postings (entry_id, account_id, amount) VALUES (:entry_id, :account_id, :amount)")
@@ -317,8 +313,8 @@ class _SQLite:
 
     def insert_payments(self, rows: list[tuple], entry_ids: list[int], *, run_id, now) -> int:
         return db.session.execute(self.PAYMENTS, [
-            {"investment_id": r[0], "property_id": r[1], "user_id": r[2], "period_index": r[3], "due_on": r[4],
-             "amount": r[5], "capital": r[6], "entry_id": e, "run": run_id, "now": now}
+            {"investment_id": r[0], "period_index": r[1], "due_on": r[2], "amount": r[3], "capital": r[4],
+             "entry_id": e, "run": run_id, "now": now}
             for r, e in zip(rows, entry_ids)]).rowcount
 
     def insert_postings(self, entry_ids, account_ids, amounts) -> None:
@@ -521,8 +517,7 @@ def _pay_batch(sql, accounts: _Accounts, run: _Run, batch_no: int, ids, now: dat
                 lines.append((wallets[r.user_id], r.amount + r.capital))
                 returns += r.amount
                 capital += r.capital
-                pay_rows.append((r.investment_id, r.property_id, r.user_id, r.period_index, r.due_on, r.amount,
-                                 r.capital))
+                pay_rows.append((r.investment_id, r.period_index, r.due_on, r.amount, r.capital))
                 pay_entries.append(entry_id)
             if returns:
                 lines.append((platform[(RETURNS_FUNDING, pid)], -returns))

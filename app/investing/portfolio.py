@@ -176,7 +176,8 @@ def summary(user_id: int, currency: str) -> Summary:
                func.count(Investment.id))
         .where(Investment.user_id == user_id, Investment.status.in_(LIVE))).one()
     earned = db.session.scalar(select(func.coalesce(func.sum(ReturnPayment.amount), 0))
-                               .where(ReturnPayment.user_id == user_id)) or 0
+                               .join(Investment, Investment.id == ReturnPayment.investment_id)
+                               .where(Investment.user_id == user_id)) or 0
     earned += db.session.scalar(
         select(func.coalesce(func.sum(DistributionShare.amount), 0))
         .join(DeclaredDistribution, DeclaredDistribution.id == DistributionShare.distribution_id)
@@ -219,7 +220,8 @@ def returns_by_month(user_id: int, currency: str, *, months: int = 12, today: da
     totals: dict[date, int] = {_month_start(today, back): 0 for back in range(months)}
     for due_on, amount in db.session.execute(
             select(ReturnPayment.due_on, ReturnPayment.amount)
-            .where(ReturnPayment.user_id == user_id, ReturnPayment.due_on >= start)):
+            .join(Investment, Investment.id == ReturnPayment.investment_id)
+            .where(Investment.user_id == user_id, ReturnPayment.due_on >= start)):
         key = _month_start(due_on)
         if key in totals:
             totals[key] += amount

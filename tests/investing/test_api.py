@@ -218,9 +218,8 @@ def test_returns_earned_and_next_return_follow_paid_periods(client, investor, ma
     entry = ledger.post([(investing.distributions_account(p.id), -first.amount),
                          (ledger.user_account(user.id, USER_WALLET), first.amount)],
                         key=f"test-return:{inv.id}:1", kind="return", memo="period 1")
-    db.session.add(ReturnPayment(investment_id=inv.id, property_id=p.id, user_id=user.id, period_index=1,
-                                 due_on=first.due_on, amount=first.amount, capital=0, entry_id=entry.id,
-                                 paid_at=utcnow()))
+    db.session.add(ReturnPayment(investment_id=inv.id, period_index=1, due_on=first.due_on, amount=first.amount,
+                                 capital=0, entry_id=entry.id, paid_at=utcnow()))
     first.paid = True
     db.session.commit()
     data = client.get(f"/api/v1/investments/{inv.id}", headers=token_for(user)).get_json()["data"]

@@ -139,7 +139,7 @@ def test_a_second_run_pays_nothing(setup):
     assert_consistent()
 
 
-def test_entries_hold_a_few_payments_of_one_property_and_balance(setup, make_user, monkeypatch):
+def test_entries_hold_payments_of_one_property_and_balance(setup, make_user, monkeypatch):
     monkeypatch.setattr(distribution, "ENTRY_SIZE", 2)
     distribution.distribute()
     entries = db.session.scalars(select(JournalEntry).where(JournalEntry.kind == "returns")).all()
@@ -155,7 +155,8 @@ def test_entries_hold_a_few_payments_of_one_property_and_balance(setup, make_use
     payments = db.session.scalars(select(ReturnPayment)).all()
     for payment in payments:  # each payment points at the entry that credited its investor
         entry = db.session.get(JournalEntry, payment.entry_id)
-        assert any(p.account.user_id == payment.user_id and p.amount == payment.amount + payment.capital
+        investor = db.session.get(Investment, payment.investment_id).user_id
+        assert any(p.account.user_id == investor and p.amount == payment.amount + payment.capital
                    for p in entry.postings)
 
 

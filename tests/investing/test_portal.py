@@ -192,9 +192,8 @@ def _pay_return(inv, period: int):
     entry = ledger.post([(investing.distributions_account(inv.property_id), -row.amount),
                          (ledger.user_account(inv.user_id, USER_WALLET), row.amount)],
                         key=f"test-return:{inv.id}:{period}", kind="returns", memo=f"Return, period {period}")
-    db.session.add(ReturnPayment(investment_id=inv.id, property_id=inv.property_id, user_id=inv.user_id,
-                                 period_index=period, due_on=row.due_on, amount=row.amount, capital=0,
-                                 entry_id=entry.id, paid_at=utcnow()))
+    db.session.add(ReturnPayment(investment_id=inv.id, period_index=period, due_on=row.due_on, amount=row.amount,
+                                 capital=0, entry_id=entry.id, paid_at=utcnow()))
     row.paid = True
     db.session.commit()
     return row
