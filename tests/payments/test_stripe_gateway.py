@@ -469,3 +469,23 @@ def test_connection_errors_are_retryable(app, stripe_config, monkeypatch):
         StripeGateway().fetch_payment("cs_test_abc")
     assert caught.value.retryable is True
     assert "sk_test_fake" not in full_text(caught.value)
+
+
+def test_the_api_client_takes_the_proxy_the_environment_names_once_per_thread(monkeypatch):
+    import threading
+
+    from app.payments.gateways import stripe as gateway
+
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.internal:3128")
+    monkeypatch.setenv("NO_PROXY", "localhost,127.0.0.1")
+    client = gateway._HTTPClient("https://api.stripe.com", timeout=5)
+    session = client.session()
+    assert session.proxies.get("https") == "http://proxy.internal:3128"
+    assert session.trust_env is False and client.session() is session  # not looked up again per call
+    local = gateway._HTTPClient("http://127.0.0.1:12111", timeout=5)  # a local API (the fake): no proxy
+    assert not local.session().proxies
+    other = []
+    thread = threading.Thread(target=lambda: other.append(client.session()))
+    thread.start()
+    thread.join()
+    assert other[0] is not session  # one session per thread, as the library's own client keeps

@@ -41,10 +41,35 @@ FAILED_INTENT_STATUSES = {"canceled", "requires_payment_method"}
 _SECRET_PATTERN = re.compile(r"\b(?:sk|rk|whsec)_[A-Za-z0-9_]+")
 
 
+class _HTTPClient(stripe.RequestsClient):
+    """Stripe's requests client, each thread's session set up once: the proxies the environment names for the
+    API are read when the session is made, instead of being looked up (with ~/.netrc) on every call."""
+
+    def __init__(self, api_url: str, **kwargs):
+        super().__init__(**kwargs)
+        self._api_url = api_url
+
+    def session(self):
+        """This thread's session (made on first use)."""
+        session = getattr(self._thread_local, "session", None)
+        if session is None:
+            import requests
+
+            session = requests.Session()
+            session.trust_env = False
+            session.proxies.update(requests.utils.get_environ_proxies(self._api_url))
+            self._thread_local.session = session
+        return session
+
+    def _request_internal(self, *args, **kwargs):
+        self.session()
+        return super()._request_internal(*args, **kwargs)
+
+
 @lru_cache(maxsize=8)
 def _client(secret_key: str, api_base: str | None) -> stripe.StripeClient:
     options = {"max_network_retries": 0 if api_base else PRODUCTION_RETRIES,
-               "http_client": stripe.RequestsClient(timeout=TIMEOUT_SECONDS)}
+               "http_client": _HTTPClient(api_base or stripe.api_base, timeout=TIMEOUT_SECONDS)}
     if api_base:
         options["base_addresses"] = {"api": api_base.rstrip("/")}
     return stripe.StripeClient(secret_key, **options)
