@@ -10,26 +10,12 @@ from sqlalchemy import func, select
 from app.core.db import utcnow
 from app.extensions import db
 from app.ledger import services as ledger
-from app.ledger.checks import verify
 from app.ledger.models import FEE_REVENUE, USER_WALLET
 from app.payments import services as payments
 from app.payments.models import Deposit, GatewaySetting, Receivable, ReconciliationItem, WebhookInbox
 from tests.conftest import csrf_from
 from tests.fakes.razorpay_api import fake_razorpay, razorpay_config  # noqa: F401
 from tests.fakes.stripe_api import fake_stripe, stripe_config  # noqa: F401
-
-
-@pytest.fixture(autouse=True)
-def ledger_always_verifies():
-    yield
-    db.session.rollback()
-    report = verify()
-    assert report.ok, report.violations
-
-
-@pytest.fixture
-def investor(make_user):
-    return make_user()
 
 
 @pytest.fixture

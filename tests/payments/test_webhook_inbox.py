@@ -13,7 +13,6 @@ from app.core.db import utcnow
 from app.core.money import Money
 from app.extensions import db
 from app.ledger import services as ledger
-from app.ledger.checks import verify
 from app.ledger.models import USER_WALLET, JournalEntry
 from app.payments import services as payments
 from app.payments import tasks
@@ -23,19 +22,6 @@ from tests.fakes import stripe_api
 
 stripe_config = stripe_api.stripe_config
 fake_stripe = stripe_api.fake_stripe
-
-
-@pytest.fixture(autouse=True)
-def ledger_always_verifies():
-    yield
-    db.session.rollback()
-    report = verify()
-    assert report.ok, report.violations
-
-
-@pytest.fixture
-def investor(make_user):
-    return make_user()
 
 
 def paid_deposits(fake, user, count: int, amount: str = "100.00") -> list[Deposit]:
