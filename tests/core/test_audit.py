@@ -2,7 +2,6 @@
 import csv
 import io
 import re
-import threading
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from uuid import UUID
@@ -17,6 +16,7 @@ from app.core import audit
 from app.core.audit import GENESIS_HASH, AuditRecord, compute_hash, json_safe, record, verify_chain
 from app.core.money import Money
 from app.extensions import db
+from tests.concurrency import run_threads
 from tests.conftest import csrf_from
 
 COLUMNS = ("created_at", "actor_id", "actor_email", "action", "target_type", "target_id", "before", "after", "reason",
@@ -350,27 +350,13 @@ def test_database_refuses_editing_or_deleting_audit_records(app, postgres, make_
 @pytest.mark.postgres
 def test_twenty_threads_appending_at_once_leave_one_chain(app, postgres):
     threads_count, per_thread = 20, 5
-    barrier = threading.Barrier(threads_count)
-    errors: list = []
 
-    def runner(index):
-        with app.app_context():
-            try:
-                barrier.wait(timeout=30)
-                for n in range(per_thread):
-                    record("test.concurrent", target=("thread", index), after={"n": n})
-                    db.session.commit()
-            except Exception as exc:  # noqa: BLE001 - reported by the assertion
-                db.session.rollback()
-                errors.append(exc)
-            finally:
-                db.session.remove()
+    def append(index):
+        for n in range(per_thread):
+            record("test.concurrent", target=("thread", index), after={"n": n})
+            db.session.commit()
 
-    threads = [threading.Thread(target=runner, args=(i,)) for i in range(threads_count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
+    errors = [r for r in run_threads(app, threads_count, append, commit=False) if isinstance(r, Exception)]
     assert not errors, errors
     db.session.rollback()
     assert verify_chain() == (threads_count * per_thread, None, None)
