@@ -428,11 +428,8 @@ def claim_event(inbox_id: int):
     """The inbox row's id, provider, event id, type and reference, the row locked for this transaction, unless it
     is done or another transaction holds it (PostgreSQL: FOR UPDATE SKIP LOCKED; SQLite has one writer at a time
     anyway). None then."""
-    table = WebhookInbox.__table__
-    return db.session.connection().execute(
-        select(table.c.id, table.c.provider, table.c.event_id, table.c.type, table.c.reference)
-        .where(table.c.id == inbox_id, table.c.status.not_in(INBOX_DONE))
-        .with_for_update(skip_locked=True)).first()
+    rows = claim_events([inbox_id])
+    return rows[0] if rows else None
 
 
 def pending_events(after_id: int = 0, limit: int = 100, *, received_before=None) -> list[int]:
