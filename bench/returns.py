@@ -11,7 +11,7 @@ databases are created from it (CREATE DATABASE ... TEMPLATE), so both contenders
   beat task), timed from the outside, start-up included;
 - lower bound: one transaction of INSERT ... SELECT / UPDATE ... FROM that writes the same payment rows, journal
   entries of at most ENTRY_SIZE payments of one property with the same postings, the same balance changes, paid
-  flags and completed investments; nothing else (no batching, no locks, no run record).
+  periods taken off the calendar and completed investments; nothing else (no batching, no locks, no run record).
 
 Then `flask returns distribute` again on the engine's database: nothing is due, it must be cheap. Both databases
 must end with the same payments, balances and investments. Prints the figures and the ratios; exits 1 when the
@@ -75,9 +75,9 @@ GENERATE = [
     # the return calendar: DUE periods due (the last of them ends the term of one investment in a hundred, with
     # the capital back), FUTURE periods to come for the others
     """INSERT INTO return_schedule (investment_id, property_id, user_id, period_index, due_on, amount, capital,
-                                    "last", paid)
+                                    "last")
        SELECT i.id, i.property_id, i.user_id, k, CAST(:as_of AS DATE) - 30 * (:due - k), :return,
-              CASE WHEN i.id % 100 = 0 AND k = :due THEN i.amount ELSE 0 END, i.id % 100 = 0 AND k = :due, false
+              CASE WHEN i.id % 100 = 0 AND k = :due THEN i.amount ELSE 0 END, i.id % 100 = 0 AND k = :due
        FROM investments AS i CROSS JOIN generate_series(1, :due + :future) AS k
        WHERE k <= :due OR i.id % 100 <> 0
        ORDER BY i.id, k""",
@@ -113,7 +113,7 @@ LOWER_BOUND = [
        FROM return_schedule AS s
        JOIN investments AS i ON i.id = s.investment_id AND i.status = 'active'
        JOIN ledger_accounts AS w ON w.user_id = s.user_id AND w.kind = 'user_wallet'
-       WHERE NOT s.paid AND s.due_on <= :as_of AND s.amount + s.capital > 0""",
+       WHERE s.due_on <= :as_of AND s.amount + s.capital > 0""",
     """CREATE TEMP TABLE ent ON COMMIT DROP AS
        SELECT property_id, chunk, nextval(pg_get_serial_sequence('ledger_entries', 'id')) AS entry_id,
               SUM(amount) AS returns, SUM(capital) AS capital
@@ -144,7 +144,7 @@ LOWER_BOUND = [
              JOIN ledger_accounts AS a ON a.code = 'property_escrow:' || e.property_id
              WHERE e.capital > 0 GROUP BY a.id) AS s
        WHERE a.id = s.account_id AND s.total <> 0""",
-    """UPDATE return_schedule AS s SET paid = true FROM due AS d WHERE s.id = d.id""",
+    """DELETE FROM return_schedule AS s USING due AS d WHERE s.id = d.id""",
     """UPDATE investments AS i SET
            escrow_amount = CASE WHEN i.escrow_amount > c.capital THEN i.escrow_amount - c.capital ELSE 0 END,
            status = CASE WHEN c.last THEN 'completed' ELSE i.status END,
@@ -156,7 +156,7 @@ LOWER_BOUND = [
 
 FINGERPRINT = [  # what both runs must agree on
     ("payments", "SELECT COUNT(*), COALESCE(SUM(amount), 0), COALESCE(SUM(capital), 0) FROM return_payments"),
-    ("paid periods", "SELECT COUNT(*) FROM return_schedule WHERE paid"),
+    ("periods left on the calendar", "SELECT COUNT(*), COALESCE(SUM(amount), 0) FROM return_schedule"),
     ("balances", "SELECT kind, SUM(balance), md5(string_agg(code || '=' || balance, ',' ORDER BY code)) "
                  "FROM ledger_accounts GROUP BY kind ORDER BY kind"),
     ("investments", "SELECT status, COUNT(*), SUM(escrow_amount) FROM investments GROUP BY status ORDER BY status"),
@@ -210,7 +210,7 @@ def main() -> int:
                 conn.execute(text(statement), {k: v for k, v in params.items() if f":{k}" in statement})
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.execute(text("VACUUM ANALYZE"))
-            due = conn.execute(text("SELECT COUNT(*) FROM return_schedule WHERE NOT paid AND due_on <= :d"),
+            due = conn.execute(text("SELECT COUNT(*) FROM return_schedule WHERE due_on <= :d"),
                                {"d": as_of}).scalar_one()
         engine.dispose()
         print(f"  data generated in {time.monotonic() - started:.1f} s: {due:,} periods due")

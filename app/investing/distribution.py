@@ -1,8 +1,8 @@
-"""The return distribution engine: pays every scheduled return period that is due and unpaid, set-based.
+"""The return distribution engine: pays every scheduled return period that is due, set-based.
 
-A run pays the `return_schedule` rows with `due_on <= as_of` that are not paid yet and whose investment is active,
-missed periods included. It is a job, not a service: it commits once per batch, so call it from a task or a
-command (the console queues the task).
+A run pays the `return_schedule` rows (the calendar holds only periods still to pay) with `due_on <= as_of` whose
+investment is active, missed periods included. It is a job, not a service: it commits once per batch, so call it
+from a task or a command (the console queues the task).
 
 How a run goes
     1. On PostgreSQL the run takes a session-level advisory lock, held on a connection of its own for the whole run.
@@ -10,16 +10,16 @@ How a run goes
        the lock also proves that any run row still marked `running` belongs to a process that died: it is marked
        failed. (SQLite has no such lock: a run left `running` for longer than STALE_AFTER is marked failed.)
     2. The run row is written (status running) and committed, then the ids of the due rows are read once, in id
-       order.
+       order (the order they were written in: a batch reads and deletes neighbouring rows, page after page).
     3. The ids are paid in batches of BATCH_SIZE, each batch one transaction:
-       - claim: `UPDATE return_schedule SET paid = true ... RETURNING` the rows still unpaid and due whose
-         investment is active. On PostgreSQL the rows and their investments are chosen with `FOR UPDATE SKIP
-         LOCKED` (`FOR NO KEY UPDATE` for investments): a run that does not hold the run lock only ever takes rows
-         nobody else holds, and an investment being cancelled (the services lock it first) keeps its periods
-         unpaid. Lock order: schedule rows and their investments, then ledger accounts in id order; a writer that
-         locks an investment before its accounts (cancellation) therefore never deadlocks with a run;
+       - claim: the calendar rows still there, due, and whose investment is active are deleted and returned (a
+         paid period leaves the calendar; its payment row is its record). On PostgreSQL they are chosen
+         `FOR UPDATE SKIP LOCKED` (and, for the periods that write to their investment, the investment
+         `FOR NO KEY UPDATE SKIP LOCKED`): a run that does not hold the run lock only ever takes rows nobody else
+         holds, and a cancellation (which locks the investment, then deletes its calendar, then posts) never
+         deadlocks with a run;
        - return_payments rows are inserted with `ON CONFLICT (investment_id, period_index) DO NOTHING`; if any
-         period turns out to be paid already the batch is rolled back, those schedule rows are marked paid without
+         period turns out to be paid already the batch is rolled back, those calendar rows are removed without
          moving money, and the batch is retried;
        - journal entries (kind `returns`) and their postings are inserted in bulk: each entry holds up to
          ENTRY_SIZE payments of one property, a credit to each investor's wallet (return + capital), one debit of
@@ -28,18 +28,19 @@ How a run goes
        - cached balances move by one UPDATE per batch, after locking the accounts in id order (as ledger.post
          does, so no deadlock with other writers);
        - investments get their capital out of escrow_amount, and become completed once their last period is paid
-         and nothing else is unpaid;
+         and nothing is left in their calendar;
        - the run's counters move; commit.
     4. The run is marked succeeded (or failed, with the error); committed batches stay paid either way, and the
        next run pays what is left. UNIQUE(investment_id, period_index) on return_payments backs all of this.
 
-Why entries of at most ENTRY_SIZE payments rather than one per batch: on PostgreSQL the ledger's guards check
-each entry at commit (it has two postings or more and balances) and each INSERT of postings as a whole (its
-entries balance and are complete); both read the entry's postings, so their cost grows with the entry, and an
-entry of a property's payments stays readable for finance. ENTRY_SIZE payments of one property per entry keep
-the entries few (a thousand for a hundred thousand payments) and each one short.
+On PostgreSQL a batch is done by the server, one statement per step over the whole batch (distribution_pg). On
+SQLite (the zero-setup default, one writer at a time) rows come to Python and go back by executemany.
 
-A period whose return and capital are both zero moves no money: it is marked paid and gets no payment row.
+Why entries of at most ENTRY_SIZE payments rather than one per batch: on PostgreSQL the ledger's guards check
+each INSERT of postings as a whole (its entries balance and are complete) and each entry at commit (it has
+postings); an entry of a property's payments stays readable for finance, and ENTRY_SIZE keeps entries few.
+
+A period whose return and capital are both zero moves no money: it gets a payment row without a journal entry.
 """
 from __future__ import annotations
 
@@ -58,13 +59,15 @@ from sqlalchemy import Date, bindparam, text
 from app.core.db import UTCDateTime, utcnow
 from app.core.errors import ValidationError
 from app.extensions import db
+from app.investing import distribution_pg
+from app.investing.distribution_pg import PaidElsewhere
 from app.investing.models import FAILED, RUNNING, SUCCEEDED, DistributionRun
 from app.ledger import services as ledger
 from app.ledger.models import PROPERTY_ESCROW, RETURNS_FUNDING
 
 log = logging.getLogger(__name__)
 
-BATCH_SIZE = 25_000          # schedule rows per transaction
+BATCH_SIZE = 25_000          # calendar rows per transaction
 ENTRY_SIZE = 100             # payments of one property per journal entry (see the module docstring)
 ENTRY_KIND = "returns"
 RUN_LOCK_KEY = 0x46485245544E52  # session advisory lock of the run in progress ("FHRETNR" in ASCII)
@@ -78,7 +81,7 @@ class Due(NamedTuple):
     property_id: int
     user_id: int
     period_index: int
-    due_on: object  # date (PostgreSQL) or ISO string (SQLite), passed back as read
+    due_on: object  # date or ISO string (SQLite), passed back as read
     amount: int
     capital: int
     last: bool
@@ -89,10 +92,6 @@ class _Run(NamedTuple):
     id: int
     as_of: date
     actor_id: int | None
-
-
-class _PaidElsewhere(Exception):
-    """Some period of the batch already has a payment row (the schedule row said unpaid)."""
 
 
 def today() -> date:
@@ -109,70 +108,17 @@ _RUN_COUNTERS = text(
 
 
 class _Postgres:
-    """Rows travel as arrays (`unnest`), one statement per step and batch."""
+    """Batches are paid by the server (distribution_pg); here: the run lock and the lookups of accounts."""
 
-    unpaid = "NOT s.paid"
-
-    CLAIM = text("""
-        UPDATE return_schedule AS s SET paid = true
-        FROM (SELECT r.id, w.id AS wallet_id
-              FROM return_schedule AS r JOIN investments AS i ON i.id = r.investment_id
-              LEFT JOIN ledger_accounts AS w ON w.user_id = r.user_id AND w.kind = 'user_wallet'
-              WHERE r.id = ANY(CAST(:ids AS BIGINT[])) AND NOT r.paid AND r.due_on <= :as_of
-                AND i.status = 'active'
-              FOR UPDATE OF r SKIP LOCKED FOR NO KEY UPDATE OF i SKIP LOCKED) AS c
-        WHERE s.id = c.id
-        RETURNING s.id, s.investment_id, s.property_id, s.user_id, s.period_index, s.due_on, s.amount, s.capital,
-                  s."last", c.wallet_id
-    """).bindparams(_AS_OF)
     RECONCILE = text("""
-        UPDATE return_schedule AS s SET paid = true
-        WHERE s.id = ANY(CAST(:ids AS BIGINT[])) AND NOT s.paid
+        DELETE FROM return_schedule AS s
+        WHERE s.id = ANY(CAST(:ids AS BIGINT[]))
           AND EXISTS (SELECT 1 FROM return_payments AS p
                       WHERE p.investment_id = s.investment_id AND p.period_index = s.period_index)
     """)
     WALLETS = text("SELECT user_id, id FROM ledger_accounts "
                    "WHERE kind = 'user_wallet' AND user_id = ANY(CAST(:ids AS BIGINT[]))")
     ACCOUNTS = text("SELECT code, id FROM ledger_accounts WHERE code = ANY(CAST(:codes AS TEXT[]))")
-    ENTRY_IDS = text("SELECT nextval(pg_get_serial_sequence('ledger_entries', 'id')) FROM generate_series(1, :n)")
-    ENTRIES = text("""
-        INSERT INTO ledger_entries (id, kind, memo, idempotency_key, fingerprint, actor_id, created_at)
-        SELECT u.id, :kind, u.memo, u.key, u.fp, :actor, :now
-        FROM unnest(CAST(:ids AS BIGINT[]), CAST(:memos AS TEXT[]), CAST(:keys AS TEXT[]), CAST(:fps AS TEXT[]))
-             AS u(id, memo, key, fp)
-    """).bindparams(_NOW)
-    PAYMENTS = text("""
-        INSERT INTO return_payments (investment_id, period_index, due_on, amount, capital, run_id, entry_id, paid_at)
-        SELECT u.investment_id, u.period_index, u.due_on, u.amount, u.capital, :run, u.entry_id, :now
-        FROM unnest(CAST(:investment_ids AS BIGINT[]), CAST(:period_indexes AS INTEGER[]), CAST(:due_ons AS DATE[]),
-                    CAST(:amounts AS BIGINT[]), CAST(:capitals AS BIGINT[]), CAST(:entry_ids AS BIGINT[]))
-             AS u(investment_id, period_index, due_on, amount, capital, entry_id)
-        ON CONFLICT (investment_id, period_index) DO NOTHING
-    """).bindparams(_NOW)
-    POSTINGS = text("""
-        INSERT INTO ledger_postings (entry_id, account_id, amount)
-        SELECT * FROM unnest(CAST(:entry_ids AS BIGINT[]), CAST(:account_ids AS BIGINT[]), CAST(:amounts AS BIGINT[]))
-    """)
-    LOCK_ACCOUNTS = text("SELECT id FROM ledger_accounts WHERE id = ANY(CAST(:ids AS BIGINT[])) "
-                         "ORDER BY id FOR NO KEY UPDATE")
-    BALANCES = text("""
-        UPDATE ledger_accounts AS a SET balance = a.balance + d.delta
-        FROM unnest(CAST(:ids AS BIGINT[]), CAST(:deltas AS BIGINT[])) AS d(id, delta) WHERE a.id = d.id
-    """)
-    CLOSE = text("""
-        UPDATE investments AS i SET
-            escrow_amount = CASE WHEN i.escrow_amount > c.capital THEN i.escrow_amount - c.capital ELSE 0 END,
-            status = CASE WHEN c.done THEN 'completed' ELSE i.status END,
-            closed_at = CASE WHEN c.done THEN :now ELSE i.closed_at END,
-            close_reason = CASE WHEN c.done THEN 'every return period paid' ELSE i.close_reason END,
-            updated_at = :now
-        FROM (SELECT u.id, u.capital,
-                     u.last AND NOT EXISTS (SELECT 1 FROM return_schedule AS r
-                                            WHERE r.investment_id = u.id AND NOT r.paid) AS done
-              FROM unnest(CAST(:ids AS BIGINT[]), CAST(:capitals AS BIGINT[]), CAST(:lasts AS BOOLEAN[]))
-                   AS u(id, capital, last)) AS c
-        WHERE i.id = c.id AND i.status = 'active'
-    """).bindparams(_NOW)
 
     # run lock ---------------------------------------------------------------------------------------------------
     def acquire_run_lock(self):
@@ -192,10 +138,6 @@ class _Postgres:
         finally:
             conn.close()
 
-    # one batch ----------------------------------------------------------------------------------------------------
-    def claim(self, ids, as_of) -> list[Due]:
-        return [Due(*r) for r in db.session.execute(self.CLAIM, {"ids": list(ids), "as_of": as_of})]
-
     def reconcile(self, ids) -> int:
         return db.session.execute(self.RECONCILE, {"ids": list(ids)}).rowcount
 
@@ -205,43 +147,20 @@ class _Postgres:
     def accounts(self, codes) -> dict[str, int]:
         return dict(db.session.execute(self.ACCOUNTS, {"codes": codes}).all())
 
-    def entry_ids(self, n: int) -> list[int]:
-        return list(db.session.scalars(self.ENTRY_IDS, {"n": n}))
-
-    def insert_entries(self, ids, memos, keys, fps, *, actor_id, now) -> None:
-        db.session.execute(self.ENTRIES, {"ids": ids, "memos": memos, "keys": keys, "fps": fps, "kind": ENTRY_KIND,
-                                          "actor": actor_id, "now": now})
-
-    def insert_payments(self, rows: list[tuple], entry_ids: list[int], *, run_id, now) -> int:
-        cols = list(zip(*rows))
-        return db.session.execute(self.PAYMENTS, {
-            "investment_ids": list(cols[0]), "period_indexes": list(cols[1]), "due_ons": list(cols[2]),
-            "amounts": list(cols[3]), "capitals": list(cols[4]), "entry_ids": entry_ids, "run": run_id,
-            "now": now}).rowcount
-
-    def insert_postings(self, entry_ids, account_ids, amounts) -> None:
-        db.session.execute(self.POSTINGS, {"entry_ids": entry_ids, "account_ids": account_ids, "amounts": amounts})
-
-    def add_balances(self, deltas: dict[int, int]) -> None:
-        ids = sorted(deltas)
-        db.session.execute(self.LOCK_ACCOUNTS, {"ids": ids}).all()
-        db.session.execute(self.BALANCES, {"ids": ids, "deltas": [deltas[i] for i in ids]})
-
-    def close_investments(self, closing: dict[int, list], *, now) -> None:
-        ids = sorted(closing)
-        db.session.execute(self.CLOSE, {"ids": ids, "capitals": [closing[i][0] for i in ids],
-                                        "lasts": [closing[i][1] for i in ids], "now": now})
+    def pay_batch(self, accounts, run: _Run, batch_no: int, ids, now: datetime) -> _Batch:
+        _, payments, total, capital = distribution_pg.pay_batch(
+            accounts, run_id=run.id, as_of=run.as_of, actor_id=run.actor_id, batch_no=batch_no, ids=ids, now=now,
+            entry_size=ENTRY_SIZE, kind=ENTRY_KIND)
+        return _Batch(payments, total, capital)
 
 
 class _SQLite:
     """The embedded default: id lists travel as JSON (`json_each`), rows by executemany. SQLite takes one writer at
     a time and the claim is the batch's first statement (a write), so two runs never claim the same row."""
 
-    unpaid = "s.paid = 0"
-
     CLAIM = text("""
-        UPDATE return_schedule SET paid = 1
-        WHERE id IN (SELECT value FROM json_each(:ids)) AND paid = 0 AND due_on <= :as_of
+        DELETE FROM return_schedule
+        WHERE id IN (SELECT value FROM json_each(:ids)) AND due_on <= :as_of
           AND EXISTS (SELECT 1 FROM investments AS i WHERE i.id = return_schedule.investment_id
                                                        AND i.status = 'active')
         RETURNING id, investment_id, property_id, user_id, period_index, due_on, amount, capital, "last",
@@ -249,8 +168,8 @@ class _SQLite:
                                                           AND a.kind = 'user_wallet')
     """).bindparams(_AS_OF)
     RECONCILE = text("""
-        UPDATE return_schedule SET paid = 1
-        WHERE id IN (SELECT value FROM json_each(:ids)) AND paid = 0
+        DELETE FROM return_schedule
+        WHERE id IN (SELECT value FROM json_each(:ids))
           AND EXISTS (SELECT 1 FROM return_payments AS p WHERE p.investment_id = return_schedule.investment_id
                                                           AND p.period_index = return_schedule.period_index)
     """)
@@ -270,13 +189,13 @@ class _SQLite:
         UPDATE investments SET
             escrow_amount = CASE WHEN escrow_amount > :capital THEN escrow_amount - :capital ELSE 0 END,
             status = CASE WHEN :last AND NOT EXISTS (SELECT 1 FROM return_schedule AS r
-                                                    WHERE r.investment_id = investments.id AND r.paid = 0)
+                                                    WHERE r.investment_id = investments.id)
                           THEN 'completed' ELSE status END,
             closed_at = CASE WHEN :last AND NOT EXISTS (SELECT 1 FROM return_schedule AS r
-                                                       WHERE r.investment_id = investments.id AND r.paid = 0)
+                                                       WHERE r.investment_id = investments.id)
                              THEN :now ELSE closed_at END,
             close_reason = CASE WHEN :last AND NOT EXISTS (SELECT 1 FROM return_schedule AS r
-                                                          WHERE r.investment_id = investments.id AND r.paid = 0)
+                                                          WHERE r.investment_id = investments.id)
                                 THEN 'every return period paid' ELSE close_reason END,
             updated_at = :now
         WHERE id = :id AND status = 'active'
@@ -311,7 +230,7 @@ class _SQLite:
             {"id": i, "kind": ENTRY_KIND, "memo": m, "key": k, "fp": f, "actor": actor_id, "now": now}
             for i, m, k, f in zip(ids, memos, keys, fps)])
 
-    def insert_payments(self, rows: list[tuple], entry_ids: list[int], *, run_id, now) -> int:
+    def insert_payments(self, rows: list[tuple], entry_ids: list[int | None], *, run_id, now) -> int:
         return db.session.execute(self.PAYMENTS, [
             {"investment_id": r[0], "period_index": r[1], "due_on": r[2], "amount": r[3], "capital": r[4],
              "entry_id": e, "run": run_id, "now": now}
@@ -328,18 +247,20 @@ class _SQLite:
         db.session.execute(self.CLOSE, [{"id": i, "capital": closing[i][0], "last": bool(closing[i][1]), "now": now}
                                         for i in sorted(closing)])
 
+    def pay_batch(self, accounts, run: _Run, batch_no: int, ids, now: datetime) -> _Batch:
+        return _pay_batch(self, accounts, run, batch_no, ids, now)
+
 
 def _dialect():
     return _Postgres() if db.engine.dialect.name == "postgresql" else _SQLite()
 
 
 # reading -------------------------------------------------------------------------------------------------------------
-def due_ids(as_of: date, sql=None) -> array:
-    """Ids of the schedule rows due by `as_of` and unpaid, in id order (through the partial index on due_on)."""
-    sql = sql or _dialect()
+def due_ids(as_of: date) -> array:
+    """Ids of the calendar rows due by `as_of`, in id order, through the index on due_on."""
     ids = array("q")
     result = db.session.execute(
-        text(f"SELECT s.id FROM return_schedule AS s WHERE {sql.unpaid} AND s.due_on <= :as_of ORDER BY s.id")
+        text("SELECT s.id FROM return_schedule AS s WHERE s.due_on <= :as_of ORDER BY s.id")
         .bindparams(_AS_OF), {"as_of": as_of})
     for part in result.partitions(50_000):
         ids.extend(row[0] for row in part)
@@ -371,15 +292,14 @@ class PreviewLine:
 
 def preview(as_of: date) -> list[PreviewLine]:
     """The dry run: per property, the investors, payments and amounts a run as of `as_of` would pay. Reads only."""
-    sql = _dialect()
-    rows = db.session.execute(text(f"""
+    rows = db.session.execute(text("""
         SELECT s.property_id, p.title, p.currency, COUNT(DISTINCT s.user_id),
                SUM(CASE WHEN s.amount + s.capital > 0 THEN 1 ELSE 0 END), COUNT(*),
                COALESCE(SUM(s.amount), 0), COALESCE(SUM(s.capital), 0)
         FROM return_schedule AS s
         JOIN investments AS i ON i.id = s.investment_id
         JOIN properties AS p ON p.id = s.property_id
-        WHERE {sql.unpaid} AND s.due_on <= :as_of AND i.status = 'active'
+        WHERE s.due_on <= :as_of AND i.status = 'active'
         GROUP BY s.property_id, p.title, p.currency
         ORDER BY p.title, s.property_id""").bindparams(_AS_OF), {"as_of": as_of}).all()
     codes = [ledger.account_code(RETURNS_FUNDING, ref=str(r[0])) for r in rows]
@@ -480,14 +400,16 @@ class _Batch:
     capital: int = 0
 
 
-def _pay_batch(sql, accounts: _Accounts, run: _Run, batch_no: int, ids, now: datetime) -> _Batch:
-    """One transaction's worth: claim, pay, post, move balances, close finished investments. Does not commit."""
+def _pay_batch(sql: _SQLite, accounts: _Accounts, run: _Run, batch_no: int, ids, now: datetime) -> _Batch:
+    """One transaction's worth, on SQLite: claim, pay, post, move balances, close finished investments. Does not
+    commit. (PostgreSQL: distribution_pg.pay_batch, the same steps done by the server.)"""
     rows = sql.claim(ids, run.as_of)
     done = _Batch()
     if not rows:
         db.session.execute(_RUN_COUNTERS, {"n": 0, "total": 0, "capital": 0, "run": run.id})
         return done
     money = sorted((r for r in rows if r.amount + r.capital > 0), key=lambda r: (r.property_id, r.id))
+    entry_of: dict[int, int] = {}  # calendar row id -> its entry; the periods that move no money have none
     if money:
         wallets = {r.user_id: r.wallet_id for r in money if r.wallet_id is not None}
         missing = sorted({r.user_id for r in money if r.wallet_id is None})
@@ -506,7 +428,6 @@ def _pay_batch(sql, accounts: _Accounts, run: _Run, batch_no: int, ids, now: dat
                 groups.append([r])
         entry_ids = sql.entry_ids(len(groups))
         memos, keys, fps = [], [], []
-        pay_rows, pay_entries = [], []
         p_entries, p_accounts, p_amounts = [], [], []
         deltas: dict[int, int] = defaultdict(int)
         for n, (entry_id, group) in enumerate(zip(entry_ids, groups), start=1):
@@ -517,8 +438,7 @@ def _pay_batch(sql, accounts: _Accounts, run: _Run, batch_no: int, ids, now: dat
                 lines.append((wallets[r.user_id], r.amount + r.capital))
                 returns += r.amount
                 capital += r.capital
-                pay_rows.append((r.investment_id, r.period_index, r.due_on, r.amount, r.capital))
-                pay_entries.append(entry_id)
+                entry_of[r.id] = entry_id
             if returns:
                 lines.append((platform[(RETURNS_FUNDING, pid)], -returns))
             if capital:
@@ -534,12 +454,14 @@ def _pay_batch(sql, accounts: _Accounts, run: _Run, batch_no: int, ids, now: dat
             fps.append(_fingerprint(lines))
             done.total += returns
             done.capital += capital
-        done.payments = len(pay_rows)
-
+        done.payments = len(money)
         sql.insert_entries(entry_ids, memos, keys, fps, actor_id=run.actor_id, now=now)
-        inserted = sql.insert_payments(pay_rows, pay_entries, run_id=run.id, now=now)
-        if inserted != len(pay_rows):
-            raise _PaidElsewhere(f"{len(pay_rows) - inserted} period(s) of batch {batch_no} already had a payment")
+
+    inserted = sql.insert_payments([(r.investment_id, r.period_index, r.due_on, r.amount, r.capital) for r in rows],
+                                   [entry_of.get(r.id) for r in rows], run_id=run.id, now=now)
+    if inserted != len(rows):
+        raise PaidElsewhere(f"{len(rows) - inserted} period(s) of batch {batch_no} already had a payment")
+    if money:
         sql.insert_postings(p_entries, p_accounts, p_amounts)
         sql.add_balances({a: d for a, d in deltas.items() if d})
 
@@ -602,19 +524,20 @@ def distribute(as_of: date | None = None, *, trigger: str = "cli", actor_id: int
         started = time.monotonic()
         accounts = _Accounts(sql)
         try:
-            ids = due_ids(as_of, sql)
+            ids = due_ids(as_of)
             db.session.commit()
             for batch_no, start in enumerate(range(0, len(ids), batch_size), start=1):
                 chunk = ids[start:start + batch_size]
                 try:
-                    _pay_batch(sql, accounts, info, batch_no, chunk, utcnow())
-                except _PaidElsewhere as exc:
+                    sql.pay_batch(accounts, info, batch_no, chunk, utcnow())
+                except PaidElsewhere as exc:
                     db.session.rollback()
                     accounts.rolled_back()
-                    log.warning("returns run #%s: %s; marking them paid and retrying the batch", run_id, exc)
+                    log.warning("returns run #%s: %s; taking them off the calendar and retrying the batch", run_id,
+                                exc)
                     sql.reconcile(chunk)
                     db.session.commit()
-                    _pay_batch(sql, accounts, info, batch_no, chunk, utcnow())
+                    sql.pay_batch(accounts, info, batch_no, chunk, utcnow())
                 db.session.commit()
                 accounts.committed()
                 if after_batch is not None:

@@ -15,7 +15,6 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
-    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -119,32 +118,34 @@ class Installment(IdMixin, db.Model):
 
 
 class ScheduledReturn(IdMixin, db.Model):
-    """The return calendar of an investment, computed by investing.schedule when its anchor is known.
-    `paid` flips once, in the same statement batch that inserts the ReturnPayment."""
+    """The periods of an investment's return calendar still to pay, computed by investing.schedule when its anchor
+    is known. A distribution run deletes the row it pays, in the transaction that inserts its ReturnPayment: the
+    whole calendar is the payments plus these rows (portfolio.calendar)."""
 
     __tablename__ = "return_schedule"
     __table_args__ = (
         UniqueConstraint("investment_id", "period_index", name="uq_return_schedule_investment_id_period_index"),
         CheckConstraint("amount >= 0 AND capital >= 0", name="amounts_not_negative"),
-        Index("ix_return_schedule_unpaid_due_on", "due_on", postgresql_where=text("NOT paid"),
-              sqlite_where=text("paid = 0")),
     )
 
     investment_id: Mapped[int] = mapped_column(ForeignKey("investments.id"), nullable=False)
     property_id: Mapped[int] = mapped_column(ForeignKey("properties.id"), nullable=False)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), nullable=False)
     period_index: Mapped[int] = mapped_column(Integer, nullable=False)
-    due_on: Mapped[date] = mapped_column(Date, nullable=False)
+    due_on: Mapped[date] = mapped_column(Date, nullable=False, index=True)
     amount: Mapped[int] = mapped_column(BigInteger, nullable=False)
     capital: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
     last: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
-    paid: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
 
 
 class ReturnPayment(IdMixin, db.Model):
     """A return period paid to an investor. UNIQUE(investment, period): a second, concurrent or retried run
     cannot pay the same period twice. The investor and the property are the investment's (reached through it:
-    a distribution run writes a million of these, and every extra index or foreign key is paid per row)."""
+    a distribution run writes a million of these, and every extra index or foreign key is paid per row). A period
+    that moved no money (zero return, no capital) has no journal entry.
+
+    On PostgreSQL the references of this table are checked once per INSERT statement by a trigger rather than
+    row by row by foreign keys (migration 0011; ledger_postings likewise): see STATEMENT_CHECKED_FOREIGN_KEYS."""
 
     __tablename__ = "return_payments"
     __table_args__ = (
@@ -157,7 +158,7 @@ class ReturnPayment(IdMixin, db.Model):
     amount: Mapped[int] = mapped_column(BigInteger, nullable=False)
     capital: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
     run_id: Mapped[int | None] = mapped_column(ForeignKey("distribution_runs.id"))
-    entry_id: Mapped[int] = mapped_column(ForeignKey("ledger_entries.id"), nullable=False)
+    entry_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_entries.id"))
     paid_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)
 
 

@@ -28,13 +28,42 @@ from app.investing.models import (
 )
 
 
+@dataclass(frozen=True)
+class Period:
+    """One period of a return calendar: paid (from its payment row) or still to pay (from the calendar)."""
+
+    period_index: int
+    due_on: date
+    amount: int
+    capital: int
+    last: bool
+    paid: bool
+    paid_at: datetime | None = None
+
+
+def calendar(inv: Investment, *, upcoming_limit: int | None = None) -> list[Period]:
+    """The investment's whole return calendar in period order: the periods paid, then those still to pay (only
+    the first `upcoming_limit` of them if given). Two queries."""
+    last_index = inv.property.return_periods if inv.property is not None else None
+    paid = [Period(r.period_index, r.due_on, r.amount, r.capital, r.period_index == last_index, True, r.paid_at)
+            for r in db.session.scalars(select(ReturnPayment).where(ReturnPayment.investment_id == inv.id)
+                                        .order_by(ReturnPayment.period_index))]
+    query = (select(ScheduledReturn).where(ScheduledReturn.investment_id == inv.id)
+             .order_by(ScheduledReturn.period_index))
+    if upcoming_limit is not None:
+        query = query.limit(upcoming_limit)
+    upcoming = [Period(r.period_index, r.due_on, r.amount, r.capital, r.last, False)
+                for r in db.session.scalars(query)]
+    return paid + upcoming
+
+
 @dataclass
 class Holding:
     investment: Investment
     returns_earned: int
     next_return: ScheduledReturn | None
     # the return calendar and paid dates; only filled for one holding's detail
-    schedule: list[ScheduledReturn] = field(default_factory=list)
+    schedule: list[Period] = field(default_factory=list)
     paid_on: dict[int, datetime] = field(default_factory=dict)
 
     # shortcuts the templates and the API read
@@ -130,14 +159,8 @@ def holding(user_id: int, investment_id: int, *, upcoming_limit: int | None = No
 
         raise NotFound("no such investment")
     result = _holdings([inv])[0]
-    rows = list(db.session.scalars(select(ScheduledReturn).where(ScheduledReturn.investment_id == inv.id)
-                                   .order_by(ScheduledReturn.period_index)))
-    if upcoming_limit is not None:
-        paid = [r for r in rows if r.paid]
-        rows = paid + [r for r in rows if not r.paid][:upcoming_limit]
-    result.schedule = rows
-    result.paid_on = dict(db.session.execute(
-        select(ReturnPayment.period_index, ReturnPayment.paid_at).where(ReturnPayment.investment_id == inv.id)).all())
+    result.schedule = calendar(inv, upcoming_limit=upcoming_limit)
+    result.paid_on = {r.period_index: r.paid_at for r in result.schedule if r.paid}
     return result
 
 
@@ -152,10 +175,10 @@ def held_in(user_id: int, property_id: int) -> dict | None:
 
 def calendar_size(investment_id: int) -> tuple[int, int]:
     """(paid, unpaid) periods in an investment's calendar."""
-    rows = dict(db.session.execute(
-        select(ScheduledReturn.paid, func.count(ScheduledReturn.id))
-        .where(ScheduledReturn.investment_id == investment_id).group_by(ScheduledReturn.paid)).all())
-    return int(rows.get(True, 0)), int(rows.get(False, 0))
+    paid = db.session.scalar(select(func.count(ReturnPayment.id)).where(ReturnPayment.investment_id == investment_id))
+    unpaid = db.session.scalar(select(func.count(ScheduledReturn.id))
+                               .where(ScheduledReturn.investment_id == investment_id))
+    return int(paid or 0), int(unpaid or 0)
 
 
 @dataclass(frozen=True)
@@ -184,8 +207,7 @@ def summary(user_id: int, currency: str) -> Summary:
         .where(DistributionShare.user_id == user_id, DeclaredDistribution.status == DIST_PAID)) or 0
     upcoming = (select(ScheduledReturn.due_on, ScheduledReturn.amount, ScheduledReturn.capital)
                 .join(Investment, Investment.id == ScheduledReturn.investment_id)
-                .where(ScheduledReturn.user_id == user_id, ScheduledReturn.paid.is_(False),
-                       Investment.status == ACTIVE))
+                .where(ScheduledReturn.user_id == user_id, Investment.status == ACTIVE))
     first = db.session.scalar(select(func.min(upcoming.subquery().c.due_on)))
     amount = None
     if first is not None:

@@ -12,7 +12,7 @@ import hashlib
 from datetime import date, datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, func, insert, select, union_all, update
 
 from app.core.db import utcnow
 from app.core.errors import (
@@ -310,20 +310,24 @@ def write_calendar(inv: Investment, p, *, start_index: int = 1) -> int:
         db.session.execute(insert(ScheduledReturn), [
             {"investment_id": inv.id, "property_id": inv.property_id, "user_id": inv.user_id,
              "period_index": r.index, "due_on": r.due_on, "amount": r.amount, "capital": r.capital,
-             "last": r.index == last_index, "paid": False} for r in rows])
+             "last": r.index == last_index} for r in rows])
     db.session.flush()
     return len(rows)
 
 
 def top_up_lifetime_calendars(as_of: date | None = None) -> int:
-    """Extend lifetime calendars that have fewer than TOP_UP_WHEN_YEARS_LEFT years ahead; returns rows written."""
+    """Extend lifetime calendars that have fewer than TOP_UP_WHEN_YEARS_LEFT years ahead; returns rows written.
+    A calendar's last period is the latest of the periods still to pay and those paid."""
     from app.properties.models import Property
 
     as_of = as_of or _today()
     horizon = as_of + timedelta(days=365 * TOP_UP_WHEN_YEARS_LEFT)
-    last = (select(ScheduledReturn.investment_id, func.max(ScheduledReturn.period_index).label("last_index"),
-                   func.max(ScheduledReturn.due_on).label("last_due"))
-            .group_by(ScheduledReturn.investment_id).subquery())
+    periods = union_all(
+        select(ScheduledReturn.investment_id, ScheduledReturn.period_index, ScheduledReturn.due_on),
+        select(ReturnPayment.investment_id, ReturnPayment.period_index, ReturnPayment.due_on)).subquery()
+    last = (select(periods.c.investment_id, func.max(periods.c.period_index).label("last_index"),
+                   func.max(periods.c.due_on).label("last_due"))
+            .group_by(periods.c.investment_id).subquery())
     rows = db.session.execute(
         select(Investment, Property, last.c.last_index)
         .join(Property, Property.id == Investment.property_id)
@@ -338,8 +342,8 @@ def top_up_lifetime_calendars(as_of: date | None = None) -> int:
         if new:
             db.session.execute(insert(ScheduledReturn), [
                 {"investment_id": inv.id, "property_id": inv.property_id, "user_id": inv.user_id,
-                 "period_index": r.index, "due_on": r.due_on, "amount": r.amount, "capital": 0, "last": False,
-                 "paid": False} for r in new])
+                 "period_index": r.index, "due_on": r.due_on, "amount": r.amount, "capital": 0, "last": False}
+                for r in new])
             written += len(new)
     db.session.flush()
     return written
@@ -348,8 +352,7 @@ def top_up_lifetime_calendars(as_of: date | None = None) -> int:
 def next_return(inv: Investment) -> ScheduledReturn | None:
     if inv.status != ACTIVE:
         return None
-    return db.session.scalar(select(ScheduledReturn).where(ScheduledReturn.investment_id == inv.id,
-                                                           ScheduledReturn.paid.is_(False))
+    return db.session.scalar(select(ScheduledReturn).where(ScheduledReturn.investment_id == inv.id)
                              .order_by(ScheduledReturn.period_index).limit(1))
 
 
@@ -368,7 +371,7 @@ def next_returns(investment_ids: list[int]) -> dict[int, ScheduledReturn]:
     if not investment_ids:
         return {}
     first = (select(ScheduledReturn.investment_id, func.min(ScheduledReturn.period_index).label("idx"))
-             .where(ScheduledReturn.investment_id.in_(investment_ids), ScheduledReturn.paid.is_(False))
+             .where(ScheduledReturn.investment_id.in_(investment_ids))
              .group_by(ScheduledReturn.investment_id).subquery())
     rows = db.session.scalars(select(ScheduledReturn).join(
         first, (first.c.investment_id == ScheduledReturn.investment_id) & (first.c.idx == ScheduledReturn.period_index)))
@@ -406,9 +409,16 @@ def _refund(inv: Investment, *, keep: int, key: str, memo: str, actor_id: int | 
     return entry
 
 
+def _drop_calendars(investment_ids: list[int]) -> None:
+    """Delete the periods still to pay. Called with the investments locked and before any posting: a distribution
+    batch holding some of those periods is waited for (they are then paid, and gone), and never waits for us."""
+    if investment_ids:
+        db.session.execute(delete(ScheduledReturn).where(ScheduledReturn.investment_id.in_(investment_ids))
+                           .execution_options(synchronize_session=False))
+
+
 def _close(inv: Investment, target: str, reason: str) -> None:
-    db.session.execute(delete(ScheduledReturn).where(ScheduledReturn.investment_id == inv.id,
-                                                     ScheduledReturn.paid.is_(False)))
+    _drop_calendars([inv.id])
     db.session.execute(update(Installment).where(Installment.investment_id == inv.id, Installment.status == DUE)
                        .values(status=VOID).execution_options(synchronize_session=False))
     _move(inv, target, closed_at=utcnow(), close_reason=reason[:500])
@@ -422,6 +432,7 @@ def cancel_property_investments(p, *, actor, reason: str) -> list[Investment]:
     invs = list(db.session.scalars(select(Investment).where(Investment.property_id == p.id,
                                                             Investment.status.in_(LIVE))
                                    .order_by(Investment.id).with_for_update()))
+    _drop_calendars([inv.id for inv in invs])
     for inv in invs:
         refunded = inv.escrow_amount
         _refund(inv, keep=0, key=f"investment-refund:{inv.id}", memo=f"{p.title} cancelled: investment #{inv.id}"

@@ -87,6 +87,9 @@ class JournalEntry(IdMixin, db.Model):
 
 
 class Posting(IdMixin, db.Model):
+    """One line of a journal entry. On PostgreSQL its references are checked per INSERT statement by a trigger
+    (app.core.db.STATEMENT_CHECKED_FOREIGN_KEYS)."""
+
     __tablename__ = "ledger_postings"
     __table_args__ = (
         CheckConstraint("amount <> 0", name="amount_not_zero"),

@@ -220,12 +220,13 @@ def test_returns_earned_and_next_return_follow_paid_periods(client, investor, ma
                         key=f"test-return:{inv.id}:1", kind="return", memo="period 1")
     db.session.add(ReturnPayment(investment_id=inv.id, period_index=1, due_on=first.due_on, amount=first.amount,
                                  capital=0, entry_id=entry.id, paid_at=utcnow()))
-    first.paid = True
+    db.session.delete(first)  # a paid period leaves the calendar
     db.session.commit()
     data = client.get(f"/api/v1/investments/{inv.id}", headers=token_for(user)).get_json()["data"]
     assert data["returns_earned"]["amount"] == "40.00"
     assert data["schedule"][0]["status"] == "paid" and data["schedule"][0]["paid_at"]
     assert data["schedule"][1]["status"] == "upcoming"
+    assert [r["period"] for r in data["schedule"]] == list(range(1, 13))  # each period once, paid or to come
     assert data["next_return_date"] == data["schedule"][1]["due_on"]
     listed = client.get("/api/v1/investments", headers=token_for(user)).get_json()["data"][0]
     assert listed["returns_earned"]["amount"] == "40.00"

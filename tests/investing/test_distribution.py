@@ -48,7 +48,7 @@ def book(p, user, *, amount=100_000, schedule=(), status=ACTIVE):
     if schedule:
         db.session.execute(ScheduledReturn.__table__.insert(), [
             {"investment_id": inv.id, "property_id": p.id, "user_id": user.id, "period_index": k,
-             "due_on": due, "amount": amt, "capital": cap, "last": last, "paid": False}
+             "due_on": due, "amount": amt, "capital": cap, "last": last}
             for k, (due, amt, cap, last) in enumerate(schedule, start=1)])
     db.session.commit()
     return inv
@@ -63,21 +63,22 @@ def account(kind, property_id) -> int | None:
 
 
 def paid_once() -> dict:
-    """(investment, period) -> number of payments; and the schedule rows marked paid."""
+    """(investment, period) -> number of payments."""
     rows = db.session.execute(select(ReturnPayment.investment_id, ReturnPayment.period_index, func.count())
                               .group_by(ReturnPayment.investment_id, ReturnPayment.period_index)).all()
     return {(i, k): n for i, k, n in rows}
 
 
 def assert_consistent():
-    """Every payment once; a paid schedule row for each payment; balances and the ledger verify."""
+    """Every payment once; a paid period is off the calendar; a payment has an entry exactly when it moved money;
+    balances and the ledger verify."""
     db.session.expire_all()
     counts = paid_once()
     assert all(n == 1 for n in counts.values()), counts
-    paid_rows = {(i, k) for i, k, amt, cap in db.session.execute(
-        select(ScheduledReturn.investment_id, ScheduledReturn.period_index, ScheduledReturn.amount,
-               ScheduledReturn.capital).where(ScheduledReturn.paid.is_(True))) if amt + cap > 0}
-    assert paid_rows == set(counts)
+    left = set(db.session.execute(select(ScheduledReturn.investment_id, ScheduledReturn.period_index)).all())
+    assert not left & set(counts)
+    for payment in db.session.scalars(select(ReturnPayment)):
+        assert (payment.entry_id is not None) == (payment.amount + payment.capital > 0)
     report = verify()
     assert report.ok, report.violations
 
@@ -107,8 +108,7 @@ def test_a_run_pays_every_due_period_once_and_posts_it(setup):
     assert account(RETURNS_FUNDING, s["p1"].id) == -7_000  # below zero: what the operator owes
     assert account(RETURNS_FUNDING, s["p2"].id) == -500
     assert account(PROPERTY_ESCROW, s["p2"].id) == 60_000 - 50_000
-    unpaid = db.session.scalars(select(ScheduledReturn).where(ScheduledReturn.paid.is_(False))
-                                .order_by(ScheduledReturn.id)).all()
+    unpaid = db.session.scalars(select(ScheduledReturn).order_by(ScheduledReturn.id)).all()
     assert [(r.investment_id, r.period_index) for r in unpaid] == [
         (s["a1"].id, 4), (s["paying"].id, 1), (s["paying"].id, 2)]
     payments = db.session.scalars(select(ReturnPayment)).all()
@@ -182,48 +182,55 @@ def test_a_failure_between_batches_keeps_what_was_committed_and_the_next_run_pay
 
 
 def test_a_failure_inside_a_batch_rolls_that_batch_back(setup, monkeypatch):
-    original = distribution._pay_batch
+    dialect = type(distribution._dialect())  # the batch is paid by the server on PostgreSQL, by Python on SQLite
+    original = dialect.pay_batch
     calls = {"n": 0}
 
-    def flaky(sql, accounts, run, batch_no, ids, now):
+    def flaky(self, accounts, run, batch_no, ids, now):
         calls["n"] += 1
-        done = original(sql, accounts, run, batch_no, ids, now)
+        done = original(self, accounts, run, batch_no, ids, now)
         if calls["n"] == 2:
             raise RuntimeError("disk full")
         return done
 
-    monkeypatch.setattr(distribution, "_pay_batch", flaky)
+    monkeypatch.setattr(dialect, "pay_batch", flaky)
     run = distribution.distribute(batch_size=3)
     assert run.status == FAILED and "disk full" in run.error and run.batches == 1
     assert_consistent()
-    monkeypatch.setattr(distribution, "_pay_batch", original)
+    monkeypatch.setattr(dialect, "pay_batch", original)
     assert distribution.distribute().payments == 6 - run.payments
     assert_consistent()
 
 
-def test_a_period_already_paid_elsewhere_is_marked_paid_and_not_paid_again(setup):
+def test_a_period_already_paid_elsewhere_leaves_the_calendar_and_is_not_paid_again(setup):
     s = setup
     distribution.distribute()
-    first = db.session.scalar(select(ScheduledReturn).where(ScheduledReturn.investment_id == s["a1"].id,
-                                                            ScheduledReturn.period_index == 1))
-    first.paid = False  # the calendar says unpaid, but the payment exists
+    paid = db.session.scalar(select(ReturnPayment).where(ReturnPayment.investment_id == s["a1"].id,
+                                                         ReturnPayment.period_index == 1))
+    # the calendar shows the period again, but its payment exists
+    db.session.execute(ScheduledReturn.__table__.insert(), [
+        {"investment_id": s["a1"].id, "property_id": s["p1"].id, "user_id": s["a"].id, "period_index": 1,
+         "due_on": paid.due_on, "amount": paid.amount, "capital": 0, "last": False}])
     db.session.commit()
     before = wallet(s["a"].id)
     run = distribution.distribute()
     assert run.status == SUCCEEDED and run.payments == 0
     assert wallet(s["a"].id) == before
-    db.session.refresh(first)
-    assert first.paid
+    assert db.session.scalar(select(func.count()).select_from(ScheduledReturn).where(
+        ScheduledReturn.investment_id == s["a1"].id, ScheduledReturn.period_index == 1)) == 0
     assert_consistent()
 
 
-def test_zero_periods_are_marked_paid_without_moving_money(make_property, make_user):
+def test_zero_periods_are_paid_without_moving_money(make_property, make_user):
     p, u = make_property(), make_user()
     inv = book(p, u, schedule=periods(2, amount=0))
+    entries = db.session.scalar(select(func.count(JournalEntry.id)))
     run = distribution.distribute()
     assert run.status == SUCCEEDED and run.payments == 0
-    assert db.session.scalar(select(func.count()).select_from(ScheduledReturn).where(
-        ScheduledReturn.paid.is_(False))) == 0
+    assert db.session.scalar(select(func.count()).select_from(ScheduledReturn)) == 0
+    paid = db.session.scalars(select(ReturnPayment).order_by(ReturnPayment.period_index)).all()
+    assert [(r.period_index, r.amount, r.entry_id) for r in paid] == [(1, 0, None), (2, 0, None)]
+    assert db.session.scalar(select(func.count(JournalEntry.id))) == entries
     db.session.refresh(inv)
     assert inv.status == COMPLETED
     assert_consistent()

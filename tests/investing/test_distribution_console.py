@@ -57,7 +57,7 @@ def test_distribute_exits_non_zero_on_failure(app, make_property, make_user, mon
     def broken(*args, **kwargs):
         raise RuntimeError("database went away")
 
-    monkeypatch.setattr(distribution, "_pay_batch", broken)
+    monkeypatch.setattr(type(distribution._dialect()), "pay_batch", broken)
     result = app.test_cli_runner().invoke(args=["returns", "distribute"])
     assert result.exit_code == 1
     assert "failed" in result.output and "database went away" in result.output

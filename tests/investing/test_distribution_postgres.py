@@ -13,7 +13,16 @@ from sqlalchemy import create_engine, func, select, text
 
 from app.extensions import db
 from app.investing import distribution
-from app.investing.models import FAILED, RUNNING, SUCCEEDED, DistributionRun, ReturnPayment, ScheduledReturn
+from app.investing.models import (
+    COMPLETED,
+    FAILED,
+    RUNNING,
+    SUCCEEDED,
+    DistributionRun,
+    Investment,
+    ReturnPayment,
+    ScheduledReturn,
+)
 from tests.investing.test_distribution import assert_consistent, book, periods
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -111,20 +120,20 @@ def test_a_worker_killed_after_its_first_batch_leaves_that_batch_paid_and_the_ne
 
 def test_a_worker_killed_inside_a_batch_leaves_nothing_of_it(app, database_url, portfolio):
     done = _spawn(database_url, distribution.today(), """
-        real = distribution._Postgres.insert_postings
+        real = distribution._Postgres.pay_batch
         calls = []
-        def insert_then_die(self, *args):
+        def pay_then_die(self, *args):
             calls.append(1)
             real(self, *args)
-            if len(calls) == 2:  # batch 2: payments, entries and postings written, not committed
+            if len(calls) == 2:  # batch 2: calendar rows, payments, entries, postings, balances written, not committed
                 os.kill(os.getpid(), signal.SIGKILL)
-        distribution._Postgres.insert_postings = insert_then_die
+        distribution._Postgres.pay_batch = pay_then_die
         distribution.distribute(as_of, batch_size=40, trigger="beat")
     """)
     assert done.returncode == -signal.SIGKILL, done.stdout + done.stderr
     db.session.expire_all()
     assert db.session.scalar(select(func.count(ReturnPayment.id))) == 40
-    assert db.session.scalar(select(func.count(ScheduledReturn.id)).where(ScheduledReturn.paid.is_(True))) == 40
+    assert db.session.scalar(select(func.count(ScheduledReturn.id))) == portfolio["due"] - 40
     assert_consistent()
     run = distribution.distribute()
     assert run.status == SUCCEEDED and run.payments == portfolio["due"] - 40
@@ -155,18 +164,90 @@ def test_a_run_waits_for_the_run_in_progress(app, database_url, portfolio):
     assert_consistent()
 
 
-def test_an_investment_locked_by_another_transaction_is_left_for_the_next_run(app, database_url, portfolio):
-    """A cancellation in flight holds its investment: the run skips its periods rather than wait or deadlock."""
-    target = db.session.scalar(select(ReturnPayment.investment_id).limit(1)) or db.session.scalar(
-        select(ScheduledReturn.investment_id).order_by(ScheduledReturn.id).limit(1))
+def _first_closing_investment(portfolio) -> int:
+    """An investment whose last due period brings the capital back (it writes to the investment)."""
+    return db.session.scalar(select(ScheduledReturn.investment_id).where(ScheduledReturn.capital > 0)
+                             .order_by(ScheduledReturn.id).limit(1))
+
+
+def test_an_investment_held_by_another_transaction_keeps_the_periods_that_write_to_it(app, database_url, portfolio):
+    """Another transaction holds the investment: its periods that only pay the investor are paid; the one that
+    takes the capital out of its escrow and completes it is left for the next run (no wait, no deadlock)."""
+    target = _first_closing_investment(portfolio)
     other = create_engine(database_url)
     with other.connect() as conn:
         conn.execute(text("SELECT id FROM investments WHERE id = :i FOR UPDATE"), {"i": target})
         run = distribution.distribute()
         conn.rollback()
     other.dispose()
+    assert run.status == SUCCEEDED and run.payments == portfolio["due"] - 1
+    left = db.session.execute(select(ScheduledReturn.investment_id, ScheduledReturn.period_index)).all()
+    assert left == [(target, 3)]
+    assert distribution.distribute().payments == 1
+    assert db.session.get(Investment, target).status == COMPLETED
+    assert_consistent()
+
+
+def test_a_cancellation_in_flight_keeps_the_run_off_its_calendar(app, database_url, portfolio):
+    """A cancellation locks the investment and deletes its calendar before posting the refund: a run meanwhile
+    skips those periods; if the cancellation rolls back, the next run pays them."""
+    target = _first_closing_investment(portfolio)
+    other = create_engine(database_url)
+    with other.connect() as conn:
+        conn.execute(text("SELECT id FROM investments WHERE id = :i FOR UPDATE"), {"i": target})
+        conn.execute(text("DELETE FROM return_schedule WHERE investment_id = :i"), {"i": target})
+        run = distribution.distribute()
+        conn.rollback()
+    other.dispose()
     assert run.status == SUCCEEDED and run.payments == portfolio["due"] - 3
-    left = db.session.scalars(select(ScheduledReturn.investment_id).where(ScheduledReturn.paid.is_(False))).all()
-    assert set(left) == {target}
+    assert set(db.session.scalars(select(ScheduledReturn.investment_id))) == {target}
     assert distribution.distribute().payments == 3
+    assert_consistent()
+
+
+def test_cancelling_a_property_while_a_run_pays_it_refunds_once_and_pays_each_period_once(
+        app, portfolio, manager):
+    """The property is cancelled (refunds through the ledger) by one thread while another runs the distribution,
+    many times over: never a deadlock, never a period paid after its investment was refunded, escrow never
+    paid out twice."""
+    from app.auth.models import User
+    from app.investing.models import CANCELLED
+    from app.properties import services as properties
+    from app.properties.models import Property
+
+    manager_id = manager.id
+    prop_id = portfolio["properties"][0].id
+    results: dict = {}
+    barrier = threading.Barrier(2)
+
+    def cancel():
+        with app.app_context():
+            barrier.wait()
+            try:
+                properties.cancel(db.session.get(Property, prop_id), actor=db.session.get(User, manager_id),
+                                  reason="Planning permission refused")
+                db.session.commit()
+                results["cancel"] = "ok"
+            except Exception as exc:  # noqa: BLE001 - reported by the test
+                results["cancel"] = exc
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=cancel),
+               threading.Thread(target=_in_thread, args=(app, results, "run", barrier), kwargs={"batch_size": 7})]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert results["cancel"] == "ok" and results["run"][0] == SUCCEEDED, results
+    db.session.expire_all()
+    for inv in db.session.scalars(select(Investment).where(Investment.property_id == prop_id)):
+        assert inv.status in (CANCELLED, COMPLETED), inv.status
+        assert inv.escrow_amount == 0
+        if inv.status == CANCELLED:  # refunded what was in escrow: the capital was not paid back by the run
+            assert inv.refunded_amount == inv.amount
+            assert not db.session.scalar(select(func.count(ReturnPayment.id)).where(
+                ReturnPayment.investment_id == inv.id, ReturnPayment.capital > 0))
+    assert not db.session.scalar(select(func.count(ScheduledReturn.id)).join(
+        Investment, Investment.id == ScheduledReturn.investment_id).where(Investment.property_id == prop_id))
     assert_consistent()

@@ -194,7 +194,7 @@ def _pay_return(inv, period: int):
                         key=f"test-return:{inv.id}:{period}", kind="returns", memo=f"Return, period {period}")
     db.session.add(ReturnPayment(investment_id=inv.id, period_index=period, due_on=row.due_on, amount=row.amount,
                                  capital=0, entry_id=entry.id, paid_at=utcnow()))
-    row.paid = True
+    db.session.delete(row)  # a paid period leaves the calendar
     db.session.commit()
     return row
 

@@ -153,3 +153,33 @@ def test_database_refuses_editing_or_deleting_ledger_rows(postgres, make_user, f
         db.session.execute(text("UPDATE ledger_accounts SET balance = -1 WHERE kind = 'user_wallet'"))
     db.session.rollback()
     assert verify().ok
+
+
+def test_database_refuses_references_to_missing_rows_and_deleting_referenced_ones(postgres, make_user, fund):
+    """The bulk tables' references are checked per statement (not by foreign keys): a missing entry or account in
+    any row of an INSERT fails it whole; an account, investment or run referred to cannot be deleted."""
+    user = make_user()
+    fund(user, "5.00")
+    wallet = ledger.user_account(user.id, USER_WALLET)
+    clearing = ledger.platform_account(GATEWAY_CLEARING, "raw")
+    db.session.commit()
+    entry = _raw_entry("raw-6")
+    with pytest.raises(DBAPIError, match="missing account 999999"):
+        _raw_postings([(entry, clearing.id, -100), (entry, 999_999, 100)])
+    db.session.rollback()
+    with pytest.raises(DBAPIError, match="missing entry 999999"):
+        _raw_postings([(999_999, clearing.id, -100), (999_999, wallet.id, 100)])
+    db.session.rollback()
+    with pytest.raises(DBAPIError, match="missing investment 999999"):
+        db.session.execute(text(
+            "INSERT INTO return_payments (investment_id, period_index, due_on, amount, capital, paid_at) "
+            "VALUES (999999, 1, CURRENT_DATE, 0, 0, now())"))
+    db.session.rollback()
+    with pytest.raises(DBAPIError, match="referred to"):
+        db.session.execute(text("DELETE FROM ledger_accounts WHERE id = :w"), {"w": wallet.id})
+    db.session.rollback()
+    with pytest.raises(DBAPIError, match="referred to"):
+        db.session.execute(text("UPDATE ledger_accounts SET id = 999999 WHERE id = :w"), {"w": wallet.id})
+    db.session.rollback()
+    assert ledger.entry_by_key("raw-6") is None
+    assert verify().ok

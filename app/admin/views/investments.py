@@ -21,6 +21,7 @@ from app.core.db import utcnow
 from app.core.money import Money
 from app.core.security import has_permission
 from app.extensions import db
+from app.investing import portfolio
 from app.investing import services as investing
 from app.investing.models import (
     DIST_PAID,
@@ -32,7 +33,6 @@ from app.investing.models import (
     Installment,
     Investment,
     ReturnPayment,
-    ScheduledReturn,
 )
 from app.ledger.models import Account, JournalEntry, Posting
 from app.properties.models import Property
@@ -261,8 +261,7 @@ def details_context(inv: Investment) -> dict:
                      "days_overdue": max(0, (today - i.due_on).days) if i.status == DUE else 0}
                     for i in inv.installments]
     in_default, oldest = investing.default_overdue(inv)
-    calendar = list(db.session.scalars(select(ScheduledReturn).where(ScheduledReturn.investment_id == inv.id)
-                                       .order_by(ScheduledReturn.period_index)))
+    calendar = portfolio.calendar(inv)
     payments = list(db.session.scalars(select(ReturnPayment).where(ReturnPayment.investment_id == inv.id)
                                        .order_by(ReturnPayment.period_index)))
     shares = db.session.execute(
