@@ -9,8 +9,9 @@ How a run goes
        A second run started meanwhile waits for the first to finish and then finds nothing left to pay. Holding
        the lock also proves that any run row still marked `running` belongs to a process that died: it is marked
        failed. (SQLite has no such lock: a run left `running` for longer than STALE_AFTER is marked failed.)
-    2. The run row is written (status running) and committed, then the ids of the due rows are read once, in id
-       order (the order they were written in: a batch reads and deletes neighbouring rows, page after page).
+    2. The run row is written (status running) and committed, then the ids of the due rows of active investments
+       are read once, ordered by investor: an investor's periods fall in one batch, so their wallet moves once per
+       run, and a batch writes to few pages of accounts and postings.
     3. The ids are paid in batches of BATCH_SIZE, each batch one transaction:
        - claim: the calendar rows still there, due, and whose investment is active are deleted and returned (a
          paid period leaves the calendar; its payment row is its record). On PostgreSQL they are chosen
@@ -257,10 +258,12 @@ def _dialect():
 
 # reading -------------------------------------------------------------------------------------------------------------
 def due_ids(as_of: date) -> array:
-    """Ids of the calendar rows due by `as_of`, in id order, through the index on due_on."""
+    """Ids of the calendar rows due by `as_of` whose investment is active, by investor (an investor's periods fall
+    in one batch: their wallet moves once per run, and a batch touches few pages of accounts and postings)."""
     ids = array("q")
     result = db.session.execute(
-        text("SELECT s.id FROM return_schedule AS s WHERE s.due_on <= :as_of ORDER BY s.id")
+        text("SELECT s.id FROM return_schedule AS s JOIN investments AS i ON i.id = s.investment_id "
+             "WHERE s.due_on <= :as_of AND i.status = 'active' ORDER BY s.user_id, s.id")
         .bindparams(_AS_OF), {"as_of": as_of})
     for part in result.partitions(50_000):
         ids.extend(row[0] for row in part)

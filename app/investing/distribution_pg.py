@@ -2,8 +2,12 @@
 batch, and no row travels to Python and back (a run of a million positions would spend most of its time turning
 rows into parameters otherwise).
 
-The status of each period's investment is read by a scalar subquery, that is by one index lookup per row: as a
-join, the planner would read all the investments for each batch.
+The ids come from distribution.due_ids, which keeps the periods of active investments only. An investment stops
+being active either through the run itself (completed, once its calendar is empty) or through services._close
+(cancelled), which deletes its calendar in the same transaction: so a period read as due is, at the claim, either
+still payable or gone, and the claim needs to read the investment only for the periods that write to it.
+Each investor's wallet is looked up by a scalar subquery (one index probe per row, among neighbours since the
+batch is ordered by investor); as a join the planner would read every wallet for each batch.
 
 The batch lives in three temporary tables, dropped at commit (or rollback):
     return_batch          the calendar rows claimed, with the investor's wallet and the entry chunk they fall in;
@@ -13,7 +17,7 @@ The batch lives in three temporary tables, dropped at commit (or rollback):
 
 Claiming deletes the calendar rows (`DELETE ... RETURNING`, the rows chosen `FOR UPDATE SKIP LOCKED`). The
 investments are not locked, except those the batch writes to (a period with capital, or the last one), which are
-chosen `FOR NO KEY UPDATE SKIP LOCKED` with their rows: a cancellation locks the investment, then deletes its
+taken `FOR NO KEY UPDATE SKIP LOCKED` (a period whose investment is held elsewhere is left for the next run): a cancellation locks the investment, then deletes its
 calendar, then posts its refund, so it either waits for the batch to commit (and finds those periods paid) or
 keeps the batch away from that investment's periods. Lock order inside the batch: calendar rows and those
 investments, then ledger accounts in id order (as ledger.post does).
@@ -46,28 +50,26 @@ _TEMP_TABLES = (
 )
 
 CLAIM = text("""
-    WITH plain AS (
-        SELECT r.id FROM return_schedule AS r
-        WHERE r.id = ANY(CAST(:ids AS BIGINT[])) AND r.due_on <= :as_of AND r.capital = 0 AND NOT r."last"
-          AND (SELECT i.status FROM investments AS i WHERE i.id = r.investment_id) = 'active'
+    WITH claimed AS (
+        SELECT r.id, r.investment_id, r.capital > 0 OR r."last" AS closing
+        FROM return_schedule AS r WHERE r.id = ANY(CAST(:ids AS BIGINT[]))
         FOR UPDATE OF r SKIP LOCKED),
-    closing AS (
-        SELECT r.id FROM return_schedule AS r JOIN investments AS i ON i.id = r.investment_id
-        WHERE r.id = ANY(CAST(:ids AS BIGINT[])) AND r.due_on <= :as_of AND i.status = 'active'
-          AND (r.capital > 0 OR r."last")
-        FOR UPDATE OF r SKIP LOCKED FOR NO KEY UPDATE OF i SKIP LOCKED),
+    held AS (
+        SELECT i.id FROM investments AS i
+        WHERE i.id IN (SELECT investment_id FROM claimed WHERE closing) AND i.status = 'active'
+        FOR NO KEY UPDATE OF i SKIP LOCKED),
     paid AS (
-        DELETE FROM return_schedule AS s USING (SELECT id FROM plain UNION ALL SELECT id FROM closing) AS c
-        WHERE s.id = c.id
+        DELETE FROM return_schedule AS s USING claimed AS c
+        WHERE s.id = c.id AND (NOT c.closing OR c.investment_id IN (SELECT id FROM held))
         RETURNING s.id, s.investment_id, s.property_id, s.user_id, s.period_index, s.due_on, s.amount, s.capital,
                   s."last")
     INSERT INTO return_batch
     SELECT p.id, p.investment_id, p.property_id, p.user_id, p.period_index, p.due_on, p.amount, p.capital, p."last",
-           w.id,
+           (SELECT w.id FROM ledger_accounts AS w WHERE w.user_id = p.user_id AND w.kind = 'user_wallet'),
            CASE WHEN p.amount + p.capital > 0 THEN
                CAST((row_number() OVER (PARTITION BY p.property_id, p.amount + p.capital > 0 ORDER BY p.id) - 1)
                     / :entry_size AS INTEGER) END
-    FROM paid AS p LEFT JOIN ledger_accounts AS w ON w.user_id = p.user_id AND w.kind = 'user_wallet'
+    FROM paid AS p
 """)
 NO_WALLET = text("SELECT DISTINCT user_id FROM return_batch WHERE wallet_id IS NULL AND chunk IS NOT NULL")
 SET_WALLETS = text("""
@@ -158,7 +160,7 @@ def pay_batch(accounts, *, run_id: int, as_of: date, actor_id: int | None, batch
     session = db.session
     for statement in _TEMP_TABLES:
         session.execute(text(statement))
-    claimed = session.execute(CLAIM, {"ids": list(ids), "as_of": as_of, "entry_size": entry_size}).rowcount
+    claimed = session.execute(CLAIM, {"ids": list(ids), "entry_size": entry_size}).rowcount
     if claimed:
         session.execute(text("ANALYZE return_batch"))
         missing = sorted(session.scalars(NO_WALLET))

@@ -70,21 +70,23 @@ PG_REFERENCES = [
     REFERENCING NEW TABLE AS return_payments_new
     FOR EACH STATEMENT EXECUTE FUNCTION return_payments_check_references()
     """,
-    # the per-statement guard of postings (0010) also checks their references; each account is looked up by a
-    # scalar subquery, one index probe per posting (as a join the planner reads every account, per statement)
+    # the per-statement guard of postings (0010) also checks their references; each account is looked up once,
+    # by a scalar subquery in a materialized CTE: one index probe per posting (as a join the planner reads every
+    # account, per statement; without the CTE it repeats the probe for each use of the currency)
     """
     CREATE OR REPLACE FUNCTION ledger_check_postings_statement() RETURNS trigger LANGUAGE plpgsql AS $$
     DECLARE
         bad record;
     BEGIN
         FOR bad IN
+            WITH s AS MATERIALIZED (
+                SELECT n.entry_id, n.account_id, n.amount,
+                       (SELECT a.currency FROM ledger_accounts a WHERE a.id = n.account_id) AS currency
+                FROM ledger_new_postings n)
             SELECT s.entry_id, s.currency, sum(s.amount) AS total,
                    min(s.account_id) FILTER (WHERE s.currency IS NULL) AS missing
-            FROM (SELECT n.entry_id, n.account_id, n.amount,
-                         (SELECT a.currency FROM ledger_accounts a WHERE a.id = n.account_id) AS currency
-                  FROM ledger_new_postings n) AS s
-            GROUP BY s.entry_id, s.currency HAVING sum(s.amount) <> 0 OR bool_or(s.currency IS NULL)
-            ORDER BY bool_or(s.currency IS NULL) DESC
+            FROM s GROUP BY s.entry_id, s.currency HAVING sum(s.amount) <> 0 OR s.currency IS NULL
+            ORDER BY s.currency IS NULL DESC
             LIMIT 1
         LOOP
             IF bad.missing IS NOT NULL THEN
