@@ -15,9 +15,11 @@ databases are created from it (CREATE DATABASE ... TEMPLATE), so both contenders
 
 Then `flask returns distribute` again on the engine's database: nothing is due, it must be cheap. Both databases
 must end with the same payments, balances and investments. Prints the figures and the ratios; exits 1 when the
-command takes more than twice the lower bound, when the second run takes more than 10 % of the first (the runs'
-own durations: the command's start-up, about two seconds of imports, is printed apart), or when 1,000,000
-positions or more take 60 s or longer. BENCH_KEEP=1 keeps the databases; BENCH_VERIFY=1 also runs
+run takes more than twice the lower bound, when the second run takes more than 10 % of the first, or when the
+command (start-up included) takes 60 s or longer for 1,000,000 positions or more. The ratios are judged on the
+runs' own durations (as recorded in distribution_runs), as the lower bound is timed from an open connection: the
+command's start-up (about two seconds of imports, whatever N) is measured apart and printed, with the ratio it
+gives. BENCH_KEEP=1 keeps the databases; BENCH_VERIFY=1 also runs
 `flask ledger verify` on the engine's database.
 """
 from __future__ import annotations
@@ -279,11 +281,11 @@ def main() -> int:
 
         ratio = engine_s / lower_s
         share = rerun_run_s / run_s
-        print(f"  ratio engine / lower bound: {ratio:.2f} with the command's start-up, {run_s / lower_s:.2f} the run "
-              f"alone (at most {MAX_RATIO}); {n / engine_s:,.0f} positions/s")
+        print(f"  ratio engine / lower bound: {run_s / lower_s:.2f} the run (at most {MAX_RATIO}), {ratio:.2f} the "
+              f"command with its start-up; {n / engine_s:,.0f} positions/s")
         print(f"  re-run / first run: {share:.1%} of the run, {rerun_s / engine_s:.1%} of the command with its "
               f"start-up (at most {MAX_RERUN_SHARE:.0%})")
-        ok = same and ratio <= MAX_RATIO and share <= MAX_RERUN_SHARE
+        ok = same and run_s / lower_s <= MAX_RATIO and share <= MAX_RERUN_SHARE
         if n >= 1_000_000 and engine_s >= MILLION_SECONDS * n / 1_000_000:
             print(f"  too slow: {n:,} positions in {engine_s:.1f} s (target under {MILLION_SECONDS:.0f} s a million)")
             ok = False
