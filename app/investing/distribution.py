@@ -149,7 +149,7 @@ class _Postgres:
         return dict(db.session.execute(self.ACCOUNTS, {"codes": codes}).all())
 
     def pay_batch(self, accounts, run: _Run, batch_no: int, ids, now: datetime) -> _Batch:
-        _, payments, total, capital = distribution_pg.pay_batch(
+        payments, total, capital = distribution_pg.pay_batch(
             accounts, run_id=run.id, as_of=run.as_of, actor_id=run.actor_id, batch_no=batch_no, ids=ids, now=now,
             entry_size=ENTRY_SIZE, kind=ENTRY_KIND)
         return _Batch(payments, total, capital)

@@ -17,9 +17,9 @@ The batch lives in three temporary tables, dropped at commit (or rollback):
 
 Claiming deletes the calendar rows (`DELETE ... RETURNING`, the rows chosen `FOR UPDATE SKIP LOCKED`). The
 investments are not locked, except those the batch writes to (a period with capital, or the last one), which are
-taken `FOR NO KEY UPDATE SKIP LOCKED` (a period whose investment is held elsewhere is left for the next run): a cancellation locks the investment, then deletes its
-calendar, then posts its refund, so it either waits for the batch to commit (and finds those periods paid) or
-keeps the batch away from that investment's periods. Lock order inside the batch: calendar rows and those
+taken `FOR NO KEY UPDATE SKIP LOCKED` (a period whose investment is held elsewhere is left for the next run). A
+cancellation locks the investment, then deletes its calendar, then posts its refund: it either waits for the batch
+to commit (and finds those periods paid) or keeps the batch away from that investment's periods. Lock order inside the batch: calendar rows and those
 investments, then ledger accounts in id order (as ledger.post does).
 
 The fingerprint of each entry is the one ledger.post computes (sha256 of the canonical JSON of its kind and
@@ -153,9 +153,9 @@ COUNTERS = text("""
 
 
 def pay_batch(accounts, *, run_id: int, as_of: date, actor_id: int | None, batch_no: int, ids, now, entry_size: int,
-              kind: str) -> tuple[int, int, int, int]:
+              kind: str) -> tuple[int, int, int]:
     """Claim, pay, post, move balances and close finished investments for the calendar rows `ids`. Does not commit.
-    Returns (rows claimed, payments, returns, capital); raises PaidElsewhere when a claimed period already had a
+    Returns (payments, returns, capital); raises PaidElsewhere when a claimed period already had a
     payment row. `accounts` is the run's distribution._Accounts."""
     session = db.session
     for statement in _TEMP_TABLES:
@@ -187,4 +187,4 @@ def pay_batch(accounts, *, run_id: int, as_of: date, actor_id: int | None, batch
             session.execute(BALANCES)
         session.execute(CLOSE, {"now": now})
     payments, total, capital = session.execute(COUNTERS, {"run": run_id}).one()
-    return claimed, int(payments), int(total), int(capital)
+    return int(payments), int(total), int(capital)

@@ -62,9 +62,8 @@ class Holding:
     investment: Investment
     returns_earned: int
     next_return: ScheduledReturn | None
-    # the return calendar and paid dates; only filled for one holding's detail
+    # the return calendar (paid periods with their date); only filled for one holding's detail
     schedule: list[Period] = field(default_factory=list)
-    paid_on: dict[int, datetime] = field(default_factory=dict)
 
     # shortcuts the templates and the API read
     @property
@@ -160,7 +159,6 @@ def holding(user_id: int, investment_id: int, *, upcoming_limit: int | None = No
         raise NotFound("no such investment")
     result = _holdings([inv])[0]
     result.schedule = calendar(inv, upcoming_limit=upcoming_limit)
-    result.paid_on = {r.period_index: r.paid_at for r in result.schedule if r.paid}
     return result
 
 

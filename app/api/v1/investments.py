@@ -141,7 +141,7 @@ def present(h: portfolio.Holding, *, fees: dict | None = None, schedule: bool = 
     if schedule:
         data["schedule"] = [{"period": r.period_index, "due_on": r.due_on, "amount": h.money(r.amount),
                              "capital": h.money(r.capital), "status": "paid" if r.paid else "upcoming",
-                             "paid_at": h.paid_on.get(r.period_index)} for r in h.schedule]
+                             "paid_at": r.paid_at} for r in h.schedule]
     return data
 
 
