@@ -1,13 +1,17 @@
 """Model mixins, the after-commit queue and the one place a unit of work commits.
 
-Services flush and never commit. A view, task or CLI command calls `commit()` once. Work that must only
-happen when the data is durable (Celery tasks, e-mails, webhooks to others) is queued with `after_commit()`
-and runs after the transaction commits; a rollback drops it.
+Services flush and never commit. A view, API handler, console action, Celery task or CLI command runs its work
+inside `unit_of_work()` (a decorator and a context manager): it commits once at the end, rolls back on any
+error, and the after-commit queue runs once the commit is durable. Work that must only happen then (Celery
+tasks, e-mails, webhooks to others) is queued with `after_commit()`; a rollback drops it. Nothing else in
+`app/` calls `commit()` or `rollback()` (a test walks the code and fails on one).
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import ContextDecorator
 from datetime import UTC, datetime
-from typing import Any, Callable
+from typing import Any, TypeVar, overload
 
 from flask import Flask
 from sqlalchemy import BigInteger, DateTime, event
@@ -72,8 +76,61 @@ def enqueue_after_commit(task, *args: Any, **kwargs: Any) -> None:
     after_commit(task.apply_async, args=args, kwargs=kwargs)
 
 
-def commit() -> None:
-    db.session.commit()
+_DEPTH_KEY = "freehold_unit_of_work_depth"
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class _UnitOfWork(ContextDecorator):
+    """One transaction: commit once at the end, roll back on any error (the error goes on).
+
+    Nested units join the outermost one: only the outermost commits, so a service or task body decorated on its
+    own can be called from inside a larger unit without committing half of it."""
+
+    def _recreate_cm(self) -> _UnitOfWork:  # a fresh one per decorated call (re-entrant, thread-safe)
+        return _UnitOfWork()
+
+    def __enter__(self) -> _UnitOfWork:
+        info = db.session().info
+        info[_DEPTH_KEY] = info.get(_DEPTH_KEY, 0) + 1
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        session = db.session()
+        depth = session.info.get(_DEPTH_KEY, 1) - 1
+        if depth:
+            session.info[_DEPTH_KEY] = depth
+            return False
+        session.info.pop(_DEPTH_KEY, None)
+        if exc_type is None:
+            try:
+                session.commit()  # the after-commit queue runs from the session's own events
+            except BaseException:
+                session.rollback()
+                raise
+        else:
+            session.rollback()
+        return False
+
+
+@overload
+def unit_of_work(fn: F) -> F: ...
+@overload
+def unit_of_work(fn: None = None) -> _UnitOfWork: ...
+def unit_of_work(fn=None):
+    """`with unit_of_work(): ...`, or `@unit_of_work` / `@unit_of_work()` on a view, handler, task or command."""
+    if fn is None:
+        return _UnitOfWork()
+    return _UnitOfWork()(fn)
+
+
+def in_unit_of_work() -> bool:
+    return bool(db.session().info.get(_DEPTH_KEY))
+
+
+def discard() -> None:
+    """End the session's transaction without committing: for error handlers (a failed request) and for read-only
+    looks between units of work that should hand their connection back. Never a way to undo part of a unit."""
+    db.session.rollback()
 
 
 def init_app(app: Flask) -> None:
