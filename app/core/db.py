@@ -13,7 +13,7 @@ from contextlib import ContextDecorator
 from datetime import UTC, datetime
 from typing import Any, TypeVar, overload
 
-from flask import Flask
+from flask import Flask, current_app
 from sqlalchemy import BigInteger, DateTime, event
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -71,9 +71,20 @@ def after_commit(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
     session.info.setdefault(_QUEUE_KEY, []).append((fn, args, kwargs))
 
 
-def enqueue_after_commit(task, *args: Any, **kwargs: Any) -> None:
-    """Send a Celery task only once the data it reads is committed."""
-    after_commit(task.apply_async, args=args, kwargs=kwargs)
+def enqueue_after_commit(task: Any, *args: Any, **kwargs: Any) -> None:
+    """Send a Celery task only once the data it reads is committed.
+
+    `task` is a task object or its registered name ("payments.notify_outcome"): a service names the task of its
+    own domain instead of importing the tasks module, which imports the service (tasks sit above services)."""
+    if isinstance(task, str):
+        after_commit(_send_by_name, task, args, kwargs)
+    else:
+        after_commit(task.apply_async, args=args, kwargs=kwargs)
+
+
+def _send_by_name(name: str, args: tuple, kwargs: dict) -> None:
+    # the registry is the worker's: every task module is imported when Celery is bound to the app (app.tasks)
+    current_app.extensions["celery"].tasks[name].apply_async(args=args, kwargs=kwargs)
 
 
 _DEPTH_KEY = "freehold_unit_of_work_depth"
@@ -121,6 +132,10 @@ def unit_of_work(fn=None):
     if fn is None:
         return _UnitOfWork()
     return _UnitOfWork()(fn)
+
+
+def commit() -> None:  # being replaced by unit_of_work(); removed once no caller is left
+    db.session.commit()
 
 
 def in_unit_of_work() -> bool:
