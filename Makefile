@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 5000
 export FLASK_APP := wsgi
 
-.PHONY: dev test lint bench clean-venv
+.PHONY: dev test lint lock bench clean-venv
 
 $(VENV)/.python-ok:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Freehold needs Python 3.11 or newer")'
@@ -13,27 +13,33 @@ $(VENV)/.python-ok:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	@touch $@
 
-$(VENV)/.installed-dev: $(VENV)/.python-ok pyproject.toml requirements.lock
-	$(BIN)/pip install --quiet -c requirements.lock -e .
+# Every package, with its hash, from the lock (pip-compile from pyproject.toml: `make lock`); then the project itself.
+$(VENV)/.installed: $(VENV)/.python-ok pyproject.toml requirements.lock
+	$(BIN)/pip install --quiet --require-hashes -r requirements.lock
+	$(BIN)/pip install --quiet --no-deps -e .
 	@touch $@
 
-$(VENV)/.installed-test: $(VENV)/.installed-dev
-	$(BIN)/pip install --quiet -c requirements.lock -e '.[test]'
-	@touch $@
-
-dev: $(VENV)/.installed-dev
+dev: $(VENV)/.installed
 	$(BIN)/flask db upgrade
 	$(BIN)/flask seed demo
 	@echo "Freehold on http://127.0.0.1:$(PORT)  (portal /, console /admin/, API /api/v1/) - Ctrl-C stops everything"
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho --procfile Procfile start --port $(PORT)
 
-test: $(VENV)/.installed-test
+test: $(VENV)/.installed
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-lint: $(VENV)/.installed-test
-	$(BIN)/ruff check app tests bench
+# ruff (style, bugs, security, datetimes), mypy (strict on app/core and app/ledger), the import-layer contract
+lint: $(VENV)/.installed
+	$(BIN)/ruff check app tests bench migrations
+	$(BIN)/mypy
+	$(BIN)/lint-imports
 
-bench: $(VENV)/.installed-test
+# the lock file with hashes, from pyproject.toml (run after changing a dependency)
+lock: $(VENV)/.installed
+	$(BIN)/pip-compile --quiet --generate-hashes --all-extras --strip-extras --allow-unsafe \
+		--no-emit-index-url --no-emit-find-links -o requirements.lock pyproject.toml
+
+bench: $(VENV)/.installed
 	@for script in bench/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
 clean-venv:
