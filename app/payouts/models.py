@@ -71,6 +71,8 @@ RISK_FLAGS = {
 
 BATCH_EXPORTED = "exported"
 BATCH_PAID = "paid"
+# a batch is marked paid as a whole, once
+BATCH_TRANSITIONS: dict[str, frozenset[str]] = {BATCH_EXPORTED: frozenset({BATCH_PAID}), BATCH_PAID: frozenset()}
 
 
 class PayoutMethod(IdMixin, TimestampMixin, db.Model):

@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
+from app.core.csvfile import escape_cell
 from app.core.db import utcnow
 from app.core.errors import Forbidden, IllegalTransition, ValidationError
 from app.core.money import Money
@@ -223,6 +224,26 @@ def test_cooling_off_and_kyc_name(investor):
     assert balances(investor) == (100_000, 0)
 
 
+@pytest.mark.parametrize("fields, field", [
+    ({"iban": "DE8937040044053201300012", "country": "DE"}, "iban"),  # right checksum, wrong length for Germany
+    ({"iban": "GB33BUKB20201555555555", "country": "DE"}, "iban"),  # a British IBAN for a German account
+    ({"bic": "DEUTXXFF"}, "bic"),  # no such country
+    ({"routing_number": "021000022"}, "routing_number"),  # ABA check digit
+])
+def test_bank_codes_are_checked_by_the_library(investor, fields, field):
+    with pytest.raises(ValidationError) as refused:
+        payouts.add_bank_method(investor.id, **{"holder_name": "Test User", "bank_name": "B",
+                                                "account_number": "12345678", "routing_number": "021000021",
+                                                "country": "US", **fields})
+    assert field in refused.value.errors
+    db.session.rollback()
+    method = payouts.add_bank_method(investor.id, holder_name="Test User", bank_name="B", country="DE",
+                                     iban="de89-3704-0044-0532-0130-00", bic="cobadeffxxx")
+    assert (method.iban, method.bic, method.account_number) == ("DE89370400440532013000", "COBADEFFXXX",
+                                                                "DE89370400440532013000")
+    db.session.rollback()
+
+
 def test_names_match():
     assert payouts.names_match("Iris Investor", "iris  INVESTOR")
     assert payouts.names_match("José Álvarez", "Jose Alvarez")
@@ -233,7 +254,7 @@ def test_names_match():
 
 # bank file and batches ----------------------------------------------------------------------------------------------
 def test_bank_file_escapes_formulas():
-    assert [payouts.escape_cell(v) for v in ("=1+1", "+44", "-5", "@SUM(A1)", "\tx", "ok", 12)] == \
+    assert [escape_cell(v) for v in ("=1+1", "+44", "-5", "@SUM(A1)", "\tx", "ok", 12)] == \
            ["'=1+1", "'+44", "'-5", "'@SUM(A1)", "'\tx", "ok", "12"]
 
 

@@ -8,15 +8,16 @@ from datetime import timedelta
 from flask import Response, abort, flash, request, url_for
 from flask_admin import expose
 from flask_admin.actions import action
-from flask_admin.contrib.sqla.filters import BaseSQLAFilter
+from flask_admin.contrib.sqla.filters import BaseSQLAFilter, FilterEqual
 from flask_login import current_user
 from markupsafe import Markup, escape
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
-from app.admin.base import SecureModelView, money_formatter, requires, run_action
+from app.admin.base import SecureModelView, describe, money_formatter, requires, run_action
 from app.auth.forms import SimpleForm
-from app.core.db import commit, utcnow
+from app.core.csvfile import csv_response
+from app.core.db import unit_of_work, utcnow
 from app.core.errors import DomainError
 from app.core.money import Money, MoneyError
 from app.core.security import has_permission
@@ -209,8 +210,6 @@ class PayoutQueueView(SecureModelView):
 
     def _quick_filters(self) -> dict:
         """URL arguments of the queue's quick links (Flask-Admin numbers every filter operation)."""
-        from flask_admin.contrib.sqla.filters import FilterEqual
-
         found = {}
         for index, f in enumerate(self._filters or []):
             if isinstance(f, FilterEqual) and f.column is Payout.__table__.c.status and "status" not in found:
@@ -229,16 +228,13 @@ class PayoutQueueView(SecureModelView):
         if not has_permission(current_user, "payouts.approve"):
             abort(403)
         try:
-            batch, content = payouts.create_batch([int(i) for i in ids], actor=current_user)
-            commit()
+            with unit_of_work():
+                batch, _ = payouts.create_batch([int(i) for i in ids], actor=current_user)
         except DomainError as exc:
-            db.session.rollback()
-            from app.admin.base import describe
-
             flash(describe(exc), "error")
             return None
         flash(f"Batch #{batch.id}: {batch.payout_count} payout(s) exported.", "success")
-        return _csv(content, f"payouts-batch-{batch.id}.csv")
+        return _bank_file(payouts.bank_file_rows(list(batch.payouts)), batch.id)
 
     # the case page ------------------------------------------------------------------------------------------------
     def _payout(self, payout_id: int) -> Payout:
@@ -304,9 +300,9 @@ class PayoutQueueView(SecureModelView):
                          "Marked failed: the hold is released and the investor is told.")
 
 
-def _csv(content: str, filename: str) -> Response:
-    response = Response(content, mimetype="text/csv; charset=utf-8")
-    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+def _bank_file(rows: list[tuple], batch_id: int) -> Response:
+    """A batch's bank file as a download: the account numbers in it are in clear, so no cache keeps it."""
+    response = csv_response(payouts.BANK_FILE_HEADER, rows, f"payouts-batch-{batch_id}.csv")
     response.headers["Cache-Control"] = "no-store"
     response.headers["X-Content-Type-Options"] = "nosniff"
     return response
@@ -353,9 +349,9 @@ class PayoutBatchView(SecureModelView):
         if not has_permission(current_user, "payouts.approve"):
             abort(403)
         batch = self._batch(batch_id)
-        content = payouts.batch_file(batch, actor=current_user)
-        commit()  # the audit record of this export
-        return _csv(content, f"payouts-batch-{batch.id}.csv")
+        with unit_of_work():  # the audit record of this export
+            rows = payouts.batch_file(batch, actor=current_user)
+        return _bank_file(rows, batch_id)
 
     @expose("/<int:batch_id>/paid", methods=["POST"])
     @requires("payouts.approve")

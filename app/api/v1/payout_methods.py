@@ -4,7 +4,7 @@ from flask_smorest import Blueprint
 from app.api.auth import current_api_user
 from app.api.envelope import envelope, ok
 from app.api.v1.payouts import PayoutMethodRequestSchema, PayoutMethodSchema
-from app.core.db import commit
+from app.core.db import unit_of_work
 from app.extensions import limiter
 from app.payouts import services as payouts
 
@@ -29,8 +29,8 @@ def create(body):
     """Add a bank account: an account number (or an IBAN) with a routing number, a BIC or an IBAN. It is
     announced by e-mail and receives payouts only after the cooling-off period (`usable_from`)."""
     user = current_api_user()
-    method = payouts.add_bank_method(user.id, **body)
-    commit()
+    with unit_of_work():
+        method = payouts.add_bank_method(user.id, **body)
     return ok(method)
 
 
@@ -49,8 +49,8 @@ def get(method_id: int):
 def update(body, method_id: int):
     """Change an account that no payout used yet; a new cooling-off period starts. 409 once payouts used it."""
     user = current_api_user()
-    method = payouts.update_bank_method(payouts.method_for_owner(method_id, user), user, body)
-    commit()
+    with unit_of_work():
+        method = payouts.update_bank_method(payouts.method_for_owner(method_id, user), user, body)
     return ok(method)
 
 
@@ -60,6 +60,6 @@ def update(body, method_id: int):
 def delete(method_id: int):
     """Remove an account that no payout uses (409 otherwise: it stays on record with its payouts)."""
     user = current_api_user()
-    payouts.remove_method(payouts.method_for_owner(method_id, user), user)
-    commit()
+    with unit_of_work():
+        payouts.remove_method(payouts.method_for_owner(method_id, user), user)
     return ok(None, message="Removed.")

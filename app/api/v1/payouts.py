@@ -7,10 +7,10 @@ from marshmallow import ValidationError as SchemaError
 from app.api.auth import current_api_user
 from app.api.envelope import MoneyField, PageArgsSchema, envelope, ok, page_meta
 from app.api.idempotency import idempotent
-from app.core.db import commit, utcnow
+from app.core.db import unit_of_work, utcnow
 from app.core.money import Money, MoneyError
 from app.extensions import limiter
-from app.ledger.services import platform_currency
+from app.ledger.services import balance_of, platform_currency
 from app.payouts import services as payouts
 from app.payouts.models import PAYOUT_PAID, PAYOUT_STATUSES, mask
 
@@ -123,9 +123,8 @@ def create(body):
     """Request a payout: the amount and the fee are held from the wallet until finance pays or refuses it.
     422 above the available balance, outside the limits, or to an account still in its cooling-off period."""
     user = current_api_user()
-    payout = payouts.request_payout(user, Money.parse(body["amount"], platform_currency()),
-                                    body["payout_method_id"])
-    commit()
+    with unit_of_work():
+        payout = payouts.request_payout(user, payouts.parse_amount(body["amount"]), body["payout_method_id"])
     return ok(payout)
 
 
@@ -146,10 +145,8 @@ def index(args):
 @blp.doc(security=[{"bearerAuth": []}])
 def get_quote(args):
     """The fee on an amount, with what is available and what the limits still allow."""
-    from app.ledger.services import balance_of
-
     user = current_api_user()
-    q = payouts.quote(Money.parse(args["amount"], platform_currency()))
+    q = payouts.quote(payouts.parse_amount(args["amount"]))
     left = payouts.allowance(user.id)
     return ok({"amount": q.amount, "fee": q.fee, "total": q.total, "available": balance_of(user.id).available,
                "daily_remaining": left.today, "monthly_remaining": left.this_month})
@@ -170,6 +167,6 @@ def get(payout_id: int):
 def cancel(payout_id: int):
     """Cancel a payout that is still `requested`: the held amount and fee return to the wallet. 409 otherwise."""
     user = current_api_user()
-    payout = payouts.cancel(payouts.payout_for_owner(payout_id, user), user=user)
-    commit()
+    with unit_of_work():
+        payout = payouts.cancel(payouts.payout_for_owner(payout_id, user), user=user)
     return ok(payout)

@@ -12,6 +12,7 @@ from datetime import datetime
 
 from flask import current_app
 
+from app.core import bank_codes
 from app.core.money import Money, MoneyError
 from app.payments.gateways.base import Checkout, Gateway, GatewayError, Payment, WebhookEvent, WebhookRejected
 
@@ -20,22 +21,16 @@ REFERENCE_PREFIX = "FH"
 RANDOM_CHARS = 4
 # Crockford's base32: no I, L, O or U, so a reference read over the phone or retyped from paper survives
 ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-_BIC = re.compile(r"[A-Z]{4}[A-Z]{2}[A-Z0-9]{2}(?:[A-Z0-9]{3})?")
-_IBAN = re.compile(r"[A-Z]{2}[0-9]{2}[A-Z0-9]{11,30}")
 _REFERENCE = re.compile(rf"{REFERENCE_PREFIX}-?([{ALPHABET}]+?)-?([{ALPHABET}]{{{RANDOM_CHARS}}})")
 
 
 def normalize_iban(iban: str | None) -> str:
-    return re.sub(r"\s+", "", iban or "").upper()
+    return bank_codes.normalize_iban(iban)
 
 
 def iban_is_valid(iban: str | None) -> bool:
-    """ISO 13616 shape and mod-97 check digits."""
-    iban = normalize_iban(iban)
-    if not _IBAN.fullmatch(iban):
-        return False
-    rearranged = iban[4:] + iban[:4]
-    return int("".join(str(int(char, 36)) for char in rearranged)) % 97 == 1
+    """ISO 13616: the country's length and format and mod-97 check digits (checked in app.core.bank_codes)."""
+    return bank_codes.iban_is_valid(iban)
 
 
 def encode_base32(number: int) -> str:
@@ -89,7 +84,7 @@ class BankTransferGateway(Gateway):
         account = self.account()
         if not all(account.values()):
             return False
-        if not iban_is_valid(account["iban"]) or not _BIC.fullmatch(account["bic"]):
+        if not iban_is_valid(account["iban"]) or not bank_codes.bic_is_valid(account["bic"]):
             return False
         demo_in_production = current_app.config.get("CONFIG_NAME") == "production" and account["iban"] == DEMO_IBAN
         return not demo_in_production

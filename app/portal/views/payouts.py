@@ -4,10 +4,10 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from app.auth.forms import SimpleForm
-from app.core.db import commit, utcnow
+from app.core.db import unit_of_work, utcnow
 from app.core.errors import DomainError
 from app.core.money import Money
-from app.extensions import db, limiter
+from app.extensions import limiter
 from app.kyc import services as kyc
 from app.ledger import services as ledger
 from app.payouts import services as payouts
@@ -62,13 +62,12 @@ def payout_new():
             if request.form.get("confirm") != "yes":
                 quote = payouts.quote(amount)
             else:
-                payout = payouts.request_payout(current_user, amount, method_id)
-                commit()
+                with unit_of_work():
+                    payout = payouts.request_payout(current_user, amount, method_id)
                 flash(f"Payout #{payout.id} requested: {Money(payout.amount, payout.currency).display()} is held "
                       f"until our finance team sends it.", "success")
                 return redirect(url_for("portal.payout_detail", payout_id=payout.id))
         except DomainError as exc:
-            db.session.rollback()
             errors, quote = _errors(exc, "amount"), None
     balance = ledger.balance_of(current_user.id)
     return render_template("portal/payouts/new.html", form=form, methods=methods, usable=usable, missing=missing,
@@ -97,11 +96,10 @@ def payout_cancel(payout_id: int):
     except DomainError:
         abort(404)
     try:
-        payouts.cancel(payout, user=current_user)
-        commit()
+        with unit_of_work():
+            payouts.cancel(payout, user=current_user)
         flash("Payout cancelled: the held amount and fee are back in your wallet.", "success")
     except DomainError as exc:
-        db.session.rollback()
         flash(f"{exc.message[:1].upper()}{exc.message[1:]}.", "danger")
     return redirect(url_for("portal.payout_detail", payout_id=payout_id))
 
@@ -129,18 +127,17 @@ def _method_form(method=None):
             abort(400)
         values = {f: request.form.get(f, "").strip()[:300] for f in METHOD_FIELDS}
         try:
-            if method is None:
-                saved = payouts.add_bank_method(current_user.id, **values)
-                message = "Bank account added"
-            else:
-                saved = payouts.update_bank_method(method, current_user, values)
-                message = "Bank account changed"
-            commit()
+            with unit_of_work():
+                if method is None:
+                    saved = payouts.add_bank_method(current_user.id, **values)
+                    message = "Bank account added"
+                else:
+                    saved = payouts.update_bank_method(method, current_user, values)
+                    message = "Bank account changed"
             flash(f"{message}. We e-mailed you about it; it can receive payouts from "
                   f"{saved.usable_from.strftime('%Y-%m-%d %H:%M UTC')}.", "success")
             return redirect(url_for("portal.payout_methods"))
         except DomainError as exc:
-            db.session.rollback()
             errors = _errors(exc, "account_number")
     return render_template("portal/payouts/method_form.html", form=form, values=values, errors=errors, method=method,
                            cooling=payouts.settings().cooling_hours), (422 if errors else 200)
@@ -175,11 +172,10 @@ def payout_method_delete(method_id: int):
     _csrf()
     method = _own_method(method_id)
     try:
-        payouts.remove_method(method, current_user)
-        commit()
+        with unit_of_work():
+            payouts.remove_method(method, current_user)
         flash("Bank account removed.", "success")
     except DomainError as exc:
-        db.session.rollback()
         flash(f"{exc.message[:1].upper()}{exc.message[1:]}.", "danger")
     return redirect(url_for("portal.payout_methods"))
 
