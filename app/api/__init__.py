@@ -103,11 +103,12 @@ class ErrorResponses(BasePlugin):
                 codes.append(400)
             for code in codes:
                 responses.setdefault(str(code), http.HTTPStatus(code).name)
-            for code, response in responses.items():
-                if code.isdigit() and int(code) >= 400 and isinstance(response, dict) and "content" not in response:
+            for status, response in responses.items():
+                if status.isdigit() and int(status) >= 400 and isinstance(response, dict) \
+                        and "content" not in response:
                     response["content"] = {"application/json": {
                         "schema": {"$ref": f"#/components/schemas/{ERROR_SCHEMA_NAME}"}}}
-                    if int(code) == 429:
+                    if int(status) == 429:
                         response.setdefault("headers", RETRY_AFTER)
 
 

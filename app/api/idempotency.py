@@ -107,6 +107,7 @@ def _claim_of(user_id: int, key: str) -> IdempotencyKey | None:
 
 def _store(claim_id: int, status_code: int, body: dict) -> None:
     row = db.session.get(IdempotencyKey, claim_id)
+    assert row is not None, "the claim is released only on an unexpected error"
     row.status_code, row.response = status_code, body
 
 

@@ -99,7 +99,7 @@ class Money:
         if not _AMOUNT_RE.match(text):
             raise MoneyError("amount must be a decimal string, e.g. \"100.00\"")
         value = Decimal(text)
-        if -value.as_tuple().exponent > exp:
+        if len(text.partition(".")[2]) > exp:  # the decimals as written: "1.10" has two
             if exp == 0:
                 raise MoneyError(f"amount must be a whole number: {currency.upper()} has no decimal places")
             raise MoneyError(f"amount has more than {exp} decimal places")
