@@ -6,26 +6,11 @@ from marshmallow import Schema, fields, validate
 _ENVELOPES: dict[tuple, type[Schema]] = {}
 
 
-class MoneySchema(Schema):
-    amount = fields.String(required=True, metadata={"example": "1250.00"})
-    currency = fields.String(required=True, metadata={"example": "USD"})
-
-
-class MoneyField(fields.Field):
-    """Dumps a Money as {"amount": "1250.00", "currency": "USD"}."""
-
-    def _serialize(self, value, attr, obj, **kwargs):
-        return None if value is None else value.as_dict()
-
-    def _jsonschema_type_mapping(self):  # pragma: no cover - documentation only
-        return {"type": "object"}
-
-
 class PageMetaSchema(Schema):
-    page = fields.Integer()
-    per_page = fields.Integer()
-    total = fields.Integer()
-    pages = fields.Integer()
+    page = fields.Integer(required=True)
+    per_page = fields.Integer(required=True)
+    total = fields.Integer(required=True)
+    pages = fields.Integer(required=True)
 
 
 class PageArgsSchema(Schema):
@@ -34,24 +19,38 @@ class PageArgsSchema(Schema):
 
 
 class ErrorEnvelopeSchema(Schema):
-    status = fields.String(metadata={"example": "error"})
-    message = fields.String()
-    errors = fields.Dict(keys=fields.String(), values=fields.List(fields.String()), allow_none=True)
+    """`{"status": "error", "message": "...", "errors": {"field": ["..."]} | null}`: every 4xx/5xx answer."""
+
+    status = fields.String(required=True, validate=validate.OneOf(["error"]), metadata={"example": "error"})
+    message = fields.String(required=True, metadata={"description": "what went wrong, for a person to read"})
+    errors = fields.Dict(keys=fields.String(), values=fields.List(fields.String()), required=True, allow_none=True,
+                         metadata={"description": "the reasons per field (or header), or null"})
 
 
-def envelope(data_schema: type[Schema] | None, *, many: bool = False, paginated: bool = False) -> type[Schema]:
-    """A schema class `{status, message, data, meta}` wrapping `data_schema`."""
-    key = (data_schema, many, paginated)
+def _null() -> fields.Raw:
+    """A member that is always null (OpenAPI 3.0: a nullable type whose only value is null)."""
+    return fields.Raw(required=True, allow_none=True, validate=validate.Equal(None), metadata={"type": "object"})
+
+
+def envelope(data_schema: type[Schema] | None, *, many: bool = False, paginated: bool = False,
+             meta: type[Schema] | None = None) -> type[Schema]:
+    """A schema class `{status, message, data, meta}` wrapping `data_schema` (without one, `data` is null). `meta`
+    is PageMetaSchema when `paginated`, else the `meta` schema given, else null."""
+    key = (data_schema, many, paginated, meta)
     if key not in _ENVELOPES:
+        meta_schema = PageMetaSchema if paginated else meta
         attrs = {
-            "status": fields.String(metadata={"example": "success"}),
-            "message": fields.String(allow_none=True),
-            "data": (fields.Nested(data_schema, many=many, allow_none=True) if data_schema
-                     else fields.Raw(allow_none=True)),
-            "meta": fields.Nested(PageMetaSchema, allow_none=True) if paginated else fields.Dict(allow_none=True),
+            "status": fields.String(required=True, validate=validate.OneOf(["success"]),
+                                    metadata={"example": "success"}),
+            "message": fields.String(required=True, allow_none=True),
+            "data": fields.Nested(data_schema, many=many, required=True) if data_schema else _null(),
+            "meta": fields.Nested(meta_schema, required=True) if meta_schema else _null(),
         }
         base = data_schema.__name__.removesuffix("Schema") if data_schema else "Empty"
         name = f"{base}{'List' if many else ''}{'Page' if paginated else ''}Envelope"
+        if meta is not None:
+            meta_name = meta.__name__.removesuffix("Schema").removeprefix(base)
+            name = f"{base}{'List' if many else ''}{meta_name}Envelope"
         _ENVELOPES[key] = type(name, (Schema,), attrs)
     return _ENVELOPES[key]
 

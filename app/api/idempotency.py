@@ -13,8 +13,9 @@ from sqlalchemy import JSON, ForeignKey, Integer, String, UniqueConstraint, sele
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.core.db import IdMixin, UTCDateTime, utcnow
-from app.core.errors import Conflict, ValidationError
+from app.api.auth import current_api_user
+from app.core.db import IdMixin, UTCDateTime, discard, in_unit_of_work, unit_of_work, utcnow
+from app.core.errors import Conflict, DomainError, ValidationError
 from app.extensions import db
 
 IN_PROGRESS = 0
@@ -42,30 +43,31 @@ def _fingerprint() -> str:
 
 
 def idempotent(view):
-    """Wrap a view that returns an envelope dict (smorest) for the current API user."""
+    """Wrap a view that returns an envelope dict (smorest) for the current API user.
+
+    Three units of work, in this order: the key is claimed (committed before the work starts, so a second request
+    with it sees the claim); the view runs its own; the answer is stored with the key. A refusal (DomainError) is
+    stored and replayed like an answer; any other error releases the key, so the same request may be tried again."""
 
     @wraps(view)
     def wrapped(*args, **kwargs):
-        from app.api.auth import current_api_user
-
         key = (request.headers.get("Idempotency-Key") or "").strip()
         if not key:
             return view(*args, **kwargs)
         if len(key) > 200:
             raise ValidationError("the Idempotency-Key header is too long", {"Idempotency-Key": ["At most 200."]})
+        if in_unit_of_work():
+            raise RuntimeError("an idempotent view commits its claim first: it cannot run inside a unit of work")
         user = current_api_user()
         fingerprint = _fingerprint()
-        existing = db.session.scalar(select(IdempotencyKey).where(IdempotencyKey.user_id == user.id,
-                                                                  IdempotencyKey.key == key))
+        existing = _claim_of(user.id, key)
         if existing is None:
             claim = IdempotencyKey(user_id=user.id, key=key, endpoint=request.path[:200], request_hash=fingerprint)
-            db.session.add(claim)
             try:
-                db.session.commit()
-            except IntegrityError:
-                db.session.rollback()
-                existing = db.session.scalar(select(IdempotencyKey).where(IdempotencyKey.user_id == user.id,
-                                                                          IdempotencyKey.key == key))
+                with unit_of_work():
+                    db.session.add(claim)
+            except IntegrityError:  # the same key claimed meanwhile by a concurrent request
+                existing = _claim_of(user.id, key)
         if existing is not None:
             if existing.request_hash != fingerprint:
                 raise Conflict("this Idempotency-Key was used with another request",
@@ -79,30 +81,37 @@ def idempotent(view):
         claim_id = claim.id
         try:
             result = view(*args, **kwargs)
-        except Exception as exc:
-            db.session.rollback()
-            from app.core.errors import DomainError
-
-            if isinstance(exc, DomainError):  # a refusal is an answer too: replay it
+        except DomainError as exc:  # a refusal is an answer too: replay it
+            discard()
+            with unit_of_work():
                 _store(claim_id, exc.status, {"status": "error", "message": exc.message, "errors": exc.errors})
-            else:
+            raise
+        except Exception:
+            discard()
+            with unit_of_work():
                 _release(claim_id)
             raise
         response = current_app.make_response(result)
-        _store(claim_id, response.status_code, response.get_json())
+        with unit_of_work():
+            _store(claim_id, response.status_code, response.get_json())
         return response
 
+    wrapped._api_idempotent = True  # the OpenAPI document lists its 409 (app.api.ErrorResponses)
     return wrapped
+
+
+def _claim_of(user_id: int, key: str) -> IdempotencyKey | None:
+    return db.session.scalar(select(IdempotencyKey).where(IdempotencyKey.user_id == user_id,
+                                                          IdempotencyKey.key == key))
 
 
 def _store(claim_id: int, status_code: int, body: dict) -> None:
     row = db.session.get(IdempotencyKey, claim_id)
+    assert row is not None, "the claim is released only on an unexpected error"
     row.status_code, row.response = status_code, body
-    db.session.commit()
 
 
 def _release(claim_id: int) -> None:
     row = db.session.get(IdempotencyKey, claim_id)
     if row is not None:
         db.session.delete(row)
-        db.session.commit()

@@ -74,6 +74,7 @@ def register(body):
 @limiter.limit("10/minute", key_func=_email_key, override_defaults=False)
 @blp.arguments(TokenRequestSchema)
 @blp.response(200, envelope(TokenSchema))
+@blp.alt_response(401, description="wrong credentials, an account locked or blocked, a 2FA code missing or wrong")
 def create_token(body):
     """Exchange e-mail, password (and a code when 2FA is on) for a bearer token."""
     result = services.check_password(body["email"], body["password"], channel="api")

@@ -1,48 +1,43 @@
 """POST /deposits, GET /deposits/{id}."""
 from flask import url_for
 from flask_smorest import Blueprint
-from marshmallow import Schema, fields, validate, validates
-from marshmallow import ValidationError as SchemaError
+from marshmallow import Schema, fields, validate
 
 from app.api.auth import current_api_user
 from app.api.envelope import envelope, ok
+from app.api.fields import AmountField, MoneyField
 from app.api.idempotency import idempotent
 from app.core.db import commit
 from app.core.errors import NotFound
-from app.core.money import Money, MoneyError
+from app.core.money import Money
 from app.extensions import db, limiter
 from app.ledger.services import platform_currency
 from app.payments import services as payments
-from app.payments.models import Deposit
+from app.payments.models import DEPOSIT_TRANSITIONS, Deposit
 
 URL = "/deposits"
 blp = Blueprint("api_deposits", __name__, description="Deposits into the wallet")
 
 
 class DepositRequestSchema(Schema):
-    amount = fields.Raw(required=True, metadata={"description": 'decimal string in major units, e.g. "100.00"'})
+    amount = AmountField(required=True)
     gateway = fields.String(required=True, validate=validate.OneOf(payments.GATEWAYS))
-
-    @validates("amount")
-    def _amount(self, value, **kwargs):
-        try:
-            Money.parse(value, platform_currency())
-        except MoneyError as exc:
-            raise SchemaError(str(exc)) from None
 
 
 class DepositSchema(Schema):
     id = fields.Integer()
     gateway = fields.String()
-    amount = fields.Function(lambda d: Money(d.amount, d.currency).as_dict())
-    fee = fields.Function(lambda d: Money(d.fee, d.currency).as_dict())
-    total = fields.Function(lambda d: Money(d.amount + d.fee, d.currency).as_dict())
-    status = fields.String()
+    amount = MoneyField(currency="currency")
+    fee = MoneyField(currency="currency")
+    total = MoneyField(value=lambda d: Money(d.amount + d.fee, d.currency), metadata={"description": "amount + fee"})
+    status = fields.String(metadata={"enum": list(DEPOSIT_TRANSITIONS)})
     checkout_url = fields.String(allow_none=True)
     instructions = fields.String(allow_none=True)
     checkout_data = fields.Dict(allow_none=True, metadata={
         "description": "for client-side checkouts (Razorpay: key_id, order_id, amount, currency)"})
-    reference = fields.Function(lambda d: d.gateway_reference if d.gateway == "bank_transfer" else None)
+    reference = fields.Function(lambda d: d.gateway_reference if d.gateway == "bank_transfer" else None,
+                                metadata={"type": "string", "nullable": True,
+                                          "description": "the reference a bank transfer must carry"})
     failure_reason = fields.String(allow_none=True)
     created_at = fields.DateTime()
     completed_at = fields.DateTime(allow_none=True)
@@ -55,6 +50,7 @@ class DepositSchema(Schema):
 @limiter.limit("30/hour", override_defaults=False)
 @blp.arguments(DepositRequestSchema)
 @blp.response(201, envelope(DepositSchema))
+@blp.alt_response(403, description="the e-mail address is not verified")
 @blp.doc(security=[{"bearerAuth": []}], parameters=[{"in": "header", "name": "Idempotency-Key", "required": False,
                                                       "schema": {"type": "string"}}])
 def create(body):

@@ -12,10 +12,11 @@ from marshmallow import Schema, fields, validate, validates
 from marshmallow import ValidationError as SchemaError
 
 from app.api.auth import current_api_user
-from app.api.envelope import MoneyField, PageArgsSchema, envelope, ok, page_meta
+from app.api.envelope import PageArgsSchema, envelope, ok, page_meta
+from app.api.fields import AmountField, MoneyField
 from app.api.idempotency import idempotent
 from app.core.db import commit
-from app.core.money import Money, MoneyError
+from app.core.money import Money
 from app.investing import portfolio
 from app.investing import services as investing
 from app.investing.models import INVESTMENT_STATUSES
@@ -28,7 +29,7 @@ IDEMPOTENCY_HEADER = {"in": "header", "name": "Idempotency-Key", "required": Fal
 
 
 class InvestRequestSchema(Schema):
-    amount = fields.Raw(required=True, metadata={
+    amount = AmountField(required=True, metadata={
         "description": 'the whole investment, a decimal string in major units, e.g. "1000.00"; with installments '
                        "the first one is paid from the wallet now"})
     acknowledge = fields.Raw(load_default=True, metadata={
@@ -36,13 +37,6 @@ class InvestRequestSchema(Schema):
         "type": "boolean"})
     documents_version = fields.String(load_default=None, validate=validate.Length(max=64), metadata={
         "description": "the documents_version I read (from GET /properties/{id}); 409 when it changed since"})
-
-    @validates("amount")
-    def _amount(self, value, **kwargs):
-        try:
-            Money.parse(value, platform_currency())
-        except MoneyError as exc:
-            raise SchemaError(str(exc)) from None
 
     @validates("acknowledge")
     def _acknowledge(self, value, **kwargs):
@@ -85,6 +79,12 @@ class ReturnSchema(Schema):
     paid_at = fields.DateTime(allow_none=True)
 
 
+class NextInstallmentSchema(Schema):
+    index = fields.Integer()
+    due_on = fields.String(metadata={"format": "date"})
+    amount = MoneyField(metadata={"description": "the installment with any late fee paying it today would add"})
+
+
 class InvestmentSchema(Schema):
     id = fields.Integer()
     property_id = fields.Integer()
@@ -93,12 +93,13 @@ class InvestmentSchema(Schema):
     amount = MoneyField(metadata={"description": "committed, every installment included"})
     paid_amount = MoneyField()
     returns_earned = MoneyField()
-    status = fields.String(metadata={"description": "paying, active, completed, cancelled or defaulted"})
-    next_return_date = fields.String(allow_none=True)
+    status = fields.String(metadata={"description": "paying, active, completed, cancelled or defaulted",
+                                     "enum": list(INVESTMENT_STATUSES)})
+    next_return_date = fields.String(allow_none=True, metadata={"format": "date"})
     next_return_amount = MoneyField(allow_none=True, metadata={"description": "return (and capital) due then"})
-    next_installment = fields.Dict(allow_none=True)
+    next_installment = fields.Nested(NextInstallmentSchema, allow_none=True)
     installments = fields.List(fields.Nested(InstallmentSchema))
-    invested_on = fields.String()
+    invested_on = fields.String(metadata={"format": "date"})
     documents_version = fields.String()
     acknowledged_at = fields.DateTime()
     refunded_amount = MoneyField()
@@ -111,14 +112,19 @@ class InvestmentDetailSchema(InvestmentSchema):
     schedule = fields.List(fields.Nested(ReturnSchema))
 
 
+class MonthSchema(Schema):
+    month = fields.String(metadata={"pattern": "^[0-9]{4}-[0-9]{2}$", "example": "2026-01"})
+    amount = MoneyField()
+
+
 class SummarySchema(Schema):
     invested = MoneyField()
     paid_in = MoneyField()
     returns_earned = MoneyField()
     holdings = fields.Integer()
-    next_return_date = fields.String(allow_none=True)
+    next_return_date = fields.String(allow_none=True, metadata={"format": "date"})
     next_return_amount = MoneyField(allow_none=True)
-    returns_by_month = fields.List(fields.Dict())
+    returns_by_month = fields.List(fields.Nested(MonthSchema))
 
 
 def present(h: portfolio.Holding, *, fees: dict | None = None, schedule: bool = False) -> dict:
@@ -207,6 +213,8 @@ def investment(investment_id: int):
 @idempotent
 @blp.arguments(PayRequestSchema)
 @blp.response(200, envelope(InvestmentDetailSchema))
+@blp.alt_response(403, description="the e-mail address is not verified")
+@blp.alt_response(409, description="nothing is due, or the investment is not paying")
 @blp.doc(security=[{"bearerAuth": []}], parameters=[IDEMPOTENCY_HEADER])
 def pay(body, investment_id: int):
     """Pay the next due installment (or all remaining ones) from the wallet, late fees included."""

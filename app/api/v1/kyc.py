@@ -10,18 +10,20 @@ from app.core.errors import NotFound, ValidationError
 from app.core.uploads import UploadRejected
 from app.extensions import db, limiter
 from app.kyc import services as kyc
-from app.kyc.models import KycForm
+from app.kyc.models import DOC_DECISIONS, FIELD_TYPES, NOT_STARTED, SUBMISSION_STATES, KycForm
 from app.kyc.views import serve_document
 
 URL = "/kyc"
 blp = Blueprint("api_kyc", __name__, description="Identity verification (KYC)")
 MAX_FILE = 10 * 1024 * 1024
+STATUSES = [NOT_STARTED, *SUBMISSION_STATES]
+DOCUMENT_TYPES = ("image/jpeg", "image/png", "image/webp", "application/pdf")
 
 
 class FieldSchema(Schema):
     name = fields.String()
     label = fields.String()
-    type = fields.String()
+    type = fields.String(metadata={"enum": list(FIELD_TYPES)})
     required = fields.Boolean()
     help_text = fields.String()
     options = fields.List(fields.String(), allow_none=True)
@@ -33,15 +35,15 @@ class FormSchema(Schema):
     description = fields.String()
     required_for_investing = fields.Boolean()
     required_for_withdrawing = fields.Boolean()
-    status = fields.String()
+    status = fields.String(metadata={"enum": STATUSES})
     fields = fields.List(fields.Nested(FieldSchema))
 
 
 class DocumentSchema(Schema):
     id = fields.Integer()
-    field = fields.Function(lambda d: d.field.name)
-    content_type = fields.String()
-    decision = fields.String()
+    field = fields.Function(lambda d: d.field.name, metadata={"type": "string"})
+    content_type = fields.String(metadata={"enum": list(DOCUMENT_TYPES)})
+    decision = fields.String(metadata={"enum": list(DOC_DECISIONS)})
     reason_code = fields.String(allow_none=True)
     comment = fields.String(allow_none=True)
 
@@ -49,18 +51,20 @@ class DocumentSchema(Schema):
 class SubmissionSchema(Schema):
     id = fields.Integer()
     form_id = fields.Integer()
-    status = fields.String()
+    status = fields.String(metadata={"enum": list(SUBMISSION_STATES)})
     submitted_at = fields.DateTime()
     decided_at = fields.DateTime(allow_none=True)
-    reason = fields.Function(lambda s: kyc.reason_label(s.reason_code))
+    reason = fields.Function(lambda s: kyc.reason_label(s.reason_code), metadata={"type": "string", "nullable": True})
     comment = fields.String(allow_none=True)
     values = fields.Function(lambda s: {v.field.name: (kyc.mask(v.text) if v.field.sensitive else v.text)
-                                        for v in s.values})
+                                        for v in s.values}, metadata={
+        "type": "object", "additionalProperties": {"type": "string", "nullable": True},
+        "description": "each field's value by field name; sensitive ones masked"})
     documents = fields.List(fields.Nested(DocumentSchema))
 
 
 class KycSchema(Schema):
-    status = fields.String()
+    status = fields.String(metadata={"enum": STATUSES})
     missing_for_investing = fields.List(fields.String())
     missing_for_withdrawing = fields.List(fields.String())
     forms = fields.List(fields.Nested(FormSchema))
@@ -87,8 +91,17 @@ def status():
 @blp.post("/submissions")
 @limiter.limit("20/hour", override_defaults=False)
 @blp.response(201, envelope(SubmissionSchema))
+@blp.alt_response(404, description="no such form, or it is not in use")
+@blp.alt_response(409, description="this form is already under review, approved or rejected")
+@blp.alt_response(422, description="a field or a document is not acceptable: `errors` names each")
 @blp.doc(security=[{"bearerAuth": []}], description="multipart/form-data: `form_id`, then one part per field name "
-                                                    "(files for `file` fields: JPEG, PNG, WebP or PDF, 10 MB each).")
+                                                    "(files for `file` fields: JPEG, PNG, WebP or PDF, 10 MB each).",
+         requestBody={"required": True, "content": {"multipart/form-data": {"schema": {
+             "type": "object", "required": ["form_id"],
+             "properties": {"form_id": {"type": "string", "pattern": "^[0-9]+$",
+                                        "description": "the id of a form from GET /kyc"}},
+             "additionalProperties": {"oneOf": [{"type": "string"}, {"type": "string", "format": "binary"}],
+                                      "description": "one part per field name: its value, or its file"}}}}})
 def submit():
     """Submit a form. Every field is checked and every file inspected before anything is stored."""
     user = current_api_user()
@@ -114,7 +127,11 @@ def submit():
 
 
 @blp.get("/documents/<int:document_id>")
-@blp.doc(security=[{"bearerAuth": []}])
+@blp.doc(security=[{"bearerAuth": []}], responses={
+    "200": {"description": "the file itself (local storage)",
+            "content": {kind: {"schema": {"type": "string", "format": "binary"}} for kind in DOCUMENT_TYPES}},
+    "302": {"description": "a redirect to a link valid for a minute (S3 storage)",
+            "headers": {"Location": {"schema": {"type": "string", "format": "uri"}}}}})
 def document(document_id: int):
     """One of the caller's own documents (404 for anyone else's)."""
     user = current_api_user()

@@ -3,7 +3,7 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from app.api.auth import current_api_user
-from app.api.envelope import PageArgsSchema, envelope, ok, page_meta
+from app.api.envelope import PageArgsSchema, PageMetaSchema, envelope, ok, page_meta
 from app.core.db import commit
 from app.core.errors import NotFound
 from app.extensions import db
@@ -20,17 +20,17 @@ class NotificationSchema(Schema):
     title = fields.String()
     body = fields.String()
     link = fields.String(allow_none=True)
-    read = fields.Function(lambda n: n.read_at is not None)
+    read = fields.Function(lambda n: n.read_at is not None, metadata={"type": "boolean"})
     read_at = fields.DateTime(allow_none=True)
     created_at = fields.DateTime()
 
 
-class NotificationPageMeta(Schema):
-    page = fields.Integer()
-    per_page = fields.Integer()
-    total = fields.Integer()
-    pages = fields.Integer()
-    unread = fields.Integer()
+class NotificationPageMeta(PageMetaSchema):
+    unread = fields.Integer(required=True, metadata={"description": "the caller's unread notifications"})
+
+
+class MarkedSchema(Schema):
+    marked = fields.Integer(metadata={"description": "how many were unread"})
 
 
 class DeviceRequestSchema(Schema):
@@ -46,7 +46,7 @@ class DeviceSchema(Schema):
 
 @blp.get("")
 @blp.arguments(PageArgsSchema, location="query")
-@blp.response(200, envelope(NotificationSchema, many=True))
+@blp.response(200, envelope(NotificationSchema, many=True, meta=NotificationPageMeta))
 @blp.doc(security=[{"bearerAuth": []}])
 def list_notifications(args):
     """The caller's in-app notifications, newest first; `meta.unread` counts the unread ones."""
@@ -67,7 +67,7 @@ def read_notification(notification_id: int):
 
 
 @blp.post("/read-all")
-@blp.response(200, envelope(None))
+@blp.response(200, envelope(MarkedSchema))
 @blp.doc(security=[{"bearerAuth": []}])
 def read_all():
     """Mark every notification of the caller as read."""

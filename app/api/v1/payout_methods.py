@@ -45,6 +45,7 @@ def get(method_id: int):
 @limiter.limit("20/hour", override_defaults=False)
 @blp.arguments(PayoutMethodRequestSchema)
 @blp.response(200, envelope(PayoutMethodSchema))
+@blp.alt_response(409, description="a payout already used this account")
 @blp.doc(security=[{"bearerAuth": []}])
 def update(body, method_id: int):
     """Change an account that no payout used yet; a new cooling-off period starts. 409 once payouts used it."""
@@ -56,6 +57,7 @@ def update(body, method_id: int):
 
 @blp.delete("/<int:method_id>")
 @blp.response(200, envelope(None))
+@blp.alt_response(409, description="a payout uses this account: it stays on record")
 @blp.doc(security=[{"bearerAuth": []}])
 def delete(method_id: int):
     """Remove an account that no payout uses (409 otherwise: it stays on record with its payouts)."""

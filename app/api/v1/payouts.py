@@ -1,16 +1,16 @@
 """POST /payouts, GET /payouts, GET /payouts/{id}, POST /payouts/{id}/cancel, GET /payouts/quote; the schemas of
 payouts and payout methods."""
 from flask_smorest import Blueprint
-from marshmallow import Schema, fields, validate, validates
-from marshmallow import ValidationError as SchemaError
+from marshmallow import Schema, fields, validate
 
 from app.api.auth import current_api_user
-from app.api.envelope import MoneyField, PageArgsSchema, envelope, ok, page_meta
+from app.api.envelope import PageArgsSchema, envelope, ok, page_meta
+from app.api.fields import AmountField, MoneyField
 from app.api.idempotency import idempotent
 from app.core.db import unit_of_work, utcnow
-from app.core.money import Money, MoneyError
+from app.core.money import Money
 from app.extensions import limiter
-from app.ledger.services import balance_of, platform_currency
+from app.ledger.services import balance_of
 from app.payouts import services as payouts
 from app.payouts.models import PAYOUT_PAID, PAYOUT_STATUSES, mask
 
@@ -18,14 +18,13 @@ URL = "/payouts"
 blp = Blueprint("api_payouts", __name__, description="Withdrawals from the wallet to a bank account")
 
 
-def _money(value: int, currency: str) -> dict:
-    return Money(value, currency).as_dict()
+MASKED = {"type": "string", "nullable": True, "description": "masked: only the last four characters show"}
 
 
 class MethodSummarySchema(Schema):
     id = fields.Integer()
     bank_name = fields.String()
-    account_number = fields.Function(lambda m: mask(m.account_number))
+    account_number = fields.Function(lambda m: mask(m.account_number), metadata=MASKED)
     country = fields.String()
 
 
@@ -34,14 +33,15 @@ class PayoutMethodSchema(Schema):
     kind = fields.String()
     holder_name = fields.String()
     bank_name = fields.String()
-    account_number = fields.Function(lambda m: mask(m.account_number), metadata={"description": "masked"})
-    routing_number = fields.Function(lambda m: mask(m.routing_number), metadata={"description": "masked"})
-    iban = fields.Function(lambda m: mask(m.iban), metadata={"description": "masked"})
+    account_number = fields.Function(lambda m: mask(m.account_number), metadata=MASKED)
+    routing_number = fields.Function(lambda m: mask(m.routing_number), metadata=MASKED)
+    iban = fields.Function(lambda m: mask(m.iban), metadata=MASKED)
     bic = fields.String(allow_none=True)
     country = fields.String()
     usable_from = fields.DateTime(allow_none=True, metadata={
         "description": "new or changed accounts receive payouts only after a cooling-off period"})
-    usable = fields.Function(lambda m: m.usable_at(utcnow()))
+    usable = fields.Function(lambda m: m.usable_at(utcnow()), metadata={
+        "type": "boolean", "description": "past its cooling-off period: it may receive payouts"})
     name_matches_kyc = fields.Boolean(allow_none=True)
     created_at = fields.DateTime()
 
@@ -58,34 +58,27 @@ class PayoutMethodRequestSchema(Schema):
 
 class PayoutSchema(Schema):
     id = fields.Integer()
-    amount = fields.Function(lambda p: _money(p.amount, p.currency))
-    fee = fields.Function(lambda p: _money(p.fee, p.currency))
-    total = fields.Function(lambda p: _money(p.amount + p.fee, p.currency),
-                            metadata={"description": "amount + fee, held from the wallet"})
+    amount = MoneyField(currency="currency")
+    fee = MoneyField(currency="currency")
+    total = MoneyField(value=lambda p: Money(p.amount + p.fee, p.currency),
+                       metadata={"description": "amount + fee, held from the wallet"})
     status = fields.String(metadata={"enum": list(PAYOUT_STATUSES)})
     payout_method_id = fields.Integer()
     payout_method = fields.Nested(MethodSummarySchema, attribute="method")
     awaiting_second_approval = fields.Function(
-        lambda p: p.status == "requested" and p.first_approver_id is not None)
+        lambda p: p.status == "requested" and p.first_approver_id is not None, metadata={"type": "boolean"})
     requested_at = fields.DateTime()
     approved_at = fields.DateTime(allow_none=True)
     paid_at = fields.Function(lambda p: p.decided_at.isoformat() if p.status == PAYOUT_PAID and p.decided_at
-                              else None)
+                              else None, metadata={"type": "string", "format": "date-time", "nullable": True})
     decided_at = fields.DateTime(allow_none=True)
     bank_reference = fields.String(allow_none=True)
     reason = fields.String(allow_none=True, metadata={"description": "why it was rejected or failed"})
 
 
 class PayoutRequestSchema(Schema):
-    amount = fields.Raw(required=True, metadata={"description": 'decimal string in major units, e.g. "100.00"'})
+    amount = AmountField(required=True)
     payout_method_id = fields.Integer(required=True, strict=True)
-
-    @validates("amount")
-    def _amount(self, value, **kwargs):
-        try:
-            Money.parse(value, platform_currency())
-        except MoneyError as exc:
-            raise SchemaError(str(exc)) from None
 
 
 class PayoutListArgsSchema(PageArgsSchema):
@@ -93,14 +86,7 @@ class PayoutListArgsSchema(PageArgsSchema):
 
 
 class QuoteArgsSchema(Schema):
-    amount = fields.String(required=True)
-
-    @validates("amount")
-    def _amount(self, value, **kwargs):
-        try:
-            Money.parse(value, platform_currency())
-        except MoneyError as exc:
-            raise SchemaError(str(exc)) from None
+    amount = AmountField(required=True)
 
 
 class QuoteSchema(Schema):
@@ -117,6 +103,7 @@ class QuoteSchema(Schema):
 @limiter.limit("30/hour", override_defaults=False)
 @blp.arguments(PayoutRequestSchema)
 @blp.response(201, envelope(PayoutSchema))
+@blp.alt_response(403, description="e-mail not verified or identity verification not approved")
 @blp.doc(security=[{"bearerAuth": []}], parameters=[{"in": "header", "name": "Idempotency-Key", "required": False,
                                                       "schema": {"type": "string"}}])
 def create(body):
@@ -163,6 +150,7 @@ def get(payout_id: int):
 @blp.post("/<int:payout_id>/cancel")
 @limiter.limit("60/hour", override_defaults=False)
 @blp.response(200, envelope(PayoutSchema))
+@blp.alt_response(409, description="the payout is no longer `requested`")
 @blp.doc(security=[{"bearerAuth": []}])
 def cancel(payout_id: int):
     """Cancel a payout that is still `requested`: the held amount and fee return to the wallet. 409 otherwise."""

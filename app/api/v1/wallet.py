@@ -3,8 +3,10 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 
 from app.api.auth import current_api_user
-from app.api.envelope import MoneyField, PageArgsSchema, envelope, ok, page_meta
+from app.api.envelope import PageArgsSchema, envelope, ok, page_meta
+from app.api.fields import CURRENCY_PATTERN, MoneyField
 from app.ledger import services as ledger
+from app.ledger.models import USER_KINDS
 
 URL = "/wallet"
 blp = Blueprint("api_wallet", __name__, description="Wallet and ledger lines")
@@ -13,7 +15,7 @@ blp = Blueprint("api_wallet", __name__, description="Wallet and ledger lines")
 class WalletSchema(Schema):
     available = MoneyField()
     held = MoneyField()
-    currency = fields.String()
+    currency = fields.String(metadata={"pattern": CURRENCY_PATTERN, "example": "USD"})
 
 
 class TransactionSchema(Schema):
@@ -21,9 +23,12 @@ class TransactionSchema(Schema):
     entry_id = fields.Integer()
     kind = fields.String()
     memo = fields.String()
-    account = fields.Function(lambda line: line.account_kind.removeprefix("user_"))
-    direction = fields.Function(lambda line: "credit" if line.amount.minor > 0 else "debit")
-    amount = MoneyField()
+    account = fields.Function(lambda line: line.account_kind.removeprefix("user_"), metadata={
+        "type": "string", "enum": [kind.removeprefix("user_") for kind in USER_KINDS],
+        "description": "the caller's account the line is on"})
+    direction = fields.Function(lambda line: "credit" if line.amount.minor > 0 else "debit",
+                                metadata={"type": "string", "enum": ["credit", "debit"]})
+    amount = MoneyField(metadata={"description": "negative for a debit"})
     created_at = fields.DateTime()
 
 
