@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from app.core.money import Money
 from app.payments.bank_transfers import approve_bank_transfer, attach_proof, reject_bank_transfer
+from app.payments.checkout import begin_deposit
 from app.payments.deposits import (
     ABANDONED_AFTER,
     apply_refund,
@@ -47,7 +48,7 @@ from app.payments.timeline import flag, log, notices_batch, resolve_attention, t
 
 __all__ = [
     "ABANDONED_AFTER", "GATEWAYS", "GATEWAY_LABELS", "INBOX_DONE", "Money", "announce_events", "apply_refund",
-    "approve_bank_transfer", "attach_proof", "claim_event", "claim_events", "complete_deposit",
+    "approve_bank_transfer", "attach_proof", "begin_deposit", "claim_event", "claim_events", "complete_deposit",
     "confirm_redirect", "create_deposit", "deposit_for_reference", "expire_abandoned", "fail_deposit", "fee_for",
     "flag", "log", "mark_failed", "notices_batch", "open_payment", "pending_events", "process_event",
     "process_events", "quote", "reconcile", "refund", "reject_bank_transfer", "resolve_attention",
