@@ -18,7 +18,8 @@ from flask import current_app
 from sqlalchemy import Text, bindparam, cast, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from app.core.db import after_commit, utcnow
+from app.core import audit
+from app.core.db import after_commit, enqueue_after_commit, utcnow
 from app.extensions import db
 from app.ledger import services as ledger
 from app.ledger.models import FEE_REVENUE, GATEWAY_CLEARING, USER_WALLET, Account
@@ -122,6 +123,13 @@ def mark_failed(inbox_id: int, error: Exception) -> int:
         update(WebhookInbox).where(WebhookInbox.id == inbox_id)
         .values(status="failed", error=f"{type(error).__name__}: {error}"[:500], attempts=WebhookInbox.attempts + 1)
         .returning(WebhookInbox.attempts).execution_options(synchronize_session=False)).scalar_one()
+
+
+def reprocess_event(row: WebhookInbox, *, actor) -> None:
+    """Finance has an event processed again (processing is idempotent), once this is committed."""
+    row.status = "received"
+    audit.record("webhooks.reprocess", actor=actor, target=row)
+    enqueue_after_commit("payments.process_webhook", row.id)
 
 
 # processing --------------------------------------------------------------------------------------------------------

@@ -29,6 +29,7 @@ from app.payments.gateway_settings import (
     fee_for,
     quote,
     settings_for,
+    update_gateway_settings,
 )
 from app.payments.inbox import (
     INBOX_DONE,
@@ -40,6 +41,7 @@ from app.payments.inbox import (
     pending_events,
     process_event,
     process_events,
+    reprocess_event,
     store_event,
     store_events,
 )
@@ -51,7 +53,7 @@ __all__ = [
     "approve_bank_transfer", "attach_proof", "begin_deposit", "claim_event", "claim_events", "complete_deposit",
     "confirm_redirect", "create_deposit", "deposit_for_reference", "expire_abandoned", "fail_deposit", "fee_for",
     "flag", "log", "mark_failed", "notices_batch", "open_payment", "pending_events", "process_event",
-    "process_events", "quote", "reconcile", "refund", "reject_bank_transfer", "resolve_attention",
+    "process_events", "quote", "reconcile", "refund", "reject_bank_transfer", "reprocess_event", "resolve_attention",
     "resolve_item", "settings_for", "start_deposit", "store_event", "store_events", "sync", "tell_investor",
-    "timeline_batch", "transition_deposit",
+    "timeline_batch", "transition_deposit", "update_gateway_settings",
 ]
