@@ -118,11 +118,11 @@ def main() -> int:
             from app.core.money import Money
             from app.extensions import db
             from app.payments import services as payments
+            from app.payments.inbox import wake_key as inbox_wake_key
             from app.payments.models import Deposit, WebhookInbox
-            from app.payments.tasks import _wake_key
 
             upgrade(directory=str(ROOT / "migrations"))
-            wake_key = _wake_key()
+            wake_key = inbox_wake_key()
             users = [auth.create_user(f"investor{n}@example.com", "bench-password-123", verified=True)
                      for n in range(INVESTORS)]
             db.session.commit()

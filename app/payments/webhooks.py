@@ -11,9 +11,12 @@ import json
 import threading
 
 from flask import Blueprint, abort, current_app, jsonify, request
+from sqlalchemy.exc import DBAPIError
 
 from app.extensions import csrf, db, limiter
+from app.payments import inbox
 from app.payments.gateways.base import WebhookRejected
+from app.payments.gateways.registry import get_gateway
 
 bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
 PROVIDERS = ("stripe", "razorpay")
@@ -22,8 +25,6 @@ PROVIDERS = ("stripe", "razorpay")
 @bp.post("/<provider>")
 @limiter.exempt
 def receive(provider: str):
-    from app.payments.gateways.registry import get_gateway
-
     if provider not in PROVIDERS:
         abort(404)
     gateway = get_gateway(provider)
@@ -94,8 +95,6 @@ class _InboxWriter:
         return mine.inbox_id
 
     def _write(self) -> None:
-        from app.payments.tasks import announce_events
-
         with self._lock:
             batch, self._queue = self._queue, []
         try:
@@ -118,13 +117,11 @@ class _InboxWriter:
                 pending.ready.release()
         stored = [inbox_id for inbox_id in ids if inbox_id is not None]
         if stored:
-            announce_events(stored)
+            inbox.announce_events(stored)
 
     def _store(self, events: list) -> list[int | None]:
         """store_events on the writer's own autocommit connection; a connection the database dropped (a restart)
         is replaced once."""
-        from sqlalchemy.exc import DBAPIError
-
         try:
             return self._store_once(events)
         except DBAPIError as exc:
@@ -133,12 +130,10 @@ class _InboxWriter:
         return self._store_once(events)
 
     def _store_once(self, events: list) -> list[int | None]:
-        from app.payments.services import store_events
-
         if self._connection is None or self._connection.closed or self._connection.invalidated:
             self._connection = db.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
         try:
-            return store_events(events, connection=self._connection)
+            return inbox.store_events(events, connection=self._connection)
         except Exception:
             connection, self._connection = self._connection, None
             connection.close()

@@ -194,12 +194,12 @@ def test_the_redirect_cannot_be_replayed_with_someone_elses_session(client, stri
 
 def test_a_crash_after_the_ledger_write_is_rolled_back_and_redelivery_credits_once(client, stripe_config, investor,
                                                                                     token_for, monkeypatch):
-    from app.payments import tasks
+    from app.payments import tasks, timeline
 
     deposit_id = start(client, token_for(investor)).get_json()["data"]["id"]
     deposit = db.session.get(Deposit, deposit_id)
     stripe_config.complete_session(deposit.gateway_reference)
-    real = payments._notify
+    real = timeline.tell_investor
     calls = {"n": 0}
 
     def crash(*args, **kwargs):
@@ -208,7 +208,7 @@ def test_a_crash_after_the_ledger_write_is_rolled_back_and_redelivery_credits_on
             raise RuntimeError("worker killed")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(payments, "_notify", crash)
+    monkeypatch.setattr(timeline, "tell_investor", crash)
     deliver(client, stripe_config, "checkout.session.completed", deposit.gateway_reference)
     row = db.session.scalar(select(WebhookInbox))
     db.session.refresh(row)

@@ -14,8 +14,8 @@ from app.core.money import Money
 from app.extensions import db
 from app.ledger import services as ledger
 from app.ledger.models import USER_WALLET, JournalEntry
+from app.payments import inbox, tasks, timeline
 from app.payments import services as payments
-from app.payments import tasks
 from app.payments.gateways.base import WebhookEvent
 from app.payments.models import Deposit, DepositEvent, WebhookInbox
 from tests.fakes import stripe_api
@@ -80,13 +80,13 @@ def test_concurrent_deliveries_share_inserts_and_each_is_answered_once_stored(ap
                                                                               investor, monkeypatch):
     deposits = paid_deposits(stripe_config, investor, 6)
     batches = []
-    real = payments.store_events
+    real = inbox.store_events
 
     def counting(events, *, connection):
         batches.append(len(events))
         return real(events, connection=connection)
 
-    monkeypatch.setattr(payments, "store_events", counting)
+    monkeypatch.setattr(inbox, "store_events", counting)
     bodies = [stripe_config.event("checkout.session.completed", d.gateway_reference) for d in deposits] * 3
     barrier = threading.Barrier(len(bodies))
     answers = []
@@ -118,7 +118,7 @@ def test_a_failed_insert_fails_every_request_of_its_batch_and_stores_nothing(app
         raise RuntimeError("database unavailable")
 
     with monkeypatch.context() as patch:
-        patch.setattr(payments, "store_events", broken)
+        patch.setattr(inbox, "store_events", broken)
         patch.setitem(app.config, "PROPAGATE_EXCEPTIONS", False)
         response = post_signed(client, stripe_config, deposit.gateway_reference)
     assert response.status_code == 500  # the gateway delivers again later
@@ -157,9 +157,9 @@ def redis_broker(monkeypatch):
     """As on a Redis broker, not eager: wake-ups go to a FakeRedis, published tasks are recorded."""
     fake = FakeRedis()
     published = []
-    monkeypatch.setattr(tasks, "_eager", lambda: False)
-    monkeypatch.setattr(tasks, "_wake_redis", lambda: fake)
-    monkeypatch.setattr(tasks, "_wake_seen", {})
+    monkeypatch.setattr(inbox, "tasks_eager", lambda: False)
+    monkeypatch.setattr(inbox, "wake_redis", lambda: fake)
+    monkeypatch.setattr(inbox, "_wake_seen", {})
     monkeypatch.setattr(tasks.drain_inbox, "apply_async",
                         lambda *a, **kw: published.append(("drain_inbox", a, kw)))
     monkeypatch.setattr(tasks.process_webhook, "apply_async",
@@ -170,26 +170,26 @@ def redis_broker(monkeypatch):
 
 def test_one_wake_up_until_a_drainer_starts(app, redis_broker):
     for ids in ([1], [2, 3], [4]):
-        tasks.announce_events(ids)
+        inbox.announce_events(ids)
     assert [name for name, *_ in redis_broker.published] == ["drain_inbox"]
-    assert list(redis_broker.keys.values())[0][1] == tasks.WAKE_TTL_MS  # a lost message stops suppressing
+    assert list(redis_broker.keys.values())[0][1] == inbox.WAKE_TTL_MS  # a lost message stops suppressing
     tasks.drain_inbox.run()  # a drainer starts: it clears the wake-up first
     assert redis_broker.keys == {}
-    tasks.announce_events([5])
+    inbox.announce_events([5])
     assert [name for name, *_ in redis_broker.published] == ["drain_inbox", "drain_inbox"]
 
 
 def test_a_process_that_saw_the_wake_up_a_moment_ago_does_not_ask_redis_again(app, redis_broker, monkeypatch):
     clock = [1000.0]
-    monkeypatch.setattr(tasks.time, "monotonic", lambda: clock[0])
-    tasks.announce_events([1])
-    tasks.announce_events([2])  # the same instant: the drainer woken for 1 reads 2 as well
+    monkeypatch.setattr(inbox.time, "monotonic", lambda: clock[0])
+    inbox.announce_events([1])
+    inbox.announce_events([2])  # the same instant: the drainer woken for 1 reads 2 as well
     assert redis_broker.sets == 1
-    clock[0] += tasks.WAKE_FRESH + 0.001
-    tasks.announce_events([3])  # later: asks again (the key is still set, so nothing is published)
+    clock[0] += inbox.WAKE_FRESH + 0.001
+    inbox.announce_events([3])  # later: asks again (the key is still set, so nothing is published)
     assert redis_broker.sets == 2
     assert [name for name, *_ in redis_broker.published] == ["drain_inbox"]
-    assert tasks.DRAIN_RESCAN_AFTER > 2 * tasks.WAKE_FRESH  # the drainer's second look comes well after
+    assert tasks.DRAIN_RESCAN_AFTER > 2 * inbox.WAKE_FRESH  # the drainer's second look comes well after
 
 
 def test_a_woken_drainer_reads_the_whole_inbox_once_more_before_it_stops(app, stripe_config, investor,
@@ -223,7 +223,7 @@ def test_a_failed_publish_leaves_no_wake_up_behind_and_does_not_fail_the_request
         raise ConnectionError("broker down")
 
     monkeypatch.setattr(tasks.drain_inbox, "apply_async", down)
-    tasks.announce_events([1])  # logged; the sweep processes the event
+    inbox.announce_events([1])  # logged; the sweep processes the event
     assert redis_broker.keys == {}  # the next event tries again
 
 
@@ -265,7 +265,7 @@ def test_a_batch_with_a_bad_event_is_processed_again_one_event_at_a_time(app, st
 
 def test_a_crash_in_one_event_rolls_back_only_that_event(app, stripe_config, investor, monkeypatch):
     deposits = paid_deposits(stripe_config, investor, 4)
-    real = payments._notify
+    real = timeline.tell_investor
     broken = {deposits[1].id}
 
     def crash(deposit, event, **context):
@@ -273,7 +273,7 @@ def test_a_crash_in_one_event_rolls_back_only_that_event(app, stripe_config, inv
             raise RuntimeError("worker killed")
         return real(deposit, event, **context)
 
-    monkeypatch.setattr(payments, "_notify", crash)
+    monkeypatch.setattr(timeline, "tell_investor", crash)
     ids = store_unannounced([event_for(d) for d in deposits])
     assert tasks.drain() == {"processed": 3, "failed": 1, "more": False}  # the batch, then one by one
     assert wallet(investor) == 30_000  # the crashed event's ledger write went with its rollback, no other's

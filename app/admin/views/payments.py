@@ -2,7 +2,7 @@
 resolve flags), the webhook inbox with reprocess, gateway settings, reconciliation and receivables."""
 from __future__ import annotations
 
-from flask import abort, flash, redirect, request, url_for
+from flask import Response, abort, flash, redirect, request, url_for
 from flask_admin import expose
 from flask_login import current_user
 from markupsafe import Markup, escape
@@ -10,9 +10,13 @@ from markupsafe import Markup, escape
 from app.admin.base import SecureModelView, money_formatter, requires, run_action
 from app.auth.forms import SimpleForm
 from app.core import audit
-from app.core.db import commit, enqueue_after_commit
+from app.core.db import unit_of_work
+from app.core.errors import DomainError, ValidationError
 from app.core.money import Money, MoneyError
+from app.core.security import has_permission
+from app.core.storage import get_storage
 from app.extensions import db
+from app.kyc.views import SAFE_HEADERS
 from app.payments import services as payments
 from app.payments.models import Deposit, GatewaySetting, Receivable, ReconciliationItem, WebhookInbox
 
@@ -46,8 +50,6 @@ class DepositView(SecureModelView):
 
     def render(self, template, **kwargs):
         if template == self.details_template and kwargs.get("model") is not None:
-            from app.core.security import has_permission
-
             kwargs.update(form=SimpleForm(), can_decide=has_permission(current_user, "deposits.approve"),
                           money=lambda v, m=kwargs["model"]: Money(v, m.currency).display())
         return super().render(template, **kwargs)
@@ -89,8 +91,6 @@ class DepositView(SecureModelView):
             try:
                 amount = Money.parse(raw, deposit.currency).minor if raw else None
             except MoneyError as exc:
-                from app.core.errors import ValidationError
-
                 raise ValidationError(str(exc)) from None
             return payments.refund(deposit, amount, actor=current_user, reason=request.form.get("reason"))
 
@@ -105,16 +105,11 @@ class DepositView(SecureModelView):
 
     @expose("/<int:deposit_id>/proof")
     def proof(self, deposit_id: int):
-        from app.core.storage import get_storage
-        from app.kyc.views import SAFE_HEADERS
-
         deposit = db.session.get(Deposit, deposit_id)
         if deposit is None or not deposit.proof_key:
             abort(404)
-        audit.record("deposits.proof_viewed", actor=current_user, target=deposit)
-        commit()
-        from flask import Response
-
+        with unit_of_work():
+            audit.record("deposits.proof_viewed", actor=current_user, target=deposit)
         response = Response(get_storage().get(deposit.proof_key), mimetype=deposit.proof_content_type)
         response.headers.update(SAFE_HEADERS)
         return response
@@ -135,17 +130,13 @@ class WebhookInboxView(SecureModelView):
     @expose("/<int:event_id>/reprocess", methods=["POST"])
     @requires("deposits.approve")
     def reprocess(self, event_id: int):
-        from app.payments.tasks import process_webhook
-
         if not SimpleForm().validate_on_submit():
             abort(400)
         row = db.session.get(WebhookInbox, event_id)
         if row is None:
             abort(404)
-        row.status = "received"
-        audit.record("webhooks.reprocess", actor=current_user, target=row)
-        enqueue_after_commit(process_webhook, row.id)
-        commit()
+        with unit_of_work():
+            payments.reprocess_event(row, actor=current_user)
         flash("Queued for processing again (processing is idempotent).", "success")
         return redirect(url_for(".details_view", id=event_id))
 
@@ -164,16 +155,17 @@ class GatewaySettingView(SecureModelView):
     column_formatters = {"min_amount": lambda v, c, m, n: Money(m.min_amount, "USD").amount_str(),
                          "max_amount": lambda v, c, m, n: Money(m.max_amount, "USD").amount_str()}
 
-    def on_model_change(self, form, model, is_created):
-        from wtforms import ValidationError as FormValidationError
-
-        if model.min_amount <= 0 or model.max_amount < model.min_amount:
-            raise FormValidationError("The minimum must be positive and not above the maximum.")
-        if not 0 <= model.fee_bps <= 5000 or model.fee_fixed < 0:
-            raise FormValidationError("The fee must be 0 to 5,000 basis points and a fixed part of 0 or more.")
-        audit.record("payments.settings_saved", target=model, after={
-            "enabled": model.enabled, "min": model.min_amount, "max": model.max_amount, "fee_bps": model.fee_bps,
-            "fee_fixed": model.fee_fixed, "second_approval_above": model.second_approval_above})
+    def update_model(self, form, model) -> bool:
+        """Saving is the service's (its rules and its audit record), as one unit of work; a refusal is shown."""
+        try:
+            with unit_of_work():
+                payments.update_gateway_settings(model, actor=current_user,
+                                                 **{name: form[name].data for name in self.form_columns})
+        except DomainError as exc:
+            flash(exc.message, "error")
+            return False
+        self.after_model_change(form, model, False)
+        return True
 
 
 class ReconciliationView(SecureModelView):

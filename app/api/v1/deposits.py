@@ -1,5 +1,4 @@
 """POST /deposits, GET /deposits/{id}."""
-from flask import url_for
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
@@ -7,7 +6,6 @@ from app.api.auth import current_api_user
 from app.api.envelope import envelope, ok
 from app.api.fields import AmountField, MoneyField
 from app.api.idempotency import idempotent
-from app.core.db import commit
 from app.core.errors import NotFound
 from app.core.money import Money
 from app.extensions import db, limiter
@@ -57,14 +55,7 @@ def create(body):
     """Start a deposit: Stripe answers with a checkout_url, a bank transfer with instructions and a reference."""
     user = current_api_user()
     amount = Money.parse(body["amount"], platform_currency())
-    deposit = payments.start_deposit(user, amount, body["gateway"])
-    commit()  # the deposit row exists before the gateway hears of it
-    payments.open_payment(
-        deposit,
-        success_url=url_for("portal.deposit_return", deposit_id=deposit.id, _external=True)
-        + "?session_id={CHECKOUT_SESSION_ID}",
-        cancel_url=url_for("portal.deposit_status", deposit_id=deposit.id, _external=True))
-    commit()
+    deposit = payments.begin_deposit(user, amount, body["gateway"])  # committed before the gateway hears of it
     return ok(deposit)
 
 

@@ -22,16 +22,20 @@ import requests
 from flask import current_app
 
 from app.payments.gateways.base import (
-    FAILED,
-    PAID,
-    REFUNDED,
-    UNPAID,
     Checkout,
     Gateway,
     GatewayError,
     Payment,
     WebhookEvent,
     WebhookRejected,
+)
+from app.payments.gateways.razorpay_objects import (
+    as_int,
+    captured_payment,
+    deposit_id_from_notes,
+    is_captured,
+    payment_from_order,
+    webhook_reference,
 )
 
 DEFAULT_API_BASE = "https://api.razorpay.com"
@@ -160,7 +164,7 @@ class RazorpayGateway(Gateway):
                 "receipt": receipt,
                 "notes": {"deposit_id": str(deposit_id)},
             }, idempotency_key=idempotency_key)
-        elif _int(order.get("amount")) != amount or str(order.get("currency") or "").upper() != currency:
+        elif as_int(order.get("amount")) != amount or str(order.get("currency") or "").upper() != currency:
             raise GatewayError(f"Razorpay order {order.get('id')} for deposit #{deposit_id} is for another amount",
                                retryable=False)
 
@@ -170,7 +174,7 @@ class RazorpayGateway(Gateway):
         return Checkout(reference=order_id, redirect_url=None, data={
             "key_id": self._config()["RAZORPAY_KEY_ID"],
             "order_id": order_id,
-            "amount": _int(order.get("amount")),
+            "amount": as_int(order.get("amount")),
             "currency": str(order.get("currency") or currency).upper(),
         })
 
@@ -180,7 +184,7 @@ class RazorpayGateway(Gateway):
                    if order.get("receipt") == receipt and isinstance(order.get("id"), str)]
         if not matches:
             return None
-        return min(matches, key=lambda order: (_int(order.get("created_at")), order["id"]))
+        return min(matches, key=lambda order: (as_int(order.get("created_at")), order["id"]))
 
     def fetch_payment(self, reference: str) -> Payment:
         order_id = _order_id(reference)
@@ -188,7 +192,7 @@ class RazorpayGateway(Gateway):
         payments = self._request("GET", f"/v1/orders/{order_id}/payments").get("items")
         if not isinstance(payments, list):
             raise GatewayError("Razorpay sent a list without items", retryable=True)
-        return _payment_from_order(order_id, order, [p for p in payments if isinstance(p, dict)])
+        return payment_from_order(order_id, order, [p for p in payments if isinstance(p, dict)])
 
     def refund(self, payment: Payment, amount: int, *, idempotency_key: str) -> str:
         self._require_enabled()
@@ -202,7 +206,7 @@ class RazorpayGateway(Gateway):
 
         for existing in self._collection(f"/v1/payments/{payment_id}/refunds"):
             if existing.get("receipt") == receipt and isinstance(existing.get("id"), str):
-                if _int(existing.get("amount")) != amount:
+                if as_int(existing.get("amount")) != amount:
                     raise GatewayError(f"refund {existing['id']} already used this idempotency key for another "
                                        "amount", retryable=False)
                 return existing["id"]
@@ -258,7 +262,7 @@ class RazorpayGateway(Gateway):
         if not isinstance(payload, dict):
             raise WebhookRejected("payload missing")
 
-        return WebhookEvent(event_id=event_id, type=event_type, reference=_webhook_reference(payload), payload=data)
+        return WebhookEvent(event_id=event_id, type=event_type, reference=webhook_reference(payload), payload=data)
 
     def list_paid(self, since: datetime) -> list[Payment]:
         """Captured payments created since `since`, each reported against its order (the deposit's reference).
@@ -269,7 +273,7 @@ class RazorpayGateway(Gateway):
         paid: list[Payment] = []
         for item in self._collection("/v1/payments", params):
             payment_id, order_id = item.get("id"), item.get("order_id")
-            if payment_id in seen or not _is_captured(item):
+            if payment_id in seen or not is_captured(item):
                 continue
             seen.add(payment_id)
             if not isinstance(order_id, str) or not _ORDER_ID.fullmatch(order_id):
@@ -277,73 +281,10 @@ class RazorpayGateway(Gateway):
             if order_id not in orders:
                 orders[order_id] = self._request("GET", f"/v1/orders/{order_id}")
             order = orders[order_id]
-            if _deposit_id(order.get("notes")) is None:
+            if deposit_id_from_notes(order.get("notes")) is None:
                 continue
-            paid.append(_captured_payment(order_id, order, item, raw={"order": order, "payment": item}))
+            paid.append(captured_payment(order_id, order, item, raw={"order": order, "payment": item}))
         return paid
-
-
-# mapping ------------------------------------------------------------------------------------------------------------
-def _is_captured(payment: dict) -> bool:
-    """Captured, including captured and later refunded (an authorisation Razorpay released is not)."""
-    status = payment.get("status")
-    return status == "captured" or (status == "refunded" and payment.get("captured") is True)
-
-
-def _payment_from_order(order_id: str, order: dict, payments: list[dict]) -> Payment:
-    currency = str(order.get("currency") or "").upper()
-    deposit_id = _deposit_id(order.get("notes"))
-    raw = {"order": order, "payments": payments}
-    captured = sorted((p for p in payments if _is_captured(p)),
-                      key=lambda p: (_int(p.get("created_at")), str(p.get("id"))))
-    if order.get("status") == "paid" and captured:
-        return _captured_payment(order_id, order, captured[0], raw=raw)
-    failed = bool(payments) and all(p.get("status") == "failed" for p in payments)
-    return Payment(reference=order_id, status=FAILED if failed else UNPAID, amount=_int(order.get("amount")),
-                   currency=currency, deposit_id=deposit_id, created_at=_timestamp(order.get("created_at")), raw=raw)
-
-
-def _captured_payment(order_id: str, order: dict, payment: dict, *, raw: dict) -> Payment:
-    amount = _int(payment.get("amount"))
-    refunded = _int(payment.get("amount_refunded"))
-    fully_refunded = amount > 0 and (refunded >= amount or payment.get("refund_status") == "full")
-    return Payment(
-        reference=order_id,
-        status=REFUNDED if fully_refunded else PAID,
-        amount=amount,
-        currency=str(payment.get("currency") or order.get("currency") or "").upper(),
-        deposit_id=_deposit_id(order.get("notes")),
-        charge_reference=payment.get("id"),
-        refunded_amount=refunded,
-        created_at=_timestamp(payment.get("created_at")) or _timestamp(order.get("created_at")),
-        raw=raw,
-    )
-
-
-def _webhook_reference(payload: dict) -> str | None:
-    """The order the event is about: payload.payment.entity.order_id, else payload.order.entity.id."""
-    for entity, key in (("payment", "order_id"), ("order", "id")):
-        wrapper = payload.get(entity)
-        inner = wrapper.get("entity") if isinstance(wrapper, dict) else None
-        value = inner.get(key) if isinstance(inner, dict) else None
-        if isinstance(value, str) and value:
-            return value
-    return None
-
-
-def _deposit_id(notes) -> int | None:
-    """notes is a dict of strings, or an empty list when there are none."""
-    if not isinstance(notes, dict):
-        return None
-    value = notes.get("deposit_id")
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value if value > 0 else None
-    if isinstance(value, str) and value.strip().isdigit() and len(value.strip()) <= 18:
-        number = int(value.strip())
-        return number if number > 0 else None
-    return None
 
 
 # helpers ------------------------------------------------------------------------------------------------------------
@@ -387,22 +328,6 @@ def _header(headers, name: str) -> str | None:
                 value = candidate
                 break
     return value if isinstance(value, str) else None
-
-
-def _int(value) -> int:
-    if isinstance(value, bool):
-        return 0
-    if isinstance(value, int):
-        return value
-    try:
-        return int(str(value))
-    except (TypeError, ValueError):
-        return 0
-
-
-def _timestamp(value) -> datetime | None:
-    seconds = _int(value)
-    return datetime.fromtimestamp(seconds, UTC) if seconds > 0 else None
 
 
 def _unix(moment: datetime) -> int:

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from urllib.parse import quote
 
+import requests
 import stripe
 from flask import current_app
 
@@ -53,8 +54,6 @@ class _HTTPClient(stripe.RequestsClient):
         """This thread's session (made on first use)."""
         session = getattr(self._thread_local, "session", None)
         if session is None:
-            import requests
-
             session = requests.Session()
             session.trust_env = False
             session.proxies.update(requests.utils.get_environ_proxies(self._api_url))

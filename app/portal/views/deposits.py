@@ -3,10 +3,12 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from app.auth.forms import SimpleForm
-from app.core.db import commit
+from app.core.db import unit_of_work
 from app.core.errors import DomainError
 from app.core.money import Money, MoneyError
+from app.core.uploads import UploadRejected
 from app.extensions import db, limiter
+from app.kyc.services import read_upload
 from app.ledger.services import platform_currency
 from app.payments import services as payments
 from app.payments.gateways.registry import get_gateway
@@ -48,16 +50,8 @@ def deposit_new():
                     errors["gateway"] = ["Choose how to pay."]
             else:
                 try:
-                    deposit = payments.start_deposit(current_user, amount, values["gateway"])
-                    commit()
-                    payments.open_payment(
-                        deposit,
-                        success_url=url_for("portal.deposit_return", deposit_id=deposit.id, _external=True)
-                        + "?session_id={CHECKOUT_SESSION_ID}",
-                        cancel_url=url_for("portal.deposit_status", deposit_id=deposit.id, _external=True))
-                    commit()
+                    deposit = payments.begin_deposit(current_user, amount, values["gateway"])
                 except DomainError as exc:
-                    db.session.rollback()
                     errors = exc.errors or {"amount": [exc.message]}
                 else:
                     if deposit.checkout_url:
@@ -86,10 +80,10 @@ def deposit_return(deposit_id: int):
     """Back from checkout: ask the gateway about this deposit's own payment (never trust the URL)."""
     deposit = _own(deposit_id)
     try:
-        payments.confirm_redirect(deposit, current_user, request.args.get("session_id"))
-        commit()
+        with unit_of_work():
+            payments.confirm_redirect(deposit, current_user, request.args.get("session_id"))
     except DomainError:
-        db.session.rollback()
+        pass  # rolled back: the status page shows the deposit as it is
     return redirect(url_for("portal.deposit_status", deposit_id=deposit.id))
 
 
@@ -100,20 +94,13 @@ def deposit_proof(deposit_id: int):
     deposit = _own(deposit_id)
     upload = request.files.get("proof")
     try:
-        from app.kyc.services import read_upload
-
         if upload is None or not upload.filename:
             raise DomainError("choose a file")
-        payments.attach_proof(deposit, current_user, read_upload(upload, 10 * 1024 * 1024).data)
-        commit()
+        with unit_of_work():
+            payments.attach_proof(deposit, current_user, read_upload(upload, 10 * 1024 * 1024).data)
         flash("Thank you: finance will confirm the transfer as soon as it arrives.", "success")
     except DomainError as exc:
-        db.session.rollback()
         flash(" ".join(m for msgs in (exc.errors or {"proof": [exc.message]}).values() for m in msgs), "danger")
-    except Exception as exc:  # noqa: BLE001 - an upload refused before the service
-        from app.core.uploads import UploadRejected
-
-        if not isinstance(exc, UploadRejected):
-            raise
+    except UploadRejected as exc:  # an upload refused before the service
         flash(exc.message, "danger")
     return redirect(url_for("portal.deposit_status", deposit_id=deposit.id))
