@@ -2,8 +2,11 @@
 from __future__ import annotations
 
 import os
+import secrets
 from pathlib import Path
 
+from cryptography.fernet import Fernet
+from dotenv import load_dotenv
 from flask import Flask
 
 
@@ -12,8 +15,6 @@ def _read_dotenv() -> None:
     configuration classes read the environment. Production takes its settings from the environment only."""
     if os.environ.get("FREEHOLD_CONFIG", "development").lower() == "production":
         return
-    from dotenv import load_dotenv
-
     env_file = Path(__file__).resolve().parent.parent / ".env"
     if env_file.is_file():
         load_dotenv(env_file, override=False)
@@ -29,7 +30,27 @@ def create_app(config: type[Config] | str | dict | None = None) -> Flask:
     app = Flask(__name__, template_folder="../templates", static_folder="../static", instance_relative_config=True)
     _load_config(app, config)
 
-    from app.extensions import bootstrap, cache, csrf, db, limiter, login_manager, migrate
+    # Imported here, not at the top: this package's __init__ runs before any module under app/ does, so importing
+    # the application's modules at the top would load all of them (views, console, API, tasks) whenever any one
+    # is imported, and each imports app.core and app.extensions back (a cycle); they also need the configuration
+    # read above (.env first). Each import below is one of these and says so.
+    from app import models  # noqa: F401  (in the factory, see above; registers every model with the metadata)
+    from app.admin import init_admin  # in the factory, see above
+    from app.api import init_api  # in the factory, see above
+    from app.auth.login import init_login  # in the factory, see above
+    from app.auth.views import bp as auth_bp  # in the factory, see above
+    from app.celery_app import celery_init_app  # in the factory, see above
+    from app.cli import register_cli  # in the factory, see above
+    from app.core import db as core_db  # in the factory, see above
+    from app.core.errors import register_error_handlers  # in the factory, see above
+    from app.extensions import bootstrap, cache, csrf, db, limiter, login_manager, migrate  # in the factory
+    from app.health import bp as health_bp  # in the factory, see above
+    from app.investing.services import check_units_sold  # in the factory, see above
+    from app.ledger.checks import register_check  # in the factory, see above
+    from app.notifications import handlers as notification_handlers  # in the factory, see above
+    from app.payments.webhooks import bp as webhooks_bp  # in the factory, see above
+    from app.portal import bp as portal_bp  # in the factory, see above
+    from app.properties.views import bp as media_bp  # in the factory, see above
 
     db.init_app(app)
     migrate.init_app(app, db, render_as_batch=True, compare_type=True)
@@ -38,51 +59,21 @@ def create_app(config: type[Config] | str | dict | None = None) -> Flask:
     limiter.init_app(app)
     cache.init_app(app)
     bootstrap.init_app(app)
-
-    from app.core import db as core_db
-
     core_db.init_app(app)
     core_db.configure_engine(app)
-
-    from app.celery_app import celery_init_app
-
     celery_init_app(app)
 
-    from app import models  # noqa: F401  (register every model with the metadata)
-    from app.investing.services import check_units_sold
-    from app.ledger.checks import register_check
-
     register_check(check_units_sold)
-    from app.auth.services import init_login
-    from app.auth.views import bp as auth_bp
-    from app.health import bp as health_bp
-    from app.portal import bp as portal_bp
-
+    notification_handlers.connect()  # notifications answer what the accounts domain signals
     init_login(app)
     app.register_blueprint(health_bp)
     app.register_blueprint(auth_bp)
     app.register_blueprint(portal_bp)
-    from app.properties.views import bp as media_bp
-
     app.register_blueprint(media_bp)
-    from app.payments.webhooks import bp as webhooks_bp
-
     app.register_blueprint(webhooks_bp)
-
-    from app.api import init_api
-
     init_api(app)
-
-    from app.admin import init_admin
-
     init_admin(app)
-
-    from app.core.errors import register_error_handlers
-
     register_error_handlers(app)
-
-    from app.cli import register_cli
-
     register_cli(app)
     return app
 
@@ -155,12 +146,8 @@ def _instance_secret(path: Path, make) -> str:
 
 
 def _new_secret_key() -> str:
-    import secrets
-
     return secrets.token_urlsafe(48)
 
 
 def _new_fernet_key() -> str:
-    from cryptography.fernet import Fernet
-
     return Fernet.generate_key().decode()

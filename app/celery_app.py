@@ -5,6 +5,8 @@ import kombu.transport.sqlalchemy
 from celery import Celery, Task
 from flask import Flask, has_app_context
 
+from app.tasks import BEAT_SCHEDULE  # importing it registers every task module with the worker
+
 # the embedded (SQLite) broker polls; keep the latency of `make dev` low
 kombu.transport.sqlalchemy.Transport.polling_interval = 0.2
 
@@ -36,8 +38,6 @@ def celery_init_app(app: Flask) -> Celery:
         beat_schedule=dict(app.config.get("CELERY_BEAT_SCHEDULE") or {}),
         broker_transport_options={"visibility_timeout": 3600} if app.config.get("REDIS_URL") else {},
     )
-    from app.tasks import BEAT_SCHEDULE  # importing it registers every task module with the worker
-
     for name, entry in BEAT_SCHEDULE.items():
         celery.conf.beat_schedule.setdefault(name, entry)
     celery.set_default()

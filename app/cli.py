@@ -1,4 +1,5 @@
-"""flask users / seed / ledger / audit commands. Each command commits once."""
+"""flask users / seed / ledger / audit / keys / returns commands. Each command that writes is one unit of work,
+but for the jobs that commit per batch themselves (the demo's returns run, `returns distribute`)."""
 from __future__ import annotations
 
 import sys
@@ -6,10 +7,17 @@ import sys
 import click
 from flask import Flask, current_app
 
-from app.core.db import commit
+from app.auth import services as auth
+from app.core import audit
+from app.core.crypto import rotate_all
+from app.core.db import discard, unit_of_work
 from app.core.errors import DomainError
+from app.core.money import Money
 from app.core.security import ROLES
-from app.extensions import db
+from app.investing import distribution
+from app.ledger.checks import verify as verify_ledger_invariants
+from app.ledger.services import platform_currency
+from app.seed import seed_demo as load_demo_data
 
 
 def register_cli(app: Flask) -> None:
@@ -35,18 +43,13 @@ def users_cli():
 @click.option("--verified", is_flag=True, help="Mark the e-mail address as verified.")
 def create_user(email, password, role, first_name, last_name, verified):
     """Create a user with one role."""
-    from app.auth import services as auth
-
     try:
-        user = auth.create_user(email, password, first_name=first_name, last_name=last_name, roles=(role,),
-                                verified=verified)
-        from app.core import audit
-
-        audit.record("users.create", target=user, after={"email": user.email, "roles": [role],
-                                                         "verified": verified, "via": "command line"})
-        commit()
+        with unit_of_work():
+            user = auth.create_user(email, password, first_name=first_name, last_name=last_name, roles=(role,),
+                                    verified=verified)
+            audit.record("users.create", target=user, after={"email": user.email, "roles": [role],
+                                                             "verified": verified, "via": "command line"})
     except DomainError as exc:
-        db.session.rollback()
         details = "; ".join(f"{k}: {' '.join(v)}" for k, v in (exc.errors or {}).items())
         raise click.ClickException(f"{exc.message}{' (' + details + ')' if details else ''}") from None
     click.echo(f"created {user.email} (id {user.id}, role {role}{', verified' if verified else ''})")
@@ -62,10 +65,7 @@ def seed_demo():
     """Load the demo data (idempotent) and print the logins."""
     if current_app.config["CONFIG_NAME"] == "production":
         raise click.ClickException("refusing to load demo data under the production configuration")
-    from app.seed import seed_demo as run
-
-    logins = run()
-    commit()
+    logins = load_demo_data()  # commits the demo data, then runs the returns job (which commits per batch)
     click.echo("Demo data is loaded. Sign in at /login:")
     for login in logins:
         extra = f"  TOTP secret {login.totp_secret}" if login.totp_secret else ""
@@ -80,10 +80,8 @@ def ledger_cli():
 @ledger_cli.command("verify")
 def verify_ledger():
     """Check every ledger invariant; exit 1 listing each violation."""
-    from app.ledger.checks import verify
-
-    report = verify()
-    db.session.rollback()
+    report = verify_ledger_invariants()
+    discard()  # the proof only read
     if report.ok:
         click.echo(f"ledger ok: {report.entries} entries, {report.accounts} accounts")
         return
@@ -102,11 +100,9 @@ def audit_cli():
 @audit_cli.command("verify")
 def verify_audit():
     """Recompute every audit record's hash and check the links; exit 1 naming the first broken record."""
-    from app.core.audit import verify_chain
-
-    checked, broken, problem = verify_chain()
+    checked, broken, problem = audit.verify_chain()
     broken_id = broken.id if broken is not None else None
-    db.session.rollback()
+    discard()  # the check only read
     if broken_id is None:
         click.echo(f"audit ok: {checked} records")
         return
@@ -122,12 +118,9 @@ def keys_cli():
 @keys_cli.command("rotate")
 def rotate_keys():
     """Re-encrypt every encrypted field under the newest key of FIELD_ENCRYPTION_KEYS."""
-    from app.core import audit
-    from app.core.crypto import rotate_all
-
-    counts = rotate_all()
-    audit.record("keys.rotate", after=counts)
-    commit()
+    with unit_of_work():
+        counts = rotate_all()
+        audit.record("keys.rotate", after=counts)
     for field, count in counts.items():
         click.echo(f"{field}: {count} re-encrypted")
     click.echo(f"keys rotated: {sum(counts.values())} values now under the newest key")
@@ -145,14 +138,10 @@ def returns_cli():
 @click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Schedule rows per transaction.")
 def distribute_returns(as_of, dry_run, batch_size):
     """Pay every return due up to the as-of date and not paid yet (missed periods included). Idempotent."""
-    from app.core.money import Money
-    from app.investing import distribution
-    from app.ledger.services import platform_currency
-
     as_of = as_of.date() if as_of else distribution.today()
     if dry_run:
         lines = distribution.preview(as_of)
-        db.session.rollback()
+        discard()  # a dry run only read
         if not lines:
             click.echo(f"dry run as of {as_of.isoformat()}: nothing due")
             return
@@ -177,7 +166,7 @@ def distribute_returns(as_of, dry_run, batch_size):
         run = distribution.distribute(as_of, trigger="cli",
                                       **({"batch_size": batch_size} if batch_size else {}))
     except DomainError as exc:
-        db.session.rollback()
+        discard()  # refused before the run began: nothing of it was written
         raise click.ClickException(exc.message) from None
     line = distribution.summary(run)
     if run.status != "succeeded":

@@ -2,6 +2,7 @@
 from flask import Blueprint, current_app, jsonify
 from sqlalchemy import text
 
+from app.core.db import discard
 from app.extensions import csrf, db, limiter
 
 bp = Blueprint("health", __name__)
@@ -25,10 +26,10 @@ def readyz():
 def _database_ok() -> bool:
     try:
         db.session.execute(text("SELECT 1"))
-        db.session.rollback()
+        discard()  # a read-only probe: hand the connection back
         return True
     except Exception:  # noqa: BLE001 - any failure means not ready
-        db.session.rollback()
+        discard()
         return False
 
 

@@ -7,13 +7,17 @@ from sqlalchemy import select
 
 from app.auth import mfa, totp
 from app.auth import services as auth
+from app.core.db import unit_of_work
 from app.core.money import Money
 from app.extensions import db
+from app.investing import distribution
+from app.kyc.demo import approve_identity, ensure_forms
 from app.ledger.services import platform_currency
 from app.payments import services as payments
 from app.payments.models import Deposit
 from app.payouts import services as payouts
 from app.payouts.models import PayoutMethod
+from app.properties.demo import seed_properties
 
 INVESTOR_EMAIL = "investor@example.com"
 INVESTOR_PASSWORD = "Demo-investor-2026"
@@ -44,8 +48,14 @@ class Login:
 
 
 def seed_demo() -> list[Login]:
-    from app.kyc.demo import approve_identity, ensure_forms
+    """Load the demo data (one unit of work), then pay the returns its history has made due."""
+    with unit_of_work():
+        logins = _people_and_properties()
+    _pay_due_returns()
+    return logins
 
+
+def _people_and_properties() -> list[Login]:
     ensure_forms()
     logins = [_investor()]
     for email, role, first, last in STAFF:
@@ -58,11 +68,8 @@ def seed_demo() -> list[Login]:
     for number, (email, first, last) in enumerate(COINVESTORS, start=1):
         investors[number] = _coinvestor(email, first, last)
         approve_identity(investors[number], reviewer)
-    from app.properties.demo import seed_properties
-
     manager = auth.user_by_email("properties@example.com")
     seed_properties(manager, manager, investors)
-    _pay_due_returns()
     return logins
 
 
@@ -75,11 +82,8 @@ def _coinvestor(email: str, first: str, last: str):
 
 
 def _pay_due_returns() -> None:
-    """Run the distribution engine for the returns the demo's history has made due (none on a second run)."""
-    from app.core.db import commit
-    from app.investing import distribution
-
-    commit()  # the engine commits per batch and runs outside any caller's transaction
+    """Run the distribution engine for the returns the demo's history has made due (none on a second run).
+    The engine commits per batch and runs outside any caller's transaction: it follows the demo data's unit."""
     if len(distribution.due_ids(distribution.today())):
         distribution.distribute(trigger="cli")
 

@@ -6,23 +6,22 @@ from flask_admin import Admin
 from flask_admin.theme import Bootstrap4Theme
 
 from app.admin.dashboard import DashboardView
+from app.admin.views import (
+    audit,
+    declared,
+    distributions,
+    investments,
+    kyc,
+    ledger,
+    notifications,
+    payments,
+    payouts,
+    properties,
+    users,
+)
 
 
 def init_admin(app: Flask) -> Admin:
-    from app.admin.views import (
-        audit,
-        declared,
-        distributions,
-        investments,
-        kyc,
-        ledger,
-        notifications,
-        payments,
-        payouts,
-        properties,
-        users,
-    )
-
     admin = Admin(
         app,
         name="Freehold console",

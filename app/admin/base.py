@@ -1,10 +1,14 @@
-"""Secure base views: a signed-in staff member only. Anonymous -> /login, others -> 403."""
+"""Secure base views: a signed-in staff member only. Anonymous -> /login, others -> 403. Everything a view
+changes is one unit of work: console actions (run_action) and Flask-Admin's own create, edit and delete."""
 from __future__ import annotations
 
+import logging
 from datetime import datetime
+from functools import wraps
 
 from flask import abort, flash, redirect, request, session, url_for
 from flask_admin import AdminIndexView, BaseView
+from flask_admin.babel import gettext
 from flask_admin.contrib.sqla import ModelView
 from flask_admin.contrib.sqla.filters import FilterConverter
 from flask_admin.contrib.sqla.form import AdminModelConverter
@@ -13,8 +17,14 @@ from flask_admin.model.form import converts
 from flask_login import current_user, logout_user
 from flask_wtf import FlaskForm
 
+from app.auth.login import current_session
+from app.core.db import unit_of_work
+from app.core.errors import DomainError
 from app.core.money import Money
 from app.core.security import has_permission
+from app.extensions import db
+
+log = logging.getLogger("flask-admin.sqla")  # the logger Flask-Admin's own create/edit/delete write to
 
 
 class FreeholdFilterConverter(FilterConverter):
@@ -59,8 +69,6 @@ class SecureMixin:
             return "anonymous"
         if not current_user.is_staff:
             return "forbidden"
-        from app.auth.services import current_session
-
         record = current_session()
         if not current_user.totp_enabled or record is None or not record.mfa_verified:
             return "needs_2fa"
@@ -88,7 +96,6 @@ class SecureMixin:
 def requires(permission: str):
     """Mark and guard an action inside a view that needs more than the view's own permission. The mark lets
     tests enumerate every action with the permission it needs."""
-    from functools import wraps
 
     def decorator(func):
         @wraps(func)
@@ -127,6 +134,50 @@ class SecureModelView(SecureMixin, ModelView):
     page_size = 50
     action_disallowed_list = ["delete"]
 
+    # Flask-Admin's create, edit and delete (reference data only), each as one unit of work: the same steps,
+    # hooks, messages and answers as Flask-Admin 2's ModelView, whose own commit and rollback are the unit's.
+    def create_model(self, form):
+        try:
+            with unit_of_work():
+                model = self.build_new_instance()
+                form.populate_obj(model)
+                db.session.add(model)
+                self._on_model_change(form, model, True)
+        except Exception as ex:
+            if not self.handle_view_exception(ex):
+                flash(gettext("Failed to create record. %(error)s", error=str(ex)), "error")
+                log.exception("Failed to create record.")
+            return False
+        self.after_model_change(form, model, True)
+        return model
+
+    def update_model(self, form, model) -> bool:
+        try:
+            with unit_of_work():
+                form.populate_obj(model)
+                self._on_model_change(form, model, False)
+        except Exception as ex:
+            if not self.handle_view_exception(ex):
+                flash(gettext("Failed to update record. %(error)s", error=str(ex)), "error")
+                log.exception("Failed to update record.")
+            return False
+        self.after_model_change(form, model, False)
+        return True
+
+    def delete_model(self, model) -> bool:
+        try:
+            with unit_of_work():
+                self.on_model_delete(model)
+                db.session.flush()
+                db.session.delete(model)
+        except Exception as ex:
+            if not self.handle_view_exception(ex):
+                flash(gettext("Failed to delete record. %(error)s", error=str(ex)), "error")
+                log.exception("Failed to delete record.")
+            return False
+        self.after_model_delete(model)
+        return True
+
 
 def money_formatter(field: str, currency_field: str = "currency"):
     """Column formatter: integer minor units shown as a currency amount."""
@@ -148,15 +199,10 @@ def describe(exc) -> str:
 
 def run_action(func, message, back_url: str):
     """Run a console action as one unit of work: commit and say so, or roll back and say why. Then go back."""
-    from app.core.db import commit
-    from app.core.errors import DomainError
-    from app.extensions import db
-
     try:
-        result = func()
-        commit()
+        with unit_of_work():
+            result = func()
         flash(message(result) if callable(message) else message, "success")
     except DomainError as exc:
-        db.session.rollback()
         flash(describe(exc), "error")
     return redirect(back_url)

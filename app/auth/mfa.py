@@ -13,6 +13,8 @@ from sqlalchemy import delete, select, update
 
 from app.auth import passwords, totp
 from app.auth.models import RecoveryCode, User
+from app.auth.security_changes import end_other_sessions, notify_security_change
+from app.auth.staff import need_reason
 from app.core import audit
 from app.core.db import utcnow
 from app.core.errors import Conflict, ValidationError
@@ -74,8 +76,6 @@ def confirm_enrolment(user: User, code: str, *, keep_session_id: int | None = No
     user.totp_last_step = step
     db.session.flush()
     codes = _new_recovery_codes(user)
-    from app.auth.services import end_other_sessions, notify_security_change
-
     ended = end_other_sessions(user, reason="2FA turned on", keep_id=keep_session_id)
     audit.record("auth.2fa_enabled", actor=user, target=user, before={"totp_enabled": False},
                  after={"totp_enabled": True, "sessions_ended": ended})
@@ -154,8 +154,6 @@ def disable(user: User, password: str, code: str, *, keep_session_id: int | None
     if errors:
         raise ValidationError("two-factor authentication stays on", errors)
     _turn_off(user)
-    from app.auth.services import end_other_sessions, notify_security_change
-
     ended = end_other_sessions(user, reason="2FA turned off", keep_id=keep_session_id)
     audit.record("auth.2fa_disabled", actor=user, target=user, before={"totp_enabled": True},
                  after={"totp_enabled": False, "sessions_ended": ended})
@@ -164,9 +162,7 @@ def disable(user: User, password: str, code: str, *, keep_session_id: int | None
 
 def staff_reset(user: User, *, actor: User, reason: str) -> None:
     """Support turns a user's 2FA off (lost phone); the user sets it up again at the next sign-in."""
-    from app.auth.services import _need_reason, end_other_sessions  # noqa: I001
-
-    reason = _need_reason(reason)
+    reason = need_reason(reason)
     if not user.totp_enabled:
         raise Conflict("this user has no two-factor authentication to reset")
     if user.id == actor.id:
@@ -175,6 +171,4 @@ def staff_reset(user: User, *, actor: User, reason: str) -> None:
     ended = end_other_sessions(user, reason="2FA reset by staff", keep_id=None)
     audit.record("users.reset_2fa", actor=actor, target=user, before={"totp_enabled": True},
                  after={"totp_enabled": False, "sessions_ended": ended}, reason=reason)
-    from app.auth.services import notify_security_change
-
     notify_security_change(user, "Our support team turned off your two-factor authentication, as you asked.")

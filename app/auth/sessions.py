@@ -49,6 +49,11 @@ def find_valid(raw: str | None) -> UserSession | None:
     return record
 
 
+def needs_touch(record: UserSession) -> bool:
+    """Whether the last activity noted is a minute old (a write per request would be wasted)."""
+    return utcnow() - record.last_seen_at >= TOUCH_EVERY
+
+
 def touch(record: UserSession) -> bool:
     """Note activity (at most once a minute, to spare a write per request). True when it wrote."""
     now = utcnow()

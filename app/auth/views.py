@@ -19,8 +19,9 @@ from app.auth.forms import (
     ResetPasswordForm,
     SimpleForm,
 )
+from app.auth.login import SESSION_KEY, current_session
 from app.auth.models import User
-from app.core.db import commit
+from app.core.db import unit_of_work
 from app.core.errors import DomainError
 from app.extensions import db, limiter
 
@@ -62,7 +63,7 @@ def establish_session(user: User, *, remember: bool, mfa_verified: bool, method:
     raw = user_sessions.start(user, remember=remember, mfa_verified=mfa_verified, ip=request.remote_addr,
                               user_agent=request.user_agent.string)
     services.complete_sign_in(user, channel="portal", method=method)
-    session[services.SESSION_KEY] = raw
+    session[SESSION_KEY] = raw
     session.permanent = remember
     login_user(user, remember=False, fresh=True)
 
@@ -87,20 +88,19 @@ def login():
         return redirect(home_for(current_user))
     form = LoginForm()
     if form.validate_on_submit():
-        result = services.check_password(form.email.data, form.password.data, channel="portal")
+        with unit_of_work():  # a failed attempt is recorded (and counted) as surely as a successful one
+            result = services.check_password(form.email.data, form.password.data, channel="portal")
+            if result.ok:
+                establish_session(result.user, remember=form.remember.data, mfa_verified=False, method="password")
         next_url = _safe_next(request.args.get("next"))
         if result.reason == "needs_2fa":
-            commit()
             session.clear()
             session[PENDING] = {"uid": result.user.id, "at": int(time.time()), "remember": bool(form.remember.data),
                                 "next": next_url}
             return redirect(url_for("auth.login_code"))
         if not result.ok:
-            commit()
             flash(result.message, "danger")
             return render_template("auth/login.html", form=form), 401
-        establish_session(result.user, remember=form.remember.data, mfa_verified=False, method="password")
-        commit()
         return redirect(next_url or home_for(result.user))
     return render_template("auth/login.html", form=form)
 
@@ -125,14 +125,15 @@ def login_code():
             flash(services.SignIn(user, False, "locked").message, "danger")
             session.pop(PENDING, None)
             return redirect(url_for("auth.login"))
-        method = mfa.verify_code(user, form.code.data)
+        with unit_of_work():  # a wrong code counts toward the lockout as a wrong password does
+            method = mfa.verify_code(user, form.code.data)
+            if method is None:
+                services.register_failure(user, email=user.email, reason="bad_2fa_code", channel="portal")
+            else:
+                establish_session(user, remember=pending.get("remember", False), mfa_verified=True, method=method)
         if method is None:
-            services.register_failure(user, email=user.email, reason="bad_2fa_code", channel="portal")
-            commit()
             flash("That code is not correct, or it was already used.", "danger")
             return render_template("auth/login_code.html", form=form), 401
-        establish_session(user, remember=pending.get("remember", False), mfa_verified=True, method=method)
-        commit()
         if method == "recovery":
             flash(f"You signed in with a recovery code; {mfa.remaining_recovery_codes(user)} remain. "
                   "Make new ones on your security page if you are running low.", "warning")
@@ -145,10 +146,10 @@ def login_code():
 def logout():
     form = LogoutForm()
     if request.method == "POST" and form.validate_on_submit():
-        record = services.current_session()
+        record = current_session()
         if record is not None:
-            user_sessions.revoke(record, "signed out")
-            commit()
+            with unit_of_work():
+                user_sessions.revoke(record, "signed out")
         logout_user()
         session.clear()
         flash("You have been signed out.", "success")
@@ -164,12 +165,11 @@ def register():
     form = RegisterForm()
     if form.validate_on_submit():
         try:
-            user = services.register(form.email.data, form.password.data, first_name=form.first_name.data,
-                                     last_name=form.last_name.data, terms_accepted=form.accept_terms.data)
-            establish_session(user, remember=False, mfa_verified=False, method="registration")
-            commit()
+            with unit_of_work():
+                user = services.register(form.email.data, form.password.data, first_name=form.first_name.data,
+                                         last_name=form.last_name.data, terms_accepted=form.accept_terms.data)
+                establish_session(user, remember=False, mfa_verified=False, method="registration")
         except DomainError as exc:
-            db.session.rollback()
             _form_errors(form, exc)
             return render_template("auth/register.html", form=form), exc.status
         flash(f"Welcome to Freehold! We sent a link to {user.email}: open it to verify your address.", "success")
@@ -180,10 +180,9 @@ def register():
 @bp.get("/verify-email/<token>")
 def verify_email(token: str):
     try:
-        user = services.verify_email(token)
-        commit()
+        with unit_of_work():
+            user = services.verify_email(token)
     except links.LinkError as exc:
-        db.session.rollback()
         return render_template("auth/link_problem.html", message=str(exc), expired=exc.expired,
                                form=SimpleForm()), 400
     flash(f"Thank you: {user.email} is verified.", "success")
@@ -197,11 +196,10 @@ def resend_verification():
     form = SimpleForm()
     if form.validate_on_submit():
         try:
-            services.send_verification(current_user)
-            commit()
+            with unit_of_work():
+                services.send_verification(current_user)
             flash(f"We sent a new link to {current_user.email}.", "success")
         except DomainError as exc:
-            db.session.rollback()
             flash(exc.message[:1].upper() + exc.message[1:] + ".", "info")
     return redirect(url_for("portal.dashboard"))
 
@@ -212,8 +210,8 @@ def resend_verification():
 def forgot_password():
     form = ForgotPasswordForm()
     if form.validate_on_submit():
-        services.request_password_reset(form.email.data)
-        commit()
+        with unit_of_work():
+            services.request_password_reset(form.email.data)
         flash("If an account uses that address, a link to choose a new password is on its way. "
               "It works for one hour.", "info")
         return redirect(url_for("auth.login"))
@@ -230,10 +228,9 @@ def reset_password(token: str):
     form = ResetPasswordForm()
     if form.validate_on_submit():
         try:
-            services.reset_password(token, form.password.data)
-            commit()
+            with unit_of_work():
+                services.reset_password(token, form.password.data)
         except DomainError as exc:
-            db.session.rollback()
             _form_errors(form, exc)
             return render_template("auth/reset_password.html", form=form, user=user), 422
         if current_user.is_authenticated:

@@ -5,10 +5,12 @@ import enum
 import hashlib
 import json
 import math
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from typing import Any
 
 from flask import has_request_context, request
+from flask_login import current_user
 from sqlalchemy import JSON, ForeignKey, String, Text, select, text
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -88,12 +90,26 @@ def compute_hash(fields: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
+@dataclass(frozen=True)
+class Client:
+    """Who is at the other end of the current request: its address and user agent."""
+
+    ip: str | None = None
+    user_agent: str | None = None
+
+
+def current_client() -> Client:
+    """The client of the current request, or an empty one outside a request (a task, a command). Services read
+    it from here for sign-in records, security notices and audit records, and never look at the request."""
+    if not has_request_context():
+        return Client()
+    return Client(request.remote_addr, request.headers.get("User-Agent", "")[:USER_AGENT_MAX] or None)
+
+
 def _resolve_actor(actor):
     if actor is not None:
         return actor
     if has_request_context():
-        from flask_login import current_user
-
         if current_user and current_user.is_authenticated:
             return current_user._get_current_object()
     return None
@@ -129,10 +145,7 @@ def record(action: str, *, actor=None, target=None, before: dict | None = None, 
         raise ValueError("an audit record needs an action")
     actor = _resolve_actor(actor)
     target_type, target_id = _resolve_target(target)
-    ip = user_agent = None
-    if has_request_context():
-        ip = request.remote_addr
-        user_agent = request.headers.get("User-Agent", "")[:USER_AGENT_MAX] or None
+    client = current_client()
     fields = {
         "actor_id": getattr(actor, "id", None),
         "actor_email": getattr(actor, "email", None),
@@ -142,8 +155,8 @@ def record(action: str, *, actor=None, target=None, before: dict | None = None, 
         "before": json_safe(before),
         "after": json_safe(after),
         "reason": reason,
-        "ip": ip,
-        "user_agent": user_agent,
+        "ip": client.ip,
+        "user_agent": client.user_agent,
     }
     fields["prev_hash"] = _last_hash()
     # Set here, under the lock, so times follow the chain's order. A datetime carries microseconds at most, and

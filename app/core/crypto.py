@@ -3,8 +3,10 @@ from __future__ import annotations
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from flask import current_app
-from sqlalchemy import Text
+from sqlalchemy import Text, text
 from sqlalchemy.types import TypeDecorator
+
+from app.extensions import db
 
 _cache: dict[str, MultiFernet] = {}
 
@@ -49,8 +51,6 @@ class EncryptedString(TypeDecorator):
 
 def encrypted_columns() -> list[tuple[str, str]]:
     """(table, column) of every column stored with EncryptedString."""
-    from app.extensions import db
-
     return [(table.name, column.name) for table in db.metadata.sorted_tables for column in table.columns
             if isinstance(column.type, EncryptedString)]
 
@@ -58,10 +58,6 @@ def encrypted_columns() -> list[tuple[str, str]]:
 def rotate_all(batch_size: int = 500) -> dict[str, int]:
     """Re-encrypt every encrypted field under the newest key (keyset batches; the caller commits).
     After it has run, older keys can be dropped from FIELD_ENCRYPTION_KEYS."""
-    from sqlalchemy import text
-
-    from app.extensions import db
-
     counts: dict[str, int] = {}
     for table, column in encrypted_columns():
         done, last_id = 0, 0

@@ -6,6 +6,8 @@ import logging
 from flask import Flask, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
+from app.core.db import discard
+
 log = logging.getLogger(__name__)
 
 
@@ -88,9 +90,7 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(DomainError)
     def domain_error(exc: DomainError):
-        from app.extensions import db
-
-        db.session.rollback()
+        discard()  # the failed request's transaction ends here (a unit of work has already rolled back its own)
         if wants_json():
             response = jsonify(error_envelope(exc.message, exc.errors))
             response.status_code = exc.status
@@ -102,9 +102,7 @@ def register_error_handlers(app: Flask) -> None:
         if isinstance(exc, HTTPException):
             return http_error(exc)
         log.exception("unhandled error on %s %s", request.method, request.path)
-        from app.extensions import db
-
-        db.session.rollback()
+        discard()
         if wants_json():
             response = jsonify(error_envelope("Internal server error."))
             response.status_code = 500

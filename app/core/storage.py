@@ -16,6 +16,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote
 
+import boto3
+from botocore.config import Config as BotoConfig
+from botocore.exceptions import ClientError
 from flask import current_app
 
 BACKENDS = ("local", "s3")
@@ -201,9 +204,6 @@ class S3Storage(Storage):
     Credentials come from boto3's usual chain (environment, instance role, ...)."""
 
     def __init__(self, bucket: str, endpoint_url: str | None = None, region: str | None = None):
-        import boto3
-        from botocore.config import Config as BotoConfig
-
         if not bucket:
             raise RuntimeError("S3_BUCKET is not set")
         self.bucket = bucket
@@ -228,8 +228,6 @@ class S3Storage(Storage):
                                ServerSideEncryption="AES256")
 
     def get(self, key: str) -> bytes:
-        from botocore.exceptions import ClientError
-
         validate_key(key)
         try:
             response = self.client.get_object(Bucket=self.bucket, Key=key)
@@ -245,8 +243,6 @@ class S3Storage(Storage):
         self.client.delete_object(Bucket=self.bucket, Key=key)
 
     def exists(self, key: str) -> bool:
-        from botocore.exceptions import ClientError
-
         validate_key(key)
         try:
             self.client.head_object(Bucket=self.bucket, Key=key)

@@ -14,6 +14,9 @@ import warnings
 from dataclasses import dataclass
 
 from flask import current_app, has_app_context
+from PIL import Image, ImageOps
+from pypdf import PdfReader
+from pypdf.generic import ArrayObject, DictionaryObject, IndirectObject
 
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
 DEFAULT_MAX_PIXELS = 40_000_000
@@ -129,8 +132,6 @@ def _damaged() -> UploadRejected:
 
 
 def _clean_image(data: bytes, kind: str) -> CleanFile:
-    from PIL import Image
-
     max_pixels = _max_pixels()
     too_many = UploadRejected(f"This image is too large (more than {max_pixels / 1_000_000:g} megapixels).",
                               "too_many_pixels")
@@ -169,8 +170,6 @@ def _clean_image(data: bytes, kind: str) -> CleanFile:
 
 
 def _reencode(image, kind: str) -> tuple[bytes, int, int]:
-    from PIL import ImageOps
-
     upright = ImageOps.exif_transpose(image)
     transparency = image.info.get("transparency")
     if upright is image:
@@ -197,8 +196,6 @@ def _convert(image, kind: str):
     if kind == "jpeg":
         if alpha:  # JPEG has no alpha: flatten onto white rather than letting hidden pixels show
             rgba = image.convert("RGBA")
-            from PIL import Image
-
             background = Image.new("RGB", rgba.size, (255, 255, 255))
             background.paste(rgba, mask=rgba.getchannel("A"))
             return background
@@ -257,8 +254,6 @@ def _clean_pdf(data: bytes) -> CleanFile:
     if b"%%EOF" not in data[-PDF_EOF_WINDOW:]:
         raise _pdf_damaged()
     _scan_raw(data)
-    from pypdf import PdfReader
-
     try:
         reader = PdfReader(io.BytesIO(data), strict=False)
         if reader.is_encrypted:
@@ -301,8 +296,6 @@ def _check_dict(obj) -> None:
 def _walk_pdf(reader) -> None:
     """Look at every object reachable from the trailer and every object listed in the cross-reference tables
     (including those packed in compressed object streams, which a raw scan cannot see)."""
-    from pypdf.generic import ArrayObject, DictionaryObject, IndirectObject
-
     root = reader.trailer["/Root"].get_object()
     # the places the question names directly: document JavaScript and page actions
     names = root.get("/Names")

@@ -29,6 +29,7 @@ from app.notifications.models import (
 )
 
 log = logging.getLogger(__name__)
+DELIVER = "notifications.deliver"  # the delivery task, queued by name (app.notifications.tasks imports this module)
 
 
 def _user_context(user: User) -> dict:
@@ -118,8 +119,6 @@ def _in_app(notification: Notification, event: str, ctx: dict) -> None:
 
 
 def _queue(notification: Notification, channel: str, address: str, event: str, ctx: dict) -> Delivery:
-    from app.notifications.tasks import deliver
-
     try:
         content = rendering.render(event, channel, ctx)
         delivery = Delivery(notification_id=notification.id, channel=channel, to_address=address[:300],
@@ -131,14 +130,12 @@ def _queue(notification: Notification, channel: str, address: str, event: str, c
     db.session.add(delivery)
     db.session.flush()
     if delivery.status == QUEUED:
-        enqueue_after_commit(deliver, delivery.id)
+        enqueue_after_commit(DELIVER, delivery.id)
     return delivery
 
 
 def resend(delivery: Delivery, *, actor: User) -> Delivery:
     """Staff: send the same content again on the same channel (a new delivery row; the old one stays)."""
-    from app.notifications.tasks import deliver
-
     if delivery.channel == IN_APP:
         raise IllegalTransition("in-app notifications are not sent again")
     if delivery.status in (QUEUED, "sending"):
@@ -150,7 +147,7 @@ def resend(delivery: Delivery, *, actor: User) -> Delivery:
     db.session.flush()
     audit.record("notifications.resend", actor=actor, target=delivery,
                  after={"new_delivery": copy.id, "channel": copy.channel, "to": copy.to_address})
-    enqueue_after_commit(deliver, copy.id)
+    enqueue_after_commit(DELIVER, copy.id)
     return copy
 
 

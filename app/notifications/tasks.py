@@ -3,18 +3,19 @@ killed worker left behind. Each delivery is claimed by a conditional UPDATE, so 
 from __future__ import annotations
 
 import logging
-import random
 from datetime import timedelta
 
 from celery import shared_task
 from flask import current_app
 from sqlalchemy import or_, select, update
 
-from app.core.db import utcnow
+from app.core import retry
+from app.core.db import unit_of_work, utcnow
 from app.extensions import db
-from app.notifications.channels.base import ChannelError, OutgoingMessage
+from app.notifications.channels.base import ChannelError, DeviceGone, OutgoingMessage
 from app.notifications.channels.registry import channel_for
 from app.notifications.models import EMAIL, FAILED, LOGGED, QUEUED, SENDING, SENT, Delivery
+from app.notifications.services import forget_device
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 6
@@ -25,23 +26,22 @@ STUCK_AFTER = timedelta(minutes=10)
 
 def backoff_seconds(attempt: int) -> int:
     """30 s, 60 s, 120 s ... capped at 30 min, with up to 10 % jitter so retries do not stampede."""
-    delay = min(BACKOFF_BASE_SECONDS * 2 ** max(attempt - 1, 0), BACKOFF_CAP_SECONDS)
-    return int(delay + random.uniform(0, delay / 10))
+    return retry.backoff_seconds(attempt, base=BACKOFF_BASE_SECONDS, cap=BACKOFF_CAP_SECONDS, jitter=0.1)
 
 
 def _set(delivery_id: int, **values) -> None:
-    db.session.execute(update(Delivery).where(Delivery.id == delivery_id).values(**values)
-                       .execution_options(synchronize_session=False))
-    db.session.commit()
+    with unit_of_work():
+        db.session.execute(update(Delivery).where(Delivery.id == delivery_id).values(**values)
+                           .execution_options(synchronize_session=False))
 
 
 @shared_task(name="notifications.deliver")
 def deliver(delivery_id: int) -> str:
-    claimed = db.session.execute(
-        update(Delivery).where(Delivery.id == delivery_id, Delivery.status == QUEUED)
-        .values(status=SENDING, claimed_at=utcnow(), attempts=Delivery.attempts + 1)
-        .execution_options(synchronize_session=False)).rowcount
-    db.session.commit()
+    with unit_of_work():  # the claim is committed before the send: another worker sees it taken
+        claimed = db.session.execute(
+            update(Delivery).where(Delivery.id == delivery_id, Delivery.status == QUEUED)
+            .values(status=SENDING, claimed_at=utcnow(), attempts=Delivery.attempts + 1)
+            .execution_options(synchronize_session=False)).rowcount
     if claimed != 1:
         return "skipped"  # sent, failed, or another worker has it
     delivery = db.session.get(Delivery, delivery_id)
@@ -73,13 +73,9 @@ def _failed(delivery: Delivery, exc: Exception, *, retryable: bool) -> str:
         deliver.apply_async((delivery.id,), countdown=delay)
         return "retrying"
     _set(delivery.id, status=FAILED, last_error=error)
-    from app.notifications.channels.push import DeviceGone
-
     if isinstance(exc, DeviceGone):
-        from app.notifications.services import forget_device
-
-        forget_device(delivery.to_address)
-        db.session.commit()
+        with unit_of_work():
+            forget_device(delivery.to_address)
     return FAILED
 
 
@@ -93,9 +89,9 @@ def requeue_stuck() -> int:
             (Delivery.status == QUEUED) & (Delivery.next_attempt_at < cutoff)))
         .order_by(Delivery.id).limit(1000)))
     if stuck:
-        db.session.execute(update(Delivery).where(Delivery.id.in_(stuck), Delivery.status == SENDING)
-                           .values(status=QUEUED).execution_options(synchronize_session=False))
-        db.session.commit()
+        with unit_of_work():
+            db.session.execute(update(Delivery).where(Delivery.id.in_(stuck), Delivery.status == SENDING)
+                               .values(status=QUEUED).execution_options(synchronize_session=False))
     for delivery_id in stuck:
         deliver.delay(delivery_id)
     return len(stuck)

@@ -1,6 +1,9 @@
 """The investor portal: server-rendered pages. Every view needs a signed-in user."""
 from flask import Blueprint
-from flask_login import login_required
+from flask_login import current_user, login_required
+
+from app.core.money import Money, MoneyError
+from app.notifications.services import unread_count
 
 bp = Blueprint("portal", __name__)
 
@@ -14,14 +17,10 @@ def _require_login():
 @bp.app_context_processor
 def _unread_notifications():
     """The bell's count, on every page a signed-in user sees (one COUNT query)."""
-    from flask_login import current_user
-
     if not current_user.is_authenticated:
         return {}
 
     def unread() -> int:
-        from app.notifications.services import unread_count
-
         return unread_count(current_user.id)
 
     return {"unread_notifications": unread}
@@ -30,14 +29,13 @@ def _unread_notifications():
 @bp.app_template_filter("money")
 def _money(value) -> str:
     """An API-shaped amount ({"amount": "8400.00", "currency": "USD"}) as "USD 8,400.00"."""
-    from app.core.money import Money, MoneyError
-
     try:
         return Money.parse(value["amount"], value["currency"], allow_zero=True).display()
     except (KeyError, TypeError, MoneyError):
         return ""
 
 
+# the views register their routes on `bp`, so they are imported once it exists
 from app.portal.views import (  # noqa: E402,F401
     account,
     dashboard,

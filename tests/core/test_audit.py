@@ -319,6 +319,21 @@ def test_csv_export_is_itself_audited(app, client, make_user, login):
     assert verify_chain()[1] is None
 
 
+def test_csv_export_writes_formula_like_cells_as_text(app, client, make_user, login):
+    """A reason typed into the console must not run as a formula in the spreadsheet that opens the export."""
+    target = make_user(first_name="Target")
+    for reason in ("=HYPERLINK(\"http://evil.example\",\"x\")", "+1+1", "-2", "@SUM(A1)"):
+        record("user.note", target=target, reason=reason)
+    db.session.commit()
+    _sign_in_staff(client, make_user, login)
+    key, _view = _filter_arg(app, "Action", "equals")
+    response = client.get(f"/admin/audit/export/csv/?{key}=user.note")
+    assert response.status_code == 200
+    rows = list(csv.reader(io.StringIO(response.get_data(as_text=True))))
+    reasons = [row[rows[0].index("Reason")] for row in rows[1:]]
+    assert sorted(reasons) == sorted(["'=HYPERLINK(\"http://evil.example\",\"x\")", "'+1+1", "'-2", "'@SUM(A1)"])
+
+
 def test_verify_button_needs_csrf_and_reports(app, client, make_user, login, is_postgres):
     ids = _seed(app, make_user, count=3)
     _sign_in_staff(client, make_user, login)

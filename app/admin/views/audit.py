@@ -1,19 +1,17 @@
 """Audit trail: read-only, newest first. Exporting it is itself audited; the chain can be verified on demand."""
 from __future__ import annotations
 
-import csv
 import json
 
-from flask import Response, abort, flash, has_request_context, redirect
+from flask import abort, flash, has_request_context, redirect
 from flask_admin import expose
-from flask_admin._compat import csv_encode
 from flask_login import current_user
 from markupsafe import Markup, escape
-from werkzeug.utils import secure_filename
 
 from app.admin.base import SecureModelView, requires
 from app.core.audit import AuditRecord, record, verify_chain
-from app.core.db import commit
+from app.core.csvfile import csv_response
+from app.core.db import discard, unit_of_work
 from app.core.security import has_permission
 from app.extensions import db
 
@@ -35,13 +33,6 @@ def _json_text(view, context, model, name):
 
 def _iso_time(view, context, model, name):
     return model.created_at.isoformat(timespec="microseconds")
-
-
-class _Echo:
-    """A file-like object whose write returns the line, so csv.writer can feed a generator."""
-
-    def write(self, value):
-        return value
 
 
 class AuditView(SecureModelView):
@@ -76,42 +67,35 @@ class AuditView(SecureModelView):
         return described
 
     def _export_csv(self, return_url):
-        """Record who exported what (the filters, search and row count), commit, then stream the rows."""
+        """Record who exported what (the filters, search and row count), commit, then stream the rows (through
+        the one CSV writer: a cell that starts like a spreadsheet formula is written as text)."""
         if not has_permission(current_user, self.export_permission):
             abort(403)
-        args = self._get_list_extra_args()
-        _count, models = self._export_data()
-        columns = self._export_columns
-        rows = [[csv_encode(self.get_export_value(model, name)) for name, _title in columns] for model in models]
-        sort = self._get_column_by_idx(args.sort)
-        record("audit.export", target=("audit_log", None), after={
-            "format": "csv",
-            "filters": self._active_filters(args.filters),
-            "search": args.search,
-            "sort": {"column": sort[0], "desc": bool(args.sort_desc)} if sort else None,
-            "rows": len(rows),
-        })
-        commit()
-
-        writer = csv.writer(_Echo())
-
-        def generate():  # the rows are already read: streaming needs no request context
-            yield writer.writerow([csv_encode(title) for _name, title in columns])
-            for row in rows:
-                yield writer.writerow(row)
-
-        filename = secure_filename(self.get_export_name(export_type="csv"))
-        return Response(generate(), mimetype="text/csv",
-                        headers={"Content-Disposition": f"attachment;filename={filename}"})
+        with unit_of_work():
+            args = self._get_list_extra_args()
+            _count, models = self._export_data()
+            columns = self._export_columns
+            rows = [[self.get_export_value(model, name) for name, _title in columns] for model in models]
+            sort = self._get_column_by_idx(args.sort)
+            record("audit.export", target=("audit_log", None), after={
+                "format": "csv",
+                "filters": self._active_filters(args.filters),
+                "search": args.search,
+                "sort": {"column": sort[0], "desc": bool(args.sort_desc)} if sort else None,
+                "rows": len(rows),
+            })
+        # the rows are already read: streaming needs no request context
+        return csv_response([title for _name, title in columns], rows,
+                            self.get_export_name(export_type="csv"))
 
     @expose("/verify", methods=["POST"])
     @requires("audit.view")
     def verify(self):
         checked, broken, problem = verify_chain()
         broken_id = broken.id if broken is not None else None
-        db.session.rollback()
-        record("audit.verify", after={"records": checked, "broken_at": broken_id, "problem": problem})
-        commit()
+        discard()  # the check only read: its transaction ends before the audit record's own
+        with unit_of_work():
+            record("audit.verify", after={"records": checked, "broken_at": broken_id, "problem": problem})
         if broken_id is None:
             flash(f"audit ok: {checked} records", "success")
         else:

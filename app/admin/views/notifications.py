@@ -13,8 +13,9 @@ from wtforms import ValidationError as FormValidationError
 from app.admin.base import SecureModelView, requires
 from app.auth.forms import SimpleForm
 from app.core import audit
-from app.core.db import commit
+from app.core.db import unit_of_work
 from app.core.errors import DomainError
+from app.core.security import has_permission
 from app.extensions import db
 from app.notifications import catalogue, rendering
 from app.notifications import services as notifications
@@ -59,8 +60,6 @@ class DeliveryView(SecureModelView):
 
     @staticmethod
     def _can(permission: str) -> bool:
-        from app.core.security import has_permission
-
         return has_permission(current_user, permission)
 
     @expose("/<int:delivery_id>/resend", methods=["POST"])
@@ -72,10 +71,9 @@ class DeliveryView(SecureModelView):
         if delivery is None:
             abort(404)
         try:
-            copy = notifications.resend(delivery, actor=current_user)
-            commit()
+            with unit_of_work():
+                copy = notifications.resend(delivery, actor=current_user)
         except DomainError as exc:
-            db.session.rollback()
             flash(exc.message[:1].upper() + exc.message[1:] + ".", "error")
             return redirect(url_for(".details_view", id=delivery_id))
         flash(f"Queued again as delivery #{copy.id}.", "success")

@@ -106,7 +106,7 @@ class UserView(SecureModelView):
         user = self._target(user_id)
 
         def action():
-            reason = services._need_reason(request.form.get("reason"))
+            reason = services.need_reason(request.form.get("reason"))
             ended = services.end_other_sessions(user, reason="ended by staff", keep_id=None)
             audit.record("sessions.revoke_all", actor=current_user, target=user, after={"sessions_ended": ended},
                          reason=reason)

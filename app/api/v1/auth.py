@@ -6,9 +6,8 @@ from marshmallow import Schema, fields, validate
 from app.api.auth import public, resolve_token
 from app.api.envelope import envelope, ok
 from app.auth import mfa, services
-from app.core.db import commit
-from app.core.errors import DomainError
-from app.extensions import db, limiter
+from app.core.db import unit_of_work
+from app.extensions import limiter
 
 URL = "/auth"
 blp = Blueprint("api_auth", __name__, description="Accounts and tokens")
@@ -54,16 +53,12 @@ class TokenSchema(Schema):
 @limiter.limit("10/hour", override_defaults=False)
 @blp.arguments(RegisterSchema)
 @blp.response(201, envelope(RegisteredSchema))
+@unit_of_work
 def register(body):
     """Open an investor account. A verification link is e-mailed; until it is opened the account can sign in but
     not deposit, invest or withdraw."""
-    try:
-        user = services.register(body["email"], body["password"], first_name=body["first_name"],
-                                 last_name=body["last_name"], terms_accepted=body["accept_terms"])
-        commit()
-    except DomainError:
-        db.session.rollback()
-        raise
+    user = services.register(body["email"], body["password"], first_name=body["first_name"],
+                             last_name=body["last_name"], terms_accepted=body["accept_terms"])
     return ok({"id": user.id, "email": user.email, "first_name": user.first_name, "last_name": user.last_name,
                "email_verified": user.email_verified},
               message="Account created. Open the link we e-mailed to verify the address.")
@@ -77,34 +72,34 @@ def register(body):
 @blp.alt_response(401, description="wrong credentials, an account locked or blocked, a 2FA code missing or wrong")
 def create_token(body):
     """Exchange e-mail, password (and a code when 2FA is on) for a bearer token."""
-    result = services.check_password(body["email"], body["password"], channel="api")
-    if result.reason == "needs_2fa":
-        user = result.user
-        if not body.get("otp"):
-            commit()
-            abort(401, description="A two-factor code is required.")
-        method = mfa.verify_code(user, body["otp"])
-        if method is None:
-            services.register_failure(user, email=user.email, reason="bad_2fa_code", channel="api")
-            commit()
-            abort(401, description="The two-factor code is not correct.")
-    elif not result.ok:
-        commit()
-        abort(401, description=result.message)
-    else:
+    refusal = None
+    with unit_of_work():  # a refused attempt is recorded (and counted) as surely as a token is issued
+        result = services.check_password(body["email"], body["password"], channel="api")
         method = "password"
-    user = result.user
-    raw, token = services.issue_token(user)
-    services.complete_sign_in(user, channel="api", method=method)
-    commit()
+        if result.reason == "needs_2fa":
+            if not body.get("otp"):
+                refusal = "A two-factor code is required."
+            else:
+                method = mfa.verify_code(result.user, body["otp"])
+                if method is None:
+                    services.register_failure(result.user, email=result.user.email, reason="bad_2fa_code",
+                                              channel="api")
+                    refusal = "The two-factor code is not correct."
+        elif not result.ok:
+            refusal = result.message
+        if refusal is None:
+            raw, token = services.issue_token(result.user)
+            services.complete_sign_in(result.user, channel="api", method=method)
+    if refusal is not None:
+        abort(401, description=refusal)
     return ok({"token": raw, "expires_at": token.expires_at})
 
 
 @blp.delete("/token")
 @blp.response(200, envelope(None))
 @blp.doc(security=[{"bearerAuth": []}])
+@unit_of_work
 def revoke_token():
     """Revoke the token presented with this request."""
     services.revoke_token(resolve_token())
-    commit()
     return ok(None, message="Token revoked.")

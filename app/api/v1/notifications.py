@@ -4,7 +4,7 @@ from marshmallow import Schema, fields, validate
 
 from app.api.auth import current_api_user
 from app.api.envelope import PageArgsSchema, PageMetaSchema, envelope, ok, page_meta
-from app.core.db import commit
+from app.core.db import unit_of_work
 from app.core.errors import NotFound
 from app.extensions import db
 from app.notifications import services as notifications
@@ -59,20 +59,20 @@ def list_notifications(args):
 @blp.post("/<int:notification_id>/read")
 @blp.response(200, envelope(NotificationSchema))
 @blp.doc(security=[{"bearerAuth": []}])
+@unit_of_work
 def read_notification(notification_id: int):
     """Mark one of the caller's notifications as read (404 for anyone else's)."""
     notification = notifications.mark_read(current_api_user().id, notification_id)
-    commit()
     return ok(notification)
 
 
 @blp.post("/read-all")
 @blp.response(200, envelope(MarkedSchema))
 @blp.doc(security=[{"bearerAuth": []}])
+@unit_of_work
 def read_all():
     """Mark every notification of the caller as read."""
     count = notifications.mark_all_read(current_api_user().id)
-    commit()
     return ok({"marked": count})
 
 
@@ -80,21 +80,21 @@ def read_all():
 @blp.arguments(DeviceRequestSchema)
 @blp.response(201, envelope(DeviceSchema))
 @blp.doc(security=[{"bearerAuth": []}])
+@unit_of_work
 def register_device(body):
     """Register this phone's push token for the caller (a token moves to whoever registers it last)."""
     device = notifications.register_device(current_api_user(), body["token"], body["platform"])
-    commit()
     return ok(device)
 
 
 @blp.delete("/devices/<int:device_id>")
 @blp.response(200, envelope(None))
 @blp.doc(security=[{"bearerAuth": []}])
+@unit_of_work
 def forget_device(device_id: int):
     """Stop push notifications to one of the caller's devices."""
     device = db.session.get(PushDevice, device_id)
     if device is None or device.user_id != current_api_user().id:
         raise NotFound("no such device")
     db.session.delete(device)
-    commit()
     return ok(None, message="Device removed.")

@@ -23,6 +23,14 @@ class ChannelError(Exception):
         self.retryable = retryable
 
 
+class DeviceGone(ChannelError):
+    """The provider says the device token is no longer registered (app uninstalled, token rotated): forget the
+    token. Raised by the push channel; the delivery task forgets the device."""
+
+    def __init__(self, message: str):
+        super().__init__(message, retryable=False)
+
+
 class Channel(ABC):
     name: str = ""
 

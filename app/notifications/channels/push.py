@@ -17,7 +17,7 @@ import requests
 from flask import current_app
 from google.oauth2 import service_account
 
-from app.notifications.channels.base import Channel, ChannelError, OutgoingMessage
+from app.notifications.channels.base import Channel, ChannelError, DeviceGone, OutgoingMessage
 
 SCOPES = ["https://www.googleapis.com/auth/firebase.messaging"]
 
@@ -29,13 +29,6 @@ _CONFIG_ERRORS = (
     requests.exceptions.InvalidSchema,
     requests.exceptions.InvalidHeader,
 )
-
-
-class DeviceGone(ChannelError):
-    """FCM says the device token is no longer registered (app uninstalled, token rotated): forget the token."""
-
-    def __init__(self, message: str):
-        super().__init__(message, retryable=False)
 
 
 @dataclass

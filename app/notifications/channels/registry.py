@@ -2,21 +2,18 @@
 from __future__ import annotations
 
 from app.notifications.channels.base import Channel
+from app.notifications.channels.email import SmtpEmail
+from app.notifications.channels.push import FcmPush
+from app.notifications.channels.sms import TwilioSms
 from app.notifications.models import EMAIL, IN_APP, PUSH, SMS
 
 
 def channel_for(name: str) -> Channel:
     if name == EMAIL:
-        from app.notifications.channels.email import SmtpEmail
-
         return SmtpEmail()
     if name == SMS:
-        from app.notifications.channels.sms import TwilioSms
-
         return TwilioSms()
     if name == PUSH:
-        from app.notifications.channels.push import FcmPush
-
         return FcmPush()
     raise KeyError(f"no sending channel for {name!r}")
 

@@ -5,16 +5,17 @@ from flask_login import current_user
 from app.auth import mfa, services
 from app.auth import sessions as user_sessions
 from app.auth.forms import AppCodeForm, ChangePasswordForm, CodeForm, DisableTwoFactorForm, SimpleForm
+from app.auth.login import current_session
 from app.auth.models import UserSession
 from app.auth.views import _form_errors
-from app.core.db import commit
+from app.core.db import unit_of_work
 from app.core.errors import DomainError
 from app.extensions import db, limiter
 from app.portal import bp
 
 
 def _current_session_id():
-    record = services.current_session()
+    record = current_session()
     return record.id if record is not None else None
 
 
@@ -44,11 +45,10 @@ def change_password():
     form = ChangePasswordForm()
     if form.validate_on_submit():
         try:
-            services.change_password(current_user, form.current_password.data, form.password.data,
-                                     keep_session_id=_current_session_id())
-            commit()
+            with unit_of_work():
+                services.change_password(current_user, form.current_password.data, form.password.data,
+                                         keep_session_id=_current_session_id())
         except DomainError as exc:
-            db.session.rollback()
             _form_errors(form, exc)
             return _security_page(password_form=form), 422
         flash("Your password is changed. Every other session and API token was signed out.", "success")
@@ -61,18 +61,17 @@ def change_password():
 def two_factor_setup():
     if current_user.totp_enabled:
         return redirect(url_for("portal.security"))
-    secret = mfa.begin_enrolment(current_user)
-    commit()
+    with unit_of_work():  # the new secret is kept even when the code below is refused
+        secret = mfa.begin_enrolment(current_user)
     form = AppCodeForm()
     if form.validate_on_submit():
         try:
-            codes = mfa.confirm_enrolment(current_user, form.code.data, keep_session_id=_current_session_id())
-            record = services.current_session()
-            if record is not None:
-                record.mfa_verified = True
-            commit()
+            with unit_of_work():
+                codes = mfa.confirm_enrolment(current_user, form.code.data, keep_session_id=_current_session_id())
+                record = current_session()
+                if record is not None:
+                    record.mfa_verified = True
         except DomainError as exc:
-            db.session.rollback()
             _form_errors(form, exc)
         else:
             return render_template("portal/account/recovery_codes.html", codes=codes, first_time=True)
@@ -86,12 +85,15 @@ def two_factor_setup():
 def two_factor_disable():
     form = DisableTwoFactorForm()
     if form.validate_on_submit():
-        try:
-            mfa.disable(current_user, form.password.data, form.code.data, keep_session_id=_current_session_id())
-            commit()
-        except DomainError as exc:
-            commit()  # keep the spent code's time step; nothing else was written
-            _form_errors(form, exc)
+        refused = None
+        with unit_of_work():  # committed even when refused: a spent code's time step stays spent
+            try:
+                mfa.disable(current_user, form.password.data, form.code.data,
+                            keep_session_id=_current_session_id())
+            except DomainError as exc:  # raised before anything but the code check was written
+                refused = exc
+        if refused is not None:
+            _form_errors(form, refused)
             return _security_page(disable_form=form), 422
         flash("Two-factor authentication is off." + (" Staff must turn it on again to use the console."
                                                      if current_user.is_staff else ""), "warning")
@@ -104,12 +106,14 @@ def two_factor_disable():
 def recovery_codes():
     form = CodeForm()
     if form.validate_on_submit():
-        try:
-            codes = mfa.regenerate_recovery_codes(current_user, form.code.data)
-            commit()
-        except DomainError as exc:
-            commit()
-            _form_errors(form, exc)
+        refused = None
+        with unit_of_work():  # committed even when refused: a spent code's time step stays spent
+            try:
+                codes = mfa.regenerate_recovery_codes(current_user, form.code.data)
+            except DomainError as exc:  # raised before anything but the code check was written
+                refused = exc
+        if refused is not None:
+            _form_errors(form, refused)
             return _security_page(codes_form=form), 422
         return render_template("portal/account/recovery_codes.html", codes=codes, first_time=False)
     return _security_page(codes_form=form), 422
@@ -122,8 +126,8 @@ def revoke_session(session_id: int):
     record = db.session.get(UserSession, session_id)
     if record is None or record.user_id != current_user.id:
         abort(404)  # someone else's session is not there for you
-    user_sessions.revoke(record, "signed out from another session")
-    commit()
+    with unit_of_work():
+        user_sessions.revoke(record, "signed out from another session")
     flash("That session is signed out.", "success")
     if record.id == _current_session_id():
         return redirect(url_for("auth.login"))
@@ -134,9 +138,10 @@ def revoke_session(session_id: int):
 def revoke_other_sessions():
     if not SimpleForm().validate_on_submit():
         abort(400)
-    ended = user_sessions.revoke_all(current_user.id, "signed out everywhere else", keep_id=_current_session_id())
-    services.revoke_all_tokens(current_user.id)
-    commit()
+    with unit_of_work():
+        ended = user_sessions.revoke_all(current_user.id, "signed out everywhere else",
+                                         keep_id=_current_session_id())
+        services.revoke_all_tokens(current_user.id)
     flash(f"Signed out of {ended} other session(s); API tokens were revoked.", "success")
     return redirect(url_for("portal.security"))
 

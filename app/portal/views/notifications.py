@@ -3,9 +3,8 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from app.auth.forms import SimpleForm
-from app.core.db import commit
+from app.core.db import unit_of_work
 from app.core.errors import DomainError
-from app.extensions import db
 from app.notifications import services as notifications
 from app.notifications.models import CHANNELS
 from app.portal import bp
@@ -28,10 +27,10 @@ def notification_read(notification_id: int):
     if not SimpleForm().validate_on_submit():
         abort(400)
     try:
-        notification = notifications.mark_read(current_user.id, notification_id)
+        with unit_of_work():
+            notification = notifications.mark_read(current_user.id, notification_id)
     except DomainError:
         abort(404)
-    commit()
     if notification.link and notification.link.startswith(request.host_url):
         return redirect(notification.link)
     return redirect(url_for("portal.notifications_inbox"))
@@ -41,8 +40,8 @@ def notification_read(notification_id: int):
 def notifications_read_all():
     if not SimpleForm().validate_on_submit():
         abort(400)
-    count = notifications.mark_all_read(current_user.id)
-    commit()
+    with unit_of_work():
+        count = notifications.mark_all_read(current_user.id)
     flash(f"{count} notification(s) marked as read.", "success")
     return redirect(url_for("portal.notifications_inbox"))
 
@@ -60,13 +59,12 @@ def notification_settings():
                 _, group, channel = key.split(":", 2)
                 choices[(group, channel)] = True
         try:
-            notifications.set_preferences(current_user, choices)
-            notifications.set_phone_number(current_user, request.form.get("phone_number"))
-            commit()
+            with unit_of_work():
+                notifications.set_preferences(current_user, choices)
+                notifications.set_phone_number(current_user, request.form.get("phone_number"))
             flash("Your notification settings are saved.", "success")
             return redirect(url_for("portal.notification_settings"))
         except DomainError as exc:
-            db.session.rollback()
             errors = exc.errors or {}
     return render_template("portal/notifications/settings.html", matrix=notifications.preference_matrix(current_user),
                            channels=CHANNELS, labels=CHANNEL_LABELS, form=form, errors=errors,

@@ -1,0 +1,98 @@
+"""Sign-in: the password check with lockout, the record of every attempt, and the completed sign-in.
+The client's address and user agent come from app.core.audit.current_client(), never from the request."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from flask import current_app
+from sqlalchemy import select, update
+
+from app.auth import passwords, signals
+from app.auth.accounts import normalize_email, user_by_email
+from app.auth.models import USER_BLOCKED, LoginAttempt, User
+from app.core import audit
+from app.core.db import utcnow
+from app.extensions import db
+
+
+@dataclass
+class SignIn:
+    user: User | None
+    ok: bool
+    reason: str  # ok | needs_2fa | bad_credentials | locked | blocked
+
+    @property
+    def message(self) -> str:
+        if self.reason == "locked":
+            return "Too many failed attempts: this account is locked for a while. Try again later or reset your password."
+        return "The e-mail address or password is not correct."
+
+
+def _record_attempt(email: str, user: User | None, *, success: bool, reason: str, channel: str) -> None:
+    client = audit.current_client()
+    db.session.add(LoginAttempt(user_id=user.id if user else None, email=normalize_email(email)[:254],
+                                ip=client.ip, user_agent=client.user_agent, channel=channel, success=success,
+                                reason=reason))
+    db.session.flush()
+
+
+def is_locked(user: User, now: datetime | None = None) -> bool:
+    return user.locked_until is not None and user.locked_until > (now or utcnow())
+
+
+def register_failure(user: User, *, email: str, reason: str, channel: str) -> None:
+    """Count a failed password or code; the tenth in a row locks the account, each further one doubles the lock."""
+    cfg = current_app.config
+    db.session.execute(update(User).where(User.id == user.id).values(failed_logins=User.failed_logins + 1)
+                       .execution_options(synchronize_session=False))
+    db.session.refresh(user, ["failed_logins"])
+    _record_attempt(email, user, success=False, reason=reason, channel=channel)
+    if user.failed_logins >= cfg["LOCKOUT_THRESHOLD"]:
+        delay = min(cfg["LOCKOUT_BASE"] * 2 ** (user.failed_logins - cfg["LOCKOUT_THRESHOLD"]), cfg["LOCKOUT_MAX"])
+        user.locked_until = utcnow() + delay
+        db.session.flush()
+        audit.record("auth.account_locked", actor=user, target=user,
+                     after={"failed_logins": user.failed_logins, "locked_until": user.locked_until})
+        signals.account_locked.send(user, failures=user.failed_logins,
+                                    until=user.locked_until.strftime("%Y-%m-%d %H:%M UTC"))
+
+
+def check_password(email: str, password: str, *, channel: str = "portal") -> SignIn:
+    """First factor. Records the attempt; counts failures toward the lockout."""
+    user = user_by_email(email)
+    if user is not None and is_locked(user):
+        passwords.verify(None, password)  # same cost as a real check
+        _record_attempt(email, user, success=False, reason="locked", channel=channel)
+        return SignIn(user, False, "locked")
+    if not passwords.verify(user.password_hash if user else None, password):
+        if user is None:
+            _record_attempt(email, None, success=False, reason="unknown_email", channel=channel)
+        else:
+            register_failure(user, email=email, reason="bad_password", channel=channel)
+            if is_locked(user):
+                return SignIn(user, False, "locked")
+        return SignIn(None, False, "bad_credentials")
+    if user.status == USER_BLOCKED:
+        _record_attempt(email, user, success=False, reason="blocked", channel=channel)
+        return SignIn(None, False, "bad_credentials")
+    if passwords.needs_rehash(user.password_hash):
+        user.password_hash = passwords.hash_password(password)
+    if user.totp_enabled:
+        return SignIn(user, False, "needs_2fa")
+    return SignIn(user, True, "ok")
+
+
+def complete_sign_in(user: User, *, channel: str = "portal", method: str = "password") -> None:
+    """Both factors passed: clear the failure count, note the time, record and audit the sign-in."""
+    user.failed_logins = 0
+    user.locked_until = None
+    user.last_login_at = utcnow()
+    db.session.flush()
+    _record_attempt(user.email, user, success=True, reason="ok", channel=channel)
+    audit.record("auth.login", actor=user, target=user, after={"channel": channel, "method": method})
+
+
+def recent_sign_ins(user_id: int, limit: int = 20) -> list[LoginAttempt]:
+    return db.session.scalars(select(LoginAttempt).where(LoginAttempt.user_id == user_id)
+                              .order_by(LoginAttempt.id.desc()).limit(limit)).all()
