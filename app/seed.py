@@ -58,7 +58,7 @@ def seed_demo() -> list[Login]:
     for number, (email, first, last) in enumerate(COINVESTORS, start=1):
         investors[number] = _coinvestor(email, first, last)
         approve_identity(investors[number], reviewer)
-    from app.properties.demo import seed_properties
+    from app.investing.demo import seed_properties
 
     manager = auth.user_by_email("properties@example.com")
     seed_properties(manager, manager, investors)
