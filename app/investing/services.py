@@ -42,7 +42,7 @@ from app.investing.models import (
 )
 from app.ledger import services as ledger
 from app.ledger.models import FEE_REVENUE, PROPERTY_ESCROW, RETURNS_FUNDING, USER_WALLET
-from app.properties.terms import offering_version  # the fingerprint investors acknowledge; re-exported
+from app.properties.services import offering_version  # the fingerprint investors acknowledge; re-exported
 
 LIFETIME_HORIZON_YEARS = 25  # lifetime return calendars are written this far ahead, topped up by the daily job
 TOP_UP_WHEN_YEARS_LEFT = 5
