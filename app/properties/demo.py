@@ -128,8 +128,8 @@ def _amenities() -> dict[str, Amenity]:
 
 def _create(index: int, row: tuple, amenities: dict[str, Amenity], manager: User, now: datetime) -> Property:
     """The draft with its content, terms, photos (still to process) and documents."""
-    slug, title, kind, city, country, status, target, term, description, plan = row
-    opened, closed, invested, completed = HISTORY.get(slug, (20 + index, index * 3 - 40, None, None))
+    slug, title, kind, city, country, _status, target, term, description, _plan = row
+    opened, closed, _, _ = HISTORY.get(slug, (20 + index, index * 3 - 40, None, None))
     p = Property(slug=slug, title=title, property_type=kind, city=city, country=country,
                  street=f"{10 + index} Demo Street", region="", postal_code=f"{1000 + index}",
                  description=description + "\n\n- Professionally managed\n- Insured\n- Quarterly reports",
