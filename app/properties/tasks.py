@@ -29,9 +29,10 @@ def _unless_ready(photo_id: int, **values) -> int:
     """Set values on the photo unless it is already ready, in a unit of work of its own; the number of rows
     changed (0 or 1)."""
     with unit_of_work():
-        return db.session.execute(
+        changed = db.session.execute(
             update(PropertyPhoto).where(PropertyPhoto.id == photo_id, PropertyPhoto.status != PHOTO_READY)
             .values(**values).execution_options(synchronize_session=False)).rowcount
+    return changed
 
 
 def _delete_quietly(storage, keys) -> None:
