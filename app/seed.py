@@ -11,13 +11,13 @@ from app.core.db import unit_of_work
 from app.core.money import Money
 from app.extensions import db
 from app.investing import distribution
+from app.investing.demo import seed_properties
 from app.kyc.demo import approve_identity, ensure_forms
 from app.ledger.services import platform_currency
 from app.payments import services as payments
 from app.payments.models import Deposit
 from app.payouts import services as payouts
 from app.payouts.models import PayoutMethod
-from app.properties.demo import seed_properties
 
 INVESTOR_EMAIL = "investor@example.com"
 INVESTOR_PASSWORD = "Demo-investor-2026"
@@ -48,14 +48,17 @@ class Login:
 
 
 def seed_demo() -> list[Login]:
-    """Load the demo data (one unit of work), then pay the returns its history has made due."""
+    """Load the demo people (one unit of work), then the demo properties (they commit as they go: their photos are
+    processed from committed rows), then pay the returns their history has made due."""
     with unit_of_work():
-        logins = _people_and_properties()
+        logins, investors = _people()
+    manager = auth.user_by_email("properties@example.com")
+    seed_properties(manager, manager, investors)
     _pay_due_returns()
     return logins
 
 
-def _people_and_properties() -> list[Login]:
+def _people() -> tuple[list[Login], dict]:
     ensure_forms()
     logins = [_investor()]
     for email, role, first, last in STAFF:
@@ -68,9 +71,7 @@ def _people_and_properties() -> list[Login]:
     for number, (email, first, last) in enumerate(COINVESTORS, start=1):
         investors[number] = _coinvestor(email, first, last)
         approve_identity(investors[number], reviewer)
-    manager = auth.user_by_email("properties@example.com")
-    seed_properties(manager, manager, investors)
-    return logins
+    return logins, investors
 
 
 def _coinvestor(email: str, first: str, last: str):

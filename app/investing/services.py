@@ -8,7 +8,6 @@ Lock order, everywhere: the property row first (record_funding), then ledger acc
 """
 from __future__ import annotations
 
-import hashlib
 from datetime import date, datetime, timedelta
 
 from flask import current_app
@@ -43,6 +42,7 @@ from app.investing.models import (
 )
 from app.ledger import services as ledger
 from app.ledger.models import FEE_REVENUE, PROPERTY_ESCROW, RETURNS_FUNDING, USER_WALLET
+from app.properties.services import offering_version  # the fingerprint investors acknowledge; re-exported
 
 LIFETIME_HORIZON_YEARS = 25  # lifetime return calendars are written this far ahead, topped up by the daily job
 TOP_UP_WHEN_YEARS_LEFT = 5
@@ -60,15 +60,6 @@ def distributions_account(property_id: int):
 
 
 # reading ------------------------------------------------------------------------------------------------------------
-def offering_version(p) -> str:
-    """A fingerprint of what the investor acknowledges: the offering documents (by content) and the terms."""
-    from app.properties import terms as property_terms
-
-    parts = [f"doc:{d.id}:{d.sha256}" for d in sorted(p.documents, key=lambda d: d.id)]
-    parts += [f"{f}={getattr(p, f)!s}" for f in property_terms.TERM_FIELDS]
-    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
-
-
 def get_for_user(investment_id: int, user) -> Investment:
     """The caller's own investment; someone else's is indistinguishable from a missing one."""
     inv = db.session.get(Investment, investment_id)

@@ -1,11 +1,10 @@
 from celery import shared_task
 
-from app.extensions import db
+from app.core.db import unit_of_work
 from app.kyc.services import flag_overdue
 
 
 @shared_task(name="kyc.flag_overdue")
+@unit_of_work
 def flag_overdue_cases() -> int:
-    flagged = flag_overdue()
-    db.session.commit()
-    return flagged
+    return flag_overdue()

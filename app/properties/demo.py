@@ -1,21 +1,27 @@
-"""Demo properties in every state, with generated photos processed at once, funded by real investments made
-through investing.invest by the demo investor and three co-investors (so each property's raised amount equals its
-investments, and the ledger verifies)."""
+"""Demo properties in every state, with generated photos processed at once and two offering documents each.
+
+Their funding is real investments: the caller passes `invest(p, plan)` (app/investing/demo.py does, through
+investing.invest), so each property's raised amount equals its investments and the ledger verifies. Properties
+never import investing: it sits above them."""
 from __future__ import annotations
 
 import io
 import random
-from contextlib import contextmanager, nullcontext
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import datetime, timedelta
 
 from PIL import Image, ImageDraw
-from sqlalchemy import func, select
+from sqlalchemy import select
 
-from app.core.db import utcnow
-from app.core.money import Money
+from app.auth.models import User
+from app.core.db import in_unit_of_work, unit_of_work, utcnow
 from app.extensions import db
+from app.kyc.demo import sample_pdf
 from app.properties import services as properties
+from app.properties import workflow
 from app.properties.models import Amenity, Property, PropertyFaq
+from app.properties.tasks import process_photo
 
 AMENITIES = ["Parking", "Elevator", "Gym", "Rooftop terrace", "Concierge", "EV charging", "Storage", "Garden",
              "Loading dock", "Solar panels"]
@@ -70,49 +76,22 @@ HISTORY = {
     "vineyard-plot": (1300, 1200, 1250, 90),        # three yearly harvests and the capital paid, then sold
 }
 
+Plan = list[tuple[str | int, str]]  # (who, amount in major units): "investor" or co-investor 1, 2, 3
+Invest = Callable[[Property, Plan], None]
+Clock = Callable[[datetime], AbstractContextManager]
+
 
 @contextmanager
-def demo_clock(moment: datetime):
-    """Demo data only: run the property and investing services as if it were `moment`, so that demo investments
-    made through the real services can have a past (funding windows and return calendars months ago). The ledger,
-    the audit trail and notifications keep the real time: they say when the demo was loaded."""
-    from app.investing import services as investing_services
-    from app.properties import services as property_services
-
-    saved = investing_services.utcnow, property_services.utcnow
-    investing_services.utcnow = property_services.utcnow = lambda: moment
+def demo_clock(moment: datetime) -> Iterator[None]:
+    """Demo data only: run the property workflow as if it were `moment`, so that demo offerings can have a past
+    (funding windows and return calendars months ago). The ledger, the audit trail and notifications keep the real
+    time: they say when the demo was loaded. Investing adds its own clock around this one."""
+    saved = workflow.utcnow
+    workflow.utcnow = lambda: moment
     try:
         yield
     finally:
-        investing_services.utcnow, property_services.utcnow = saved
-
-
-def _ensure_funds(user, needed: int) -> None:
-    """Top the co-investor's wallet up by a completed bank transfer when it holds less than `needed`."""
-    from app.ledger.services import balance_of, platform_currency
-    from app.payments import services as payments
-    from app.payments.models import Deposit
-
-    available = balance_of(user.id).available.minor
-    if available >= needed:
-        return
-    top_up = -(-max(needed - available, 10_000_000) // 1_000_000) * 1_000_000  # 100,000.00 or more, in 10,000s
-    count = db.session.scalar(select(func.count(Deposit.id)).where(Deposit.user_id == user.id)) or 0
-    deposit = payments.create_deposit(user.id, Money(top_up, platform_currency()), "bank_transfer",
-                                      reference=f"demo-seed-{user.id}-funding-{count + 1}")
-    payments.complete_deposit(deposit)
-
-
-def _invest_all(p, plan, investors: dict) -> None:
-    from app.investing import services as investing
-
-    for who, amount in plan:
-        user = investors[who]
-        money = Money.parse(amount, p.currency)
-        if who != "investor":
-            _ensure_funds(user, investing.first_installment(p, money.minor))
-        investing.invest(user, p.id, money, acknowledged=True, documents_version=investing.offering_version(p),
-                         ip="127.0.0.1")
+        workflow.utcnow = saved
 
 
 def demo_photo(title: str, seed: int) -> bytes:
@@ -135,12 +114,7 @@ def demo_photo(title: str, seed: int) -> bytes:
     return buffer.getvalue()
 
 
-def seed_properties(manager, publisher, investors: dict | None = None) -> None:
-    """The demo properties, each published and funded by the investments of its plan. `investors` maps "investor"
-    and 1, 2, 3 to users who may invest (verified, KYC approved); without it the properties stay unfunded."""
-    from app.kyc.demo import sample_pdf
-    from app.properties.tasks import process_photo
-
+def _amenities() -> dict[str, Amenity]:
     amenities = {}
     for name in AMENITIES:
         amenity = db.session.scalar(select(Amenity).where(Amenity.name == name))
@@ -149,39 +123,65 @@ def seed_properties(manager, publisher, investors: dict | None = None) -> None:
             db.session.add(amenity)
         amenities[name] = amenity
     db.session.flush()
+    return amenities
+
+
+def _create(index: int, row: tuple, amenities: dict[str, Amenity], manager: User, now: datetime) -> Property:
+    """The draft with its content, terms, photos (still to process) and documents."""
+    slug, title, kind, city, country, _status, target, term, description, _plan = row
+    opened, closed, _, _ = HISTORY.get(slug, (20 + index, index * 3 - 40, None, None))
+    p = Property(slug=slug, title=title, property_type=kind, city=city, country=country,
+                 street=f"{10 + index} Demo Street", region="", postal_code=f"{1000 + index}",
+                 description=description + "\n\n- Professionally managed\n- Insured\n- Quarterly reports",
+                 target_amount=target, raised_amount=0, currency="USD", status="draft", created_by_id=manager.id,
+                 funding_starts_at=now - timedelta(days=opened), funding_ends_at=now - timedelta(days=closed),
+                 latitude=None, longitude=None, **term)
+    p.amenities = [amenities[a] for a in random.Random(index).sample(AMENITIES, 4)]
+    p.faqs = [PropertyFaq(position=i, question=q, answer=a) for i, (q, a) in enumerate(FAQ, start=1)]
+    db.session.add(p)
+    db.session.flush()
+    properties.check_terms_change(p, {})
+    for n in range(3):
+        properties.add_photo(p, demo_photo(title, index * 10 + n), actor=manager)
+    for doc_title in ("Offering memorandum", "Subscription terms"):
+        properties.add_document(p, sample_pdf(f"{title.upper()}  {doc_title}"), doc_title, actor=manager)
+    db.session.flush()
+    return p
+
+
+def seed_properties(manager: User, publisher: User, *, invest: Invest | None = None,
+                    clock: Clock = demo_clock) -> None:
+    """The demo properties, each published and, when `invest` is given, funded by `invest(p, plan)` with the
+    investments of its plan (run under `clock(moment)` for offerings with a history). Idempotent.
+
+    Commits as it goes (the photos are processed at once, from committed rows, so the demo has its images before
+    a worker runs): call it outside any unit of work."""
+    if in_unit_of_work():
+        raise RuntimeError("the demo properties commit as they go: seed them outside a unit of work")
+    with unit_of_work():
+        amenities = _amenities()
     now = utcnow()
-    for index, (slug, title, kind, city, country, status, target, term, description, plan) in enumerate(DEMO):
+    for index, row in enumerate(DEMO):
+        slug, status, plan = row[0], row[5], row[9]
         if db.session.scalar(select(Property.id).where(Property.slug == slug)) is not None:
             continue
-        opened, closed, invested, completed = HISTORY.get(slug, (20 + index, index * 3 - 40, None, None))
-        p = Property(slug=slug, title=title, property_type=kind, city=city, country=country,
-                     street=f"{10 + index} Demo Street", region="", postal_code=f"{1000 + index}",
-                     description=description + "\n\n- Professionally managed\n- Insured\n- Quarterly reports",
-                     target_amount=target, raised_amount=0, currency="USD", status="draft", created_by_id=manager.id,
-                     funding_starts_at=now - timedelta(days=opened), funding_ends_at=now - timedelta(days=closed),
-                     latitude=None, longitude=None, **term)
-        p.amenities = [amenities[a] for a in random.Random(index).sample(AMENITIES, 4)]
-        p.faqs = [PropertyFaq(position=i, question=q, answer=a) for i, (q, a) in enumerate(FAQ, start=1)]
-        db.session.add(p)
-        db.session.flush()
-        properties.check_terms_change(p, {})
-        photos = [properties.add_photo(p, demo_photo(title, index * 10 + n), actor=manager) for n in range(3)]
-        for doc_title in ("Offering memorandum", "Subscription terms"):
-            properties.add_document(p, sample_pdf(f"{title.upper()}  {doc_title}"), doc_title, actor=manager)
-        db.session.flush()
-        for photo in photos:
-            db.session.commit()
-            process_photo(photo.id)  # at once, so the demo has its images before a worker runs
+        _, _, invested, completed = HISTORY.get(slug, (None, None, None, None))
+        with unit_of_work():
+            p = _create(index, row, amenities, manager, now)
+            photo_ids = [photo.id for photo in p.photos]
+        for photo_id in photo_ids:
+            process_photo(photo_id)  # at once, so the demo has its images before a worker runs
         db.session.refresh(p)
         if status == "draft":
             continue
-        with demo_clock(now - timedelta(days=invested)) if invested else nullcontext():
-            properties.publish(p, actor=publisher)
-            if investors and plan:
-                _invest_all(p, plan, investors)
-        db.session.refresh(p)
-        if status == "completed":
-            with demo_clock(now - timedelta(days=completed)) if completed else nullcontext():
-                properties.complete(p, actor=publisher, reason="Demo data: sold.")
-        if status == "cancelled":
-            properties.cancel(p, actor=publisher, reason="Demo data: withdrawn by the sponsor.")
+        with unit_of_work():
+            with clock(now - timedelta(days=invested)) if invested else nullcontext():
+                properties.publish(p, actor=publisher)
+                if invest is not None and plan:
+                    invest(p, plan)
+            db.session.refresh(p)
+            if status == "completed":
+                with clock(now - timedelta(days=completed)) if completed else nullcontext():
+                    properties.complete(p, actor=publisher, reason="Demo data: sold.")
+            if status == "cancelled":
+                properties.cancel(p, actor=publisher, reason="Demo data: withdrawn by the sponsor.")

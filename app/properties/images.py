@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import warnings
 
+from flask import current_app, has_app_context
 from PIL import Image, ImageDraw, ImageOps
 
 SIZES: dict[str, tuple[int, int]] = {"thumbnail": (300, 200), "medium": (800, 600), "large": (1200, 900)}
@@ -21,8 +22,6 @@ _PLACEHOLDERS: dict[str, bytes] = {}
 
 
 def _max_pixels() -> int:
-    from flask import current_app, has_app_context
-
     if has_app_context():
         return int(current_app.config.get("UPLOAD_MAX_PIXELS") or DEFAULT_MAX_PIXELS)
     return DEFAULT_MAX_PIXELS

@@ -54,13 +54,6 @@ def summary(p: Property) -> dict:
     }
 
 
-def _documents_version(p: Property) -> str:
-    """What investing acknowledges: the offering documents and terms as they stand (see investing.offering_version)."""
-    from app.investing.services import offering_version
-
-    return offering_version(p)
-
-
 def detail(p: Property) -> dict:
     data = summary(p)
     data.update({
@@ -72,7 +65,7 @@ def detail(p: Property) -> dict:
         "amenities": [a.name for a in p.amenities],
         "faq": [{"question": f.question, "answer": f.answer} for f in p.faqs],
         "documents": [{"id": d.id, "title": d.title, "pages": d.pages, "size": d.size} for d in p.documents],
-        "documents_version": _documents_version(p),
+        "documents_version": terms.offering_version(p),
         "video_url": p.video_url,
         "terms": {"return_rate_bps": p.return_rate_bps,
                   "return_fixed_amount": money(p.return_fixed_amount, p.currency),

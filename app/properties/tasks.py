@@ -9,24 +9,29 @@ import logging
 from celery import shared_task
 from sqlalchemy import update
 
+from app.core.db import discard, unit_of_work
+from app.core.retry import backoff_seconds
 from app.core.storage import StorageNotFound, get_storage, new_key
 from app.extensions import db
+from app.properties import services
 from app.properties.images import CONTENT_TYPE, SIZES, make_variants, upright_size
+from app.properties.media import PROCESS_PHOTO_TASK
 from app.properties.models import PHOTO_FAILED, PHOTO_READY, PropertyPhoto
 
 log = logging.getLogger(__name__)
 MAX_RETRIES = 3  # for storage errors; a broken original is never retried
-RETRY_BASE_SECONDS = 30
+RETRY_BASE_SECONDS = 30  # then 60, 120: doubling, no jitter
 _KEY_COLUMNS = {"thumbnail": "thumbnail_key", "medium": "medium_key", "large": "large_key"}
 assert set(_KEY_COLUMNS) == set(SIZES)
 
 
 def _unless_ready(photo_id: int, **values) -> int:
-    """Set values on the photo unless it is already ready; commit; the number of rows changed (0 or 1)."""
-    changed = db.session.execute(
-        update(PropertyPhoto).where(PropertyPhoto.id == photo_id, PropertyPhoto.status != PHOTO_READY)
-        .values(**values).execution_options(synchronize_session=False)).rowcount
-    db.session.commit()
+    """Set values on the photo unless it is already ready, in a unit of work of its own; the number of rows
+    changed (0 or 1)."""
+    with unit_of_work():
+        changed = db.session.execute(
+            update(PropertyPhoto).where(PropertyPhoto.id == photo_id, PropertyPhoto.status != PHOTO_READY)
+            .values(**values).execution_options(synchronize_session=False)).rowcount
     return changed
 
 
@@ -43,7 +48,7 @@ def _failed(photo_id: int, error: str) -> str:
     return PHOTO_FAILED
 
 
-@shared_task(bind=True, name="properties.process_photo", max_retries=MAX_RETRIES)
+@shared_task(bind=True, name=PROCESS_PHOTO_TASK, max_retries=MAX_RETRIES)
 def process_photo(self, photo_id: int) -> str:
     """Make and store the photo's thumbnail, medium and large JPEGs; "ready", "failed", "skipped" or "missing"."""
     photo = db.session.get(PropertyPhoto, photo_id)
@@ -54,7 +59,7 @@ def process_photo(self, photo_id: int) -> str:
     property_id = photo.property_id
     original_key = photo.original_key
     old_keys = [key for key in (photo.thumbnail_key, photo.medium_key, photo.large_key) if key]
-    db.session.rollback()  # end the read transaction: no database lock is held while images are made
+    discard()  # end the read transaction: no database lock is held while images are made
 
     storage = get_storage()
     stored: dict[str, str] = {}
@@ -74,12 +79,13 @@ def process_photo(self, photo_id: int) -> str:
             storage.put(key, data, CONTENT_TYPE)
             stored[name] = key
     except Exception as exc:  # storage unavailable: try again later, a bounded number of times
-        db.session.rollback()
+        discard()
         _delete_quietly(storage, stored.values())
         if self.request.called_directly:
             raise
         if self.request.retries < self.max_retries:
-            raise self.retry(exc=exc, countdown=RETRY_BASE_SECONDS * 2 ** self.request.retries) from None
+            countdown = backoff_seconds(self.request.retries + 1, base=RETRY_BASE_SECONDS, jitter=0)
+            raise self.retry(exc=exc, countdown=countdown) from None
         log.exception("photo %s could not be processed", photo_id)
         return _failed(photo_id, f"Processing failed: {type(exc).__name__}.")
 
@@ -88,12 +94,5 @@ def process_photo(self, photo_id: int) -> str:
         _delete_quietly(storage, stored.values())  # another run finished first, or the photo was deleted
         return "skipped"
     _delete_quietly(storage, [key for key in old_keys if key not in stored.values()])
-
-    try:
-        from app.properties.services import photos_changed
-    except ImportError:
-        photos_changed = None
-    if photos_changed is not None:
-        photos_changed(property_id)
-        db.session.commit()
+    services.photos_changed(property_id)  # the new variants are committed: cached pages show them now
     return PHOTO_READY

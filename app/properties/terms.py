@@ -1,9 +1,13 @@
-"""Investment terms: the rules that make them coherent, what a publish needs, and the plain-words explanation with
-an example. Pure functions over a Property (no database)."""
+"""Investment terms: the rules that make them coherent, when they may change, what a publish needs, the fingerprint
+an investor acknowledges, and the plain-words explanation with an example. Pure functions over a Property (no
+database)."""
 from __future__ import annotations
 
+import hashlib
+
+from app.core.errors import Conflict, ValidationError
 from app.core.money import Money, round_half_even
-from app.properties.models import FREQUENCIES
+from app.properties.models import CANCELLED, COMPLETED, FREQUENCIES, FUNDED, TYPES
 
 MAX_AMOUNT = 10**13
 PERIODS_PER_YEAR = {"monthly": 12, "quarterly": 4, "yearly": 1}
@@ -96,6 +100,29 @@ def problems(p) -> dict[str, list[str]]:
     if p.funding_starts_at and p.funding_ends_at and p.funding_ends_at <= p.funding_starts_at:
         add("funding_ends_at", "The funding window must end after it starts.")
     return errors
+
+
+def check_change(p, before: dict) -> None:
+    """Refuse incoherent terms, and any change of terms once someone has invested or the offering has closed.
+    `before` is the property's snapshot before the change (empty for a new property)."""
+    changed = {f for f in TERM_FIELDS if before.get(f) != getattr(p, f)}
+    if changed and before.get("raised_amount", 0) > 0:
+        raise Conflict("terms are locked: investors have already invested",
+                       {f: ["Locked: investors have already invested."] for f in sorted(changed)})
+    if p.status in (FUNDED, COMPLETED, CANCELLED) and changed:
+        raise Conflict(f"terms of a {p.status} property cannot change")
+    errors = problems(p)
+    if errors:
+        raise ValidationError("the investment terms do not hold together", errors)
+    if p.property_type not in TYPES:
+        raise ValidationError("unknown type", {"property_type": [f"One of {', '.join(TYPES)}."]})
+
+
+def offering_version(p) -> str:
+    """A fingerprint of what the investor acknowledges: the offering documents (by content) and the terms."""
+    parts = [f"doc:{d.id}:{d.sha256}" for d in sorted(p.documents, key=lambda d: d.id)]
+    parts += [f"{f}={getattr(p, f)!s}" for f in TERM_FIELDS]
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 
 def missing_to_publish(p) -> list[str]:

@@ -7,6 +7,8 @@ from flask_login import current_user
 from app.core.errors import DomainError
 from app.core.storage import get_storage
 from app.extensions import limiter
+from app.properties.images import placeholder
+from app.properties.services import photo_for
 
 bp = Blueprint("properties_media", __name__)
 SIZE_KEYS = {"thumbnail": "thumbnail_key", "medium": "medium_key", "large": "large_key"}
@@ -15,9 +17,6 @@ SIZE_KEYS = {"thumbnail": "thumbnail_key", "medium": "medium_key", "large": "lar
 @bp.get("/media/properties/photos/<int:photo_id>/<size>.jpg")
 @limiter.exempt
 def photo(photo_id: int, size: str):
-    from app.properties.images import placeholder
-    from app.properties.services import photo_for
-
     if size not in SIZE_KEYS:
         abort(404)
     try:

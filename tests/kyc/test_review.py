@@ -259,3 +259,19 @@ def test_forms_are_designed_in_the_console(client, make_user, login, forms):
     assert [f.name for f in created.fields] == ["employer", "statement"]
     assert created in kyc.required_forms(kyc.INVEST)
     assert db.session.scalar(select(AuditRecord).where(AuditRecord.action == "kyc.form_saved")) is not None
+
+
+def test_a_decision_made_meanwhile_wins(make_user, forms, reviewer):
+    """Two reviewers decide the same case at once: the conditional state change lets exactly one through."""
+    from sqlalchemy import update
+
+    identity, _ = forms
+    submission = submit(make_user(), identity)
+    db.session.execute(update(KycSubmission).where(KycSubmission.id == submission.id)
+                       .values(status="rejected", reason_code="expired")
+                       .execution_options(synchronize_session=False))  # the other reviewer's decision
+    assert submission.status == "pending"  # what this reviewer still sees
+    with pytest.raises(IllegalTransition, match="rejected now"):
+        kyc.decide(submission, "approved", actor=reviewer)
+    assert submission.status == "rejected"
+    assert db.session.scalar(select(AuditRecord).where(AuditRecord.action == "kyc.approved")) is None

@@ -18,7 +18,7 @@ from app.admin.base import SecureModelView, requires, run_action
 from app.auth.forms import SimpleForm
 from app.auth.models import User
 from app.core import audit
-from app.core.db import commit, utcnow
+from app.core.db import unit_of_work, utcnow
 from app.core.errors import DomainError
 from app.core.security import has_permission
 from app.extensions import db
@@ -106,10 +106,10 @@ class KycQueueView(SecureModelView):
 
     # bulk ---------------------------------------------------------------------------------------------------------
     def _bulk(self, ids, decision):
-        results = kyc.bulk_decide([int(i) for i in ids], decision, actor=current_user,
-                                  reason_code=request.form.get("bulk_reason_code"),
-                                  comment=request.form.get("bulk_comment"))
-        commit()
+        with unit_of_work():
+            results = kyc.bulk_decide([int(i) for i in ids], decision, actor=current_user,
+                                      reason_code=request.form.get("bulk_reason_code"),
+                                      comment=request.form.get("bulk_comment"))
         done = [r for r in results if r.ok]
         for r in results:
             flash(f"Case #{r.submission_id}: {r.message}", "success" if r.ok else "error")
@@ -194,10 +194,10 @@ class KycQueueView(SecureModelView):
     def document(self, document_id: int):
         """Staff view of a document: checked and audited, then served or redirected to a presigned URL."""
         try:
-            found = kyc.document_for(document_id, current_user)
+            with unit_of_work():  # the audit record of this view is committed before the document is served
+                found = kyc.document_for(document_id, current_user)
         except DomainError:
             abort(404)
-        commit()  # the audit record of this view
         return serve_document(found)
 
 

@@ -2,11 +2,12 @@
 invested), FAQ inline, photos and documents, and the workflow actions (publish, complete, cancel) with confirmation."""
 from __future__ import annotations
 
-from datetime import UTC
+import logging
 from decimal import Decimal, InvalidOperation
 
-from flask import abort, flash, redirect, request, url_for
+from flask import abort, flash, has_request_context, redirect, request, url_for
 from flask_admin import expose
+from flask_admin.babel import gettext
 from flask_admin.model.form import InlineFormAdmin
 from flask_login import current_user
 from markupsafe import Markup, escape
@@ -16,19 +17,28 @@ from wtforms.validators import Length, Optional
 
 from app.admin.base import SecureModelView, money_formatter, requires, run_action
 from app.auth.forms import SimpleForm
-from app.core import audit
-from app.core.errors import DomainError
+from app.core.db import unit_of_work
+from app.core.errors import DomainError, ValidationError
 from app.core.money import Money, MoneyError
+from app.core.security import has_permission
 from app.extensions import db
+from app.kyc.services import read_upload
 from app.properties import services as properties
 from app.properties import terms
 from app.properties.models import FREQUENCIES, TYPES, Amenity, Property, PropertyFaq, PropertyPhoto
+
+log = logging.getLogger(__name__)
 
 MONEY_FIELDS = {"target": "target_amount", "fixed": "fixed_amount", "minimum": "min_investment",
                 "maximum": "max_investment", "late_fee_amount": "late_fee", "fixed_return": "return_fixed_amount"}
 MONEY_LABELS = {"target": "Target amount", "fixed": "Fixed amount per investment (or leave empty for a range)",
                 "minimum": "Minimum per investment", "maximum": "Maximum per investment",
                 "late_fee_amount": "Late fee per installment", "fixed_return": "Fixed return per period"}
+# form fields that are the model's own columns, given to the service as they are
+COLUMN_FIELDS = ("title", "slug", "property_type", "description", "street", "city", "region", "postal_code",
+                 "country", "latitude", "longitude", "video_url", "installments_count", "installment_interval",
+                 "installment_unit", "return_frequency", "return_every_days", "return_periods", "capital_back",
+                 "funding_starts_at", "funding_ends_at", "resale_allowed")
 
 
 def _status(view, context, model, name):
@@ -75,14 +85,10 @@ class PropertyView(SecureModelView):
     inline_models = (FaqInline(PropertyFaq),)
 
     def can_edit_model(self) -> bool:
-        from app.core.security import has_permission
-
         return has_permission(current_user, "properties.edit")
 
     @property
     def can_create(self):  # noqa: D401
-        from flask import has_request_context
-
         if not has_request_context():
             return True
         return self.can_edit_model()
@@ -93,8 +99,6 @@ class PropertyView(SecureModelView):
 
     @property
     def can_edit(self):
-        from flask import has_request_context
-
         if not has_request_context():
             return True
         return self.can_edit_model()
@@ -103,6 +107,11 @@ class PropertyView(SecureModelView):
     def can_edit(self, value):
         pass
 
+    def edit_form(self, obj=None):
+        form = super().edit_form(obj)
+        form._obj = obj  # FlaskForm keeps no _obj: without it the slug's Unique check refuses the record's own slug
+        return form
+
     def on_form_prefill(self, form, id):
         model = self.get_one(id)
         for name, column in MONEY_FIELDS.items():
@@ -110,47 +119,73 @@ class PropertyView(SecureModelView):
             getattr(form, name).data = Money(value, model.currency).amount_str() if value is not None else ""
         form.annual_rate.data = f"{Decimal(model.return_rate_bps) / 100:.2f}" if model.return_rate_bps else ""
 
-    def on_model_change(self, form, model, is_created):
+    # create and edit: the form's fields as plain data for the properties service --------------------------------
+    def create_model(self, form):
         if not self.can_edit_model():
             abort(403)
-        before = {} if is_created else getattr(model, "_before", {})
+        try:
+            data = self._data(form, "USD")
+            with unit_of_work():
+                model = properties.create_property(data, actor=current_user)
+        except Exception as exc:  # noqa: BLE001 - reported on the form, as Flask-Admin does
+            return self._refused(exc, "create")
+        self.after_model_change(form, model, True)
+        return model
+
+    def update_model(self, form, model):
+        if not self.can_edit_model():
+            abort(403)
+        try:
+            data = self._data(form, model.currency or "USD")
+            with unit_of_work():
+                properties.update_property(model, data, actor=current_user)
+        except Exception as exc:  # noqa: BLE001 - reported on the form, as Flask-Admin does
+            return self._refused(exc, "update")
+        self.after_model_change(form, model, False)
+        return True
+
+    def _refused(self, exc: Exception, verb: str) -> bool:
+        if isinstance(exc, DomainError):
+            details = "; ".join(f"{k}: {' '.join(v)}" for k, v in (exc.errors or {}).items())
+            flash(f"{exc.message}. {details}", "error")
+        elif not self.handle_view_exception(exc):
+            message = gettext("Failed to create record. %(error)s", error=str(exc)) if verb == "create" \
+                else gettext("Failed to update record. %(error)s", error=str(exc))
+            flash(message, "error")
+            log.exception("Failed to %s record.", verb)
+        return False
+
+    @staticmethod
+    def _data(form, currency: str) -> dict:
+        """Money typed in major units becomes minor units, the annual rate in % basis points; the rest as typed."""
+        data = {name: getattr(form, name).data for name in COLUMN_FIELDS}
         errors = {}
         for name, column in MONEY_FIELDS.items():
             raw = (getattr(form, name).data or "").strip()
             try:
-                setattr(model, column, Money.parse(raw, model.currency or "USD").minor if raw else None)
+                data[column] = Money.parse(raw, currency).minor if raw else None
             except MoneyError as exc:
                 errors[name] = str(exc)
         raw_rate = (form.annual_rate.data or "").strip()
         try:
-            model.return_rate_bps = int((Decimal(raw_rate) * 100).to_integral_value()) if raw_rate else None
+            data["return_rate_bps"] = int((Decimal(raw_rate) * 100).to_integral_value()) if raw_rate else None
         except InvalidOperation:
             errors["annual_rate"] = "not a number"
         if errors:
             raise FormValidationError("; ".join(f"{MONEY_LABELS.get(k, k)}: {v}" for k, v in errors.items()))
-        for column in ("funding_starts_at", "funding_ends_at"):
-            value = getattr(model, column)
-            if value is not None and value.tzinfo is None:
-                setattr(model, column, value.replace(tzinfo=UTC))
-        if not model.installment_unit:
-            model.installment_unit = None
-        model.slug = properties.slugify(model.slug or model.title)
-        model.country = (model.country or "").upper()[:2]
-        if is_created:
-            model.created_by_id = current_user.id
-            model.raised_amount = 0
-            model.status = "draft"
-        try:
-            properties.check_terms_change(model, before)
-        except DomainError as exc:
-            details = "; ".join(f"{k}: {' '.join(v)}" for k, v in (exc.errors or {}).items())
-            raise FormValidationError(f"{exc.message}. {details}") from None
-        audit.record("properties.created" if is_created else "properties.edited", target=model,
-                     after={"title": model.title, "terms": {f: str(getattr(model, f)) for f in terms.TERM_FIELDS}})
-
-    def update_model(self, form, model):
-        model._before = properties.snapshot(model)
-        return super().update_model(form, model)
+        data["amenities"] = [amenity.name for amenity in form.amenities.data or []]
+        data["faqs"] = []
+        for entry in form.faqs.entries:
+            pk = entry.get_pk()
+            faq_id = int(pk) if pk is not None and str(pk).isdigit() else None
+            if form.faqs.should_delete(entry):
+                if faq_id is not None:
+                    data["faqs"].append({"id": faq_id, "delete": True})
+                continue
+            fields = entry.form
+            data["faqs"].append({"id": faq_id, "position": fields.position.data, "question": fields.question.data,
+                                 "answer": fields.answer.data})
+        return data
 
     # workflow and media -------------------------------------------------------------------------------------------
     def render(self, template, **kwargs):
@@ -202,8 +237,6 @@ class PropertyView(SecureModelView):
             return redirect(url_for(".details_view", id=p.id))
 
         def add_all():
-            from app.kyc.services import read_upload
-
             for upload in uploads:
                 properties.add_photo(p, read_upload(upload, 10 * 1024 * 1024).data, actor=current_user)
 
@@ -216,11 +249,7 @@ class PropertyView(SecureModelView):
         upload = request.files.get("document")
 
         def add():
-            from app.kyc.services import read_upload
-
             if upload is None or not upload.filename:
-                from app.core.errors import ValidationError
-
                 raise ValidationError("choose a PDF")
             properties.add_document(p, read_upload(upload, 10 * 1024 * 1024).data, request.form.get("title", ""),
                                     actor=current_user)

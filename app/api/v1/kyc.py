@@ -5,7 +5,7 @@ from marshmallow import Schema, fields
 
 from app.api.auth import current_api_user
 from app.api.envelope import envelope, ok
-from app.core.db import commit
+from app.core.db import unit_of_work
 from app.core.errors import NotFound, ValidationError
 from app.core.uploads import UploadRejected
 from app.extensions import db, limiter
@@ -121,8 +121,8 @@ def submit():
     if errors:
         raise ValidationError("a document is not acceptable", errors)
     values = {k: v for k, v in request.form.items() if k != "form_id"}
-    submission = kyc.submit(user, form, values, files)
-    commit()
+    with unit_of_work():
+        submission = kyc.submit(user, form, values, files)
     return ok(submission, message="Submitted for review.")
 
 

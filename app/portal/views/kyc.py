@@ -3,7 +3,7 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from app.auth.forms import SimpleForm
-from app.core.db import commit
+from app.core.db import unit_of_work
 from app.core.errors import DomainError
 from app.core.uploads import UploadRejected
 from app.extensions import db, limiter
@@ -48,13 +48,12 @@ def kyc_form(form_id: int):
                     errors[name] = [exc.message]
         if not errors:
             try:
-                kyc.submit(current_user, form, values, files)
-                commit()
+                with unit_of_work():
+                    kyc.submit(current_user, form, values, files)
                 flash(f"Thank you: your {form.name} is submitted. We will tell you as soon as it is reviewed.",
                       "success")
                 return redirect(url_for("portal.kyc_overview"))
             except DomainError as exc:
-                db.session.rollback()
                 errors = exc.errors or {"form_id": [exc.message]}
     prefill = {}
     if latest is not None and not values:

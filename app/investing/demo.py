@@ -1,0 +1,62 @@
+"""Demo offerings funded for real: the demo properties (app/properties/demo.py) with the investments of their
+plans made through investing.invest by the demo investor and three co-investors, whose wallets are topped up by
+completed bank transfers as they need. Offerings with a history invest as of days long past (`demo_clock`)."""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from functools import partial
+
+from sqlalchemy import func, select
+
+from app.core.money import Money
+from app.extensions import db
+from app.investing import services as investing
+from app.ledger.services import balance_of, platform_currency
+from app.payments import services as payments
+from app.payments.models import Deposit
+from app.properties import demo as property_demo
+from app.properties.models import Property
+
+
+@contextmanager
+def demo_clock(moment: datetime) -> Iterator[None]:
+    """Demo data only: the property workflow and the investing services run as if it were `moment` (the ledger,
+    the audit trail and notifications keep the real time)."""
+    saved = investing.utcnow
+    investing.utcnow = lambda: moment
+    try:
+        with property_demo.demo_clock(moment):
+            yield
+    finally:
+        investing.utcnow = saved
+
+
+def _ensure_funds(user, needed: int) -> None:
+    """Top the co-investor's wallet up by a completed bank transfer when it holds less than `needed`."""
+    available = balance_of(user.id).available.minor
+    if available >= needed:
+        return
+    top_up = -(-max(needed - available, 10_000_000) // 1_000_000) * 1_000_000  # 100,000.00 or more, in 10,000s
+    count = db.session.scalar(select(func.count(Deposit.id)).where(Deposit.user_id == user.id)) or 0
+    deposit = payments.create_deposit(user.id, Money(top_up, platform_currency()), "bank_transfer",
+                                      reference=f"demo-seed-{user.id}-funding-{count + 1}")
+    payments.complete_deposit(deposit)
+
+
+def _invest_all(p: Property, plan: property_demo.Plan, *, investors: dict) -> None:
+    for who, amount in plan:
+        user = investors[who]
+        money = Money.parse(amount, p.currency)
+        if who != "investor":
+            _ensure_funds(user, investing.first_installment(p, money.minor))
+        investing.invest(user, p.id, money, acknowledged=True, documents_version=investing.offering_version(p),
+                         ip="127.0.0.1")
+
+
+def seed_properties(manager, publisher, investors: dict | None = None) -> None:
+    """The demo properties, each published and funded by the investments of its plan. `investors` maps "investor"
+    and 1, 2, 3 to users who may invest (verified, KYC approved); without it the properties stay unfunded."""
+    invest = partial(_invest_all, investors=investors) if investors else None
+    property_demo.seed_properties(manager, publisher, invest=invest, clock=demo_clock)

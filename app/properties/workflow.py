@@ -1,0 +1,108 @@
+"""The status workflow (draft -> active -> funded -> completed; draft or active -> cancelled) and the funding
+that moves a property to funded. Every move is one conditional state change, audited, told to the followers.
+
+A cancellation is sent as `signals.property_cancelled` in the same unit of work: the domains above (investing)
+do their part of it there, without properties importing them."""
+from __future__ import annotations
+
+from sqlalchemy import select, update
+
+from app.auth.models import User
+from app.core import audit
+from app.core.db import utcnow
+from app.core.errors import Conflict, Forbidden, NotFound, ValidationError
+from app.core.security import has_permission
+from app.core.states import transition
+from app.extensions import db
+from app.notifications.services import notify
+from app.properties import terms
+from app.properties.catalogue import catalogue_changed
+from app.properties.models import (
+    ACTIVE,
+    CANCELLED,
+    COMPLETED,
+    FUNDED,
+    TRANSITIONS,
+    Property,
+    PropertyFollower,
+)
+from app.properties.signals import property_cancelled
+
+
+def _move(p: Property, target: str, *, actor: User | None, reason: str | None = None, **stamps) -> Property:
+    before = transition(p, target, TRANSITIONS, what="the property", updated_at=utcnow(), **stamps)
+    audit.record(f"properties.{target}", actor=actor, target=p, before={"status": before},
+                 after={"status": target}, reason=reason)
+    _tell_followers(p, before, target)
+    catalogue_changed()
+    return p
+
+
+def _tell_followers(p: Property, before: str, after: str) -> None:
+    followers = list(db.session.scalars(select(User).join(PropertyFollower, PropertyFollower.user_id == User.id)
+                                        .where(PropertyFollower.property_id == p.id, User.status == "active")))
+    if followers:
+        notify(followers, "property_status", link=None, title=p.title, slug=p.slug, status=after, previous=before)
+
+
+def publish(p: Property, *, actor: User) -> Property:
+    if not has_permission(actor, "properties.publish"):
+        raise Forbidden("publishing needs the properties.publish permission")
+    missing = terms.missing_to_publish(p)
+    if missing:
+        raise Conflict("not ready to publish: " + ", ".join(missing), {"status": [f"Missing {m}." for m in missing]})
+    return _move(p, ACTIVE, actor=actor, published_at=utcnow())
+
+
+def complete(p: Property, *, actor: User, reason: str | None = None) -> Property:
+    if not has_permission(actor, "properties.publish"):
+        raise Forbidden("this needs the properties.publish permission")
+    return _move(p, COMPLETED, actor=actor, reason=reason, closed_at=utcnow())
+
+
+def cancel(p: Property, *, actor: User, reason: str) -> Property:
+    """Cancel a draft or active offering; the receivers of `property_cancelled` (investing refunds every live
+    investment) act in the same unit of work."""
+    if not has_permission(actor, "properties.publish"):
+        raise Forbidden("this needs the properties.publish permission")
+    if not reason or not reason.strip():
+        raise ValidationError("a reason is required", {"reason": ["Say why: investors are told."]})
+    moved = _move(p, CANCELLED, actor=actor, reason=reason.strip(), closed_at=utcnow())
+    property_cancelled.send(moved, actor=actor, reason=reason.strip())
+    return moved
+
+
+def record_funding(property_id: int, amount: int, *, actor: User | None = None) -> Property:
+    """Add an investment's amount to the property (the investing service calls this in its own transaction).
+    A conditional UPDATE keeps the total within the target; reaching it moves the property to funded."""
+    if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
+        raise ValidationError("a positive amount is required")
+    added = db.session.execute(
+        update(Property).where(Property.id == property_id, Property.status == ACTIVE,
+                               Property.raised_amount + amount <= Property.target_amount)
+        .values(raised_amount=Property.raised_amount + amount, updated_at=utcnow())
+        .execution_options(synchronize_session=False)).rowcount
+    p = db.session.get(Property, property_id)
+    if p is None:
+        raise NotFound("no such property")
+    db.session.refresh(p)
+    if added != 1:
+        if p.status != ACTIVE:
+            raise Conflict(f"this property is {p.status}, not open for investment")
+        raise Conflict("not enough funding left", {"amount": [f"At most {p.remaining_amount} remains."]})
+    catalogue_changed()
+    if p.raised_amount == p.target_amount:
+        _move(p, FUNDED, actor=actor, funded_at=utcnow())
+    return p
+
+
+def release_funding(property_id: int, amount: int) -> None:
+    """Give back `amount` of the raised total (an investment cancelled for default). The property keeps its
+    status; a funded property with room again is for its manager to reopen or complete."""
+    released = db.session.execute(
+        update(Property).where(Property.id == property_id, Property.raised_amount >= amount)
+        .values(raised_amount=Property.raised_amount - amount, updated_at=utcnow())
+        .execution_options(synchronize_session=False)).rowcount
+    if released != 1:
+        raise Conflict("the property has not raised that much")
+    catalogue_changed()
