@@ -21,6 +21,6 @@ def off_loop(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """fn(*args, **kwargs), in gevent's thread pool under gevent; its exception, if any, is raised here."""
     if not _patched():
         return fn(*args, **kwargs)
-    import gevent  # only under gevent's workers: the import would start its hub in any other process
+    import gevent  # only when gevent patched this process (its workers): others never load it
 
     return gevent.get_hub().threadpool.apply(fn, args, kwargs)
