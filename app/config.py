@@ -148,7 +148,7 @@ class Config:
     CELERY_TASK_ALWAYS_EAGER = False
 
     @classmethod
-    def validate(cls, config: dict) -> None:  # noqa: D401 - overridden in Production
+    def validate(cls, config: dict) -> None:
         """Development and testing accept generated secrets."""
 
 
@@ -160,7 +160,7 @@ class Development(Config):
 class Testing(Config):
     NAME = "testing"
     TESTING = True
-    SECRET_KEY = "testing-secret-key-not-for-production"
+    SECRET_KEY = "testing-secret-key-not-for-production"  # noqa: S105 - the test configuration only
     WTF_CSRF_ENABLED = True
     CELERY_TASK_ALWAYS_EAGER = True
     # cheap hashes keep the suite fast; production uses the defaults above

@@ -28,7 +28,7 @@ def _database_ok() -> bool:
         db.session.execute(text("SELECT 1"))
         discard()  # a read-only probe: hand the connection back
         return True
-    except Exception:  # noqa: BLE001 - any failure means not ready
+    except Exception:
         discard()
         return False
 
@@ -39,7 +39,7 @@ def _broker_ok() -> bool:
         with celery.connection_for_write() as conn:
             conn.ensure_connection(max_retries=1, interval_start=0, interval_step=0.2, timeout=2)
         return True
-    except Exception:  # noqa: BLE001
+    except Exception:
         return False
 
 

@@ -1,5 +1,5 @@
 """Import every model so Alembic and the app see the whole schema."""
-from app.api.idempotency import IdempotencyKey  # noqa: F401,E402
+from app.api.idempotency import IdempotencyKey  # noqa: F401
 from app.auth.models import ApiToken, LoginAttempt, RecoveryCode, Role, User, UserSession  # noqa: F401
 from app.core.audit import AuditRecord  # noqa: F401
 from app.investing.models import (  # noqa: F401

@@ -20,8 +20,8 @@ from app.payouts import services as payouts
 from app.payouts.models import PayoutMethod
 
 INVESTOR_EMAIL = "investor@example.com"
-INVESTOR_PASSWORD = "Demo-investor-2026"
-STAFF_PASSWORD = "Demo-staff-2026"
+INVESTOR_PASSWORD = "Demo-investor-2026"  # noqa: S105 - the demo logins CONTRACT.md publishes
+STAFF_PASSWORD = "Demo-staff-2026"  # noqa: S105 - the demo logins CONTRACT.md publishes
 STAFF = (
     ("admin@example.com", "admin", "Ada", "Admin"),
     ("compliance@example.com", "compliance", "Carl", "Compliance"),

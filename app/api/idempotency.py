@@ -107,7 +107,8 @@ def _claim_of(user_id: int, key: str) -> IdempotencyKey | None:
 
 def _store(claim_id: int, status_code: int, body: dict) -> None:
     row = db.session.get(IdempotencyKey, claim_id)
-    assert row is not None, "the claim is released only on an unexpected error"
+    if row is None:  # released only on an unexpected error, which never stores an answer
+        raise RuntimeError(f"idempotency claim {claim_id} is gone")
     row.status_code, row.response = status_code, body
 
 

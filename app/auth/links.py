@@ -7,7 +7,7 @@ from flask import current_app
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 VERIFY_EMAIL = "verify-email"
-RESET_PASSWORD = "reset-password"
+RESET_PASSWORD = "reset-password"  # noqa: S105 - the name of a link's purpose, not a password
 MAX_AGE = {VERIFY_EMAIL: 48 * 3600, RESET_PASSWORD: 3600}
 
 

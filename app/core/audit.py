@@ -109,9 +109,8 @@ def current_client() -> Client:
 def _resolve_actor(actor):
     if actor is not None:
         return actor
-    if has_request_context():
-        if current_user and current_user.is_authenticated:
-            return current_user._get_current_object()
+    if has_request_context() and current_user and current_user.is_authenticated:
+        return current_user._get_current_object()
     return None
 
 

@@ -77,11 +77,11 @@ class Money:
 
     # construction -----------------------------------------------------------------------------------------------
     @classmethod
-    def zero(cls, currency: str) -> "Money":
+    def zero(cls, currency: str) -> Money:
         return cls(0, currency)
 
     @classmethod
-    def parse(cls, text: str, currency: str, *, allow_zero: bool = False, grouping: bool = False) -> "Money":
+    def parse(cls, text: str, currency: str, *, allow_zero: bool = False, grouping: bool = False) -> Money:
         """The one strict parse of a decimal string in major units ("1250.00") into Money.
 
         Refused, with a message that says why (MoneyError): anything but a string (a float or an int from JSON),
@@ -111,7 +111,7 @@ class Money:
         return cls(minor, currency)
 
     @classmethod
-    def from_decimal(cls, value: Decimal, currency: str) -> "Money":
+    def from_decimal(cls, value: Decimal, currency: str) -> Money:
         """Round half-even to the currency's minor unit."""
         try:
             minor = int(Decimal(value).scaleb(exponent(currency)).quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
@@ -138,21 +138,21 @@ class Money:
         return self.display()
 
     # arithmetic -------------------------------------------------------------------------------------------------
-    def _same(self, other: "Money") -> None:
+    def _same(self, other: Money) -> None:
         if not isinstance(other, Money):
             raise TypeError("Money arithmetic needs Money")
         if other.currency != self.currency:
             raise MoneyError(f"currency mismatch: {self.currency} and {other.currency}")
 
-    def __add__(self, other: "Money") -> "Money":
+    def __add__(self, other: Money) -> Money:
         self._same(other)
         return Money(self.minor + other.minor, self.currency)
 
-    def __sub__(self, other: "Money") -> "Money":
+    def __sub__(self, other: Money) -> Money:
         self._same(other)
         return Money(self.minor - other.minor, self.currency)
 
-    def __neg__(self) -> "Money":
+    def __neg__(self) -> Money:
         return Money(-self.minor, self.currency)
 
     def is_zero(self) -> bool:
@@ -161,11 +161,11 @@ class Money:
     def is_positive(self) -> bool:
         return self.minor > 0
 
-    def apply_bps(self, bps: int) -> "Money":
+    def apply_bps(self, bps: int) -> Money:
         """self x bps / 10,000, rounded half-even."""
         return Money(round_half_even(self.minor * bps, 10_000), self.currency)
 
-    def allocate(self, weights: list[int]) -> list["Money"]:
+    def allocate(self, weights: list[int]) -> list[Money]:
         """Split exactly by integer weights (largest remainder); the parts always add up to self."""
         return [Money(part, self.currency) for part in allocate(self.minor, weights)]
 

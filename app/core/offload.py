@@ -7,7 +7,8 @@ holds it for tens of milliseconds (argon2 hashing a password) would hold up ever
 from __future__ import annotations
 
 import sys
-from typing import Any, Callable, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 

@@ -6,6 +6,7 @@ hands out a short-lived presigned URL when the backend supports it.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import tempfile
@@ -168,10 +169,8 @@ class LocalStorage(Storage):
             os.chmod(tmp, 0o600)
             os.replace(tmp, path)
         except BaseException:
-            try:
+            with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
-            except FileNotFoundError:
-                pass
             raise
 
     def get(self, key: str) -> bytes:
@@ -184,10 +183,8 @@ class LocalStorage(Storage):
 
     def delete(self, key: str) -> None:
         path = self.path_for(key)
-        try:
+        with contextlib.suppress(FileNotFoundError, NotADirectoryError):
             os.unlink(path)
-        except (FileNotFoundError, NotADirectoryError):
-            pass
 
     def exists(self, key: str) -> bool:
         return self.path_for(key).is_file()

@@ -162,7 +162,7 @@ def _clean_image(data: bytes, kind: str) -> CleanFile:
             raise too_many from None
         except MemoryError:
             raise too_many from None
-        except Exception:  # noqa: BLE001 - any decoder failure means the file is not a usable image
+        except Exception:
             raise _damaged() from None
     return CleanFile(data=output, content_type=_CONTENT_TYPES[kind], extension=_EXTENSIONS[kind], kind="image",
                      width=width, height=height, pages=None, sha256=hashlib.sha256(output).hexdigest(),
@@ -263,7 +263,7 @@ def _clean_pdf(data: bytes) -> CleanFile:
         pages = len(reader.pages)
     except UploadRejected:
         raise
-    except Exception:  # noqa: BLE001 - pypdf raises many kinds of errors on malformed files
+    except Exception:
         raise _pdf_damaged() from None
     if pages < 1:
         raise _pdf_damaged()

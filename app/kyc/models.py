@@ -56,7 +56,7 @@ class KycForm(IdMixin, TimestampMixin, db.Model):
     required_for_withdrawing: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     position: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
 
-    fields: Mapped[list["KycField"]] = relationship(back_populates="form", lazy="selectin",
+    fields: Mapped[list[KycField]] = relationship(back_populates="form", lazy="selectin",
                                                     order_by="(KycField.position, KycField.id)",
                                                     cascade="all, delete-orphan")
 
@@ -129,9 +129,9 @@ class KycSubmission(IdMixin, db.Model):
     form: Mapped[KycForm] = relationship(lazy="joined")
     assignee = relationship("User", foreign_keys=[assignee_id], lazy="joined")
     decided_by = relationship("User", foreign_keys=[decided_by_id], lazy="select")
-    values: Mapped[list["KycValue"]] = relationship(back_populates="submission", lazy="selectin",
+    values: Mapped[list[KycValue]] = relationship(back_populates="submission", lazy="selectin",
                                                     cascade="all, delete-orphan")
-    documents: Mapped[list["KycDocument"]] = relationship(back_populates="submission", lazy="selectin",
+    documents: Mapped[list[KycDocument]] = relationship(back_populates="submission", lazy="selectin",
                                                           order_by="KycDocument.id", cascade="all, delete-orphan")
     previous = relationship("KycSubmission", remote_side="KycSubmission.id", lazy="select")
 

@@ -70,7 +70,7 @@ def _check_value(field: KycField, raw: str | None) -> tuple[str | None, str | No
             return None, "Use a date like 1990-04-21."
         if not date(1900, 1, 1) <= parsed <= date(2100, 12, 31):
             return None, "This date is out of range."
-        if field.name in ("date_of_birth", "birth_date") and parsed > date.today() - timedelta(days=18 * 365):
+        if field.name in ("date_of_birth", "birth_date") and parsed > utcnow().date() - timedelta(days=18 * 365):
             return None, "You must be at least 18 years old."
         value = parsed.isoformat()
     if field.type == "number":
@@ -80,9 +80,8 @@ def _check_value(field: KycField, raw: str | None) -> tuple[str | None, str | No
             return None, "Enter a number."
         if not number.is_finite() or abs(number) > Decimal("1e15"):
             return None, "Enter a number."
-    if field.type == "select":
-        if value not in (field.options or []):
-            return None, "Choose one of the options."
+    if field.type == "select" and value not in (field.options or []):
+        return None, "Choose one of the options."
     return value, None
 
 

@@ -46,7 +46,7 @@ class Notification(IdMixin, db.Model):
     read_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     user = relationship("User", lazy="select")
-    deliveries: Mapped[list["Delivery"]] = relationship(back_populates="notification", lazy="selectin",
+    deliveries: Mapped[list[Delivery]] = relationship(back_populates="notification", lazy="selectin",
                                                         order_by="Delivery.id")
 
 

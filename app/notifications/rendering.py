@@ -2,6 +2,7 @@
 override in the console, which renders in an immutable sandbox with nothing but the event's plain context."""
 from __future__ import annotations
 
+import contextlib
 import logging
 from dataclasses import dataclass
 
@@ -129,10 +130,8 @@ def file_sources(event: str, channel: str) -> dict:
     for part, name in zip(("subject", "body", "html"), FILES[channel]):
         if name is None:
             continue
-        try:
+        with contextlib.suppress(TemplateNotFound):
             sources[part] = loader.get_source(current_app.jinja_env, name.format(event=event))[0]
-        except TemplateNotFound:
-            pass
     return sources
 
 

@@ -106,7 +106,7 @@ def notify(recipient, event: str, *, link: str | None = None, **context) -> list
 def _in_app(notification: Notification, event: str, ctx: dict) -> None:
     try:
         content = rendering.render(event, IN_APP, ctx)
-    except Exception as exc:  # noqa: BLE001 - a template problem must not undo the business transaction
+    except Exception as exc:
         log.exception("in-app template for %s failed", event)
         db.session.add(Delivery(notification_id=notification.id, channel=IN_APP, to_address="in-app",
                                 status=FAILED, last_error=str(exc)[:500]))
@@ -123,7 +123,7 @@ def _queue(notification: Notification, channel: str, address: str, event: str, c
         content = rendering.render(event, channel, ctx)
         delivery = Delivery(notification_id=notification.id, channel=channel, to_address=address[:300],
                             subject=content.subject, body=content.body, html=content.html, status=QUEUED)
-    except Exception as exc:  # noqa: BLE001 - one channel's problem never blocks the others
+    except Exception as exc:
         log.exception("%s template for %s failed", channel, event)
         delivery = Delivery(notification_id=notification.id, channel=channel, to_address=address[:300],
                             status=FAILED, last_error=f"template: {exc}"[:500])

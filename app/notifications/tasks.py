@@ -55,7 +55,7 @@ def deliver(delivery_id: int) -> str:
         provider_id = channel.send(message)
     except ChannelError as exc:
         return _failed(delivery, exc, retryable=exc.retryable)
-    except Exception as exc:  # noqa: BLE001 - an unexpected failure is retried like a temporary one
+    except Exception as exc:
         log.exception("delivery %s raised", delivery_id)
         return _failed(delivery, exc, retryable=True)
     status = LOGGED if delivery.channel == EMAIL and not current_app.config.get("MAIL_SERVER") else SENT

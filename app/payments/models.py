@@ -66,7 +66,7 @@ class Deposit(IdMixin, TimestampMixin, db.Model):
     decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
 
     user = relationship("User", foreign_keys=[user_id], lazy="select")
-    events: Mapped[list["DepositEvent"]] = relationship(back_populates="deposit", lazy="select",
+    events: Mapped[list[DepositEvent]] = relationship(back_populates="deposit", lazy="select",
                                                         order_by="DepositEvent.id")
 
 

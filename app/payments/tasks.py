@@ -59,7 +59,7 @@ def run_event(inbox_id: int) -> tuple[str, Failure | None]:
                 return "skipped", None
             result = payments.process_event(row)
         return result, None
-    except Exception as exc:  # noqa: BLE001 - the unit rolled back whole; the event stays for a retry
+    except Exception as exc:
         if row is None:
             raise  # the claim itself failed: there is nothing to mark
         log.exception("webhook %s failed", inbox_id)
@@ -87,7 +87,7 @@ def run_events(inbox_ids: list[int]) -> list[str]:
         with unit_of_work():
             rows = payments.claim_events(inbox_ids)
             results = payments.process_events(rows) if rows else []
-    except Exception:  # noqa: BLE001 - rolled back whole: each event gets its own unit of work instead
+    except Exception:
         log.info("a batch of %d webhooks failed; processing them one by one", len(inbox_ids), exc_info=True)
         return [_drain_one(inbox_id) for inbox_id in inbox_ids]
     # the others are done already or being processed by another drainer
@@ -182,7 +182,7 @@ def notify_outcomes(notices: list) -> dict:
             try:
                 with db.session.begin_nested():
                     result = _tell(user_id, event, context)
-            except Exception:  # noqa: BLE001 - this notice only; the others go out
+            except Exception:
                 log.exception("notice %s for user %s failed; retrying it alone", event, user_id)
                 failed.append((user_id, event, context))
                 result = "retried"

@@ -55,7 +55,7 @@ def _writer() -> _InboxWriter:
 
 
 class _Pending:
-    __slots__ = ("provider", "event", "ready", "leads", "inbox_id", "error")
+    __slots__ = ("error", "event", "inbox_id", "leads", "provider", "ready")
 
     def __init__(self, provider: str, event):
         self.provider, self.event = provider, event
@@ -99,7 +99,7 @@ class _InboxWriter:
             batch, self._queue = self._queue, []
         try:
             ids = self._store([(p.provider, p.event) for p in batch])
-        except Exception as exc:  # noqa: BLE001 - reported to every request of the batch
+        except Exception as exc:
             ids = []
             for pending in batch:
                 pending.error = exc

@@ -135,7 +135,7 @@ class PayoutBatch(IdMixin, db.Model):
 
     created_by = relationship("User", foreign_keys=[created_by_id], lazy="select")
     paid_by = relationship("User", foreign_keys=[paid_by_id], lazy="select")
-    payouts: Mapped[list["Payout"]] = relationship(back_populates="batch", lazy="select", order_by="Payout.id")
+    payouts: Mapped[list[Payout]] = relationship(back_populates="batch", lazy="select", order_by="Payout.id")
 
     def __str__(self) -> str:
         return f"Batch #{self.id}"
@@ -184,7 +184,7 @@ class Payout(IdMixin, TimestampMixin, db.Model):
     first_approver = relationship("User", foreign_keys=[first_approver_id], lazy="select")
     approver = relationship("User", foreign_keys=[approver_id], lazy="select")
     decided_by = relationship("User", foreign_keys=[decided_by_id], lazy="select")
-    events: Mapped[list["PayoutEvent"]] = relationship(back_populates="payout", lazy="select",
+    events: Mapped[list[PayoutEvent]] = relationship(back_populates="payout", lazy="select",
                                                        order_by="PayoutEvent.id")
 
     @property

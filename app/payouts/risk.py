@@ -34,9 +34,7 @@ SECURITY_WINDOW = timedelta(hours=72)
 CREDENTIAL_ACTIONS = ("auth.password_changed", "auth.password_reset", "auth.2fa_enabled", "auth.2fa_disabled",
                       "users.reset_2fa", "auth.recovery_codes_regenerated")
 # what the console shows as the investor's recent security events
-SECURITY_ACTIONS = CREDENTIAL_ACTIONS + ("auth.recovery_code_used", "auth.account_locked", "auth.email_verified",
-                                         "auth.password_reset_requested", "users.block", "users.unblock",
-                                         "payouts.method_added", "payouts.method_changed", "payouts.method_removed")
+SECURITY_ACTIONS = (*CREDENTIAL_ACTIONS, "auth.recovery_code_used", "auth.account_locked", "auth.email_verified", "auth.password_reset_requested", "users.block", "users.unblock", "payouts.method_added", "payouts.method_changed", "payouts.method_removed")
 
 
 # limits -------------------------------------------------------------------------------------------------------------

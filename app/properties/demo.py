@@ -95,7 +95,7 @@ def demo_clock(moment: datetime) -> Iterator[None]:
 
 
 def demo_photo(title: str, seed: int) -> bytes:
-    rng = random.Random(seed)
+    rng = random.Random(seed)  # noqa: S311 - demo pictures, reproducible on purpose
     image = Image.new("RGB", (1600, 1100), (rng.randint(150, 200), rng.randint(180, 215), rng.randint(200, 235)))
     draw = ImageDraw.Draw(image)
     draw.rectangle([0, 800, 1600, 1100], fill=(80 + rng.randint(0, 40), 120, 80))
@@ -136,7 +136,7 @@ def _create(index: int, row: tuple, amenities: dict[str, Amenity], manager: User
                  target_amount=target, raised_amount=0, currency="USD", status="draft", created_by_id=manager.id,
                  funding_starts_at=now - timedelta(days=opened), funding_ends_at=now - timedelta(days=closed),
                  latitude=None, longitude=None, **term)
-    p.amenities = [amenities[a] for a in random.Random(index).sample(AMENITIES, 4)]
+    p.amenities = [amenities[a] for a in random.Random(index).sample(AMENITIES, 4)]  # noqa: S311 - demo data
     p.faqs = [PropertyFaq(position=i, question=q, answer=a) for i, (q, a) in enumerate(FAQ, start=1)]
     db.session.add(p)
     db.session.flush()

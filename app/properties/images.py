@@ -33,7 +33,7 @@ def _open_checked(data: bytes) -> Image.Image:
         image = Image.open(io.BytesIO(bytes(data)))
     except Image.DecompressionBombError:
         raise ValueError("the image has too many pixels") from None
-    except Exception:  # noqa: BLE001 - whatever Pillow cannot identify is not an image
+    except Exception:
         raise ValueError("not an image") from None
     width, height = image.size
     if width <= 0 or height <= 0:
@@ -53,7 +53,7 @@ def upright_size(data: bytes) -> tuple[int, int]:
         width, height = image.size
         try:
             orientation = image.getexif().get(_ORIENTATION_TAG)
-        except Exception:  # noqa: BLE001 - unreadable EXIF: the stored orientation is the shown one
+        except Exception:
             orientation = None
     return (height, width) if orientation in _ROTATED else (width, height)
 
@@ -92,7 +92,7 @@ def make_variants(data: bytes) -> dict[str, bytes]:
             raise
         except (Image.DecompressionBombError, Image.DecompressionBombWarning, MemoryError):
             raise ValueError("the image has too many pixels") from None
-        except Exception:  # noqa: BLE001 - any decoder failure means the file is not a usable image
+        except Exception:
             raise ValueError("the image is damaged or incomplete") from None
     upright.info = {}
     return {name: _jpeg(ImageOps.fit(upright, size, method=Image.Resampling.LANCZOS))

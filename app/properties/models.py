@@ -107,13 +107,13 @@ class Property(IdMixin, TimestampMixin, db.Model):
 
     amenities: Mapped[list[Amenity]] = relationship(secondary=property_amenities, lazy="selectin",
                                                     order_by=Amenity.name)
-    faqs: Mapped[list["PropertyFaq"]] = relationship(back_populates="property", lazy="selectin",
+    faqs: Mapped[list[PropertyFaq]] = relationship(back_populates="property", lazy="selectin",
                                                      order_by="(PropertyFaq.position, PropertyFaq.id)",
                                                      cascade="all, delete-orphan")
-    photos: Mapped[list["PropertyPhoto"]] = relationship(back_populates="property", lazy="selectin",
+    photos: Mapped[list[PropertyPhoto]] = relationship(back_populates="property", lazy="selectin",
                                                          order_by="(PropertyPhoto.position, PropertyPhoto.id)",
                                                          cascade="all, delete-orphan")
-    documents: Mapped[list["PropertyDocument"]] = relationship(back_populates="property", lazy="selectin",
+    documents: Mapped[list[PropertyDocument]] = relationship(back_populates="property", lazy="selectin",
                                                                order_by="PropertyDocument.id",
                                                                cascade="all, delete-orphan")
 
@@ -122,7 +122,7 @@ class Property(IdMixin, TimestampMixin, db.Model):
         return max(self.target_amount - self.raised_amount, 0)
 
     @property
-    def cover(self) -> "PropertyPhoto | None":
+    def cover(self) -> PropertyPhoto | None:
         covers = [p for p in self.photos if p.is_cover]
         return covers[0] if covers else (self.photos[0] if self.photos else None)
 

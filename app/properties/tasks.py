@@ -22,7 +22,8 @@ log = logging.getLogger(__name__)
 MAX_RETRIES = 3  # for storage errors; a broken original is never retried
 RETRY_BASE_SECONDS = 30  # then 60, 120: doubling, no jitter
 _KEY_COLUMNS = {"thumbnail": "thumbnail_key", "medium": "medium_key", "large": "large_key"}
-assert set(_KEY_COLUMNS) == set(SIZES)
+if set(_KEY_COLUMNS) != set(SIZES):  # every size made has a column to keep its key
+    raise RuntimeError("photo sizes and their key columns differ")
 
 
 def _unless_ready(photo_id: int, **values) -> int:

@@ -163,7 +163,7 @@ def example(p) -> dict:
     money = Money(amount, p.currency)
     if p.return_rate_bps is not None:
         per_year = periods_per_year(p) or 1
-        per_period = Money(round_half_even(amount * p.return_rate_bps, int(round(per_year * 10_000))), p.currency)
+        per_period = Money(round_half_even(amount * p.return_rate_bps, round(per_year * 10_000)), p.currency)
     else:
         per_period = Money(p.return_fixed_amount or 0, p.currency)
     sentence = f"Invest {money.amount_str()}, receive {per_period.amount_str()} {_every(p)} {_duration(p)}"

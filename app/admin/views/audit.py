@@ -6,7 +6,7 @@ import json
 from flask import abort, flash, has_request_context, redirect
 from flask_admin import expose
 from flask_login import current_user
-from markupsafe import Markup, escape
+from markupsafe import Markup
 
 from app.admin.base import SecureModelView, requires
 from app.core.audit import AuditRecord, record, verify_chain
@@ -23,7 +23,7 @@ def _json_block(view, context, model, name):
     value = getattr(model, name)
     if value is None:
         return ""
-    return Markup(f"<pre class='mb-0'>{escape(json.dumps(value, indent=2, sort_keys=True))}</pre>")
+    return Markup("<pre class='mb-0'>{}</pre>").format(json.dumps(value, indent=2, sort_keys=True))
 
 
 def _json_text(view, context, model, name):

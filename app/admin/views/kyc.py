@@ -10,7 +10,7 @@ from flask_admin.actions import action
 from flask_admin.contrib.sqla.filters import BaseSQLAFilter
 from flask_admin.model.form import InlineFormAdmin
 from flask_login import current_user
-from markupsafe import Markup, escape
+from markupsafe import Markup
 from sqlalchemy import select
 from wtforms import ValidationError as FormValidationError
 
@@ -30,10 +30,10 @@ STATUS_BADGE = {"pending": "info", "approved": "success", "rejected": "danger", 
 
 
 def _status(view, context, model, name):
-    flag = ' <span class="badge badge-danger" title="waiting longer than the target">overdue</span>' \
+    flag = Markup(' <span class="badge badge-danger" title="waiting longer than the target">overdue</span>') \
         if model.overdue_at and model.status == PENDING else ""
-    return Markup(f'<span class="badge badge-{STATUS_BADGE.get(model.status, "secondary")}">'
-                  f'{escape(model.status.replace("_", " "))}</span>{flag}')
+    return Markup('<span class="badge badge-{}">{}</span>{}').format(
+        STATUS_BADGE.get(model.status, "secondary"), model.status.replace("_", " "), flag)
 
 
 def _age(view, context, model, name):
@@ -42,7 +42,7 @@ def _age(view, context, model, name):
 
 
 def _case_link(view, context, model, name):
-    return Markup(f'<a href="{url_for("kyc_queue.case", submission_id=model.id)}">Open case #{model.id}</a>')
+    return Markup('<a href="{}">Open case #{}</a>').format(url_for("kyc_queue.case", submission_id=model.id), model.id)
 
 
 class OlderThanFilter(BaseSQLAFilter):

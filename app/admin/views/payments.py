@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Response, abort, flash, redirect, request, url_for
 from flask_admin import expose
 from flask_login import current_user
-from markupsafe import Markup, escape
+from markupsafe import Markup
 
 from app.admin.base import SecureModelView, money_formatter, requires, run_action
 from app.auth.forms import SimpleForm
@@ -24,11 +24,11 @@ from app.payments.models import Deposit, GatewaySetting, Receivable, Reconciliat
 def _deposit_link(view, context, model, name):
     if not model.deposit_id:
         return ""
-    return Markup(f'<a href="{url_for("deposits.details_view", id=model.deposit_id)}">#{model.deposit_id}</a>')
+    return Markup('<a href="{}">#{}</a>').format(url_for("deposits.details_view", id=model.deposit_id), model.deposit_id)
 
 
 def _flag(view, context, model, name):
-    return Markup(f'<span class="badge badge-danger" title="{escape(model.attention_reason)}">attention</span>') \
+    return Markup('<span class="badge badge-danger" title="{}">attention</span>').format(model.attention_reason) \
         if model.attention_reason else ""
 
 

@@ -10,7 +10,7 @@ from flask_admin import expose
 from flask_admin.actions import action
 from flask_admin.contrib.sqla.filters import BaseSQLAFilter, FilterEqual
 from flask_login import current_user
-from markupsafe import Markup, escape
+from markupsafe import Markup
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
@@ -51,16 +51,16 @@ STATUS_BADGE = {"requested": "info", "approved": "primary", "paid": "success", "
 def _status(view, context, model, name):
     extra = ""
     if model.status == PAYOUT_REQUESTED and model.first_approver_id:
-        extra = ' <span class="badge badge-warning" title="one approval recorded">needs 2nd approval</span>'
+        extra = Markup(' <span class="badge badge-warning" title="one approval recorded">needs 2nd approval</span>')
     elif model.status == PAYOUT_REQUESTED and model.needs_two_approvals:
-        extra = ' <span class="badge badge-light" title="above the two-person threshold">2 approvals</span>'
-    return Markup(f'<span class="badge badge-{STATUS_BADGE.get(model.status, "secondary")}">'
-                  f'{escape(model.status)}</span>{extra}')
+        extra = Markup(' <span class="badge badge-light" title="above the two-person threshold">2 approvals</span>')
+    return Markup('<span class="badge badge-{}">{}</span>{}').format(
+        STATUS_BADGE.get(model.status, "secondary"), model.status, extra)
 
 
 def _flags(view, context, model, name):
-    return Markup(" ".join(f'<span class="badge badge-danger" title="{escape(RISK_FLAGS.get(f, f))}">'
-                           f'{escape(f.replace("_", " "))}</span>' for f in model.risk_flags or []))
+    return Markup(" ").join(Markup('<span class="badge badge-danger" title="{}">{}</span>').format(
+        RISK_FLAGS.get(f, f), f.replace("_", " ")) for f in model.risk_flags or [])
 
 
 def _age(view, context, model, name):
@@ -69,7 +69,7 @@ def _age(view, context, model, name):
 
 
 def _case_link(view, context, model, name):
-    return Markup(f'<a href="{url_for("payouts.case", payout_id=model.id)}">Open #{model.id}</a>')
+    return Markup('<a href="{}">Open #{}</a>').format(url_for("payouts.case", payout_id=model.id), model.id)
 
 
 def _method(view, context, model, name):
@@ -80,7 +80,8 @@ def _method(view, context, model, name):
 def _batch_link(view, context, model, name):
     if not model.batch_id:
         return ""
-    return Markup(f'<a href="{url_for("payout_batches.details_view", id=model.batch_id)}">#{model.batch_id}</a>')
+    return Markup('<a href="{}">#{}</a>').format(url_for("payout_batches.details_view", id=model.batch_id),
+                                                 model.batch_id)
 
 
 class OlderThanFilter(BaseSQLAFilter):

@@ -88,7 +88,7 @@ class PropertyView(SecureModelView):
         return has_permission(current_user, "properties.edit")
 
     @property
-    def can_create(self):  # noqa: D401
+    def can_create(self):
         if not has_request_context():
             return True
         return self.can_edit_model()
@@ -127,7 +127,7 @@ class PropertyView(SecureModelView):
             data = self._data(form, "USD")
             with unit_of_work():
                 model = properties.create_property(data, actor=current_user)
-        except Exception as exc:  # noqa: BLE001 - reported on the form, as Flask-Admin does
+        except Exception as exc:
             return self._refused(exc, "create")
         self.after_model_change(form, model, True)
         return model
@@ -139,7 +139,7 @@ class PropertyView(SecureModelView):
             data = self._data(form, model.currency or "USD")
             with unit_of_work():
                 properties.update_property(model, data, actor=current_user)
-        except Exception as exc:  # noqa: BLE001 - reported on the form, as Flask-Admin does
+        except Exception as exc:
             return self._refused(exc, "update")
         self.after_model_change(form, model, False)
         return True

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import abort, request, url_for
 from flask_admin import expose
 from flask_login import current_user
-from markupsafe import Markup, escape
+from markupsafe import Markup
 
 from app.admin.base import SecureModelView, requires, run_action
 from app.auth import mfa, services
@@ -32,8 +32,8 @@ class UserView(SecureModelView):
     column_default_sort = ("id", True)
     column_labels = {"totp_enabled": "2FA", "roles.name": "Role", "failed_logins": "Failed sign-ins"}
     column_formatters = {
-        "roles": lambda v, c, m, n: Markup(" ".join(
-            f'<span class="badge badge-secondary">{escape(r.name)}</span>' for r in m.roles)),
+        "roles": lambda v, c, m, n: Markup(" ").join(
+            Markup('<span class="badge badge-secondary">{}</span>').format(r.name) for r in m.roles),
     }
 
     def render(self, template, **kwargs):
@@ -119,9 +119,9 @@ class RoleView(SecureModelView):
     can_view_details = False
     column_list = ("name", "description", "permissions")
     column_formatters = {
-        "permissions": lambda v, c, m, n: Markup(" ".join(
-            f'<span class="badge badge-light border">{escape(p)}</span>' for p in sorted(role_permissions(m.name)))
-            or "<span class='text-muted'>none (portal only)</span>"),
+        "permissions": lambda v, c, m, n: Markup(" ").join(
+            Markup('<span class="badge badge-light border">{}</span>').format(p) for p in sorted(role_permissions(m.name)))
+            or Markup("<span class='text-muted'>none (portal only)</span>"),
     }
 
 
