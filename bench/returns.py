@@ -170,7 +170,7 @@ def main() -> int:
     from sqlalchemy.engine import make_url
 
     from app.config import normalize_database_url
-    from app.investing.distribution import ENTRY_SIZE
+    from app.investing.returns import ENTRY_SIZE
 
     server = os.environ.get("DATABASE_URL", "")
     if not server.startswith(("postgres", "postgresql")):
