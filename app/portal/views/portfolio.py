@@ -11,7 +11,7 @@ from flask import Response, abort, flash, redirect, render_template, request, ur
 from flask_login import current_user
 
 from app.auth.forms import SimpleForm
-from app.core.db import commit, utcnow
+from app.core.db import unit_of_work, utcnow
 from app.core.errors import DomainError
 from app.core.money import Money, MoneyError
 from app.extensions import db, limiter
@@ -136,11 +136,10 @@ def property_invest(slug: str):
         errors["acknowledge"] = ["Confirm you have read the offering documents and terms."]
     if not errors:
         try:
-            inv = investing.invest(current_user, p.id, amount, acknowledged=True, documents_version=version,
-                                   ip=request.remote_addr)
-            commit()
+            with unit_of_work():
+                inv = investing.invest(current_user, p.id, amount, acknowledged=True, documents_version=version,
+                                       ip=request.remote_addr)
         except DomainError as exc:
-            db.session.rollback()
             message, status, errors = exc.message, exc.status, dict(exc.errors or {})
             db.session.refresh(p)
         else:
@@ -252,10 +251,9 @@ def portfolio_pay(investment_id: int):
         abort(400)
     all_remaining = request.form.get("all") == "1"
     try:
-        paid = investing.pay_installments(current_user, investment_id, all_remaining=all_remaining)
-        commit()
+        with unit_of_work():
+            paid = investing.pay_installments(current_user, investment_id, all_remaining=all_remaining)
     except DomainError as exc:
-        db.session.rollback()
         if exc.status == 404:
             abort(404)
         flash(exc.message[0].upper() + exc.message[1:] + ".", "error")
