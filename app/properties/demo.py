@@ -76,15 +76,15 @@ def demo_clock(moment: datetime):
     """Demo data only: run the property and investing services as if it were `moment`, so that demo investments
     made through the real services can have a past (funding windows and return calendars months ago). The ledger,
     the audit trail and notifications keep the real time: they say when the demo was loaded."""
-    from app.investing import services as investing_services
+    from app.investing import clock as investing_clock
     from app.properties import services as property_services
 
-    saved = investing_services.utcnow, property_services.utcnow
-    investing_services.utcnow = property_services.utcnow = lambda: moment
+    saved = investing_clock.utcnow, property_services.utcnow
+    investing_clock.utcnow = property_services.utcnow = lambda: moment
     try:
         yield
     finally:
-        investing_services.utcnow, property_services.utcnow = saved
+        investing_clock.utcnow, property_services.utcnow = saved
 
 
 def _ensure_funds(user, needed: int) -> None:
