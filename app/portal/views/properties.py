@@ -9,6 +9,7 @@ from app.core.money import Money, MoneyError
 from app.core.storage import get_storage
 from app.ledger.services import platform_currency
 from app.portal import bp
+from app.portal.views.property_page import render_detail
 from app.properties import presenters
 from app.properties import services as properties
 from app.properties.models import TYPES
@@ -54,17 +55,6 @@ def property_detail(slug: str):
     except DomainError:
         abort(404)
     return render_detail(p)
-
-
-def render_detail(p, *, invest: dict | None = None, status: int = 200):
-    """The detail page, with the invest form (its values and errors after a refused investment)."""
-    from app.portal.views.portfolio import invest_panel
-
-    data = properties.cached("detail", {"id": p.id, "status": p.status}, lambda: presenters.detail(p)) \
-        if p.status in properties.PUBLIC_STATUSES else presenters.detail(p)
-    return render_template("portal/properties/detail.html", p=data, form=SimpleForm(),
-                           following=properties.is_following(p.id, current_user.id),
-                           invest=invest or invest_panel(p)), status
 
 
 @bp.post("/properties/<slug>/follow")
