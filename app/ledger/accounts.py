@@ -125,8 +125,8 @@ def wallet_ids(user_ids: Iterable[int]) -> dict[int, int]:
         return {}
     if _postgres():
         query = text("SELECT user_id, id FROM ledger_accounts "
-                     "WHERE kind = 'user_wallet' AND user_id = ANY(CAST(:ids AS BIGINT[]))")
-        return dict(db.session.execute(query, {"ids": ids}).all())
+                     "WHERE kind = 'user_wallet' AND user_id = ANY(CAST(string_to_array(:ids, ',') AS BIGINT[]))")
+        return dict(db.session.execute(query, {"ids": ",".join(map(str, ids))}).all())
     query = text("SELECT user_id, id FROM ledger_accounts "
                  "WHERE kind = 'user_wallet' AND user_id IN (SELECT value FROM json_each(:ids))")
     return dict(db.session.execute(query, {"ids": json.dumps(ids)}).all())

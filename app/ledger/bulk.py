@@ -5,8 +5,10 @@ answer to a key already posted (the same lines: that entry, and nothing moves; o
 the same conditional move of each cached balance (never below zero unless the account may go negative), accounts
 locked in id order. What changes is the number of statements: a fixed handful per call, whatever the number of
 entries. On PostgreSQL the rows travel as arrays and each step is one set-based statement (`INSERT ... SELECT FROM
-unnest(...)`, `UPDATE ... FROM unnest(...)`); on SQLite they go by executemany. All of an entry's postings are in
-one INSERT, as the PostgreSQL guard of postings requires (docs/decisions/0001-statement-level-ledger-guards.md).
+unnest(...)`, `UPDATE ... FROM unnest(...)`), and the balance of each entry per currency and the existence of its
+accounts are checked by the database's own guard of postings (a refusal is a ValidationError); on SQLite, which has
+no such guard, rows go by executemany and every rule is checked here. All of an entry's postings are in one INSERT,
+as that guard requires (docs/decisions/0001-statement-level-ledger-guards.md).
 
 The call is all or nothing: it runs in a savepoint, so a refusal leaves the caller's transaction as it was.
 """
@@ -18,6 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import bindparam, text
+from sqlalchemy.exc import IntegrityError
 
 from app.core.db import UTCDateTime, utcnow
 from app.core.errors import IdempotencyConflict, InsufficientFunds, ValidationError
@@ -45,33 +48,36 @@ def post_many(entries: Sequence[BulkEntry]) -> list[int]:
     entries = list(entries)
     if not entries:
         return []
-    fingerprints = _checked(entries)
     sql = _Postgres() if db.engine.dialect.name == "postgresql" else _SQLite()
+    fingerprints = _checked(entries, sql)
     now = utcnow()
     ids: list[int | None] = [None] * len(entries)
     moved: set[int] = set()
     try:
         with db.session.begin_nested():
-            existing = sql.existing([e.key for e in entries])
+            known = sql.existing([e.key for e in entries]) if sql.LOOKS_FIRST else {}
             fresh = []
             for n, entry in enumerate(entries):
-                if entry.key in existing:
-                    ids[n] = _replay(existing[entry.key], fingerprints[n])
+                if entry.key in known:
+                    ids[n] = _replay(known[entry.key], fingerprints[n])
                 else:
                     fresh.append(n)
             if fresh:
                 created = sql.insert_entries([entries[n] for n in fresh], [fingerprints[n] for n in fresh], now)
-                raced = [n for n in fresh if entries[n].key not in created]
-                if raced:  # a concurrent transaction committed some of these keys first: theirs stand
-                    theirs = sql.existing([entries[n].key for n in raced])
-                    for n in raced:
+                taken = [n for n in fresh if entries[n].key not in created]
+                if taken:  # posted before, or by a concurrent transaction that committed first: those stand
+                    theirs = sql.existing([entries[n].key for n in taken])
+                    for n in taken:
                         ids[n] = _replay(theirs[entries[n].key], fingerprints[n])
                 fresh = [n for n in fresh if entries[n].key in created]
                 for n in fresh:
                     ids[n] = created[entries[n].key]
             if fresh:
-                sql.insert_postings([(ids[n], account_id, amount) for n in fresh
-                                     for account_id, amount in entries[n].lines])
+                try:
+                    sql.insert_postings([(ids[n], account_id, amount) for n in fresh
+                                         for account_id, amount in entries[n].lines])
+                except IntegrityError as exc:  # PostgreSQL's guard of postings: a currency unbalanced, an account missing
+                    raise ValidationError(str(exc.orig).splitlines()[0]) from None
                 deltas: dict[int, int] = {}
                 for n in fresh:
                     for account_id, amount in entries[n].lines:
@@ -86,7 +92,7 @@ def post_many(entries: Sequence[BulkEntry]) -> list[int]:
     return ids  # type: ignore[return-value]
 
 
-def _checked(entries: list[BulkEntry]) -> list[str]:
+def _checked(entries: list[BulkEntry], sql: _Postgres | _SQLite) -> list[str]:
     """Each entry checked as `post` checks one (key, lines, balance per currency); their fingerprints."""
     keys = set()
     for entry in entries:
@@ -95,7 +101,7 @@ def _checked(entries: list[BulkEntry]) -> list[str]:
             raise ValidationError(f"idempotency key {entry.key!r} is given twice in one bulk posting")
         keys.add(entry.key)
     account_ids = {a for entry in entries for a, _ in entry.lines if type(a) is int}
-    currencies = _currencies(account_ids)
+    currencies = sql.currencies(account_ids)
     out = []
     for entry in entries:
         lines = list(entry.lines)
@@ -105,15 +111,10 @@ def _checked(entries: list[BulkEntry]) -> list[str]:
     return out
 
 
-def _currencies(account_ids: set[int]) -> dict[int, str]:
-    if not account_ids:
-        return {}
-    ids = sorted(account_ids)
-    if db.engine.dialect.name == "postgresql":
-        query = text("SELECT id, currency FROM ledger_accounts WHERE id = ANY(CAST(:ids AS BIGINT[]))")
-        return dict(db.session.execute(query, {"ids": ids}).all())
-    query = text("SELECT id, currency FROM ledger_accounts WHERE id IN (SELECT value FROM json_each(:ids))")
-    return dict(db.session.execute(query, {"ids": json.dumps(ids)}).all())
+def _ints(values) -> str:
+    """Integers for `CAST(string_to_array(:x, ',') AS BIGINT[])`: a long list travels as one string, much cheaper
+    to send than an array parameter built element by element."""
+    return ",".join(map(str, values))
 
 
 def _replay(existing: tuple[int, str], expected: str) -> int:
@@ -124,8 +125,11 @@ def _replay(existing: tuple[int, str], expected: str) -> int:
 
 
 class _Postgres:
-    """Arrays in, one set-based statement per step."""
+    """Arrays in, one set-based statement per step. Each entry's balance per currency and its accounts' existence
+    are checked by the database's own guard of postings, once per INSERT (a refusal is a ValidationError); here
+    only what needs no lookup (each entry sums to zero). A key already taken is found by the INSERT itself."""
 
+    LOOKS_FIRST = False
     EXISTING = text("SELECT idempotency_key, id, fingerprint FROM ledger_entries "
                     "WHERE idempotency_key = ANY(CAST(:keys AS TEXT[]))")
     ENTRIES = text("""
@@ -139,15 +143,21 @@ class _Postgres:
     """).bindparams(_NOW)
     POSTINGS = text("""
         INSERT INTO ledger_postings (entry_id, account_id, amount)
-        SELECT * FROM unnest(CAST(:entries AS BIGINT[]), CAST(:accounts AS BIGINT[]), CAST(:amounts AS BIGINT[]))
+        SELECT * FROM unnest(CAST(string_to_array(:entries, ',') AS BIGINT[]),
+                             CAST(string_to_array(:accounts, ',') AS BIGINT[]),
+                             CAST(string_to_array(:amounts, ',') AS BIGINT[]))
     """)
-    LOCK = text("SELECT id FROM ledger_accounts WHERE id = ANY(CAST(:ids AS BIGINT[])) ORDER BY id "
-                "FOR NO KEY UPDATE")
+    LOCK = text("SELECT count(*) FROM (SELECT 1 FROM ledger_accounts "
+                "WHERE id = ANY(CAST(string_to_array(:ids, ',') AS BIGINT[])) ORDER BY id FOR NO KEY UPDATE) AS locked")
     BALANCES = text("""
         UPDATE ledger_accounts AS a SET balance = a.balance + d.delta
-        FROM unnest(CAST(:ids AS BIGINT[]), CAST(:deltas AS BIGINT[])) AS d(id, delta)
+        FROM unnest(CAST(string_to_array(:ids, ',') AS BIGINT[]), CAST(string_to_array(:deltas, ',') AS BIGINT[]))
+             AS d(id, delta)
         WHERE a.id = d.id AND (a.allow_negative OR a.balance + d.delta >= 0)
     """)
+
+    def currencies(self, account_ids: set[int]) -> dict[int, str]:
+        return dict.fromkeys(account_ids, "")  # one pseudo-currency: each entry must at least sum to zero
 
     def existing(self, keys: list[str]) -> dict[str, tuple[int, str]]:
         return {k: (i, fp) for k, i, fp in db.session.execute(self.EXISTING, {"keys": keys})}
@@ -159,25 +169,33 @@ class _Postgres:
             "now": now}).all())
 
     def insert_postings(self, rows: list[tuple[int, int, int]]) -> None:
-        entries, accounts, amounts = (list(column) for column in zip(*rows))
-        db.session.execute(self.POSTINGS, {"entries": entries, "accounts": accounts, "amounts": amounts})
+        entries, accounts, amounts = zip(*rows)
+        db.session.execute(self.POSTINGS, {"entries": _ints(entries), "accounts": _ints(accounts),
+                                           "amounts": _ints(amounts)})
 
     def move_balances(self, deltas: dict[int, int]) -> int:
         if not deltas:
             return 0
-        ids = list(deltas)
-        db.session.execute(self.LOCK, {"ids": ids}).all()
-        return db.session.execute(self.BALANCES, {"ids": ids, "deltas": list(deltas.values())}).rowcount
+        ids = _ints(deltas)
+        db.session.execute(self.LOCK, {"ids": ids}).scalar_one()  # rows locked in id order, none sent back
+        return db.session.execute(self.BALANCES, {"ids": ids, "deltas": _ints(deltas.values())}).rowcount
 
 
 class _SQLite:
-    """The embedded default, one writer at a time: rows by executemany."""
+    """The embedded default, one writer at a time: rows by executemany. SQLite has no guard of its own on postings
+    (no triggers), so each account's currency is looked up and every rule checked here."""
+
+    LOOKS_FIRST = True
 
     EXISTING = text("SELECT idempotency_key, id, fingerprint FROM ledger_entries "
                     "WHERE idempotency_key IN (SELECT value FROM json_each(:keys))")
     ENTRIES = text("INSERT INTO ledger_entries (kind, memo, idempotency_key, fingerprint, actor_id, created_at) "
                    "VALUES (:kind, :memo, :key, :fp, :actor, :now)").bindparams(_NOW)
     POSTINGS = text("INSERT INTO ledger_postings (entry_id, account_id, amount) VALUES (:entry, :account, :amount)")
+
+    def currencies(self, account_ids: set[int]) -> dict[int, str]:
+        query = text("SELECT id, currency FROM ledger_accounts WHERE id IN (SELECT value FROM json_each(:ids))")
+        return dict(db.session.execute(query, {"ids": json.dumps(sorted(account_ids))}).all()) if account_ids else {}
 
     def existing(self, keys: list[str]) -> dict[str, tuple[int, str]]:
         return {k: (i, fp) for k, i, fp in db.session.execute(self.EXISTING, {"keys": json.dumps(keys)})}

@@ -110,6 +110,17 @@ def test_malformed_entries_are_refused_as_post_refuses_them(wallets, lines):
     assert ledger.entry_by_key("bad") is None
 
 
+def test_each_currency_balances_on_its_own(wallets):
+    euros = Account(code="adjustments:eur", kind="adjustments", name="Adjustments in EUR", ref="eur",
+                    currency="EUR", balance=0, allow_negative=True)
+    db.session.add(euros)
+    db.session.commit()
+    with pytest.raises(ValidationError, match="balance"):  # zero in all, but not in USD nor in EUR
+        ledger.post_many([BulkEntry(key="two-currencies", kind="test", lines=[(wallets[1], 100), (euros.id, -100)])])
+    db.session.rollback()
+    assert ledger.entry_by_key("two-currencies") is None and _balance(wallets[1]) == 0
+
+
 def test_keys_are_required_and_unique_within_a_call(wallets):
     funding = ledger.platform_account(RETURNS_FUNDING, ref="bulk").id
     for keys in (["", "b"], ["x" * 201, "b"], ["same", "same"]):
