@@ -166,6 +166,7 @@ FINGERPRINT = [  # what both runs must agree on
 
 
 def main() -> int:
+    # imported here, not at the top: the repository is on sys.path only once this script has put it there
     from sqlalchemy import create_engine, text
     from sqlalchemy.engine import make_url
 
