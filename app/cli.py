@@ -14,7 +14,7 @@ from app.core.db import discard, unit_of_work
 from app.core.errors import DomainError
 from app.core.money import Money
 from app.core.security import ROLES
-from app.investing import distribution
+from app.investing import returns
 from app.ledger.checks import verify as verify_ledger_invariants
 from app.ledger.services import platform_currency
 from app.seed import seed_demo as load_demo_data
@@ -138,9 +138,9 @@ def returns_cli():
 @click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Schedule rows per transaction.")
 def distribute_returns(as_of, dry_run, batch_size):
     """Pay every return due up to the as-of date and not paid yet (missed periods included). Idempotent."""
-    as_of = as_of.date() if as_of else distribution.today()
+    as_of = as_of.date() if as_of else returns.today()
     if dry_run:
-        lines = distribution.preview(as_of)
+        lines = returns.preview(as_of)
         discard()  # a dry run only read
         if not lines:
             click.echo(f"dry run as of {as_of.isoformat()}: nothing due")
@@ -163,12 +163,12 @@ def distribute_returns(as_of, dry_run, batch_size):
                    f"{money(sum(x.capital for x in lines), currency):>15}")
         return
     try:
-        run = distribution.distribute(as_of, trigger="cli",
+        run = returns.distribute(as_of, trigger="cli",
                                       **({"batch_size": batch_size} if batch_size else {}))
     except DomainError as exc:
         discard()  # refused before the run began: nothing of it was written
         raise click.ClickException(exc.message) from None
-    line = distribution.summary(run)
+    line = returns.summary(run)
     if run.status != "succeeded":
         click.echo(line, err=True)
         sys.exit(1)

@@ -10,7 +10,7 @@ from app.auth import services as auth
 from app.core.db import unit_of_work
 from app.core.money import Money
 from app.extensions import db
-from app.investing import distribution
+from app.investing import returns
 from app.investing.demo import seed_properties
 from app.kyc.demo import approve_identity, ensure_forms
 from app.ledger.services import platform_currency
@@ -85,8 +85,8 @@ def _coinvestor(email: str, first: str, last: str):
 def _pay_due_returns() -> None:
     """Run the distribution engine for the returns the demo's history has made due (none on a second run).
     The engine commits per batch and runs outside any caller's transaction: it follows the demo data's unit."""
-    if len(distribution.due_ids(distribution.today())):
-        distribution.distribute(trigger="cli")
+    if len(returns.due_ids(returns.today())):
+        returns.distribute(trigger="cli")
 
 
 def _investor() -> Login:

@@ -24,6 +24,7 @@ MIN_VERIFIED_ENTRIES_PER_SECOND = 20_000
 
 
 def main() -> int:
+    # imported here, not at the top: the repository is on sys.path only once this script has put it there
     from sqlalchemy import create_engine, text
     from sqlalchemy.engine import make_url
 
@@ -49,29 +50,30 @@ def main() -> int:
     app = create_app({"CONFIG": "testing", "SQLALCHEMY_DATABASE_URI": url})
     try:
         with app.app_context():
+            # the app's modules are imported once the app exists (as the worker and the commands do)
             from flask_migrate import upgrade
 
             from app.auth import services as auth
+            from app.core.db import unit_of_work
             from app.core.money import Money
-            from app.extensions import db
             from app.ledger import services as ledger
             from app.ledger.checks import verify
             from app.ledger.models import FEE_REVENUE, USER_WALLET
             from app.payments import services as payments
 
             upgrade(directory=str(Path(__file__).resolve().parent.parent / "migrations"))
-            user = auth.create_user("bench@example.com", "bench-password-123")
-            deposit = payments.create_deposit(user.id, Money(TRANSFERS * 100, "USD"), "bank_transfer")
-            payments.complete_deposit(deposit)
-            db.session.commit()
-            fee = ledger.platform_account(FEE_REVENUE)
-            db.session.commit()
+            with unit_of_work():
+                user = auth.create_user("bench@example.com", "bench-password-123", verified=True)
+                deposit = payments.create_deposit(user.id, Money(TRANSFERS * 100, "USD"), "bank_transfer")
+                payments.complete_deposit(deposit)
+            with unit_of_work():
+                fee = ledger.platform_account(FEE_REVENUE)
 
             started = time.perf_counter()
             for i in range(TRANSFERS):
-                wallet = ledger.user_account(user.id, USER_WALLET)
-                ledger.post([(wallet, -100), (fee, 100)], key=f"bench-{i}", kind="fee")
-                db.session.commit()
+                with unit_of_work():  # one committed transfer
+                    wallet = ledger.user_account(user.id, USER_WALLET)
+                    ledger.post([(wallet, -100), (fee, 100)], key=f"bench-{i}", kind="fee")
             elapsed = time.perf_counter() - started
             rate = TRANSFERS / elapsed
 

@@ -166,11 +166,12 @@ FINGERPRINT = [  # what both runs must agree on
 
 
 def main() -> int:
+    # imported here, not at the top: the repository is on sys.path only once this script has put it there
     from sqlalchemy import create_engine, text
     from sqlalchemy.engine import make_url
 
     from app.config import normalize_database_url
-    from app.investing.distribution import ENTRY_SIZE
+    from app.investing.returns import ENTRY_SIZE
 
     server = os.environ.get("DATABASE_URL", "")
     if not server.startswith(("postgres", "postgresql")):

@@ -5,7 +5,7 @@ from alembic import context
 from flask import current_app
 from sqlalchemy.types import TypeDecorator
 
-from app.core.db import STATEMENT_CHECKED_FOREIGN_KEYS
+from app.core.db import STATEMENT_CHECKED
 
 # this is the Alembic Config object, which provides
 # access to the values within the .ini file in use.
@@ -53,10 +53,14 @@ def render_item(type_, obj, autogen_context):
 DATABASE_ONLY = {"search_vector", "ix_properties_search_vector"}
 
 
+def statement_checked(constraint):
+    """A foreign key its model marks as checked per statement (app.core.db.STATEMENT_CHECKED)."""
+    return any(fk.info.get(STATEMENT_CHECKED) for fk in getattr(constraint, "elements", ()))
+
+
 def include_object(obj, name, type_, reflected, compare_to):
-    if type_ == "foreign_key_constraint" and name in STATEMENT_CHECKED_FOREIGN_KEYS \
-            and get_engine().dialect.name == "postgresql":
-        return False  # checked per statement by triggers there (migration 0011)
+    if type_ == "foreign_key_constraint" and statement_checked(obj) and get_engine().dialect.name == "postgresql":
+        return False  # checked per statement by a trigger there, not by a constraint
     return name not in DATABASE_ONLY
 
 

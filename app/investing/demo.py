@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 
 from app.core.money import Money
 from app.extensions import db
+from app.investing import clock
 from app.investing import services as investing
 from app.ledger.services import balance_of, platform_currency
 from app.payments import services as payments
@@ -24,13 +25,13 @@ from app.properties.models import Property
 def demo_clock(moment: datetime) -> Iterator[None]:
     """Demo data only: the property workflow and the investing services run as if it were `moment` (the ledger,
     the audit trail and notifications keep the real time)."""
-    saved = investing.utcnow
-    investing.utcnow = lambda: moment
+    saved = clock.utcnow
+    clock.utcnow = lambda: moment
     try:
         with property_demo.demo_clock(moment):
             yield
     finally:
-        investing.utcnow = saved
+        clock.utcnow = saved
 
 
 def _ensure_funds(user, needed: int) -> None:

@@ -18,7 +18,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.core.db import IdMixin, TimestampMixin, UTCDateTime, utcnow
+from app.core.db import STATEMENT_CHECKED, IdMixin, TimestampMixin, UTCDateTime, utcnow
 from app.extensions import db
 
 # investment states -----------------------------------------------------------------------------------------------
@@ -145,20 +145,22 @@ class ReturnPayment(IdMixin, db.Model):
     that moved no money (zero return, no capital) has no journal entry.
 
     On PostgreSQL the references of this table are checked once per INSERT statement by a trigger rather than
-    row by row by foreign keys (migration 0011; ledger_postings likewise): see STATEMENT_CHECKED_FOREIGN_KEYS."""
+    row by row by foreign keys (migration 0011; ledger_postings likewise): the keys below are marked so
+    (app.core.db.STATEMENT_CHECKED)."""
 
     __tablename__ = "return_payments"
     __table_args__ = (
         UniqueConstraint("investment_id", "period_index", name="uq_return_payments_investment_id_period_index"),
     )
 
-    investment_id: Mapped[int] = mapped_column(ForeignKey("investments.id"), nullable=False)
+    investment_id: Mapped[int] = mapped_column(ForeignKey("investments.id", info={STATEMENT_CHECKED: True}),
+                                               nullable=False)
     period_index: Mapped[int] = mapped_column(Integer, nullable=False)
     due_on: Mapped[date] = mapped_column(Date, nullable=False)
     amount: Mapped[int] = mapped_column(BigInteger, nullable=False)
     capital: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
-    run_id: Mapped[int | None] = mapped_column(ForeignKey("distribution_runs.id"))
-    entry_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_entries.id"))
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("distribution_runs.id", info={STATEMENT_CHECKED: True}))
+    entry_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_entries.id", info={STATEMENT_CHECKED: True}))
     paid_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)
 
 

@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import contains_eager
 
 from app.core.db import utcnow
+from app.core.errors import NotFound
 from app.core.money import Money
 from app.extensions import db
 from app.investing import services
@@ -26,6 +27,7 @@ from app.investing.models import (
     ReturnPayment,
     ScheduledReturn,
 )
+from app.properties.models import Property
 
 
 @dataclass(frozen=True)
@@ -124,8 +126,6 @@ def _holdings(investments: list[Investment]) -> list[Holding]:
 
 
 def _query(user_id: int, status: str | None = None):
-    from app.properties.models import Property
-
     query = (select(Investment).join(Investment.property).options(contains_eager(Investment.property))
              .where(Investment.user_id == user_id))
     if status == "live":
@@ -154,8 +154,6 @@ def holding(user_id: int, investment_id: int, *, upcoming_limit: int | None = No
     query, _ = _query(user_id)
     inv = db.session.scalar(query.where(Investment.id == investment_id))
     if inv is None:
-        from app.core.errors import NotFound
-
         raise NotFound("no such investment")
     result = _holdings([inv])[0]
     result.schedule = calendar(inv, upcoming_limit=upcoming_limit)

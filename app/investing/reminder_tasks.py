@@ -5,7 +5,7 @@ from datetime import date
 
 from celery import shared_task
 
-from app.extensions import db
+from app.core.db import unit_of_work
 from app.investing import reminders
 
 
@@ -16,12 +16,8 @@ def run_reminders(today: date | None = None, *, batch: int = reminders.BATCH) ->
     for kind in (reminders.BEFORE, reminders.AFTER):
         total = 0
         while True:
-            try:
+            with unit_of_work():
                 count = reminders.remind(kind, today, limit=batch)
-                db.session.commit()
-            except Exception:
-                db.session.rollback()
-                raise
             total += count
             if count < batch:
                 break

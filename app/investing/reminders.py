@@ -12,12 +12,15 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
+from app.auth.models import User
 from app.core.db import utcnow
 from app.core.money import Money
 from app.extensions import db
 from app.investing.models import DUE, PAYING, Installment, Investment
+from app.notifications.services import notify
+from app.properties.models import Property
 
 BEFORE, AFTER = "before", "after"
 BATCH = 500
@@ -46,8 +49,6 @@ def _due_filter(kind: str, w: Window):
 
 def pending_count(kind: str, today: date | None = None) -> int:
     """How many installments a run would remind now (for the console and tests)."""
-    from sqlalchemy import func
-
     w = window(today or utcnow().date())
     return db.session.scalar(select(func.count(Installment.id)).where(*_due_filter(kind, w))) or 0
 
@@ -67,10 +68,6 @@ def claim(kind: str, today: date, limit: int = BATCH) -> list[int]:
 
 def remind(kind: str, today: date | None = None, *, limit: int = BATCH) -> int:
     """Claim one batch and notify each investor; returns how many were reminded (less than `limit`: done)."""
-    from app.auth.models import User
-    from app.notifications.services import notify
-    from app.properties.models import Property
-
     today = today or utcnow().date()
     ids = claim(kind, today, limit)
     if not ids:

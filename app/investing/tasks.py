@@ -6,7 +6,7 @@ from datetime import date
 
 from celery import shared_task
 
-from app.investing import distribution
+from app.investing import returns
 
 log = logging.getLogger(__name__)
 
@@ -15,9 +15,8 @@ log = logging.getLogger(__name__)
 def distribute_returns(as_of: str | None = None, trigger: str = "beat", actor_id: int | None = None) -> dict:
     """Pay every return period due by `as_of` (ISO date, default today) and unpaid. Idempotent: a retried or
     duplicated task pays nothing twice (a killed worker's task is delivered again and pays what is left)."""
-    run = distribution.distribute(date.fromisoformat(as_of) if as_of else None, trigger=trigger,
-                                  actor_id=actor_id)
-    line = distribution.summary(run)
+    run = returns.distribute(date.fromisoformat(as_of) if as_of else None, trigger=trigger, actor_id=actor_id)
+    line = returns.summary(run)
     (log.info if run.status == "succeeded" else log.error)(line)
     return {"run_id": run.id, "status": run.status, "payments": run.payments, "total": run.total,
             "capital": run.capital, "duration_ms": run.duration_ms, "error": run.error}

@@ -11,7 +11,7 @@ from datetime import datetime
 from sqlalchemy import BigInteger, Boolean, CheckConstraint, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.core.db import IdMixin, UTCDateTime, utcnow
+from app.core.db import STATEMENT_CHECKED, IdMixin, UTCDateTime, utcnow
 from app.extensions import db
 
 # account kinds
@@ -87,8 +87,9 @@ class JournalEntry(IdMixin, db.Model):
 
 
 class Posting(IdMixin, db.Model):
-    """One line of a journal entry. On PostgreSQL its references are checked per INSERT statement by a trigger
-    (app.core.db.STATEMENT_CHECKED_FOREIGN_KEYS)."""
+    """One line of a journal entry. On PostgreSQL its references are checked once per INSERT statement, over all
+    its rows, by a trigger (migration 0011) rather than by foreign-key constraints, row by row: the keys below are
+    marked so (docs/decisions/0001-statement-level-ledger-guards.md)."""
 
     __tablename__ = "ledger_postings"
     __table_args__ = (
@@ -96,8 +97,10 @@ class Posting(IdMixin, db.Model):
         Index("ix_ledger_postings_account_id_id", "account_id", "id"),
     )
 
-    entry_id: Mapped[int] = mapped_column(ForeignKey("ledger_entries.id"), nullable=False, index=True)
-    account_id: Mapped[int] = mapped_column(ForeignKey("ledger_accounts.id"), nullable=False)
+    entry_id: Mapped[int] = mapped_column(ForeignKey("ledger_entries.id", info={STATEMENT_CHECKED: True}),
+                                          nullable=False, index=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("ledger_accounts.id", info={STATEMENT_CHECKED: True}),
+                                            nullable=False)
     amount: Mapped[int] = mapped_column(BigInteger, nullable=False)
 
     entry: Mapped[JournalEntry] = relationship(back_populates="postings")

@@ -1,19 +1,17 @@
-"""Ledger services: post, hold, settle, release, reverse. They flush and never commit.
+"""Ledger services: post, post_many, hold, settle, release, reverse. They flush and never commit.
 
 Every movement is a balanced journal entry with a unique idempotency key. Balances are cached on the account row
 and changed only by a conditional UPDATE (`balance + delta >= 0` unless the account may go negative), issued in
 account-id order so two transactions never deadlock; on PostgreSQL the UPDATE holds the row lock until commit.
+This module is the ledger's facade: the accounts (app.ledger.accounts), the bulk form of `post` for batch jobs
+(app.ledger.bulk) and the statements (app.ledger.statements) are reached through it.
 """
 from __future__ import annotations
 
-import hashlib
-import json
 from contextlib import nullcontext
-from dataclasses import dataclass
 from typing import Iterable, Sequence
 
-from flask import current_app
-from sqlalchemy import bindparam, func, insert, or_, select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from app.core.db import utcnow
@@ -22,143 +20,63 @@ from app.core.errors import (
     IdempotencyConflict,
     IllegalTransition,
     InsufficientFunds,
-    NotFound,
     ValidationError,
 )
-from app.core.money import Money
 from app.extensions import db
+from app.ledger.accounts import (
+    AccountBalance,
+    Balance,
+    account_code,
+    balance_of,
+    balances_of_kind,
+    below_zero,
+    open_user_accounts,
+    platform_account,
+    platform_account_ids,
+    platform_currency,
+    user_account,
+    wallet_ids,
+)
+from app.ledger.bulk import BulkEntry, post_many
 from app.ledger.models import (
-    ACCOUNT_KINDS,
-    GATEWAY_CLEARING,
     HOLD_PENDING,
     HOLD_RELEASED,
     HOLD_SETTLED,
     PAYOUTS_IN_TRANSIT,
     USER_HELD,
-    USER_KINDS,
     USER_WALLET,
     Account,
     Hold,
     JournalEntry,
     Posting,
 )
+from app.ledger.rules import MAX_POSTING, MOVE_BALANCE, check_key, check_lines, expire_balances, fingerprint
+from app.ledger.statements import StatementLine, statement, statement_export, statement_kinds
 
-# No single posting may move more than this (keeps every sum far inside BIGINT)
-MAX_POSTING = 10**15
+__all__ = [
+    "MAX_POSTING", "HOLD_KINDS", "AccountBalance", "Balance", "BulkEntry", "StatementLine", "account_code",
+    "balance_of", "balances_of_kind", "below_zero", "entry_by_key", "hold", "open_user_accounts", "platform_account",
+    "platform_account_ids", "platform_currency", "post", "post_many", "release", "reverse", "settle", "statement",
+    "statement_export", "statement_kinds", "user_account", "wallet_ids",
+]
+
 HOLD_KINDS = ("hold", "hold_settle", "hold_release")
-
-_PLATFORM_NAMES = {
-    GATEWAY_CLEARING: "Gateway clearing",
-    "property_escrow": "Property escrow",
-    "returns_funding": "Returns funding",
-    "fee_revenue": "Fee revenue",
-    PAYOUTS_IN_TRANSIT: "Payouts in transit",
-    "rounding": "Rounding residue",
-    "adjustments": "Manual adjustments",
-    "receivables": "Owed by investor",
-}
-
-
-@dataclass(frozen=True)
-class Balance:
-    available: Money
-    held: Money
-
-
-def platform_currency() -> str:
-    return current_app.config["FREEHOLD_CURRENCY"]
-
-
-# accounts -------------------------------------------------------------------------------------------------------
-def account_code(kind: str, *, user_id: int | None = None, ref: str | None = None) -> str:
-    if kind in USER_KINDS:
-        return f"user:{user_id}:{kind.removeprefix('user_')}"
-    return f"{kind}:{ref}" if ref else kind
-
-
-def open_user_accounts(user) -> tuple[Account, Account]:
-    """Create the wallet and held accounts of a new user (call in the same transaction that creates the user)."""
-    if user.id is None:
-        db.session.flush()
-    currency = platform_currency()
-    accounts = []
-    for kind, label in ((USER_WALLET, "Wallet"), (USER_HELD, "Held")):
-        code = account_code(kind, user_id=user.id)
-        account = db.session.scalar(select(Account).where(Account.code == code))
-        if account is None:
-            account = Account(code=code, kind=kind, name=f"{label} of {user.email}", user_id=user.id,
-                              currency=currency, balance=0, allow_negative=False)
-            db.session.add(account)
-        accounts.append(account)
-    db.session.flush()
-    return accounts[0], accounts[1]
-
-
-def user_account(user_id: int, kind: str = USER_WALLET) -> Account:
-    account = db.session.scalar(select(Account).where(Account.code == account_code(kind, user_id=user_id)))
-    if account is None:
-        raise NotFound("this user has no ledger account")
-    return account
-
-
-def platform_account(kind: str, ref: str | None = None) -> Account:
-    """The platform account of `kind` (per gateway, per property, ...), created on first use."""
-    if kind not in ACCOUNT_KINDS or kind in USER_KINDS:
-        raise ValueError(f"not a platform account kind: {kind}")
-    code = account_code(kind, ref=ref)
-    account = db.session.scalar(select(Account).where(Account.code == code))
-    if account is not None:
-        return account
-    name = _PLATFORM_NAMES.get(kind, kind) + (f": {ref}" if ref else "")
-    try:
-        with db.session.begin_nested():
-            account = Account(code=code, kind=kind, name=name, ref=ref, currency=platform_currency(),
-                              balance=0, allow_negative=True)
-            db.session.add(account)
-    except IntegrityError:  # created by a concurrent transaction
-        account = db.session.scalar(select(Account).where(Account.code == code))
-    return account
-
-
-def balance_of(user_id: int) -> Balance:
-    rows = db.session.execute(
-        select(Account.kind, Account.balance, Account.currency).where(
-            Account.user_id == user_id, Account.kind.in_(USER_KINDS))
-    ).all()
-    currency = platform_currency()
-    values = {kind: bal for kind, bal, currency in rows}
-    return Balance(Money(values.get(USER_WALLET, 0), currency), Money(values.get(USER_HELD, 0), currency))
+_postings = Posting.__table__
 
 
 # posting --------------------------------------------------------------------------------------------------------
 def _fingerprint(kind: str, lines: Sequence[tuple[Account, int]], reverses_id: int | None) -> str:
-    body = {"kind": kind, "reverses": reverses_id, "lines": sorted((a.id, amt) for a, amt in lines)}
-    return hashlib.sha256(json.dumps(body, separators=(",", ":")).encode()).hexdigest()
+    """The fingerprint of an entry with these (account, amount) lines (rules.fingerprint, by account id)."""
+    return fingerprint(kind, [(a.id, amt) for a, amt in lines], reverses_id)
 
 
 def _validate(lines: Sequence[tuple[Account, int]], key: str) -> None:
-    if not isinstance(key, str) or not key.strip() or len(key) > 200:
-        raise ValidationError("an idempotency key of 1 to 200 characters is required")
-    if len(lines) < 2:
-        raise ValidationError("an entry needs at least two postings")
-    totals: dict[str, int] = {}
-    for account, amount in lines:
-        if not isinstance(account, Account) or account.id is None:
-            raise ValidationError("postings need persisted accounts")
-        if isinstance(amount, bool) or not isinstance(amount, int):
-            raise ValidationError("posting amounts are integers in minor units")
-        if amount == 0:
-            raise ValidationError("a posting cannot be zero")
-        if abs(amount) > MAX_POSTING:
-            raise ValidationError("a posting is too large")
-        totals[account.currency] = totals.get(account.currency, 0) + amount
-    unbalanced = {cur: total for cur, total in totals.items() if total != 0}
-    if unbalanced:
-        raise ValidationError(f"entry does not balance: {unbalanced}")
+    check_key(key)
+    check_lines([(a.id, a.currency, amt) if isinstance(a, Account) else (None, None, amt) for a, amt in lines])
 
 
-def _replay(existing: JournalEntry, fingerprint: str) -> JournalEntry:
-    if existing.fingerprint != fingerprint:
+def _replay(existing: JournalEntry, expected: str) -> JournalEntry:
+    if existing.fingerprint != expected:
         raise IdempotencyConflict("this idempotency key was already used for a different entry")
     return existing
 
@@ -177,18 +95,18 @@ def post(lines: Iterable[tuple[Account, int]], *, key: str, kind: str, memo: str
     skipped; any failure then aborts the caller's unit of work, which must roll back."""
     lines = list(lines)
     _validate(lines, key)
-    fingerprint = _fingerprint(kind, lines, reverses_id)
+    entry_fingerprint = _fingerprint(kind, lines, reverses_id)
     if not exclusive:
         existing = entry_by_key(key)
         if existing is not None:
-            return _replay(existing, fingerprint)
+            return _replay(existing, entry_fingerprint)
 
     deltas: dict[int, int] = {}
     for account, amount in lines:
         deltas[account.id] = deltas.get(account.id, 0) + amount
     try:
         with nullcontext() if exclusive else db.session.begin_nested():
-            entry = JournalEntry(kind=kind, memo=memo[:500], idempotency_key=key, fingerprint=fingerprint,
+            entry = JournalEntry(kind=kind, memo=memo[:500], idempotency_key=key, fingerprint=entry_fingerprint,
                                  actor_id=actor_id, reverses_id=reverses_id)
             db.session.add(entry)
             db.session.flush()
@@ -200,7 +118,7 @@ def post(lines: Iterable[tuple[Account, int]], *, key: str, kind: str, memo: str
             for account_id in sorted(deltas):
                 if deltas[account_id] == 0:
                     continue
-                result = connection.execute(_MOVE_BALANCE, {"account_id": account_id, "delta": deltas[account_id]})
+                result = connection.execute(MOVE_BALANCE, {"account_id": account_id, "delta": deltas[account_id]})
                 if result.rowcount != 1:
                     raise InsufficientFunds("insufficient funds")
     except IntegrityError:
@@ -209,28 +127,11 @@ def post(lines: Iterable[tuple[Account, int]], *, key: str, kind: str, memo: str
         existing = entry_by_key(key)  # a concurrent transaction committed the same key first
         if existing is None:
             raise
-        return _replay(existing, fingerprint)
+        return _replay(existing, entry_fingerprint)
     finally:
-        _expire_balances(deltas)
+        expire_balances(deltas)
     db.session.expire(entry, ["postings"])
     return entry
-
-
-_accounts = Account.__table__
-_postings = Posting.__table__
-# one conditional UPDATE per account: never below zero unless the account may go negative
-_MOVE_BALANCE = (
-    update(_accounts)
-    .where(_accounts.c.id == bindparam("account_id"),
-           or_(_accounts.c.allow_negative.is_(True), _accounts.c.balance + bindparam("delta") >= 0))
-    .values(balance=_accounts.c.balance + bindparam("delta"))
-)
-
-
-def _expire_balances(account_ids) -> None:
-    for obj in list(db.session.identity_map.values()):
-        if isinstance(obj, Account) and obj.id in account_ids:
-            db.session.expire(obj, ["balance"])
 
 
 def reverse(entry: JournalEntry, *, key: str, memo: str, actor_id: int | None = None) -> JournalEntry:
@@ -301,77 +202,3 @@ def _resolve(record: Hold, status: str, lines, *, key: str, kind: str, memo: str
     )
     db.session.refresh(record)
     return record
-
-
-# reading --------------------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class StatementLine:
-    posting_id: int
-    entry_id: int
-    kind: str
-    memo: str
-    account_kind: str
-    amount: Money
-    created_at: object
-    balance: Money | None = None  # the account's balance after this line (statement_export only)
-
-
-def _statement_query(user_id: int, *, kinds: Sequence[str] | None = None, since=None, until=None):
-    """The user's ledger lines (wallet and held), optionally of some entry kinds and between two dates (inclusive,
-    UTC calendar days)."""
-    from datetime import datetime, time, timedelta, timezone
-
-    query = (
-        select(Posting.id, Posting.entry_id, JournalEntry.kind, JournalEntry.memo, Account.kind, Posting.amount,
-               Account.currency, JournalEntry.created_at)
-        .join(JournalEntry, JournalEntry.id == Posting.entry_id)
-        .join(Account, Account.id == Posting.account_id)
-        .where(Account.user_id == user_id, Account.kind.in_(USER_KINDS))
-    )
-    if kinds:
-        query = query.where(JournalEntry.kind.in_(list(kinds)))
-    if since is not None:
-        query = query.where(JournalEntry.created_at >= datetime.combine(since, time(), tzinfo=timezone.utc))
-    if until is not None:
-        query = query.where(JournalEntry.created_at < datetime.combine(until + timedelta(days=1), time(),
-                                                                       tzinfo=timezone.utc))
-    return query
-
-
-def statement(user_id: int, *, page: int = 1, per_page: int = 20, kinds: Sequence[str] | None = None,
-              since=None, until=None) -> tuple[list[StatementLine], int]:
-    """The user's ledger lines (wallet and held), newest first, with the total count; optionally only some entry
-    kinds and only between two dates (inclusive)."""
-    base = _statement_query(user_id, kinds=kinds, since=since, until=until)
-    total = db.session.scalar(select(func.count()).select_from(base.subquery()))
-    rows = db.session.execute(base.order_by(Posting.id.desc()).limit(per_page).offset((page - 1) * per_page)).all()
-    return [
-        StatementLine(pid, eid, kind, memo, akind, Money(amount, currency), created)
-        for pid, eid, kind, memo, akind, amount, currency, created in rows
-    ], total
-
-
-def statement_kinds(user_id: int) -> list[str]:
-    """The entry kinds that appear in the user's ledger lines (for filters)."""
-    return sorted(db.session.scalars(
-        select(JournalEntry.kind).distinct().join(Posting, Posting.entry_id == JournalEntry.id)
-        .join(Account, Account.id == Posting.account_id)
-        .where(Account.user_id == user_id, Account.kind.in_(USER_KINDS))))
-
-
-def statement_export(user_id: int, *, kinds: Sequence[str] | None = None, since=None,
-                     until=None) -> Iterable[StatementLine]:
-    """The user's ledger lines oldest first, each with its account's balance after it (counted over every line,
-    whatever the filters), streamed in batches."""
-    running = (
-        select(Posting.id.label("pid"),
-               func.sum(Posting.amount).over(partition_by=Posting.account_id, order_by=Posting.id).label("after"))
-        .join(Account, Account.id == Posting.account_id)
-        .where(Account.user_id == user_id, Account.kind.in_(USER_KINDS))
-        .subquery()
-    )
-    query = (_statement_query(user_id, kinds=kinds, since=since, until=until)
-             .add_columns(running.c.after).join(running, running.c.pid == Posting.id)
-             .order_by(Posting.id).execution_options(yield_per=500))
-    for pid, eid, kind, memo, akind, amount, currency, created, after in db.session.execute(query):
-        yield StatementLine(pid, eid, kind, memo, akind, Money(amount, currency), created, Money(int(after), currency))

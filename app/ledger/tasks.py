@@ -3,7 +3,7 @@ import logging
 
 from celery import shared_task
 
-from app.extensions import db
+from app.core.db import discard
 from app.ledger.checks import verify
 
 log = logging.getLogger(__name__)
@@ -12,7 +12,7 @@ log = logging.getLogger(__name__)
 @shared_task(name="ledger.verify")
 def verify_ledger() -> dict:
     report = verify()
-    db.session.rollback()
+    discard()  # the proof only reads: its transaction ends here
     if report.ok:
         log.info("ledger ok: %s entries, %s accounts", report.entries, report.accounts)
     else:

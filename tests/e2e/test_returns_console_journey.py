@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from app.core.db import commit
 from app.extensions import db
-from app.investing import distribution
+from app.investing import returns as distribution
 from app.investing.models import ReturnPayment
 from app.seed import seed_demo
 from tests.investing.conftest import make_property  # noqa: F401  (fixture: eight-period terms)

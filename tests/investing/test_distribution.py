@@ -6,7 +6,7 @@ from sqlalchemy import func, select, text
 
 from app.core.db import utcnow
 from app.extensions import db
-from app.investing import distribution
+from app.investing import returns
 from app.investing.models import (
     ACTIVE,
     COMPLETED,
@@ -23,7 +23,7 @@ from app.ledger import services as ledger
 from app.ledger.checks import verify
 from app.ledger.models import ADJUSTMENTS, PROPERTY_ESCROW, RETURNS_FUNDING, Account, JournalEntry
 
-TODAY = distribution.today()
+TODAY = returns.today()
 
 
 def periods(n, *, amount=1_000, first=None, capital=0, last=True, every=30):
@@ -99,7 +99,7 @@ def setup(make_property, make_user):
 
 def test_a_run_pays_every_due_period_once_and_posts_it(setup):
     s = setup
-    run = distribution.distribute(trigger="cli")
+    run = returns.distribute(trigger="cli")
     assert run.status == SUCCEEDED and run.error is None
     # a1: 3 due (one in the future stays), b1: 2 due, c2: 1 due with the capital; the paying investment waits
     assert run.payments == 6 and run.total == 3 * 1_000 + 2 * 2_000 + 500 and run.capital == 50_000
@@ -119,7 +119,7 @@ def test_a_run_pays_every_due_period_once_and_posts_it(setup):
 
 def test_finished_terms_complete_the_investment_and_take_the_capital_out_of_escrow(setup):
     s = setup
-    distribution.distribute()
+    returns.distribute()
     db.session.expire_all()
     c2 = db.session.get(Investment, s["c2"].id)
     assert c2.status == COMPLETED and c2.escrow_amount == 0 and c2.closed_at is not None
@@ -129,10 +129,10 @@ def test_finished_terms_complete_the_investment_and_take_the_capital_out_of_escr
 
 
 def test_a_second_run_pays_nothing(setup):
-    first = distribution.distribute()
+    first = returns.distribute()
     balances = dict(db.session.execute(select(Account.code, Account.balance)).all())
     entries = db.session.scalar(select(func.count(JournalEntry.id)))
-    second = distribution.distribute()
+    second = returns.distribute()
     assert second.status == SUCCEEDED and second.payments == 0 and second.total == 0 and second.id != first.id
     assert dict(db.session.execute(select(Account.code, Account.balance)).all()) == balances
     assert db.session.scalar(select(func.count(JournalEntry.id))) == entries
@@ -140,8 +140,8 @@ def test_a_second_run_pays_nothing(setup):
 
 
 def test_entries_hold_payments_of_one_property_and_balance(setup, make_user, monkeypatch):
-    monkeypatch.setattr(distribution, "ENTRY_SIZE", 2)
-    distribution.distribute()
+    monkeypatch.setattr(returns.engine, "ENTRY_SIZE", 2)
+    returns.distribute()
     entries = db.session.scalars(select(JournalEntry).where(JournalEntry.kind == "returns")).all()
     assert entries
     for entry in entries:
@@ -161,7 +161,7 @@ def test_entries_hold_payments_of_one_property_and_balance(setup, make_user, mon
 
 
 def test_small_batches_commit_one_by_one(setup):
-    run = distribution.distribute(batch_size=2)
+    run = returns.distribute(batch_size=2)
     assert run.status == SUCCEEDED and run.payments == 6 and run.batches == 3  # 6 due periods of active investments
     assert_consistent()
 
@@ -171,18 +171,18 @@ def test_a_failure_between_batches_keeps_what_was_committed_and_the_next_run_pay
         if batch_no == 2:
             raise RuntimeError("worker lost")
 
-    run = distribution.distribute(batch_size=2, after_batch=fail)
+    run = returns.distribute(batch_size=2, after_batch=fail)
     assert run.status == FAILED and "worker lost" in run.error and run.finished_at is not None
     assert run.batches == 2 and 0 < run.payments < 6
     assert_consistent()
-    again = distribution.distribute(batch_size=2)
+    again = returns.distribute(batch_size=2)
     assert again.status == SUCCEEDED and run.payments + again.payments == 6
     assert again.total + run.total == 7_500
     assert_consistent()
 
 
 def test_a_failure_inside_a_batch_rolls_that_batch_back(setup, monkeypatch):
-    dialect = type(distribution._dialect())  # the batch is paid by the server on PostgreSQL, by Python on SQLite
+    dialect = type(returns.dialect())  # the batch is paid by the server on PostgreSQL, by Python on SQLite
     original = dialect.pay_batch
     calls = {"n": 0}
 
@@ -194,17 +194,17 @@ def test_a_failure_inside_a_batch_rolls_that_batch_back(setup, monkeypatch):
         return done
 
     monkeypatch.setattr(dialect, "pay_batch", flaky)
-    run = distribution.distribute(batch_size=3)
+    run = returns.distribute(batch_size=3)
     assert run.status == FAILED and "disk full" in run.error and run.batches == 1
     assert_consistent()
     monkeypatch.setattr(dialect, "pay_batch", original)
-    assert distribution.distribute().payments == 6 - run.payments
+    assert returns.distribute().payments == 6 - run.payments
     assert_consistent()
 
 
 def test_a_period_already_paid_elsewhere_leaves_the_calendar_and_is_not_paid_again(setup):
     s = setup
-    distribution.distribute()
+    returns.distribute()
     paid = db.session.scalar(select(ReturnPayment).where(ReturnPayment.investment_id == s["a1"].id,
                                                          ReturnPayment.period_index == 1))
     # the calendar shows the period again, but its payment exists
@@ -213,7 +213,7 @@ def test_a_period_already_paid_elsewhere_leaves_the_calendar_and_is_not_paid_aga
          "due_on": paid.due_on, "amount": paid.amount, "capital": 0, "last": False}])
     db.session.commit()
     before = wallet(s["a"].id)
-    run = distribution.distribute()
+    run = returns.distribute()
     assert run.status == SUCCEEDED and run.payments == 0
     assert wallet(s["a"].id) == before
     assert db.session.scalar(select(func.count()).select_from(ScheduledReturn).where(
@@ -225,7 +225,7 @@ def test_zero_periods_are_paid_without_moving_money(make_property, make_user):
     p, u = make_property(), make_user()
     inv = book(p, u, schedule=periods(2, amount=0))
     entries = db.session.scalar(select(func.count(JournalEntry.id)))
-    run = distribution.distribute()
+    run = returns.distribute()
     assert run.status == SUCCEEDED and run.payments == 0
     assert db.session.scalar(select(func.count()).select_from(ScheduledReturn)) == 0
     paid = db.session.scalars(select(ReturnPayment).order_by(ReturnPayment.period_index)).all()
@@ -241,7 +241,7 @@ def test_a_user_without_a_wallet_gets_one(make_property, make_user):
     book(p, u, schedule=periods(1, amount=700, last=False))
     db.session.execute(text("DELETE FROM ledger_accounts WHERE user_id = :u"), {"u": u.id})
     db.session.commit()
-    assert distribution.distribute().payments == 1
+    assert returns.distribute().payments == 1
     assert wallet(u.id) == 700
     assert_consistent()
 
@@ -250,17 +250,17 @@ def test_the_future_is_refused_and_the_past_is_honoured(setup):
     from app.core.errors import ValidationError
 
     with pytest.raises(ValidationError):
-        distribution.distribute(TODAY + timedelta(days=1))
-    early = distribution.distribute(TODAY - timedelta(days=45))  # only periods due by then
+        returns.distribute(TODAY + timedelta(days=1))
+    early = returns.distribute(TODAY - timedelta(days=45))  # only periods due by then
     assert early.status == SUCCEEDED and 0 < early.payments < 6 and early.as_of == TODAY - timedelta(days=45)
-    assert distribution.distribute().payments == 6 - early.payments
+    assert returns.distribute().payments == 6 - early.payments
     assert_consistent()
 
 
 def test_the_dry_run_previews_per_property_and_writes_nothing(setup, count_queries):
     s = setup
     with count_queries() as queries:
-        lines = distribution.preview(TODAY)
+        lines = returns.preview(TODAY)
     assert not [q for q in queries if q.lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE"))]
     by_id = {line.property_id: line for line in lines}
     assert set(by_id) == {s["p1"].id, s["p2"].id}
@@ -269,18 +269,18 @@ def test_the_dry_run_previews_per_property_and_writes_nothing(setup, count_queri
     p2 = by_id[s["p2"].id]
     assert (p2.investors, p2.payments, p2.returns, p2.capital, p2.total) == (1, 1, 500, 50_000, 50_500)
     assert p1.funding_balance == 0 and p1.funding_after == -7_000
-    future = {x.property_id: x for x in distribution.preview(TODAY + timedelta(days=40))}
+    future = {x.property_id: x for x in returns.preview(TODAY + timedelta(days=40))}
     assert future[s["p1"].id].payments == 6  # a preview may look ahead; a run may not
     assert db.session.scalar(select(func.count(ReturnPayment.id))) == 0
-    distribution.distribute()
-    assert distribution.preview(TODAY) == []
+    returns.distribute()
+    assert returns.preview(TODAY) == []
 
 
 def test_shortfalls_list_the_distributions_accounts_below_zero(setup):
     s = setup
-    assert distribution.shortfalls() == []
-    distribution.distribute()
-    found = distribution.shortfalls()
+    assert returns.shortfalls() == []
+    returns.distribute()
+    found = returns.shortfalls()
     assert [(x.property_id, x.owed) for x in found] == [(s["p1"].id, 7_000), (s["p2"].id, 500)]
     assert found[0].title == s["p1"].title and found[0].account_code == f"returns_funding:{s['p1'].id}"
 
@@ -289,14 +289,14 @@ def test_statements_per_batch_do_not_grow_with_rows(make_property, make_user, co
     p = make_property(target_amount=100_000_000)
     users = [make_user() for _ in range(3)]
     book(p, users[0], schedule=periods(2))
-    distribution.distribute()  # the property's accounts exist from now on
+    returns.distribute()  # the property's accounts exist from now on
     book(p, users[0], schedule=periods(2))
     with count_queries() as few:
-        assert distribution.distribute().payments == 2
+        assert returns.distribute().payments == 2
     for u in users:
         book(p, u, schedule=periods(12, every=10))
     with count_queries() as many:
-        assert distribution.distribute().payments == 36
+        assert returns.distribute().payments == 36
     assert len(many) == len(few), (len(few), len(many))
     assert_consistent()
 
@@ -306,17 +306,17 @@ def test_a_run_left_running_is_marked_failed_by_the_next(setup, is_postgres):
                             started_at=utcnow() - (timedelta(minutes=1) if is_postgres else timedelta(hours=3)))
     db.session.add(stale)
     db.session.commit()
-    run = distribution.distribute()
+    run = returns.distribute()
     assert run.status == SUCCEEDED
     db.session.refresh(stale)
     assert stale.status == FAILED and "interrupted" in stale.error
 
 
 def test_recent_runs_newest_first(setup):
-    first = distribution.distribute()
-    second = distribution.distribute()
-    assert [r.id for r in distribution.recent_runs()] == [second.id, first.id]
-    assert "payment(s)" in distribution.summary(first) and "succeeded" in distribution.summary(first)
+    first = returns.distribute()
+    second = returns.distribute()
+    assert [r.id for r in returns.recent_runs()] == [second.id, first.id]
+    assert "payment(s)" in returns.summary(first) and "succeeded" in returns.summary(first)
 
 
 def test_investments_made_through_the_service_are_paid_to_the_end(investor, make_property, kyc_open):
@@ -335,7 +335,7 @@ def test_investments_made_through_the_service_are_paid_to_the_end(investor, make
                        {"i": inv.id})
     db.session.commit()
     before = wallet(user.id)
-    run = distribution.distribute()
+    run = returns.distribute()
     assert run.status == SUCCEEDED and run.payments == 4 and run.capital == 200_000
     assert wallet(user.id) == before + run.total + 200_000
     db.session.refresh(inv)

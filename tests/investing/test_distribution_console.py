@@ -6,7 +6,7 @@ from sqlalchemy import func, select
 
 from app.core.audit import AuditRecord
 from app.extensions import db
-from app.investing import distribution
+from app.investing import returns
 from app.investing.models import FAILED, SUCCEEDED, DistributionRun, ReturnPayment
 from tests.conftest import csrf_from
 from tests.investing.test_distribution import TODAY, assert_consistent, book, periods
@@ -57,7 +57,7 @@ def test_distribute_exits_non_zero_on_failure(app, make_property, make_user, mon
     def broken(*args, **kwargs):
         raise RuntimeError("database went away")
 
-    monkeypatch.setattr(type(distribution._dialect()), "pay_batch", broken)
+    monkeypatch.setattr(type(returns.dialect()), "pay_batch", broken)
     result = app.test_cli_runner().invoke(args=["returns", "distribute"])
     assert result.exit_code == 1
     assert "failed" in result.output and "database went away" in result.output
@@ -141,11 +141,11 @@ def test_other_staff_see_no_returns_pages(client, login, make_user):
 
 def test_run_list_queries_do_not_grow_with_runs(client, login, make_user, count_queries):
     login(make_user(role="admin"))
-    distribution.distribute()
+    returns.distribute()
     with count_queries() as few:
         assert client.get("/admin/distribution_runs/").status_code == 200
     for _ in range(5):
-        distribution.distribute()
+        returns.distribute()
     with count_queries() as many:
         assert client.get("/admin/distribution_runs/").status_code == 200
     assert len(many) == len(few)

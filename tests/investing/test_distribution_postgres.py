@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import create_engine, func, select, text
 
 from app.extensions import db
-from app.investing import distribution
+from app.investing import returns
 from app.investing.models import (
     COMPLETED,
     FAILED,
@@ -47,7 +47,7 @@ def _in_thread(app, results, key, barrier, **kwargs):
     with app.app_context():
         barrier.wait()
         try:
-            results[key] = distribution.distribute(**kwargs)
+            results[key] = returns.distribute(**kwargs)
             results[key] = (results[key].status, results[key].payments, results[key].total)
         except Exception as exc:  # noqa: BLE001 - reported by the test
             results[key] = exc
@@ -73,13 +73,13 @@ def test_two_runs_at_once_pay_each_period_once(app, portfolio, exclusive):
     else:  # each skipped what the other held; a period whose investment the other held is left for the next run
         assert 0 < together <= portfolio["due"]
     assert_consistent()
-    assert distribution.distribute().payments == portfolio["due"] - together
+    assert returns.distribute().payments == portfolio["due"] - together
     assert db.session.scalar(select(func.count(ReturnPayment.id))) == portfolio["due"]
     assert_consistent()
 
 
 def _spawn(database_url: str, as_of, script: str) -> subprocess.CompletedProcess:
-    """Run `script` in a separate process against the test database, with `distribution` imported."""
+    """Run `script` in a separate process against the test database, with `returns` imported."""
     code = textwrap.dedent(f"""
         import os, signal, sys
         from datetime import date
@@ -87,7 +87,7 @@ def _spawn(database_url: str, as_of, script: str) -> subprocess.CompletedProcess
         from tests.conftest import build_app
         app = build_app({database_url!r})
         with app.app_context():
-            from app.investing import distribution
+            from app.investing import returns
             as_of = date.fromisoformat({as_of.isoformat()!r})
     """) + textwrap.indent(textwrap.dedent(script), "    ")
     return subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120,
@@ -96,11 +96,11 @@ def _spawn(database_url: str, as_of, script: str) -> subprocess.CompletedProcess
 
 def test_a_worker_killed_after_its_first_batch_leaves_that_batch_paid_and_the_next_run_pays_the_rest(
         app, database_url, portfolio):
-    done = _spawn(database_url, distribution.today(), """
+    done = _spawn(database_url, returns.today(), """
         def die(batch_no):
             if batch_no == 1:
                 os.kill(os.getpid(), signal.SIGKILL)
-        distribution.distribute(as_of, batch_size=50, trigger="beat", after_batch=die)
+        returns.distribute(as_of, batch_size=50, trigger="beat", after_batch=die)
         print("not killed")
     """)
     assert done.returncode == -signal.SIGKILL, done.stdout + done.stderr
@@ -110,32 +110,32 @@ def test_a_worker_killed_after_its_first_batch_leaves_that_batch_paid_and_the_ne
     assert db.session.scalar(select(func.count(ReturnPayment.id))) == 50
     assert_consistent()  # the committed batch is whole: payments, entries, postings and balances
 
-    run = distribution.distribute(batch_size=50)
+    run = returns.distribute(batch_size=50)
     assert run.status == SUCCEEDED and run.payments == portfolio["due"] - 50
     db.session.refresh(killed)
     assert killed.status == FAILED and "interrupted" in killed.error
     assert_consistent()
-    assert distribution.distribute().payments == 0
+    assert returns.distribute().payments == 0
 
 
 def test_a_worker_killed_inside_a_batch_leaves_nothing_of_it(app, database_url, portfolio):
-    done = _spawn(database_url, distribution.today(), """
-        real = distribution._Postgres.pay_batch
+    done = _spawn(database_url, returns.today(), """
+        real = returns.postgres.Postgres.pay_batch
         calls = []
         def pay_then_die(self, *args):
             calls.append(1)
             real(self, *args)
             if len(calls) == 2:  # batch 2: calendar rows, payments, entries, postings, balances written, not committed
                 os.kill(os.getpid(), signal.SIGKILL)
-        distribution._Postgres.pay_batch = pay_then_die
-        distribution.distribute(as_of, batch_size=40, trigger="beat")
+        returns.postgres.Postgres.pay_batch = pay_then_die
+        returns.distribute(as_of, batch_size=40, trigger="beat")
     """)
     assert done.returncode == -signal.SIGKILL, done.stdout + done.stderr
     db.session.expire_all()
     assert db.session.scalar(select(func.count(ReturnPayment.id))) == 40
     assert db.session.scalar(select(func.count(ScheduledReturn.id))) == portfolio["due"] - 40
     assert_consistent()
-    run = distribution.distribute()
+    run = returns.distribute()
     assert run.status == SUCCEEDED and run.payments == portfolio["due"] - 40
     assert_consistent()
 
@@ -144,7 +144,7 @@ def test_a_run_waits_for_the_run_in_progress(app, database_url, portfolio):
     """The run lock: a second run started while one holds it waits, then finds nothing left to pay."""
     holder = create_engine(database_url, isolation_level="AUTOCOMMIT")
     with holder.connect() as conn:
-        conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": distribution.RUN_LOCK_KEY})
+        conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": returns.RUN_LOCK_KEY})
         results: dict = {}
         barrier = threading.Barrier(2)
         waiting = threading.Thread(target=_in_thread, args=(app, results, "late", barrier))
@@ -153,10 +153,10 @@ def test_a_run_waits_for_the_run_in_progress(app, database_url, portfolio):
         waiting.join(timeout=1.5)
         assert waiting.is_alive()  # still waiting for the lock
         with app.app_context():
-            first = distribution.distribute(exclusive=False)
+            first = returns.distribute(exclusive=False)
             first_payments = first.payments
             db.session.remove()
-        conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": distribution.RUN_LOCK_KEY})
+        conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": returns.RUN_LOCK_KEY})
     waiting.join(timeout=60)
     holder.dispose()
     assert first_payments == portfolio["due"]
@@ -177,13 +177,13 @@ def test_an_investment_held_by_another_transaction_keeps_the_periods_that_write_
     other = create_engine(database_url)
     with other.connect() as conn:
         conn.execute(text("SELECT id FROM investments WHERE id = :i FOR UPDATE"), {"i": target})
-        run = distribution.distribute()
+        run = returns.distribute()
         conn.rollback()
     other.dispose()
     assert run.status == SUCCEEDED and run.payments == portfolio["due"] - 1
     left = db.session.execute(select(ScheduledReturn.investment_id, ScheduledReturn.period_index)).all()
     assert left == [(target, 3)]
-    assert distribution.distribute().payments == 1
+    assert returns.distribute().payments == 1
     assert db.session.get(Investment, target).status == COMPLETED
     assert_consistent()
 
@@ -196,12 +196,12 @@ def test_a_cancellation_in_flight_keeps_the_run_off_its_calendar(app, database_u
     with other.connect() as conn:
         conn.execute(text("SELECT id FROM investments WHERE id = :i FOR UPDATE"), {"i": target})
         conn.execute(text("DELETE FROM return_schedule WHERE investment_id = :i"), {"i": target})
-        run = distribution.distribute()
+        run = returns.distribute()
         conn.rollback()
     other.dispose()
     assert run.status == SUCCEEDED and run.payments == portfolio["due"] - 3
     assert set(db.session.scalars(select(ScheduledReturn.investment_id))) == {target}
-    assert distribution.distribute().payments == 3
+    assert returns.distribute().payments == 3
     assert_consistent()
 
 

@@ -285,7 +285,7 @@ def test_the_csv_statement_for_a_date_range_escapes_formulas(client, investor, m
 
 
 def test_csv_cells_that_look_like_formulas_get_an_apostrophe():
-    from app.portal.views.portfolio import csv_cell
+    from app.core.csvfile import escape_cell as csv_cell
 
     for text in ("=1+1", "+1", "-1", "@SUM(A1)", "\tx", "\rx"):
         assert csv_cell(text) == "'" + text

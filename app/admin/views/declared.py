@@ -17,7 +17,7 @@ from app.admin.base import SecureModelView, describe, money_formatter, requires,
 from app.admin.views.investments import LiveFilterOptions, PropertyFilter
 from app.auth.forms import SimpleForm
 from app.core.audit import AuditRecord
-from app.core.errors import DomainError
+from app.core.errors import DomainError, NotFound, ValidationError
 from app.core.money import Money
 from app.core.security import has_permission
 from app.extensions import db
@@ -149,15 +149,13 @@ class DeclaredDistributionView(LiveFilterOptions, SecureModelView):
 
     @staticmethod
     def _preview(values: dict):
-        from app.core.errors import NotFound, ValidationError
-
         raw = str(values.get("property_id") or "")
         p = db.session.get(Property, int(raw)) if raw.isdigit() else None
         if p is None:
             raise NotFound("choose a property")
-        amount = declared._parse_amount(values.get("amount"), p.currency)
-        start = declared._parse_date(values.get("period_start"), "period_start")
-        end = declared._parse_date(values.get("period_end"), "period_end")
+        amount = declared.parse_amount(values.get("amount"), p.currency)
+        start = declared.parse_date(values.get("period_start"), "period_start")
+        end = declared.parse_date(values.get("period_end"), "period_end")
         if end < start:
             raise ValidationError("the period ends before it starts")
         if values.get("basis") not in declared.BASES:

@@ -13,12 +13,12 @@ from markupsafe import Markup, escape
 from app.admin.base import SecureBaseView, SecureModelView, requires, run_action
 from app.auth.forms import SimpleForm
 from app.core import audit
-from app.core.db import enqueue_after_commit
+from app.core.db import discard, enqueue_after_commit
 from app.core.errors import ValidationError
 from app.core.money import Money
 from app.core.security import has_permission
 from app.extensions import db
-from app.investing import distribution
+from app.investing import returns
 from app.investing.models import DistributionRun
 from app.ledger.services import platform_currency
 
@@ -66,7 +66,7 @@ class DistributionRunView(SecureModelView):
 
 def _as_of(raw: str | None) -> date:
     if not raw:
-        return distribution.today()
+        return returns.today()
     try:
         return date.fromisoformat(raw.strip())
     except ValueError:
@@ -85,15 +85,15 @@ class ReturnsPreviewView(SecureBaseView):
             as_of = _as_of(request.args.get("as_of"))
             problem = None
         except ValidationError as exc:
-            as_of, problem = distribution.today(), exc.message
-        lines = distribution.preview(as_of)
-        db.session.rollback()
+            as_of, problem = returns.today(), exc.message
+        lines = returns.preview(as_of)
+        discard()  # the preview's read ends here
         currency = platform_currency()
         totals = {"investors": sum(x.investors for x in lines), "payments": sum(x.payments for x in lines),
                   "returns": sum(x.returns for x in lines), "capital": sum(x.capital for x in lines)}
         running = db.session.scalar(db.select(DistributionRun).where(DistributionRun.status == "running")
                                     .order_by(DistributionRun.id.desc()).limit(1))
-        return self.render("admin/distributions/preview.html", lines=lines, as_of=as_of, today=distribution.today(),
+        return self.render("admin/distributions/preview.html", lines=lines, as_of=as_of, today=returns.today(),
                            totals=totals, problem=problem, running=running, form=SimpleForm(),
                            can_run=has_permission(current_user, "returns.run"),
                            money=lambda minor: Money(minor, currency).display())
@@ -106,17 +106,15 @@ class ReturnsPreviewView(SecureBaseView):
         back = url_for(".index", as_of=request.form.get("as_of") or None)
 
         def start():
-            from app.investing.tasks import distribute_returns
-
             as_of = _as_of(request.form.get("as_of"))
-            if as_of > distribution.today():
+            if as_of > returns.today():
                 raise ValidationError("returns are paid on or after their due date: choose today or earlier",
                                       {"as_of": ["Not in the future."]})
-            due = distribution.preview(as_of)
+            due = returns.preview(as_of)
             audit.record("returns.run", actor=current_user, after={
                 "as_of": as_of.isoformat(), "properties": len(due), "payments": sum(x.payments for x in due),
                 "returns": sum(x.returns for x in due), "capital": sum(x.capital for x in due)})
-            enqueue_after_commit(distribute_returns, as_of.isoformat(), "console", current_user.id)
+            enqueue_after_commit("investing.distribute_returns", as_of.isoformat(), "console", current_user.id)
             return as_of
 
         return run_action(start, lambda as_of: f"Distribution as of {as_of.isoformat()} started: its run appears "
@@ -130,8 +128,8 @@ class ShortfallView(SecureBaseView):
 
     @expose("/")
     def index(self):
-        rows = distribution.shortfalls()
-        db.session.rollback()
+        rows = returns.shortfalls()
+        discard()  # the read ends here
         currency = platform_currency()
         return self.render("admin/distributions/shortfalls.html", rows=rows,
                            total=sum(r.owed for r in rows), money=lambda minor: Money(minor, currency).display(),

@@ -15,7 +15,7 @@ from app.api.auth import current_api_user
 from app.api.envelope import PageArgsSchema, envelope, ok, page_meta
 from app.api.fields import AmountField, MoneyField
 from app.api.idempotency import idempotent
-from app.core.db import commit
+from app.core.db import unit_of_work
 from app.core.money import Money
 from app.investing import portfolio
 from app.investing import services as investing
@@ -168,10 +168,10 @@ def invest(body, property_id: int):
     """Invest `amount` from the wallet. The call acknowledges the offering documents and terms as they stand (or as
     of `documents_version`), recorded with the time and IP. With installments, the first is paid now."""
     user = current_api_user()
-    inv = investing.invest(user, property_id, Money.parse(body["amount"], platform_currency()),
-                           acknowledged=body["acknowledge"], documents_version=body["documents_version"],
-                           ip=request.remote_addr)
-    commit()
+    with unit_of_work():
+        inv = investing.invest(user, property_id, Money.parse(body["amount"], platform_currency()),
+                               acknowledged=body["acknowledge"], documents_version=body["documents_version"],
+                               ip=request.remote_addr)
     return ok(_detail(user, inv.id))
 
 
@@ -219,6 +219,6 @@ def investment(investment_id: int):
 def pay(body, investment_id: int):
     """Pay the next due installment (or all remaining ones) from the wallet, late fees included."""
     user = current_api_user()
-    investing.pay_installments(user, investment_id, all_remaining=body["all_remaining"])
-    commit()
+    with unit_of_work():
+        investing.pay_installments(user, investment_id, all_remaining=body["all_remaining"])
     return ok(_detail(user, investment_id))

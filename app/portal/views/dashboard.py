@@ -1,14 +1,13 @@
 from flask import render_template
 from flask_login import current_user
 
+from app.kyc.services import INVEST, missing_for, overall_status
 from app.ledger import services as ledger
 from app.portal import bp
 
 
 @bp.get("/")
 def dashboard():
-    from app.kyc.services import INVEST, missing_for, overall_status
-
     balance = ledger.balance_of(current_user.id)
     lines, _ = ledger.statement(current_user.id, page=1, per_page=5)
     return render_template("portal/dashboard.html", balance=balance, lines=lines,

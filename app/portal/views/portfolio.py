@@ -1,107 +1,30 @@
-"""Investing from the property page, the portfolio (holdings, installments, the return calendar, returns by month)
-and the wallet statement as CSV."""
+"""Investing from the property page and the portfolio (holdings, installments, the return calendar, returns by
+month)."""
 from __future__ import annotations
 
-import csv
-import io
 from dataclasses import dataclass
-from datetime import date
 
-from flask import Response, abort, flash, redirect, render_template, request, url_for
+from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from app.auth.forms import SimpleForm
-from app.core.db import commit, utcnow
+from app.core.db import unit_of_work, utcnow
 from app.core.errors import DomainError
 from app.core.money import Money, MoneyError
 from app.extensions import db, limiter
 from app.investing import portfolio as folio
 from app.investing import services as investing
+from app.investing.declared import paid_shares_for
 from app.ledger import services as ledger
 from app.ledger.services import platform_currency
 from app.portal import bp
+from app.portal.views.property_page import invest_panel, render_detail
 from app.properties import services as properties
 
 PER_PAGE = 25
 UPCOMING_SHOWN = 24  # unpaid periods listed on a holding's page (a lifetime calendar runs 25 years ahead)
 
-KIND_LABELS = {
-    "deposit": "Deposits", "deposit_refund": "Deposit refunds", "investment": "Investments",
-    "installment": "Installments", "investment_refund": "Investment refunds", "returns": "Returns",
-    "return": "Returns", "distribution": "Distributions", "hold": "Withdrawals requested",
-    "hold_release": "Withdrawals released", "hold_settle": "Withdrawals paid", "payout_fee": "Withdrawal fees",
-    "reversal": "Corrections",
-}
-
-
-def kind_label(kind: str) -> str:
-    return KIND_LABELS.get(kind) or kind.replace("_", " ").capitalize()
-
-
 # investing from the property page ---------------------------------------------------------------------------------
-def _open_state(p) -> str | None:
-    """Why the property takes no investment now, or None when it does."""
-    now = utcnow()
-    if p.status != "active":
-        return {"funded": "Fully funded: this offering takes no more investments.",
-                "completed": "This offering is completed.",
-                "cancelled": "This offering was cancelled."}.get(p.status, "This offering is not open.")
-    if p.funding_starts_at and now < p.funding_starts_at:
-        return f"Funding opens on {p.funding_starts_at:%d %B %Y}."
-    if p.funding_ends_at and now >= p.funding_ends_at:
-        return f"Funding closed on {p.funding_ends_at:%d %B %Y}."
-    if p.remaining_amount <= 0:
-        return "Fully funded: this offering takes no more investments."
-    return None
-
-
-def invest_panel(p, *, values: dict | None = None, errors: dict | None = None, message: str | None = None) -> dict:
-    """What the invest form on the property page needs: the terms, the documents and their version, the wallet,
-    and whether this investor can invest now."""
-    from app.kyc.services import INVEST, missing_for
-
-    cur = p.currency
-    fixed = Money(p.fixed_amount, cur) if p.fixed_amount else None
-    count = p.installments_count or 1
-    values = values or {}
-    amount_text = values.get("amount", fixed.amount_str() if fixed else "")
-    first = None
-    if count > 1:
-        try:
-            first = Money(investing.first_installment(p, Money.parse(amount_text, cur).minor), cur)
-        except (MoneyError, ValueError):
-            first = None
-    held = folio.held_in(current_user.id, p.id)
-    return {
-        "closed": _open_state(p),
-        "verified": current_user.email_verified,
-        "kyc_missing": [f.name for f in missing_for(current_user.id, INVEST)] if current_user.email_verified else [],
-        "available": ledger.balance_of(current_user.id).available,
-        "fixed": fixed,
-        "min": Money(p.min_investment, cur) if p.min_investment and not fixed else None,
-        "max": Money(p.max_investment, cur) if p.max_investment and not fixed else None,
-        "remaining": Money(p.remaining_amount, cur),
-        "currency": cur,
-        "installments": count if count > 1 else None,
-        "installment_every": _every(p.installment_interval, p.installment_unit) if count > 1 else None,
-        "late_fee": Money(p.late_fee, cur) if p.late_fee else None,
-        "first": first,
-        "documents": [{"id": d.id, "title": d.title, "pages": d.pages} for d in p.documents],
-        "documents_version": investing.offering_version(p),
-        "entered": {"amount": amount_text, "acknowledge": bool(values.get("acknowledge"))},
-        "errors": errors or {},
-        "message": message,
-        "held": held,
-        "slug": p.slug,
-    }
-
-
-def _every(interval: int | None, unit: str | None) -> str:
-    """"month", "2 months", "30 days"."""
-    singular = (unit or "months").removesuffix("s")
-    return singular if (interval or 1) == 1 else f"{interval} {singular}s"
-
-
 def _parse_amount(text: str, currency: str) -> Money:
     """The form's amount: thousands separators and spaces are fine here; the rest as the API."""
     cleaned = text.replace(",", "").replace(" ", "").replace("\u00a0", "")
@@ -113,8 +36,6 @@ def _parse_amount(text: str, currency: str) -> Money:
 @bp.post("/properties/<slug>/invest")
 @limiter.limit("30/minute")
 def property_invest(slug: str):
-    from app.portal.views.properties import render_detail
-
     if not SimpleForm().validate_on_submit():
         abort(400)
     try:
@@ -136,11 +57,10 @@ def property_invest(slug: str):
         errors["acknowledge"] = ["Confirm you have read the offering documents and terms."]
     if not errors:
         try:
-            inv = investing.invest(current_user, p.id, amount, acknowledged=True, documents_version=version,
-                                   ip=request.remote_addr)
-            commit()
+            with unit_of_work():
+                inv = investing.invest(current_user, p.id, amount, acknowledged=True, documents_version=version,
+                                       ip=request.remote_addr)
         except DomainError as exc:
-            db.session.rollback()
             message, status, errors = exc.message, exc.status, dict(exc.errors or {})
             db.session.refresh(p)
         else:
@@ -211,8 +131,6 @@ def portfolio():
     show = request.args.get("show") if request.args.get("show") in ("live", "closed") else None
     rows, total = folio.holdings(current_user.id, page=page, per_page=PER_PAGE, status=show)
     months = folio.returns_by_month(current_user.id, currency)
-    from app.investing.declared import paid_shares_for
-
     return render_template("portal/portfolio/index.html", summary=folio.summary(current_user.id, currency),
                            declared_shares=paid_shares_for(current_user.id, limit=12),
                            holdings=rows, total=total, page=page, pages=max((total + PER_PAGE - 1) // PER_PAGE, 1),
@@ -234,8 +152,6 @@ def portfolio_holding(investment_id: int):
     fees = folio.installment_fees(h)
     due = h.due_installments
     paid_periods, unpaid_periods = folio.calendar_size(h.id)
-    from app.investing.declared import paid_shares_for
-
     return render_template(
         "portal/portfolio/holding.html", h=h, inv=h.investment, p=h.investment.property, fees=fees, form=SimpleForm(),
         declared_shares=paid_shares_for(current_user.id, investment_id=h.id),
@@ -252,10 +168,9 @@ def portfolio_pay(investment_id: int):
         abort(400)
     all_remaining = request.form.get("all") == "1"
     try:
-        paid = investing.pay_installments(current_user, investment_id, all_remaining=all_remaining)
-        commit()
+        with unit_of_work():
+            paid = investing.pay_installments(current_user, investment_id, all_remaining=all_remaining)
     except DomainError as exc:
-        db.session.rollback()
         if exc.status == 404:
             abort(404)
         flash(exc.message[0].upper() + exc.message[1:] + ".", "error")
@@ -265,73 +180,3 @@ def portfolio_pay(investment_id: int):
                  else f"installments {paid[0].index} to {paid[-1].index}")
         flash(f"Paid {which}: {total.display()} from your wallet.", "success")
     return redirect(url_for("portal.portfolio_holding", investment_id=investment_id))
-
-
-# the statement -------------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class StatementFilter:
-    kind: str | None
-    since: date | None
-    until: date | None
-    errors: dict
-
-    def args(self) -> dict:
-        return {k: v for k, v in (("kind", self.kind), ("from", self.since and self.since.isoformat()),
-                                  ("to", self.until and self.until.isoformat())) if v}
-
-
-def statement_filter(args) -> StatementFilter:
-    """kind, from and to (YYYY-MM-DD, inclusive) from the query string; a bad value is reported, not used."""
-    errors: dict = {}
-    dates = {}
-    for name in ("from", "to"):
-        raw = (args.get(name) or "").strip()
-        dates[name] = None
-        if raw:
-            try:
-                dates[name] = date.fromisoformat(raw)
-            except ValueError:
-                errors[name] = "Use a date like 2026-01-31."
-    if dates["from"] and dates["to"] and dates["from"] > dates["to"]:
-        errors["to"] = "The end date is before the start date."
-        dates["to"] = None
-    kind = (args.get("kind") or "").strip()[:40] or None
-    return StatementFilter(kind, dates["from"], dates["to"], errors)
-
-
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def csv_cell(value) -> str:
-    """A cell a spreadsheet shows as text: one that starts like a formula gets a leading apostrophe."""
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(FORMULA_STARTS) else text
-
-
-@bp.get("/wallet/statement.csv")
-@limiter.limit("20/minute")
-def wallet_statement():
-    f = statement_filter(request.args)
-    if f.errors:
-        flash("The statement needs valid dates: " + " ".join(f.errors.values()), "error")
-        return redirect(url_for("portal.wallet", **f.args()))
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(["Date (UTC)", "Entry", "Type", "Description", "Account", "Money in", "Money out",
-                     "Balance after", "Currency"])
-    lines = ledger.statement_export(current_user.id, kinds=[f.kind] if f.kind else None, since=f.since,
-                                    until=f.until)
-    for line in lines:
-        amount = line.amount
-        writer.writerow([csv_cell(v) for v in (
-            line.created_at.strftime("%Y-%m-%d %H:%M:%S"), line.entry_id, kind_label(line.kind),
-            line.memo or kind_label(line.kind), "Held" if line.account_kind == "user_held" else "Available",
-            amount.amount_str() if amount.minor > 0 else "", (-amount).amount_str() if amount.minor < 0 else "",
-            line.balance.amount_str(), amount.currency)])
-    name = (f"freehold-statement-{f.since.isoformat() if f.since else 'start'}-to-"
-            f"{(f.until or utcnow().date()).isoformat()}.csv")
-    response = Response(buffer.getvalue(), mimetype="text/csv")
-    response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
-    response.headers["Cache-Control"] = "private, no-store"
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    return response

@@ -3,12 +3,13 @@ from flask import Response, abort, flash, redirect, render_template, request, ur
 from flask_login import current_user
 
 from app.auth.forms import SimpleForm
-from app.core.db import commit
+from app.core.db import unit_of_work
 from app.core.errors import DomainError
 from app.core.money import Money, MoneyError
 from app.core.storage import get_storage
 from app.ledger.services import platform_currency
 from app.portal import bp
+from app.portal.views.property_page import render_detail
 from app.properties import presenters
 from app.properties import services as properties
 from app.properties.models import TYPES
@@ -56,17 +57,6 @@ def property_detail(slug: str):
     return render_detail(p)
 
 
-def render_detail(p, *, invest: dict | None = None, status: int = 200):
-    """The detail page, with the invest form (its values and errors after a refused investment)."""
-    from app.portal.views.portfolio import invest_panel
-
-    data = properties.cached("detail", {"id": p.id, "status": p.status}, lambda: presenters.detail(p)) \
-        if p.status in properties.PUBLIC_STATUSES else presenters.detail(p)
-    return render_template("portal/properties/detail.html", p=data, form=SimpleForm(),
-                           following=properties.is_following(p.id, current_user.id),
-                           invest=invest or invest_panel(p)), status
-
-
 @bp.post("/properties/<slug>/follow")
 def property_follow(slug: str):
     if not SimpleForm().validate_on_submit():
@@ -75,23 +65,23 @@ def property_follow(slug: str):
         p = properties.by_slug_or_id(slug, viewer=current_user)
     except DomainError:
         abort(404)
-    if properties.is_following(p.id, current_user.id):
-        properties.unfollow(p, current_user)
-        flash(f"You no longer follow {p.title}.", "info")
-    else:
-        properties.follow(p, current_user)
-        flash(f"You follow {p.title}: we will tell you when its status changes.", "success")
-    commit()
+    with unit_of_work():
+        if properties.is_following(p.id, current_user.id):
+            properties.unfollow(p, current_user)
+            flash(f"You no longer follow {p.title}.", "info")
+        else:
+            properties.follow(p, current_user)
+            flash(f"You follow {p.title}: we will tell you when its status changes.", "success")
     return redirect(url_for("portal.property_detail", slug=p.slug))
 
 
 @bp.get("/properties/documents/<int:document_id>")
 def property_document(document_id: int):
     try:
-        document = properties.document_for_download(document_id, current_user, request.remote_addr)
+        with unit_of_work():  # the download log
+            document = properties.document_for_download(document_id, current_user, request.remote_addr)
     except DomainError:
         abort(404)
-    commit()  # the download log
     storage = get_storage()
     name = f"{document.property.slug}-{document.id}.pdf"
     url = storage.presigned_url(document.storage_key, expires_in=60, filename=name, content_type="application/pdf",

@@ -1,0 +1,170 @@
+"""The run: pays every scheduled return period that is due, set-based, in batches.
+
+A run pays the `return_schedule` rows (the calendar holds only periods still to pay) with `due_on <= as_of` whose
+investment is active, missed periods included. It is a job, not a service: it commits once per batch (each batch a
+unit of work of its own), so it runs outside any caller's unit of work, from a task or a command (the console
+queues the task).
+
+How a run goes
+    1. On PostgreSQL the run takes a session-level advisory lock, held on a connection of its own for the whole run.
+       A second run started meanwhile waits for the first to finish and then finds nothing left to pay. Holding
+       the lock also proves that any run row still marked `running` belongs to a process that died: it is marked
+       failed. (SQLite has no such lock: a run left `running` for longer than STALE_AFTER is marked failed.)
+    2. The run row is written (status running) and committed, then the ids of the due rows of active investments
+       are read once, ordered by investor: an investor's periods fall in one batch, so their wallet moves once per
+       run, and a batch writes to few pages of accounts and postings.
+    3. The ids are paid in batches of BATCH_SIZE, each batch one unit of work:
+       - claim: the calendar rows still there, due, and whose investment is active are deleted and returned (a
+         paid period leaves the calendar; its payment row is its record). On PostgreSQL they are chosen
+         `FOR UPDATE SKIP LOCKED` (and, for the periods that write to their investment, the investment
+         `FOR NO KEY UPDATE SKIP LOCKED`): a run that does not hold the run lock only ever takes rows nobody else
+         holds, and a cancellation (which locks the investment, then deletes its calendar, then posts) never
+         deadlocks with a run;
+       - the journal entries (kind `returns`, up to ENTRY_SIZE payments of one property each) are posted by the
+         ledger's bulk posting, which writes them, their postings and the cached balances (batch.post_entries);
+       - return_payments rows are inserted with `ON CONFLICT (investment_id, period_index) DO NOTHING`; if any
+         period turns out to be paid already the batch is rolled back, those calendar rows are removed without
+         moving money (a unit of its own), and the batch is retried;
+       - investments get their capital out of escrow_amount, and become completed once their last period is paid
+         and nothing is left in their calendar;
+       - the run's counters move; commit.
+    4. The run is marked succeeded (or failed, with the error); committed batches stay paid either way, and the
+       next run pays what is left. UNIQUE(investment_id, period_index) on return_payments backs all of this.
+
+On PostgreSQL a batch is done by the server, one statement per step over the whole batch (postgres.py). On SQLite
+(the zero-setup default, one writer at a time) rows come to Python and go back by executemany (sqlite.py).
+
+A period whose return and capital are both zero moves no money: it gets a payment row without a journal entry.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from array import array
+from collections.abc import Callable
+from datetime import date, timedelta
+
+from sqlalchemy import Date, bindparam, text
+
+from app.core.db import discard, in_unit_of_work, unit_of_work, utcnow
+from app.core.errors import ValidationError
+from app.extensions import db
+from app.investing.models import FAILED, RUNNING, SUCCEEDED, DistributionRun
+from app.investing.returns.batch import Accounts, PaidElsewhere, RunInfo
+from app.investing.returns.postgres import Postgres
+from app.investing.returns.sqlite import SQLite
+
+log = logging.getLogger(__name__)
+
+BATCH_SIZE = 25_000          # calendar rows per transaction
+ENTRY_SIZE = 100             # payments of one property per journal entry (see batch.py)
+STALE_AFTER = timedelta(hours=2)  # SQLite only: a run still `running` after this long is taken as dead
+TRIGGERS = ("beat", "cli", "console")
+
+
+def today() -> date:
+    return utcnow().date()
+
+
+def dialect() -> Postgres | SQLite:
+    """How a batch is paid here: by the server on PostgreSQL, by Python on SQLite."""
+    return Postgres() if db.engine.dialect.name == "postgresql" else SQLite()
+
+
+def due_ids(as_of: date) -> array:
+    """Ids of the calendar rows due by `as_of` whose investment is active, by investor (an investor's periods fall
+    in one batch: their wallet moves once per run, and a batch touches few pages of accounts and postings)."""
+    ids = array("q")
+    result = db.session.execute(
+        text("SELECT s.id FROM return_schedule AS s JOIN investments AS i ON i.id = s.investment_id "
+             "WHERE s.due_on <= :as_of AND i.status = 'active' ORDER BY s.user_id, s.id")
+        .bindparams(bindparam("as_of", type_=Date())), {"as_of": as_of})
+    for part in result.partitions(50_000):
+        ids.extend(row[0] for row in part)
+    return ids
+
+
+def _reap_stale(holding_lock: bool) -> int:
+    """Mark failed the runs whose process died. Holding the run lock proves every other `running` run is dead."""
+    query = db.update(DistributionRun).where(DistributionRun.status == RUNNING)
+    if not holding_lock:
+        query = query.where(DistributionRun.started_at < utcnow() - STALE_AFTER)
+    return db.session.execute(query.values(
+        status=FAILED, finished_at=utcnow(),
+        error="interrupted: the process running it stopped; its committed batches stay paid and the next run "
+              "paid the rest").execution_options(synchronize_session=False)).rowcount
+
+
+def distribute(as_of: date | None = None, *, trigger: str = "cli", actor_id: int | None = None,
+               batch_size: int = BATCH_SIZE, exclusive: bool = True,
+               after_batch: Callable[[int], None] | None = None) -> DistributionRun:
+    """Pay every period due by `as_of` (default today) and unpaid. Commits per batch; returns the run, succeeded or
+    failed (with its error). Idempotent: a second run, a concurrent run or a retried task pays nothing twice.
+    `exclusive=False` skips the run lock (row locks alone then keep concurrent runs apart); `after_batch` is called
+    with the batch number after each commit."""
+    as_of = as_of or today()
+    if as_of > today():
+        raise ValidationError("returns are paid on or after their due date: the as-of date cannot be in the future",
+                              {"as_of": ["Choose today or an earlier date."]})
+    if trigger not in TRIGGERS:
+        raise ValueError(f"unknown trigger {trigger!r}")
+    if batch_size < 1:
+        raise ValueError("batch_size must be positive")
+    sql = dialect()
+    if in_unit_of_work():
+        raise RuntimeError("a distribution run commits per batch: call it outside any unit of work")
+    if db.session.new or db.session.dirty or db.session.deleted:
+        raise RuntimeError("a distribution run commits per batch: commit or roll back the session's work first")
+    discard()  # end any read transaction: no transaction of the caller's spans the run
+    lock = sql.acquire_run_lock() if exclusive else None
+    try:
+        with unit_of_work():
+            reaped = _reap_stale(holding_lock=lock is not None)
+        if reaped:
+            log.warning("returns: %s interrupted distribution run(s) marked failed", reaped)
+        with unit_of_work():
+            run = DistributionRun(as_of=as_of, trigger=trigger, actor_id=actor_id, status=RUNNING, payments=0,
+                                  total=0, capital=0, batches=0, started_at=utcnow())
+            db.session.add(run)
+            db.session.flush()
+            run_id = run.id
+        info = RunInfo(run_id, as_of, actor_id, ENTRY_SIZE)
+        started = time.monotonic()
+        accounts = Accounts()
+        try:
+            ids = due_ids(as_of)
+            discard()  # the read is over: each batch is a transaction of its own
+            for batch_no, start in enumerate(range(0, len(ids), batch_size), start=1):
+                chunk = ids[start:start + batch_size]
+                try:
+                    with unit_of_work():
+                        sql.pay_batch(accounts, info, batch_no, chunk, utcnow())
+                except PaidElsewhere as exc:
+                    accounts.rolled_back()
+                    log.warning("returns run #%s: %s; taking them off the calendar and retrying the batch", run_id,
+                                exc)
+                    with unit_of_work():
+                        sql.reconcile(chunk)
+                    with unit_of_work():
+                        sql.pay_batch(accounts, info, batch_no, chunk, utcnow())
+                accounts.committed()
+                if after_batch is not None:
+                    after_batch(batch_no)
+            _finish(run_id, SUCCEEDED, started)
+        except Exception as exc:
+            discard()  # what failed was rolled back by its unit; a read in progress ends here
+            accounts.rolled_back()
+            log.exception("returns run #%s failed", run_id)
+            _finish(run_id, FAILED, started, error=f"{type(exc).__name__}: {exc}"[:2000])
+        return db.session.get(DistributionRun, run_id)
+    finally:
+        if lock is not None:
+            sql.release_run_lock(lock)
+
+
+def _finish(run_id: int, status: str, started: float, *, error: str | None = None) -> None:
+    with unit_of_work():
+        db.session.execute(db.update(DistributionRun).where(DistributionRun.id == run_id).values(
+            status=status, finished_at=utcnow(), duration_ms=int((time.monotonic() - started) * 1000), error=error)
+            .execution_options(synchronize_session=False))
+    db.session.expire_all()
