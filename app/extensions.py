@@ -1,4 +1,6 @@
 """Extensions, created unbound and initialised in create_app()."""
+from typing import TYPE_CHECKING
+
 from flask_bootstrap import Bootstrap5
 from flask_caching import Cache
 from flask_limiter import Limiter
@@ -30,3 +32,11 @@ csrf = CSRFProtect()
 limiter = Limiter(key_func=get_remote_address)
 cache = Cache()
 bootstrap = Bootstrap5()
+
+# The class models subclass. Flask-SQLAlchemy builds `db.Model` at run time out of Base's body (the same metadata,
+# plus its own mixins), so to a type checker it is an attribute of `db`, not a class a model can be checked
+# against: it is told Base instead.
+if TYPE_CHECKING:
+    Model = Base
+else:
+    Model = db.Model
