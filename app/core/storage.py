@@ -287,7 +287,8 @@ def _build(app: Flask, settings: tuple[Any, ...]) -> Storage:
 
 def get_storage() -> Storage:
     """The storage configured for the current app, built once per app (rebuilt if its settings change)."""
-    app = current_app._get_current_object()  # type: ignore[attr-defined]  # a LocalProxy Flask types as the app
+    # current_app is a LocalProxy, which Flask's annotations present as the app itself
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
     settings = _settings(app)
     cached: tuple[tuple[Any, ...], Storage] | None = app.extensions.get(_EXTENSION_KEY)
     if cached is not None and cached[0] == settings:
