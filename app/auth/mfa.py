@@ -6,10 +6,11 @@ import base64
 import hashlib
 import io
 import secrets
+from typing import Any, cast
 
 import qrcode
 from qrcode.image.pil import PilImage
-from sqlalchemy import delete, select, update
+from sqlalchemy import CursorResult, delete, select, update
 
 from app.auth import passwords, totp
 from app.auth.models import RecoveryCode, User
@@ -93,19 +94,19 @@ def verify_code(user: User, code: str) -> str | None:
         step = totp.accepted_step(user.totp_secret, cleaned, user.totp_last_step)
         if step is None:
             return None
-        claimed = db.session.execute(
+        claimed = cast("CursorResult[Any]", db.session.execute(
             update(User).where(User.id == user.id)
             .where((User.totp_last_step.is_(None)) | (User.totp_last_step < step))
             .values(totp_last_step=step).execution_options(synchronize_session=False)
-        ).rowcount
+        )).rowcount
         db.session.refresh(user, ["totp_last_step"])
         return "totp" if claimed == 1 else None
-    used = db.session.execute(
+    used = cast("CursorResult[Any]", db.session.execute(
         update(RecoveryCode)
         .where(RecoveryCode.user_id == user.id, RecoveryCode.code_hash == _code_hash(user.id, cleaned),
                RecoveryCode.used_at.is_(None))
         .values(used_at=utcnow()).execution_options(synchronize_session=False)
-    ).rowcount
+    )).rowcount
     if used == 1:
         audit.record("auth.recovery_code_used", actor=user, target=user,
                      after={"remaining": remaining_recovery_codes(user)})

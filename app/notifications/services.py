@@ -3,8 +3,9 @@ Services flush and never commit; nothing is sent if the transaction that trigger
 from __future__ import annotations
 
 import logging
+from typing import Any, cast
 
-from sqlalchemy import func, select, update
+from sqlalchemy import CursorResult, func, select, update
 
 from app.auth.models import Role, User, user_roles
 from app.core import audit
@@ -176,9 +177,9 @@ def mark_read(user_id: int, notification_id: int) -> Notification:
 
 
 def mark_all_read(user_id: int) -> int:
-    return db.session.execute(update(Notification).where(
+    return cast("CursorResult[Any]", db.session.execute(update(Notification).where(
         Notification.user_id == user_id, Notification.in_app.is_(True), Notification.read_at.is_(None))
-        .values(read_at=utcnow()).execution_options(synchronize_session=False)).rowcount
+        .values(read_at=utcnow()).execution_options(synchronize_session=False))).rowcount
 
 
 # preferences and devices ------------------------------------------------------------------------------------------

@@ -5,8 +5,9 @@ a conditional UPDATE, logged on the payout's trail, audited and told to the inve
 from __future__ import annotations
 
 import uuid
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import CursorResult, select, update
 
 from app.auth.models import User
 from app.auth.services import require_verified
@@ -146,11 +147,11 @@ def approve(payout: Payout, *, actor) -> str:
     if needs_two_approvals(payout):
         if payout.first_approver_id is None:
             # not a change of state: the first of two approvals is claimed on its own column
-            claimed = db.session.execute(
+            claimed = cast("CursorResult[Any]", db.session.execute(
                 update(Payout).where(Payout.id == payout.id, Payout.status == PAYOUT_REQUESTED,
                                      Payout.first_approver_id.is_(None))
                 .values(first_approver_id=actor.id, first_approved_at=utcnow(), updated_at=utcnow())
-                .execution_options(synchronize_session=False)).rowcount
+                .execution_options(synchronize_session=False))).rowcount
             db.session.refresh(payout)
             if claimed == 1:
                 log_event(payout, "first_approval", PAYOUT_REQUESTED, PAYOUT_REQUESTED, actor_id=actor.id)
