@@ -161,7 +161,7 @@ def disable(user: User, password: str, code: str, *, keep_session_id: int | None
     notify_security_change(user, "Two-factor authentication was turned off.")
 
 
-def staff_reset(user: User, *, actor: User, reason: str) -> None:
+def staff_reset(user: User, *, actor: User, reason: str | None) -> None:
     """Support turns a user's 2FA off (lost phone); the user sets it up again at the next sign-in."""
     reason = need_reason(reason)
     if not user.totp_enabled:

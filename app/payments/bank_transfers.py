@@ -67,7 +67,7 @@ def approve_bank_transfer(deposit: Deposit, *, actor) -> str:
     return "credited"
 
 
-def reject_bank_transfer(deposit: Deposit, *, actor, reason: str) -> None:
+def reject_bank_transfer(deposit: Deposit, *, actor, reason: str | None) -> None:
     if not has_permission(actor, "deposits.approve"):
         raise Forbidden("rejecting deposits needs deposits.approve")
     if not reason or not reason.strip():

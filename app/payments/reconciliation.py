@@ -56,7 +56,7 @@ def _record_item(provider, reference, kind, deposit, gateway_amount, ledger_amou
     return 1
 
 
-def resolve_item(item: ReconciliationItem, *, actor, note: str) -> None:
+def resolve_item(item: ReconciliationItem, *, actor, note: str | None) -> None:
     if item.resolved_at is not None:
         raise IllegalTransition("already resolved")
     if not note or not note.strip():

@@ -97,7 +97,7 @@ def batch_file(batch: PayoutBatch, *, actor) -> list[tuple]:
     return rows
 
 
-def mark_batch_paid(batch: PayoutBatch, *, actor, bank_reference: str) -> list[Payout]:
+def mark_batch_paid(batch: PayoutBatch, *, actor, bank_reference: str | None) -> list[Payout]:
     """The bank executed the file: every payout of the batch still approved is paid with the one reference
     (a payout marked failed on its own meanwhile stays failed)."""
     require_staff(actor)

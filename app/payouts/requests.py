@@ -172,7 +172,7 @@ def _release(payout: Payout, *, actor_id: int | None, memo: str) -> None:
     ledger.release(payout.hold, key=f"payout:{payout.id}:release", memo=memo, actor_id=actor_id)
 
 
-def reject(payout: Payout, *, actor, reason: str) -> Payout:
+def reject(payout: Payout, *, actor, reason: str | None) -> Payout:
     require_staff(actor, payout=payout)
     reason = _reason(reason)
     _transition(payout, PAYOUT_REJECTED, actor_id=actor.id, detail={"reason": reason},
@@ -196,7 +196,7 @@ def cancel(payout: Payout, *, user) -> Payout:
     return payout
 
 
-def mark_paid(payout: Payout, *, actor, bank_reference: str) -> Payout:
+def mark_paid(payout: Payout, *, actor, bank_reference: str | None) -> Payout:
     """The bank sent the money: the hold is settled to payouts in transit and the fee moves to fee revenue."""
     require_staff(actor, payout=payout)
     reference = clean_bank_reference(bank_reference)
@@ -219,7 +219,7 @@ def mark_paid(payout: Payout, *, actor, bank_reference: str) -> Payout:
     return payout
 
 
-def mark_failed(payout: Payout, *, actor, reason: str) -> Payout:
+def mark_failed(payout: Payout, *, actor, reason: str | None) -> Payout:
     """The transfer did not go through (returned by the bank, account closed...): the hold is released."""
     require_staff(actor, payout=payout)
     reason = _reason(reason)

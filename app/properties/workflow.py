@@ -62,7 +62,7 @@ def complete(p: Property, *, actor: User, reason: str | None = None) -> Property
     return _move(p, COMPLETED, actor=actor, reason=reason, closed_at=utcnow())
 
 
-def cancel(p: Property, *, actor: User, reason: str) -> Property:
+def cancel(p: Property, *, actor: User, reason: str | None) -> Property:
     """Cancel a draft or active offering; the receivers of `property_cancelled` (investing refunds every live
     investment) act in the same unit of work."""
     if not has_permission(actor, "properties.publish"):
