@@ -45,6 +45,8 @@ def begin_enrolment(user: User) -> str:
 
 def qr_data_uri(user: User) -> str:
     """The provisioning URI as an inline PNG (no third party ever sees the secret)."""
+    if user.totp_secret is None:  # shown only after begin_enrolment(), which keeps one
+        raise RuntimeError("no TOTP secret to show: begin_enrolment() keeps one first")
     image = qrcode.make(totp.provisioning_uri(user.totp_secret, user.email), image_factory=PilImage, box_size=6,
                         border=2)
     buffer = io.BytesIO()
@@ -115,8 +117,8 @@ def verify_code(user: User, code: str) -> str | None:
 
 
 def remaining_recovery_codes(user: User) -> int:
-    return db.session.scalar(select(db.func.count(RecoveryCode.id)).where(
-        RecoveryCode.user_id == user.id, RecoveryCode.used_at.is_(None)))
+    return db.session.execute(select(db.func.count(RecoveryCode.id)).where(
+        RecoveryCode.user_id == user.id, RecoveryCode.used_at.is_(None))).scalar_one()
 
 
 def regenerate_recovery_codes(user: User, code: str) -> list[str]:

@@ -25,7 +25,7 @@ def _active_admins(excluding: int | None = None) -> int:
              .where(Role.name == ADMIN, User.status == USER_ACTIVE))
     if excluding is not None:
         query = query.where(User.id != excluding)
-    return db.session.scalar(query)
+    return db.session.execute(query).scalar_one()
 
 
 def block_user(user: User, *, actor: User, reason: str | None) -> None:
