@@ -154,13 +154,13 @@ def resend(delivery: Delivery, *, actor: User) -> Delivery:
 
 # in-app inbox ----------------------------------------------------------------------------------------------------
 def unread_count(user_id: int) -> int:
-    return db.session.scalar(select(func.count(Notification.id)).where(
-        Notification.user_id == user_id, Notification.in_app.is_(True), Notification.read_at.is_(None)))
+    return db.session.execute(select(func.count(Notification.id)).where(
+        Notification.user_id == user_id, Notification.in_app.is_(True), Notification.read_at.is_(None))).scalar_one()
 
 
 def inbox(user_id: int, *, page: int = 1, per_page: int = 20) -> tuple[list[Notification], int]:
     base = select(Notification).where(Notification.user_id == user_id, Notification.in_app.is_(True))
-    total = db.session.scalar(select(func.count()).select_from(base.subquery()))
+    total = db.session.execute(select(func.count()).select_from(base.subquery())).scalar_one()
     rows = db.session.scalars(base.order_by(Notification.id.desc()).limit(per_page)
                               .offset((page - 1) * per_page)).all()
     return list(rows), total

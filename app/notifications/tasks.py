@@ -45,7 +45,7 @@ def deliver(delivery_id: int) -> str:
             .execution_options(synchronize_session=False))).rowcount
     if claimed != 1:
         return "skipped"  # sent, failed, or another worker has it
-    delivery = db.session.get(Delivery, delivery_id)
+    delivery = db.session.get_one(Delivery, delivery_id)  # claimed above: it is there
     channel = channel_for(delivery.channel)
     if not channel.enabled():
         _set(delivery_id, status=FAILED, last_error="the channel is switched off")
