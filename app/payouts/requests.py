@@ -105,7 +105,7 @@ def request_payout(user: User, amount: Money, payout_method_id) -> Payout:
     if method is None or method.user_id != user.id:
         raise ValidationError("no such payout method", {"payout_method_id": ["Choose one of your bank accounts."]})
     now = utcnow()
-    if not method.usable_at(now):
+    if method.usable_from is not None and not method.usable_at(now):
         raise ValidationError("this bank account is still in its cooling-off period", {"payout_method_id": [
             f"New or changed accounts can be used from {method.usable_from.strftime('%Y-%m-%d %H:%M UTC')}."]})
     _lock_wallet(user.id)
