@@ -71,7 +71,8 @@ def claim(submission: KycSubmission, actor: User) -> KycSubmission:
     taken = cast("CursorResult[Any]", db.session.execute(
         update(KycSubmission).where(KycSubmission.id == submission.id,
                                     (KycSubmission.assignee_id.is_(None)) | (KycSubmission.assignee_id == actor.id))
-        .values(assignee_id=actor.id, assigned_at=utcnow()).execution_options(synchronize_session=False))).rowcount
+        .values(assignee_id=actor.id, assigned_at=utcnow())
+        .execution_options(synchronize_session=False))).rowcount
     db.session.refresh(submission)
     if not taken:
         raise Conflict(f"already claimed by {submission.assignee.email}")

@@ -155,7 +155,8 @@ def resend(delivery: Delivery, *, actor: User) -> Delivery:
 # in-app inbox ----------------------------------------------------------------------------------------------------
 def unread_count(user_id: int) -> int:
     return db.session.execute(select(func.count(Notification.id)).where(
-        Notification.user_id == user_id, Notification.in_app.is_(True), Notification.read_at.is_(None))).scalar_one()
+        Notification.user_id == user_id, Notification.in_app.is_(True), Notification.read_at.is_(None))
+    ).scalar_one()
 
 
 def inbox(user_id: int, *, page: int = 1, per_page: int = 20) -> tuple[list[Notification], int]:
