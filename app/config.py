@@ -3,8 +3,13 @@ from __future__ import annotations
 
 import os
 from datetime import timedelta
+from typing import overload
 
 
+@overload
+def _env(name: str, default: str) -> str: ...
+@overload
+def _env(name: str, default: None = None) -> str | None: ...
 def _env(name: str, default: str | None = None) -> str | None:
     value = os.environ.get(name)
     return value if value not in (None, "") else default

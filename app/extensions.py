@@ -1,4 +1,6 @@
 """Extensions, created unbound and initialised in create_app()."""
+from typing import TYPE_CHECKING, ClassVar
+
 from flask_bootstrap import Bootstrap5
 from flask_caching import Cache
 from flask_limiter import Limiter
@@ -7,7 +9,7 @@ from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
-from sqlalchemy import MetaData
+from sqlalchemy import MetaData, Table
 from sqlalchemy.orm import DeclarativeBase
 
 NAMING_CONVENTION = {
@@ -21,6 +23,9 @@ NAMING_CONVENTION = {
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    if TYPE_CHECKING:
+        # SQLAlchemy declares a FromClause (a class may map a query): every model here maps a table
+        __table__: ClassVar[Table]
 
 
 db = SQLAlchemy(model_class=Base)
@@ -30,3 +35,11 @@ csrf = CSRFProtect()
 limiter = Limiter(key_func=get_remote_address)
 cache = Cache()
 bootstrap = Bootstrap5()
+
+# The class models subclass. Flask-SQLAlchemy builds `db.Model` at run time out of Base's body (the same
+# metadata, plus its own mixins), so to a type checker it is an attribute of `db`, not a class a model can be
+# checked against: it is told Base instead.
+if TYPE_CHECKING:
+    Model = Base
+else:
+    Model = db.Model

@@ -7,6 +7,7 @@ from sqlalchemy import select
 
 from app.auth import mfa, totp
 from app.auth import services as auth
+from app.auth.models import User
 from app.core.db import unit_of_work
 from app.core.money import Money
 from app.extensions import db
@@ -67,7 +68,7 @@ def _people() -> tuple[list[Login], dict]:
     investor = auth.user_by_email(INVESTOR_EMAIL)
     approve_identity(investor, reviewer)
     _payout_method(investor)
-    investors = {"investor": investor}
+    investors: dict[str | int, User | None] = {"investor": investor}
     for number, (email, first, last) in enumerate(COINVESTORS, start=1):
         investors[number] = _coinvestor(email, first, last)
         approve_identity(investors[number], reviewer)

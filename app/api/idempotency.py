@@ -16,12 +16,12 @@ from sqlalchemy.orm import Mapped, mapped_column
 from app.api.auth import current_api_user
 from app.core.db import IdMixin, UTCDateTime, discard, in_unit_of_work, unit_of_work, utcnow
 from app.core.errors import Conflict, DomainError, ValidationError
-from app.extensions import db
+from app.extensions import Model, db
 
 IN_PROGRESS = 0
 
 
-class IdempotencyKey(IdMixin, db.Model):
+class IdempotencyKey(IdMixin, Model):
     __tablename__ = "api_idempotency_keys"
     __table_args__ = (UniqueConstraint("user_id", "key", name="uq_api_idempotency_keys_user_id_key"),)
 

@@ -6,10 +6,11 @@ import base64
 import hashlib
 import io
 import secrets
+from typing import Any, cast
 
 import qrcode
 from qrcode.image.pil import PilImage
-from sqlalchemy import delete, select, update
+from sqlalchemy import CursorResult, delete, select, update
 
 from app.auth import passwords, totp
 from app.auth.models import RecoveryCode, User
@@ -44,6 +45,8 @@ def begin_enrolment(user: User) -> str:
 
 def qr_data_uri(user: User) -> str:
     """The provisioning URI as an inline PNG (no third party ever sees the secret)."""
+    if user.totp_secret is None:  # shown only after begin_enrolment(), which keeps one
+        raise RuntimeError("no TOTP secret to show: begin_enrolment() keeps one first")
     image = qrcode.make(totp.provisioning_uri(user.totp_secret, user.email), image_factory=PilImage, box_size=6,
                         border=2)
     buffer = io.BytesIO()
@@ -93,19 +96,19 @@ def verify_code(user: User, code: str) -> str | None:
         step = totp.accepted_step(user.totp_secret, cleaned, user.totp_last_step)
         if step is None:
             return None
-        claimed = db.session.execute(
+        claimed = cast("CursorResult[Any]", db.session.execute(
             update(User).where(User.id == user.id)
             .where((User.totp_last_step.is_(None)) | (User.totp_last_step < step))
             .values(totp_last_step=step).execution_options(synchronize_session=False)
-        ).rowcount
+        )).rowcount
         db.session.refresh(user, ["totp_last_step"])
         return "totp" if claimed == 1 else None
-    used = db.session.execute(
+    used = cast("CursorResult[Any]", db.session.execute(
         update(RecoveryCode)
         .where(RecoveryCode.user_id == user.id, RecoveryCode.code_hash == _code_hash(user.id, cleaned),
                RecoveryCode.used_at.is_(None))
         .values(used_at=utcnow()).execution_options(synchronize_session=False)
-    ).rowcount
+    )).rowcount
     if used == 1:
         audit.record("auth.recovery_code_used", actor=user, target=user,
                      after={"remaining": remaining_recovery_codes(user)})
@@ -114,8 +117,8 @@ def verify_code(user: User, code: str) -> str | None:
 
 
 def remaining_recovery_codes(user: User) -> int:
-    return db.session.scalar(select(db.func.count(RecoveryCode.id)).where(
-        RecoveryCode.user_id == user.id, RecoveryCode.used_at.is_(None)))
+    return db.session.execute(select(db.func.count(RecoveryCode.id)).where(
+        RecoveryCode.user_id == user.id, RecoveryCode.used_at.is_(None))).scalar_one()
 
 
 def regenerate_recovery_codes(user: User, code: str) -> list[str]:
@@ -160,7 +163,7 @@ def disable(user: User, password: str, code: str, *, keep_session_id: int | None
     notify_security_change(user, "Two-factor authentication was turned off.")
 
 
-def staff_reset(user: User, *, actor: User, reason: str) -> None:
+def staff_reset(user: User, *, actor: User, reason: str | None) -> None:
     """Support turns a user's 2FA off (lost phone); the user sets it up again at the next sign-in."""
     reason = need_reason(reason)
     if not user.totp_enabled:

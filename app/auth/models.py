@@ -9,7 +9,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from app.core.crypto import EncryptedString
 from app.core.db import IdMixin, TimestampMixin, UTCDateTime, utcnow
 from app.core.security import STAFF_ROLES
-from app.extensions import db
+from app.extensions import Model, db
 
 USER_ACTIVE = "active"
 USER_BLOCKED = "blocked"
@@ -22,7 +22,7 @@ user_roles = Table(
 )
 
 
-class Role(IdMixin, db.Model):
+class Role(IdMixin, Model):
     __tablename__ = "roles"
     name: Mapped[str] = mapped_column(String(40), unique=True, nullable=False)
     description: Mapped[str] = mapped_column(String(200), default="", nullable=False)
@@ -31,7 +31,7 @@ class Role(IdMixin, db.Model):
         return self.name
 
 
-class User(IdMixin, TimestampMixin, db.Model):
+class User(IdMixin, TimestampMixin, Model):
     __tablename__ = "users"
     __table_args__ = (
         CheckConstraint("email = lower(email)", name="email_lowercase"),
@@ -97,7 +97,7 @@ class User(IdMixin, TimestampMixin, db.Model):
         return self.email
 
 
-class ApiToken(IdMixin, db.Model):
+class ApiToken(IdMixin, Model):
     """A bearer token: only its SHA-256 is stored; it expires and can be revoked."""
 
     __tablename__ = "api_tokens"
@@ -117,7 +117,7 @@ class ApiToken(IdMixin, db.Model):
 
 
 
-class UserSession(IdMixin, db.Model):
+class UserSession(IdMixin, Model):
     """A signed-in browser session. The cookie carries a random id; only its SHA-256 is stored here."""
 
     __tablename__ = "user_sessions"
@@ -138,7 +138,7 @@ class UserSession(IdMixin, db.Model):
     user: Mapped[User] = relationship(lazy="joined")
 
 
-class LoginAttempt(IdMixin, db.Model):
+class LoginAttempt(IdMixin, Model):
     """Every sign-in attempt, successful or not, through the portal or the API."""
 
     __tablename__ = "login_attempts"
@@ -159,7 +159,7 @@ class LoginAttempt(IdMixin, db.Model):
     user = relationship(User, lazy="select")
 
 
-class RecoveryCode(IdMixin, db.Model):
+class RecoveryCode(IdMixin, Model):
     """A single-use two-factor recovery code; only its SHA-256 is stored."""
 
     __tablename__ = "recovery_codes"

@@ -5,9 +5,10 @@ from __future__ import annotations
 import hashlib
 import secrets
 from datetime import timedelta
+from typing import Any, cast
 
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import CursorResult, select, update
 
 from app.auth.models import UserSession
 from app.core.db import utcnow
@@ -79,7 +80,7 @@ def revoke_all(user_id: int, reason: str, *, keep_id: int | None = None) -> int:
             .execution_options(synchronize_session=False))
     if keep_id is not None:
         stmt = stmt.where(UserSession.id != keep_id)
-    count = db.session.execute(stmt).rowcount
+    count = cast("CursorResult[Any]", db.session.execute(stmt)).rowcount
     db.session.expire_all()
     return count
 

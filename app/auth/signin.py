@@ -2,6 +2,7 @@
 The client's address and user agent come from app.core.audit.current_client(), never from the request."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -73,6 +74,8 @@ def check_password(email: str, password: str, *, channel: str = "portal") -> Sig
             if is_locked(user):
                 return SignIn(user, False, "locked")
         return SignIn(None, False, "bad_credentials")
+    if user is None:  # verify() accepts no password without a hash
+        raise RuntimeError("a password was accepted for no account")
     if user.status == USER_BLOCKED:
         _record_attempt(email, user, success=False, reason="blocked", channel=channel)
         return SignIn(None, False, "bad_credentials")
@@ -93,6 +96,6 @@ def complete_sign_in(user: User, *, channel: str = "portal", method: str = "pass
     audit.record("auth.login", actor=user, target=user, after={"channel": channel, "method": method})
 
 
-def recent_sign_ins(user_id: int, limit: int = 20) -> list[LoginAttempt]:
+def recent_sign_ins(user_id: int, limit: int = 20) -> Sequence[LoginAttempt]:
     return db.session.scalars(select(LoginAttempt).where(LoginAttempt.user_id == user_id)
                               .order_by(LoginAttempt.id.desc()).limit(limit)).all()

@@ -25,10 +25,10 @@ def _active_admins(excluding: int | None = None) -> int:
              .where(Role.name == ADMIN, User.status == USER_ACTIVE))
     if excluding is not None:
         query = query.where(User.id != excluding)
-    return db.session.scalar(query)
+    return db.session.execute(query).scalar_one()
 
 
-def block_user(user: User, *, actor: User, reason: str) -> None:
+def block_user(user: User, *, actor: User, reason: str | None) -> None:
     reason = need_reason(reason)
     if user.id == actor.id:
         raise Forbidden("you cannot block yourself")
@@ -43,7 +43,7 @@ def block_user(user: User, *, actor: User, reason: str) -> None:
                  after={"status": USER_BLOCKED, "sessions_ended": ended}, reason=reason)
 
 
-def unblock_user(user: User, *, actor: User, reason: str) -> None:
+def unblock_user(user: User, *, actor: User, reason: str | None) -> None:
     reason = need_reason(reason)
     if user.status != USER_BLOCKED:
         raise IllegalTransition("this user is not blocked")
@@ -60,7 +60,7 @@ def staff_resend_verification(user: User, *, actor: User) -> None:
     audit.record("users.resend_verification", actor=actor, target=user)
 
 
-def set_roles(user: User, roles: set[str], *, actor: User, reason: str) -> None:
+def set_roles(user: User, roles: set[str], *, actor: User, reason: str | None) -> None:
     """Replace the user's roles. Only roles the actor may grant can be added or removed; the last admin stays."""
     reason = need_reason(reason)
     unknown = roles - set(ROLES)

@@ -4,9 +4,10 @@ from __future__ import annotations
 import hashlib
 import secrets
 from datetime import datetime
+from typing import Any, cast
 
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import CursorResult, select, update
 
 from app.auth.models import ApiToken, User
 from app.core.db import utcnow
@@ -43,6 +44,6 @@ def revoke_token(token: ApiToken) -> None:
 
 
 def revoke_all_tokens(user_id: int) -> int:
-    return db.session.execute(
+    return cast("CursorResult[Any]", db.session.execute(
         update(ApiToken).where(ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None))
-        .values(revoked_at=utcnow()).execution_options(synchronize_session=False)).rowcount
+        .values(revoked_at=utcnow()).execution_options(synchronize_session=False))).rowcount

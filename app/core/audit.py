@@ -5,20 +5,21 @@ import enum
 import hashlib
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
-from typing import Any
+from typing import Any, Protocol
 
 from flask import has_request_context, request
 from flask_login import current_user
-from sqlalchemy import JSON, ForeignKey, String, Text, select, text
+from sqlalchemy import JSON, ForeignKey, RowMapping, String, Text, select, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.db import IdMixin, UTCDateTime, utcnow
-from app.extensions import db
+from app.extensions import Model, db
 
 
-class AuditRecord(IdMixin, db.Model):
+class AuditRecord(IdMixin, Model):
     __tablename__ = "audit_log"
 
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False, index=True)
@@ -27,8 +28,8 @@ class AuditRecord(IdMixin, db.Model):
     action: Mapped[str] = mapped_column(String(80), nullable=False, index=True)
     target_type: Mapped[str | None] = mapped_column(String(40))
     target_id: Mapped[str | None] = mapped_column(String(64))
-    before: Mapped[dict | None] = mapped_column(JSON)
-    after: Mapped[dict | None] = mapped_column(JSON)
+    before: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    after: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     reason: Mapped[str | None] = mapped_column(Text)
     ip: Mapped[str | None] = mapped_column(String(64))
     user_agent: Mapped[str | None] = mapped_column(String(300))
@@ -82,7 +83,7 @@ def _canonical_time(value: datetime) -> str:
     return value.astimezone(UTC).isoformat(timespec="microseconds")
 
 
-def compute_hash(fields: dict[str, Any]) -> str:
+def compute_hash(fields: Mapping[str, Any] | RowMapping) -> str:
     """sha256 hex of the canonical JSON of a record's hashed fields (fields: a mapping holding HASHED_FIELDS)."""
     payload = {name: fields[name] for name in HASHED_FIELDS}
     payload["created_at"] = _canonical_time(payload["created_at"])
@@ -106,7 +107,16 @@ def current_client() -> Client:
     return Client(request.remote_addr, request.headers.get("User-Agent", "")[:USER_AGENT_MAX] or None)
 
 
-def _resolve_actor(actor):
+class Target(Protocol):
+    """What a record can be about: a mapped row, named by its table and its id."""
+
+    __tablename__: str
+
+    @property
+    def id(self) -> object: ...
+
+
+def _resolve_actor(actor: object) -> object:
     if actor is not None:
         return actor
     if has_request_context() and current_user and current_user.is_authenticated:
@@ -114,7 +124,7 @@ def _resolve_actor(actor):
     return None
 
 
-def _resolve_target(target) -> tuple[str | None, str | None]:
+def _resolve_target(target: Target | tuple[str, object] | None) -> tuple[str | None, str | None]:
     if target is None:
         return None, None
     if isinstance(target, tuple):
@@ -133,7 +143,8 @@ def _last_hash() -> str:
     return last or GENESIS_HASH
 
 
-def record(action: str, *, actor=None, target=None, before: dict | None = None, after: dict | None = None,
+def record(action: str, *, actor: object = None, target: Target | tuple[str, object] | None = None,
+           before: dict[str, Any] | None = None, after: dict[str, Any] | None = None,
            reason: str | None = None) -> AuditRecord:
     """Append one record to the chain in the caller's transaction (flushes, never commits).
 

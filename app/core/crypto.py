@@ -1,9 +1,12 @@
 """Field encryption at rest with MultiFernet: the newest key encrypts, every listed key decrypts."""
 from __future__ import annotations
 
+from typing import Any
+
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from flask import current_app
 from sqlalchemy import Text, text
+from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
 from app.extensions import db
@@ -36,16 +39,16 @@ def rotate(token: str) -> str:
     return fernet().rotate(token.encode()).decode()
 
 
-class EncryptedString(TypeDecorator):
+class EncryptedString(TypeDecorator[str]):
     """A text column stored encrypted; Python sees the plain value."""
 
     impl = Text
     cache_ok = True
 
-    def process_bind_param(self, value, dialect):
+    def process_bind_param(self, value: str | None, dialect: Dialect) -> str | None:
         return None if value is None else encrypt(value)
 
-    def process_result_value(self, value, dialect):
+    def process_result_value(self, value: Any | None, dialect: Dialect) -> str | None:
         return None if value is None else decrypt(value)
 
 

@@ -11,11 +11,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextlib import ContextDecorator
 from datetime import UTC, datetime
-from typing import Any, TypeVar, overload
+from types import TracebackType
+from typing import Any, Literal, TypeVar, overload
 
 from flask import Flask, current_app
 from sqlalchemy import BigInteger, DateTime, event
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.engine import Dialect
+from sqlalchemy.engine.interfaces import DBAPIConnection
+from sqlalchemy.orm import Mapped, Session, SessionTransaction, mapped_column
+from sqlalchemy.pool import ConnectionPoolEntry
+from sqlalchemy.types import TypeDecorator
 
 from app.extensions import db
 
@@ -31,20 +36,20 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class UTCDateTime(db.TypeDecorator):
+class UTCDateTime(TypeDecorator[datetime]):
     """Timezone-aware UTC datetimes on PostgreSQL and SQLite alike (SQLite drops the offset)."""
 
     impl = DateTime(timezone=True)
     cache_ok = True
 
-    def process_bind_param(self, value, dialect):
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is not None:
             if value.tzinfo is None:
                 raise ValueError("naive datetime given to a UTC column")
             value = value.astimezone(UTC)
         return value
 
-    def process_result_value(self, value, dialect):
+    def process_result_value(self, value: Any | None, dialect: Dialect) -> datetime | None:
         if value is not None and value.tzinfo is None:
             value = value.replace(tzinfo=UTC)
         return value
@@ -78,7 +83,7 @@ def enqueue_after_commit(task: Any, *args: Any, **kwargs: Any) -> None:
         after_commit(task.apply_async, args=args, kwargs=kwargs)
 
 
-def _send_by_name(name: str, args: tuple, kwargs: dict) -> None:
+def _send_by_name(name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
     # the registry is the worker's: every task module is imported when Celery is bound to the app (app.tasks)
     current_app.extensions["celery"].tasks[name].apply_async(args=args, kwargs=kwargs)
 
@@ -101,7 +106,8 @@ class _UnitOfWork(ContextDecorator):
         info[_DEPTH_KEY] = info.get(_DEPTH_KEY, 0) + 1
         return self
 
-    def __exit__(self, exc_type, exc, tb) -> bool:
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> Literal[False]:
         session = db.session()
         depth = session.info.get(_DEPTH_KEY, 1) - 1
         if depth:
@@ -123,7 +129,7 @@ class _UnitOfWork(ContextDecorator):
 def unit_of_work(fn: F) -> F: ...
 @overload
 def unit_of_work(fn: None = None) -> _UnitOfWork: ...
-def unit_of_work(fn=None):
+def unit_of_work(fn: F | None = None) -> F | _UnitOfWork:
     """`with unit_of_work(): ...`, or `@unit_of_work` / `@unit_of_work()` on a view, handler, task or command."""
     if fn is None:
         return _UnitOfWork()
@@ -144,21 +150,25 @@ def discard() -> None:
     db.session.rollback()
 
 
+_listening = False
+
+
 def init_app(app: Flask) -> None:
-    if not getattr(init_app, "_listening", False):
+    global _listening
+    if not _listening:
         # Listen on the Session class: the queue lives in each session's own `info`.
         event.listen(Session, "after_transaction_create", _mark_savepoint)
         event.listen(Session, "after_commit", _note_commit)
         event.listen(Session, "after_soft_rollback", _unwind)
         event.listen(Session, "after_transaction_end", _run_when_root_ends)
         event.listen(Session, "pending_to_persistent", _keep_created)
-        init_app._listening = True
+        _listening = True
 
 
 _CREATED_KEY = "freehold_created"
 
 
-def _keep_created(session: Session, instance) -> None:
+def _keep_created(session: Session, instance: object) -> None:
     """Hold the objects inserted in the current transaction until it ends. SQLAlchemy tracks them weakly: one
     inserted inside a savepoint (an account created on first use), then dropped by its caller, is collected, and
     once loaded again it is no longer known as new, so a rollback of the whole transaction leaves it in the
@@ -166,7 +176,7 @@ def _keep_created(session: Session, instance) -> None:
     session.info.setdefault(_CREATED_KEY, []).append(instance)
 
 
-def _mark_savepoint(session: Session, transaction) -> None:
+def _mark_savepoint(session: Session, transaction: SessionTransaction) -> None:
     if transaction.nested:
         marks = session.info.setdefault(_QUEUE_KEY + ":marks", {})
         marks[id(transaction)] = len(session.info.get(_QUEUE_KEY, ()))
@@ -177,7 +187,7 @@ def _note_commit(session: Session) -> None:
         session.info[_QUEUE_KEY + ":committed"] = True
 
 
-def _unwind(session: Session, previous_transaction) -> None:
+def _unwind(session: Session, previous_transaction: SessionTransaction) -> None:
     """A rolled-back savepoint drops what was queued inside it; a rolled-back transaction drops everything."""
     if previous_transaction.nested:
         mark = session.info.get(_QUEUE_KEY + ":marks", {}).pop(id(previous_transaction), None)
@@ -188,7 +198,7 @@ def _unwind(session: Session, previous_transaction) -> None:
         session.info.pop(_QUEUE_KEY + ":committed", None)
 
 
-def _run_when_root_ends(session: Session, transaction) -> None:
+def _run_when_root_ends(session: Session, transaction: SessionTransaction) -> None:
     if transaction.nested or transaction.parent is not None:
         return  # a savepoint's mark is consumed by _unwind (rollback) or dropped with the root
     session.info.pop(_CREATED_KEY, None)
@@ -201,7 +211,7 @@ def _run_when_root_ends(session: Session, transaction) -> None:
             fn(*args, **kwargs)
 
 
-def _sqlite_pragmas(dbapi_connection, connection_record) -> None:
+def _sqlite_pragmas(dbapi_connection: DBAPIConnection, connection_record: ConnectionPoolEntry) -> None:
     """SQLite (the embedded default): WAL lets the web server, worker and beat read while one writes;
     foreign keys are enforced as on PostgreSQL."""
     cursor = dbapi_connection.cursor()

@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from flask import Flask, jsonify, render_template, request
+from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException
 
 from app.core.db import discard
@@ -17,7 +19,7 @@ class DomainError(Exception):
     status = 422
     code = "invalid"
 
-    def __init__(self, message: str, errors: dict | None = None):
+    def __init__(self, message: str, errors: dict[str, Any] | None = None):
         super().__init__(message)
         self.message = message
         self.errors = errors
@@ -60,13 +62,13 @@ def wants_json() -> bool:
     return request.path.startswith("/api/") or request.path.startswith("/webhooks/")
 
 
-def error_envelope(message: str, errors: dict | None = None):
+def error_envelope(message: str, errors: dict[str, Any] | None = None) -> dict[str, Any]:
     return {"status": "error", "message": message, "errors": errors or None}
 
 
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(HTTPException)
-    def http_error(exc: HTTPException):
+    def http_error(exc: HTTPException) -> ResponseReturnValue:
         if wants_json():
             errors = None
             data = getattr(exc, "data", None) or {}
@@ -86,10 +88,11 @@ def register_error_handlers(app: Flask) -> None:
                 response.headers.update(headers)
             return response
         template = f"errors/{exc.code}.html" if exc.code in (403, 404, 429) else "errors/generic.html"
-        return render_template(template, error=exc), exc.code
+        # code is None only on werkzeug's HTTPException base class (Flask then keeps the status 200)
+        return render_template(template, error=exc), exc.code  # type: ignore[return-value]
 
     @app.errorhandler(DomainError)
-    def domain_error(exc: DomainError):
+    def domain_error(exc: DomainError) -> ResponseReturnValue:
         discard()  # the failed request's transaction ends here (a unit of work has already rolled back its own)
         if wants_json():
             response = jsonify(error_envelope(exc.message, exc.errors))
@@ -98,7 +101,7 @@ def register_error_handlers(app: Flask) -> None:
         return render_template("errors/generic.html", error=exc), exc.status
 
     @app.errorhandler(Exception)
-    def unexpected(exc: Exception):
+    def unexpected(exc: Exception) -> ResponseReturnValue:
         if isinstance(exc, HTTPException):
             return http_error(exc)
         log.exception("unhandled error on %s %s", request.method, request.path)
@@ -110,9 +113,9 @@ def register_error_handlers(app: Flask) -> None:
         return render_template("errors/generic.html", error=None), 500
 
 
-def _flatten_locations(messages: dict) -> dict:
+def _flatten_locations(messages: dict[str, Any]) -> dict[str, list[Any]]:
     """webargs reports {"json": {"amount": [...]}}: clients want {"amount": [...]}."""
-    flat: dict = {}
+    flat: dict[str, list[Any]] = {}
     for location, fields in messages.items():
         if isinstance(fields, dict):
             for field, errs in fields.items():

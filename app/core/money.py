@@ -69,7 +69,7 @@ class Money:
     minor: int
     currency: str
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if isinstance(self.minor, bool) or not isinstance(self.minor, int):
             raise TypeError("Money.minor must be an int")
         if not isinstance(self.currency, str) or self.currency not in MINOR_UNITS:
@@ -127,7 +127,7 @@ class Money:
         exp = exponent(self.currency)
         return f"{self.to_decimal():.{exp}f}"
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, str]:
         return {"amount": self.amount_str(), "currency": self.currency}
 
     def display(self) -> str:

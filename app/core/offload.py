@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 T = TypeVar("T")
 
@@ -24,4 +24,4 @@ def off_loop(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         return fn(*args, **kwargs)
     import gevent  # only when gevent patched this process (its workers): others never load it
 
-    return gevent.get_hub().threadpool.apply(fn, args, kwargs)
+    return cast(T, gevent.get_hub().threadpool.apply(fn, args, kwargs))

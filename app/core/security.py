@@ -1,7 +1,9 @@
 """Roles and the permission table: the one place that says who may do what, in the console and beyond."""
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Set
 from functools import wraps
+from typing import ParamSpec, Protocol, TypeVar
 
 from flask import abort
 from flask_login import current_user
@@ -55,20 +57,34 @@ PERMISSIONS: dict[str, frozenset[str]] = {
 }
 
 
+class RoleHolder(Protocol):
+    """Whom a permission is asked about: a user, signed in or not, and the names of the roles it holds."""
+
+    @property
+    def is_authenticated(self) -> bool: ...
+
+    @property
+    def role_names(self) -> Set[str]: ...
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
 def role_permissions(role: str) -> frozenset[str]:
     if role == ADMIN:
         return frozenset(PERMISSIONS)
     return frozenset(p for p, roles in PERMISSIONS.items() if role in roles)
 
 
-def permissions_of(roles) -> frozenset[str]:
+def permissions_of(roles: Iterable[str]) -> frozenset[str]:
     held: set[str] = set()
     for role in roles:
         held |= role_permissions(role)
     return frozenset(held)
 
 
-def has_permission(user, permission: str) -> bool:
+def has_permission(user: RoleHolder, permission: str) -> bool:
     if permission not in PERMISSIONS:
         raise KeyError(f"unknown permission {permission!r}")
     if not getattr(user, "is_authenticated", False):
@@ -76,7 +92,7 @@ def has_permission(user, permission: str) -> bool:
     return permission in permissions_of(user.role_names)
 
 
-def grantable_roles(granter) -> frozenset[str]:
+def grantable_roles(granter: RoleHolder) -> frozenset[str]:
     """Roles `granter` may give or take: only with roles.assign, and only roles whose every permission the
     granter holds (so nobody can hand out more than they have)."""
     if not has_permission(granter, "roles.assign"):
@@ -85,12 +101,12 @@ def grantable_roles(granter) -> frozenset[str]:
     return frozenset(role for role in ROLES if role_permissions(role) <= held)
 
 
-def role_required(*roles: str):
+def role_required(*roles: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
     """Allow the view only to a signed-in user holding one of `roles` (401 -> login, 403 otherwise)."""
 
-    def decorator(view):
+    def decorator(view: Callable[P, R]) -> Callable[P, R]:
         @wraps(view)
-        def wrapped(*args, **kwargs):
+        def wrapped(*args: P.args, **kwargs: P.kwargs) -> R:
             if not current_user.is_authenticated:
                 abort(401)
             if not current_user.has_any_role(*roles):

@@ -7,9 +7,9 @@ exactly one UPDATE matches, the other gets a clear refusal. The object is refres
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import update
+from sqlalchemy import CursorResult, update
 
 from app.core.db import utcnow
 from app.core.errors import Conflict, IllegalTransition
@@ -30,15 +30,15 @@ def transition(obj: Any, target: str, transitions: Mapping[str, Iterable[str]], 
     `extra_where` adds conditions the row must still meet (a version, an unchanged amount); `values` are written
     in the same UPDATE (stamps such as `approved_at`). `updated_at` is stamped when the model has it."""
     model = type(obj)
-    source = getattr(obj, field)
+    source: str = getattr(obj, field)
     check_allowed(transitions, source, target, what)
     db.session.flush()  # what was changed on the object so far goes first (a no-op when nothing was)
     values = {field: target, **values}
     if hasattr(model, "updated_at") and "updated_at" not in values:
         values["updated_at"] = utcnow()
-    moved = db.session.execute(
+    moved = cast("CursorResult[Any]", db.session.execute(
         update(model).where(model.id == obj.id, getattr(model, field) == source, *extra_where)
-        .values(**values).execution_options(synchronize_session=False)).rowcount
+        .values(**values).execution_options(synchronize_session=False))).rowcount
     db.session.refresh(obj)
     if moved != 1:
         now = getattr(obj, field)

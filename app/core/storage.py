@@ -15,12 +15,13 @@ import uuid
 from abc import ABC, abstractmethod
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, cast
 from urllib.parse import quote
 
 import boto3
 from botocore.config import Config as BotoConfig
 from botocore.exceptions import ClientError
-from flask import current_app
+from flask import Flask, current_app
 
 BACKENDS = ("local", "s3")
 MAX_KEY_LENGTH = 512
@@ -122,7 +123,7 @@ class Storage(ABC):
 class LocalStorage(Storage):
     """Files under a root folder: folders 0700, files 0600, written atomically (temporary file + os.replace)."""
 
-    def __init__(self, root: str | os.PathLike):
+    def __init__(self, root: str | os.PathLike[str]):
         self.root = Path(os.path.realpath(os.fspath(root)))
 
     def __repr__(self) -> str:
@@ -214,7 +215,7 @@ class S3Storage(Storage):
         return f"S3Storage(bucket={self.bucket!r}, endpoint_url={self.endpoint_url!r}, region={self.region!r})"
 
     @staticmethod
-    def _missing(exc) -> bool:
+    def _missing(exc: ClientError) -> bool:
         error = getattr(exc, "response", {}).get("Error", {})
         status = getattr(exc, "response", {}).get("ResponseMetadata", {}).get("HTTPStatusCode")
         return error.get("Code") in {"NoSuchKey", "404", "NotFound"} or status == 404
@@ -233,7 +234,7 @@ class S3Storage(Storage):
                 raise StorageNotFound(key) from None
             raise
         with response["Body"] as body:
-            return body.read()
+            return cast(bytes, body.read())
 
     def delete(self, key: str) -> None:
         validate_key(key)
@@ -256,10 +257,11 @@ class S3Storage(Storage):
                   "ResponseContentDisposition": content_disposition(filename, inline=inline)}
         if content_type:
             params["ResponseContentType"] = content_type
-        return self.client.generate_presigned_url("get_object", Params=params, ExpiresIn=_check_expiry(expires_in))
+        return cast(str, self.client.generate_presigned_url("get_object", Params=params,
+                                                            ExpiresIn=_check_expiry(expires_in)))
 
 
-def _settings(app) -> tuple:
+def _settings(app: Flask) -> tuple[Any, ...]:  # the backend, then the config values it is built from
     config = app.config
     backend = str(config.get("STORAGE_BACKEND") or "local").strip().lower()
     if backend == "local":
@@ -269,7 +271,7 @@ def _settings(app) -> tuple:
     raise RuntimeError(f"STORAGE_BACKEND must be one of {', '.join(BACKENDS)}, not {config.get('STORAGE_BACKEND')!r}")
 
 
-def _build(app, settings: tuple) -> Storage:
+def _build(app: Flask, settings: tuple[Any, ...]) -> Storage:
     if settings[0] == "s3":
         _, bucket, endpoint_url, region = settings
         if not bucket:
@@ -285,9 +287,10 @@ def _build(app, settings: tuple) -> Storage:
 
 def get_storage() -> Storage:
     """The storage configured for the current app, built once per app (rebuilt if its settings change)."""
-    app = current_app._get_current_object()
+    # current_app is a LocalProxy, which Flask's annotations present as the app itself
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
     settings = _settings(app)
-    cached = app.extensions.get(_EXTENSION_KEY)
+    cached: tuple[tuple[Any, ...], Storage] | None = app.extensions.get(_EXTENSION_KEY)
     if cached is not None and cached[0] == settings:
         return cached[1]
     storage = _build(app, settings)

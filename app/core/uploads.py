@@ -12,6 +12,7 @@ import io
 import re
 import warnings
 from dataclasses import dataclass
+from typing import IO, Any
 
 from flask import current_app, has_app_context
 from PIL import Image, ImageOps
@@ -66,7 +67,7 @@ def _too_large(max_bytes: int) -> UploadRejected:
     return UploadRejected(f"This file is larger than {_megabytes(max_bytes)}.", "too_large")
 
 
-def read_limited(stream, max_bytes: int) -> bytes:
+def read_limited(stream: IO[bytes], max_bytes: int) -> bytes:
     """Read a file-like object, never more than max_bytes + 1 bytes; UploadRejected when it is larger."""
     chunks, total = [], 0
     while total <= max_bytes:
@@ -169,7 +170,7 @@ def _clean_image(data: bytes, kind: str) -> CleanFile:
                      size=len(output))
 
 
-def _reencode(image, kind: str) -> tuple[bytes, int, int]:
+def _reencode(image: Image.Image, kind: str) -> tuple[bytes, int, int]:
     upright = ImageOps.exif_transpose(image)
     transparency = image.info.get("transparency")
     if upright is image:
@@ -190,7 +191,7 @@ def _reencode(image, kind: str) -> tuple[bytes, int, int]:
     return out.getvalue(), upright.width, upright.height
 
 
-def _convert(image, kind: str):
+def _convert(image: Image.Image, kind: str) -> Image.Image:
     alpha = image.mode in {"RGBA", "LA", "PA", "RGBa", "La"} or (
         image.mode == "P" and "transparency" in image.info) or image.info.get("transparency") is not None
     if kind == "jpeg":
@@ -271,7 +272,7 @@ def _clean_pdf(data: bytes) -> CleanFile:
                      height=None, pages=pages, sha256=hashlib.sha256(data).hexdigest(), size=len(data))
 
 
-def _check_dict(obj) -> None:
+def _check_dict(obj: DictionaryObject) -> None:
     for name in obj:
         key = str(name)
         if key in _ACTIVE_KEYS:
@@ -286,17 +287,17 @@ def _check_dict(obj) -> None:
         if value is not None and (str(value) in _EMBEDDED_TYPES or str(value).startswith("/RichMedia")):
             raise _embedded()
     if "/OpenAction" in obj:
-        opener = obj["/OpenAction"]
+        opener: Any = obj["/OpenAction"]  # whatever the file holds there: looked at by what it has
         opener = opener.get_object() if hasattr(opener, "get_object") else opener
         # a destination (array) or a plain GoTo is harmless; any other automatic action is not
         if hasattr(opener, "keys") and str(opener.get("/S")) != "/GoTo":
             raise _active()
 
 
-def _walk_pdf(reader) -> None:
+def _walk_pdf(reader: PdfReader) -> None:
     """Look at every object reachable from the trailer and every object listed in the cross-reference tables
     (including those packed in compressed object streams, which a raw scan cannot see)."""
-    root = reader.trailer["/Root"].get_object()
+    root: Any = reader.trailer["/Root"].get_object()  # a dictionary unless the file is damaged
     # the places the question names directly: document JavaScript and page actions
     names = root.get("/Names")
     names = names.get_object() if names is not None else None
@@ -307,7 +308,7 @@ def _walk_pdf(reader) -> None:
             raise _active()
 
     seen: set[tuple[int, int]] = set()
-    stack: list = [reader.trailer]
+    stack: list[Any] = [reader.trailer]
     for generation, numbers in getattr(reader, "xref", {}).items():
         stack.extend(IndirectObject(number, generation, reader) for number in numbers)
     stack.extend(IndirectObject(number, 0, reader) for number in getattr(reader, "xref_objStm", {}))

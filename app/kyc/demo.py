@@ -85,7 +85,7 @@ def approve_identity(user, reviewer) -> None:
     """Submit and approve the demo investor's identity and address through the same services as real use."""
     identity, address = ensure_forms()
     latest = kyc.latest_submissions(user.id)
-    cases = (
+    cases: tuple[tuple[KycForm, dict[str, str], dict[str, kyc.Upload]], ...] = (
         (identity, {"document_type": "passport", "document_number": "X1234567", "issuing_country": "US",
                     "date_of_birth": "1985-06-14"},
          {"front_image": kyc.Upload(sample_image("PASSPORT  Iris Investor")),

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.core.crypto import EncryptedString
 from app.core.db import IdMixin, TimestampMixin, UTCDateTime, utcnow
-from app.extensions import db
+from app.extensions import Model
 
 NOT_STARTED = "not_started"
 PENDING = "pending"
@@ -46,7 +46,7 @@ DOC_REDO = "redo"  # a new one is requested
 DOC_DECISIONS = (DOC_PENDING, DOC_ACCEPTED, DOC_REJECTED, DOC_REDO)
 
 
-class KycForm(IdMixin, TimestampMixin, db.Model):
+class KycForm(IdMixin, TimestampMixin, Model):
     __tablename__ = "kyc_forms"
 
     name: Mapped[str] = mapped_column(String(100), unique=True, nullable=False)
@@ -64,7 +64,7 @@ class KycForm(IdMixin, TimestampMixin, db.Model):
         return self.name
 
 
-class KycField(IdMixin, db.Model):
+class KycField(IdMixin, Model):
     __tablename__ = "kyc_fields"
     __table_args__ = (
         UniqueConstraint("form_id", "name", name="uq_kyc_fields_form_id_name"),
@@ -87,7 +87,7 @@ class KycField(IdMixin, db.Model):
         return f"{self.label} ({self.type})"
 
 
-class ReasonCode(IdMixin, db.Model):
+class ReasonCode(IdMixin, Model):
     """A managed list of reasons for decisions on documents and submissions."""
 
     __tablename__ = "kyc_reason_codes"
@@ -102,7 +102,7 @@ class ReasonCode(IdMixin, db.Model):
         return f"{self.code}: {self.label}"
 
 
-class KycSubmission(IdMixin, db.Model):
+class KycSubmission(IdMixin, Model):
     __tablename__ = "kyc_submissions"
     __table_args__ = (
         CheckConstraint("status in ('pending', 'approved', 'rejected', 'resubmission_requested')",
@@ -139,7 +139,7 @@ class KycSubmission(IdMixin, db.Model):
         return f"#{self.id} {self.form.name if self.form else ''}"
 
 
-class KycValue(IdMixin, db.Model):
+class KycValue(IdMixin, Model):
     """One entered (non-file) field. Sensitive fields are stored only encrypted."""
 
     __tablename__ = "kyc_values"
@@ -158,7 +158,7 @@ class KycValue(IdMixin, db.Model):
         return self.secret_value if self.field.sensitive else self.value
 
 
-class KycDocument(IdMixin, db.Model):
+class KycDocument(IdMixin, Model):
     __tablename__ = "kyc_documents"
     __table_args__ = (
         CheckConstraint("decision in ('pending', 'accepted', 'rejected', 'redo')", name="decision_valid"),

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, cast
 
 from flask import current_app
-from sqlalchemy import func, select, update
+from sqlalchemy import CursorResult, func, select, update
 
 from app.auth.models import User
 from app.core import audit
@@ -67,10 +68,11 @@ def claim(submission: KycSubmission, actor: User) -> KycSubmission:
     """Take an unassigned case (or keep one already yours)."""
     _reviewer(actor)
     _pending(submission)
-    taken = db.session.execute(
+    taken = cast("CursorResult[Any]", db.session.execute(
         update(KycSubmission).where(KycSubmission.id == submission.id,
                                     (KycSubmission.assignee_id.is_(None)) | (KycSubmission.assignee_id == actor.id))
-        .values(assignee_id=actor.id, assigned_at=utcnow()).execution_options(synchronize_session=False)).rowcount
+        .values(assignee_id=actor.id, assigned_at=utcnow())
+        .execution_options(synchronize_session=False))).rowcount
     db.session.refresh(submission)
     if not taken:
         raise Conflict(f"already claimed by {submission.assignee.email}")

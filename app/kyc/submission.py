@@ -12,7 +12,7 @@ from app.core import audit
 from app.core.db import utcnow
 from app.core.errors import Conflict, NotFound, ValidationError
 from app.core.storage import get_storage, new_key
-from app.core.uploads import UploadRejected, clean_upload, read_limited
+from app.core.uploads import CleanFile, UploadRejected, clean_upload, read_limited
 from app.extensions import db
 from app.kyc.models import (
     APPROVED,
@@ -102,7 +102,7 @@ def submit(user: User, form: KycForm, values: dict[str, str], files: dict[str, U
 
     errors: dict[str, list[str]] = {}
     clean_values: dict[int, str] = {}
-    clean_files: dict[int, object] = {}
+    clean_files: dict[int, CleanFile] = {}
     for field in form.fields:
         if field.type == "file":
             upload = files.get(field.name)

@@ -4,6 +4,7 @@ short-lived presigned URL issued after the check."""
 from __future__ import annotations
 
 from flask import Response, redirect
+from werkzeug.wrappers import Response as BaseResponse
 
 from app.core.storage import get_storage
 from app.kyc.models import KycDocument
@@ -16,7 +17,7 @@ SAFE_HEADERS = {
 }
 
 
-def serve_document(document: KycDocument) -> Response:
+def serve_document(document: KycDocument) -> BaseResponse:
     name = f"{document.field.name}-{document.id}.{document.storage_key.rsplit('.', 1)[-1]}"
     storage = get_storage()
     url = storage.presigned_url(document.storage_key, expires_in=60, filename=name,

@@ -18,7 +18,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.core.db import IdMixin, UTCDateTime, utcnow
-from app.extensions import db
+from app.extensions import Model
 
 EMAIL, IN_APP, SMS, PUSH = "email", "in_app", "sms", "push"
 CHANNELS = (EMAIL, IN_APP, SMS, PUSH)
@@ -31,7 +31,7 @@ LOGGED = "logged"  # e-mail with no SMTP configured: written to the log, kept in
 DELIVERY_STATES = (QUEUED, SENDING, SENT, FAILED, LOGGED)
 
 
-class Notification(IdMixin, db.Model):
+class Notification(IdMixin, Model):
     __tablename__ = "notifications"
     __table_args__ = (Index("ix_notifications_user_id_read_at", "user_id", "read_at"),)
 
@@ -50,7 +50,7 @@ class Notification(IdMixin, db.Model):
                                                         order_by="Delivery.id")
 
 
-class Delivery(IdMixin, db.Model):
+class Delivery(IdMixin, Model):
     """One attempt to reach a recipient on one channel, with its rendered content (the dev outbox for e-mail)."""
 
     __tablename__ = "notification_deliveries"
@@ -84,7 +84,7 @@ class Delivery(IdMixin, db.Model):
         return self.notification.event
 
 
-class NotificationTemplate(IdMixin, db.Model):
+class NotificationTemplate(IdMixin, Model):
     """A staff override of one event's template on one channel; rendered in a sandbox."""
 
     __tablename__ = "notification_templates"
@@ -105,7 +105,7 @@ class NotificationTemplate(IdMixin, db.Model):
     updated_by = relationship("User", lazy="select")
 
 
-class NotificationPreference(IdMixin, db.Model):
+class NotificationPreference(IdMixin, Model):
     """An investor's choice for one event group on one channel; no row means on."""
 
     __tablename__ = "notification_preferences"
@@ -117,7 +117,7 @@ class NotificationPreference(IdMixin, db.Model):
     enabled: Mapped[bool] = mapped_column(Boolean, nullable=False)
 
 
-class PushDevice(IdMixin, db.Model):
+class PushDevice(IdMixin, Model):
     __tablename__ = "push_devices"
 
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True)

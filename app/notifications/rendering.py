@@ -44,7 +44,10 @@ LAYOUTS = frozenset({"email/_layout.html"})
 def _layout_only(name: str):
     if name not in LAYOUTS:
         return None
-    source, filename, _ = current_app.jinja_env.loader.get_source(current_app.jinja_env, name)
+    loader = current_app.jinja_env.loader
+    if loader is None:  # Flask always gives its environment one
+        raise RuntimeError("the app's Jinja environment has no loader")
+    source, filename, _ = loader.get_source(current_app.jinja_env, name)
     return source, filename, lambda: False
 
 
@@ -126,6 +129,8 @@ def render(event: str, channel: str, context: dict) -> Rendered:
 def file_sources(event: str, channel: str) -> dict:
     """The file templates' source, to start an override from."""
     loader = current_app.jinja_env.loader
+    if loader is None:  # Flask always gives its environment one
+        raise RuntimeError("the app's Jinja environment has no loader")
     sources = {}
     for part, name in zip(("subject", "body", "html"), FILES[channel]):
         if name is None:

@@ -3,8 +3,9 @@ Services flush and never commit; nothing is sent if the transaction that trigger
 from __future__ import annotations
 
 import logging
+from typing import Any, cast
 
-from sqlalchemy import func, select, update
+from sqlalchemy import CursorResult, func, select, update
 
 from app.auth.models import Role, User, user_roles
 from app.core import audit
@@ -153,13 +154,14 @@ def resend(delivery: Delivery, *, actor: User) -> Delivery:
 
 # in-app inbox ----------------------------------------------------------------------------------------------------
 def unread_count(user_id: int) -> int:
-    return db.session.scalar(select(func.count(Notification.id)).where(
-        Notification.user_id == user_id, Notification.in_app.is_(True), Notification.read_at.is_(None)))
+    return db.session.execute(select(func.count(Notification.id)).where(
+        Notification.user_id == user_id, Notification.in_app.is_(True), Notification.read_at.is_(None))
+    ).scalar_one()
 
 
 def inbox(user_id: int, *, page: int = 1, per_page: int = 20) -> tuple[list[Notification], int]:
     base = select(Notification).where(Notification.user_id == user_id, Notification.in_app.is_(True))
-    total = db.session.scalar(select(func.count()).select_from(base.subquery()))
+    total = db.session.execute(select(func.count()).select_from(base.subquery())).scalar_one()
     rows = db.session.scalars(base.order_by(Notification.id.desc()).limit(per_page)
                               .offset((page - 1) * per_page)).all()
     return list(rows), total
@@ -176,9 +178,9 @@ def mark_read(user_id: int, notification_id: int) -> Notification:
 
 
 def mark_all_read(user_id: int) -> int:
-    return db.session.execute(update(Notification).where(
+    return cast("CursorResult[Any]", db.session.execute(update(Notification).where(
         Notification.user_id == user_id, Notification.in_app.is_(True), Notification.read_at.is_(None))
-        .values(read_at=utcnow()).execution_options(synchronize_session=False)).rowcount
+        .values(read_at=utcnow()).execution_options(synchronize_session=False))).rowcount
 
 
 # preferences and devices ------------------------------------------------------------------------------------------

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
+from typing import Any, cast
 
 from celery import shared_task
 from flask import current_app
-from sqlalchemy import or_, select, update
+from sqlalchemy import CursorResult, or_, select, update
 
 from app.core import retry
 from app.core.db import unit_of_work, utcnow
@@ -38,13 +39,13 @@ def _set(delivery_id: int, **values) -> None:
 @shared_task(name="notifications.deliver")
 def deliver(delivery_id: int) -> str:
     with unit_of_work():  # the claim is committed before the send: another worker sees it taken
-        claimed = db.session.execute(
+        claimed = cast("CursorResult[Any]", db.session.execute(
             update(Delivery).where(Delivery.id == delivery_id, Delivery.status == QUEUED)
             .values(status=SENDING, claimed_at=utcnow(), attempts=Delivery.attempts + 1)
-            .execution_options(synchronize_session=False)).rowcount
+            .execution_options(synchronize_session=False))).rowcount
     if claimed != 1:
         return "skipped"  # sent, failed, or another worker has it
-    delivery = db.session.get(Delivery, delivery_id)
+    delivery = db.session.get_one(Delivery, delivery_id)  # claimed above: it is there
     channel = channel_for(delivery.channel)
     if not channel.enabled():
         _set(delivery_id, status=FAILED, last_error="the channel is switched off")

@@ -2,7 +2,9 @@
 people above the threshold) or rejects it. Services flush and never commit."""
 from __future__ import annotations
 
-from sqlalchemy import update
+from typing import Any, cast
+
+from sqlalchemy import CursorResult, update
 
 from app.core import audit
 from app.core.db import utcnow
@@ -47,10 +49,10 @@ def approve_bank_transfer(deposit: Deposit, *, actor) -> str:
     threshold = settings_for("bank_transfer").second_approval_above
     if threshold is not None and deposit.amount > threshold:
         if deposit.first_approver_id is None:
-            claimed = db.session.execute(
+            claimed = cast("CursorResult[Any]", db.session.execute(
                 update(Deposit).where(Deposit.id == deposit.id, Deposit.first_approver_id.is_(None))
                 .values(first_approver_id=actor.id, first_approved_at=utcnow())
-                .execution_options(synchronize_session=False)).rowcount
+                .execution_options(synchronize_session=False))).rowcount
             db.session.refresh(deposit)
             if claimed:
                 timeline.log(deposit, "first_approval", {}, actor_id=actor.id)
@@ -65,7 +67,7 @@ def approve_bank_transfer(deposit: Deposit, *, actor) -> str:
     return "credited"
 
 
-def reject_bank_transfer(deposit: Deposit, *, actor, reason: str) -> None:
+def reject_bank_transfer(deposit: Deposit, *, actor, reason: str | None) -> None:
     if not has_permission(actor, "deposits.approve"):
         raise Forbidden("rejecting deposits needs deposits.approve")
     if not reason or not reason.strip():

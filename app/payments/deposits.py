@@ -43,6 +43,14 @@ def transition_deposit(deposit: Deposit, target: str, **values) -> None:
     transition(deposit, target, DEPOSIT_TRANSITIONS, what=f"deposit #{deposit.id}", **values)
 
 
+def reference_of(deposit: Deposit) -> str:
+    """The reference its gateway gave the deposit's payment: set when the checkout is created, before the
+    gateway can tell about the payment or take it."""
+    if deposit.gateway_reference is None:
+        raise RuntimeError(f"deposit #{deposit.id} has no gateway reference")
+    return deposit.gateway_reference
+
+
 # creating ------------------------------------------------------------------------------------------------------------
 def create_deposit(user_id: int, amount: Money, gateway: str, *, fee: Money | None = None,
                    reference: str | None = None) -> Deposit:
@@ -112,7 +120,7 @@ def complete_deposit(deposit: Deposit, *, actor_id: int | None = None, charge_re
     check_allowed(DEPOSIT_TRANSITIONS, deposit.status, DEPOSIT_SUCCEEDED, f"deposit #{deposit.id}")
     wallet, clearing, revenue = _credit_accounts(deposit)
     lines = [(clearing, -(deposit.amount + deposit.fee)), (wallet, deposit.amount)]
-    if deposit.fee:
+    if deposit.fee and revenue is not None:  # there is a revenue account exactly when there is a fee
         lines.append((revenue, deposit.fee))
     entry = ledger.post(lines, key=f"deposit:{deposit.id}:credit", kind="deposit",
                         memo=f"Deposit #{deposit.id} by {GATEWAY_LABELS[deposit.gateway]}", actor_id=actor_id,
@@ -127,7 +135,7 @@ def complete_deposit(deposit: Deposit, *, actor_id: int | None = None, charge_re
 
 def _credit_accounts(deposit: Deposit) -> tuple[Account, Account, Account | None]:
     """The wallet, the gateway's clearing account and (with a fee) fee revenue, read in one query."""
-    codes = {ledger.account_code(USER_WALLET, user_id=deposit.user_id): None,
+    codes: dict[str, Account | None] = {ledger.account_code(USER_WALLET, user_id=deposit.user_id): None,
              ledger.account_code(GATEWAY_CLEARING, ref=deposit.gateway): None}
     if deposit.fee:
         codes[ledger.account_code(FEE_REVENUE)] = None
@@ -170,7 +178,7 @@ def refund(deposit: Deposit, amount: int | None, *, actor, reason: str) -> Depos
     gateway = get_gateway(deposit.gateway)
     total = deposit.refunded_amount + amount
     if gateway.automatic:
-        gateway.refund(gateway.fetch_payment(deposit.gateway_reference), amount,
+        gateway.refund(gateway.fetch_payment(reference_of(deposit)), amount,
                        idempotency_key=f"freehold-refund-{deposit.id}-{total}")
     audit.record("deposits.refund", actor=actor, target=deposit, after={"amount": amount}, reason=reason.strip())
     return apply_refund(deposit, total, actor_id=actor.id)
@@ -231,7 +239,7 @@ def apply_refund(deposit: Deposit, refunded_total: int, *, actor_id: int | None 
 def _locked_wallet(user_id: int) -> Account:
     """The wallet row, locked for the rest of the transaction (PostgreSQL), so nothing spends it meanwhile."""
     code = ledger.account_code(USER_WALLET, user_id=user_id)
-    account = db.session.scalar(select(Account).where(Account.code == code).with_for_update())
+    account = db.session.execute(select(Account).where(Account.code == code).with_for_update()).scalar_one()
     db.session.refresh(account)
     return account
 

@@ -26,8 +26,10 @@ def settings_for(gateway: str) -> GatewaySetting:
         try:
             with db.session.begin_nested():
                 db.session.add(setting)
-        except IntegrityError:
+        except IntegrityError as exc:
             setting = db.session.scalar(select(GatewaySetting).where(GatewaySetting.gateway == gateway))
+            if setting is None:  # the insert lost to another one's: its row is there
+                raise RuntimeError(f"no settings for {gateway} after a conflicting insert") from exc
     return setting
 
 
@@ -43,7 +45,7 @@ def quote(gateway: str, amount: Money) -> dict:
 
 def update_gateway_settings(setting: GatewaySetting, *, actor, enabled: bool, min_amount: int, max_amount: int,
                             fee_bps: int, fee_fixed: int, second_approval_above: int | None,
-                            instructions: str | None) -> GatewaySetting:
+                            instructions: str) -> GatewaySetting:
     """Finance changes a gateway's settings: limits that make sense, a fee within bounds; audited."""
     if not has_permission(actor, "payments.settings"):
         raise Forbidden("changing gateway settings needs payments.settings")

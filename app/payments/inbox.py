@@ -23,7 +23,8 @@ from app.core.db import after_commit, enqueue_after_commit, utcnow
 from app.extensions import db
 from app.ledger import services as ledger
 from app.ledger.models import FEE_REVENUE, GATEWAY_CLEARING, USER_WALLET, Account
-from app.payments.deposits import LOCKED_ACCOUNTS, sync
+from app.payments.deposits import LOCKED_ACCOUNTS, reference_of, sync
+from app.payments.gateways.base import Payment, WebhookEvent
 from app.payments.gateways.registry import get_gateway
 from app.payments.models import Deposit, WebhookInbox
 from app.payments.timeline import log, notices_batch, timeline_batch
@@ -47,7 +48,7 @@ def store_event(provider: str, event, *, connection=None) -> int | None:
     return inserted
 
 
-def store_events(events: list[tuple[str, object]], *, connection) -> list[int | None]:
+def store_events(events: list[tuple[str, WebhookEvent]], *, connection) -> list[int | None]:
     """Keep verified (provider, event) pairs once each, with one INSERT ... ON CONFLICT (provider, event_id) DO
     NOTHING for all of them: each one's new row id, or None for a duplicate (of a stored event or of an earlier
     one in the list). On a connection in autocommit mode (the webhook view's) the statement is its own
@@ -162,7 +163,7 @@ def process_event(row) -> str:
         return "ignored"
     with timeline_batch():
         log(deposit, "webhook", {"provider": row.provider, "type": row.type, "event": row.event_id})
-        payment = get_gateway(row.provider).fetch_payment(deposit.gateway_reference)
+        payment = get_gateway(row.provider).fetch_payment(reference_of(deposit))
         # the row first: a credit's ledger entry, which locks shared accounts, is then the last write before commit
         _finish(row, "processed", deposit_id=deposit.id)
         sync(deposit, payment, source=f"webhook {row.type}", locked=True)
@@ -180,10 +181,11 @@ def process_events(rows) -> list[str]:
     found = list({deposit.id: deposit for deposit in deposits.values()}.values())
     db.session.info[LOCKED_ACCOUNTS] = _lock_credit_accounts(found)
     try:
+        deposit: Deposit | None  # a found one, then each row's (None for a row about no deposit)
         references: dict[str, list[str]] = {}
         for deposit in found:
-            references.setdefault(deposit.gateway, []).append(deposit.gateway_reference)
-        payments = {}
+            references.setdefault(deposit.gateway, []).append(reference_of(deposit))
+        payments: dict[tuple[str, str], Payment] = {}
         for gateway, refs in references.items():
             for reference, payment in get_gateway(gateway).fetch_payments(refs).items():
                 payments[gateway, reference] = payment
@@ -199,7 +201,7 @@ def process_events(rows) -> list[str]:
                 if deposit is None:
                     continue
                 log(deposit, "webhook", {"provider": row.provider, "type": row.type, "event": row.event_id})
-                sync(deposit, payments[deposit.gateway, deposit.gateway_reference], source=f"webhook {row.type}",
+                sync(deposit, payments[deposit.gateway, reference_of(deposit)], source=f"webhook {row.type}",
                      locked=True)
     finally:
         db.session.info.pop(LOCKED_ACCOUNTS, None)
@@ -214,8 +216,8 @@ def _lock_deposits(rows) -> dict[tuple[str, str], Deposit]:
         if row.reference:
             wanted.setdefault(row.provider, set()).add(row.reference)
     found: dict[tuple[str, str], Deposit] = {}
-    for provider, refs in wanted.items():
-        refs = sorted(refs)
+    for provider, provider_refs in wanted.items():
+        refs = sorted(provider_refs)
         for deposit in db.session.scalars(select(Deposit).where(
                 Deposit.gateway == provider,
                 Deposit.gateway_reference.in_(refs) | Deposit.charge_reference.in_(refs))

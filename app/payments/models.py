@@ -17,7 +17,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.core.db import IdMixin, TimestampMixin, UTCDateTime, utcnow
-from app.extensions import db
+from app.extensions import Model
 
 DEPOSIT_PENDING = "pending"
 DEPOSIT_SUCCEEDED = "succeeded"
@@ -33,7 +33,7 @@ DEPOSIT_TRANSITIONS = {
 }
 
 
-class Deposit(IdMixin, TimestampMixin, db.Model):
+class Deposit(IdMixin, TimestampMixin, Model):
     __tablename__ = "deposits"
     __table_args__ = (
         CheckConstraint("amount > 0", name="amount_positive"),
@@ -70,7 +70,7 @@ class Deposit(IdMixin, TimestampMixin, db.Model):
                                                         order_by="DepositEvent.id")
 
 
-class DepositEvent(IdMixin, db.Model):
+class DepositEvent(IdMixin, Model):
     """The deposit's timeline: every state change, gateway event, ledger entry and staff decision."""
 
     __tablename__ = "deposit_events"
@@ -84,7 +84,7 @@ class DepositEvent(IdMixin, db.Model):
     deposit: Mapped[Deposit] = relationship(back_populates="events")
 
 
-class GatewaySetting(IdMixin, db.Model):
+class GatewaySetting(IdMixin, Model):
     """What staff configure per gateway (secrets stay in the environment)."""
 
     __tablename__ = "gateway_settings"
@@ -103,7 +103,7 @@ class GatewaySetting(IdMixin, db.Model):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow, nullable=False)
 
 
-class WebhookInbox(IdMixin, db.Model):
+class WebhookInbox(IdMixin, Model):
     """Every verified gateway event, stored before anything else; processed once by Celery."""
 
     __tablename__ = "webhook_inbox"
@@ -126,7 +126,7 @@ class WebhookInbox(IdMixin, db.Model):
     processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
-class ReconciliationItem(IdMixin, db.Model):
+class ReconciliationItem(IdMixin, Model):
     """A difference between what a gateway says was paid and what the ledger credited, for finance to resolve."""
 
     __tablename__ = "reconciliation_items"
@@ -148,7 +148,7 @@ class ReconciliationItem(IdMixin, db.Model):
     resolution: Mapped[str | None] = mapped_column(Text)
 
 
-class Receivable(IdMixin, db.Model):
+class Receivable(IdMixin, Model):
     """Money an investor owes after a refund of funds already spent; the ledger holds it, finance chases it."""
 
     __tablename__ = "receivables"

@@ -19,6 +19,7 @@ def reconcile(days: int = 3) -> int:
     """Match the gateways' completed payments to deposits; record each difference once for finance."""
     since = utcnow() - timedelta(days=days)
     found = 0
+    reference: str | None  # one the gateway lists, then a credited deposit's own
     for name in GATEWAYS:
         gateway = get_gateway(name)
         if not gateway.automatic or not gateway.enabled():
@@ -56,7 +57,7 @@ def _record_item(provider, reference, kind, deposit, gateway_amount, ledger_amou
     return 1
 
 
-def resolve_item(item: ReconciliationItem, *, actor, note: str) -> None:
+def resolve_item(item: ReconciliationItem, *, actor, note: str | None) -> None:
     if item.resolved_at is not None:
         raise IllegalTransition("already resolved")
     if not note or not note.strip():

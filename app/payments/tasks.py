@@ -113,7 +113,7 @@ def drain(*, seconds: float = DRAIN_SECONDS, chunk: int = DRAIN_CHUNK, received_
         ids = payments.pending_events(after_id, DRAIN_BATCH, received_before=received_before)
         discard()  # a read: hand the connection back between batches
         if not ids:
-            if rescanned:
+            if rescanned or rescan_after is None:  # without rescan_after, rescanned is True from the start
                 break
             time.sleep(max(0.0, started + rescan_after - time.monotonic()))
             after_id, rescanned = 0, True

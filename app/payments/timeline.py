@@ -79,7 +79,7 @@ def flag(deposit: Deposit, reason: str) -> None:
                          amount=Money(deposit.amount, deposit.currency).display())
 
 
-def resolve_attention(deposit: Deposit, *, actor, note: str) -> None:
+def resolve_attention(deposit: Deposit, *, actor, note: str | None) -> None:
     if not note or not note.strip():
         raise ValidationError("say how it was resolved", {"note": ["Required."]})
     log(deposit, "attention_resolved", {"note": note.strip(), "was": deposit.attention_reason}, actor_id=actor.id)

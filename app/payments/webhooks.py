@@ -62,8 +62,8 @@ class _Pending:
         self.ready = threading.Lock()  # held until the event is written (or this request is to write)
         self.ready.acquire()
         self.leads = False  # woken to write the queue, rather than because its event was written
-        self.inbox_id = None
-        self.error = None
+        self.inbox_id: int | None = None
+        self.error: Exception | None = None
 
 
 class _InboxWriter:

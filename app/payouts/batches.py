@@ -4,8 +4,9 @@ marked paid as a whole with one bank reference."""
 from __future__ import annotations
 
 import hashlib
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import CursorResult, select, update
 
 from app.core import audit
 from app.core.csvfile import csv_text
@@ -73,9 +74,9 @@ def create_batch(payout_ids: list[int], *, actor) -> tuple[PayoutBatch, str]:
                         currency=currencies.pop(), file_sha256=_sha256(content), created_by_id=actor.id)
     db.session.add(batch)
     db.session.flush()
-    claimed = db.session.execute(
+    claimed = cast("CursorResult[Any]", db.session.execute(
         update(Payout).where(Payout.id.in_(ids), Payout.status == PAYOUT_APPROVED, Payout.batch_id.is_(None))
-        .values(batch_id=batch.id).execution_options(synchronize_session=False)).rowcount
+        .values(batch_id=batch.id).execution_options(synchronize_session=False))).rowcount
     if claimed != len(ids):
         raise Conflict("some payouts were changed meanwhile: try again")
     for p in payouts:
@@ -96,7 +97,7 @@ def batch_file(batch: PayoutBatch, *, actor) -> list[tuple]:
     return rows
 
 
-def mark_batch_paid(batch: PayoutBatch, *, actor, bank_reference: str) -> list[Payout]:
+def mark_batch_paid(batch: PayoutBatch, *, actor, bank_reference: str | None) -> list[Payout]:
     """The bank executed the file: every payout of the batch still approved is paid with the one reference
     (a payout marked failed on its own meanwhile stays failed)."""
     require_staff(actor)

@@ -134,7 +134,8 @@ def add_bank_method(user_id: int, *, holder_name: str, bank_name: str, account_n
         raise NotFound("no such user")
     fields = _clean_method({"holder_name": holder_name, "bank_name": bank_name, "account_number": account_number,
                             "routing_number": routing_number, "iban": iban, "bic": bic, "country": country})
-    count = db.session.scalar(select(func.count(PayoutMethod.id)).where(PayoutMethod.user_id == user_id))
+    count = db.session.execute(select(func.count(PayoutMethod.id))
+                               .where(PayoutMethod.user_id == user_id)).scalar_one()
     if count >= MAX_METHODS:
         raise Conflict(f"at most {MAX_METHODS} payout methods; remove one you no longer use first")
     now = utcnow()

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from app.core.crypto import EncryptedString
 from app.core.db import IdMixin, TimestampMixin, UTCDateTime, utcnow
 from app.core.money import Money
-from app.extensions import db
+from app.extensions import Model
 
 
 def mask(value: str | None) -> str | None:
@@ -75,7 +75,7 @@ BATCH_PAID = "paid"
 BATCH_TRANSITIONS: dict[str, frozenset[str]] = {BATCH_EXPORTED: frozenset({BATCH_PAID}), BATCH_PAID: frozenset()}
 
 
-class PayoutMethod(IdMixin, TimestampMixin, db.Model):
+class PayoutMethod(IdMixin, TimestampMixin, Model):
     __tablename__ = "payout_methods"
 
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), nullable=False, index=True)
@@ -113,7 +113,7 @@ class PayoutMethod(IdMixin, TimestampMixin, db.Model):
         return f"{self.bank_name} {mask(self.account_number)}"
 
 
-class PayoutBatch(IdMixin, db.Model):
+class PayoutBatch(IdMixin, Model):
     """Approved payouts exported together in one bank file; marked paid as a whole with one bank reference."""
 
     __tablename__ = "payout_batches"
@@ -141,7 +141,7 @@ class PayoutBatch(IdMixin, db.Model):
         return f"Batch #{self.id}"
 
 
-class Payout(IdMixin, TimestampMixin, db.Model):
+class Payout(IdMixin, TimestampMixin, Model):
     """A withdrawal: `amount` goes to the investor's bank, `fee` to the platform; both are held from request on."""
 
     __tablename__ = "payouts"
@@ -211,7 +211,7 @@ class Payout(IdMixin, TimestampMixin, db.Model):
         return f"Payout #{self.id}"
 
 
-class PayoutEvent(IdMixin, db.Model):
+class PayoutEvent(IdMixin, Model):
     """The payout's trail: every state change and approval, who did it and when."""
 
     __tablename__ = "payout_events"

@@ -5,8 +5,9 @@ a conditional UPDATE, logged on the payout's trail, audited and told to the inve
 from __future__ import annotations
 
 import uuid
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import CursorResult, select, update
 
 from app.auth.models import User
 from app.auth.services import require_verified
@@ -104,7 +105,7 @@ def request_payout(user: User, amount: Money, payout_method_id) -> Payout:
     if method is None or method.user_id != user.id:
         raise ValidationError("no such payout method", {"payout_method_id": ["Choose one of your bank accounts."]})
     now = utcnow()
-    if not method.usable_at(now):
+    if method.usable_from is not None and not method.usable_at(now):
         raise ValidationError("this bank account is still in its cooling-off period", {"payout_method_id": [
             f"New or changed accounts can be used from {method.usable_from.strftime('%Y-%m-%d %H:%M UTC')}."]})
     _lock_wallet(user.id)
@@ -146,11 +147,11 @@ def approve(payout: Payout, *, actor) -> str:
     if needs_two_approvals(payout):
         if payout.first_approver_id is None:
             # not a change of state: the first of two approvals is claimed on its own column
-            claimed = db.session.execute(
+            claimed = cast("CursorResult[Any]", db.session.execute(
                 update(Payout).where(Payout.id == payout.id, Payout.status == PAYOUT_REQUESTED,
                                      Payout.first_approver_id.is_(None))
                 .values(first_approver_id=actor.id, first_approved_at=utcnow(), updated_at=utcnow())
-                .execution_options(synchronize_session=False)).rowcount
+                .execution_options(synchronize_session=False))).rowcount
             db.session.refresh(payout)
             if claimed == 1:
                 log_event(payout, "first_approval", PAYOUT_REQUESTED, PAYOUT_REQUESTED, actor_id=actor.id)
@@ -171,7 +172,7 @@ def _release(payout: Payout, *, actor_id: int | None, memo: str) -> None:
     ledger.release(payout.hold, key=f"payout:{payout.id}:release", memo=memo, actor_id=actor_id)
 
 
-def reject(payout: Payout, *, actor, reason: str) -> Payout:
+def reject(payout: Payout, *, actor, reason: str | None) -> Payout:
     require_staff(actor, payout=payout)
     reason = _reason(reason)
     _transition(payout, PAYOUT_REJECTED, actor_id=actor.id, detail={"reason": reason},
@@ -195,7 +196,7 @@ def cancel(payout: Payout, *, user) -> Payout:
     return payout
 
 
-def mark_paid(payout: Payout, *, actor, bank_reference: str) -> Payout:
+def mark_paid(payout: Payout, *, actor, bank_reference: str | None) -> Payout:
     """The bank sent the money: the hold is settled to payouts in transit and the fee moves to fee revenue."""
     require_staff(actor, payout=payout)
     reference = clean_bank_reference(bank_reference)
@@ -218,7 +219,7 @@ def mark_paid(payout: Payout, *, actor, bank_reference: str) -> Payout:
     return payout
 
 
-def mark_failed(payout: Payout, *, actor, reason: str) -> Payout:
+def mark_failed(payout: Payout, *, actor, reason: str | None) -> Payout:
     """The transfer did not go through (returned by the bank, account closed...): the hold is released."""
     require_staff(actor, payout=payout)
     reason = _reason(reason)

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import io
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import datetime, timedelta
+from typing import Any
 
 from PIL import Image, ImageDraw
 from sqlalchemy import select
@@ -30,15 +31,15 @@ FAQ = [("How are returns paid?", "Into your Freehold wallet on each payment date
        ("Can I sell my share early?", "Where resale is allowed, list it on the secondary market.")]
 
 # Investments per property: (who, amount). "investor" is the demo investor, 1 to 3 the co-investors.
-HARBOUR = [("investor", "5000.00"), (1, "25000.00"), (2, "25000.00"), (3, "25000.00"), (1, "25000.00"),
+HARBOUR: Plan = [("investor", "5000.00"), (1, "25000.00"), (2, "25000.00"), (3, "25000.00"), (1, "25000.00"),
            (2, "20000.00")]
-CANAL = [(n % 3 + 1, "5000.00") for n in range(12)]
-OAK = [("investor", "1200.00")] + [(n % 3 + 1, "1200.00") for n in range(6)]
-NORTHGATE = [("investor", "10000.00")] + [(n % 3 + 1, "50000.00") for n in range(7)] + [(2, "40000.00")]
-VINEYARD = [("investor", "2500.00")] + [(n % 3 + 1, "5000.00") for n in range(9)] + [(3, "2500.00")]
-HOTEL = [("investor", "6000.00"), (1, "30000.00"), (2, "20000.00")]
+CANAL: Plan = [(n % 3 + 1, "5000.00") for n in range(12)]
+OAK: Plan = [("investor", "1200.00")] + [(n % 3 + 1, "1200.00") for n in range(6)]
+NORTHGATE: Plan = [("investor", "10000.00")] + [(n % 3 + 1, "50000.00") for n in range(7)] + [(2, "40000.00")]
+VINEYARD: Plan = [("investor", "2500.00")] + [(n % 3 + 1, "5000.00") for n in range(9)] + [(3, "2500.00")]
+HOTEL: Plan = [("investor", "6000.00"), (1, "30000.00"), (2, "20000.00")]
 
-DEMO = [
+DEMO: list[tuple[str, str, str, str, str, str, int, dict[str, Any], str, Plan]] = [
     # slug, title, type, city, country, status, target, terms, description, investments
     ("harbour-lofts", "Harbour Lofts", "residential", "Lisbon", "PT", "active", 50_000_000,
      dict(min_investment=10_000, max_investment=2_500_000, return_rate_bps=800, return_frequency="quarterly",
@@ -76,7 +77,7 @@ HISTORY = {
     "vineyard-plot": (1300, 1200, 1250, 90),        # three yearly harvests and the capital paid, then sold
 }
 
-Plan = list[tuple[str | int, str]]  # (who, amount in major units): "investor" or co-investor 1, 2, 3
+Plan = Sequence[tuple[str | int, str]]  # (who, amount in major units): "investor" or co-investor 1, 2, 3
 Invest = Callable[[Property, Plan], None]
 Clock = Callable[[datetime], AbstractContextManager]
 

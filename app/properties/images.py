@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import io
 import warnings
+from typing import Any
 
 from flask import current_app, has_app_context
 from PIL import Image, ImageDraw, ImageOps
 
 SIZES: dict[str, tuple[int, int]] = {"thumbnail": (300, 200), "medium": (800, 600), "large": (1200, 900)}
 CONTENT_TYPE = "image/jpeg"
-JPEG_OPTIONS = {"format": "JPEG", "quality": 85, "optimize": True, "progressive": True}
+JPEG_OPTIONS: dict[str, Any] = {"format": "JPEG", "quality": 85, "optimize": True, "progressive": True}
 DEFAULT_MAX_PIXELS = 40_000_000
 _ROTATED = {5, 6, 7, 8}  # EXIF orientations that swap width and height
 _ORIENTATION_TAG = 0x0112

@@ -22,7 +22,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.core.db import IdMixin, TimestampMixin, UTCDateTime, utcnow
-from app.extensions import db
+from app.extensions import Model, db
 
 DRAFT, ACTIVE, FUNDED, COMPLETED, CANCELLED = "draft", "active", "funded", "completed", "cancelled"
 STATUSES = (DRAFT, ACTIVE, FUNDED, COMPLETED, CANCELLED)
@@ -44,7 +44,7 @@ property_amenities = Table(
 )
 
 
-class Amenity(IdMixin, db.Model):
+class Amenity(IdMixin, Model):
     __tablename__ = "amenities"
     name: Mapped[str] = mapped_column(String(80), unique=True, nullable=False)
 
@@ -52,7 +52,7 @@ class Amenity(IdMixin, db.Model):
         return self.name
 
 
-class Property(IdMixin, TimestampMixin, db.Model):
+class Property(IdMixin, TimestampMixin, Model):
     __tablename__ = "properties"
     __table_args__ = (
         CheckConstraint("status in ('draft', 'active', 'funded', 'completed', 'cancelled')", name="status_valid"),
@@ -130,7 +130,7 @@ class Property(IdMixin, TimestampMixin, db.Model):
         return self.title
 
 
-class PropertyFaq(IdMixin, db.Model):
+class PropertyFaq(IdMixin, Model):
     __tablename__ = "property_faqs"
 
     property_id: Mapped[int] = mapped_column(ForeignKey("properties.id", ondelete="CASCADE"), nullable=False,
@@ -145,7 +145,7 @@ class PropertyFaq(IdMixin, db.Model):
 PHOTO_PROCESSING, PHOTO_READY, PHOTO_FAILED = "processing", "ready", "failed"
 
 
-class PropertyPhoto(IdMixin, db.Model):
+class PropertyPhoto(IdMixin, Model):
     __tablename__ = "property_photos"
     __table_args__ = (CheckConstraint("status in ('processing', 'ready', 'failed')", name="status_valid"),)
 
@@ -167,7 +167,7 @@ class PropertyPhoto(IdMixin, db.Model):
     property: Mapped[Property] = relationship(back_populates="photos")
 
 
-class PropertyDocument(IdMixin, db.Model):
+class PropertyDocument(IdMixin, Model):
     __tablename__ = "property_documents"
 
     property_id: Mapped[int] = mapped_column(ForeignKey("properties.id", ondelete="CASCADE"), nullable=False,
@@ -182,7 +182,7 @@ class PropertyDocument(IdMixin, db.Model):
     property: Mapped[Property] = relationship(back_populates="documents")
 
 
-class DocumentDownload(IdMixin, db.Model):
+class DocumentDownload(IdMixin, Model):
     """Who downloaded which offering document, when, from where."""
 
     __tablename__ = "property_document_downloads"
@@ -194,7 +194,7 @@ class DocumentDownload(IdMixin, db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
 
 
-class PropertyFollower(db.Model):
+class PropertyFollower(Model):
     __tablename__ = "property_followers"
     __table_args__ = (UniqueConstraint("property_id", "user_id", name="uq_property_followers_property_id_user_id"),)
 

@@ -5,9 +5,10 @@ so when two deliveries of the same task race, one wins and the other removes the
 from __future__ import annotations
 
 import logging
+from typing import Any, cast
 
 from celery import shared_task
-from sqlalchemy import update
+from sqlalchemy import CursorResult, update
 
 from app.core.db import discard, unit_of_work
 from app.core.retry import backoff_seconds
@@ -30,9 +31,9 @@ def _unless_ready(photo_id: int, **values) -> int:
     """Set values on the photo unless it is already ready, in a unit of work of its own; the number of rows
     changed (0 or 1)."""
     with unit_of_work():
-        changed = db.session.execute(
+        changed = cast("CursorResult[Any]", db.session.execute(
             update(PropertyPhoto).where(PropertyPhoto.id == photo_id, PropertyPhoto.status != PHOTO_READY)
-            .values(**values).execution_options(synchronize_session=False)).rowcount
+            .values(**values).execution_options(synchronize_session=False))).rowcount
     return changed
 
 

@@ -5,7 +5,9 @@ A cancellation is sent as `signals.property_cancelled` in the same unit of work:
 do their part of it there, without properties importing them."""
 from __future__ import annotations
 
-from sqlalchemy import select, update
+from typing import Any, cast
+
+from sqlalchemy import CursorResult, select, update
 
 from app.auth.models import User
 from app.core import audit
@@ -60,7 +62,7 @@ def complete(p: Property, *, actor: User, reason: str | None = None) -> Property
     return _move(p, COMPLETED, actor=actor, reason=reason, closed_at=utcnow())
 
 
-def cancel(p: Property, *, actor: User, reason: str) -> Property:
+def cancel(p: Property, *, actor: User, reason: str | None) -> Property:
     """Cancel a draft or active offering; the receivers of `property_cancelled` (investing refunds every live
     investment) act in the same unit of work."""
     if not has_permission(actor, "properties.publish"):
@@ -77,11 +79,11 @@ def record_funding(property_id: int, amount: int, *, actor: User | None = None) 
     A conditional UPDATE keeps the total within the target; reaching it moves the property to funded."""
     if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
         raise ValidationError("a positive amount is required")
-    added = db.session.execute(
+    added = cast("CursorResult[Any]", db.session.execute(
         update(Property).where(Property.id == property_id, Property.status == ACTIVE,
                                Property.raised_amount + amount <= Property.target_amount)
         .values(raised_amount=Property.raised_amount + amount, updated_at=utcnow())
-        .execution_options(synchronize_session=False)).rowcount
+        .execution_options(synchronize_session=False))).rowcount
     p = db.session.get(Property, property_id)
     if p is None:
         raise NotFound("no such property")
@@ -99,10 +101,10 @@ def record_funding(property_id: int, amount: int, *, actor: User | None = None) 
 def release_funding(property_id: int, amount: int) -> None:
     """Give back `amount` of the raised total (an investment cancelled for default). The property keeps its
     status; a funded property with room again is for its manager to reopen or complete."""
-    released = db.session.execute(
+    released = cast("CursorResult[Any]", db.session.execute(
         update(Property).where(Property.id == property_id, Property.raised_amount >= amount)
         .values(raised_amount=Property.raised_amount - amount, updated_at=utcnow())
-        .execution_options(synchronize_session=False)).rowcount
+        .execution_options(synchronize_session=False))).rowcount
     if released != 1:
         raise Conflict("the property has not raised that much")
     catalogue_changed()

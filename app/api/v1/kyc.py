@@ -36,7 +36,8 @@ class FormSchema(Schema):
     required_for_investing = fields.Boolean()
     required_for_withdrawing = fields.Boolean()
     status = fields.String(metadata={"enum": STATUSES})
-    fields = fields.List(fields.Nested(FieldSchema))
+    # a declared field: marshmallow takes it off the class, so it does not replace Schema.fields
+    fields = fields.List(fields.Nested(FieldSchema))  # type: ignore[assignment]
 
 
 class DocumentSchema(Schema):

@@ -10,6 +10,7 @@ import re
 import threading
 from dataclasses import dataclass, field
 from functools import partial
+from typing import Any
 
 import google.auth.exceptions
 import google.auth.transport.requests
@@ -114,7 +115,7 @@ class FcmPush(Channel):
         notification = {"body": message.body or ""}
         if message.subject:
             notification["title"] = message.subject
-        payload = {"message": {"token": message.to, "notification": notification}}
+        payload: dict[str, dict[str, Any]] = {"message": {"token": message.to, "notification": notification}}
         if message.data:
             payload["message"]["data"] = {str(k): "" if v is None else str(v) for k, v in message.data.items()}
 

@@ -47,6 +47,11 @@ class WebhookRejected(Exception):
 
 
 class GatewayError(Exception):
+    # what the provider answered, when the gateway knows it (Stripe's errors carry it)
+    http_status: int | None = None
+    code: str | None = None
+    request_id: str | None = None
+
     def __init__(self, message: str, *, retryable: bool = True):
         super().__init__(message)
         self.retryable = retryable

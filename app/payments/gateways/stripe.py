@@ -10,6 +10,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from functools import lru_cache
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import requests
@@ -29,6 +30,9 @@ from app.payments.gateways.base import (
     WebhookEvent,
     WebhookRejected,
 )
+
+if TYPE_CHECKING:
+    from stripe.params.checkout import SessionListParams
 
 PRODUCT_NAME = "Wallet deposit"
 SESSION_LIFETIME = 23 * 3600  # Stripe accepts 30 minutes to 24 hours
@@ -67,8 +71,9 @@ class _HTTPClient(stripe.RequestsClient):
 
 @lru_cache(maxsize=8)
 def _client(secret_key: str, api_base: str | None) -> stripe.StripeClient:
-    options = {"max_network_retries": 0 if api_base else PRODUCTION_RETRIES,
-               "http_client": _HTTPClient(api_base or stripe.api_base, timeout=TIMEOUT_SECONDS)}
+    options: dict[str, Any] = {
+        "max_network_retries": 0 if api_base else PRODUCTION_RETRIES,
+        "http_client": _HTTPClient(api_base or stripe.api_base, timeout=TIMEOUT_SECONDS)}
     if api_base:
         options["base_addresses"] = {"api": api_base.rstrip("/")}
     return stripe.StripeClient(secret_key, **options)
@@ -281,8 +286,8 @@ class StripeGateway(Gateway):
         client = self._client()
         if since.tzinfo is None:
             since = since.replace(tzinfo=UTC)
-        params = {"created": {"gte": int(since.timestamp())}, "status": "complete", "limit": 100,
-                  "expand": ["data.payment_intent.latest_charge"]}
+        params: SessionListParams = {"created": {"gte": int(since.timestamp())}, "status": "complete",
+                                     "limit": 100, "expand": ["data.payment_intent.latest_charge"]}
 
         def paid_sessions() -> list[dict]:
             sessions = (_plain(s) for s in client.v1.checkout.sessions.list(params=params).auto_paging_iter())

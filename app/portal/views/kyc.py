@@ -34,7 +34,8 @@ def kyc_form(form_id: int):
         abort(404)
     latest = kyc.latest_submissions(current_user.id).get(form.id)
     csrf = SimpleForm()
-    errors, values = {}, {}
+    errors: dict[str, list[str]] = {}
+    values: dict[str, str] = {}
     if request.method == "POST":
         if not csrf.validate_on_submit():
             abort(400)
