@@ -1,31 +1,42 @@
-"""Test fixtures. The suite runs on SQLite by default and on PostgreSQL (and Redis) when DATABASE_URL
+"""The fixtures of the whole suite. It runs on SQLite by default and on PostgreSQL (and Redis) when DATABASE_URL
 (and REDIS_URL) point at them. On PostgreSQL it creates a throw-away database beside the one named, so it never
-touches real data; the schema always comes from the Alembic migrations."""
+touches real data; the schema always comes from the Alembic migrations.
+
+Every test starts with empty tables; after a test that wrote to the ledger, the ledger verifies (mark a test
+that corrupts it on purpose with `@pytest.mark.ledger_tampered`). Data comes from tests/factories.py, plain
+helpers (csrf_from, outbox, PASSWORD, ...) from tests/support.py: test modules never import a conftest."""
 from __future__ import annotations
 
-import contextvars
 import os
 import re
-import secrets
 import tempfile
-import uuid
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from flask.testing import FlaskClient
-from sqlalchemy import create_engine, event, select, text
-from sqlalchemy.engine import make_url
+from celery._state import _set_task_join_will_block
+from flask_migrate import upgrade
+from sqlalchemy import create_engine, event, text
+from sqlalchemy.engine import Engine, make_url
 
-from app import create_app
+from app.auth import services as auth
 from app.config import normalize_database_url
+from app.core.db import unit_of_work
 from app.extensions import db, limiter
+from app.ledger.checks import verify
+from tests.factories import DepositFactory, InvestorFactory, PayoutMethodFactory, PropertyFactory, UserFactory
+from tests.support import PASSWORD, RUN_ID, build_app, csrf_from, totp_now
 
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
-RUN_ID = uuid.uuid4().hex[:8]
-UPLOADS = tempfile.mkdtemp(prefix="freehold-uploads-")  # never the real instance/ folder
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "test-artifacts"
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "ledger_tampered: the test corrupts the ledger on purpose; the ledger "
+                                       "is not verified after it")
+
+
+# the database and the app ------------------------------------------------------------------------------------------
 def _server_url() -> str | None:
     url = os.environ.get("DATABASE_URL")
     if url and url.startswith(("postgres://", "postgresql")):
@@ -48,10 +59,8 @@ def database_url():
     try:
         yield base.set(database=name).render_as_string(hide_password=False)
     finally:
-        from app.extensions import db as _db
-
         try:
-            _db.session.remove()
+            db.session.remove()
         except Exception:  # noqa: BLE001
             pass
         with admin_engine.connect() as conn:
@@ -59,47 +68,11 @@ def database_url():
         admin_engine.dispose()
 
 
-def test_config(database_url: str, **overrides) -> dict:
-    config = {
-        "CONFIG": "testing",
-        "SQLALCHEMY_DATABASE_URI": database_url,
-        "FIELD_ENCRYPTION_KEYS": TEST_FERNET_KEYS,
-        "RATELIMIT_KEY_PREFIX": f"freehold-test-{RUN_ID}",
-        "CACHE_KEY_PREFIX": f"freehold-test-{RUN_ID}:",
-        "UPLOAD_FOLDER": UPLOADS,
-    }
-    if os.environ.get("REDIS_URL"):
-        config["REDIS_URL"] = os.environ["REDIS_URL"]
-        config["RATELIMIT_STORAGE_URI"] = os.environ["REDIS_URL"]
-    config.update(overrides)
-    return config
-
-
-TEST_FERNET_KEYS = "8fQR6ze4U6Q9aoZAiZxFUyofI5SLGCLDA6aoBDUQcb4=,lD3N1DRqUyftfHn3HscJqcDRgWGX8hJ6f8EtIMNrpXQ="
-test_config.__test__ = False  # not a test
-
-
-class IsolatedClient(FlaskClient):
-    """Each request runs in its own application context (own `g`, own database session), as in production,
-    even though the test itself keeps an app context pushed for calling services."""
-
-    def open(self, *args, **kwargs):
-        return contextvars.Context().run(super().open, *args, **kwargs)
-
-
-def build_app(database_url: str, **overrides):
-    application = create_app(test_config(database_url, **overrides))
-    application.test_client_class = IsolatedClient
-    return application
-
-
 @pytest.fixture(scope="session")
 def app(database_url):
     application = build_app(database_url)
     with application.app_context():
-        from flask_migrate import upgrade
-
-        upgrade(directory=str(Path(__file__).resolve().parent.parent / "migrations"))
+        upgrade(directory=str(ROOT / "migrations"))
         db.session.remove()
     return application
 
@@ -143,9 +116,33 @@ def _fresh(app):
     _clean(app)
     # Celery keeps "a task is running" in one process-wide flag; eager tasks run by concurrent threads (the race
     # tests) can leave it set. Tests are never inside a task.
-    from celery._state import _set_task_join_will_block
-
     _set_task_join_will_block(False)
+
+
+# money moved or a ledger row changed; opening a user's empty accounts (every new user) is not a change
+LEDGER_WRITE = re.compile(r"\b(?:INSERT\s+INTO\s+\"?ledger_(?:entries|postings|holds)|UPDATE\s+\"?ledger_"
+                          r"|DELETE\s+FROM\s+\"?ledger_)", re.IGNORECASE)
+
+
+@pytest.fixture(autouse=True)
+def _ledger_verifies(request, _fresh):
+    """`flask ledger verify` (its checks and those the domains register) holds after every test that changed the
+    ledger (an entry, a posting, a hold, a balance), from any engine or thread; other tests cost nothing."""
+    written: list[str] = []
+
+    def spot(conn, cursor, statement, parameters, context, executemany):
+        if not written and LEDGER_WRITE.search(statement):
+            written.append(statement)
+
+    event.listen(Engine, "before_cursor_execute", spot)
+    try:
+        yield
+    finally:
+        event.remove(Engine, "before_cursor_execute", spot)
+    if written and request.node.get_closest_marker("ledger_tampered") is None:
+        db.session.rollback()  # what the test left uncommitted is not the ledger
+        report = verify()
+        assert report.ok, f"the ledger does not verify after this test: {report.violations}"
 
 
 @pytest.fixture
@@ -153,61 +150,124 @@ def client(app):
     return app.test_client()
 
 
-# factories ------------------------------------------------------------------------------------------------------
-PASSWORD = "Correct-horse-battery-9"
+@pytest.fixture(scope="session")
+def artifacts_dir() -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS
 
 
 @pytest.fixture
-def make_user(app):
-    from app.auth import mfa, totp
-    from app.auth import services as auth
+def count_queries(app):
+    """with count_queries() as queries: ...  -> len(queries) statements were sent."""
 
+    @contextmanager
+    def _count():
+        statements: list[str] = []
+
+        def before(conn, cursor, statement, parameters, context, executemany):
+            statements.append(statement)
+
+        engine = db.engine
+        event.listen(engine, "before_cursor_execute", before)
+        try:
+            yield statements
+        finally:
+            event.remove(engine, "before_cursor_execute", before)
+
+    return _count
+
+
+# people ------------------------------------------------------------------------------------------------------------
+@pytest.fixture
+def make_user(app):
     def _make(email=None, *, role="investor", verified=True, password=PASSWORD, two_factor=None,
               first_name="Test", last_name="User"):
         """Staff get 2FA by default (the console demands it); pass two_factor=False for a staff member
         without it."""
-        if two_factor is None:
-            two_factor = role != "investor"
-        email = email or f"user-{secrets.token_hex(4)}@example.com"
-        user = auth.create_user(email, password, first_name=first_name, last_name=last_name, roles=(role,),
-                                verified=verified)
-        if two_factor:
-            mfa.provision(user, totp.new_secret())
-        db.session.commit()
-        return user
+        fields = {"email": email} if email else {}
+        if two_factor is not None:
+            fields["two_factor"] = two_factor
+        with unit_of_work():
+            return UserFactory(role=role, verified=verified, password=password, first_name=first_name,
+                               last_name=last_name, **fields)
 
     return _make
 
 
 @pytest.fixture
+def kyc_reviewer(make_user):
+    """The compliance officer who approves the investors' identities."""
+    return make_user(role="compliance")
+
+
+@pytest.fixture
 def fund(app):
     """Credit a user's wallet through a completed deposit, as real money arrives."""
-    from app.core.money import Money
-    from app.ledger.services import platform_currency
-    from app.payments import services as payments
 
     def _fund(user, amount: str):
-        deposit = payments.create_deposit(user.id, Money.parse(amount, platform_currency()), "bank_transfer")
-        payments.complete_deposit(deposit)
-        db.session.commit()
-        return deposit
+        with unit_of_work():
+            return DepositFactory(user=user, amount=amount)
 
     return _fund
 
 
-def csrf_from(html: str) -> str:
-    match = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', html) or re.search(
-        r'value="([^"]+)"[^>]*name="csrf_token"', html)
-    assert match, "no CSRF token in the page"
-    return match.group(1)
+def _new_investor(email=None, *, balance, reviewer, **fields):
+    if email:
+        fields["email"] = email
+    with unit_of_work():
+        return InvestorFactory(kyc_approved_by=reviewer, balance=balance, **fields)
 
 
-def totp_now(user, offset_steps: int = 0) -> str:
-    import time
+@pytest.fixture
+def make_investor(app, kyc_reviewer):
+    """make_investor(balance="10000.00", *, kyc=True, **user fields): a verified investor, identity approved
+    through the KYC services (unless kyc=False), wallet funded by a completed deposit (unless balance is empty)."""
 
-    import pyotp
+    def _make(balance: str | None = "10000.00", *, kyc: bool = True, **fields):
+        return _new_investor(balance=balance, reviewer=kyc_reviewer if kyc else None, **fields)
 
-    return pyotp.TOTP(user.totp_secret).at(time.time() + 30 * offset_steps)
+    return _make
+
+
+@pytest.fixture
+def investor_options() -> dict:
+    """How `investor` is made; a directory's conftest or a module overrides this fixture to change it."""
+    return {}
+
+
+@pytest.fixture
+def investor(request, investor_options):
+    """The investor of a test: verified, identity approved, 1,000.00 in the wallet. Options (`investor_options`):
+    balance (None: no deposit), kyc (False: no KYC submission and no reviewer), and any user field."""
+    options = {"balance": "1000.00", "kyc": True, **investor_options}
+    reviewer = request.getfixturevalue("kyc_reviewer") if options.pop("kyc") else None
+    return _new_investor(reviewer=reviewer, **options)
+
+
+@pytest.fixture
+def manager(make_user):
+    return make_user(role="property_manager")
+
+
+@pytest.fixture
+def finance(make_user):
+    return make_user("fin1@example.com", role="finance")
+
+
+@pytest.fixture
+def finance2(make_user):
+    """A second finance officer: the checker where the first made the request (four eyes)."""
+    return make_user("fin2@example.com", role="finance")
+
+
+@pytest.fixture
+def token_for(app):
+    def _token(user) -> dict:
+        with unit_of_work():
+            raw, _ = auth.issue_token(user)
+        return {"Authorization": f"Bearer {raw}"}
+
+    return _token
 
 
 @pytest.fixture
@@ -235,102 +295,56 @@ def login(client):
     return _login
 
 
-@pytest.fixture
-def token_for(app):
-    from app.auth import services as auth
-
-    def _token(user) -> dict:
-        raw, _ = auth.issue_token(user)
-        db.session.commit()
-        return {"Authorization": f"Bearer {raw}"}
-
-    return _token
-
-
-@pytest.fixture
-def count_queries(app):
-    """with count_queries() as queries: ...  -> len(queries) statements were sent."""
-
-    @contextmanager
-    def _count():
-        statements: list[str] = []
-
-        def before(conn, cursor, statement, parameters, context, executemany):
-            statements.append(statement)
-
-        engine = db.engine
-        event.listen(engine, "before_cursor_execute", before)
-        try:
-            yield statements
-        finally:
-            event.remove(engine, "before_cursor_execute", before)
-
-    return _count
-
-
-@pytest.fixture(scope="session")
-def artifacts_dir() -> Path:
-    ARTIFACTS.mkdir(exist_ok=True)
-    return ARTIFACTS
-
-
-def outbox(to: str | None = None, event: str | None = None):
-    """E-mail deliveries (the dev outbox), oldest first, optionally for one address and one event."""
-    from app.notifications.models import Delivery, Notification
-
-    db.session.expire_all()
-    query = select(Delivery).join(Notification).where(Delivery.channel == "email")
-    if to is not None:
-        query = query.where(Delivery.to_address == to)
-    if event is not None:
-        query = query.where(Notification.event == event)
-    return list(db.session.scalars(query.order_by(Delivery.id)))
-
-
-def link_in(delivery, *, path_only: bool = True) -> str:
-    match = re.search(r"https?://[^/\s]+(/\S+)" if path_only else r"(https?://\S+)", delivery.body)
-    assert match, f"no link in {delivery.body!r}"
-    return match.group(1)
-
-
-@pytest.fixture
-def manager(make_user):
-    return make_user(role="property_manager")
-
-
+# properties and payouts --------------------------------------------------------------------------------------------
 @pytest.fixture
 def make_property(app, manager):
-    """An active property (published through the service) with coherent terms; keyword arguments override them."""
-    from datetime import timedelta
-
-    from app.core.db import utcnow
-    from app.properties import services as properties
-    from app.properties.models import Property, PropertyPhoto
-
-    counter = {"n": 0}
+    """An active property (published through the service by `manager`) with coherent terms; keyword arguments
+    override them (publish=False leaves a draft). Slugs and titles count from 1 in each test."""
+    PropertyFactory.reset_sequence(1)
 
     def _make(*, publish=True, **overrides):
-        counter["n"] += 1
-        n = counter["n"]
-        values = dict(slug=f"prop-{n}", title=f"Property {n}", property_type="residential", city="Lisbon",
-                      country="PT", street="1 Rua", description="A fine building.", currency="USD",
-                      target_amount=10_000_000, raised_amount=0, min_investment=10_000, max_investment=1_000_000,
-                      return_rate_bps=800, return_frequency="quarterly", return_periods=20, capital_back=True,
-                      funding_starts_at=utcnow() - timedelta(days=1), funding_ends_at=utcnow() + timedelta(days=30),
-                      status="draft")
-        values.update(overrides)
-        p = Property(**values)
-        db.session.add(p)
-        db.session.flush()
-        properties.check_terms_change(p, {})
-        db.session.add(PropertyPhoto(property_id=p.id, position=1, is_cover=True, original_key="x/o.jpg",
-                                     thumbnail_key="x/t.jpg", medium_key="x/m.jpg", large_key="x/l.jpg",
-                                     status="ready"))
-        db.session.flush()
-        db.session.refresh(p)
-        if publish:
-            properties.publish(p, actor=manager)
-        db.session.commit()
-        return p
+        with unit_of_work():
+            return PropertyFactory(publish=publish, actor=manager, **overrides)
 
     return _make
+
+
+@pytest.fixture
+def method(investor):
+    """The investor's bank account, past its cooling-off period."""
+    with unit_of_work():
+        return PayoutMethodFactory(user=investor)
+
+
+@pytest.fixture
+def no_fee(app, monkeypatch):
+    monkeypatch.setitem(app.config, "PAYOUT_FEE_BPS", 0)
+    monkeypatch.setitem(app.config, "PAYOUT_FEE_FIXED", "0.00")
+
+
+# servers -----------------------------------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def moto_server():
+    """moto's S3 over real HTTP on 127.0.0.1, one for the session."""
+    from moto.server import ThreadedMotoServer  # moto takes seconds to import: only for the tests that use S3
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def aws_env(monkeypatch):
+    """Test credentials for boto3, and nothing of the machine's own AWS set-up or proxies."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", os.devnull)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+

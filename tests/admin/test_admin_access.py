@@ -6,7 +6,7 @@ import pytest
 from flask import url_for
 
 from app.core.security import ROLES, STAFF_ROLES, has_permission, role_permissions
-from tests.conftest import csrf_from
+from tests.support import csrf_from
 
 
 def _admin(app):

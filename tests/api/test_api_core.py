@@ -9,7 +9,7 @@ from app.auth.models import ApiToken
 from app.core.db import utcnow
 from app.core.errors import Conflict, Forbidden
 from app.extensions import db
-from tests.conftest import PASSWORD, build_app
+from tests.support import PASSWORD, build_app
 
 
 def assert_error(response, status):

@@ -9,20 +9,8 @@ from app.core.db import utcnow
 from app.extensions import db
 from app.payouts import services as payouts
 from app.payouts.models import Payout, PayoutMethod
-from tests.conftest import outbox
-from tests.payouts.helpers import (  # noqa: F401
-    BANK,
-    approve_kyc,
-    balances,
-    finance,
-    finance2,
-    investor,
-    ledger_verifies_after_each_test,
-    method,
-    no_fee,
-    reviewer,
-    usable_method,
-)
+from tests.payouts.helpers import BANK, approve_kyc, balances, usable_method
+from tests.support import outbox
 
 
 @pytest.fixture
@@ -170,9 +158,9 @@ def test_limits(app, client, headers, method, monkeypatch):
         assert monthly.status_code == 422 and "monthly" in monthly.get_json()["message"]
 
 
-def test_kyc_and_verified_email_are_required(client, make_user, fund, token_for, reviewer):
+def test_kyc_and_verified_email_are_required(client, make_user, fund, token_for, kyc_reviewer):
     unverified = make_user(verified=False)
-    approve_kyc(unverified, reviewer)
+    approve_kyc(unverified, kyc_reviewer)
     m = usable_method(unverified)
     assert request_payout(client, token_for(unverified), m.id, "10.00").status_code == 403
     no_kyc = make_user()

@@ -7,7 +7,7 @@ from sqlalchemy import select
 from app.auth.models import ApiToken, RecoveryCode, UserSession
 from app.core.audit import AuditRecord
 from app.extensions import db
-from tests.conftest import PASSWORD, csrf_from, link_in, outbox, totp_now
+from tests.support import PASSWORD, csrf_from, link_in, outbox, totp_now
 
 NEW = "Another-long-secret-77"
 

@@ -9,7 +9,7 @@ from app.core.errors import Forbidden
 from app.core.money import Money
 from app.extensions import db
 from app.payments import services as payments
-from tests.conftest import csrf_from, link_in, outbox
+from tests.support import csrf_from, link_in, outbox
 
 GOOD = "Quiet-harbour-lantern-42"
 

@@ -8,7 +8,7 @@ from app.auth.models import LoginAttempt, UserSession
 from app.core.audit import AuditRecord
 from app.core.db import utcnow
 from app.extensions import db
-from tests.conftest import PASSWORD, csrf_from, totp_now
+from tests.support import PASSWORD, csrf_from, totp_now
 
 
 def attempts(user=None):

@@ -7,7 +7,7 @@ from app.auth.models import UserSession
 from app.core.audit import AuditRecord
 from app.core.errors import Conflict, Forbidden, ValidationError
 from app.extensions import db
-from tests.conftest import csrf_from, outbox
+from tests.support import csrf_from, outbox
 
 
 def audited(action):

@@ -17,7 +17,7 @@ from app.core.audit import GENESIS_HASH, AuditRecord, compute_hash, json_safe, r
 from app.core.money import Money
 from app.extensions import db
 from tests.concurrency import run_threads
-from tests.conftest import csrf_from
+from tests.support import csrf_from
 
 COLUMNS = ("created_at", "actor_id", "actor_email", "action", "target_type", "target_id", "before", "after", "reason",
            "ip", "user_agent", "prev_hash", "hash")

@@ -1,7 +1,9 @@
 """Probes and the command line as CONTRACT.md names them."""
+import pytest
+
 from app.extensions import db
 from app.ledger import services as ledger
-from tests.conftest import TEST_FERNET_KEYS, build_app
+from tests.support import TEST_FERNET_KEYS, build_app
 
 
 def test_healthz(client):
@@ -94,6 +96,7 @@ def test_seed_demo_is_idempotent_and_funds_through_the_ledger(app):
     assert verify.exit_code == 0 and verify.output.strip().startswith("ledger ok: "), verify.output
 
 
+@pytest.mark.ledger_tampered
 def test_ledger_verify_exits_1_on_a_violation(app, make_user, fund):
     from sqlalchemy import text
 
@@ -115,8 +118,6 @@ def test_seed_refuses_production(app, monkeypatch):
 
 
 def test_production_refuses_sqlite(monkeypatch):
-    import pytest
-
     from app import create_app
 
     monkeypatch.setenv("DATABASE_URL", "sqlite:///instance/prod.db")
@@ -126,8 +127,6 @@ def test_production_refuses_sqlite(monkeypatch):
 
 
 def test_production_config_demands_its_secrets(monkeypatch):
-    import pytest
-
     from app import create_app
 
     monkeypatch.delenv("SECRET_KEY", raising=False)

@@ -6,7 +6,7 @@ from alembic.script import ScriptDirectory
 from flask_migrate import check, downgrade, upgrade
 
 from app import create_app
-from tests.conftest import test_config
+from tests.support import test_config
 
 MIGRATIONS = str(Path(__file__).resolve().parents[2] / "migrations")
 

@@ -3,7 +3,7 @@ import pyotp
 import pytest
 from playwright.sync_api import expect
 
-from tests.conftest import link_in, outbox
+from tests.support import link_in, outbox
 
 pytestmark = pytest.mark.e2e
 

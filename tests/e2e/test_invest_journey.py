@@ -8,10 +8,10 @@ import pytest
 from playwright.sync_api import expect
 
 from app.auth.services import user_by_email
-from app.core.db import commit
-from app.extensions import db
+from app.core.db import unit_of_work
+from app.kyc.demo import approve_identity
 from app.seed import seed_demo
-from tests.conftest import PASSWORD
+from tests.support import PASSWORD
 
 pytestmark = pytest.mark.e2e
 
@@ -26,13 +26,11 @@ def sign_in(page, live_server, email, password):
 
 def test_a_first_investment_in_installments(page, live_server, artifacts_dir, make_user, fund):
     shot = lambda name: page.screenshot(path=str(artifacts_dir / f"invest-{name}.png"), full_page=True)  # noqa: E731
-    seed_demo()
-    commit()
-    from app.kyc.demo import approve_identity
-
+    with unit_of_work():
+        seed_demo()
     user = make_user("nina@example.com", first_name="Nina", last_name="Newcomer")
-    approve_identity(user, user_by_email("compliance@example.com"))
-    db.session.commit()
+    with unit_of_work():
+        approve_identity(user, user_by_email("compliance@example.com"))
     fund(user, "3000.00")
     page.set_viewport_size({"width": 1280, "height": 900})
     sign_in(page, live_server, "nina@example.com", PASSWORD)
@@ -76,8 +74,8 @@ def test_a_first_investment_in_installments(page, live_server, artifacts_dir, ma
 
 def test_the_demo_investor_reads_the_portfolio_and_downloads_a_statement(page, live_server, artifacts_dir):
     shot = lambda name: page.screenshot(path=str(artifacts_dir / f"invest-{name}.png"), full_page=True)  # noqa: E731
-    seed_demo()
-    commit()
+    with unit_of_work():
+        seed_demo()
     page.set_viewport_size({"width": 1280, "height": 900})
     sign_in(page, live_server, "investor@example.com", "Demo-investor-2026")
 

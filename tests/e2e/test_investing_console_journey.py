@@ -8,11 +8,14 @@ import pytest
 from playwright.sync_api import expect
 from sqlalchemy import select
 
-from app.core.db import commit
+from app.auth import services as auth
+from app.core.db import unit_of_work
 from app.core.money import Money
 from app.extensions import db
 from app.investing import services as investing
+from app.kyc.demo import approve_identity
 from app.ledger.checks import verify
+from app.payments import services as payments
 from app.properties.models import Property
 from app.seed import seed_demo
 
@@ -32,11 +35,8 @@ def _staff_page(browser, live_server, login):
     return page
 
 
+@unit_of_work
 def _investors(count):
-    from app.auth import services as auth
-    from app.kyc.demo import approve_identity
-    from app.payments import services as payments
-
     reviewer = auth.user_by_email("compliance@example.com")
     users = [auth.user_by_email("investor@example.com")]
     for n in range(count - 1):
@@ -45,27 +45,26 @@ def _investors(count):
         approve_identity(user, reviewer)
         payments.complete_deposit(payments.create_deposit(user.id, Money.parse("20000.00", "USD"), "bank_transfer"))
         users.append(user)
-    commit()
     return users
 
 
 def test_finance_cancels_a_default_and_pays_a_declared_distribution(browser, live_server, artifacts_dir):
     shot = lambda p, name: p.screenshot(path=str(artifacts_dir / f"investing-{name}.png"), full_page=True)  # noqa: E731
-    logins = {login.email: login for login in seed_demo()}
-    commit()
+    with unit_of_work():
+        logins = {login.email: login for login in seed_demo()}
     users = _investors(4)
     homes = db.session.scalar(select(Property).where(Property.slug == "oak-park-homes"))
     lofts = db.session.scalar(select(Property).where(Property.slug == "harbour-lofts"))
     today = date.today()
     plans = []
-    for user, overdue in zip(users, (45, 6, -2, 1)):
-        inv = investing.invest(user, homes.id, Money.parse("1200.00", "USD"), acknowledged=True)
-        for k, inst in enumerate(inv.installments[1:], start=1):
-            inst.due_on = today - timedelta(days=overdue) + timedelta(days=30 * (k - 1))
-        plans.append(inv)
-    for user, amount in zip(users, ("1000.00", "2500.00", "2500.00", "4000.00")):
-        investing.invest(user, lofts.id, Money.parse(amount, "USD"), acknowledged=True)
-    commit()
+    with unit_of_work():
+        for user, overdue in zip(users, (45, 6, -2, 1)):
+            inv = investing.invest(user, homes.id, Money.parse("1200.00", "USD"), acknowledged=True)
+            for k, inst in enumerate(inv.installments[1:], start=1):
+                inst.due_on = today - timedelta(days=overdue) + timedelta(days=30 * (k - 1))
+            plans.append(inv)
+        for user, amount in zip(users, ("1000.00", "2500.00", "2500.00", "4000.00")):
+            investing.invest(user, lofts.id, Money.parse(amount, "USD"), acknowledged=True)
     defaulted = plans[0]
 
     finance = _staff_page(browser, live_server, logins["finance@example.com"])

@@ -6,8 +6,8 @@ from playwright.sync_api import expect
 from app.auth import mfa, totp
 from app.extensions import db
 from app.kyc.demo import ensure_forms
-from tests.conftest import PASSWORD
 from tests.core import files
+from tests.support import PASSWORD
 
 pytestmark = pytest.mark.e2e
 

@@ -1,5 +1,6 @@
 """Finance runs returns in the console, in Chromium: the preview, Run now, the run in the list, the shortfalls.
 Screenshots go to test-artifacts/console-returns-*.png; every period is paid once and the ledger verifies."""
+import functools
 from datetime import timedelta
 
 import pyotp
@@ -7,22 +8,27 @@ import pytest
 from playwright.sync_api import expect
 from sqlalchemy import func, select
 
-from app.core.db import commit
+from app.core.db import unit_of_work
 from app.extensions import db
 from app.investing import returns as distribution
 from app.investing.models import ReturnPayment
 from app.seed import seed_demo
-from tests.investing.conftest import make_property  # noqa: F401  (fixture: eight-period terms)
 from tests.investing.test_distribution import TODAY, assert_consistent
 from tests.investing.test_distribution_console import _portfolio
 
 pytestmark = pytest.mark.e2e
 
 
+@pytest.fixture
+def make_property(make_property):
+    """The terms of the investing tests this portfolio comes from: eight quarterly periods."""
+    return functools.partial(make_property, return_periods=8)
+
+
 def test_finance_previews_and_runs_returns_in_the_browser(browser, live_server, make_property, make_user,
                                                           artifacts_dir):
-    logins = {login.email: login for login in seed_demo()}
-    commit()
+    with unit_of_work():
+        logins = {login.email: login for login in seed_demo()}
     _portfolio(make_property, make_user)
     distribution.distribute(TODAY - timedelta(days=45))  # an earlier run, for the list
     base = live_server

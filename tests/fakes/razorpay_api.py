@@ -13,7 +13,7 @@ daemon thread). HTTP basic auth (key id : key secret) is checked on every call.
 Helpers move money the way the investor and Razorpay would: capture(), fail(), authorize(), refund(); webhook()
 builds a signed event body with its headers. fail_next() programs errors and delays. Every request is recorded.
 
-Other tests use the fixtures: `from tests.fakes.razorpay_api import fake_razorpay, razorpay_config`."""
+The fixtures `fake_razorpay` and `razorpay_config` (the app configured against it) are in tests/payments/conftest.py."""
 from __future__ import annotations
 
 import hashlib
@@ -27,7 +27,6 @@ from collections import deque
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs
 
-import pytest
 from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
@@ -367,24 +366,3 @@ class FakeRazorpay:
             return self._respond(400, error_body(str(exc)))
         return self._respond(200, refund)
 
-
-# fixtures -----------------------------------------------------------------------------------------------------------
-@pytest.fixture
-def fake_razorpay():
-    server = FakeRazorpay().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def razorpay_config(app, monkeypatch, fake_razorpay):
-    """Razorpay switched on against the fake; returns the fake."""
-    for key, value in {
-        "RAZORPAY_KEY_ID": fake_razorpay.key_id,
-        "RAZORPAY_KEY_SECRET": fake_razorpay.key_secret,
-        "RAZORPAY_WEBHOOK_SECRET": fake_razorpay.webhook_secret,
-        "RAZORPAY_API_BASE": fake_razorpay.url,
-        "RAZORPAY_TIMEOUT_SECONDS": 5,
-    }.items():
-        monkeypatch.setitem(app.config, key, value)
-    return fake_razorpay

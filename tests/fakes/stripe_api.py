@@ -11,11 +11,7 @@ tests can prove the gateway never passes it on), parses form-encoded bracket key
 `starting_after` and `has_more`, and replays POSTs by `Idempotency-Key` (same key and same params: the same answer
 with `Idempotent-Replayed: true`; same key and other params: 400 `idempotency_error`).
 
-Usage in a test module:
-
-    from tests.fakes.stripe_api import fake_stripe, stripe_config  # noqa: F401
-    # (ruff then reports F811 on each test's parameter; assigning the fixtures instead keeps it quiet:
-    #  from tests.fakes import stripe_api; stripe_config = stripe_api.stripe_config; fake_stripe = ...)
+Usage in a test (the fixtures `fake_stripe` and `stripe_config` are in tests/payments/conftest.py):
 
     def test_something(stripe_config):          # app.config points at the fake; stripe_config is the FakeStripe
         checkout = StripeGateway().create_payment(...)
@@ -50,7 +46,6 @@ from pathlib import Path
 from typing import ClassVar
 from urllib.parse import parse_qsl
 
-import pytest
 import stripe
 from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
@@ -672,23 +667,6 @@ def main(argv: list[str] | None = None) -> None:
             return fake._wsgi
 
     Server().run()
-
-
-# fixtures --------------------------------------------------------------------------------------------------------
-@pytest.fixture
-def fake_stripe():
-    """A started FakeStripe (stopped after the test)."""
-    with FakeStripe() as fake:
-        yield fake
-
-
-@pytest.fixture
-def stripe_config(app, monkeypatch, fake_stripe):
-    """Stripe switched on against the fake (secret key, webhook secret, API base in app.config); returns the fake."""
-    monkeypatch.setitem(app.config, "STRIPE_SECRET_KEY", fake_stripe.secret_key)
-    monkeypatch.setitem(app.config, "STRIPE_WEBHOOK_SECRET", fake_stripe.webhook_secret)
-    monkeypatch.setitem(app.config, "STRIPE_API_BASE", fake_stripe.url)
-    return fake_stripe
 
 
 if __name__ == "__main__":

@@ -1,6 +1,10 @@
+"""Fixtures of the investing tests: shorter terms, and a KYC gate that races can skip. Investors come from the
+suite's `make_investor` (tests/conftest.py)."""
+from __future__ import annotations
+
 import pytest
 
-from app.extensions import db
+from app.kyc import services as kyc
 
 
 @pytest.fixture
@@ -15,30 +19,6 @@ def make_property(make_property):
 
 
 @pytest.fixture
-def kyc_reviewer(make_user):
-    return make_user(role="compliance")
-
-
-@pytest.fixture
-def investor(app, make_user, fund, kyc_reviewer):
-    """A verified investor with approved KYC (through the KYC services) and a funded wallet."""
-
-    def _make(balance: str = "10000.00", **kwargs):
-        from app.kyc.demo import approve_identity
-
-        user = make_user(verified=True, **kwargs)
-        approve_identity(user, kyc_reviewer)
-        db.session.commit()
-        if balance:
-            fund(user, balance)
-        return user
-
-    return _make
-
-
-@pytest.fixture
 def kyc_open(monkeypatch):
     """Races with many investors: the KYC gate is proven elsewhere; here every verified user passes it."""
-    from app.kyc import services as kyc
-
     monkeypatch.setattr(kyc, "require_approved", lambda user, purpose: None)

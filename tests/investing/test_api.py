@@ -23,9 +23,9 @@ def error(response, status):
     return body
 
 
-def test_invest_answers_201_with_the_investment_and_records_the_acknowledgement(client, investor, make_property,
-                                                                                   token_for):
-    user = investor("10000.00")
+def test_invest_answers_201_with_the_investment_and_records_the_acknowledgement(client, make_investor,
+                                                                                make_property, token_for):
+    user = make_investor("10000.00")
     p = make_property()
     headers = token_for(user)
     response = invest(client, headers, p, {"amount": "2500.00"}, **{"X-Forwarded-For": "198.51.100.1"})
@@ -52,8 +52,9 @@ def test_invest_answers_201_with_the_investment_and_records_the_acknowledgement(
     assert verify().ok, verify().violations
 
 
-def test_the_property_detail_gives_the_documents_version_to_send_back(client, investor, make_property, token_for):
-    user = investor("10000.00")
+def test_the_property_detail_gives_the_documents_version_to_send_back(client, make_investor, make_property,
+                                                                      token_for):
+    user = make_investor("10000.00")
     p = make_property()
     headers = token_for(user)
     version = client.get(f"/api/v1/properties/{p.id}", headers=headers).get_json()["data"]["documents_version"]
@@ -69,16 +70,17 @@ def test_the_property_detail_gives_the_documents_version_to_send_back(client, in
 
 
 @pytest.mark.parametrize("amount", [100.5, 100, "-100.00", "0", "0.00", "100.001", "1e3", "", None, "ten"])
-def test_malformed_amounts_are_422_and_change_nothing(client, investor, make_property, token_for, amount):
-    user = investor("10000.00")
+def test_malformed_amounts_are_422_and_change_nothing(client, make_investor, make_property, token_for,
+                                                      amount):
+    user = make_investor("10000.00")
     p = make_property()
     body = error(invest(client, token_for(user), p, {"amount": amount}), 422)
     assert "amount" in body["errors"]
     assert db.session.scalar(select(func.count(Investment.id))) == 0
 
 
-def test_missing_body_and_unknown_fields_are_422(client, investor, make_property, token_for):
-    user = investor()
+def test_missing_body_and_unknown_fields_are_422(client, make_investor, make_property, token_for):
+    user = make_investor()
     p = make_property()
     headers = token_for(user)
     error(client.post(f"/api/v1/properties/{p.id}/invest", headers=headers), 422)
@@ -86,12 +88,12 @@ def test_missing_body_and_unknown_fields_are_422(client, investor, make_property
     error(invest(client, headers, p, {"amount": "100.00", "price": "1"}), 422)
 
 
-def test_limits_funding_wallet_and_kyc_map_to_422_409_403(client, investor, make_property, make_user, fund,
-                                                          token_for):
+def test_limits_funding_wallet_and_kyc_map_to_422_409_403(client, make_investor, make_property, make_user,
+                                                          fund, token_for):
     from app.kyc.demo import ensure_forms
 
     ensure_forms()
-    user = investor("3000.00")
+    user = make_investor("3000.00")
     p = make_property(target_amount=500_000, max_investment=400_000)
     headers = token_for(user)
     assert "minimum" in error(invest(client, headers, p, {"amount": "99.99"}), 422)["message"]
@@ -99,7 +101,7 @@ def test_limits_funding_wallet_and_kyc_map_to_422_409_403(client, investor, make
     poor = error(invest(client, headers, p, {"amount": "3500.00"}), 422)
     assert "3000.00" in poor["message"] and "amount" in poor["errors"]
     assert invest(client, headers, p, {"amount": "2000.00"}).status_code == 201
-    rich = investor("50000.00")
+    rich = make_investor("50000.00")
     gone = error(invest(client, token_for(rich), p, {"amount": "3500.00"}), 409)
     assert "3000.00" in gone["message"] and "remains" in gone["message"]
     assert invest(client, token_for(rich), p, {"amount": "3000.00"}).status_code == 201
@@ -117,9 +119,9 @@ def test_limits_funding_wallet_and_kyc_map_to_422_409_403(client, investor, make
     assert verify().ok, verify().violations
 
 
-def test_idempotency_key_replays_the_same_investment_and_refuses_another_body(client, investor, make_property,
-                                                                              token_for):
-    user = investor("10000.00")
+def test_idempotency_key_replays_the_same_investment_and_refuses_another_body(client, make_investor,
+                                                                              make_property, token_for):
+    user = make_investor("10000.00")
     p = make_property()
     headers = {**token_for(user), "Idempotency-Key": "invest-once-1"}
     first = invest(client, headers, p, {"amount": "1000.00"})
@@ -138,8 +140,8 @@ def test_idempotency_key_replays_the_same_investment_and_refuses_another_body(cl
     assert verify().ok, verify().violations
 
 
-def test_installments_through_the_api(client, investor, make_property, token_for):
-    user = investor("10000.00")
+def test_installments_through_the_api(client, make_investor, make_property, token_for):
+    user = make_investor("10000.00")
     p = make_property(min_investment=None, max_investment=None, fixed_amount=120_000, target_amount=12_000_000,
                       return_rate_bps=None,
                       return_fixed_amount=1_000, return_frequency="monthly", return_periods=12,
@@ -172,8 +174,8 @@ def test_installments_through_the_api(client, investor, make_property, token_for
     assert verify().ok, verify().violations
 
 
-def test_list_detail_summary_and_someone_elses_investment(client, investor, make_property, token_for):
-    a, b = investor("20000.00"), investor("5000.00")
+def test_list_detail_summary_and_someone_elses_investment(client, make_investor, make_property, token_for):
+    a, b = make_investor("20000.00"), make_investor("5000.00")
     p, q = make_property(), make_property(return_frequency="monthly", return_periods=12)
     for prop, amount in ((p, "1000.00"), (q, "3000.00"), (p, "500.00")):
         investing.invest(a, prop.id, Money.parse(amount, "USD"), acknowledged=True)
@@ -203,13 +205,13 @@ def test_list_detail_summary_and_someone_elses_investment(client, investor, make
     error(client.get("/api/v1/investments"), 401)
 
 
-def test_returns_earned_and_next_return_follow_paid_periods(client, investor, make_property, token_for):
+def test_returns_earned_and_next_return_follow_paid_periods(client, make_investor, make_property, token_for):
     from app.core.db import utcnow
     from app.investing.models import ReturnPayment, ScheduledReturn
     from app.ledger import services as ledger
     from app.ledger.models import USER_WALLET
 
-    user = investor("10000.00")
+    user = make_investor("10000.00")
     p = make_property(return_frequency="monthly", return_periods=12)
     inv = investing.invest(user, p.id, Money.parse("6000.00", "USD"), acknowledged=True)
     db.session.commit()
@@ -233,8 +235,8 @@ def test_returns_earned_and_next_return_follow_paid_periods(client, investor, ma
     assert verify().ok, verify().violations
 
 
-def _holdings(investor, make_property, count):
-    user = investor("100000.00")
+def _holdings(make_investor, make_property, count):
+    user = make_investor("100000.00")
     props = [make_property(installments_count=2, installment_interval=1, installment_unit="months")
              if i % 2 else make_property() for i in range(min(count, 4))]
     for i in range(count):
@@ -243,11 +245,11 @@ def _holdings(investor, make_property, count):
     return user
 
 
-def test_listing_investments_costs_the_same_queries_for_1_or_20_holdings(client, investor, make_property,
+def test_listing_investments_costs_the_same_queries_for_1_or_20_holdings(client, make_investor, make_property,
                                                                           token_for, count_queries):
     counts = {}
     for n in (1, 20):
-        user = _holdings(investor, make_property, n)
+        user = _holdings(make_investor, make_property, n)
         headers = token_for(user)
         client.get("/api/v1/investments?per_page=50", headers=headers)  # warm up
         with count_queries() as queries:

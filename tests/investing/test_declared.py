@@ -40,9 +40,9 @@ def _invest(user, p, amount):
 
 
 @pytest.fixture
-def three_equal(investor, make_property):
+def three_equal(make_investor, make_property):
     p = make_property()
-    users = [investor("5000.00") for _ in range(3)]
+    users = [make_investor("5000.00") for _ in range(3)]
     invs = [_invest(u, p, "1000.00") for u in users]
     return p, users, invs
 
@@ -67,9 +67,9 @@ def test_three_equal_investors_split_100_as_33_34_33_33_33_33(three_equal, finan
     assert "largest remainder" in declared.RESIDUE_RULE and "earlier investment" in declared.RESIDUE_RULE
 
 
-def test_the_split_is_pro_rata_to_paid_amounts_and_exact(investor, make_property, finance):
+def test_the_split_is_pro_rata_to_paid_amounts_and_exact(make_investor, make_property, finance):
     p = make_property()
-    a, b, c = investor("9000.00"), investor("9000.00"), investor("9000.00")
+    a, b, c = make_investor("9000.00"), make_investor("9000.00"), make_investor("9000.00")
     _invest(a, p, "1000.00")
     _invest(b, p, "2000.00")
     _invest(c, p, "4000.00")
@@ -80,9 +80,9 @@ def test_the_split_is_pro_rata_to_paid_amounts_and_exact(investor, make_property
     assert amounts == [14_286, 28_572, 57_143] and sum(amounts) == 100_001
 
 
-def test_days_held_weights_paid_amount_by_days_in_the_period(investor, make_property, finance):
+def test_days_held_weights_paid_amount_by_days_in_the_period(make_investor, make_property, finance):
     p = make_property()
-    a, b = investor("5000.00"), investor("5000.00")
+    a, b = make_investor("5000.00"), make_investor("5000.00")
     ia, ib = _invest(a, p, "1000.00"), _invest(b, p, "1000.00")
     start = date.today() - timedelta(days=29)
     ia.invested_on = start - timedelta(days=100)  # held all 30 days
@@ -93,7 +93,7 @@ def test_days_held_weights_paid_amount_by_days_in_the_period(investor, make_prop
     assert [(x.days, x.weight, x.amount) for x in split.lines] == [(30, 3_000_000, 30_000),
                                                                    (10, 1_000_000, 10_000)]
     # an investment made after the period is not in it
-    late = investor("5000.00")
+    late = make_investor("5000.00")
     il = _invest(late, p, "1000.00")
     il.invested_on = date.today() + timedelta(days=1)
     db.session.commit()
@@ -168,11 +168,11 @@ def test_paying_twice_pays_once(three_equal, finance, checker):
     assert verify().ok
 
 
-def test_a_split_that_changed_since_the_preview_is_not_approved(three_equal, finance, checker, investor):
+def test_a_split_that_changed_since_the_preview_is_not_approved(three_equal, finance, checker, make_investor):
     p, users, invs = three_equal
     d = _declare(p, finance)
     preview = declared.split_of(d)
-    _invest(investor("5000.00"), p, "1000.00")  # a fourth investor arrives
+    _invest(make_investor("5000.00"), p, "1000.00")  # a fourth investor arrives
     with pytest.raises(Conflict, match="changed since"):
         declared.approve(d, actor=checker, fingerprint=preview.fingerprint)
     db.session.rollback()
@@ -212,12 +212,12 @@ def test_discard_a_draft_or_an_approved_one_never_a_paid_one(three_equal, financ
     assert verify().ok, verify().violations
 
 
-def test_declaring_is_checked(make_property, investor, finance):
+def test_declaring_is_checked(make_property, make_investor, finance):
     p = make_property()
     with pytest.raises(Conflict, match="nobody"):
         _declare(p, finance)  # no investors
     db.session.rollback()
-    _invest(investor("5000.00"), p, "1000.00")
+    _invest(make_investor("5000.00"), p, "1000.00")
     for bad in (dict(amount="0"), dict(amount="-5"), dict(amount="1.001"), dict(label=""),
                 dict(period_end=date.today() - timedelta(days=90)), dict(basis="weird"), dict(period_start="not a date")):
         with pytest.raises(ValidationError):
@@ -225,7 +225,7 @@ def test_declaring_is_checked(make_property, investor, finance):
         db.session.rollback()
     with pytest.raises(Forbidden):
         declared.declare(p.id, label="x", period_start=date(2026, 1, 1), period_end=date(2026, 1, 2),
-                         amount="10.00", actor=investor(""))
+                         amount="10.00", actor=make_investor(""))
 
 
 def test_investors_see_only_paid_distributions(three_equal, finance, checker, app):
@@ -255,9 +255,9 @@ def test_investors_see_only_paid_distributions(three_equal, finance, checker, ap
     assert "No distributions" in empty
 
 
-def test_an_investor_with_two_investments_gets_one_transfer(investor, make_property, finance, checker):
+def test_an_investor_with_two_investments_gets_one_transfer(make_investor, make_property, finance, checker):
     p = make_property()
-    a, b = investor("9000.00"), investor("9000.00")
+    a, b = make_investor("9000.00"), make_investor("9000.00")
     _invest(a, p, "1000.00")
     _invest(b, p, "1000.00")
     _invest(a, p, "1000.00")

@@ -319,12 +319,12 @@ def test_recent_runs_newest_first(setup):
     assert "payment(s)" in returns.summary(first) and "succeeded" in returns.summary(first)
 
 
-def test_investments_made_through_the_service_are_paid_to_the_end(investor, make_property, kyc_open):
+def test_investments_made_through_the_service_are_paid_to_the_end(make_investor, make_property, kyc_open):
     """The whole path: invest through the service, let the calendar come due, pay it all, capital included."""
     from app.core.money import Money
     from app.investing import services as investing
 
-    user = investor("10000.00")
+    user = make_investor("10000.00")
     p = make_property(return_periods=4, funding_ends_at=utcnow() + timedelta(days=1))
     inv = investing.invest(user, p.id, Money.parse("2000.00", "USD"), acknowledged=True, ip="203.0.113.9")
     db.session.commit()

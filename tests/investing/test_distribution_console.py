@@ -8,8 +8,8 @@ from app.core.audit import AuditRecord
 from app.extensions import db
 from app.investing import returns
 from app.investing.models import FAILED, SUCCEEDED, DistributionRun, ReturnPayment
-from tests.conftest import csrf_from
 from tests.investing.test_distribution import TODAY, assert_consistent, book, periods
+from tests.support import csrf_from
 
 
 def _portfolio(make_property, make_user):

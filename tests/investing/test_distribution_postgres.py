@@ -84,7 +84,7 @@ def _spawn(database_url: str, as_of, script: str) -> subprocess.CompletedProcess
         import os, signal, sys
         from datetime import date
         sys.path.insert(0, {str(ROOT)!r})
-        from tests.conftest import build_app
+        from tests.support import build_app
         app = build_app({database_url!r})
         with app.app_context():
             from app.investing import returns

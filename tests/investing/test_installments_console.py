@@ -13,7 +13,7 @@ from app.investing import services as investing
 from app.investing.models import DeclaredDistribution, Investment
 from app.ledger.checks import verify
 from app.ledger.services import balance_of
-from tests.conftest import csrf_from
+from tests.support import csrf_from
 
 
 def _invest(user, p, amount):
@@ -23,11 +23,11 @@ def _invest(user, p, amount):
 
 
 @pytest.fixture
-def plan(investor, make_property):
+def plan(make_investor, make_property):
     """An investment in three monthly installments with a late fee, the second overdue by `days`."""
 
     def _make(days=45, amount="900.00", user=None, p=None):
-        user = user or investor("10000.00")
+        user = user or make_investor("10000.00")
         p = p or make_property(installments_count=3, installment_interval=1, installment_unit="months",
                                late_fee=1_000)
         inv = _invest(user, p, amount)
@@ -116,12 +116,12 @@ def test_investors_and_staff_without_2fa_are_kept_out(client, login, make_user, 
     assert response.status_code == 302 and response.headers["Location"] == "/account/2fa/setup"
 
 
-def test_installments_list_filters_and_late_fee(client, login, make_user, plan, investor, make_property):
+def test_installments_list_filters_and_late_fee(client, login, make_user, plan, make_investor, make_property):
     soon_user, p, soon = plan(days=-3)     # due in three days
     late_user, _, late = plan(days=5, p=p)    # overdue, past the grace period: the fee applies
     dflt_user, _, dflt = plan(days=40, p=p)   # in default
     other_p = make_property(installments_count=2, installment_interval=1, installment_unit="months")
-    other = _invest(investor("5000.00"), other_p, "400.00")
+    other = _invest(make_investor("5000.00"), other_p, "400.00")
     other.installments[1].due_on = date.today() - timedelta(days=1)
     db.session.commit()
     login(make_user(role="support"))
@@ -155,8 +155,8 @@ def test_installments_list_filters_and_late_fee(client, login, make_user, plan, 
     assert f'"{other_p.title}"' in html or other_p.title in html
 
 
-def test_investments_list_filters(client, login, make_user, investor, make_property):
-    a, b = investor("9000.00"), investor("9000.00")
+def test_investments_list_filters(client, login, make_user, make_investor, make_property):
+    a, b = make_investor("9000.00"), make_investor("9000.00")
     p, q = make_property(), make_property()
     _invest(a, p, "1000.00")
     _invest(b, q, "2000.00")
@@ -175,9 +175,9 @@ def test_investments_list_filters(client, login, make_user, investor, make_prope
     assert a.email not in by_status and b.email not in by_status
 
 
-def test_investment_details_show_installments_calendar_payments_and_entries(client, login, make_user, investor,
-                                                                              make_property):
-    user = investor("9000.00")
+def test_investment_details_show_installments_calendar_payments_and_entries(client, login, make_user,
+                                                                            make_investor, make_property):
+    user = make_investor("9000.00")
     p = make_property(installments_count=2, installment_interval=1, installment_unit="months")
     inv = _invest(user, p, "1000.00")
     investing.pay_installments(user, inv.id)
@@ -239,9 +239,10 @@ def _two_finance_clients(client, login, make_user):
     return maker, checker, other
 
 
-def test_declare_preview_approve_and_pay_through_the_console(client, login, make_user, investor, make_property):
+def test_declare_preview_approve_and_pay_through_the_console(client, login, make_user, make_investor,
+                                                             make_property):
     p = make_property()
-    users = [investor("5000.00") for _ in range(3)]
+    users = [make_investor("5000.00") for _ in range(3)]
     for u in users:
         _invest(u, p, "1000.00")
     maker, checker, second = _two_finance_clients(client, login, make_user)
@@ -301,16 +302,16 @@ def test_declare_preview_approve_and_pay_through_the_console(client, login, make
     assert report.ok, report.violations
 
 
-def test_an_outdated_preview_is_not_approved(client, login, make_user, investor, make_property):
+def test_an_outdated_preview_is_not_approved(client, login, make_user, make_investor, make_property):
     p = make_property()
-    _invest(investor("5000.00"), p, "1000.00")
+    _invest(make_investor("5000.00"), p, "1000.00")
     maker, checker, second = _two_finance_clients(client, login, make_user)
     d = declared.declare(p.id, label="Rent", period_start=date.today() - timedelta(days=10), period_end=date.today(),
                          amount="50.00", actor=maker)
     db.session.commit()
     review = _page(second, f"/admin/declared_distributions/details/?id={d.id}")
     fingerprint = _fingerprint_in(review)
-    _invest(investor("5000.00"), p, "1000.00")  # the split changes under the approver's eyes
+    _invest(make_investor("5000.00"), p, "1000.00")  # the split changes under the approver's eyes
     response = second.post(f"/admin/declared_distributions/{d.id}/approve",
                            data={"csrf_token": csrf_from(review), "fingerprint": fingerprint}, follow_redirects=True)
     assert "changed since you previewed" in response.get_data(as_text=True)
@@ -318,9 +319,9 @@ def test_an_outdated_preview_is_not_approved(client, login, make_user, investor,
     assert db.session.get(DeclaredDistribution, d.id).status == "draft"
 
 
-def test_discard_through_the_console_and_roles(client, login, make_user, investor, make_property):
+def test_discard_through_the_console_and_roles(client, login, make_user, make_investor, make_property):
     p = make_property()
-    _invest(investor("5000.00"), p, "1000.00")
+    _invest(make_investor("5000.00"), p, "1000.00")
     maker = make_user(role="finance")
     d = declared.declare(p.id, label="Rent", period_start=date.today() - timedelta(days=10), period_end=date.today(),
                          amount="50.00", actor=maker)

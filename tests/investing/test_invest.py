@@ -23,8 +23,8 @@ def _invest(user, p, amount, **kw):
     return inv
 
 
-def test_an_investment_moves_wallet_money_to_escrow_and_writes_the_calendar(investor, make_property):
-    user = investor("10000.00")
+def test_an_investment_moves_wallet_money_to_escrow_and_writes_the_calendar(make_investor, make_property):
+    user = make_investor("10000.00")
     p = make_property()
     inv = _invest(user, p, "2500.00")
     assert inv.status == ACTIVE and inv.paid_amount == inv.escrow_amount == 250_000
@@ -47,8 +47,9 @@ def test_an_investment_moves_wallet_money_to_escrow_and_writes_the_calendar(inve
     ("10000.01", ValidationError, "amount"),     # above the maximum
     ("20000.00", ValidationError, "amount"),
 ])
-def test_amounts_outside_the_terms_are_refused_and_change_nothing(investor, make_property, amount, error, field):
-    user = investor("50000.00")
+def test_amounts_outside_the_terms_are_refused_and_change_nothing(make_investor, make_property, amount, error,
+                                                                  field):
+    user = make_investor("50000.00")
     p = make_property()
     with pytest.raises(error) as raised:
         investing.invest(user, p.id, usd(amount), acknowledged=True)
@@ -58,8 +59,8 @@ def test_amounts_outside_the_terms_are_refused_and_change_nothing(investor, make
     assert balance_of(user.id).available.amount_str() == "50000.00"
 
 
-def test_fixed_amount_offering_takes_exactly_its_amount(investor, make_property):
-    user = investor("5000.00")
+def test_fixed_amount_offering_takes_exactly_its_amount(make_investor, make_property):
+    user = make_investor("5000.00")
     p = make_property(min_investment=None, max_investment=None, fixed_amount=100_000, return_rate_bps=None,
                       return_fixed_amount=2_000)
     with pytest.raises(ValidationError):
@@ -69,8 +70,8 @@ def test_fixed_amount_offering_takes_exactly_its_amount(investor, make_property)
     assert inv.amount == 100_000
 
 
-def test_without_acknowledging_the_documents_nothing_happens(investor, make_property):
-    user = investor()
+def test_without_acknowledging_the_documents_nothing_happens(make_investor, make_property):
+    user = make_investor()
     p = make_property()
     with pytest.raises(ValidationError) as raised:
         investing.invest(user, p.id, usd("100.00"), acknowledged=False)
@@ -95,8 +96,8 @@ def test_kyc_and_verified_email_are_required(make_user, fund, make_property):
     assert "identity" in raised.value.message.lower() or raised.value.errors
 
 
-def test_more_than_the_wallet_holds_is_refused_without_a_trace(investor, make_property):
-    user = investor("150.00")
+def test_more_than_the_wallet_holds_is_refused_without_a_trace(make_investor, make_property):
+    user = make_investor("150.00")
     p = make_property()
     with pytest.raises(InsufficientFunds) as raised:
         investing.invest(user, p.id, usd("200.00"), acknowledged=True)
@@ -106,9 +107,10 @@ def test_more_than_the_wallet_holds_is_refused_without_a_trace(investor, make_pr
     assert p.raised_amount == 0 and db.session.scalar(select(func.count(Investment.id))) == 0
 
 
-def test_more_than_remaining_funding_is_a_conflict_and_the_last_unit_funds_the_property(investor, make_property,
-                                                                                         outbox=None):
-    a, b = investor("10000.00"), investor("10000.00")
+def test_more_than_remaining_funding_is_a_conflict_and_the_last_unit_funds_the_property(make_investor,
+                                                                                        make_property,
+                                                                                        outbox=None):
+    a, b = make_investor("10000.00"), make_investor("10000.00")
     p = make_property(target_amount=500_000, max_investment=500_000)
     _invest(a, p, "3000.00")
     with pytest.raises(Conflict) as raised:
@@ -126,10 +128,10 @@ def test_more_than_remaining_funding_is_a_conflict_and_the_last_unit_funds_the_p
     assert {"property_funded", "property_funded_staff", "investment_confirmed"} <= events
 
 
-def test_closed_window_and_draft_properties(investor, make_property):
+def test_closed_window_and_draft_properties(make_investor, make_property):
     from app.core.db import utcnow
 
-    user = investor()
+    user = make_investor()
     later = make_property(funding_starts_at=utcnow() + timedelta(days=2), funding_ends_at=utcnow() + timedelta(days=9))
     with pytest.raises(Conflict):
         investing.invest(user, later.id, usd("100.00"), acknowledged=True)
@@ -138,8 +140,8 @@ def test_closed_window_and_draft_properties(investor, make_property):
         investing.invest(user, draft.id, usd("100.00"), acknowledged=True)
 
 
-def test_installments_add_up_and_returns_wait_for_the_last_one(investor, make_property):
-    user = investor("10000.00")
+def test_installments_add_up_and_returns_wait_for_the_last_one(make_investor, make_property):
+    user = make_investor("10000.00")
     p = make_property(installments_count=3, installment_interval=1, installment_unit="months", late_fee=2_500)
     inv = _invest(user, p, "1000.00")
     assert inv.status == PAYING and inv.paid_amount == 33_334
@@ -160,8 +162,8 @@ def test_installments_add_up_and_returns_wait_for_the_last_one(investor, make_pr
     assert verify().ok, verify().violations
 
 
-def test_a_late_installment_carries_the_late_fee(investor, make_property):
-    user = investor("10000.00")
+def test_a_late_installment_carries_the_late_fee(make_investor, make_property):
+    user = make_investor("10000.00")
     p = make_property(installments_count=2, installment_interval=1, installment_unit="months", late_fee=2_500)
     inv = _invest(user, p, "1000.00")
     second = inv.installments[1]
@@ -175,8 +177,8 @@ def test_a_late_installment_carries_the_late_fee(investor, make_property):
     assert verify().ok
 
 
-def test_someone_elses_investment_is_not_found(investor, make_property):
-    a, b = investor(), investor()
+def test_someone_elses_investment_is_not_found(make_investor, make_property):
+    a, b = make_investor(), make_investor()
     p = make_property(installments_count=2, installment_interval=1, installment_unit="months")
     inv = _invest(a, p, "1000.00")
     with pytest.raises(NotFound):
@@ -185,10 +187,10 @@ def test_someone_elses_investment_is_not_found(investor, make_property):
         investing.get_for_user(inv.id, b)
 
 
-def test_cancelling_the_property_refunds_everyone_in_full(investor, make_property, manager):
+def test_cancelling_the_property_refunds_everyone_in_full(make_investor, make_property, manager):
     from app.properties import services as properties
 
-    a, b = investor("10000.00"), investor("10000.00")
+    a, b = make_investor("10000.00"), make_investor("10000.00")
     p = make_property(installments_count=2, installment_interval=1, installment_unit="months")
     q = make_property()
     ia = _invest(a, p, "1000.00")
@@ -210,8 +212,9 @@ def test_cancelling_the_property_refunds_everyone_in_full(investor, make_propert
     assert verify().ok, verify().violations
 
 
-def test_finance_cancels_a_defaulted_investment_keeping_the_stated_late_fees(investor, make_property, make_user):
-    user = investor("10000.00")
+def test_finance_cancels_a_defaulted_investment_keeping_the_stated_late_fees(make_investor, make_property,
+                                                                             make_user):
+    user = make_investor("10000.00")
     finance = make_user(role="finance")
     p = make_property(installments_count=3, installment_interval=1, installment_unit="months", late_fee=1_000)
     inv = _invest(user, p, "900.00")

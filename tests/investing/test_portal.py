@@ -13,7 +13,7 @@ from app.investing import services as investing
 from app.investing.models import Investment
 from app.ledger.checks import verify
 from app.ledger.services import balance_of
-from tests.conftest import csrf_from
+from tests.support import csrf_from
 
 
 def page_of(client, p):
@@ -36,8 +36,8 @@ def installment_property(make_property, **extra):
                          late_fee=2_500, **extra)
 
 
-def test_the_property_page_has_the_invest_form(client, investor, make_property, login):
-    user = investor("5000.00")
+def test_the_property_page_has_the_invest_form(client, make_investor, make_property, login):
+    user = make_investor("5000.00")
     login(user)
     p = make_property()
     html = page_of(client, p)
@@ -54,8 +54,8 @@ def test_the_property_page_has_the_invest_form(client, investor, make_property, 
     assert 'value="1200.00"' in html and "readonly" in html
 
 
-def test_investing_through_the_form_records_the_acknowledgement(client, investor, make_property, login):
-    user = investor("5000.00")
+def test_investing_through_the_form_records_the_acknowledgement(client, make_investor, make_property, login):
+    user = make_investor("5000.00")
     login(user)
     p = make_property()
     response = post_invest(client, p, amount="1,500.00", acknowledge="yes")
@@ -83,9 +83,9 @@ def test_investing_through_the_form_records_the_acknowledgement(client, investor
     ({"amount": "20000.00", "acknowledge": "yes"}, 422, "The maximum investment is 10000.00 USD"),
     ({"amount": "6000.00", "acknowledge": "yes"}, 422, "Your wallet holds 5000.00 USD"),
 ])
-def test_refusals_are_shown_on_the_form_and_change_nothing(client, investor, make_property, login, fields, status,
-                                                           text):
-    user = investor("5000.00")
+def test_refusals_are_shown_on_the_form_and_change_nothing(client, make_investor, make_property, login,
+                                                           fields, status, text):
+    user = make_investor("5000.00")
     login(user)
     p = make_property()
     response = post_invest(client, p, **fields)
@@ -99,9 +99,9 @@ def test_refusals_are_shown_on_the_form_and_change_nothing(client, investor, mak
     assert balance_of(user.id).available.amount_str() == "5000.00"
 
 
-def test_no_funding_left_changed_documents_and_no_csrf(client, investor, make_property, login):
-    user = investor("50000.00")
-    other = investor("50000.00")
+def test_no_funding_left_changed_documents_and_no_csrf(client, make_investor, make_property, login):
+    user = make_investor("50000.00")
+    other = make_investor("50000.00")
     p = make_property(target_amount=500_000, max_investment=500_000)
     investing.invest(other, p.id, Money.parse("4000.00", "USD"), acknowledged=True)
     db.session.commit()
@@ -138,8 +138,8 @@ def test_without_kyc_the_form_says_what_to_do_and_a_post_is_403(client, make_use
     assert db.session.scalar(select(func.count(Investment.id))) == 0
 
 
-def test_installments_pay_next_and_pay_all_remaining(client, investor, make_property, login):
-    user = investor("5000.00")
+def test_installments_pay_next_and_pay_all_remaining(client, make_investor, make_property, login):
+    user = make_investor("5000.00")
     login(user)
     p = installment_property(make_property)
     response = post_invest(client, p, amount="1200.00", acknowledge="yes")
@@ -169,8 +169,8 @@ def test_installments_pay_next_and_pay_all_remaining(client, investor, make_prop
     assert verify().ok, verify().violations
 
 
-def test_someone_elses_holding_is_404(client, investor, make_property, login):
-    a, b = investor(), investor()
+def test_someone_elses_holding_is_404(client, make_investor, make_property, login):
+    a, b = make_investor(), make_investor()
     p = make_property()
     inv = investing.invest(a, p.id, Money.parse("100.00", "USD"), acknowledged=True)
     db.session.commit()
@@ -199,8 +199,9 @@ def _pay_return(inv, period: int):
     return row
 
 
-def test_the_portfolio_shows_totals_holdings_and_returns_by_month(client, investor, make_property, login):
-    user = investor("20000.00")
+def test_the_portfolio_shows_totals_holdings_and_returns_by_month(client, make_investor, make_property,
+                                                                  login):
+    user = make_investor("20000.00")
     p = make_property(return_frequency="monthly", return_periods=12)
     q = installment_property(make_property)
     inv = investing.invest(user, p.id, Money.parse("6000.00", "USD"), acknowledged=True)
@@ -226,17 +227,17 @@ def test_the_portfolio_shows_totals_holdings_and_returns_by_month(client, invest
     assert "No investments yet" in closed
 
 
-def test_an_empty_portfolio(client, investor, login):
-    login(investor())
+def test_an_empty_portfolio(client, make_investor, login):
+    login(make_investor())
     html = client.get("/portfolio").get_data(as_text=True)
     assert "No investments yet" in html and "No returns received in these months yet" in html
     assert 'data-testid="total-invested">USD 0.00' in html
 
 
-def test_wallet_transactions_filter_by_kind_and_dates(client, investor, make_property, login):
+def test_wallet_transactions_filter_by_kind_and_dates(client, make_investor, make_property, login):
     from app.ledger.models import JournalEntry
 
-    user = investor("5000.00")
+    user = make_investor("5000.00")
     p = make_property()
     investing.invest(user, p.id, Money.parse("1000.00", "USD"), acknowledged=True)
     db.session.commit()
@@ -255,8 +256,8 @@ def test_wallet_transactions_filter_by_kind_and_dates(client, investor, make_pro
     assert "Use a date like 2026-01-31." in bad
 
 
-def test_the_csv_statement_for_a_date_range_escapes_formulas(client, investor, make_property, login):
-    user = investor("5000.00")
+def test_the_csv_statement_for_a_date_range_escapes_formulas(client, make_investor, make_property, login):
+    user = make_investor("5000.00")
     p = make_property(title="=HYPERLINK(\"http://evil.example\",\"Click\")")
     investing.invest(user, p.id, Money.parse("1000.00", "USD"), acknowledged=True)
     db.session.commit()
@@ -292,13 +293,13 @@ def test_csv_cells_that_look_like_formulas_get_an_apostrophe():
     assert csv_cell("Deposit #1") == "Deposit #1" and csv_cell(None) == "" and csv_cell(12) == "12"
 
 
-def test_the_portfolio_page_costs_the_same_queries_for_1_or_20_holdings(app, investor, make_property, login,
-                                                                         count_queries):
+def test_the_portfolio_page_costs_the_same_queries_for_1_or_20_holdings(app, make_investor, make_property,
+                                                                        login, count_queries):
     from tests.investing.test_api import _holdings
 
     counts = {}
     for n in (1, 20):
-        user = _holdings(investor, make_property, n)
+        user = _holdings(make_investor, make_property, n)
         http = app.test_client()
         login(user, http=http)
         http.get("/portfolio")  # warm up
@@ -309,10 +310,11 @@ def test_the_portfolio_page_costs_the_same_queries_for_1_or_20_holdings(app, inv
     assert counts[1] == counts[20], counts
 
 
-def test_a_paid_declared_distribution_counts_as_a_return_received(client, investor, make_property, make_user, login):
+def test_a_paid_declared_distribution_counts_as_a_return_received(client, make_investor, make_property,
+                                                                  make_user, login):
     from app.investing import declared
 
-    user = investor("5000.00")
+    user = make_investor("5000.00")
     p = make_property()
     inv = investing.invest(user, p.id, Money.parse("1000.00", "USD"), acknowledged=True)
     db.session.commit()

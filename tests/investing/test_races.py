@@ -98,9 +98,9 @@ def test_a_hundred_investors_race_for_ten_units(app, postgres, make_user, fund, 
     assert result.ok, result.violations
 
 
-def test_one_investor_fires_twenty_requests_that_exceed_the_wallet(app, postgres, investor, make_property,
-                                                                   token_for):
-    user = investor("5000.00")
+def test_one_investor_fires_twenty_requests_that_exceed_the_wallet(app, postgres, make_investor,
+                                                                   make_property, token_for):
+    user = make_investor("5000.00")
     p = make_property()
     headers = token_for(user)
     property_id = p.id
@@ -135,9 +135,10 @@ def test_one_investor_fires_twenty_requests_that_exceed_the_wallet(app, postgres
     assert result.ok, result.violations
 
 
-def test_twenty_investors_in_threads_never_overdraw_one_shared_rule(app, postgres, investor, make_property):
+def test_twenty_investors_in_threads_never_overdraw_one_shared_rule(app, postgres, make_investor,
+                                                                    make_property):
     """The same through the service: one wallet, twenty investments at once in two properties (two lock orders)."""
-    user = investor("3000.00")
+    user = make_investor("3000.00")
     p, q = make_property(), make_property()
     user_id, ids = user.id, (p.id, q.id)
 
@@ -158,8 +159,9 @@ def test_twenty_investors_in_threads_never_overdraw_one_shared_rule(app, postgre
     assert result.ok, result.violations
 
 
-def test_one_idempotency_key_sent_ten_times_at_once_invests_once(app, postgres, investor, make_property, token_for):
-    user = investor("10000.00")
+def test_one_idempotency_key_sent_ten_times_at_once_invests_once(app, postgres, make_investor, make_property,
+                                                                 token_for):
+    user = make_investor("10000.00")
     p = make_property()
     headers = {**token_for(user), "Idempotency-Key": "same-key-at-once"}
     property_id = p.id

@@ -12,6 +12,7 @@ from app.investing.reminder_tasks import installment_reminders, run_reminders
 from app.ledger.checks import verify
 from app.notifications.models import Notification
 from tests.concurrency import run_threads
+from tests.support import outbox
 
 
 def _events(event=None, user=None):
@@ -24,8 +25,8 @@ def _events(event=None, user=None):
     return list(db.session.scalars(query))
 
 
-def _plan(investor, make_property, *, count=3, amount="900.00", late_fee=2_500):
-    user = investor("10000.00")
+def _plan(make_investor, make_property, *, count=3, amount="900.00", late_fee=2_500):
+    user = make_investor("10000.00")
     p = make_property(installments_count=count, installment_interval=1, installment_unit="months",
                       late_fee=late_fee)
     inv = investing.invest(user, p.id, Money.parse(amount, "USD"), acknowledged=True)
@@ -33,8 +34,8 @@ def _plan(investor, make_property, *, count=3, amount="900.00", late_fee=2_500):
     return user, p, inv
 
 
-def test_one_reminder_before_and_one_after_each_due_date(investor, make_property):
-    user, p, inv = _plan(investor, make_property)
+def test_one_reminder_before_and_one_after_each_due_date(make_investor, make_property):
+    user, p, inv = _plan(make_investor, make_property)
     today = date.today()
     second, third = inv.installments[1], inv.installments[2]
     second.due_on = today + timedelta(days=3)  # inside the five-day window
@@ -63,14 +64,12 @@ def test_one_reminder_before_and_one_after_each_due_date(investor, make_property
     assert [n.event for n in _events(user=user) if n.event.startswith("installment_")] == [
         "installment_due_soon", "installment_overdue"]
     # e-mails are written with the reminders
-    from tests.conftest import outbox
-
     mails = outbox(to=user.email, event="installment_overdue")
     assert len(mails) == 1 and "late fee of USD 25.00" in mails[0].body
 
 
-def test_paid_installments_are_not_reminded(investor, make_property):
-    user, p, inv = _plan(investor, make_property, count=2)
+def test_paid_installments_are_not_reminded(make_investor, make_property):
+    user, p, inv = _plan(make_investor, make_property, count=2)
     inv.installments[1].due_on = date.today() + timedelta(days=2)
     db.session.commit()
     investing.pay_installments(user, inv.id)
@@ -80,8 +79,8 @@ def test_paid_installments_are_not_reminded(investor, make_property):
     assert _events("installment_due_soon") == [] and _events("installment_overdue") == []
 
 
-def test_closed_investments_are_not_reminded(investor, make_property, make_user):
-    user, p, inv = _plan(investor, make_property)
+def test_closed_investments_are_not_reminded(make_investor, make_property, make_user):
+    user, p, inv = _plan(make_investor, make_property)
     for inst in inv.installments[1:]:
         inst.due_on = date.today() - timedelta(days=45)
     db.session.commit()
@@ -90,19 +89,19 @@ def test_closed_investments_are_not_reminded(investor, make_property, make_user)
     assert run_reminders(date.today()) == {"before": 0, "after": 0}
 
 
-def test_a_missed_before_window_sends_only_the_after_reminder(investor, make_property):
-    user, p, inv = _plan(investor, make_property, count=2)
+def test_a_missed_before_window_sends_only_the_after_reminder(make_investor, make_property):
+    user, p, inv = _plan(make_investor, make_property, count=2)
     inv.installments[1].due_on = date.today() - timedelta(days=4)
     db.session.commit()
     assert run_reminders(date.today()) == {"before": 0, "after": 1}
     assert _events("installment_due_soon") == []
 
 
-def test_batches_are_set_based_and_cover_everyone(investor, make_property, count_queries):
+def test_batches_are_set_based_and_cover_everyone(make_investor, make_property, count_queries):
     today = date.today()
     users = []
     for _ in range(5):
-        user, p, inv = _plan(investor, make_property, count=2, amount="200.00")
+        user, p, inv = _plan(make_investor, make_property, count=2, amount="200.00")
         inv.installments[1].due_on = today + timedelta(days=1)
         users.append(user)
     db.session.commit()
@@ -120,11 +119,11 @@ def test_batches_are_set_based_and_cover_everyone(investor, make_property, count
     db.session.rollback()
 
 
-def test_the_task_is_in_the_beat_schedule_and_runs(investor, make_property):
+def test_the_task_is_in_the_beat_schedule_and_runs(make_investor, make_property):
     from app.tasks import BEAT_SCHEDULE
 
     assert any(entry["task"] == "investing.installment_reminders" for entry in BEAT_SCHEDULE.values())
-    user, p, inv = _plan(investor, make_property, count=2)
+    user, p, inv = _plan(make_investor, make_property, count=2)
     inv.installments[1].due_on = date.today() + timedelta(days=1)
     db.session.commit()
     assert installment_reminders.apply(args=(date.today().isoformat(),)).get() == {"before": 1, "after": 0}
@@ -133,10 +132,10 @@ def test_the_task_is_in_the_beat_schedule_and_runs(investor, make_property):
     assert verify().ok, verify().violations
 
 
-def test_concurrent_runs_remind_each_installment_once(app, postgres, investor, make_property):
+def test_concurrent_runs_remind_each_installment_once(app, postgres, make_investor, make_property):
     today = date.today()
     for _ in range(6):
-        user, p, inv = _plan(investor, make_property, count=2, amount="200.00")
+        user, p, inv = _plan(make_investor, make_property, count=2, amount="200.00")
         inv.installments[1].due_on = today - timedelta(days=1)
     db.session.commit()
     results = run_threads(app, 4, lambda i: run_reminders(today, batch=2), commit=False)

@@ -12,8 +12,8 @@ from app.extensions import db
 from app.kyc import services as kyc
 from app.kyc.models import KycSubmission
 from app.notifications.models import Notification
-from tests.conftest import csrf_from, outbox
 from tests.core import files
+from tests.support import csrf_from, outbox
 
 
 def submit(user, form, **overrides):

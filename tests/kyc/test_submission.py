@@ -9,9 +9,8 @@ from sqlalchemy import func, select, text
 from app.core.audit import AuditRecord
 from app.extensions import db
 from app.kyc.models import KycDocument, KycSubmission
-from tests.conftest import csrf_from
 from tests.core import files
-from tests.kyc.conftest import identity_parts
+from tests.support import csrf_from, identity_parts
 
 
 def submit_api(client, headers, form, **parts):

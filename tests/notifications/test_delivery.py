@@ -13,6 +13,7 @@ from app.notifications import services as notifications
 from app.notifications import tasks
 from app.notifications.models import Delivery, Notification
 from tests.notifications.smtp_server import SmtpServer
+from tests.support import csrf_from, free_port
 
 
 @pytest.fixture
@@ -64,8 +65,6 @@ def test_nothing_is_sent_when_the_transaction_rolls_back(smtp, make_user):
 
 def test_a_refused_business_change_sends_nothing(client, smtp, make_user, login):
     """A password change refused halfway (wrong current password) leaves no notice behind."""
-    from tests.conftest import csrf_from
-
     user = make_user()
     login(user)
     token = csrf_from(client.get("/account/security").get_data(as_text=True))
@@ -107,8 +106,6 @@ def test_permanent_failure_is_not_retried_and_never_blocks_other_channels(smtp, 
 
 
 def test_smtp_down_gives_up_after_the_last_attempt(app, make_user, monkeypatch):
-    from tests.notifications.smtp_server import free_port
-
     monkeypatch.setitem(app.config, "MAIL_SERVER", "127.0.0.1")
     monkeypatch.setitem(app.config, "MAIL_PORT", free_port())  # nobody listens
     monkeypatch.setattr(tasks, "backoff_seconds", lambda attempt: 0)
@@ -143,8 +140,6 @@ def test_security_notices_are_always_sent(smtp, make_user):
 
 
 def test_mandatory_groups_cannot_be_turned_off_from_the_page(client, make_user, login):
-    from tests.conftest import csrf_from
-
     user = make_user()
     login(user)
     page = client.get("/account/notifications").get_data(as_text=True)
@@ -210,8 +205,6 @@ def test_a_delivery_is_sent_once_even_if_its_task_runs_twice(smtp, make_user):
 
 
 def test_staff_resend_from_the_delivery_log(client, smtp, make_user, login):
-    from tests.conftest import csrf_from
-
     smtp.recorder.refuse_next = ["550 5.1.1 No such mailbox"]
     user = make_user()
     notifications.notify(user, "welcome", link="x")
@@ -231,8 +224,6 @@ def test_staff_resend_from_the_delivery_log(client, smtp, make_user, login):
 
 
 def test_compliance_sees_the_log_but_cannot_resend(client, make_user, login):
-    from tests.conftest import csrf_from
-
     user = make_user()
     notifications.notify(user, "welcome", link="x")
     db.session.commit()

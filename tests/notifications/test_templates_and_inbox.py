@@ -9,7 +9,7 @@ from app.extensions import db
 from app.notifications import rendering
 from app.notifications import services as notifications
 from app.notifications.models import Delivery, NotificationTemplate, PushDevice
-from tests.conftest import csrf_from, outbox
+from tests.support import csrf_from, outbox
 
 ATTACKS = [
     "{{ config }}",

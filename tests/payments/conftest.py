@@ -1,18 +1,52 @@
-"""Fixtures shared by the deposit tests: the ledger verifies after every test, and an investor to deposit."""
+"""Fixtures of the deposit and gateway tests: the investor who deposits (no money yet, no KYC), and the Stripe and
+Razorpay API fakes on 127.0.0.1 with the app configured against them. The ledger verifies after every test that
+moved money (tests/conftest.py)."""
+from __future__ import annotations
+
 import pytest
 
-from app.extensions import db
-from app.ledger.checks import verify
-
-
-@pytest.fixture(autouse=True)
-def ledger_always_verifies():
-    yield
-    db.session.rollback()
-    report = verify()
-    assert report.ok, report.violations
+from tests.fakes.razorpay_api import FakeRazorpay
+from tests.fakes.stripe_api import FakeStripe
 
 
 @pytest.fixture
-def investor(make_user):
-    return make_user()
+def investor_options() -> dict:
+    return {"balance": None, "kyc": False}
+
+
+@pytest.fixture
+def fake_stripe():
+    """A started FakeStripe (stopped after the test)."""
+    with FakeStripe() as fake:
+        yield fake
+
+
+@pytest.fixture
+def stripe_config(app, monkeypatch, fake_stripe):
+    """Stripe switched on against the fake (secret key, webhook secret, API base in app.config); returns the fake."""
+    monkeypatch.setitem(app.config, "STRIPE_SECRET_KEY", fake_stripe.secret_key)
+    monkeypatch.setitem(app.config, "STRIPE_WEBHOOK_SECRET", fake_stripe.webhook_secret)
+    monkeypatch.setitem(app.config, "STRIPE_API_BASE", fake_stripe.url)
+    return fake_stripe
+
+
+@pytest.fixture
+def fake_razorpay():
+    """A started FakeRazorpay (stopped after the test)."""
+    server = FakeRazorpay().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def razorpay_config(app, monkeypatch, fake_razorpay):
+    """Razorpay switched on against the fake; returns the fake."""
+    for key, value in {
+        "RAZORPAY_KEY_ID": fake_razorpay.key_id,
+        "RAZORPAY_KEY_SECRET": fake_razorpay.key_secret,
+        "RAZORPAY_WEBHOOK_SECRET": fake_razorpay.webhook_secret,
+        "RAZORPAY_API_BASE": fake_razorpay.url,
+        "RAZORPAY_TIMEOUT_SECONDS": 5,
+    }.items():
+        monkeypatch.setitem(app.config, key, value)
+    return fake_razorpay

@@ -13,9 +13,7 @@ from app.ledger import services as ledger
 from app.ledger.models import FEE_REVENUE, USER_WALLET
 from app.payments import services as payments
 from app.payments.models import Deposit, GatewaySetting, Receivable, ReconciliationItem, WebhookInbox
-from tests.conftest import csrf_from
-from tests.fakes.razorpay_api import fake_razorpay, razorpay_config  # noqa: F401
-from tests.fakes.stripe_api import fake_stripe, stripe_config  # noqa: F401
+from tests.support import csrf_from
 
 
 @pytest.fixture

@@ -20,11 +20,7 @@ from app.payments.gateways.base import (
     WebhookRejected,
 )
 from app.payments.gateways.razorpay import RazorpayGateway
-from tests.fakes import razorpay_api
 from tests.fakes.razorpay_api import error_body, sign
-
-fake_razorpay = razorpay_api.fake_razorpay  # fixtures
-razorpay_config = razorpay_api.razorpay_config
 
 RAZORPAY_KEYS = ("RAZORPAY_KEY_ID", "RAZORPAY_KEY_SECRET", "RAZORPAY_WEBHOOK_SECRET")
 

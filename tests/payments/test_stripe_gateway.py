@@ -24,11 +24,7 @@ from app.payments.gateways.base import (
     WebhookRejected,
 )
 from app.payments.gateways.stripe import StripeGateway
-from tests.fakes import stripe_api
 from tests.fakes.stripe_api import CHECKOUT_HOST
-
-fake_stripe = stripe_api.fake_stripe  # fixtures
-stripe_config = stripe_api.stripe_config
 
 SUCCESS_URL = "https://freehold.test/portal/deposits/return?session_id={CHECKOUT_SESSION_ID}"
 CANCEL_URL = "https://freehold.test/portal/deposits/42/cancelled"

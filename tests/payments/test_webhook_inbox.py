@@ -18,10 +18,6 @@ from app.payments import inbox, tasks, timeline
 from app.payments import services as payments
 from app.payments.gateways.base import WebhookEvent
 from app.payments.models import Deposit, DepositEvent, WebhookInbox
-from tests.fakes import stripe_api
-
-stripe_config = stripe_api.stripe_config
-fake_stripe = stripe_api.fake_stripe
 
 
 def paid_deposits(fake, user, count: int, amount: str = "100.00") -> list[Deposit]:

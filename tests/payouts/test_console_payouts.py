@@ -8,8 +8,8 @@ from sqlalchemy import select
 from app.extensions import db
 from app.ledger import services as ledger
 from app.payouts.models import Payout, PayoutBatch
-from tests.conftest import csrf_from
 from tests.payouts.helpers import balances, usable_method
+from tests.support import csrf_from
 
 
 def make_payout(user, method, amount=5_000, flags=()):

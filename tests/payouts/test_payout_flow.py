@@ -1,5 +1,5 @@
 """Payout states and money: holds released or settled exactly once, maker-checker, risk flags, bank files and
-batches, twelve requests at once on PostgreSQL. `flask ledger verify` passes after each (helpers fixture)."""
+batches, twelve requests at once on PostgreSQL. `flask ledger verify` passes after each (tests/conftest.py)."""
 import csv
 import io
 import threading
@@ -21,8 +21,8 @@ from app.payouts.models import (
     Payout,
     PayoutBatch,
 )
-from tests.conftest import outbox
 from tests.payouts.helpers import approve_kyc, balances, usable_method
+from tests.support import outbox
 
 USD = "USD"
 
@@ -154,9 +154,9 @@ def test_a_threshold_lowered_after_the_request_still_needs_two(app, investor, me
     assert act(payouts.approve, payout, actor=finance) == "awaiting_second_approval"
 
 
-def test_nobody_acts_on_their_own_payout(make_user, fund, reviewer, finance2):
+def test_nobody_acts_on_their_own_payout(make_user, fund, kyc_reviewer, finance2):
     staff = make_user("fin-own@example.com", role="finance", first_name="Test", last_name="User")
-    approve_kyc(staff, reviewer)
+    approve_kyc(staff, kyc_reviewer)
     fund(staff, "500.00")
     own = usable_method(staff)
     payout = request(staff, own, "50.00")

@@ -4,8 +4,8 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.payouts.models import Payout, PayoutMethod
-from tests.conftest import csrf_from, outbox
 from tests.payouts.helpers import BANK, balances, usable_method
+from tests.support import csrf_from, outbox
 
 
 def _post(client, url, data, page=None):

@@ -1,5 +1,5 @@
 """Investor portal: sign-in, sign-out, the dashboard's wallet from the ledger."""
-from tests.conftest import PASSWORD, csrf_from
+from tests.support import PASSWORD, csrf_from
 
 
 def test_every_portal_page_needs_login(client):

@@ -11,7 +11,8 @@ from app.extensions import cache, db
 from app.properties import services as properties
 from app.properties import terms
 from app.properties.models import Property, PropertyFollower
-from tests.conftest import csrf_from
+from tests.core import files
+from tests.support import csrf_from
 
 
 def problems(**overrides):
@@ -243,7 +244,6 @@ def test_cache_is_invalidated_after_an_edit_and_after_an_investment(client, make
 
 def test_portal_catalogue_detail_follow_and_documents(client, make_user, login, make_property, manager):
     from app.properties.models import DocumentDownload
-    from tests.core import files
 
     p = make_property(title="Harbour Lofts", description="**Bright** lofts. <script>alert(1)</script>")
     properties.add_document(p, files.minimal_pdf(), "Offering memorandum", actor=manager)
@@ -269,8 +269,6 @@ def test_portal_catalogue_detail_follow_and_documents(client, make_user, login, 
 
 
 def test_photos_serve_a_placeholder_until_ready_and_drafts_stay_hidden(client, make_property, manager):
-    from tests.core import files
-
     p = make_property()
     photo = properties.add_photo(p, files.jpeg(800, 600), actor=manager)
     db.session.flush()
@@ -316,8 +314,6 @@ def test_finance_can_look_but_not_edit_or_publish(client, make_user, login, make
 
 
 def test_only_the_first_photo_is_the_cover(make_property, manager):
-    from tests.core import files
-
     p = make_property(publish=False)
     added = [properties.add_photo(p, files.jpeg(400, 300), actor=manager) for _ in range(3)]
     db.session.commit()

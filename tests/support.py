@@ -1,0 +1,110 @@
+"""Plain helpers the tests import: the test configuration and app builder, the password every test user has,
+reading forms (CSRF token), codes (TOTP), mail (the dev outbox) and ports. Fixtures live in the conftest modules;
+data is made by tests/factories.py."""
+from __future__ import annotations
+
+import contextvars
+import io
+import os
+import re
+import socket
+import tempfile
+import time
+import uuid
+
+import pyotp
+from flask.testing import FlaskClient
+from sqlalchemy import select
+
+from app import create_app
+from app.extensions import db
+from app.notifications.models import Delivery, Notification
+from tests.core import files
+
+PASSWORD = "Correct-horse-battery-9"
+TEST_FERNET_KEYS = "8fQR6ze4U6Q9aoZAiZxFUyofI5SLGCLDA6aoBDUQcb4=,lD3N1DRqUyftfHn3HscJqcDRgWGX8hJ6f8EtIMNrpXQ="
+RUN_ID = uuid.uuid4().hex[:8]  # keeps this run's rate limits, cache keys and database apart from any other
+UPLOADS = tempfile.mkdtemp(prefix="freehold-uploads-")  # never the real instance/ folder
+
+
+# the application under test ----------------------------------------------------------------------------------------
+def test_config(database_url: str, **overrides) -> dict:
+    config = {
+        "CONFIG": "testing",
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "FIELD_ENCRYPTION_KEYS": TEST_FERNET_KEYS,
+        "RATELIMIT_KEY_PREFIX": f"freehold-test-{RUN_ID}",
+        "CACHE_KEY_PREFIX": f"freehold-test-{RUN_ID}:",
+        "UPLOAD_FOLDER": UPLOADS,
+    }
+    if os.environ.get("REDIS_URL"):
+        config["REDIS_URL"] = os.environ["REDIS_URL"]
+        config["RATELIMIT_STORAGE_URI"] = os.environ["REDIS_URL"]
+    config.update(overrides)
+    return config
+
+
+test_config.__test__ = False  # not a test
+
+
+class IsolatedClient(FlaskClient):
+    """Each request runs in its own application context (own `g`, own database session), as in production,
+    even though the test itself keeps an app context pushed for calling services."""
+
+    def open(self, *args, **kwargs):
+        return contextvars.Context().run(super().open, *args, **kwargs)
+
+
+def build_app(database_url: str, **overrides):
+    application = create_app(test_config(database_url, **overrides))
+    application.test_client_class = IsolatedClient
+    return application
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on (for a server the test starts)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+# forms and codes ---------------------------------------------------------------------------------------------------
+def csrf_from(html: str) -> str:
+    match = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', html) or re.search(
+        r'value="([^"]+)"[^>]*name="csrf_token"', html)
+    assert match, "no CSRF token in the page"
+    return match.group(1)
+
+
+def totp_now(user, offset_steps: int = 0) -> str:
+    return pyotp.TOTP(user.totp_secret).at(time.time() + 30 * offset_steps)
+
+
+IDENTITY_VALUES = {"document_type": "passport", "document_number": "P9876543", "issuing_country": "GB",
+                   "date_of_birth": "1980-02-29"}
+
+
+def identity_parts(front=None, selfie=None, **overrides):
+    """multipart data for POST /api/v1/kyc/submissions or the portal form."""
+    data = dict(IDENTITY_VALUES, **overrides)
+    data["front_image"] = (io.BytesIO(front if front is not None else files.jpeg_with_gps(60, 40)), "front.jpg")
+    data["selfie"] = (io.BytesIO(selfie if selfie is not None else files.png(40, 40)), "selfie.png")
+    return {k: v for k, v in data.items() if v is not None}
+
+
+# mail --------------------------------------------------------------------------------------------------------------
+def outbox(to: str | None = None, event: str | None = None):
+    """E-mail deliveries (the dev outbox), oldest first, optionally for one address and one event."""
+    db.session.expire_all()
+    query = select(Delivery).join(Notification).where(Delivery.channel == "email")
+    if to is not None:
+        query = query.where(Delivery.to_address == to)
+    if event is not None:
+        query = query.where(Notification.event == event)
+    return list(db.session.scalars(query.order_by(Delivery.id)))
+
+
+def link_in(delivery, *, path_only: bool = True) -> str:
+    match = re.search(r"https?://[^/\s]+(/\S+)" if path_only else r"(https?://\S+)", delivery.body)
+    assert match, f"no link in {delivery.body!r}"
+    return match.group(1)
