@@ -17,6 +17,7 @@ The broker is REDIS_URL's server, database BENCH_REDIS_DB (11), so that no queue
 Targets: acceptance >= 50 % of the static endpoint; processing >= 200 events/s."""
 from __future__ import annotations
 
+import contextlib
 import http.client
 import os
 import subprocess
@@ -217,10 +218,8 @@ def main() -> int:
                 process.wait(10)
         fake.stop()
         if celery is not None:
-            try:
+            with contextlib.suppress(Exception):
                 celery.control.purge()
-            except Exception:  # noqa: BLE001 - best effort
-                pass
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 

@@ -17,7 +17,7 @@ def run_threads(app, count, work, *, commit=True, timeout=120):
                 results[index] = work(index)
                 if commit:
                     db.session.commit()
-            except Exception as exc:  # noqa: BLE001 - recorded for the assertions
+            except Exception as exc:
                 db.session.rollback()
                 results[index] = exc
             finally:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import re
 import tempfile
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import pytest
@@ -59,10 +59,8 @@ def database_url():
     try:
         yield base.set(database=name).render_as_string(hide_password=False)
     finally:
-        try:
+        with suppress(Exception):
             db.session.remove()
-        except Exception:  # noqa: BLE001
-            pass
         with admin_engine.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin_engine.dispose()
@@ -106,10 +104,8 @@ def _fresh(app):
     """Every test starts with empty tables, a fresh session and fresh rate limits."""
     ctx = app.app_context()
     ctx.push()
-    try:
+    with suppress(Exception):
         limiter.reset()
-    except Exception:  # noqa: BLE001 - storage without reset support
-        pass
     yield
     db.session.remove()
     ctx.pop()

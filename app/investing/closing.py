@@ -73,7 +73,7 @@ def cancel_defaulted(inv: Investment, *, actor, reason: str) -> Investment:
         raise Forbidden("this needs the investments.manage permission")
     if not reason or not reason.strip():
         raise ValidationError("a reason is required", {"reason": ["Say why: the investor is told."]})
-    overdue, oldest = default_overdue(inv)
+    overdue, _oldest = default_overdue(inv)
     if not overdue:
         raise Conflict("this investment is not in default")
     p = db.session.get(Property, inv.property_id)

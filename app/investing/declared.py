@@ -49,7 +49,6 @@ from app.investing.models import (
     DistributionShare,
 )
 from app.ledger import services as ledger
-from app.ledger.checks import register_check
 from app.ledger.models import USER_WALLET
 from app.notifications.services import notify, recipients_for
 from app.properties.models import Property
@@ -236,4 +235,4 @@ def get(distribution_id: int) -> DeclaredDistribution:
     return d
 
 
-register_check(check_declared)
+ledger.register_check(check_declared)

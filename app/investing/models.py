@@ -87,7 +87,7 @@ class Investment(IdMixin, TimestampMixin, db.Model):
 
     user = relationship("User", lazy="select")
     property = relationship("Property", lazy="select")
-    installments: Mapped[list["Installment"]] = relationship(
+    installments: Mapped[list[Installment]] = relationship(
         back_populates="investment", lazy="selectin", order_by="Installment.index")
 
     def __str__(self) -> str:
@@ -213,7 +213,7 @@ class DeclaredDistribution(IdMixin, TimestampMixin, db.Model):
     property = relationship("Property", lazy="joined")
     created_by = relationship("User", foreign_keys=[created_by_id], lazy="select")
     approved_by = relationship("User", foreign_keys=[approved_by_id], lazy="select")
-    shares: Mapped[list["DistributionShare"]] = relationship(back_populates="distribution", lazy="select",
+    shares: Mapped[list[DistributionShare]] = relationship(back_populates="distribution", lazy="select",
                                                              order_by="DistributionShare.id")
 
 

@@ -77,9 +77,8 @@ class Terms:
         if self.return_frequency not in FREQUENCIES:
             raise ValueError(f"unknown return frequency {self.return_frequency!r}: use monthly, quarterly, yearly "
                              f"or days")
-        if self.return_frequency == "days":
-            if not _is_int(self.return_every_days) or self.return_every_days < 1:
-                raise ValueError("return frequency 'days' needs return_every_days of at least 1")
+        if self.return_frequency == "days" and (not _is_int(self.return_every_days) or self.return_every_days < 1):
+            raise ValueError("return frequency 'days' needs return_every_days of at least 1")
         if (self.return_rate_bps is None) == (self.return_fixed_amount is None):
             raise ValueError("set either an annual rate (return_rate_bps) or a fixed sum per period "
                              "(return_fixed_amount), not both and not neither")
@@ -100,7 +99,7 @@ class Terms:
                     raise ValueError(f"unknown installment unit {self.installment_unit!r}: use days or months")
 
     @classmethod
-    def from_property(cls, p) -> "Terms":
+    def from_property(cls, p) -> Terms:
         """The terms of a property (any object with the Property attributes of the same names)."""
         return cls(
             return_rate_bps=p.return_rate_bps,

@@ -4,8 +4,8 @@ Other domains add their own invariants with `register_check` (e.g. units sold pe
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from sqlalchemy import text
 

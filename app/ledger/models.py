@@ -76,7 +76,7 @@ class JournalEntry(IdMixin, db.Model):
     reverses_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_entries.id"), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False, index=True)
 
-    postings: Mapped[list["Posting"]] = relationship(
+    postings: Mapped[list[Posting]] = relationship(
         back_populates="entry", lazy="selectin", order_by="Posting.id"
     )
     actor = relationship("User", lazy="select")

@@ -8,8 +8,8 @@ This module is the ledger's facade: the accounts (app.ledger.accounts), the bulk
 """
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from contextlib import nullcontext
-from typing import Iterable, Sequence
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -38,6 +38,7 @@ from app.ledger.accounts import (
     wallet_ids,
 )
 from app.ledger.bulk import BulkEntry, post_many
+from app.ledger.checks import register_check, verify  # other domains add their invariants to verify
 from app.ledger.models import (
     HOLD_PENDING,
     HOLD_RELEASED,
@@ -54,10 +55,34 @@ from app.ledger.rules import MAX_POSTING, MOVE_BALANCE, check_key, check_lines, 
 from app.ledger.statements import StatementLine, statement, statement_export, statement_kinds
 
 __all__ = [
-    "MAX_POSTING", "HOLD_KINDS", "AccountBalance", "Balance", "BulkEntry", "StatementLine", "account_code",
-    "balance_of", "balances_of_kind", "below_zero", "entry_by_key", "hold", "open_user_accounts", "platform_account",
-    "platform_account_ids", "platform_currency", "post", "post_many", "release", "reverse", "settle", "statement",
-    "statement_export", "statement_kinds", "user_account", "wallet_ids",
+    "HOLD_KINDS",
+    "MAX_POSTING",
+    "AccountBalance",
+    "Balance",
+    "BulkEntry",
+    "StatementLine",
+    "account_code",
+    "balance_of",
+    "balances_of_kind",
+    "below_zero",
+    "entry_by_key",
+    "hold",
+    "open_user_accounts",
+    "platform_account",
+    "platform_account_ids",
+    "platform_currency",
+    "post",
+    "post_many",
+    "register_check",
+    "release",
+    "reverse",
+    "settle",
+    "statement",
+    "statement_export",
+    "statement_kinds",
+    "user_account",
+    "verify",
+    "wallet_ids",
 ]
 
 HOLD_KINDS = ("hold", "hold_settle", "hold_release")

@@ -5,8 +5,8 @@ from __future__ import annotations
 from sqlalchemy import case, or_, select
 
 from app.extensions import db
-from app.ledger.checks import register_check
 from app.ledger.models import HOLD_PENDING, HOLD_RELEASED, HOLD_SETTLED, Hold
+from app.ledger.services import register_check
 from app.payouts.models import PAYOUT_APPROVED, PAYOUT_PAID, PAYOUT_REQUESTED, Payout
 
 

@@ -9,9 +9,8 @@ Revises:
 Create Date: 2026-11-25 08:23:31.568824
 
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = '0001_initial'

@@ -5,9 +5,8 @@ Revises: 0002_identity
 Create Date: 2026-11-25 08:57:52.816213
 
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = '0003_notifications'

@@ -5,9 +5,8 @@ Revises: 0003_notifications
 Create Date: 2026-11-25 09:10:06.404201
 
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = '0004_kyc'

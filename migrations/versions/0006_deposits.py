@@ -5,9 +5,8 @@ Revises: 0005_properties
 Create Date: 2026-11-25 09:46:36.767472
 
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = '0006_deposits'

@@ -5,9 +5,8 @@ Revises: 0006_deposits
 Create Date: 2026-11-25 09:49:30.059625
 
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = '0007_idempotency'

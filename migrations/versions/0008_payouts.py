@@ -5,9 +5,8 @@ Revises: 0007_idempotency
 Create Date: 2026-11-25 10:42:45.905199
 
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = '0008_payouts'

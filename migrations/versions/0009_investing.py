@@ -5,9 +5,8 @@ Revises: 0008_payouts
 Create Date: 2026-11-25 10:43:02.287226
 
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = '0009_investing'

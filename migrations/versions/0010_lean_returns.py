@@ -16,9 +16,8 @@ Revises: 0009_investing
 Create Date: 2026-11-25 14:05:00.000000
 
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = '0010_lean_returns'

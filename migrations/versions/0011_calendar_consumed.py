@@ -21,9 +21,8 @@ Revises: 0010_lean_returns
 Create Date: 2026-11-25 16:45:00.000000
 
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = '0011_calendar_consumed'

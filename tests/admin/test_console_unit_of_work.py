@@ -7,7 +7,7 @@ from app.core.audit import AuditRecord
 from app.core.db import after_commit, in_unit_of_work
 from app.extensions import db
 from app.notifications.models import NotificationTemplate
-from tests.conftest import csrf_from
+from tests.support import csrf_from
 
 BASE = "/admin/notification_templates"
 

@@ -19,10 +19,10 @@ from app.auth.services import notify_security_change
 from app.extensions import db
 from app.investing.models import Investment
 from app.kyc.demo import ensure_forms
-from tests.conftest import PASSWORD
 from tests.core import files
 from tests.kyc.conftest import identity_parts
 from tests.payouts.helpers import BANK, approve_kyc, usable_method
+from tests.support import PASSWORD
 
 METHODS = ("get", "put", "post", "delete", "patch")
 MONEY_FIELDS = {  # the money members of the answers: each is {amount, currency}

@@ -63,7 +63,7 @@ def test_block_needs_a_reason_kills_sessions_and_tokens_and_is_audited(client, m
 
 def test_reset_2fa_with_a_reason(client, make_user, staff_client):
     investor = make_user(two_factor=True)
-    staff, token = staff_client("support")
+    _staff, token = staff_client("support")
     client.post(f"/admin/users/{investor.id}/reset-2fa", data={"csrf_token": token, "reason": "lost phone, ID checked"})
     db.session.refresh(investor)
     assert not investor.totp_enabled and investor.totp_secret is None
@@ -88,7 +88,7 @@ def test_admin_assigns_roles_and_sessions_of_the_target_end(client, make_user, l
     investor = make_user()
     device = type(client)(client.application)
     login(investor, http=device)
-    admin, token = staff_client("admin")
+    _admin, token = staff_client("admin")
     client.post(f"/admin/users/{investor.id}/roles",
                 data={"csrf_token": token, "reason": "joins finance", "roles": ["finance"]})
     db.session.refresh(investor)

@@ -188,8 +188,7 @@ def pdf_with_names_javascript() -> bytes:
 
 
 def pdf_with_page_aa() -> bytes:
-    return pdf_from_objects(_page_objects(page_extra=b"/AA << /O 6 0 R >> ")
-                            + [b"<< /S /URI /URI (http://example.invalid/) >>"])
+    return pdf_from_objects([*_page_objects(page_extra=b"/AA << /O 6 0 R >> "), b"<< /S /URI /URI (http://example.invalid/) >>"])
 
 
 def pdf_with_launch() -> bytes:

@@ -1,6 +1,7 @@
 """The audit trail: records chain by hash, any stored change is found, the console shows and exports it."""
 import csv
 import io
+import itertools
 import re
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -76,7 +77,7 @@ def test_records_chain_each_to_the_one_before(app, make_user):
     rows = db.session.execute(select(AuditRecord).order_by(AuditRecord.id)).scalars().all()
     assert [r.id for r in rows][-4:] == ids
     assert rows[0].prev_hash == GENESIS_HASH
-    for previous, current in zip(rows, rows[1:]):
+    for previous, current in itertools.pairwise(rows):
         assert current.prev_hash == previous.hash
     for row in rows:
         assert re.fullmatch(r"[0-9a-f]{64}", row.hash)
@@ -207,7 +208,7 @@ def test_renumbering_a_record_out_of_its_place_is_found(app, make_user, is_postg
     moved = ids[0] if position == "first" else ids[len(ids) // 2]
     following = ids[ids.index(moved) + 1]
     _tamper(is_postgres, text("UPDATE audit_log SET id = :new WHERE id = :id"), new=ids[-1] + 1000, id=moved)
-    checked, broken, problem = verify_chain()
+    _checked, broken, problem = verify_chain()
     assert broken.id == following and "prev_hash" in problem
     result = _cli_verify(app)
     assert result.exit_code == 1 and f"audit chain broken at record #{following}: " in result.output
@@ -219,7 +220,7 @@ def test_deleting_a_middle_record_is_found(app, make_user, is_postgres):
     removed = ids[len(ids) // 2]
     following = ids[ids.index(removed) + 1]
     _tamper(is_postgres, text("DELETE FROM audit_log WHERE id = :id"), id=removed)
-    checked, broken, problem = verify_chain()
+    _checked, broken, problem = verify_chain()
     assert broken.id == following
     assert f"record #{ids[ids.index(removed) - 1]}" in problem and "removed" in problem
     result = _cli_verify(app)
@@ -235,7 +236,7 @@ def test_a_rewritten_record_with_a_recomputed_hash_still_breaks_the_next_link(ap
     fields["reason"] = "nothing to see"
     _tamper(is_postgres, text("UPDATE audit_log SET reason = :r, hash = :h WHERE id = :id"),
             r="nothing to see", h=compute_hash(fields), id=victim.id)
-    checked, broken, problem = verify_chain()
+    _checked, broken, problem = verify_chain()
     assert broken.id == ids[-1] and "prev_hash" in problem
 
 
@@ -298,7 +299,7 @@ def test_audit_console_needs_staff(app, client, make_user, login):
 def test_csv_export_is_itself_audited(app, client, make_user, login):
     _seed(app, make_user, count=3)
     staff = _sign_in_staff(client, make_user, login)
-    key, view = _filter_arg(app, "Action", "equals")
+    key, _view = _filter_arg(app, "Action", "equals")
     response = client.get(f"/admin/audit/export/csv/?{key}=user.status_changed.1")
     assert response.status_code == 200
     assert response.mimetype == "text/csv"

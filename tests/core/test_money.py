@@ -61,7 +61,7 @@ def test_every_currency_parses_and_displays_with_its_decimals(code):
     assert money.minor == int(text.replace(".", ""))
     assert money.amount_str() == text
     assert money.as_dict() == {"amount": text, "currency": code}
-    whole, _, decimals = text.partition(".")
+    _whole, _, decimals = text.partition(".")
     assert money.display() == f"{code} 1,234,567" + (f".{decimals}" if units else "")
     with pytest.raises(MoneyError, match="decimal places"):
         Money.parse("1." + "1" * (units + 1), code)

@@ -57,7 +57,7 @@ def _declare(p, finance, amount="100.00", **kw):
 
 
 def test_three_equal_investors_split_100_as_33_34_33_33_33_33(three_equal, finance):
-    p, users, invs = three_equal
+    p, _users, invs = three_equal
     d = _declare(p, finance)
     split = declared.split_of(d)
     assert [x.amount for x in split.lines] == [3_334, 3_333, 3_333]  # the earliest investment gets the cent
@@ -101,7 +101,7 @@ def test_days_held_weights_paid_amount_by_days_in_the_period(make_investor, make
 
 
 def test_maker_checker_and_paying_posts_one_entry(three_equal, finance, checker, make_user):
-    p, users, invs = three_equal
+    p, users, _invs = three_equal
     d = _declare(p, finance)
     # finance is told a declaration awaits approval (the declarer is not)
     pending = db.session.scalars(select(Notification).where(
@@ -146,7 +146,7 @@ def test_maker_checker_and_paying_posts_one_entry(three_equal, finance, checker,
 
 
 def test_paying_twice_pays_once(three_equal, finance, checker):
-    p, users, invs = three_equal
+    p, users, _invs = three_equal
     d = _declare(p, finance)
     declared.approve(d, actor=checker)
     db.session.commit()
@@ -169,7 +169,7 @@ def test_paying_twice_pays_once(three_equal, finance, checker):
 
 
 def test_a_split_that_changed_since_the_preview_is_not_approved(three_equal, finance, checker, make_investor):
-    p, users, invs = three_equal
+    p, _users, _invs = three_equal
     d = _declare(p, finance)
     preview = declared.split_of(d)
     _invest(make_investor("5000.00"), p, "1000.00")  # a fourth investor arrives
@@ -183,7 +183,7 @@ def test_a_split_that_changed_since_the_preview_is_not_approved(three_equal, fin
 
 
 def test_discard_a_draft_or_an_approved_one_never_a_paid_one(three_equal, finance, checker):
-    p, users, invs = three_equal
+    p, _users, _invs = three_equal
     d = _declare(p, finance)
     with pytest.raises(ValidationError):
         declared.discard(d, actor=finance, reason=" ")
@@ -273,7 +273,7 @@ def test_an_investor_with_two_investments_gets_one_transfer(make_investor, make_
 
 
 def test_concurrent_pay_pays_once(app, postgres, three_equal, finance, checker):
-    p, users, invs = three_equal
+    p, users, _invs = three_equal
     d = _declare(p, finance)
     declared.approve(d, actor=checker)
     db.session.commit()
@@ -293,7 +293,7 @@ def test_concurrent_pay_pays_once(app, postgres, three_equal, finance, checker):
 
 
 def test_concurrent_approvals_approve_once(app, postgres, three_equal, finance, make_user):
-    p, users, invs = three_equal
+    p, _users, _invs = three_equal
     d = _declare(p, finance)
     checkers = [make_user(role="finance").id for _ in range(4)]
     did = d.id

@@ -89,7 +89,7 @@ def setup(make_property, make_user):
     p1, p2 = make_property(), make_property()
     a, b, c = make_user(), make_user(), make_user()
     invs = {
-        "a1": book(p1, a, schedule=periods(3, amount=1_000) + [(TODAY + timedelta(days=30), 1_000, 0, False)]),
+        "a1": book(p1, a, schedule=[*periods(3, amount=1000), (TODAY + timedelta(days=30), 1000, 0, False)]),
         "b1": book(p1, b, amount=200_000, schedule=periods(2, amount=2_000)),
         "c2": book(p2, c, amount=50_000, schedule=periods(1, amount=500, capital=50_000)),
         "paying": book(p2, c, amount=10_000, status=PAYING, schedule=periods(2, amount=99)),

@@ -23,7 +23,7 @@ def _portfolio(make_property, make_user):
 
 # command line ------------------------------------------------------------------------------------------------------
 def test_dry_run_prints_per_property_and_pays_nothing(app, make_property, make_user):
-    p1, p2 = _portfolio(make_property, make_user)
+    _p1, _p2 = _portfolio(make_property, make_user)
     result = app.test_cli_runner().invoke(args=["returns", "distribute", "--dry-run"])
     assert result.exit_code == 0, result.output
     out = result.output
@@ -88,7 +88,7 @@ def test_the_daily_task_runs_the_engine(app, make_property, make_user):
 
 # console -----------------------------------------------------------------------------------------------------------
 def test_finance_previews_runs_and_sees_the_runs_and_shortfalls(client, login, make_user, make_property):
-    p1, p2 = _portfolio(make_property, make_user)
+    p1, _p2 = _portfolio(make_property, make_user)
     finance = make_user(role="finance")
     login(finance)
     page = client.get("/admin/returns_preview/")

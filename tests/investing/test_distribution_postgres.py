@@ -49,7 +49,7 @@ def _in_thread(app, results, key, barrier, **kwargs):
         try:
             results[key] = returns.distribute(**kwargs)
             results[key] = (results[key].status, results[key].payments, results[key].total)
-        except Exception as exc:  # noqa: BLE001 - reported by the test
+        except Exception as exc:
             results[key] = exc
         finally:
             db.session.remove()
@@ -228,7 +228,7 @@ def test_cancelling_a_property_while_a_run_pays_it_refunds_once_and_pays_each_pe
                                   reason="Planning permission refused")
                 db.session.commit()
                 results["cancel"] = "ok"
-            except Exception as exc:  # noqa: BLE001 - reported by the test
+            except Exception as exc:
                 results["cancel"] = exc
             finally:
                 db.session.remove()

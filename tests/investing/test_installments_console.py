@@ -46,7 +46,7 @@ def _page(client, url):
 
 
 def test_default_cancellation_through_the_console(client, login, make_user, plan):
-    user, p, inv = plan(days=45)
+    user, _p, inv = plan(days=45)
     finance = make_user(role="finance")
     login(finance)
     html = _page(client, f"/admin/investments/details/?id={inv.id}")
@@ -79,7 +79,7 @@ def test_default_cancellation_through_the_console(client, login, make_user, plan
 
 
 def test_not_yet_in_default_is_refused(client, login, make_user, plan):
-    user, p, inv = plan(days=10)  # overdue, within the default period
+    _user, _p, inv = plan(days=10)  # overdue, within the default period
     login(make_user(role="finance"))
     html = _page(client, f"/admin/investments/details/?id={inv.id}")
     assert "Cancel after default" not in html
@@ -92,7 +92,7 @@ def test_not_yet_in_default_is_refused(client, login, make_user, plan):
 
 @pytest.mark.parametrize("role,status", [("support", 403), ("property_manager", 403)])
 def test_only_finance_cancels(client, login, make_user, plan, role, status):
-    user, p, inv = plan(days=45)
+    _user, _p, inv = plan(days=45)
     login(make_user(role=role))
     html = _page(client, f"/admin/investments/details/?id={inv.id}")  # they may look
     assert "Cancel after default and refund" not in html
@@ -104,7 +104,7 @@ def test_only_finance_cancels(client, login, make_user, plan, role, status):
 
 
 def test_investors_and_staff_without_2fa_are_kept_out(client, login, make_user, plan):
-    user, p, inv = plan(days=45)
+    user, _p, inv = plan(days=45)
     login(user)
     assert client.get("/admin/installments/").status_code == 403
     token = csrf_from(client.get("/").get_data(as_text=True))
@@ -117,9 +117,9 @@ def test_investors_and_staff_without_2fa_are_kept_out(client, login, make_user, 
 
 
 def test_installments_list_filters_and_late_fee(client, login, make_user, plan, make_investor, make_property):
-    soon_user, p, soon = plan(days=-3)     # due in three days
-    late_user, _, late = plan(days=5, p=p)    # overdue, past the grace period: the fee applies
-    dflt_user, _, dflt = plan(days=40, p=p)   # in default
+    soon_user, p, _soon = plan(days=-3)     # due in three days
+    late_user, _, _late = plan(days=5, p=p)    # overdue, past the grace period: the fee applies
+    dflt_user, _, _dflt = plan(days=40, p=p)   # in default
     other_p = make_property(installments_count=2, installment_interval=1, installment_unit="months")
     other = _invest(make_investor("5000.00"), other_p, "400.00")
     other.installments[1].due_on = date.today() - timedelta(days=1)
@@ -192,7 +192,7 @@ def test_investment_details_show_installments_calendar_payments_and_entries(clie
 
 @pytest.mark.parametrize("url", ["/admin/investments/", "/admin/installments/", "/admin/declared_distributions/"])
 def test_list_pages_do_not_grow_queries_with_rows(client, login, make_user, plan, count_queries, url):
-    user, p, inv = plan(days=40)
+    _user, p, _inv = plan(days=40)
     finance, checker = make_user(role="finance"), make_user(role="finance")
     d = declared.declare(p.id, label="Rent 1", period_start=date.today() - timedelta(days=30),
                          period_end=date.today(), amount="10.00", actor=finance)
@@ -213,7 +213,7 @@ def test_list_pages_do_not_grow_queries_with_rows(client, login, make_user, plan
 
 
 def test_investment_details_take_a_fixed_number_of_queries(client, login, make_user, plan, count_queries):
-    user, p, inv = plan(days=5)
+    user, _p, inv = plan(days=5)
     login(make_user(role="finance"))
     with count_queries() as few:
         _page(client, f"/admin/investments/details/?id={inv.id}")
@@ -245,7 +245,7 @@ def test_declare_preview_approve_and_pay_through_the_console(client, login, make
     users = [make_investor("5000.00") for _ in range(3)]
     for u in users:
         _invest(u, p, "1000.00")
-    maker, checker, second = _two_finance_clients(client, login, make_user)
+    _maker, _checker, second = _two_finance_clients(client, login, make_user)
     start, end = (date.today() - timedelta(days=30)).isoformat(), date.today().isoformat()
     form = _page(client, "/admin/declared_distributions/new")
     assert p.title in form and "largest remainders" in form
@@ -305,7 +305,7 @@ def test_declare_preview_approve_and_pay_through_the_console(client, login, make
 def test_an_outdated_preview_is_not_approved(client, login, make_user, make_investor, make_property):
     p = make_property()
     _invest(make_investor("5000.00"), p, "1000.00")
-    maker, checker, second = _two_finance_clients(client, login, make_user)
+    maker, _checker, second = _two_finance_clients(client, login, make_user)
     d = declared.declare(p.id, label="Rent", period_start=date.today() - timedelta(days=10), period_end=date.today(),
                          amount="50.00", actor=maker)
     db.session.commit()

@@ -35,7 +35,7 @@ def _plan(make_investor, make_property, *, count=3, amount="900.00", late_fee=2_
 
 
 def test_one_reminder_before_and_one_after_each_due_date(make_investor, make_property):
-    user, p, inv = _plan(make_investor, make_property)
+    user, _p, inv = _plan(make_investor, make_property)
     today = date.today()
     second, third = inv.installments[1], inv.installments[2]
     second.due_on = today + timedelta(days=3)  # inside the five-day window
@@ -69,7 +69,7 @@ def test_one_reminder_before_and_one_after_each_due_date(make_investor, make_pro
 
 
 def test_paid_installments_are_not_reminded(make_investor, make_property):
-    user, p, inv = _plan(make_investor, make_property, count=2)
+    user, _p, inv = _plan(make_investor, make_property, count=2)
     inv.installments[1].due_on = date.today() + timedelta(days=2)
     db.session.commit()
     investing.pay_installments(user, inv.id)
@@ -80,7 +80,7 @@ def test_paid_installments_are_not_reminded(make_investor, make_property):
 
 
 def test_closed_investments_are_not_reminded(make_investor, make_property, make_user):
-    user, p, inv = _plan(make_investor, make_property)
+    _user, _p, inv = _plan(make_investor, make_property)
     for inst in inv.installments[1:]:
         inst.due_on = date.today() - timedelta(days=45)
     db.session.commit()
@@ -90,7 +90,7 @@ def test_closed_investments_are_not_reminded(make_investor, make_property, make_
 
 
 def test_a_missed_before_window_sends_only_the_after_reminder(make_investor, make_property):
-    user, p, inv = _plan(make_investor, make_property, count=2)
+    _user, _p, inv = _plan(make_investor, make_property, count=2)
     inv.installments[1].due_on = date.today() - timedelta(days=4)
     db.session.commit()
     assert run_reminders(date.today()) == {"before": 0, "after": 1}
@@ -101,7 +101,7 @@ def test_batches_are_set_based_and_cover_everyone(make_investor, make_property, 
     today = date.today()
     users = []
     for _ in range(5):
-        user, p, inv = _plan(make_investor, make_property, count=2, amount="200.00")
+        user, _p, inv = _plan(make_investor, make_property, count=2, amount="200.00")
         inv.installments[1].due_on = today + timedelta(days=1)
         users.append(user)
     db.session.commit()
@@ -123,7 +123,7 @@ def test_the_task_is_in_the_beat_schedule_and_runs(make_investor, make_property)
     from app.tasks import BEAT_SCHEDULE
 
     assert any(entry["task"] == "investing.installment_reminders" for entry in BEAT_SCHEDULE.values())
-    user, p, inv = _plan(make_investor, make_property, count=2)
+    _user, _p, inv = _plan(make_investor, make_property, count=2)
     inv.installments[1].due_on = date.today() + timedelta(days=1)
     db.session.commit()
     assert installment_reminders.apply(args=(date.today().isoformat(),)).get() == {"before": 1, "after": 0}
@@ -135,7 +135,7 @@ def test_the_task_is_in_the_beat_schedule_and_runs(make_investor, make_property)
 def test_concurrent_runs_remind_each_installment_once(app, postgres, make_investor, make_property):
     today = date.today()
     for _ in range(6):
-        user, p, inv = _plan(make_investor, make_property, count=2, amount="200.00")
+        _user, _p, inv = _plan(make_investor, make_property, count=2, amount="200.00")
         inv.installments[1].due_on = today - timedelta(days=1)
     db.session.commit()
     results = run_threads(app, 4, lambda i: run_reminders(today, batch=2), commit=False)

@@ -3,6 +3,7 @@ installments and pro-rata splits; worked examples first, then properties that ho
 from __future__ import annotations
 
 import calendar
+import itertools
 from dataclasses import replace
 from datetime import date, datetime, timedelta
 from fractions import Fraction
@@ -347,7 +348,7 @@ def test_installments_add_up_and_differ_by_at_most_one(total, t, first):
     assert min(amounts) >= 1 and max(amounts) - min(amounts) <= 1
     assert amounts == sorted(amounts, reverse=True)  # larger parts first
     assert plan[0].due_on == first
-    assert all(a.due_on < b.due_on for a, b in zip(plan, plan[1:]))
+    assert all(a.due_on < b.due_on for a, b in itertools.pairwise(plan))
 
 
 @PROPERTY
@@ -369,7 +370,7 @@ def test_period_dates_follow_the_calendar_rule_and_increase(anchor, t):
             assert due == add_months(anchor, k * MONTHS_PER_PERIOD[t.return_frequency])
             assert due.day == min(anchor.day, _last_day(due.year, due.month))
     assert anchor < dates[0]
-    assert all(a < b for a, b in zip(dates, dates[1:]))
+    assert all(a < b for a, b in itertools.pairwise(dates))
 
 
 @PROPERTY

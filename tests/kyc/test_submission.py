@@ -29,7 +29,7 @@ def submit_api(client, headers, form, **parts):
 ])
 def test_hostile_or_broken_files_are_refused_and_nothing_is_stored(client, make_user, token_for, forms,
                                                                    storage_backend, field, bad, words):
-    backend, stored = storage_backend
+    _backend, stored = storage_backend
     identity, _ = forms
     user = make_user()
     parts = identity_parts()
@@ -45,7 +45,7 @@ def test_hostile_or_broken_files_are_refused_and_nothing_is_stored(client, make_
 @pytest.mark.parametrize("name", ["../../etc/passwd", "..\\..\\boot.ini", "/etc/shadow", "a\x00.jpg"])
 def test_a_path_as_file_name_is_refused_and_nothing_is_stored(client, make_user, token_for, forms,
                                                               storage_backend, name):
-    backend, stored = storage_backend
+    _backend, stored = storage_backend
     identity, _ = forms
     parts = identity_parts()
     parts["front_image"] = (io.BytesIO(files.jpeg()), name)
@@ -57,7 +57,7 @@ def test_a_path_as_file_name_is_refused_and_nothing_is_stored(client, make_user,
 
 
 def test_stored_names_are_generated_by_the_server(client, make_user, token_for, forms, storage_backend):
-    backend, stored = storage_backend
+    _backend, stored = storage_backend
     identity, _ = forms
     parts = identity_parts()
     parts["front_image"] = (io.BytesIO(files.jpeg()), "my passport <script>.png")

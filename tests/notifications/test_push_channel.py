@@ -289,7 +289,7 @@ def test_missing_credentials_file_is_permanent(app, monkeypatch, push_config, tm
 def test_broken_key_file_is_permanent_and_does_not_show_the_key(app, monkeypatch, push_config, tmp_path):
     info = push_config.service_account_info()
     pem_lines = info["private_key"].splitlines()
-    info["private_key"] = "\n".join(pem_lines[:5] + ["!!not base64!!"] + pem_lines[6:])
+    info["private_key"] = "\n".join([*pem_lines[:5], "!!not base64!!", *pem_lines[6:]])
     path = tmp_path / "broken.json"
     path.write_text(json.dumps(info))
     monkeypatch.setitem(app.config, "FCM_CREDENTIALS_FILE", str(path))

@@ -13,8 +13,7 @@ from app.payments import services as payments
 from app.payments.gateways.base import WebhookEvent
 from app.payments.models import Deposit, GatewaySetting, WebhookInbox
 from app.payments.tasks import process_webhook
-from tests.conftest import csrf_from
-from tests.fakes.stripe_api import fake_stripe, stripe_config  # noqa: F401
+from tests.support import csrf_from
 
 VALID = {"enabled": True, "min_amount": 500, "max_amount": 900_000, "fee_bps": 120, "fee_fixed": 25,
          "second_approval_above": None, "instructions": "Card payments."}

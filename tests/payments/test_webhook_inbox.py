@@ -168,7 +168,7 @@ def test_one_wake_up_until_a_drainer_starts(app, redis_broker):
     for ids in ([1], [2, 3], [4]):
         inbox.announce_events(ids)
     assert [name for name, *_ in redis_broker.published] == ["drain_inbox"]
-    assert list(redis_broker.keys.values())[0][1] == inbox.WAKE_TTL_MS  # a lost message stops suppressing
+    assert next(iter(redis_broker.keys.values()))[1] == inbox.WAKE_TTL_MS  # a lost message stops suppressing
     tasks.drain_inbox.run()  # a drainer starts: it clears the wake-up first
     assert redis_broker.keys == {}
     inbox.announce_events([5])
@@ -194,7 +194,7 @@ def test_a_woken_drainer_reads_the_whole_inbox_once_more_before_it_stops(app, st
     commit), are still read: once nothing is left, the woken drainer waits DRAIN_RESCAN_AFTER from its start and
     reads the inbox again from the first row."""
     early, late, fresh = paid_deposits(stripe_config, investor, 3)
-    early_id, late_id = store_unannounced([event_for(early), event_for(late)])
+    early_id, _late_id = store_unannounced([event_for(early), event_for(late)])
     # the early row is not visible yet (as if its commit were still under way): the drainer passes its id
     db.session.execute(update(WebhookInbox).where(WebhookInbox.id == early_id).values(status="processing"))
     db.session.commit()
@@ -243,7 +243,7 @@ def test_a_batch_with_a_bad_event_is_processed_again_one_event_at_a_time(app, st
     [unknown] = paid_deposits(stripe_config, make_user(), 1)
     unknown.gateway_reference = "cs_test_nobody_knows"  # the gateway answers 404: this event fails
     db.session.commit()
-    events = [event_for(d) for d in good + [short, unknown]]
+    events = [event_for(d) for d in [*good, short, unknown]]
     events.append(WebhookEvent("evt_orphan", "checkout.session.completed", "cs_test_orphan", {}))
     store_unannounced(events)
     counts = tasks.drain()

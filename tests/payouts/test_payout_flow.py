@@ -266,7 +266,7 @@ def test_bank_file_rows_are_escaped(investor, finance):
     db.session.commit()
     payout = request(investor, evil, "20.00")
     act(payouts.approve, payout, actor=finance)
-    batch, content = payouts.create_batch([payout.id], actor=finance)
+    _batch, content = payouts.create_batch([payout.id], actor=finance)
     db.session.commit()
     rows = list(csv.reader(io.StringIO(content)))
     assert rows[0] == list(payouts.BANK_FILE_HEADER)
@@ -367,7 +367,7 @@ def test_two_finance_users_approving_at_once_approve_once(app, postgres, investo
             try:
                 results.append(payouts.approve(db.session.get(Payout, payout_id), actor=db.session.get(User, user_id)))
                 db.session.commit()
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 db.session.rollback()
                 results.append(type(exc).__name__)
             finally:

@@ -10,7 +10,7 @@ from app.core.errors import Conflict, Forbidden, ValidationError
 from app.extensions import db
 from app.properties import services as properties
 from app.properties.models import Amenity, Property, PropertyFaq
-from tests.conftest import csrf_from
+from tests.support import csrf_from
 
 TERMS = dict(target_amount=10_000_000, min_investment=10_000, max_investment=1_000_000, return_rate_bps=800,
              return_frequency="quarterly", return_periods=20, capital_back=True)

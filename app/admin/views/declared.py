@@ -17,6 +17,7 @@ from app.admin.base import SecureModelView, describe, money_formatter, requires,
 from app.admin.views.investments import LiveFilterOptions, PropertyFilter
 from app.auth.forms import SimpleForm
 from app.core.audit import AuditRecord
+from app.core.db import utcnow
 from app.core.errors import DomainError, NotFound, ValidationError
 from app.core.money import Money
 from app.core.security import has_permission
@@ -136,7 +137,7 @@ class DeclaredDistributionView(LiveFilterOptions, SecureModelView):
         return self._form({name: request.args.get(name) for name in FIELDS})
 
     def _form(self, given: dict, *, preview=None, error=None):
-        today = date.today()
+        today = utcnow().date()
         quarter_start = date(today.year, 3 * ((today.month - 1) // 3) + 1, 1)
         last_start = date(quarter_start.year - (quarter_start.month == 1), (quarter_start.month - 4) % 12 + 1, 1)
         defaults = {"property_id": "", "label": "", "period_start": last_start.isoformat(),
