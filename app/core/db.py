@@ -14,7 +14,8 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Literal, TypeVar, overload
 
-from flask import Flask, current_app
+from celery import current_app as celery_current_app
+from flask import Flask
 from sqlalchemy import BigInteger, DateTime, event
 from sqlalchemy.engine import Dialect
 from sqlalchemy.engine.interfaces import DBAPIConnection
@@ -84,8 +85,8 @@ def enqueue_after_commit(task: Any, *args: Any, **kwargs: Any) -> None:
 
 
 def _send_by_name(name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-    # the registry is the worker's: every task module is imported when Celery is bound to the app (app.tasks)
-    current_app.extensions["celery"].tasks[name].apply_async(args=args, kwargs=kwargs)
+    # the registry the tasks' own proxies resolve through (Celery's current app, which celery_init_app sets)
+    celery_current_app.tasks[name].apply_async(args=args, kwargs=kwargs)
 
 
 _DEPTH_KEY = "freehold_unit_of_work_depth"

@@ -14,6 +14,7 @@ import threading
 import time
 
 import redis
+from celery import current_app as celery_current_app
 from flask import current_app
 from sqlalchemy import Text, bindparam, cast, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -254,8 +255,8 @@ def tasks_eager() -> bool:
 
 
 def _task(name: str):
-    # the registry is the worker's: every task module is imported when Celery is bound to the app (app.tasks)
-    return current_app.extensions["celery"].tasks[name]
+    # the registry the tasks' own proxies resolve through (Celery's current app; app.tasks registers every module)
+    return celery_current_app.tasks[name]
 
 
 def wake_redis():

@@ -20,9 +20,8 @@ from app.extensions import db
 from app.investing.models import Investment
 from app.kyc.demo import ensure_forms
 from tests.core import files
-from tests.kyc.conftest import identity_parts
 from tests.payouts.helpers import BANK, approve_kyc, usable_method
-from tests.support import PASSWORD
+from tests.support import PASSWORD, identity_parts
 
 METHODS = ("get", "put", "post", "delete", "patch")
 MONEY_FIELDS = {  # the money members of the answers: each is {amount, currency}
