@@ -26,8 +26,7 @@ def sign_in(page, live_server, email, password):
 
 def test_a_first_investment_in_installments(page, live_server, artifacts_dir, make_user, fund):
     shot = lambda name: page.screenshot(path=str(artifacts_dir / f"invest-{name}.png"), full_page=True)  # noqa: E731
-    with unit_of_work():
-        seed_demo()
+    seed_demo()  # the demo commits as it goes
     user = make_user("nina@example.com", first_name="Nina", last_name="Newcomer")
     with unit_of_work():
         approve_identity(user, user_by_email("compliance@example.com"))
@@ -74,8 +73,7 @@ def test_a_first_investment_in_installments(page, live_server, artifacts_dir, ma
 
 def test_the_demo_investor_reads_the_portfolio_and_downloads_a_statement(page, live_server, artifacts_dir):
     shot = lambda name: page.screenshot(path=str(artifacts_dir / f"invest-{name}.png"), full_page=True)  # noqa: E731
-    with unit_of_work():
-        seed_demo()
+    seed_demo()  # the demo commits as it goes
     page.set_viewport_size({"width": 1280, "height": 900})
     sign_in(page, live_server, "investor@example.com", "Demo-investor-2026")
 

@@ -50,8 +50,7 @@ def _investors(count):
 
 def test_finance_cancels_a_default_and_pays_a_declared_distribution(browser, live_server, artifacts_dir):
     shot = lambda p, name: p.screenshot(path=str(artifacts_dir / f"investing-{name}.png"), full_page=True)  # noqa: E731
-    with unit_of_work():
-        logins = {login.email: login for login in seed_demo()}
+    logins = {login.email: login for login in seed_demo()}  # the demo commits as it goes
     users = _investors(4)
     homes = db.session.scalar(select(Property).where(Property.slug == "oak-park-homes"))
     lofts = db.session.scalar(select(Property).where(Property.slug == "harbour-lofts"))

@@ -6,7 +6,6 @@ import pytest
 from playwright.sync_api import expect
 
 from app.auth.services import user_by_email
-from app.core.db import unit_of_work
 from app.ledger.services import balance_of
 from app.seed import seed_demo
 
@@ -14,8 +13,7 @@ pytestmark = pytest.mark.e2e
 
 
 def test_investor_signs_in_and_sees_the_wallet(page, live_server, artifacts_dir):
-    with unit_of_work():
-        seed_demo()
+    seed_demo()  # the demo commits as it goes
     page.goto(f"{live_server}/")
     expect(page).to_have_url(f"{live_server}/login?next=%2F")
     page.fill("#email", "investor@example.com")
@@ -38,8 +36,7 @@ def test_investor_signs_in_and_sees_the_wallet(page, live_server, artifacts_dir)
 
 
 def test_finance_officer_verifies_the_ledger_from_the_console(page, live_server, artifacts_dir):
-    with unit_of_work():
-        logins = {login.email: login for login in seed_demo()}
+    logins = {login.email: login for login in seed_demo()}  # the demo commits as it goes
     page.goto(f"{live_server}/login")
     page.fill("#email", "finance@example.com")
     page.fill("#password", "Demo-staff-2026")

@@ -5,7 +5,6 @@ import pyotp
 import pytest
 from playwright.sync_api import expect
 
-from app.core.db import unit_of_work
 from app.extensions import db
 from app.ledger.checks import verify
 from app.seed import seed_demo
@@ -28,8 +27,7 @@ def _staff_page(browser, live_server, login):
 
 def test_investor_withdraws_two_approve_one_pays(page, browser, live_server, artifacts_dir):
     shot = lambda p, name: p.screenshot(path=str(artifacts_dir / f"payout-{name}.png"), full_page=True)  # noqa: E731
-    with unit_of_work():
-        logins = {login.email: login for login in seed_demo()}
+    logins = {login.email: login for login in seed_demo()}  # the demo commits as it goes
 
     page.set_viewport_size({"width": 1280, "height": 900})
     page.on("dialog", lambda dialog: dialog.accept())

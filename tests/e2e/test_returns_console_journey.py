@@ -8,7 +8,6 @@ import pytest
 from playwright.sync_api import expect
 from sqlalchemy import func, select
 
-from app.core.db import unit_of_work
 from app.extensions import db
 from app.investing import returns as distribution
 from app.investing.models import ReturnPayment
@@ -27,8 +26,7 @@ def make_property(make_property):
 
 def test_finance_previews_and_runs_returns_in_the_browser(browser, live_server, make_property, make_user,
                                                           artifacts_dir):
-    with unit_of_work():
-        logins = {login.email: login for login in seed_demo()}
+    logins = {login.email: login for login in seed_demo()}  # the demo commits as it goes
     _portfolio(make_property, make_user)
     distribution.distribute(TODAY - timedelta(days=45))  # an earlier run, for the list
     base = live_server
