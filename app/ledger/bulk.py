@@ -18,8 +18,9 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import bindparam, text
+from sqlalchemy import CursorResult, bindparam, text
 from sqlalchemy.exc import IntegrityError
 
 from app.core.db import UTCDateTime, utcnow
@@ -178,7 +179,8 @@ class _Postgres:
             return 0
         ids = _ints(deltas)
         db.session.execute(self.LOCK, {"ids": ids}).scalar_one()  # rows locked in id order, none sent back
-        return db.session.execute(self.BALANCES, {"ids": ids, "deltas": _ints(deltas.values())}).rowcount
+        return cast("CursorResult[Any]", db.session.execute(
+            self.BALANCES, {"ids": ids, "deltas": _ints(deltas.values())})).rowcount
 
 
 class _SQLite:
@@ -213,5 +215,6 @@ class _SQLite:
     def move_balances(self, deltas: dict[int, int]) -> int:
         if not deltas:
             return 0
-        return db.session.execute(MOVE_BALANCE, [{"account_id": a, "delta": d} for a, d in deltas.items()]).rowcount
+        return cast("CursorResult[Any]", db.session.execute(
+            MOVE_BALANCE, [{"account_id": a, "delta": d} for a, d in deltas.items()])).rowcount
 

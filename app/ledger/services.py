@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from contextlib import nullcontext
+from typing import Any, cast
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import CursorResult, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from app.core.db import utcnow
@@ -209,11 +210,11 @@ def release(record: Hold, *, key: str, memo: str = "", actor_id: int | None = No
 
 
 def _resolve(record: Hold, status: str, lines, *, key: str, kind: str, memo: str, actor_id: int | None) -> Hold:
-    claimed = db.session.execute(
+    claimed = cast("CursorResult[Any]", db.session.execute(
         update(Hold).where(Hold.id == record.id, Hold.status == HOLD_PENDING)
         .values(status=status, resolved_at=utcnow())
         .execution_options(synchronize_session=False)
-    ).rowcount
+    )).rowcount
     if claimed != 1:
         db.session.refresh(record)
         done = record.resolution_entry_id and db.session.get(JournalEntry, record.resolution_entry_id)
