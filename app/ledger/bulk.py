@@ -15,7 +15,7 @@ The call is all or nothing: it runs in a savepoint, so a refusal leaves the call
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
@@ -75,7 +75,7 @@ def post_many(entries: Sequence[BulkEntry]) -> list[int]:
                     ids[n] = created[entries[n].key]
             if fresh:
                 try:
-                    sql.insert_postings([(ids[n], account_id, amount) for n in fresh
+                    sql.insert_postings([(created[entries[n].key], account_id, amount) for n in fresh
                                          for account_id, amount in entries[n].lines])
                 except IntegrityError as exc:  # PostgreSQL's guard of postings: a currency unbalanced, an account missing
                     raise ValidationError(str(exc.orig).splitlines()[0]) from None
@@ -112,7 +112,7 @@ def _checked(entries: list[BulkEntry], sql: _Postgres | _SQLite) -> list[str]:
     return out
 
 
-def _ints(values) -> str:
+def _ints(values: Iterable[int]) -> str:
     """Integers for `CAST(string_to_array(:x, ',') AS BIGINT[])`: a long list travels as one string, much cheaper
     to send than an array parameter built element by element."""
     return ",".join(map(str, values))
