@@ -157,7 +157,7 @@ def distribute(as_of: date | None = None, *, trigger: str = "cli", actor_id: int
             accounts.rolled_back()
             log.exception("returns run #%s failed", run_id)
             _finish(run_id, FAILED, started, error=f"{type(exc).__name__}: {exc}"[:2000])
-        return db.session.get(DistributionRun, run_id)
+        return db.session.get_one(DistributionRun, run_id)
     finally:
         if lock is not None:
             sql.release_run_lock(lock)

@@ -73,7 +73,7 @@ class SQLite:
         return None
 
     def claim(self, ids, as_of) -> list[Due]:
-        return [Due(*r[:8], bool(r[8]))
+        return [Due._make((*r[:8], bool(r[8])))
                 for r in db.session.execute(self.CLAIM, {"ids": json.dumps(list(ids)), "as_of": as_of})]
 
     def reconcile(self, ids) -> int:
