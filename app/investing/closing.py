@@ -68,7 +68,7 @@ def cancel_property_investments(p, *, actor, reason: str) -> list[Investment]:
     return invs
 
 
-def cancel_defaulted(inv: Investment, *, actor, reason: str) -> Investment:
+def cancel_defaulted(inv: Investment, *, actor, reason: str | None) -> Investment:
     """Finance cancels an investment whose installments are unpaid past the default period: what was paid comes
     back minus the late fees the terms state for the overdue installments; the property's funding is released."""
     if not has_permission(actor, "investments.manage"):

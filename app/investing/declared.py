@@ -213,7 +213,7 @@ def pay(d: DeclaredDistribution, *, actor) -> DeclaredDistribution:
     return d
 
 
-def discard(d: DeclaredDistribution, *, actor, reason: str) -> DeclaredDistribution:
+def discard(d: DeclaredDistribution, *, actor, reason: str | None) -> DeclaredDistribution:
     """Drop a draft or an approved distribution that was not paid (with a reason, audited)."""
     _require(actor, "distributions.declare")
     reason = (reason or "").strip()

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import cast
+from typing import cast, overload
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import contains_eager
@@ -81,6 +81,10 @@ class Holding:
     def currency(self) -> str:
         return self.investment.currency
 
+    @overload
+    def money(self, minor: int) -> Money: ...
+    @overload
+    def money(self, minor: None) -> None: ...
     def money(self, minor: int | None) -> Money | None:
         return None if minor is None else Money(minor, self.currency)
 
