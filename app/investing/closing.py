@@ -3,6 +3,8 @@ late fees the terms state when finance cancels it after default. The calendar go
 locked, before any posting), then the refund, then the status."""
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import select, update
 
 from app.core import audit
@@ -66,7 +68,7 @@ def cancel_property_investments(p, *, actor, reason: str) -> list[Investment]:
     return invs
 
 
-def cancel_defaulted(inv: Investment, *, actor, reason: str) -> Investment:
+def cancel_defaulted(inv: Investment, *, actor, reason: str | None) -> Investment:
     """Finance cancels an investment whose installments are unpaid past the default period: what was paid comes
     back minus the late fees the terms state for the overdue installments; the property's funding is released."""
     if not has_permission(actor, "investments.manage"):
@@ -76,10 +78,10 @@ def cancel_defaulted(inv: Investment, *, actor, reason: str) -> Investment:
     overdue, _oldest = default_overdue(inv)
     if not overdue:
         raise Conflict("this investment is not in default")
-    p = db.session.get(Property, inv.property_id)
+    p = db.session.get_one(Property, inv.property_id)
     today = clock.today()
     fees = sum(late_fee_for(i, p, today) for i in inv.installments if i.status == DUE)
-    before = {"status": inv.status, "paid_amount": inv.paid_amount, "escrow_amount": inv.escrow_amount}
+    before: dict[str, Any] = {"status": inv.status, "paid_amount": inv.paid_amount, "escrow_amount": inv.escrow_amount}
     properties.release_funding(p.id, inv.amount)
     refund(inv, keep=fees, key=f"investment-refund:{inv.id}",
             memo=f"{p.title}: investment #{inv.id} cancelled after default", actor_id=actor.id)

@@ -194,7 +194,7 @@ def pay(d: DeclaredDistribution, *, actor) -> DeclaredDistribution:
     per_user: dict[int, int] = {}
     for s in shares:
         per_user[s.user_id] = per_user.get(s.user_id, 0) + s.amount
-    p = db.session.get(Property, d.property_id)
+    p = db.session.get_one(Property, d.property_id)
     lines = [(distributions_account(d.property_id), -d.amount)]
     lines += [(ledger.user_account(user_id, USER_WALLET), amount) for user_id, amount in per_user.items() if amount]
     entry = ledger.post(lines, key=f"declared:{d.id}", kind="declared_distribution",
@@ -213,7 +213,7 @@ def pay(d: DeclaredDistribution, *, actor) -> DeclaredDistribution:
     return d
 
 
-def discard(d: DeclaredDistribution, *, actor, reason: str) -> DeclaredDistribution:
+def discard(d: DeclaredDistribution, *, actor, reason: str | None) -> DeclaredDistribution:
     """Drop a draft or an approved distribution that was not paid (with a reason, audited)."""
     _require(actor, "distributions.declare")
     reason = (reason or "").strip()

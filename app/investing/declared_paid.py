@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import cast
 
 from sqlalchemy import func, select, text
 
@@ -48,7 +49,9 @@ def paid_shares_for(user_id: int, *, investment_id: int | None = None, property_
     if limit:
         query = query.limit(limit)
     return [PaidShare(distribution_id=i, property_id=pid, property_title=title, property_slug=slug, label=label,
-                      period_start=start, period_end=end, paid_at=paid_at, amount=Money(int(total or 0), cur))
+                      period_start=start, period_end=end,
+                      paid_at=cast("datetime", paid_at),  # a paid distribution has its paid_at
+                      amount=Money(int(total or 0), cur))
             for i, pid, title, slug, label, start, end, paid_at, cur, total in db.session.execute(query)]
 
 

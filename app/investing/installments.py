@@ -3,9 +3,10 @@ investment turning active (and its return calendar written) once fully paid, and
 from __future__ import annotations
 
 from datetime import date, timedelta
+from typing import Any, cast
 
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import CursorResult, select, update
 
 from app.auth.services import require_verified
 from app.core.errors import Conflict, IllegalTransition, InsufficientFunds, NotFound
@@ -54,10 +55,10 @@ def pay_installment(inv: Investment, p, inst: Installment, *, today: date, actor
                             actor_id=actor_id)
     except InsufficientFunds:
         raise insufficient(wallet.balance, inst.amount + fee, inv.currency) from None
-    claimed = db.session.execute(
+    claimed = cast("CursorResult[Any]", db.session.execute(
         update(Installment).where(Installment.id == inst.id, Installment.status == DUE)
         .values(status=PAID, paid_at=clock.utcnow(), entry_id=entry.id, late_fee=fee)
-        .execution_options(synchronize_session=False)).rowcount
+        .execution_options(synchronize_session=False))).rowcount
     if claimed != 1:
         raise Conflict(f"installment {inst.index} was paid meanwhile")
     db.session.refresh(inst)

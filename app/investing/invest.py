@@ -115,8 +115,8 @@ def invest(user, property_id: int, amount: Money, *, acknowledged: bool, documen
     db.session.add_all(Installment(investment_id=inv.id, index=i.index, due_on=i.due_on, amount=i.amount, status=DUE)
                        for i in plan)
     db.session.flush()
-    first = db.session.scalar(select(Installment).where(Installment.investment_id == inv.id,
-                                                        Installment.index == 1))
+    first = db.session.scalars(select(Installment).where(Installment.investment_id == inv.id,
+                                                         Installment.index == 1)).one()
     entry = pay_installment(inv, p, first, today=today, actor_id=user.id)
     inv.entry_id = entry.id
     db.session.flush()

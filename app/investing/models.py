@@ -19,7 +19,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.core.db import STATEMENT_CHECKED, IdMixin, TimestampMixin, UTCDateTime, utcnow
-from app.extensions import db
+from app.extensions import Model
 
 # investment states -----------------------------------------------------------------------------------------------
 PAYING = "paying"          # installments still due; no returns yet
@@ -54,7 +54,7 @@ DECLARED_TRANSITIONS = {
 BASIS_PAID, BASIS_DAYS = "paid_amount", "days_held"
 
 
-class Investment(IdMixin, TimestampMixin, db.Model):
+class Investment(IdMixin, TimestampMixin, Model):
     __tablename__ = "investments"
     __table_args__ = (
         CheckConstraint("amount > 0", name="amount_positive"),
@@ -94,7 +94,7 @@ class Investment(IdMixin, TimestampMixin, db.Model):
         return f"Investment #{self.id}"
 
 
-class Installment(IdMixin, db.Model):
+class Installment(IdMixin, Model):
     __tablename__ = "investment_installments"
     __table_args__ = (
         UniqueConstraint("investment_id", "index", name="uq_investment_installments_investment_id_index"),
@@ -117,7 +117,7 @@ class Installment(IdMixin, db.Model):
     investment: Mapped[Investment] = relationship(back_populates="installments")
 
 
-class ScheduledReturn(IdMixin, db.Model):
+class ScheduledReturn(IdMixin, Model):
     """The periods of an investment's return calendar still to pay, computed by investing.schedule when its anchor
     is known. A distribution run deletes the row it pays, in the transaction that inserts its ReturnPayment: the
     whole calendar is the payments plus these rows (portfolio.calendar)."""
@@ -138,7 +138,7 @@ class ScheduledReturn(IdMixin, db.Model):
     last: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
 
 
-class ReturnPayment(IdMixin, db.Model):
+class ReturnPayment(IdMixin, Model):
     """A return period paid to an investor. UNIQUE(investment, period): a second, concurrent or retried run
     cannot pay the same period twice. The investor and the property are the investment's (reached through it:
     a distribution run writes a million of these, and every extra index or foreign key is paid per row). A period
@@ -164,7 +164,7 @@ class ReturnPayment(IdMixin, db.Model):
     paid_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)
 
 
-class DistributionRun(IdMixin, db.Model):
+class DistributionRun(IdMixin, Model):
     __tablename__ = "distribution_runs"
     __table_args__ = (CheckConstraint("status in ('running', 'succeeded', 'failed')", name="status_valid"),)
 
@@ -184,7 +184,7 @@ class DistributionRun(IdMixin, db.Model):
     actor = relationship("User", lazy="select")
 
 
-class DeclaredDistribution(IdMixin, TimestampMixin, db.Model):
+class DeclaredDistribution(IdMixin, TimestampMixin, Model):
     """An amount finance declares for a property and a period (e.g. the quarter's rent), split pro rata."""
 
     __tablename__ = "declared_distributions"
@@ -217,7 +217,7 @@ class DeclaredDistribution(IdMixin, TimestampMixin, db.Model):
                                                              order_by="DistributionShare.id")
 
 
-class DistributionShare(IdMixin, db.Model):
+class DistributionShare(IdMixin, Model):
     __tablename__ = "distribution_shares"
     __table_args__ = (
         UniqueConstraint("distribution_id", "investment_id", name="uq_distribution_shares_distribution_id_investment_id"),

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import cast, overload
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import contains_eager
@@ -80,6 +81,10 @@ class Holding:
     def currency(self) -> str:
         return self.investment.currency
 
+    @overload
+    def money(self, minor: int) -> Money: ...
+    @overload
+    def money(self, minor: None) -> None: ...
     def money(self, minor: int | None) -> Money | None:
         return None if minor is None else Money(minor, self.currency)
 
@@ -142,7 +147,8 @@ def holdings(user_id: int, *, page: int = 1, per_page: int = 20, status: str | N
     """The user's investments, newest first, with returns earned and the next return; and their count.
     `status` is one investment status, "live" (paying and active) or "closed" (the others)."""
     query, _ = _query(user_id, status)
-    total = db.session.scalar(select(func.count()).select_from(query.with_only_columns(Investment.id).subquery()))
+    total = db.session.execute(
+        select(func.count()).select_from(query.with_only_columns(Investment.id).subquery())).scalar_one()
     rows = list(db.session.scalars(query.order_by(Investment.id.desc()).limit(per_page)
                                    .offset((page - 1) * per_page)).unique())
     return _holdings(rows), total
@@ -248,7 +254,7 @@ def returns_by_month(user_id: int, currency: str, *, months: int = 12, today: da
             .join(DeclaredDistribution, DeclaredDistribution.id == DistributionShare.distribution_id)
             .where(DistributionShare.user_id == user_id, DeclaredDistribution.status == DIST_PAID,
                    DeclaredDistribution.paid_at.is_not(None))):
-        key = _month_start(paid_at.date())
+        key = _month_start(cast("datetime", paid_at).date())  # the query keeps only those paid
         if key in totals:
             totals[key] += amount
     return [MonthTotal(month, Money(totals[month], currency)) for month in sorted(totals)]

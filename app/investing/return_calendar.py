@@ -20,7 +20,7 @@ def _calendar_limit(terms: schedule.Terms) -> int | None:
     if not terms.is_lifetime:
         return None
     if terms.return_frequency == "days":
-        return max(1, LIFETIME_HORIZON_YEARS * 365 // terms.return_every_days)
+        return max(1, LIFETIME_HORIZON_YEARS * 365 // terms.every_days)
     return LIFETIME_HORIZON_YEARS * 12 // schedule.MONTHS_PER_PERIOD[terms.return_frequency]
 
 

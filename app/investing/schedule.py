@@ -118,6 +118,28 @@ class Terms:
         """Returns for as long as the property is held (no set number of periods)."""
         return self.return_periods is None
 
+    # The fields a kind of terms requires, as __post_init__ made sure they are set (for the type checker).
+    @property
+    def every_days(self) -> int:
+        """The period in days, of 'days' terms."""
+        if self.return_every_days is None:
+            raise ValueError("these terms have no period in days (return_every_days)")
+        return self.return_every_days
+
+    @property
+    def rate_bps(self) -> int:
+        """The annual rate, of rate terms."""
+        if self.return_rate_bps is None:
+            raise ValueError("these terms have no annual rate (return_rate_bps)")
+        return self.return_rate_bps
+
+    @property
+    def interval(self) -> int:
+        """The interval between installments, of terms paid in installments."""
+        if self.installment_interval is None:
+            raise ValueError("these terms have no installment interval (installment_interval)")
+        return self.installment_interval
+
 
 def _is_int(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
@@ -169,7 +191,7 @@ def period_due_date(anchor: date, terms: Terms, index: int) -> date:
     _check_date(anchor, "anchor")
     _check_index(index, terms)
     if terms.return_frequency == "days":
-        return _add_days(anchor, index * terms.return_every_days)
+        return _add_days(anchor, index * terms.every_days)
     return add_months(anchor, index * MONTHS_PER_PERIOD[terms.return_frequency])
 
 
@@ -180,7 +202,7 @@ def periods_due(anchor: date, terms: Terms, as_of: date) -> int:
     if as_of <= anchor:
         return 0
     if terms.return_frequency == "days":
-        count = (as_of - anchor).days // terms.return_every_days
+        count = (as_of - anchor).days // terms.every_days
     else:
         step = MONTHS_PER_PERIOD[terms.return_frequency]
         months = (as_of.year - anchor.year) * 12 + as_of.month - anchor.month
@@ -229,9 +251,9 @@ def installment_plan(total: int, terms: Terms, first_due: date) -> list[Installm
         if k == 1:
             due = first_due
         elif terms.installment_unit == "months":
-            due = add_months(first_due, (k - 1) * terms.installment_interval)
+            due = add_months(first_due, (k - 1) * terms.interval)
         else:
-            due = _add_days(first_due, (k - 1) * terms.installment_interval)
+            due = _add_days(first_due, (k - 1) * terms.interval)
         plan.append(Installment(index=k, due_on=due, amount=amount))
     return plan
 
@@ -248,8 +270,8 @@ class ScheduledReturn:
 def _entitlement(principal: int, terms: Terms) -> tuple[int, int]:
     """The exact return of one period as a fraction (numerator, denominator) of minor units, for rate terms."""
     if terms.return_frequency == "days":
-        return principal * terms.return_rate_bps * terms.return_every_days, BPS * DAYS_PER_YEAR
-    return principal * terms.return_rate_bps * MONTHS_PER_PERIOD[terms.return_frequency], BPS * 12
+        return principal * terms.rate_bps * terms.every_days, BPS * DAYS_PER_YEAR
+    return principal * terms.rate_bps * MONTHS_PER_PERIOD[terms.return_frequency], BPS * 12
 
 
 def return_amount(principal: int, terms: Terms, index: int) -> int:
@@ -292,14 +314,14 @@ def return_schedule(principal: int, terms: Terms, anchor: date, *, through: date
     _check_date(anchor, "anchor")
     if limit is not None and (not _is_int(limit) or limit < 0):
         raise ValueError(f"limit must be 0 or more periods, got {limit!r}")
-    if terms.return_periods is None and through is None and limit is None:
-        raise ValueError("returns for the property's lifetime have no end: give `through` or `limit`")
     count = terms.return_periods
     if through is not None:
         due = periods_due(anchor, terms, _check_date(through, "through"))
         count = due if count is None else min(count, due)
     if limit is not None:
         count = limit if count is None else min(count, limit)
+    if count is None:  # lifetime terms, and neither `through` nor `limit`
+        raise ValueError("returns for the property's lifetime have no end: give `through` or `limit`")
     return [
         ScheduledReturn(
             index=k,

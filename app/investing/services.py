@@ -55,4 +55,5 @@ def live_investment_total(property_id: int) -> int:
 
 
 def has_investments(property_id: int) -> bool:
-    return db.session.scalar(select(func.count(Investment.id)).where(Investment.property_id == property_id)) > 0
+    return db.session.execute(
+        select(func.count(Investment.id)).where(Investment.property_id == property_id)).scalar_one() > 0

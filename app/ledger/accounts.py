@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Protocol
 
 from flask import current_app
 from sqlalchemy import select, text
@@ -49,8 +50,19 @@ class Balance:
     held: Money
 
 
+class AccountOwner(Protocol):
+    """What opening a user's accounts reads of the user (the ledger sits below app.auth)."""
+
+    @property
+    def id(self) -> int | None: ...
+
+    @property
+    def email(self) -> str: ...
+
+
 def platform_currency() -> str:
-    return current_app.config["FREEHOLD_CURRENCY"]
+    currency: str = current_app.config["FREEHOLD_CURRENCY"]
+    return currency
 
 
 def account_code(kind: str, *, user_id: int | None = None, ref: str | None = None) -> str:
@@ -59,7 +71,7 @@ def account_code(kind: str, *, user_id: int | None = None, ref: str | None = Non
     return f"{kind}:{ref}" if ref else kind
 
 
-def open_user_accounts(user) -> tuple[Account, Account]:
+def open_user_accounts(user: AccountOwner) -> tuple[Account, Account]:
     """Create the wallet and held accounts of a new user (call in the same transaction that creates the user)."""
     if user.id is None:
         db.session.flush()
@@ -100,6 +112,8 @@ def platform_account(kind: str, ref: str | None = None) -> Account:
             db.session.add(account)
     except IntegrityError:  # created by a concurrent transaction
         account = db.session.scalar(select(Account).where(Account.code == code))
+        if account is None:  # not a concurrent creation of the same code: the error was another one
+            raise
     return account
 
 

@@ -15,11 +15,12 @@ The call is all or nothing: it runs in a savepoint, so a refusal leaves the call
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import bindparam, text
+from sqlalchemy import CursorResult, bindparam, text
 from sqlalchemy.exc import IntegrityError
 
 from app.core.db import UTCDateTime, utcnow
@@ -74,7 +75,7 @@ def post_many(entries: Sequence[BulkEntry]) -> list[int]:
                     ids[n] = created[entries[n].key]
             if fresh:
                 try:
-                    sql.insert_postings([(ids[n], account_id, amount) for n in fresh
+                    sql.insert_postings([(created[entries[n].key], account_id, amount) for n in fresh
                                          for account_id, amount in entries[n].lines])
                 except IntegrityError as exc:  # PostgreSQL's guard of postings: a currency unbalanced, an account missing
                     raise ValidationError(str(exc.orig).splitlines()[0]) from None
@@ -111,7 +112,7 @@ def _checked(entries: list[BulkEntry], sql: _Postgres | _SQLite) -> list[str]:
     return out
 
 
-def _ints(values) -> str:
+def _ints(values: Iterable[int]) -> str:
     """Integers for `CAST(string_to_array(:x, ',') AS BIGINT[])`: a long list travels as one string, much cheaper
     to send than an array parameter built element by element."""
     return ",".join(map(str, values))
@@ -178,7 +179,8 @@ class _Postgres:
             return 0
         ids = _ints(deltas)
         db.session.execute(self.LOCK, {"ids": ids}).scalar_one()  # rows locked in id order, none sent back
-        return db.session.execute(self.BALANCES, {"ids": ids, "deltas": _ints(deltas.values())}).rowcount
+        return cast("CursorResult[Any]", db.session.execute(
+            self.BALANCES, {"ids": ids, "deltas": _ints(deltas.values())})).rowcount
 
 
 class _SQLite:
@@ -213,5 +215,6 @@ class _SQLite:
     def move_balances(self, deltas: dict[int, int]) -> int:
         if not deltas:
             return 0
-        return db.session.execute(MOVE_BALANCE, [{"account_id": a, "delta": d} for a, d in deltas.items()]).rowcount
+        return cast("CursorResult[Any]", db.session.execute(
+            MOVE_BALANCE, [{"account_id": a, "delta": d} for a, d in deltas.items()])).rowcount
 

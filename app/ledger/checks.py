@@ -4,10 +4,11 @@ Other domains add their own invariants with `register_check` (e.g. units sold pe
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import Row, text
 
 from app.extensions import db
 
@@ -32,7 +33,7 @@ class Report:
         return not self.violations
 
 
-def _rows(sql: str):
+def _rows(sql: str) -> Sequence[Row[*tuple[Any, ...]]]:
     return db.session.execute(text(sql)).all()
 
 

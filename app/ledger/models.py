@@ -12,7 +12,7 @@ from sqlalchemy import BigInteger, Boolean, CheckConstraint, ForeignKey, Index, 
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.core.db import STATEMENT_CHECKED, IdMixin, UTCDateTime, utcnow
-from app.extensions import db
+from app.extensions import Model
 
 # account kinds
 USER_WALLET = "user_wallet"
@@ -37,7 +37,7 @@ HOLD_SETTLED = "settled"
 HOLD_RELEASED = "released"
 
 
-class Account(IdMixin, db.Model):
+class Account(IdMixin, Model):
     __tablename__ = "ledger_accounts"
     __table_args__ = (
         CheckConstraint("allow_negative OR balance >= 0", name="balance_not_negative"),
@@ -63,7 +63,7 @@ class Account(IdMixin, db.Model):
         return self.name
 
 
-class JournalEntry(IdMixin, db.Model):
+class JournalEntry(IdMixin, Model):
     """One balanced movement of money; never edited or deleted (a mistake is reversed by a new entry)."""
 
     __tablename__ = "ledger_entries"
@@ -86,7 +86,7 @@ class JournalEntry(IdMixin, db.Model):
         return f"#{self.id} {self.kind}"
 
 
-class Posting(IdMixin, db.Model):
+class Posting(IdMixin, Model):
     """One line of a journal entry. On PostgreSQL its references are checked once per INSERT statement, over all
     its rows, by a trigger (migration 0011) rather than by foreign-key constraints, row by row: the keys below are
     marked so (docs/decisions/0001-statement-level-ledger-guards.md)."""
@@ -107,7 +107,7 @@ class Posting(IdMixin, db.Model):
     account: Mapped[Account] = relationship(lazy="joined")
 
 
-class Hold(IdMixin, db.Model):
+class Hold(IdMixin, Model):
     """Money moved from a user's wallet to their held account, awaiting one resolution: settle or release."""
 
     __tablename__ = "ledger_holds"

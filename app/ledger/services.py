@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from contextlib import nullcontext
+from typing import Any, cast
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import CursorResult, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from app.core.db import utcnow
@@ -188,7 +189,10 @@ def hold(user_id: int, amount: int, *, key: str, memo: str = "", actor_id: int |
                           memo=memo[:500], hold_entry_id=entry.id)
             db.session.add(record)
     except IntegrityError:
-        record = db.session.scalar(select(Hold).where(Hold.hold_entry_id == entry.id))
+        existing = db.session.scalar(select(Hold).where(Hold.hold_entry_id == entry.id))
+        if existing is None:  # not a concurrent hold of the same entry: the error was another one
+            raise
+        record = existing
     return record
 
 
@@ -208,12 +212,12 @@ def release(record: Hold, *, key: str, memo: str = "", actor_id: int | None = No
                     key=key, kind="hold_release", memo=memo, actor_id=actor_id)
 
 
-def _resolve(record: Hold, status: str, lines, *, key: str, kind: str, memo: str, actor_id: int | None) -> Hold:
-    claimed = db.session.execute(
+def _resolve(record: Hold, status: str, lines: Iterable[tuple[Account, int]], *, key: str, kind: str, memo: str, actor_id: int | None) -> Hold:
+    claimed = cast("CursorResult[Any]", db.session.execute(
         update(Hold).where(Hold.id == record.id, Hold.status == HOLD_PENDING)
         .values(status=status, resolved_at=utcnow())
         .execution_options(synchronize_session=False)
-    ).rowcount
+    )).rowcount
     if claimed != 1:
         db.session.refresh(record)
         done = record.resolution_entry_id and db.session.get(JournalEntry, record.resolution_entry_id)

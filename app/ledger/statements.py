@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 
 from app.core.money import Money
 from app.extensions import db
@@ -24,7 +24,8 @@ class StatementLine:
     balance: Money | None = None  # the account's balance after this line (statement_export only)
 
 
-def _statement_query(user_id: int, *, kinds: Sequence[str] | None = None, since=None, until=None):
+def _statement_query(user_id: int, *, kinds: Sequence[str] | None = None, since: date | None = None,
+                     until: date | None = None) -> Select[int, int, str, str, str, int, str, datetime]:
     """The user's ledger lines (wallet and held), optionally of some entry kinds and between two dates (inclusive,
     UTC calendar days)."""
     query = (
@@ -45,11 +46,11 @@ def _statement_query(user_id: int, *, kinds: Sequence[str] | None = None, since=
 
 
 def statement(user_id: int, *, page: int = 1, per_page: int = 20, kinds: Sequence[str] | None = None,
-              since=None, until=None) -> tuple[list[StatementLine], int]:
+              since: date | None = None, until: date | None = None) -> tuple[list[StatementLine], int]:
     """The user's ledger lines (wallet and held), newest first, with the total count; optionally only some entry
     kinds and only between two dates (inclusive)."""
     base = _statement_query(user_id, kinds=kinds, since=since, until=until)
-    total = db.session.scalar(select(func.count()).select_from(base.subquery()))
+    total = db.session.execute(select(func.count()).select_from(base.subquery())).scalar_one()
     rows = db.session.execute(base.order_by(Posting.id.desc()).limit(per_page).offset((page - 1) * per_page)).all()
     return [
         StatementLine(pid, eid, kind, memo, akind, Money(amount, currency), created)
@@ -65,8 +66,8 @@ def statement_kinds(user_id: int) -> list[str]:
         .where(Account.user_id == user_id, Account.kind.in_(USER_KINDS))))
 
 
-def statement_export(user_id: int, *, kinds: Sequence[str] | None = None, since=None,
-                     until=None) -> Iterable[StatementLine]:
+def statement_export(user_id: int, *, kinds: Sequence[str] | None = None, since: date | None = None,
+                     until: date | None = None) -> Iterable[StatementLine]:
     """The user's ledger lines oldest first, each with its account's balance after it (counted over every line,
     whatever the filters), streamed in batches."""
     running = (

@@ -5,6 +5,7 @@ today), with the default cancellation finance may make once an installment is un
 from __future__ import annotations
 
 from datetime import date, timedelta
+from typing import Any, cast
 
 from flask import abort, current_app, request, url_for
 from flask_admin import expose
@@ -257,9 +258,10 @@ def details_context(inv: Investment) -> dict:
     """Everything the investment's page shows, in a fixed number of queries whatever its history."""
     today = _today()
     p = db.session.get(Property, inv.property_id)
-    installments = [{"row": i, "late_fee": investing.late_fee_for(i, p, today) if i.status == DUE else i.late_fee,
-                     "days_overdue": max(0, (today - i.due_on).days) if i.status == DUE else 0}
-                    for i in inv.installments]
+    installments: list[dict[str, Any]] = [
+        {"row": i, "late_fee": investing.late_fee_for(i, p, today) if i.status == DUE else i.late_fee,
+         "days_overdue": max(0, (today - i.due_on).days) if i.status == DUE else 0}
+        for i in inv.installments]
     in_default, oldest = investing.default_overdue(inv)
     calendar = portfolio.calendar(inv)
     payments = list(db.session.scalars(select(ReturnPayment).where(ReturnPayment.investment_id == inv.id)
@@ -383,7 +385,9 @@ class InstallmentView(LiveFilterOptions, SecureModelView):
     def _quick_filters(self) -> list[tuple[str, str]]:
         """Links to the list filtered by each state (filter arguments are positional in Flask-Admin)."""
         index = next(i for i, f in enumerate(self._filters) if isinstance(f, InstallmentStateFilter))
-        return [(label.split(" (")[0], url_for(".index_view", **{f"flt0_{index}": key}))
+        # typed as Any: mypy matches an unpacked dict[str, str] against url_for's `_external: bool` too
+        return [(label.split(" (")[0],
+                 url_for(".index_view", **cast("dict[str, Any]", {f"flt0_{index}": key})))
                 for key, label in INSTALLMENT_STATES.items()]
 
 

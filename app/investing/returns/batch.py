@@ -69,7 +69,7 @@ class Accounts:
         missing = {key for key in wanted if key not in self.known and key not in self.pending}
         if missing:
             found = ledger.platform_account_ids((kind, str(ref)) for kind, ref in missing)
-            self.pending.update({(kind, int(ref)): account_id for (kind, ref), account_id in found.items()})
+            self.pending.update({(kind, ref): found[(kind, str(ref))] for kind, ref in missing})
         return {key: self.known.get(key) or self.pending[key] for key in wanted}
 
     def wallets(self, user_ids: list[int]) -> dict[int, int]:

@@ -43,8 +43,9 @@ import time
 from array import array
 from collections.abc import Callable
 from datetime import date, timedelta
+from typing import Any, cast
 
-from sqlalchemy import Date, bindparam, text
+from sqlalchemy import CursorResult, Date, bindparam, text
 
 from app.core.db import discard, in_unit_of_work, unit_of_work, utcnow
 from app.core.errors import ValidationError
@@ -89,10 +90,10 @@ def _reap_stale(holding_lock: bool) -> int:
     query = db.update(DistributionRun).where(DistributionRun.status == RUNNING)
     if not holding_lock:
         query = query.where(DistributionRun.started_at < utcnow() - STALE_AFTER)
-    return db.session.execute(query.values(
+    return cast("CursorResult[Any]", db.session.execute(query.values(
         status=FAILED, finished_at=utcnow(),
         error="interrupted: the process running it stopped; its committed batches stay paid and the next run "
-              "paid the rest").execution_options(synchronize_session=False)).rowcount
+              "paid the rest").execution_options(synchronize_session=False))).rowcount
 
 
 def distribute(as_of: date | None = None, *, trigger: str = "cli", actor_id: int | None = None,
@@ -156,7 +157,7 @@ def distribute(as_of: date | None = None, *, trigger: str = "cli", actor_id: int
             accounts.rolled_back()
             log.exception("returns run #%s failed", run_id)
             _finish(run_id, FAILED, started, error=f"{type(exc).__name__}: {exc}"[:2000])
-        return db.session.get(DistributionRun, run_id)
+        return db.session.get_one(DistributionRun, run_id)
     finally:
         if lock is not None:
             sql.release_run_lock(lock)

@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import text
+from sqlalchemy import CursorResult, text
 
 from app.extensions import db
 from app.investing.returns.batch import Accounts, Batch, Group, PaidElsewhere, RunInfo, post_entries
@@ -130,14 +131,15 @@ class Postgres:
 
     # a batch ------------------------------------------------------------------------------------------------------
     def reconcile(self, ids) -> int:
-        return db.session.execute(RECONCILE, {"ids": _ints(ids)}).rowcount
+        return cast("CursorResult[Any]", db.session.execute(RECONCILE, {"ids": _ints(ids)})).rowcount
 
     def pay_batch(self, accounts: Accounts, run: RunInfo, batch_no: int, ids, now: datetime) -> Batch:
         """Claim, post, pay and close finished investments for the calendar rows `ids`. Does not commit. Raises
         PaidElsewhere when a claimed period already had a payment row."""
         session = db.session
         session.execute(text(BATCH_TABLE))
-        claimed = session.execute(CLAIM, {"ids": _ints(ids), "entry_size": run.entry_size}).rowcount
+        claimed = cast("CursorResult[Any]", session.execute(
+            CLAIM, {"ids": _ints(ids), "entry_size": run.entry_size})).rowcount
         if claimed:
             session.execute(text("ANALYZE return_batch"))
             rows = session.execute(GROUPS).all()
@@ -146,9 +148,9 @@ class Postgres:
                 groups = [Group(pid, [int(u) for u in users.split(",")], [int(a) for a in amounts.split(",")],
                                 int(returns), int(capital)) for pid, _, users, amounts, returns, capital in rows]
                 entries = post_entries(groups, accounts, run, batch_no)
-            inserted = session.execute(PAYMENTS, {
+            inserted = cast("CursorResult[Any]", session.execute(PAYMENTS, {
                 "run": run.id, "now": now, "properties": [r[0] for r in rows], "chunks": [r[1] for r in rows],
-                "entries": entries}).rowcount
+                "entries": entries})).rowcount
             if inserted != claimed:
                 raise PaidElsewhere(f"{claimed - inserted} period(s) of batch {batch_no} already had a payment")
             session.execute(CLOSE, {"now": now})

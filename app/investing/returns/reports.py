@@ -77,7 +77,7 @@ def shortfalls() -> list[Shortfall]:
     """Distributions accounts below zero: what each property's operator owes the platform, largest first."""
     rows = ledger.below_zero(RETURNS_FUNDING)
     ids = [int(r.ref) for r in rows if r.ref and r.ref.isdigit()]
-    titles = dict(db.session.execute(select(Property.id, Property.title).where(Property.id.in_(ids))).all()) \
+    titles: dict[int | None, str] = dict(db.session.execute(select(Property.id, Property.title).where(Property.id.in_(ids))).all()) \
         if ids else {}
     out = []
     for r in rows:

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import NamedTuple
+from typing import Any, NamedTuple, cast
 
-from sqlalchemy import Date, bindparam, text
+from sqlalchemy import CursorResult, Date, bindparam, text
 
 from app.core.db import UTCDateTime
 from app.extensions import db
@@ -73,11 +73,12 @@ class SQLite:
         return None
 
     def claim(self, ids, as_of) -> list[Due]:
-        return [Due(*r[:8], bool(r[8]))
+        return [Due._make((*r[:8], bool(r[8])))
                 for r in db.session.execute(self.CLAIM, {"ids": json.dumps(list(ids)), "as_of": as_of})]
 
     def reconcile(self, ids) -> int:
-        return db.session.execute(self.RECONCILE, {"ids": json.dumps(list(ids))}).rowcount
+        return cast("CursorResult[Any]",
+                    db.session.execute(self.RECONCILE, {"ids": json.dumps(list(ids))})).rowcount
 
     def pay_batch(self, accounts: Accounts, run: RunInfo, batch_no: int, ids, now: datetime) -> Batch:
         """One transaction's worth: claim, post, pay, close finished investments, count. Does not commit."""
@@ -98,10 +99,10 @@ class SQLite:
                 entry_of.update((r.id, entry_id) for r in chunk)
             done = Batch(len(money), sum(g.returns for g in groups), sum(g.capital for g in groups))
         if rows:
-            inserted = db.session.execute(self.PAYMENTS, [
+            inserted = cast("CursorResult[Any]", db.session.execute(self.PAYMENTS, [
                 {"investment_id": r.investment_id, "period_index": r.period_index, "due_on": r.due_on,
                  "amount": r.amount, "capital": r.capital, "entry_id": entry_of.get(r.id), "run": run.id, "now": now}
-                for r in rows]).rowcount
+                for r in rows])).rowcount
             if inserted != len(rows):
                 raise PaidElsewhere(f"{len(rows) - inserted} period(s) of batch {batch_no} already had a payment")
             closing: dict[int, list] = {}

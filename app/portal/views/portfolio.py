@@ -3,6 +3,7 @@ month)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
@@ -42,8 +43,8 @@ def property_invest(slug: str):
         p = properties.by_slug_or_id(slug, viewer=current_user)
     except DomainError:
         abort(404)
-    values = {"amount": (request.form.get("amount") or "").strip()[:40],
-              "acknowledge": request.form.get("acknowledge") == "yes"}
+    values: dict[str, Any] = {"amount": (request.form.get("amount") or "").strip()[:40],
+                              "acknowledge": request.form.get("acknowledge") == "yes"}
     version = (request.form.get("documents_version") or "").strip()[:64] or None
     errors: dict = {}
     message, status = None, 422
@@ -55,7 +56,7 @@ def property_invest(slug: str):
         errors["amount"] = [text[0].upper() + text[1:] + ("" if text.endswith(".") else ".")]
     if not values["acknowledge"]:
         errors["acknowledge"] = ["Confirm you have read the offering documents and terms."]
-    if not errors:
+    if not errors and amount is not None:  # no error: the amount was read
         try:
             with unit_of_work():
                 inv = investing.invest(current_user, p.id, amount, acknowledged=True, documents_version=version,

@@ -46,7 +46,7 @@ class StatementFilter:
 def statement_filter(args) -> StatementFilter:
     """kind, from and to (YYYY-MM-DD, inclusive) from the query string; a bad value is reported, not used."""
     errors: dict = {}
-    dates = {}
+    dates: dict[str, date | None] = {}
     for name in ("from", "to"):
         raw = (args.get(name) or "").strip()
         dates[name] = None
