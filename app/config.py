@@ -88,6 +88,7 @@ class Config:
     MAIL_USERNAME = _env("MAIL_USERNAME")
     MAIL_PASSWORD = _env("MAIL_PASSWORD")
     MAIL_USE_TLS = _env_bool("MAIL_USE_TLS")
+    MAIL_USE_SSL = _env_bool("MAIL_USE_SSL")  # implicit TLS (port 465) instead of STARTTLS
     MAIL_DEFAULT_SENDER = _env("MAIL_DEFAULT_SENDER", "Freehold <no-reply@freehold.local>")
 
     # SMS: off unless SMS_PROVIDER=twilio and the account, token and sender are set
@@ -104,6 +105,13 @@ class Config:
     FCM_PROJECT_ID = _env("FCM_PROJECT_ID")  # None: the service account's project_id
     FCM_API_BASE = _env("FCM_API_BASE", "https://fcm.googleapis.com")
     PUSH_TIMEOUT_SECONDS = float(_env("PUSH_TIMEOUT_SECONDS", "10") or 10)
+
+    # The public address every link in mail, SMS, push and API answers is built from (never the request's Host)
+    BASE_URL = _env("BASE_URL", f"http://127.0.0.1:{_env('PORT', '5000')}")
+    # Host names the app answers to (others get 400); empty: any (development)
+    TRUSTED_HOSTS = [h.strip() for h in (_env("TRUSTED_HOSTS", "") or "").split(",") if h.strip()]
+    # How many proxies in front set X-Forwarded-* (Werkzeug ProxyFix); 0: those headers are ignored
+    TRUSTED_PROXIES = int(_env("TRUSTED_PROXIES", "0") or 0)
 
     # Sessions and cookies
     SESSION_COOKIE_HTTPONLY = True
@@ -173,6 +181,7 @@ class Testing(Config):
     ARGON2_MEMORY_COST = 1024
     ARGON2_PARALLELISM = 1
     RATELIMIT_ENABLED = True
+    BASE_URL = "http://localhost"  # the test client's host
 
 
 class Production(Config):
@@ -186,10 +195,12 @@ class Production(Config):
         missing = [name for name in ("SECRET_KEY", "FIELD_ENCRYPTION_KEYS") if not config.get(name)]
         if not _env("DATABASE_URL"):
             missing.append("DATABASE_URL")
-        if missing:
-            raise RuntimeError("production configuration is missing: " + ", ".join(missing))
+        if not _env("BASE_URL"):
+            missing.append("BASE_URL")
         if config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
             raise RuntimeError("production needs PostgreSQL: DATABASE_URL points at SQLite")
+        if missing:
+            raise RuntimeError("production configuration is missing: " + ", ".join(missing))
 
 
 CONFIGS = {"development": Development, "testing": Testing, "production": Production}
