@@ -197,10 +197,10 @@ class Production(Config):
             missing.append("DATABASE_URL")
         if not _env("BASE_URL"):
             missing.append("BASE_URL")
-        if config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
-            raise RuntimeError("production needs PostgreSQL: DATABASE_URL points at SQLite")
         if missing:
             raise RuntimeError("production configuration is missing: " + ", ".join(missing))
+        if config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+            raise RuntimeError("production needs PostgreSQL: DATABASE_URL points at SQLite")
 
 
 CONFIGS = {"development": Development, "testing": Testing, "production": Production}

@@ -121,6 +121,7 @@ def test_production_refuses_sqlite(monkeypatch):
     from app import create_app
 
     monkeypatch.setenv("DATABASE_URL", "sqlite:///instance/prod.db")
+    monkeypatch.setenv("BASE_URL", "https://freehold.example")
     with pytest.raises(RuntimeError, match="PostgreSQL"):
         create_app({"CONFIG": "production", "SECRET_KEY": "x" * 40, "FIELD_ENCRYPTION_KEYS": TEST_FERNET_KEYS,
                     "SQLALCHEMY_DATABASE_URI": "sqlite:///instance/prod.db"})
