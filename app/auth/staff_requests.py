@@ -9,6 +9,7 @@ is the break-glass for a sole admin (`break_glass_reset_2fa`)."""
 from __future__ import annotations
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 
 from app.auth import mfa
 from app.auth.hierarchy import STAFF_PERMISSION, require_may_act
@@ -75,8 +76,11 @@ def propose_staff_change(action: str, user: User, *, actor: User, reason: str | 
         raise Conflict("the same change to this account is already waiting for a second admin")
     request = StaffActionRequest(action=action, target_id=user.id, proposer_id=actor.id, reason=reason,
                                  status=STAFF_REQUEST_PENDING)
-    db.session.add(request)
-    db.session.flush()
+    try:
+        with db.session.begin_nested():
+            db.session.add(request)
+    except IntegrityError:  # proposed meanwhile by another admin (one pending request per account and action)
+        raise Conflict("the same change to this account is already waiting for a second admin") from None
     audit.record("staff_requests.propose", actor=actor, target=user,
                  after={"request": request.id, "action": action, "status": STAFF_REQUEST_PENDING}, reason=reason)
     return request

@@ -388,3 +388,18 @@ def test_the_migration_makes_existing_blocks_security_blocks(tmp_path):
         rows = dict(db.session.execute(text("SELECT email, block_category FROM users")).all())
         db.session.remove()
     assert rows == {"old-block@example.com": "security", "active@example.com": None}
+
+
+def test_concurrent_proposals_of_the_same_change_leave_one_request(app, postgres, make_user):
+    target = make_user(role="support")
+    admins = [make_user(role="admin").id for _ in range(4)]
+    target_id = target.id
+
+    def propose(index):
+        return services.propose_staff_change("reset_2fa", db.session.get(User, target_id),
+                                             actor=db.session.get(User, admins[index]), reason="lost phone").status
+
+    results = run_threads(app, 4, propose)
+    assert results.count("pending") == 1, results
+    assert all(isinstance(r, Conflict) for r in results if r != "pending"), results
+    assert db.session.scalar(select(func.count(StaffActionRequest.id))) == 1
