@@ -403,3 +403,15 @@ def test_concurrent_proposals_of_the_same_change_leave_one_request(app, postgres
     assert results.count("pending") == 1, results
     assert all(isinstance(r, Conflict) for r in results if r != "pending"), results
     assert db.session.scalar(select(func.count(StaffActionRequest.id))) == 1
+
+
+def test_the_dashboard_shows_admins_the_staff_changes_waiting(client, make_user, login):
+    target, proposer = make_user(role="support"), make_user(role="admin")
+    with unit_of_work():
+        services.propose_staff_change("reset_2fa", target, actor=proposer, reason="lost phone")
+    login(make_user(role="admin"))
+    page = client.get("/admin/").get_data(as_text=True)
+    assert "Staff changes to approve" in page and "/admin/staff_requests/" in page
+    support = type(client)(client.application)
+    login(make_user(role="support"), http=support)
+    assert "Staff changes to approve" not in support.get("/admin/").get_data(as_text=True)
