@@ -17,6 +17,7 @@ from app.admin.views import (
     payments,
     payouts,
     properties,
+    staff_requests,
     users,
 )
 
@@ -28,6 +29,6 @@ def init_admin(app: Flask) -> Admin:
         index_view=DashboardView(name="Dashboard", url="/admin"),
         theme=Bootstrap4Theme(swatch="default", fluid=True),
     )
-    for module in (users, kyc, properties, investments, declared, distributions, payments, payouts, ledger, notifications, audit):
+    for module in (users, staff_requests, kyc, properties, investments, declared, distributions, payments, payouts, ledger, notifications, audit):
         module.register(admin)
     return admin

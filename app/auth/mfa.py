@@ -163,15 +163,17 @@ def disable(user: User, password: str, code: str, *, keep_session_id: int | None
     notify_security_change(user, "Two-factor authentication was turned off.")
 
 
-def staff_reset(user: User, *, actor: User, reason: str | None) -> None:
-    """Support turns a user's 2FA off (lost phone); the user sets it up again at the next sign-in."""
+def staff_reset(user: User, *, actor: User | None, reason: str | None, extra: dict[str, Any] | None = None) -> int:
+    """Turn a user's 2FA off (lost phone); the user sets it up again at the next sign-in. Who may is checked by
+    the caller (app.auth.staff_requests); `actor` None is the server's command line. Returns the sessions ended."""
     reason = need_reason(reason)
     if not user.totp_enabled:
         raise Conflict("this user has no two-factor authentication to reset")
-    if user.id == actor.id:
+    if actor is not None and user.id == actor.id:
         raise Conflict("ask another staff member to reset your own two-factor authentication")
     _turn_off(user)
     ended = end_other_sessions(user, reason="2FA reset by staff", keep_id=None)
     audit.record("users.reset_2fa", actor=actor, target=user, before={"totp_enabled": True},
-                 after={"totp_enabled": False, "sessions_ended": ended}, reason=reason)
+                 after={"totp_enabled": False, "sessions_ended": ended, **(extra or {})}, reason=reason)
     notify_security_change(user, "Our support team turned off your two-factor authentication, as you asked.")
+    return ended
