@@ -140,13 +140,14 @@ def _payout(client, headers, method_id: int, amount: str, key: str):
 
 def test_the_same_key_sent_twice_at_once_makes_one_payout(app, postgres, investor, headers, method):
     """The second request waits on the key's unique index until the first commits, then replays its answer."""
+    method_id = method.id
     barrier = threading.Barrier(2)
     answers: list = []
 
     def send() -> None:
         http = app.test_client()
         barrier.wait(timeout=60)
-        response = _payout(http, headers, method.id, "100.00", "twice-at-once")
+        response = _payout(http, headers, method_id, "100.00", "twice-at-once")
         answers.append((response.status_code, response.get_json()))
 
     threads = [threading.Thread(target=send) for _ in range(2)]
