@@ -24,6 +24,7 @@ from app.ledger.services import balance_of
 from app.payments.models import Deposit, Receivable
 from app.payouts.models import Payout
 from tests.factories import DepositFactory
+from tests.fakes.stripe_api import FakeStripe
 from tests.payouts.helpers import balances
 from tests.support import csrf_from, free_port
 
@@ -186,9 +187,9 @@ def test_a_refused_request_is_not_kept_so_the_same_key_works_once_the_cause_is_f
 class Server:
     """tests/security/crash_server.py in a process of its own, on the tests' database."""
 
-    def __init__(self, database_url: str, crash_at: str = ""):
+    def __init__(self, database_url: str, crash_at: str = "", **env_vars: str):
         self.port = free_port()
-        env = dict(os.environ, PYTHONPATH=str(ROOT), FREEHOLD_TEST_CRASH_AT=crash_at)
+        env = dict(os.environ, PYTHONPATH=str(ROOT), FREEHOLD_TEST_CRASH_AT=crash_at, **env_vars)
         self.process = subprocess.Popen([sys.executable, "-m", "tests.security.crash_server", database_url,
                                          str(self.port)], cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True)
         deadline = time.monotonic() + 120  # a start-up, however slow the machine: nothing here is timed
@@ -260,3 +261,44 @@ def test_a_server_killed_between_the_work_and_its_answer_leaves_nothing_or_the_w
     assert json.loads(body)["data"]["id"] == payout.id
     assert balances(investor) == (100_000 - payout.amount - payout.fee, payout.amount + payout.fee)
     assert db.session.scalar(select(func.count(Hold.id))) == 1
+
+
+@pytest.mark.parametrize("crash_at", ["before-commit", "after-commit"])
+def test_a_server_killed_after_opening_a_checkout_leaves_no_deposit_or_the_whole_answer(
+        database_url, investor, headers, crash_at):
+    """The gateway is asked for its checkout inside the transaction. Killed before the commit: the checkout opened
+    then was shown to nobody and no deposit refers to it; the retry makes one deposit with a checkout of its own.
+    Killed after the commit: the retry replays the same deposit and checkout, and the gateway is not asked again."""
+    with FakeStripe() as stripe:
+        stripe_env = {"STRIPE_SECRET_KEY": stripe.secret_key, "STRIPE_WEBHOOK_SECRET": stripe.webhook_secret,
+                      "STRIPE_API_BASE": stripe.url}
+        body = {"amount": "250.00", "gateway": "stripe"}
+        keyed = {**headers, "Idempotency-Key": "deposit-killed-once"}
+        discard()
+        dying = Server(database_url, crash_at, **stripe_env)
+        try:
+            with pytest.raises((http.client.HTTPException, OSError)):
+                dying.request("POST", "/api/v1/deposits", body, keyed)
+            assert dying.process.wait(timeout=60) == 17, "the server died at the crash point"
+        finally:
+            dying.stop()
+        assert len(stripe.sessions) == 1  # the checkout was opened before the process died
+        stripe_deposits = select(Deposit).where(Deposit.gateway == "stripe")
+        assert len(db.session.scalars(stripe_deposits).all()) == (0 if crash_at == "before-commit" else 1)
+        discard()
+
+        server = Server(database_url, **stripe_env)
+        try:
+            status, response_headers, answer = server.request("POST", "/api/v1/deposits", body, keyed)
+            again = server.request("POST", "/api/v1/deposits", body, keyed)
+        finally:
+            server.stop()
+        assert status == 201, answer
+        assert (response_headers.get("Idempotent-Replayed") == "true") is (crash_at == "after-commit")
+        assert again[0] == 201 and json.loads(again[2]) == json.loads(answer)
+        deposit = db.session.scalars(stripe_deposits).one()  # exactly one, whichever the crash
+        data = json.loads(answer)["data"]
+        assert data["id"] == deposit.id and data["checkout_url"] == deposit.checkout_url
+        session = stripe.sessions[deposit.gateway_reference]
+        assert session["metadata"]["deposit_id"] == str(deposit.id) and session["url"] == deposit.checkout_url
+        assert len(stripe.sessions) == (2 if crash_at == "before-commit" else 1)
