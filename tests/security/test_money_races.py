@@ -302,3 +302,17 @@ def test_a_server_killed_after_opening_a_checkout_leaves_no_deposit_or_the_whole
         session = stripe.sessions[deposit.gateway_reference]
         assert session["metadata"]["deposit_id"] == str(deposit.id) and session["url"] == deposit.checkout_url
         assert len(stripe.sessions) == (2 if crash_at == "before-commit" else 1)
+
+
+def test_a_key_left_in_progress_by_the_old_three_step_design_is_refused_not_done_again(client, investor, headers,
+                                                                                        method):
+    """Before the answer committed with the work, a crash could leave a claimed key without an answer, its work
+    possibly done. Such a row is refused with a clear 409: the work is never done a second time under it."""
+    first = _payout(client, headers, method.id, "100.00", "left-in-progress")
+    assert first.status_code == 201
+    with unit_of_work():
+        row = db.session.scalars(select(IdempotencyKey)).one()
+        row.status_code, row.response = 0, None  # as the old design left it
+    again = _payout(client, headers, method.id, "100.00", "left-in-progress")
+    assert again.status_code == 409 and "interrupted" in again.get_json()["message"]
+    assert db.session.scalar(select(func.count(Payout.id))) == 1
