@@ -50,7 +50,8 @@ def deposit_new():
                     errors["gateway"] = ["Choose how to pay."]
             else:
                 try:
-                    deposit = payments.begin_deposit(current_user, amount, values["gateway"])
+                    with unit_of_work():
+                        deposit = payments.begin_deposit(current_user, amount, values["gateway"])
                 except DomainError as exc:
                     errors = exc.errors or {"amount": [exc.message]}
                 else:
