@@ -6,6 +6,7 @@ from flask_admin import Admin
 from flask_admin.theme import Bootstrap4Theme
 
 from app.admin.dashboard import DashboardView
+from app.core.headers import csp_nonce
 from app.admin.views import (
     audit,
     declared,
@@ -27,6 +28,7 @@ def init_admin(app: Flask) -> Admin:
         name="Freehold console",
         index_view=DashboardView(name="Dashboard", url="/admin"),
         theme=Bootstrap4Theme(swatch="default", fluid=True),
+        csp_nonce_generator=csp_nonce,  # Flask-Admin's own <script> and <link> tags carry the request's nonce
     )
     for module in (users, kyc, properties, investments, declared, distributions, payments, payouts, ledger, notifications, audit):
         module.register(admin)
