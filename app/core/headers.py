@@ -108,19 +108,32 @@ def policy() -> str:
 
 
 def set_security_headers(response: Response) -> Response:
+    """A header the view set itself (a served document's sandboxing policy, its no-referrer) is kept."""
     headers = response.headers
-    headers["Content-Security-Policy"] = policy()
-    headers["X-Content-Type-Options"] = "nosniff"
-    headers["Referrer-Policy"] = "strict-origin-when-cross-origin"
-    headers["Permissions-Policy"] = PERMISSIONS_POLICY
-    frame_options = {"'none'": "DENY", "'self'": "SAMEORIGIN"}.get(
-        str(_overrides().get("frame-ancestors", BASE_POLICY["frame-ancestors"])))
+    own_policy = headers.get("Content-Security-Policy")
+    if own_policy is None:
+        headers["Content-Security-Policy"] = policy()
+        ancestors = _overrides().get("frame-ancestors", BASE_POLICY["frame-ancestors"])
+    else:
+        ancestors = _directive(own_policy, "frame-ancestors") or "'none'"
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
+    headers.setdefault("Permissions-Policy", PERMISSIONS_POLICY)
+    frame_options = {"'none'": "DENY", "'self'": "SAMEORIGIN"}.get(str(ancestors))
     if frame_options:
-        headers["X-Frame-Options"] = frame_options
-    headers["Cross-Origin-Opener-Policy"] = "same-origin"
+        headers.setdefault("X-Frame-Options", frame_options)
+    headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
     if current_app.config.get("CONFIG_NAME") == "production":
-        headers["Strict-Transport-Security"] = HSTS
+        headers.setdefault("Strict-Transport-Security", HSTS)
     return response
+
+
+def _directive(text: str, name: str) -> str | None:
+    for part in text.split(";"):
+        words = part.split()
+        if words and words[0].lower() == name:
+            return " ".join(words[1:])
+    return None
 
 
 def init_security_headers(app: Flask) -> None:

@@ -10,6 +10,7 @@ from flask import url_for
 from app.core.db import unit_of_work
 from app.core.headers import csp, csp_for
 from app.extensions import db
+from app.kyc.models import KycDocument, KycForm, KycSubmission
 from app.properties.models import Amenity
 from tests.support import build_app
 
@@ -132,7 +133,11 @@ def test_staff_open_every_console_list_and_the_hostile_details_and_nothing_runs(
         urls += [url_for("properties.details_view", id=hostile["draft"].id),
                  url_for("properties.details_view", id=hostile["active"].id),
                  url_for("users.details_view", id=hostile["investor"].id),
-                 url_for("amenities.edit_view", id=hostile["amenity"].id)]
+                 url_for("amenities.edit_view", id=hostile["amenity"].id),
+                 url_for("properties.edit_view", id=hostile["draft"].id),
+                 url_for("kyc_forms.edit_view", id=db.session.scalars(db.select(KycForm.id)).first())]
+        urls += [url_for("kyc_queue.case", submission_id=s_id) for s_id in db.session.scalars(
+            db.select(KycSubmission.id).where(KycSubmission.user_id == hostile["investor"].id))]
     scanned = 0
     for path in urls:
         response = client.get(path)
@@ -145,6 +150,21 @@ def test_staff_open_every_console_list_and_the_hostile_details_and_nothing_runs(
     assert 'data-confirm="Publish Tower &#34;&#39;&gt;&lt;script&gt;' in details  # the title is text, escaped
     amenities = client.get("/admin/amenities/").get_data(as_text=True)
     assert 'data-model-action="delete"' in amenities and 'data-confirm="Are you sure' in amenities
+
+
+def test_a_kyc_document_keeps_its_sandbox_and_only_the_console_may_frame_it(client, login, make_user, hostile):
+    login(make_user(role="compliance"))
+    documents = db.session.scalars(db.select(KycDocument).join(KycSubmission).where(
+        KycSubmission.user_id == hostile["investor"].id)).all()
+    assert len(documents) >= 2
+    for document in documents:
+        response = client.get(f"/admin/kyc_queue/document/{document.id}")
+        assert response.status_code == 200
+        policy = _policy(response)
+        assert "sandbox" in policy and policy["default-src"] == "'none'" and policy["frame-ancestors"] == "'self'"
+        assert response.headers["X-Frame-Options"] == "SAMEORIGIN"
+        assert response.headers["Referrer-Policy"] == "no-referrer"  # the document's own, kept
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
 
 
 def test_every_kind_of_response_carries_the_headers(app, client, login, make_user, token_for, investor):
