@@ -2,14 +2,18 @@
 property and an amenity are titled with it, then staff open the console's lists and details and click through its
 confirmations (publish, block, bulk delete, row delete, run returns). Nothing runs: window.__pwned stays undefined,
 no Content-Security-Policy violation is reported, and every confirmation shows the hostile text as plain text."""
+import pyotp
 import pytest
+from flask import url_for
 from playwright.sync_api import expect
 from sqlalchemy import select
 
 from app.auth.models import User
 from app.core.db import unit_of_work
 from app.extensions import db
+from app.investing.models import Investment
 from app.properties.models import Amenity, Property
+from app.seed import seed_demo
 from tests.investing.test_distribution import book, periods
 from tests.support import PASSWORD, totp_now
 
@@ -159,3 +163,45 @@ def test_hostile_names_and_titles_never_run_in_the_portal_or_the_console(browser
         staff.goto(path)
     staff.context.close()
     investor.context.close()
+
+
+def test_the_demo_pages_break_no_policy(app, browser, live_server, artifacts_dir):
+    """Every console list and the main portal pages on the demo data, in Chromium: scripts, styles, images and
+    frames all load under the policy (no violation, no script error)."""
+    logins = {login.email: login for login in seed_demo()}  # the demo commits as it goes
+    investments = db.session.scalars(select(Investment.id).join(User).where(
+        User.email == "investor@example.com")).all()
+    with app.test_request_context():
+        admins = app.extensions["admin"]
+        views = admins[0]._views if isinstance(admins, list) else admins._views
+        console = [url_for(f"{view.endpoint}.{view._default_view}") for view in views]
+        slug = db.session.scalar(select(Property.slug).where(Property.status == "active"))
+        console += [url_for("properties.details_view", id=db.session.scalar(select(Property.id))),
+                    url_for("properties.edit_view", id=db.session.scalar(select(Property.id))),
+                    url_for("notification_templates.create_view")]
+    investor = Browser(browser, live_server)
+    investor.goto("/login")
+    investor.page.fill("#email", "investor@example.com")
+    investor.page.fill("#password", "Demo-investor-2026")
+    investor.page.click("button[type=submit]")
+    investor.assert_clean()
+    for path in ("/", "/properties", f"/properties/{slug}", "/portfolio", f"/portfolio/{investments[0]}", "/wallet",
+                 "/payouts", "/payouts/new", "/payout-methods", "/deposits/new", "/kyc", "/account/security",
+                 "/notifications", "/account/notifications"):
+        investor.goto(path)
+    investor.page.screenshot(path=str(artifacts_dir / "policy-portal-notifications.png"), full_page=True)
+    investor.context.close()
+
+    staff = Browser(browser, live_server)
+    admin = logins["admin@example.com"]
+    staff.goto("/login")
+    staff.page.fill("#email", admin.email)
+    staff.page.fill("#password", admin.password)
+    staff.page.click("button[type=submit]")
+    staff.page.fill("#code", pyotp.TOTP(admin.totp_secret).now())
+    staff.page.click("button[type=submit]")
+    staff.assert_clean()
+    for path in console:
+        staff.goto(path)
+    staff.page.screenshot(path=str(artifacts_dir / "policy-console-template.png"), full_page=True)
+    staff.context.close()
