@@ -6,7 +6,6 @@ from flask_admin import Admin
 from flask_admin.theme import Bootstrap4Theme
 
 from app.admin.dashboard import DashboardView
-from app.core.headers import csp_nonce
 from app.admin.views import (
     audit,
     declared,
@@ -20,6 +19,7 @@ from app.admin.views import (
     properties,
     users,
 )
+from app.core.headers import csp_nonce
 
 
 def init_admin(app: Flask) -> Admin:
