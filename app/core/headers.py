@@ -117,7 +117,7 @@ def set_security_headers(response: Response) -> Response:
     else:
         ancestors = _directive(own_policy, "frame-ancestors") or "'none'"
     headers.setdefault("X-Content-Type-Options", "nosniff")
-    headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
+    headers.setdefault("Referrer-Policy", "no-referrer" if _carries_token() else "strict-origin-when-cross-origin")
     headers.setdefault("Permissions-Policy", PERMISSIONS_POLICY)
     frame_options = {"'none'": "DENY", "'self'": "SAMEORIGIN"}.get(str(ancestors))
     if frame_options:
@@ -126,6 +126,11 @@ def set_security_headers(response: Response) -> Response:
     if current_app.config.get("CONFIG_NAME") == "production":
         headers.setdefault("Strict-Transport-Security", HSTS)
     return response
+
+
+def _carries_token() -> bool:
+    """A page whose address holds a secret (a password-reset or verification link) sends no referrer at all."""
+    return bool(request.view_args and "token" in request.view_args)
 
 
 def _directive(text: str, name: str) -> str | None:

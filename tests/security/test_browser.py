@@ -181,6 +181,14 @@ def test_every_kind_of_response_carries_the_headers(app, client, login, make_use
     assert_hardened(client.get("/admin/"))
 
 
+def test_a_page_whose_address_holds_a_token_sends_no_referrer(client):
+    for path in ("/password/reset/not-a-real-token", "/verify-email/not-a-real-token"):
+        response = client.get(path)
+        assert response.headers["Referrer-Policy"] == "no-referrer", path
+        assert "Content-Security-Policy" in response.headers
+    assert client.get("/login").headers["Referrer-Policy"] == "strict-origin-when-cross-origin"
+
+
 def test_an_unexpected_error_page_carries_the_headers(database_url):
     app = build_app(database_url, PROPAGATE_EXCEPTIONS=False)
 
