@@ -189,6 +189,25 @@ def test_a_page_whose_address_holds_a_token_sends_no_referrer(client):
     assert client.get("/login").headers["Referrer-Policy"] == "strict-origin-when-cross-origin"
 
 
+def test_only_the_deposit_form_may_send_the_investor_on_to_the_card_checkout(client, login, investor):
+    login(investor)
+    assert _policy(client.get("/deposits/new"))["form-action"] == "'self' https://checkout.stripe.com"
+    assert _policy(client.get("/wallet"))["form-action"] == "'self'"
+
+
+def test_with_files_in_a_bucket_photos_may_load_from_its_endpoint_only(app, client, monkeypatch):
+    monkeypatch.setitem(app.config, "STORAGE_BACKEND", "s3")
+    monkeypatch.setitem(app.config, "S3_ENDPOINT_URL", "https://objects.example.net:9000/ignored/path")
+    policy = _policy(client.get("/login"))
+    assert policy["img-src"] == "'self' data: https://objects.example.net:9000"
+    assert policy["frame-src"] == "'self' https://objects.example.net:9000"
+    monkeypatch.setitem(app.config, "S3_ENDPOINT_URL", None)
+    monkeypatch.setitem(app.config, "S3_REGION", "eu-west-1")
+    assert _policy(client.get("/login"))["img-src"] == "'self' data: https://s3.eu-west-1.amazonaws.com"
+    monkeypatch.setitem(app.config, "STORAGE_BACKEND", "local")
+    assert _policy(client.get("/login"))["img-src"] == "'self' data:"
+
+
 def test_an_unexpected_error_page_carries_the_headers(database_url):
     app = build_app(database_url, PROPAGATE_EXCEPTIONS=False)
 
