@@ -8,7 +8,7 @@ Templates put `nonce="{{ csp_nonce() }}"` on each `<script>` and `<style>` eleme
 travels in `data-*` attributes or a `<script type="application/json">` block, never inside JavaScript.
 
 A page that needs another policy gets it narrowly: `@csp(frame_ancestors="'self'")` on its view (above or below
-`@expose`/`@route`, the attribute survives functools.wraps), or `csp_for(endpoint, ...)` for a view defined
+`@expose`/`@route`, the attribute survives functools.wraps), or `csp_for(app, endpoint, ...)` for a view defined
 elsewhere. Each keyword replaces one directive (underscores become dashes); `None` drops it.
 """
 from __future__ import annotations
@@ -45,7 +45,7 @@ BASE_POLICY: dict[str, str] = {
 }
 
 _ATTRIBUTE = "_csp_directives"
-_by_endpoint: dict[str, dict[str, str | None]] = {}
+_EXTENSION = "csp_by_endpoint"
 
 
 def csp(**directives: str | None) -> Callable[[F], F]:
@@ -56,9 +56,9 @@ def csp(**directives: str | None) -> Callable[[F], F]:
     return decorate
 
 
-def csp_for(endpoint: str, **directives: str | None) -> None:
+def csp_for(app: Flask, endpoint: str, **directives: str | None) -> None:
     """The same as @csp, for a view registered by endpoint name (a Flask-Admin or another blueprint's view)."""
-    _by_endpoint[endpoint] = _dashed(directives)
+    app.extensions.setdefault(_EXTENSION, {})[endpoint] = _dashed(directives)
 
 
 def _dashed(directives: dict[str, str | None]) -> dict[str, str | None]:
@@ -89,8 +89,9 @@ def _overrides() -> dict[str, str | None]:
     endpoint = request.endpoint
     if not endpoint:
         return {}
-    if endpoint in _by_endpoint:
-        return _by_endpoint[endpoint]
+    by_endpoint = current_app.extensions.get(_EXTENSION, {})
+    if endpoint in by_endpoint:
+        return dict(by_endpoint[endpoint])
     view = current_app.view_functions.get(endpoint)
     return dict(getattr(view, _ATTRIBUTE, None) or {})
 

@@ -249,7 +249,7 @@ def test_a_page_given_its_own_policy_changes_only_what_it_names(database_url):
     def docs_like():
         return "docs"
 
-    csp_for("docs_like", script_src="'self' 'nonce-{nonce}' https://cdn.example", object_src=None)
+    csp_for(app, "docs_like", script_src="'self' 'nonce-{nonce}' https://cdn.example", object_src=None)
     client = app.test_client()
     framed_policy = _policy(response := client.get("/framed"))
     assert framed_policy["frame-ancestors"] == "'self'" and framed_policy["img-src"] == "'self' https://maps.example"
