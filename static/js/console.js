@@ -48,13 +48,13 @@
   });
 
   // Keyboard shortcuts of a KYC case: a, r, s focus approve, reject, resubmit; n opens the next case.
-  if (document.querySelector("[data-kyc-shortcuts]")) {
-    document.addEventListener("keydown", function (e) {
-      var t = e.target.tagName;
-      if (t === "INPUT" || t === "TEXTAREA" || t === "SELECT" || e.ctrlKey || e.metaKey || e.altKey) { return; }
-      var map = {a: "btn-approve", r: "btn-reject", s: "btn-resubmit"};
-      if (map[e.key]) { var b = document.getElementById(map[e.key]); if (b) { e.preventDefault(); b.focus(); } }
-      if (e.key === "n") { var n = document.getElementById("next-case"); if (n) { window.location = n.href; } }
-    });
-  }
+  // (The page says so with a data-kyc-shortcuts element, which may come after this script.)
+  document.addEventListener("keydown", function (e) {
+    if (!document.querySelector("[data-kyc-shortcuts]")) { return; }
+    var t = e.target.tagName;
+    if (t === "INPUT" || t === "TEXTAREA" || t === "SELECT" || e.ctrlKey || e.metaKey || e.altKey) { return; }
+    var map = {a: "btn-approve", r: "btn-reject", s: "btn-resubmit"};
+    if (map[e.key]) { var b = document.getElementById(map[e.key]); if (b) { e.preventDefault(); b.focus(); } }
+    if (e.key === "n") { var n = document.getElementById("next-case"); if (n) { window.location = n.href; } }
+  });
 })();
