@@ -12,6 +12,9 @@ from app.auth.models import User
 from app.core.db import unit_of_work
 from app.extensions import db
 from app.investing.models import Investment
+from app.kyc import services as kyc
+from app.kyc.demo import ensure_forms, sample_image
+from app.kyc.models import KycSubmission
 from app.properties.models import Amenity, Property
 from app.seed import seed_demo
 from tests.investing.test_distribution import book, periods
@@ -163,6 +166,40 @@ def test_hostile_names_and_titles_never_run_in_the_portal_or_the_console(browser
         staff.goto(path)
     staff.context.close()
     investor.context.close()
+
+
+def test_compliance_bulk_rejects_a_hostile_case_with_the_reason_chosen_above(browser, live_server, make_user):
+    """The KYC queue's bulk reason and comment reach the bulk action through static/js/console.js, after a
+    confirmation; the investor's hostile name in the queue runs nothing."""
+    applicant = make_user(first_name=PAYLOAD[:100], last_name="</script>")
+    with unit_of_work():
+        identity, _ = ensure_forms()
+        submission = kyc.submit(applicant, identity, {
+            "document_type": "passport", "document_number": "X7654321", "issuing_country": "GB",
+            "date_of_birth": "1990-01-01"},
+            {"front_image": kyc.Upload(sample_image("PASSPORT")), "selfie": kyc.Upload(sample_image("x", (400, 400)))})
+    staff = Browser(browser, live_server)
+    _sign_in_staff(staff, make_user(role="compliance"))
+    staff.goto("/admin/kyc_queue/")
+    page = staff.page
+    page.select_option("#bulk_reason_code", "unreadable")
+    page.fill("#bulk_comment", PAYLOAD)
+    page.locator(f"input.action-checkbox[value='{submission.id}']").check()
+    page.get_by_text("With selected").click()
+    page.locator("[data-model-action=reject]").click()  # dismissed: nothing is decided
+    assert staff.dialogs[-1] == ("confirm", "Reject every selected case with the reason chosen above?")
+    staff.assert_clean()
+    assert db.session.scalar(select(KycSubmission.status).where(KycSubmission.id == submission.id)) == "pending"
+    staff.answer = "accept"
+    page.get_by_text("With selected").click()
+    page.locator("[data-model-action=reject]").click()
+    expect(page.get_by_text("1 of 1 case(s) rejected.")).to_be_visible()
+    staff.assert_clean()
+    db.session.expire_all()
+    decided = db.session.get(KycSubmission, submission.id)
+    assert decided.status == "rejected" and decided.reason_code == "unreadable" and decided.comment == PAYLOAD
+    staff.goto(f"/admin/kyc_queue/case/{submission.id}")
+    staff.context.close()
 
 
 def test_the_demo_pages_break_no_policy(app, browser, live_server, artifacts_dir):
