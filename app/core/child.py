@@ -1,0 +1,190 @@
+"""Costly work on untrusted input (decoding an upload, rendering a staff template) run in a child process with a
+memory limit, a CPU-time limit and a wall-clock limit, so that a crafted input costs at most one child.
+
+Children are started with the "spawn" method (a fresh interpreter: forking a process that runs gevent, threads or
+open database connections is unsafe) and kept for reuse, because starting one costs about a second (it imports
+the application's modules). Each child serves one call at a time over a pipe: the parent sends a function (by
+its importable name) and its arguments, the child sends back its result or its exception. A child that runs out
+of time is killed; one that runs out of memory, crashes or is killed is replaced; the caller gets `ChildFailed`.
+
+Limits inside the child: RLIMIT_AS (address space) for memory; RLIMIT_CPU, moved forward before each call, for
+CPU time (the kernel ends the child with SIGXCPU). The parent waits at most the wall-clock limit, off gevent's
+event loop (`off_loop`), then kills the child.
+
+A daemonic process (a Celery prefork worker) may not start children: there the call runs in the process itself.
+"""
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import resource
+import threading
+from signal import SIGXCPU
+from collections.abc import Callable
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from typing import Any, TypeVar
+
+from app.core.offload import off_loop
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+MAX_IDLE = 2  # children kept waiting per process
+MAX_CALLS = 200  # calls a child serves before it is replaced (memory fragmentation, leaks in decoders)
+START_SECONDS = 60.0  # time a new child may take to import the application (a loaded machine)
+_READY = "ready"
+
+
+class ChildFailed(Exception):
+    """The child did not finish: `reason` is "timeout", "memory" or "crashed"."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Limits:
+    memory_bytes: int
+    cpu_seconds: int
+    wall_seconds: float
+
+
+def _cpu_used() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _limit_cpu(seconds: int) -> None:
+    _, hard = resource.getrlimit(resource.RLIMIT_CPU)
+    soft = int(_cpu_used()) + 1 + seconds
+    if hard != resource.RLIM_INFINITY:
+        soft = min(soft, hard)
+    resource.setrlimit(resource.RLIMIT_CPU, (soft, hard))
+
+
+def _serve(conn: Connection, memory_bytes: int, cpu_seconds: int) -> None:
+    """The child's loop: one call at a time until the parent closes the pipe."""
+    _, hard = resource.getrlimit(resource.RLIMIT_AS)
+    if hard == resource.RLIM_INFINITY or memory_bytes < hard:
+        resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, hard))
+    conn.send(_READY)
+    while True:
+        try:
+            fn, args = conn.recv()
+        except (EOFError, OSError):
+            return
+        _limit_cpu(cpu_seconds)
+        try:
+            reply: tuple[str, Any] = ("ok", fn(*args))
+        except MemoryError:
+            reply = ("memory", None)
+        except Exception as exc:  # handed to the parent, which raises it
+            reply = ("error", exc)
+        try:
+            conn.send(reply)
+        except MemoryError:
+            conn.send(("memory", None))
+        if reply[0] == "memory":
+            return  # the heap may be left in pieces: the parent starts a fresh child next time
+
+
+class _Child:
+    def __init__(self, limits: Limits):
+        context = multiprocessing.get_context("spawn")
+        self.conn, child_end = context.Pipe()
+        self.process = context.Process(target=_serve, args=(child_end, limits.memory_bytes, limits.cpu_seconds),
+                                       name="freehold-check", daemon=True)
+        self.process.start()
+        child_end.close()
+        self.limits = limits
+        self.ready = False
+        self.calls = 0
+
+    def call(self, fn: Callable[..., Any], args: tuple) -> tuple[str, Any]:
+        """Blocking: wait until the child has started, hand it the call, wait for its reply."""
+        try:
+            if not self.ready:
+                if not self.conn.poll(START_SECONDS) or self.conn.recv() != _READY:
+                    raise ChildFailed("crashed")
+                self.ready = True
+            self.calls += 1
+            self.conn.send((fn, args))
+            if not self.conn.poll(self.limits.wall_seconds):
+                raise ChildFailed("timeout")
+            status, value = self.conn.recv()
+        except (EOFError, OSError, BrokenPipeError):
+            raise ChildFailed("crashed") from None
+        return status, value
+
+    def stop(self) -> None:
+        self.conn.close()
+        if self.process.is_alive():
+            self.process.kill()
+        self.process.join(5)
+
+
+_idle: list[_Child] = []
+_lock = threading.Lock()
+_owner = os.getpid()
+
+
+def _take(limits: Limits) -> _Child:
+    global _owner
+    with _lock:
+        if _owner != os.getpid():  # a forked copy of this process: the children are not ours
+            _idle.clear()
+            _owner = os.getpid()
+        while _idle:
+            child = _idle.pop()
+            if child.limits == limits and child.process.is_alive():
+                return child
+            child.stop()
+    return _Child(limits)
+
+
+def _give_back(child: _Child) -> None:
+    with _lock:
+        if child.calls < MAX_CALLS and len(_idle) < MAX_IDLE and child.process.is_alive():
+            _idle.append(child)
+            return
+    child.stop()
+
+
+def stop_all() -> None:
+    """End the waiting children (tests; a process about to exit ends them anyway, they are daemonic)."""
+    with _lock:
+        children = list(_idle)
+        _idle.clear()
+    for child in children:
+        child.stop()
+
+
+def run(fn: Callable[..., T], *args: Any, limits: Limits) -> T:
+    """fn(*args) in a limited child; its exception is raised here. ChildFailed when it ran out of time or memory
+    or died. fn must be importable by name (a module-level function) and its arguments and result picklable."""
+    if multiprocessing.current_process().daemon:
+        return fn(*args)
+    child = _take(limits)
+    try:
+        status, value = off_loop(child.call, fn, args)
+    except ChildFailed as exc:
+        child.stop()
+        if exc.reason == "crashed" and child.process.exitcode == -SIGXCPU:  # past its CPU time
+            exc = ChildFailed("timeout")
+        log.warning("child check of %s failed: %s (exit code %s)", getattr(fn, "__name__", fn), exc.reason,
+                    child.process.exitcode)
+        raise exc from None
+    except BaseException:
+        child.stop()
+        raise
+    if status == "memory":
+        child.stop()
+        log.warning("child check of %s ran out of memory", getattr(fn, "__name__", fn))
+        raise ChildFailed("memory")
+    _give_back(child)
+    if status == "error":
+        raise value
+    return value
