@@ -227,6 +227,33 @@ def _count_objects(reader: PdfReader) -> int:
     return listed + len(getattr(reader, "xref_objStm", {}))
 
 
+def _count_pages(reader: PdfReader, max_pages: int) -> None:
+    """Walk the page tree, counting a page each time it is reached, and stop as soon as there are too many: a tree
+    whose nodes point at the same children again and again (2**20 pages in two kilobytes) is refused in
+    max_pages steps, before pypdf flattens it."""
+    root: Any = reader.trailer["/Root"].get_object()
+    stack: list[Any] = [root["/Pages"]]
+    pages = nodes = 0
+    while stack:
+        node = stack.pop()
+        node = node.get_object() if hasattr(node, "get_object") else node
+        if not isinstance(node, DictionaryObject):
+            raise _pdf_damaged()
+        kids = node.get("/Kids")
+        if kids is None:
+            pages += 1
+            if pages > max_pages:
+                raise _too_many_pages(max_pages)
+            continue
+        nodes += 1
+        if nodes > max_pages + 64:  # more inner nodes than a tree of that many pages needs
+            raise _too_many_pages(max_pages)
+        kids = kids.get_object()
+        if not isinstance(kids, ArrayObject):
+            raise _pdf_damaged()
+        stack.extend(kids)
+
+
 def _clean_pdf(data: bytes, caps: Caps) -> CleanFile:
     if b"%%EOF" not in data[-PDF_EOF_WINDOW:]:
         raise _pdf_damaged()
@@ -238,6 +265,7 @@ def _clean_pdf(data: bytes, caps: Caps) -> CleanFile:
                                  "encrypted")
         if _count_objects(reader) > caps.max_objects:
             raise _too_many_objects(caps.max_objects)
+        _count_pages(reader, caps.max_pages)
         pages = len(reader.pages)
         if pages > caps.max_pages:
             raise _too_many_pages(caps.max_pages)
