@@ -9,10 +9,13 @@ import pytest
 from sqlalchemy import func, select
 
 from app.core import child, upload_checks, uploads
+from app.core.audit import AuditRecord
 from app.core.db import unit_of_work
 from app.extensions import db
 from app.kyc.demo import ensure_forms
 from app.kyc.models import KycDocument, KycSubmission
+from app.notifications import rendering
+from app.notifications.models import NotificationTemplate
 from app.properties.models import PropertyDocument, PropertyPhoto
 from tests.core import files
 from tests.security import hogs
@@ -157,3 +160,83 @@ def test_checks_reuse_a_waiting_child(app, fresh_children):
         uploads.clean_upload(files.jpeg(800, 600))
     per_upload = (time.perf_counter() - started) / 20
     assert per_upload < 0.25, f"{per_upload * 1000:.0f} ms an upload"
+
+
+# staff templates ----------------------------------------------------------------------------------------------------
+COSTLY_TEMPLATES = {
+    "power tower": ("{{ 9**9**9 }}", "exponentiation"),
+    "huge repetition": ("{{ 'x' * 999999999 }}", "larger than 1,000,000"),
+    "huge range": ("{% for i in range(10**12) %}x{% endfor %}", "range() is not available"),
+    "huge range, no power": ("{% for i in range(1000000) %}x{% endfor %}", "range() is not available"),
+    "huge constant": ("{{ 123456789012345678901234567890 }}", "larger than 1,000,000"),
+    "repetition built at run time": ("{{ 'x' * 99999 * 2 }}", "more than 100,000"),
+    "product built at run time": ("{{ 999999 * 999999 * 999999 * 999999 }}", "numbers larger than"),
+    "printf width": ("{{ '%0999999999d' % 1 }}", "width larger than 100,000"),
+    "format filter width": ("{{ '%0999999999d'|format(1) }}", "width larger than 100,000"),
+}
+# a loop that writes nothing and never ends (10**10 turns), over a list built within the limits
+SLOW = "{% set big = 'x'|center(99999)|list %}{% for a in big %}{% for b in big %}{% endfor %}{% endfor %}"
+
+
+@pytest.fixture
+def support(make_user, login, client):
+    staff = make_user(role="support")
+    login(staff)
+    return staff, csrf_from(client.get("/admin/notification_templates/new/").get_data(as_text=True))
+
+
+def preview(client, token, body):
+    return client.post("/admin/notification_templates/preview", data={
+        "csrf_token": token, "event": "welcome", "channel": "email", "subject": "Hi", "body": body}).get_json()
+
+
+def save(client, token, body):
+    return client.post("/admin/notification_templates/new/", data={
+        "csrf_token": token, "event": "welcome", "channel": "email", "subject": "Hi", "body": body, "active": "y"},
+        follow_redirects=True)
+
+
+@pytest.mark.parametrize("name", list(COSTLY_TEMPLATES))
+def test_support_previews_and_saves_a_template_that_computes_huge_values(client, support, name):
+    staff, token = support
+    source, words = COSTLY_TEMPLATES[name]
+    started = time.perf_counter()
+    answer = preview(client, token, f"Hello {source}")
+    assert answer["ok"] is False and words in answer["error"], answer
+    refused = save(client, token, f"Hello {source}")
+    assert time.perf_counter() - started < 15
+    page = refused.get_data(as_text=True)
+    assert "does not render" in page and words in page
+    assert db.session.scalar(select(func.count(NotificationTemplate.id))) == 0
+    record = db.session.scalar(select(AuditRecord).where(AuditRecord.action == "notifications.template_refused"))
+    assert record.actor_id == staff.id and record.after["body"] == f"Hello {source}"
+    assert words in record.reason
+
+
+def test_the_time_budget_ends_a_slow_template(app, client, support, fresh_children, monkeypatch):
+    staff, token = support
+    monkeypatch.setitem(app.config, "TEMPLATE_CHECK_SECONDS", 1)
+    started = time.perf_counter()
+    answer = preview(client, token, SLOW)
+    assert answer["ok"] is False and "longer than 1 seconds" in answer["error"]
+    refused = save(client, token, SLOW)
+    assert "does not render" in refused.get_data(as_text=True)
+    assert time.perf_counter() - started < 15  # two children started and two budgets spent, not 10**10 turns
+    assert db.session.scalar(select(func.count(NotificationTemplate.id))) == 0
+    assert db.session.scalar(select(AuditRecord).where(AuditRecord.action == "notifications.template_refused"))
+    # the next preview still works
+    answer = preview(client, token, "Welcome, {{ user.first_name }}: {{ 'ab' * 3 }} {{ 7 * 6 }}")
+    assert answer["ok"] is True and answer["body"] == "Welcome, Iris: ababab 42"
+
+
+def test_a_template_that_writes_too_much_is_cut_off(client, support):
+    _, token = support
+    answer = preview(client, token, "{% for a in 'x'|center(99999)|list %}{{ 'y' * 10 }}{% endfor %}")
+    assert answer["ok"] is False and "writes more than 500,000 characters" in answer["error"]
+
+
+@pytest.mark.parametrize("name", list(COSTLY_TEMPLATES))
+def test_a_costly_override_already_saved_is_refused_when_sent(name):
+    """Real sends render in the sending process with the same checks (the file template stands in)."""
+    with pytest.raises(rendering.TemplateProblem):
+        rendering.render_sandboxed(COSTLY_TEMPLATES[name][0], {"user": {"first_name": "x"}})
