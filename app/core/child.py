@@ -20,10 +20,10 @@ import multiprocessing
 import os
 import resource
 import threading
-from signal import SIGXCPU
 from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
+from signal import SIGXCPU
 from typing import Any, TypeVar
 
 from app.core.offload import off_loop
@@ -31,7 +31,7 @@ from app.core.offload import off_loop
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-MAX_IDLE = 2  # children kept waiting per process
+MAX_IDLE = 3  # children kept waiting per process (upload checks and template checks have their own limits)
 MAX_CALLS = 200  # calls a child serves before it is replaced (memory fragmentation, leaks in decoders)
 START_SECONDS = 60.0  # time a new child may take to import the application (a loaded machine)
 _READY = "ready"
@@ -103,7 +103,7 @@ class _Child:
         self.ready = False
         self.calls = 0
 
-    def call(self, fn: Callable[..., Any], args: tuple) -> tuple[str, Any]:
+    def call(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> tuple[str, Any]:
         """Blocking: wait until the child has started, hand it the call, wait for its reply."""
         try:
             if not self.ready:
@@ -137,20 +137,25 @@ def _take(limits: Limits) -> _Child:
         if _owner != os.getpid():  # a forked copy of this process: the children are not ours
             _idle.clear()
             _owner = os.getpid()
-        while _idle:
-            child = _idle.pop()
-            if child.limits == limits and child.process.is_alive():
-                return child
-            child.stop()
-    return _Child(limits)
+        dead = [child for child in _idle if not child.process.is_alive()]
+        found = next((child for child in reversed(_idle) if child.limits == limits and child not in dead), None)
+        for child in [*dead, found]:
+            if child is not None:
+                _idle.remove(child)
+    for child in dead:
+        child.stop()
+    return found or _Child(limits)
 
 
 def _give_back(child: _Child) -> None:
+    retired = [child] if child.calls >= MAX_CALLS or not child.process.is_alive() else []
     with _lock:
-        if child.calls < MAX_CALLS and len(_idle) < MAX_IDLE and child.process.is_alive():
+        if not retired:
             _idle.append(child)
-            return
-    child.stop()
+            if len(_idle) > MAX_IDLE:
+                retired.append(_idle.pop(0))  # the one that waited longest
+    for old in retired:
+        old.stop()
 
 
 def stop_all() -> None:
@@ -187,4 +192,5 @@ def run(fn: Callable[..., T], *args: Any, limits: Limits) -> T:
     _give_back(child)
     if status == "error":
         raise value
-    return value
+    result: T = value
+    return result

@@ -72,17 +72,17 @@ class LimitedSandbox(ImmutableSandboxedEnvironment):
             _check_printf(left)
         if operator_ == "*":
             for sequence, count in ((left, right), (right, left)):
-                if isinstance(sequence, (str, list, tuple)) and isinstance(count, int):
-                    if len(sequence) * count > MAX_LENGTH:
-                        raise TooCostly(f"this would repeat a text or list to more than {MAX_LENGTH:,} items")
-        if operator_ == "+" and all(isinstance(side, (str, list, tuple)) for side in (left, right)):
-            if len(left) + len(right) > MAX_LENGTH:
-                raise TooCostly(f"this would make a text or list longer than {MAX_LENGTH:,} items")
+                if (isinstance(sequence, (str, list, tuple)) and isinstance(count, int)
+                        and len(sequence) * count > MAX_LENGTH):
+                    raise TooCostly(f"this would repeat a text or list to more than {MAX_LENGTH:,} items")
+        if (operator_ == "+" and all(isinstance(side, (str, list, tuple)) for side in (left, right))
+                and len(left) + len(right) > MAX_LENGTH):
+            raise TooCostly(f"this would make a text or list longer than {MAX_LENGTH:,} items")
         if _number(left) and _number(right) and max(abs(left), abs(right)) > MAX_NUMBER:
-            raise TooCostly(f"numbers larger than {MAX_NUMBER:.0e} are not allowed")
+            raise TooCostly(f"numbers larger than {MAX_NUMBER:,} are not allowed")
         result = self.binop_table[operator_](left, right)
         if _number(result) and not abs(result) <= MAX_NUMBER:  # also NaN and infinity
-            raise TooCostly(f"numbers larger than {MAX_NUMBER:.0e} are not allowed")
+            raise TooCostly(f"numbers larger than {MAX_NUMBER:,} are not allowed")
         return result
 
 

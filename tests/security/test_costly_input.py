@@ -214,7 +214,7 @@ def test_support_previews_and_saves_a_template_that_computes_huge_values(client,
 
 
 def test_the_time_budget_ends_a_slow_template(app, client, support, fresh_children, monkeypatch):
-    staff, token = support
+    _, token = support
     monkeypatch.setitem(app.config, "TEMPLATE_CHECK_SECONDS", 1)
     started = time.perf_counter()
     answer = preview(client, token, SLOW)
