@@ -95,6 +95,8 @@ class _Child:
     def __init__(self, limits: Limits):
         context = multiprocessing.get_context("spawn")
         self.conn, child_end = context.Pipe()
+        for end in (self.conn, child_end):  # gevent's socketpair() makes them non-blocking; these calls block
+            os.set_blocking(end.fileno(), True)
         self.process = context.Process(target=_serve, args=(child_end, limits.memory_bytes, limits.cpu_seconds),
                                        name="freehold-check", daemon=True)
         self.process.start()
@@ -115,7 +117,7 @@ class _Child:
             if not self.conn.poll(self.limits.wall_seconds):
                 raise ChildFailed("timeout")
             status, value = self.conn.recv()
-        except (EOFError, OSError, BrokenPipeError):
+        except (EOFError, OSError):
             raise ChildFailed("crashed") from None
         return status, value
 
@@ -144,7 +146,8 @@ def _take(limits: Limits) -> _Child:
                 _idle.remove(child)
     for child in dead:
         child.stop()
-    return found or _Child(limits)
+    # starting a child (fork, exec, handing it its start-up data) is kept off the event loop too
+    return found or off_loop(_Child, limits)
 
 
 def _give_back(child: _Child) -> None:
