@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import pickle
 import resource
 import threading
 from collections.abc import Callable
@@ -65,8 +66,19 @@ def _limit_cpu(seconds: int) -> None:
     resource.setrlimit(resource.RLIMIT_CPU, (soft, hard))
 
 
+def _portable(exc: Exception) -> Exception:
+    """The exception itself when it survives pickling (the parent raises it as it was), else a RuntimeError
+    that names it."""
+    try:
+        pickle.loads(pickle.dumps(exc))  # noqa: S301 (our own bytes, just made)
+    except Exception:
+        return RuntimeError(f"{type(exc).__name__}: {exc}")
+    return exc
+
+
 def _serve(conn: Connection, memory_bytes: int, cpu_seconds: int) -> None:
     """The child's loop: one call at a time until the parent closes the pipe."""
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # killed past its CPU time (SIGXCPU): no core file
     _, hard = resource.getrlimit(resource.RLIMIT_AS)
     if hard == resource.RLIM_INFINITY or memory_bytes < hard:
         resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, hard))
@@ -82,7 +94,7 @@ def _serve(conn: Connection, memory_bytes: int, cpu_seconds: int) -> None:
         except MemoryError:
             reply = ("memory", None)
         except Exception as exc:  # handed to the parent, which raises it
-            reply = ("error", exc)
+            reply = ("error", _portable(exc))
         try:
             conn.send(reply)
         except MemoryError:
