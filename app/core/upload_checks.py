@@ -1,6 +1,6 @@
 """What an uploaded file's content really is, decided where a crafted file can do no harm: run by
-`app.core.uploads.clean_upload` in a child process with memory and time limits (`app.core.child`), and importable
-there without an application (no Flask, no configuration: the limits come as arguments).
+`app.core.uploads.clean_upload` in a child process with memory and time limits (`app.core.child`), where there is
+no application context: the limits come as arguments.
 
 Images are refused by pixel count from the header before any pixel is decoded, then verified, decoded, turned
 upright and re-encoded without metadata. PDFs are refused when damaged, encrypted, longer than the page limit,
