@@ -47,8 +47,16 @@ class Config:
     S3_REGION = _env("S3_REGION")
     # Local storage folder; None means <instance>/uploads (never under static/)
     UPLOAD_FOLDER = _env("UPLOAD_FOLDER")
-    # Uploaded images with more pixels than this are refused before they are decoded
-    UPLOAD_MAX_PIXELS = int(_env("UPLOAD_MAX_PIXELS", "40000000") or 40_000_000)
+    # Uploaded images (photos and documents alike) with more pixels than this are refused before they are decoded
+    UPLOAD_MAX_PIXELS = int(_env("UPLOAD_MAX_PIXELS", "25000000") or 25_000_000)
+    # Uploaded PDFs with more pages or more objects than this are refused
+    UPLOAD_MAX_PDF_PAGES = int(_env("UPLOAD_MAX_PDF_PAGES", "200") or 200)
+    UPLOAD_MAX_PDF_OBJECTS = int(_env("UPLOAD_MAX_PDF_OBJECTS", "100000") or 100_000)
+    # Each upload is checked in a child process with this much memory (MB) and time (CPU and wall-clock seconds)
+    UPLOAD_CHECK_MEMORY_MB = int(_env("UPLOAD_CHECK_MEMORY_MB", "1024") or 1024)
+    UPLOAD_CHECK_SECONDS = int(_env("UPLOAD_CHECK_SECONDS", "20") or 20)
+    # Staff templates are previewed and checked in a child process within this many seconds
+    TEMPLATE_CHECK_SECONDS = float(_env("TEMPLATE_CHECK_SECONDS", "3") or 3)
 
     STRIPE_SECRET_KEY = _env("STRIPE_SECRET_KEY")
     STRIPE_WEBHOOK_SECRET = _env("STRIPE_WEBHOOK_SECRET")
