@@ -3,7 +3,18 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Boolean, CheckConstraint, Column, ForeignKey, Index, Integer, String, Table
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.core.crypto import EncryptedString
@@ -48,8 +59,10 @@ class User(IdMixin, TimestampMixin, Model):
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     terms_accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     password_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    # brute-force lockout: consecutive failures and the time the account opens again
+    # brute force across every source address (app/auth/lockout.py): failures in the window that began at
+    # failures_since, and the end of the account-wide lock (accounts without 2FA only)
     failed_logins: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    failures_since: Mapped[datetime | None] = mapped_column(UTCDateTime())
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
     phone_number: Mapped[str | None] = mapped_column(EncryptedString())  # E.164, for SMS notices
     totp_secret: Mapped[str | None] = mapped_column(EncryptedString())
@@ -160,11 +173,25 @@ class LoginAttempt(IdMixin, Model):
 
 
 class RecoveryCode(IdMixin, Model):
-    """A single-use two-factor recovery code; only its SHA-256 is stored."""
+    """A single-use two-factor recovery code; only a keyed hash of it is stored (app/auth/recovery.py)."""
 
     __tablename__ = "recovery_codes"
 
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True)
-    code_hash: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    code_hash: Mapped[str] = mapped_column(String(80), unique=True, nullable=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class SigninFailure(IdMixin, Model):
+    """Failed sign-ins in a row against one account from one source address, and that source's lock: an attacker
+    locks out only the address they try from, never the owner elsewhere (app/auth/lockout.py)."""
+
+    __tablename__ = "signin_failures"
+    __table_args__ = (UniqueConstraint("user_id", "source"),)
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), nullable=False)
+    source: Mapped[str] = mapped_column(String(64), nullable=False)
+    failures: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_failure_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
