@@ -8,11 +8,17 @@ from flask import url_for
 
 from app.auth import signals as auth_signals
 from app.auth.models import User
+from app.core.urls import external_url
 from app.notifications.services import notify
 
 
 def on_user_registered(user: User, **_) -> None:
     notify(user, "welcome", link=url_for("portal.dashboard", _external=True))
+
+
+def on_registration_attempted(user: User, **_) -> None:
+    notify(user, "registration_attempted", link=external_url("auth.login"),
+           reset_link=external_url("auth.forgot_password"))
 
 
 def on_verification_requested(user: User, *, token: str, **_) -> None:
@@ -34,6 +40,7 @@ def on_security_changed(user: User, *, what: str, ip: str | None, user_agent: st
 
 RECEIVERS = (
     (auth_signals.user_registered, on_user_registered),
+    (auth_signals.registration_attempted, on_registration_attempted),
     (auth_signals.verification_requested, on_verification_requested),
     (auth_signals.password_reset_requested, on_password_reset_requested),
     (auth_signals.account_locked, on_account_locked),
