@@ -55,8 +55,8 @@ def is_locked(user: User, now: datetime | None = None, *, source: str | None = N
 def _upsert(user_id: int, source: str, now: datetime) -> tuple[int, int]:
     """Add one failure to (user, source), creating its row on the first: returns (row id, failures)."""
     insert = pg_insert if db.session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    statement = insert(SigninFailure).values(user_id=user_id, source=source, failures=1, last_failure_at=now)
-    statement = statement.on_conflict_do_update(
+    values = insert(SigninFailure).values(user_id=user_id, source=source, failures=1, last_failure_at=now)
+    statement = values.on_conflict_do_update(
         index_elements=[SigninFailure.user_id, SigninFailure.source],
         set_={"failures": SigninFailure.failures + 1, "last_failure_at": now},
     ).returning(SigninFailure.id, SigninFailure.failures)

@@ -12,7 +12,7 @@ from app.auth import mfa, passwords, services
 from app.auth.models import RecoveryCode, SigninFailure, User, UserSession
 from app.core.audit import AuditRecord
 from app.extensions import db, limiter
-from tests.support import PASSWORD, csrf_from, link_in, outbox, totp_now
+from tests.support import csrf_from, link_in, outbox, totp_now
 
 GOOD = "Quiet-harbour-lantern-42"
 ATTACKER_IP = "203.0.113.66"
