@@ -12,6 +12,7 @@ from app.auth import mfa, passwords, services
 from app.auth.models import RecoveryCode, SigninFailure, User, UserSession
 from app.core.audit import AuditRecord
 from app.extensions import db, limiter
+from tests.concurrency import run_threads
 from tests.support import csrf_from, link_in, outbox, totp_now
 
 GOOD = "Quiet-harbour-lantern-42"
@@ -283,3 +284,21 @@ def test_a_legacy_recovery_code_is_wrapped_by_the_migration_and_still_works(app,
     # its owner signs in with it, once
     assert login(user, code=legacy_code.upper()).status_code == 302
     assert login(user, code=legacy_code, http=browser(client, OWNER_IP)).status_code == 401
+
+
+def test_guesses_racing_from_one_source_are_all_counted(app, make_user, postgres):
+    """An attacker fires twelve guesses at the same instant, hoping concurrent attempts slip past the count."""
+    owner = make_user("owner@example.com")
+    owner_id = owner.id  # read here: the threads never touch this session's objects
+
+    def attempt(_):
+        with app.test_request_context(environ_base={"REMOTE_ADDR": ATTACKER_IP}):
+            user = db.session.get(User, owner_id)
+            services.register_failure(user, email=user.email, reason="bad_password", channel="api")
+
+    results = run_threads(app, 12, attempt)
+    assert all(r is None for r in results), results
+    record = source_record(owner, ATTACKER_IP)
+    assert record.failures == 12 and record.locked_until is not None
+    db.session.refresh(owner)
+    assert owner.failed_logins == 12 and owner.locked_until is None
