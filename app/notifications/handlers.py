@@ -29,9 +29,11 @@ def on_password_reset_requested(user: User, *, token: str, **_) -> None:
     notify(user, "reset_password", link=url_for("auth.reset_password", token=token, _external=True))
 
 
-def on_account_locked(user: User, *, failures: int, until: str, **_) -> None:
-    notify(user, "account_locked", failures=failures, until=until)
-    notify(None, "staff_account_locked", subject_email=user.email, failures=failures, until=until)
+def on_account_locked(user: User, *, failures: int, until: str, scope: str = "account", source: str | None = None,
+                      **_) -> None:
+    notify(user, "account_locked", failures=failures, until=until, scope=scope, source=source)
+    notify(None, "staff_account_locked", subject_email=user.email, failures=failures, until=until, scope=scope,
+           source=source)
 
 
 def on_security_changed(user: User, *, what: str, ip: str | None, user_agent: str | None, when: str, **_) -> None:

@@ -179,6 +179,8 @@ def test_one_source_locks_itself_out_but_never_the_owner_elsewhere(client, make_
     assert owner.locked_until is None
     assert login(owner, http=browser(client, OWNER_IP)).status_code == 302
     assert len(audited("auth.source_locked")) == 1 and audited("auth.account_locked") == []
+    [notice] = outbox(owner.email, "account_locked")  # told once, not at every doubling
+    assert ATTACKER_IP in notice.body and "still sign in from anywhere else" in notice.body
 
 
 def test_many_sources_hit_the_ceiling_of_an_account_without_2fa(client, make_user, login):
