@@ -6,14 +6,17 @@ import importlib.util
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from flask_migrate import upgrade
+from sqlalchemy import insert, select, text
 
+from app import create_app
 from app.auth import mfa, passwords, services
 from app.auth.models import RecoveryCode, SigninFailure, User, UserSession
 from app.core.audit import AuditRecord
+from app.core.db import utcnow
 from app.extensions import db, limiter
 from tests.concurrency import run_threads
-from tests.support import csrf_from, link_in, outbox, totp_now
+from tests.support import csrf_from, link_in, outbox, test_config, totp_now
 
 GOOD = "Quiet-harbour-lantern-42"
 ATTACKER_IP = "203.0.113.66"
@@ -304,3 +307,29 @@ def test_guesses_racing_from_one_source_are_all_counted(app, make_user, postgres
     assert record.failures == 12 and record.locked_until is not None
     db.session.refresh(owner)
     assert owner.failed_logins == 12 and owner.locked_until is None
+
+
+def test_flask_db_upgrade_leaves_no_unkeyed_recovery_code(tmp_path):
+    """A copy of the database taken after the upgrade holds no plain hash of a code made before it."""
+    scratch = create_app(test_config(f"sqlite:///{tmp_path}/scratch.db"))
+    migrations = str(MIGRATION.parents[1])
+    with scratch.app_context():
+        upgrade(directory=migrations, revision="0011_calendar_consumed")
+        now = utcnow()
+        uid = db.session.execute(insert(User.__table__).values(
+            email="old@example.com", first_name="Old", last_name="Codes", password_hash="x", status="active",
+            email_verified=True, failed_logins=0, totp_enabled=True, created_at=now, updated_at=now,
+        ).returning(User.__table__.c.id)).scalar_one()
+        legacy = hashlib.sha256(f"{uid}:abcdefghjk".encode()).hexdigest()
+        db.session.execute(text("INSERT INTO recovery_codes (user_id, code_hash, created_at) VALUES (:u, :h, :t)"),
+                           {"u": uid, "h": legacy, "t": now})
+        db.session.commit()
+
+        upgrade(directory=migrations)
+
+        [stored] = db.session.execute(text("SELECT code_hash FROM recovery_codes")).scalars()
+        assert stored == "hmac1w$" + hmac.new(key_for(scratch), legacy.encode(), hashlib.sha256).hexdigest()
+        user = db.session.get(User, uid)
+        user.totp_secret = "JBSWY3DPEHPK3PXP"
+        assert mfa.verify_code(user, "ABCDE-FGHJK") == "recovery"
+        db.session.remove()
