@@ -49,7 +49,8 @@ class TokenSchema(Schema):
 @public
 @limiter.limit("10/hour", override_defaults=False)
 @blp.arguments(RegisterSchema)
-@blp.response(201, envelope(RegisteredSchema))
+@blp.response(201, envelope(RegisteredSchema),
+              description="The address only: the same answer for a new address and one that has an account")
 @unit_of_work
 def register(body):
     """Open an investor account. A verification link is e-mailed; until it is opened the account can sign in but
