@@ -11,9 +11,11 @@
   open it, and the per-source limits still apply.
 
 Counts move by one conditional statement each (an upsert for the source, a CASE update for the account), so
-attempts racing on several processes are all counted. The source is the client address app.core.audit gives."""
+attempts racing on several processes are all counted. The source is the client address app.core.audit gives
+(an IPv6 address as its /64)."""
 from __future__ import annotations
 
+import ipaddress
 from datetime import datetime
 
 from flask import current_app
@@ -31,7 +33,20 @@ UNKNOWN_SOURCE = "unknown"  # outside a request (a task, a command)
 
 
 def current_source() -> str:
-    return (audit.current_client().ip or UNKNOWN_SOURCE)[:64]
+    """The caller's address; an IPv6 address counts as its /64, which one subscriber usually holds whole (else
+    each of its addresses would be a fresh source)."""
+    ip = audit.current_client().ip
+    if not ip:
+        return UNKNOWN_SOURCE
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return ip[:64]
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return str(address)
 
 
 def source_record(user: User, source: str | None = None) -> SigninFailure | None:

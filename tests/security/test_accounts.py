@@ -186,6 +186,20 @@ def test_one_source_locks_itself_out_but_never_the_owner_elsewhere(client, make_
     assert ATTACKER_IP in notice.body and "still sign in from anywhere else" in notice.body
 
 
+def test_an_ipv6_attacker_cannot_pose_as_new_sources_within_its_own_64(client, make_user, login):
+    owner = make_user("owner@example.com", two_factor=True)
+    for n in range(12):  # a fresh address of the same /64 for every guess
+        login(owner, "wrong-password-xx", http=browser(client, f"2001:db8:5:7::{n + 1:x}"))
+        if n % 5 == 4:
+            limiter.reset()
+    limiter.reset()
+    [record] = db.session.scalars(select(SigninFailure).where(SigninFailure.user_id == owner.id)).all()
+    assert record.source == "2001:db8:5:7::/64" and record.failures == 10 and record.locked_until is not None
+    refused = login(owner, http=browser(client, "2001:db8:5:7::beef"))
+    assert refused.status_code == 401 and "locked" in refused.get_data(as_text=True)
+    assert login(owner, http=browser(client, "2001:db8:9:9::1")).status_code == 302  # another network
+
+
 def test_many_sources_hit_the_ceiling_of_an_account_without_2fa(client, make_user, login):
     owner = make_user("owner@example.com")
     for n in range(5):  # five addresses, ten guesses each: fifty in all
