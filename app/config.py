@@ -134,10 +134,18 @@ class Config:
     KYC_REVIEW_SLA_HOURS = int(_env("KYC_REVIEW_SLA_HOURS", "48") or 48)
     # one request may carry several documents of at most 10 MB each
     MAX_CONTENT_LENGTH = 64 * 1024 * 1024
-    # Brute force: after this many consecutive failures an account locks for a doubling delay
-    LOCKOUT_THRESHOLD = 10
+    # Brute force (app/auth/lockout.py). Per account and source address: after this many failures in a row that
+    # address is locked out of that account for a doubling delay.
+    LOCKOUT_THRESHOLD = int(_env("LOCKOUT_THRESHOLD", "10") or 10)
     LOCKOUT_BASE = timedelta(minutes=1)
     LOCKOUT_MAX = timedelta(hours=24)
+    # Per account across every address (accounts without 2FA): this many failures within the window lock the
+    # account everywhere for the duration, or until a password reset
+    ACCOUNT_LOCKOUT_THRESHOLD = int(_env("ACCOUNT_LOCKOUT_THRESHOLD", "50") or 50)
+    ACCOUNT_LOCKOUT_WINDOW = timedelta(hours=int(_env("ACCOUNT_LOCKOUT_WINDOW_HOURS", "24") or 24))
+    ACCOUNT_LOCKOUT_DURATION = timedelta(hours=int(_env("ACCOUNT_LOCKOUT_HOURS", "24") or 24))
+    # The HMAC key recovery codes are stored under (app/auth/recovery.py); unset: derived from SECRET_KEY
+    RECOVERY_CODE_KEY = _env("RECOVERY_CODE_KEY")
     MFA_PENDING_SECONDS = 300
     WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session
 
@@ -209,6 +217,8 @@ class Production(Config):
             raise RuntimeError("production configuration is missing: " + ", ".join(missing))
         if config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
             raise RuntimeError("production needs PostgreSQL: DATABASE_URL points at SQLite")
+        if config.get("RECOVERY_CODE_KEY") and len(config["RECOVERY_CODE_KEY"]) < 32:
+            raise RuntimeError("RECOVERY_CODE_KEY must be at least 32 characters (or unset: derived from SECRET_KEY)")
 
 
 CONFIGS = {"development": Development, "testing": Testing, "production": Production}

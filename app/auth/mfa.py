@@ -3,7 +3,6 @@ protection, disabling, and a staff reset. Services flush and never commit."""
 from __future__ import annotations
 
 import base64
-import hashlib
 import io
 import secrets
 from typing import Any, cast
@@ -12,7 +11,7 @@ import qrcode
 from qrcode.image.pil import PilImage
 from sqlalchemy import CursorResult, delete, select, update
 
-from app.auth import passwords, totp
+from app.auth import passwords, recovery, totp
 from app.auth.models import RecoveryCode, User
 from app.auth.security_changes import end_other_sessions, notify_security_change
 from app.auth.staff import need_reason
@@ -23,14 +22,6 @@ from app.extensions import db
 
 RECOVERY_CODES = 10
 _ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # no look-alikes
-
-
-def _normalize_code(code: str) -> str:
-    return "".join(ch for ch in (code or "").lower() if ch.isalnum())
-
-
-def _code_hash(user_id: int, code: str) -> str:
-    return hashlib.sha256(f"{user_id}:{_normalize_code(code)}".encode()).hexdigest()
 
 
 def begin_enrolment(user: User) -> str:
@@ -60,7 +51,7 @@ def _new_recovery_codes(user: User) -> list[str]:
     for _ in range(RECOVERY_CODES):
         raw = "".join(secrets.choice(_ALPHABET) for _ in range(10))
         codes.append(f"{raw[:5]}-{raw[5:]}")
-    db.session.add_all(RecoveryCode(user_id=user.id, code_hash=_code_hash(user.id, c)) for c in codes)
+    db.session.add_all(RecoveryCode(user_id=user.id, code_hash=recovery.stored_form(user.id, c)) for c in codes)
     db.session.flush()
     return codes
 
@@ -105,7 +96,7 @@ def verify_code(user: User, code: str) -> str | None:
         return "totp" if claimed == 1 else None
     used = cast("CursorResult[Any]", db.session.execute(
         update(RecoveryCode)
-        .where(RecoveryCode.user_id == user.id, RecoveryCode.code_hash == _code_hash(user.id, cleaned),
+        .where(RecoveryCode.user_id == user.id, RecoveryCode.code_hash.in_(recovery.candidates(user.id, cleaned)),
                RecoveryCode.used_at.is_(None))
         .values(used_at=utcnow()).execution_options(synchronize_session=False)
     )).rowcount

@@ -14,6 +14,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -64,8 +65,10 @@ class User(IdMixin, TimestampMixin, Model):
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     terms_accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     password_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    # brute-force lockout: consecutive failures and the time the account opens again
+    # brute force across every source address (app/auth/lockout.py): failures in the window that began at
+    # failures_since, and the end of the account-wide lock (accounts without 2FA only)
     failed_logins: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    failures_since: Mapped[datetime | None] = mapped_column(UTCDateTime())
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
     phone_number: Mapped[str | None] = mapped_column(EncryptedString())  # E.164, for SMS notices
     totp_secret: Mapped[str | None] = mapped_column(EncryptedString())
@@ -183,12 +186,12 @@ class LoginAttempt(IdMixin, Model):
 
 
 class RecoveryCode(IdMixin, Model):
-    """A single-use two-factor recovery code; only its SHA-256 is stored."""
+    """A single-use two-factor recovery code; only a keyed hash of it is stored (app/auth/recovery.py)."""
 
     __tablename__ = "recovery_codes"
 
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True)
-    code_hash: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    code_hash: Mapped[str] = mapped_column(String(80), unique=True, nullable=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
@@ -237,3 +240,17 @@ class StaffActionRequest(IdMixin, TimestampMixin, Model):
     @property
     def label(self) -> str:
         return "reset two-factor authentication" if self.action == STAFF_REQUEST_RESET_2FA else "unblock"
+
+
+class SigninFailure(IdMixin, Model):
+    """Failed sign-ins in a row against one account from one source address, and that source's lock: an attacker
+    locks out only the address they try from, never the owner elsewhere (app/auth/lockout.py)."""
+
+    __tablename__ = "signin_failures"
+    __table_args__ = (UniqueConstraint("user_id", "source"),)
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), nullable=False)
+    source: Mapped[str] = mapped_column(String(64), nullable=False)
+    failures: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_failure_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
