@@ -186,13 +186,17 @@ def check_email():
 
 @bp.get("/verify-email/<token>")
 def verify_email(token: str):
-    """Verifies the address; the first opening of the link also signs its owner in (through the code step when
-    2FA is on). Opened again, it signs in nobody."""
+    """Verifies the address; the first opening of the link, in the browser that registered, also signs its owner in
+    (through the code step when 2FA is on). Opened again, or in another browser, it signs in nobody: whoever signed
+    up with someone else's address (and so knows the password) cannot have its owner signed into that account
+    by a click; the owner signs in with the password, or resets it, which locks the other person out."""
     try:
         with unit_of_work():
             verified = services.verify_email(token)
             user = verified.user
-            sign_in = verified.first_use and user.is_active and not current_user.is_authenticated
+            registered_here = session.get(REGISTERED) == user.email
+            sign_in = (verified.first_use and registered_here and user.is_active
+                       and not current_user.is_authenticated)
             if sign_in and not user.totp_enabled:
                 establish_session(user, remember=False, mfa_verified=False, method="email_link")
     except links.LinkError as exc:

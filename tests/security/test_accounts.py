@@ -140,12 +140,32 @@ def test_registration_signs_in_nobody_until_the_link_and_the_link_signs_in_once(
     assert db.session.scalar(select(db.func.count(UserSession.id))) == 1
 
 
+def test_a_squatter_who_signs_up_with_someone_elses_address_cannot_have_its_owner_signed_in(client):
+    """The squatter knows the password of the account they made with the victim's address; the victim clicking the
+    mailed link in their own browser must not end up signed into it (and using it under the squatter's eyes)."""
+    squatter = browser(client, ATTACKER_IP)
+    register_form(squatter, "victim@example.com", first_name="Vic")
+    link = link_in(outbox("victim@example.com", "verify_email")[-1])
+
+    victim = browser(client, OWNER_IP)
+    opened = victim.get(link)
+    assert opened.status_code == 302 and opened.headers["Location"] == "/login"
+    assert victim.get("/").status_code == 302  # not signed in: the owner signs in with a password, or resets it
+    assert db.session.scalar(select(db.func.count(UserSession.id))) == 0
+    db.session.expire_all()
+    assert db.session.scalar(select(User.email_verified).where(User.email == "victim@example.com")) is True
+    # the squatter's own browser gets nothing from the spent link either
+    assert squatter.get(link).headers["Location"] == "/login"
+    assert db.session.scalar(select(db.func.count(UserSession.id))) == 0
+
+
 def test_the_link_of_an_account_with_2fa_still_asks_for_the_code(app, client, make_user):
     user = make_user("twofa@example.com", verified=False, two_factor=True)
     with app.test_request_context():  # as the resend button does
         services.send_verification(user)
         db.session.commit()
     visitor = browser(client, OWNER_IP)
+    register_form(visitor, user.email)  # the browser that signed up (a taken address gets the same answer)
     opened = visitor.get(link_in(outbox(user.email, "verify_email")[-1]))
     assert opened.status_code == 302 and opened.headers["Location"] == "/login/code"
     assert visitor.get("/").status_code == 302  # the link alone is one factor
