@@ -14,6 +14,7 @@ from app.auth.accounts import (
     user_by_email,
     verify_email,
 )
+from app.auth.links import reset_token, verification_token
 from app.auth.password_changes import change_password, request_password_reset, reset_password, user_for_reset
 from app.auth.security_changes import end_other_sessions, notify_security_change
 from app.auth.signin import (
@@ -31,6 +32,7 @@ __all__ = [
     "SignIn", "block_user", "change_password", "check_password", "complete_sign_in", "create_user",
     "end_other_sessions", "ensure_roles", "is_locked", "issue_token", "need_reason", "normalize_email",
     "notify_security_change", "recent_sign_ins", "register", "register_failure", "request_password_reset",
-    "require_verified", "reset_password", "revoke_all_tokens", "revoke_token", "send_verification", "set_roles",
-    "staff_resend_verification", "token_for", "unblock_user", "user_by_email", "user_for_reset", "verify_email",
+    "require_verified", "reset_password", "reset_token", "revoke_all_tokens", "revoke_token", "send_verification", "set_roles",
+    "staff_resend_verification", "token_for", "unblock_user", "user_by_email", "user_for_reset", "verification_token",
+    "verify_email",
 ]
