@@ -31,6 +31,7 @@ FOREIGN = [
     ("html", '<p style="background:url(https://evil.example/bg.png)">Hi</p>'),
     ("html", '<p><a href="{{ \'https://evil\' ~ \'.example/\' }}">Claim</a></p>'),
     ("html", '<p><a href="mailto:help@evil.example">Write to us</a></p>'),
+    ("body", "Claim at {{ 'https:/' ~ '/evil.example/' }}"),  # only what it renders to shows the address
 ]
 
 
