@@ -53,7 +53,7 @@ def database_text() -> str:
         if not columns:
             continue
         quoted = ", ".join(f'"{c}"' for c in columns)
-        for row in db.session.execute(text(f'SELECT {quoted} FROM "{table.name}"')):  # noqa: S608 - model names
+        for row in db.session.execute(text(f'SELECT {quoted} FROM "{table.name}"')):
             values.extend(str(v) for v in row if v is not None)
     return "\n".join(values)
 
@@ -85,7 +85,7 @@ def reset_works(client, link: str) -> bool:
 
 def test_support_resends_a_verification_and_cannot_read_the_link(app, client, make_user, login):
     investor = make_user("vera@example.com", verified=False)
-    staff, token = sign_in_staff(client, make_user, login, "support")
+    _staff, token = sign_in_staff(client, make_user, login, "support")
     response = client.post(f"/admin/users/{investor.id}/resend-verification", data={"csrf_token": token})
     assert response.status_code == 302
     [mail] = outbox(investor.email, "verify_email")
@@ -120,7 +120,7 @@ def test_a_resend_from_the_delivery_log_issues_a_new_working_link(app, client, m
     investor = make_user("otto@example.com")
     forgot(type(client)(app), investor.email)
     [first] = outbox(investor.email, "reset_password")
-    _, token = sign_in_staff(client, make_user, login, "support")
+    sign_in_staff(client, make_user, login, "support")
     [delivery] = db.session.scalars(select(Delivery).join(Notification).where(
         Notification.event == "reset_password"))
     page = client.get(f"/admin/deliveries/details/?id={delivery.id}").get_data(as_text=True)

@@ -11,7 +11,8 @@ from sqlalchemy import func, select
 
 from app.core.audit import AuditRecord
 from app.extensions import db
-from app.notifications import rendering, services as notifications
+from app.notifications import rendering
+from app.notifications import services as notifications
 from app.notifications.models import NotificationTemplate
 from app.notifications.template_rules import TemplateRefused
 from tests.support import csrf_from, outbox
