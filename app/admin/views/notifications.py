@@ -51,6 +51,7 @@ class DeliveryView(SecureModelView):
     column_default_sort = ("id", True)
     column_labels = {"notification.event": "Event", "to_address": "To", "provider_id": "Provider id"}
     column_formatters = {"status": _status}
+    form_excluded_columns = column_export_exclude_list = ("secret",)  # the encrypted link is never shown
 
     def render(self, template, **kwargs):
         if template == self.details_template:
@@ -93,6 +94,7 @@ class OutboxView(SecureModelView):
     column_default_sort = ("id", True)
     column_labels = {"notification.event": "Event", "to_address": "To", "html": "HTML part", "body": "Text part"}
     column_formatters = {"status": _status}
+    form_excluded_columns = column_export_exclude_list = ("secret",)  # the encrypted link is never shown
     column_formatters_detail = {"html": _email_preview,
                                 "body": lambda v, c, m, n: Markup("<pre class='mb-0'>{}</pre>").format(m.body)}
 
