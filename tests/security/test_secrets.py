@@ -6,8 +6,10 @@ Attacks: support and compliance trigger the mails (console resend, the public /p
 from the delivery log) and then read everything the console shows them and every text column of the database."""
 from __future__ import annotations
 
+import importlib.util
 import logging
 import re
+from pathlib import Path
 
 import pytest
 from sqlalchemy import JSON, String, Text, select, text
@@ -191,3 +193,16 @@ def test_the_development_servers_raw_request_lines_are_dropped():
     other = logging.LogRecord("werkzeug", logging.INFO, __file__, 1, "Running on http://127.0.0.1:5000", None, None)
     assert DropRawRequestLines().filter(raw) is False and DropRawRequestLines().filter(other) is True
 
+
+
+def test_the_migration_scrubs_links_already_stored():
+    path = Path(__file__).resolve().parents[2] / "migrations" / "versions" / "20261203_secret_links.py"
+    spec = importlib.util.spec_from_file_location("secret_links_migration", path)
+    assert spec is not None and spec.loader is not None
+    migration = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(migration)
+    body = "Open this link:\n\nhttp://localhost/password/reset/eyJ1aWQiOjF9.aXk.sig-_x\n\nThanks"
+    html = '<a href="https://freehold.example/verify-email/eyJ1aWQiOjF9.aXk.sig">Verify</a>'
+    assert migration._scrub(body) == f"Open this link:\n\n{PLACEHOLDER}\n\nThanks"
+    assert migration._scrub(html) == f'<a href="{PLACEHOLDER}">Verify</a>'
+    assert migration.PLACEHOLDER == PLACEHOLDER
