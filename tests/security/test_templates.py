@@ -117,3 +117,16 @@ def test_the_service_refuses_without_the_console():
     with pytest.raises(TemplateRefused, match="may only point at"):
         rendering.check_override("welcome", "email", subject=None, body="see https://evil.example", html=None)
     rendering.check_override("welcome", "email", subject=None, body="see {{ link }}", html=None)
+
+
+def test_the_preview_says_what_saving_would_refuse(client, support):
+    token = csrf_from(client.get("/admin/notification_templates/new/").get_data(as_text=True))
+    preview = client.post("/admin/notification_templates/preview", data={
+        "csrf_token": token, "event": "welcome", "channel": "email", "body": "See https://evil.example"}).get_json()
+    assert preview["ok"] is False and "may only point at localhost" in preview["error"]
+    locked = client.post("/admin/notification_templates/preview", data={
+        "csrf_token": token, "event": "reset_password", "channel": "email", "body": "Hello"}).get_json()
+    assert locked["ok"] is False and "security message" in locked["error"]
+    fine = client.post("/admin/notification_templates/preview", data={
+        "csrf_token": token, "event": "welcome", "channel": "email", "body": "See {{ link }}"}).get_json()
+    assert fine["ok"] is True and "See http://localhost/" in fine["body"]

@@ -201,6 +201,11 @@ class TemplateView(SecureModelView):
             }
         except rendering.TemplateProblem as exc:
             return jsonify(ok=False, error=str(exc)), 200
+        try:  # what saving it would refuse: a security message, links elsewhere than this site
+            rendering.check_override(event, channel, subject=request.form.get("subject"),
+                                     body=request.form.get("body"), html=request.form.get("html"))
+        except template_rules.TemplateRefused as exc:
+            return jsonify(ok=False, error=str(exc)), 200
         return jsonify(ok=True, sample=json.dumps(context, indent=1), **result)
 
     @expose("/source", methods=["GET"])
