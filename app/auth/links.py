@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import secrets
 from typing import TYPE_CHECKING
 
 from flask import current_app
@@ -35,13 +36,15 @@ def make(purpose: str, payload: dict) -> str:
 
 
 def verification_token(user: User) -> str:
-    """A new token that verifies the user's current address (its link is mailed, never stored readable)."""
-    return make(VERIFY_EMAIL, {"uid": user.id, "email": user.email})
+    """A new token that verifies the user's current address (its link is mailed, never stored readable). Each is
+    different (`n`), even two issued within the same second."""
+    return make(VERIFY_EMAIL, {"uid": user.id, "email": user.email, "n": secrets.token_urlsafe(6)})
 
 
 def reset_token(user: User) -> str:
-    """A new password reset token, spent once the password changes."""
-    return make(RESET_PASSWORD, {"uid": user.id, "pw": password_fingerprint(user.password_hash)})
+    """A new password reset token, spent once the password changes; each is different (`n`)."""
+    return make(RESET_PASSWORD, {"uid": user.id, "pw": password_fingerprint(user.password_hash),
+                                 "n": secrets.token_urlsafe(6)})
 
 
 def read(purpose: str, token: str) -> dict:

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import JSON, String, Text, select, text
 
+from app.auth import services as auth
 from app.core.audit import AuditRecord
 from app.core.requestlog import DropRawRequestLines
 from app.extensions import db
@@ -206,3 +207,9 @@ def test_the_migration_scrubs_links_already_stored():
     assert migration._scrub(body) == f"Open this link:\n\n{PLACEHOLDER}\n\nThanks"
     assert migration._scrub(html) == f'<a href="{PLACEHOLDER}">Verify</a>'
     assert migration.PLACEHOLDER == PLACEHOLDER
+
+
+def test_two_links_issued_in_the_same_second_differ(make_user):
+    investor = make_user("twin@example.com", verified=False)
+    assert auth.reset_token(investor) != auth.reset_token(investor)
+    assert auth.verification_token(investor) != auth.verification_token(investor)
