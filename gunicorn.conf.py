@@ -18,3 +18,6 @@ worker_class = os.environ.get("GUNICORN_WORKER_CLASS") or "gevent"
 worker_connections = int(os.environ.get("GUNICORN_WORKER_CONNECTIONS") or 200)  # requests at once per worker
 threads = int(os.environ.get("GUNICORN_THREADS") or 8)  # gthread only
 keepalive = 5  # seconds an idle keep-alive connection is kept (behind a load balancer that reuses them)
+# The access log (off unless --access-logfile is given) never prints the path or the query, which may carry a
+# token (reset and verification links): the app logs each request with its route pattern (app/core/requestlog.py).
+access_log_format = '%(h)s %(t)s "%(m)s" %(s)s %(b)s %(L)s'

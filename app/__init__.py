@@ -44,6 +44,7 @@ def create_app(config: type[Config] | str | dict | None = None) -> Flask:
     from app.core import db as core_db  # in the factory, see above
     from app.core.errors import register_error_handlers  # in the factory, see above
     from app.core.headers import init_security_headers  # in the factory, see above
+    from app.core.requestlog import init_app as init_request_log  # in the factory, see above
     from app.extensions import bootstrap, cache, csrf, db, limiter, login_manager, migrate  # in the factory
     from app.health import bp as health_bp  # in the factory, see above
     from app.investing.services import check_units_sold  # in the factory, see above
@@ -61,6 +62,7 @@ def create_app(config: type[Config] | str | dict | None = None) -> Flask:
     cache.init_app(app)
     bootstrap.init_app(app)
     core_db.init_app(app)
+    init_request_log(app)
     core_db.configure_engine(app)
     celery_init_app(app)
 

@@ -97,6 +97,7 @@ class Config:
     MAIL_PASSWORD = _env("MAIL_PASSWORD")
     MAIL_USE_TLS = _env_bool("MAIL_USE_TLS")
     MAIL_USE_SSL = _env_bool("MAIL_USE_SSL")  # implicit TLS (port 465) instead of STARTTLS
+    MAIL_CA_FILE = _env("MAIL_CA_FILE")  # a private authority the SMTP server's certificate is checked against
     MAIL_DEFAULT_SENDER = _env("MAIL_DEFAULT_SENDER", "Freehold <no-reply@freehold.local>")
 
     # SMS: off unless SMS_PROVIDER=twilio and the account, token and sender are set
@@ -219,6 +220,8 @@ class Production(Config):
             raise RuntimeError("production needs PostgreSQL: DATABASE_URL points at SQLite")
         if config.get("RECOVERY_CODE_KEY") and len(config["RECOVERY_CODE_KEY"]) < 32:
             raise RuntimeError("RECOVERY_CODE_KEY must be at least 32 characters (or unset: derived from SECRET_KEY)")
+        if not config.get("MAIL_SERVER"):
+            raise RuntimeError("production needs SMTP: set MAIL_SERVER (mail is never written to the log there)")
 
 
 CONFIGS = {"development": Development, "testing": Testing, "production": Production}

@@ -25,7 +25,7 @@ from app.core.db import unit_of_work
 from app.extensions import db, limiter
 from app.ledger.checks import verify
 from tests.factories import DepositFactory, InvestorFactory, PayoutMethodFactory, PropertyFactory, UserFactory
-from tests.support import PASSWORD, RUN_ID, build_app, csrf_from, totp_now
+from tests.support import PASSWORD, RUN_ID, build_app, csrf_from, mail_server, totp_now
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
@@ -106,6 +106,7 @@ def _fresh(app):
     ctx.push()
     with suppress(Exception):
         limiter.reset()
+    mail_server().clear()
     yield
     db.session.remove()
     ctx.pop()

@@ -1,5 +1,5 @@
 """Plain helpers the tests import: the test configuration and app builder, the password every test user has,
-reading forms (CSRF token), codes (TOTP), mail (the dev outbox) and ports. Fixtures live in the conftest modules;
+reading forms (CSRF token), codes (TOTP), mail (as a real SMTP server on loopback received it) and ports. Fixtures live in the conftest modules;
 data is made by tests/factories.py."""
 from __future__ import annotations
 
@@ -11,20 +11,29 @@ import socket
 import tempfile
 import time
 import uuid
+from dataclasses import dataclass
+from email.message import EmailMessage
 
 import pyotp
 from flask.testing import FlaskClient
-from sqlalchemy import select
 
 from app import create_app
-from app.extensions import db
-from app.notifications.models import Delivery, Notification
 from tests.core import files
+from tests.notifications.smtp_server import SmtpServer
 
 PASSWORD = "Correct-horse-battery-9"
 TEST_FERNET_KEYS = "8fQR6ze4U6Q9aoZAiZxFUyofI5SLGCLDA6aoBDUQcb4=,lD3N1DRqUyftfHn3HscJqcDRgWGX8hJ6f8EtIMNrpXQ="
 RUN_ID = uuid.uuid4().hex[:8]  # keeps this run's rate limits, cache keys and database apart from any other
 UPLOADS = tempfile.mkdtemp(prefix="freehold-uploads-")  # never the real instance/ folder
+_MAIL_SERVER: list[SmtpServer] = []
+
+
+def mail_server() -> SmtpServer:
+    """The SMTP server (aiosmtpd on 127.0.0.1) every test app sends to, started once per process; it keeps what
+    it receives in memory (emptied before each test by the suite's fixture)."""
+    if not _MAIL_SERVER:
+        _MAIL_SERVER.append(SmtpServer().__enter__())
+    return _MAIL_SERVER[0]
 
 
 # the application under test ----------------------------------------------------------------------------------------
@@ -36,6 +45,10 @@ def test_config(database_url: str, **overrides) -> dict:
         "RATELIMIT_KEY_PREFIX": f"freehold-test-{RUN_ID}",
         "CACHE_KEY_PREFIX": f"freehold-test-{RUN_ID}:",
         "UPLOAD_FOLDER": UPLOADS,
+        "MAIL_SERVER": "127.0.0.1",
+        "MAIL_PORT": mail_server().port,
+        "MAIL_USE_TLS": False,
+        "MAIL_USE_SSL": False,
     }
     if os.environ.get("REDIS_URL"):
         config["REDIS_URL"] = os.environ["REDIS_URL"]
@@ -93,18 +106,43 @@ def identity_parts(front=None, selfie=None, **overrides):
 
 
 # mail --------------------------------------------------------------------------------------------------------------
-def outbox(to: str | None = None, event: str | None = None):
-    """E-mail deliveries (the dev outbox), oldest first, optionally for one address and one event."""
-    db.session.expire_all()
-    query = select(Delivery).join(Notification).where(Delivery.channel == "email")
-    if to is not None:
-        query = query.where(Delivery.to_address == to)
-    if event is not None:
-        query = query.where(Notification.event == event)
-    return list(db.session.scalars(query.order_by(Delivery.id)))
+@dataclass(frozen=True)
+class Mail:
+    """One message as the SMTP server received it."""
+
+    to_address: str
+    subject: str
+    body: str  # the text part
+    html: str | None  # the HTML part
+    event: str | None  # its X-Freehold-Event header
+    message: EmailMessage
 
 
-def link_in(delivery, *, path_only: bool = True) -> str:
-    match = re.search(r"https?://[^/\s]+(/\S+)" if path_only else r"(https?://\S+)", delivery.body)
-    assert match, f"no link in {delivery.body!r}"
+def _part(message: EmailMessage, subtype: str) -> str | None:
+    part = message.get_body(preferencelist=(subtype,))
+    if part is None or part.get_content_subtype() != subtype:
+        return None
+    return part.get_content().replace("\r\n", "\n").removesuffix("\n")  # as rendered, without SMTP's CRLF
+
+
+def received_mail() -> list[Mail]:
+    """Every message the test's SMTP server received, oldest first (one per recipient)."""
+    mails = []
+    for item in list(mail_server().messages):
+        message = item["message"]
+        for to in item["to"]:
+            mails.append(Mail(to_address=to, subject=str(message["Subject"] or ""),
+                              body=_part(message, "plain") or "", html=_part(message, "html"),
+                              event=message["X-Freehold-Event"], message=message))
+    return mails
+
+
+def outbox(to: str | None = None, event: str | None = None) -> list[Mail]:
+    """The mail received over SMTP, oldest first, optionally for one address and one event."""
+    return [m for m in received_mail() if (to is None or m.to_address == to) and (event is None or m.event == event)]
+
+
+def link_in(mail, *, path_only: bool = True) -> str:
+    match = re.search(r"https?://[^/\s]+(/\S+)" if path_only else r"(https?://\S+)", mail.body)
+    assert match, f"no link in {mail.body!r}"
     return match.group(1)

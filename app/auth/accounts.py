@@ -119,8 +119,7 @@ def register(email: str, password: str, *, first_name: str, last_name: str, term
 def send_verification(user: User) -> None:
     if user.email_verified:
         raise Conflict("this e-mail address is already verified")
-    token = links.make(links.VERIFY_EMAIL, {"uid": user.id, "email": user.email})
-    signals.verification_requested.send(user, token=token)
+    signals.verification_requested.send(user, token=links.verification_token(user))
 
 
 @dataclass(frozen=True)

@@ -2,9 +2,14 @@
 from __future__ import annotations
 
 import hashlib
+import secrets
+from typing import TYPE_CHECKING
 
 from flask import current_app
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+
+if TYPE_CHECKING:
+    from app.auth.models import User
 
 VERIFY_EMAIL = "verify-email"
 RESET_PASSWORD = "reset-password"  # noqa: S105 - the name of a link's purpose, not a password
@@ -28,6 +33,18 @@ def password_fingerprint(password_hash: str) -> str:
 
 def make(purpose: str, payload: dict) -> str:
     return _serializer(purpose).dumps(payload)
+
+
+def verification_token(user: User) -> str:
+    """A new token that verifies the user's current address (its link is mailed, never stored readable). Each is
+    different (`n`), even two issued within the same second."""
+    return make(VERIFY_EMAIL, {"uid": user.id, "email": user.email, "n": secrets.token_urlsafe(6)})
+
+
+def reset_token(user: User) -> str:
+    """A new password reset token, spent once the password changes; each is different (`n`)."""
+    return make(RESET_PASSWORD, {"uid": user.id, "pw": password_fingerprint(user.password_hash),
+                                 "n": secrets.token_urlsafe(6)})
 
 
 def read(purpose: str, token: str) -> dict:

@@ -19,8 +19,7 @@ def request_password_reset(email: str) -> None:
     user = user_by_email(email)
     if user is None or user.status != USER_ACTIVE:
         return
-    token = links.make(links.RESET_PASSWORD, {"uid": user.id, "pw": links.password_fingerprint(user.password_hash)})
-    signals.password_reset_requested.send(user, token=token)
+    signals.password_reset_requested.send(user, token=links.reset_token(user))
     audit.record("auth.password_reset_requested", actor=user, target=user)
 
 

@@ -15,6 +15,7 @@ from app.auth.accounts import (
     verify_email,
 )
 from app.auth.hierarchy import record_refusal, require_may_act
+from app.auth.links import reset_token, verification_token
 from app.auth.password_changes import change_password, request_password_reset, reset_password, user_for_reset
 from app.auth.security_changes import end_other_sessions, notify_security_change
 from app.auth.signin import (
@@ -75,6 +76,7 @@ __all__ = [
     "require_verified",
     "reset_2fa",
     "reset_password",
+    "reset_token",
     "revoke_all_tokens",
     "revoke_token",
     "send_verification",
@@ -85,5 +87,6 @@ __all__ = [
     "unblock_user",
     "user_by_email",
     "user_for_reset",
+    "verification_token",
     "verify_email",
 ]

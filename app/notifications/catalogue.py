@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from app.core.urls import base_url
 from app.notifications.models import EMAIL, IN_APP, PUSH, SMS
 
 INVESTOR = "investor"  # the user the event is about
@@ -20,6 +21,16 @@ class Event:
     roles: tuple[str, ...] = ()
     mandatory: bool = False  # security notices: always sent, preferences do not apply
     sample: dict = field(default_factory=dict)  # context for the console's preview
+    # a security message: its wording is the code's alone, staff cannot override its templates
+    security: bool = False
+    # its link grants access (verification, password reset, e-mail change): never stored readable, see
+    # app/notifications/secrets.py; a secret event is always a security one
+    secret: bool = False
+
+    @property
+    def locked(self) -> bool:
+        """Whether staff may not override its templates."""
+        return self.security or self.secret
 
 
 # preference groups an investor sees on their notifications page (mandatory events are listed, locked on)
@@ -33,26 +44,28 @@ GROUPS = {
     "staff_alerts": "Staff alerts",
 }
 
+SAMPLE_HOST = "https://freehold.example"  # replaced by BASE_URL in the preview
 _SAMPLE_USER = {"first_name": "Iris", "last_name": "Investor", "email": "investor@example.com",
                 "full_name": "Iris Investor"}
 
 EVENTS: dict[str, Event] = {e.key: e for e in (
-    Event("verify_email", "account", (EMAIL,), "Link to verify the e-mail address", mandatory=True,
+    Event("verify_email", "account", (EMAIL,), "Link to verify the e-mail address", mandatory=True, secret=True,
           sample={"link": "https://freehold.example/verify-email/TOKEN"}),
     Event("welcome", "account", (EMAIL, IN_APP), "Welcome after registration",
           sample={"link": "https://freehold.example/"}),
-    Event("reset_password", "security", (EMAIL,), "Link to choose a new password", mandatory=True,
+    Event("reset_password", "security", (EMAIL,), "Link to choose a new password", mandatory=True, secret=True,
           sample={"link": "https://freehold.example/password/reset/TOKEN"}),
     Event("registration_attempted", "security", (EMAIL,),
           "Someone tried to open an account with an address that already has one", mandatory=True,
           sample={"link": "https://freehold.example/login", "reset_link": "https://freehold.example/password/forgot"}),
     Event("security_notice", "security", (EMAIL, IN_APP, SMS, PUSH),
-          "Password, two-factor or sign-in change on the account", mandatory=True,
+          "Password, two-factor or sign-in change on the account", mandatory=True, security=True,
           sample={"what": "Your password was changed.", "when": "2026-11-25 09:00 UTC", "ip": "203.0.113.7"}),
     Event("account_locked", "security", (EMAIL, IN_APP), "Account locked after failed sign-ins", mandatory=True,
+          security=True,
           sample={"until": "2026-11-25 09:05 UTC", "failures": 10}),
     Event("staff_account_locked", "staff_alerts", (IN_APP, EMAIL), "An account was locked (for support staff)",
-          audience=STAFF, roles=("support", "admin"),
+          audience=STAFF, roles=("support", "admin"), security=True,
           sample={"subject_email": "investor@example.com", "failures": 10, "until": "2026-11-25 09:05 UTC"}),
     Event("kyc_received", "kyc", (EMAIL, IN_APP), "Identity documents received",
           sample={"form": "Identity"}),
@@ -77,7 +90,7 @@ EVENTS: dict[str, Event] = {e.key: e for e in (
           audience=STAFF, roles=("finance",),
           sample={"deposit_id": 12, "amount": "USD 1,000.00", "reason": "paid 900 instead of 1000"}),
     Event("payout_method_added", "security", (EMAIL, IN_APP), "A payout bank account was added or changed",
-          mandatory=True, sample={"change": "added", "bank": "First Demo Bank", "account": "••••••••6789",
+          mandatory=True, security=True, sample={"change": "added", "bank": "First Demo Bank", "account": "••••••••6789",
                                   "usable_from": "2026-11-26 09:00 UTC"}),
     Event("payout_requested", "money", (EMAIL, IN_APP), "A payout was requested",
           sample={"payout_id": 7, "amount": "USD 1,000.00", "fee": "USD 6.00", "bank": "First Demo Bank",
@@ -144,4 +157,13 @@ def get(event: str) -> Event:
 
 
 def sample_context(event: str) -> dict:
-    return {"user": dict(_SAMPLE_USER), **get(event).sample}
+    """The console preview's data; sample links point at this site (BASE_URL), as real ones do."""
+    own = base_url()
+    sample = {key: value.replace(SAMPLE_HOST, own) if isinstance(value, str) else value
+              for key, value in get(event).sample.items()}
+    return {"user": dict(_SAMPLE_USER), **sample}
+
+
+def locked_events() -> list[str]:
+    """Events whose templates staff may not override (security messages)."""
+    return sorted(key for key, spec in EVENTS.items() if spec.locked)

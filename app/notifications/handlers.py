@@ -4,16 +4,15 @@ ever, building the link it carries. Receivers run in the sender's transaction, s
 back. `connect()` is called once at start-up by the app factory (connecting twice changes nothing)."""
 from __future__ import annotations
 
-from flask import url_for
-
 from app.auth import signals as auth_signals
 from app.auth.models import User
 from app.core.urls import external_url
+from app.notifications.secrets import reset_link, verification_link
 from app.notifications.services import notify
 
 
 def on_user_registered(user: User, **_) -> None:
-    notify(user, "welcome", link=url_for("portal.dashboard", _external=True))
+    notify(user, "welcome", link=external_url("portal.dashboard"))
 
 
 def on_registration_attempted(user: User, **_) -> None:
@@ -22,11 +21,11 @@ def on_registration_attempted(user: User, **_) -> None:
 
 
 def on_verification_requested(user: User, *, token: str, **_) -> None:
-    notify(user, "verify_email", link=url_for("auth.verify_email", token=token, _external=True))
+    notify(user, "verify_email", link=verification_link(token))  # a secret event: the link is stored encrypted
 
 
 def on_password_reset_requested(user: User, *, token: str, **_) -> None:
-    notify(user, "reset_password", link=url_for("auth.reset_password", token=token, _external=True))
+    notify(user, "reset_password", link=reset_link(token))  # a secret event: the link is stored encrypted
 
 
 def on_account_locked(user: User, *, failures: int, until: str, scope: str = "account", source: str | None = None,

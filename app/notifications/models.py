@@ -17,6 +17,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from app.core.crypto import EncryptedString
 from app.core.db import IdMixin, UTCDateTime, utcnow
 from app.extensions import Model
 
@@ -51,7 +52,8 @@ class Notification(IdMixin, Model):
 
 
 class Delivery(IdMixin, Model):
-    """One attempt to reach a recipient on one channel, with its rendered content (the dev outbox for e-mail)."""
+    """One attempt to reach a recipient on one channel, with its rendered content (the console's outbox for
+    e-mail); the link of a secret event is never part of that content."""
 
     __tablename__ = "notification_deliveries"
     __table_args__ = (
@@ -67,6 +69,9 @@ class Delivery(IdMixin, Model):
     subject: Mapped[str | None] = mapped_column(String(300))
     body: Mapped[str] = mapped_column(Text, nullable=False, default="")
     html: Mapped[str | None] = mapped_column(Text)
+    # the access-granting link of a secret event, encrypted; subject, body and html hold a placeholder in its
+    # place (app/notifications/secrets.py). Cleared once the delivery is over.
+    secret: Mapped[str | None] = mapped_column(EncryptedString())
     status: Mapped[str] = mapped_column(String(10), nullable=False, default=QUEUED, index=True)
     attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     last_error: Mapped[str | None] = mapped_column(String(500))

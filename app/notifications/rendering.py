@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from app.core import child
 from app.extensions import db
-from app.notifications import sandbox
+from app.notifications import catalogue, sandbox, template_rules
 from app.notifications.models import EMAIL, IN_APP, PUSH, SMS, NotificationTemplate
 
 log = logging.getLogger(__name__)
@@ -131,16 +131,57 @@ def _one_line(text: str | None) -> str | None:
     return " ".join(text.split()) if text is not None else None
 
 
-def render(event: str, channel: str, context: dict) -> Rendered:
-    """The staff override when there is one and it renders; otherwise the file templates."""
-    override = override_for(event, channel)
-    if override is not None:
-        try:
-            return Rendered(_one_line(render_sandboxed(override.subject, context)),
+def check_override(event: str, channel: str, *, subject: str | None, body: str | None, html: str | None) -> None:
+    """Refuse (TemplateRefused) an override of a security message, or one that renders badly or points anywhere
+    but this site: in its source or rendered with the event's sample data. It is rendered in a child process under
+    the time budget; one that costs too much raises TemplateProblem (starting "TooCostly")."""
+    template_rules.check_event(event)
+    template_rules.check_links(subject=subject, body=body, html=html)
+    try:
+        rendered = render_isolated(subject, body, html, catalogue.sample_context(event))
+    except TemplateProblem as exc:
+        if str(exc).startswith("TooCostly"):
+            raise
+        raise template_rules.TemplateRefused(f"The template does not render: {exc}") from None
+    template_rules.check_links(subject=rendered.subject, body=rendered.body, html=rendered.html)
+
+
+def check_rendered(event: str, *, subject: str | None, body: str | None, html: str | None,
+                   rendered: Rendered) -> None:
+    """The rules of check_override for a template already rendered (the console's preview)."""
+    template_rules.check_event(event)
+    template_rules.check_links(subject=subject, body=body, html=html)
+    template_rules.check_links(subject=rendered.subject, body=rendered.body, html=rendered.html)
+
+
+def _from_override(override: NotificationTemplate, event: str, channel: str, context: dict) -> Rendered | None:
+    """The override rendered, or None where it may not be used (a security message, a link elsewhere, an error)."""
+    spec = catalogue.EVENTS.get(event)
+    if spec is None or spec.locked:
+        log.error("template override %s/%s ignored: a security message's templates cannot be overridden",
+                  event, channel)
+        return None
+    try:
+        rendered = Rendered(_one_line(render_sandboxed(override.subject, context)),
                             render_sandboxed(override.body, context) or "",
                             render_sandboxed(override.html, context, html=True))
-        except TemplateProblem as exc:
-            log.error("template override %s/%s does not render (%s); using the file template", event, channel, exc)
+    except TemplateProblem as exc:
+        log.error("template override %s/%s does not render (%s); using the file template", event, channel, exc)
+        return None
+    bad = template_rules.foreign_urls(subject=rendered.subject, body=rendered.body, html=rendered.html)
+    if bad:
+        log.error("template override %s/%s links elsewhere than this site; using the file template", event, channel)
+        return None
+    return rendered
+
+
+def render(event: str, channel: str, context: dict) -> Rendered:
+    """The staff override when there is one, it may be used and it renders; otherwise the file templates."""
+    override = override_for(event, channel)
+    if override is not None:
+        rendered = _from_override(override, event, channel, context)
+        if rendered is not None:
+            return rendered
     subject_file, body_file, html_file = FILES[channel]
     body = _file(body_file, event, context)
     if body is None:

@@ -12,7 +12,7 @@ from app.core import audit
 from app.core.db import enqueue_after_commit, utcnow
 from app.core.errors import IllegalTransition, NotFound, ValidationError
 from app.extensions import db
-from app.notifications import catalogue, rendering
+from app.notifications import catalogue, rendering, secrets
 from app.notifications.channels.registry import channel_enabled
 from app.notifications.models import (
     CHANNELS,
@@ -78,8 +78,13 @@ def _addresses(user: User, channel: str) -> list[str]:
 
 def notify(recipient, event: str, *, link: str | None = None, **context) -> list[Notification]:
     """Record `event` for each recipient and queue a delivery per channel they get (after commit).
-    `context` must be plain data (strings, numbers, dicts, lists); templates see it and `user`."""
+    `context` must be plain data (strings, numbers, dicts, lists); templates see it and `user`.
+    For a secret event `link` grants access: it is kept only encrypted on the deliveries, the stored messages
+    carry secrets.PLACEHOLDER instead, and the notification's own link stays empty."""
     spec = catalogue.get(event)
+    secret = link if spec.secret else None
+    if spec.secret:
+        link = None
     if recipient is None:
         if spec.audience != catalogue.STAFF:
             raise ValueError(f"{event} needs a recipient")
@@ -88,7 +93,8 @@ def notify(recipient, event: str, *, link: str | None = None, **context) -> list
     created = []
     for user in users:
         prefs = preferences_of(user.id)
-        ctx = {**rendering._plain(context), "user": _user_context(user), "link": link}
+        ctx = {**rendering._plain(context), "user": _user_context(user),
+               "link": secrets.PLACEHOLDER if secret is not None else link}
         notification = Notification(user_id=user.id, event=event, context=rendering._plain(context), link=link)
         db.session.add(notification)
         db.session.flush()
@@ -99,7 +105,7 @@ def notify(recipient, event: str, *, link: str | None = None, **context) -> list
                 _in_app(notification, event, ctx)
                 continue
             for address in _addresses(user, channel):
-                _queue(notification, channel, address, event, ctx)
+                _queue(notification, channel, address, event, ctx, secret=secret)
         created.append(notification)
     return created
 
@@ -119,11 +125,13 @@ def _in_app(notification: Notification, event: str, ctx: dict) -> None:
                             subject=notification.title, body=notification.body, status=SENT, sent_at=utcnow()))
 
 
-def _queue(notification: Notification, channel: str, address: str, event: str, ctx: dict) -> Delivery:
+def _queue(notification: Notification, channel: str, address: str, event: str, ctx: dict, *,
+           secret: str | None = None) -> Delivery:
     try:
         content = rendering.render(event, channel, ctx)
         delivery = Delivery(notification_id=notification.id, channel=channel, to_address=address[:300],
-                            subject=content.subject, body=content.body, html=content.html, status=QUEUED)
+                            subject=content.subject, body=content.body, html=content.html, status=QUEUED,
+                            secret=secret)
     except Exception as exc:
         log.exception("%s template for %s failed", channel, event)
         delivery = Delivery(notification_id=notification.id, channel=channel, to_address=address[:300],
@@ -136,18 +144,22 @@ def _queue(notification: Notification, channel: str, address: str, event: str, c
 
 
 def resend(delivery: Delivery, *, actor: User) -> Delivery:
-    """Staff: send the same content again on the same channel (a new delivery row; the old one stays)."""
+    """Staff: send the same content again on the same channel (a new delivery row; the old one stays). A message
+    whose link grants access goes with a newly issued link, never the old one."""
     if delivery.channel == IN_APP:
         raise IllegalTransition("in-app notifications are not sent again")
     if delivery.status in (QUEUED, "sending"):
         raise IllegalTransition("this delivery is still in progress")
+    spec = catalogue.get(delivery.event)
+    secret = secrets.fresh_link(spec.key, delivery.notification.user) if spec.secret else None
     copy = Delivery(notification_id=delivery.notification_id, channel=delivery.channel,
                     to_address=delivery.to_address, subject=delivery.subject, body=delivery.body, html=delivery.html,
-                    status=QUEUED, resent_from_id=delivery.id)
+                    status=QUEUED, resent_from_id=delivery.id, secret=secret)
     db.session.add(copy)
     db.session.flush()
     audit.record("notifications.resend", actor=actor, target=delivery,
-                 after={"new_delivery": copy.id, "channel": copy.channel, "to": copy.to_address})
+                 after={"new_delivery": copy.id, "channel": copy.channel, "to": copy.to_address,
+                        "new_link": spec.secret})
     enqueue_after_commit(DELIVER, copy.id)
     return copy
 

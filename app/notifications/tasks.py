@@ -16,6 +16,7 @@ from app.extensions import db
 from app.notifications.channels.base import ChannelError, DeviceGone, OutgoingMessage
 from app.notifications.channels.registry import channel_for
 from app.notifications.models import EMAIL, FAILED, LOGGED, QUEUED, SENDING, SENT, Delivery
+from app.notifications.secrets import reveal
 from app.notifications.services import forget_device
 
 log = logging.getLogger(__name__)
@@ -48,10 +49,12 @@ def deliver(delivery_id: int) -> str:
     delivery = db.session.get_one(Delivery, delivery_id)  # claimed above: it is there
     channel = channel_for(delivery.channel)
     if not channel.enabled():
-        _set(delivery_id, status=FAILED, last_error="the channel is switched off")
+        _set(delivery_id, status=FAILED, last_error="the channel is switched off", secret=None)
         return FAILED
-    message = OutgoingMessage(to=delivery.to_address, body=delivery.body, subject=delivery.subject,
-                              html=delivery.html, data={"event": delivery.event})
+    secret = delivery.secret  # the link of a secret event goes into the message only here, as it is sent
+    message = OutgoingMessage(to=delivery.to_address, body=reveal(delivery.body, secret) or "",
+                              subject=reveal(delivery.subject, secret), html=reveal(delivery.html, secret, html=True),
+                              data={"event": delivery.event})
     try:
         provider_id = channel.send(message)
     except ChannelError as exc:
@@ -61,7 +64,7 @@ def deliver(delivery_id: int) -> str:
         return _failed(delivery, exc, retryable=True)
     status = LOGGED if delivery.channel == EMAIL and not current_app.config.get("MAIL_SERVER") else SENT
     _set(delivery_id, status=status, sent_at=utcnow(), provider_id=(provider_id or "")[:200] or None,
-         last_error=None)
+         last_error=None, secret=None)
     return status
 
 
@@ -73,7 +76,7 @@ def _failed(delivery: Delivery, exc: Exception, *, retryable: bool) -> str:
         _set(delivery.id, status=QUEUED, last_error=error, next_attempt_at=utcnow() + timedelta(seconds=delay))
         deliver.apply_async((delivery.id,), countdown=delay)
         return "retrying"
-    _set(delivery.id, status=FAILED, last_error=error)
+    _set(delivery.id, status=FAILED, last_error=error, secret=None)  # a resend issues a new link
     if isinstance(exc, DeviceGone):
         with unit_of_work():
             forget_device(delivery.to_address)

@@ -1,7 +1,9 @@
-"""A real SMTP server on loopback (aiosmtpd) that keeps what it receives and can refuse on purpose."""
+"""A real SMTP server on loopback (aiosmtpd) that keeps what it receives and can refuse on purpose; with an SSL
+context it offers STARTTLS (or, with implicit_tls, speaks TLS from the first byte, as on port 465)."""
 from __future__ import annotations
 
 import socket
+import ssl
 from email import message_from_bytes, policy
 
 from aiosmtpd.controller import Controller
@@ -30,10 +32,20 @@ class Recorder:
 
 
 class SmtpServer:
-    def __init__(self):
+    def __init__(self, *, tls: ssl.SSLContext | None = None, implicit_tls: bool = False):
         self.recorder = Recorder()
         self.port = free_port()
-        self.controller = Controller(self.recorder, hostname="127.0.0.1", port=self.port)
+        if tls is None:
+            self.controller = Controller(self.recorder, hostname="127.0.0.1", port=self.port)
+        elif implicit_tls:
+            self.controller = Controller(self.recorder, hostname="127.0.0.1", port=self.port, ssl_context=tls)
+        else:
+            self.controller = Controller(self.recorder, hostname="127.0.0.1", port=self.port, tls_context=tls,
+                                         require_starttls=True)
+
+    def clear(self) -> None:
+        self.recorder.messages.clear()
+        self.recorder.refuse_next.clear()
 
     def __enter__(self):
         self.controller.start()

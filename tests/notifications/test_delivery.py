@@ -191,7 +191,7 @@ def test_sweeper_requeues_work_a_killed_worker_left(make_user, app, monkeypatch)
     db.session.commit()
     assert tasks.requeue_stuck() == 1
     db.session.expire_all()
-    assert stuck.status == "logged" and stuck.attempts == 2  # re-claimed and delivered (no SMTP: logged)
+    assert stuck.status == "sent" and stuck.attempts == 2  # re-claimed and delivered
     assert fresh.status == "sending"  # a live worker may still be on it
 
 

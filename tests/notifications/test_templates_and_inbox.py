@@ -87,7 +87,7 @@ def test_staff_edit_a_template_with_a_live_preview(client, make_user, login):
     record = db.session.scalar(select(AuditRecord).where(AuditRecord.action == "notifications.template_saved"))
     assert record.actor_id == staff.id and record.after["body"] == "Welcome, {{ user.first_name }}."
     wrong_channel = client.post("/admin/notification_templates/new/", data={
-        "csrf_token": token, "event": "verify_email", "channel": "sms", "body": "x", "active": "y"},
+        "csrf_token": token, "event": "welcome", "channel": "sms", "body": "x", "active": "y"},
         follow_redirects=True)
     assert "is not sent on sms" in wrong_channel.get_data(as_text=True)
 
@@ -105,7 +105,7 @@ def test_security_notice_reaches_sms_and_push_when_configured(sms_config, push_c
     notify_security_change(user, "Your password was changed.")
     db.session.commit()
     by_channel = {d.channel: d for d in db.session.scalars(select(Delivery))}
-    assert {c: d.status for c, d in by_channel.items()} == {"email": "logged", "in_app": "sent", "sms": "sent",
+    assert {c: d.status for c, d in by_channel.items()} == {"email": "sent", "in_app": "sent", "sms": "sent",
                                                             "push": "sent"}
     [sms] = sms_config.messages
     assert sms.form()["To"] == "+14155550123" and "Your password was changed." in sms.form()["Body"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from flask import abort, flash, jsonify, redirect, request, url_for
+from flask import abort, flash, g, jsonify, redirect, request, url_for
 from flask_admin import expose
 from flask_login import current_user
 from markupsafe import Markup
@@ -17,7 +17,7 @@ from app.core.db import unit_of_work
 from app.core.errors import DomainError
 from app.core.security import has_permission
 from app.extensions import db
-from app.notifications import catalogue, rendering
+from app.notifications import catalogue, rendering, template_rules
 from app.notifications import services as notifications
 from app.notifications.models import CHANNELS, EMAIL, Delivery, Notification, NotificationTemplate
 
@@ -51,6 +51,7 @@ class DeliveryView(SecureModelView):
     column_default_sort = ("id", True)
     column_labels = {"notification.event": "Event", "to_address": "To", "provider_id": "Provider id"}
     column_formatters = {"status": _status}
+    form_excluded_columns = column_export_exclude_list = ("secret",)  # the encrypted link is never shown
 
     def render(self, template, **kwargs):
         if template == self.details_template:
@@ -93,6 +94,7 @@ class OutboxView(SecureModelView):
     column_default_sort = ("id", True)
     column_labels = {"notification.event": "Event", "to_address": "To", "html": "HTML part", "body": "Text part"}
     column_formatters = {"status": _status}
+    form_excluded_columns = column_export_exclude_list = ("secret",)  # the encrypted link is never shown
     column_formatters_detail = {"html": _email_preview,
                                 "body": lambda v, c, m, n: Markup("<pre class='mb-0'>{}</pre>").format(m.body)}
 
@@ -136,34 +138,55 @@ class TemplateView(SecureModelView):
     column_list = ("event", "channel", "subject", "active", "updated_by", "updated_at")
     column_filters = ("event", "channel", "active")
     form_columns = ("event", "channel", "subject", "body", "html", "active")
-    form_choices = {"event": [(key, f"{key} — {e.description}") for key, e in sorted(catalogue.EVENTS.items())],
+    form_choices = {"event": [(key, f"{key} — {e.description}" + (" (security message: not editable)"
+                                                                   if e.locked else ""))
+                              for key, e in sorted(catalogue.EVENTS.items())],
                     "channel": [(c, c) for c in CHANNELS]}
     form_widget_args = {"body": {"rows": 10, "class": "form-control text-monospace"},
                         "html": {"rows": 14, "class": "form-control text-monospace"}}
     column_descriptions = {
         "subject": "E-mail subject, or the in-app or push title. Jinja: {{ user.first_name }}, {{ link }} …",
         "body": "Text part of the e-mail, in-app body, SMS text or push body.",
-        "html": "HTML part of the e-mail (escaped automatically).",
+        "html": "HTML part of the e-mail (escaped automatically). Links and images may only point at this site.",
     }
+
+    # a refused save is rolled back with its unit of work; the attempt is then audited in one of its own
+    def create_model(self, form):
+        return self._audit_refusal(super().create_model(form))
+
+    def update_model(self, form, model):
+        return self._audit_refusal(super().update_model(form, model))
+
+    @staticmethod
+    def _audit_refusal(result):
+        refused = g.pop("template_refused", None)
+        if refused is not None:
+            with unit_of_work():
+                audit.record("notifications.template_refused", target=("notification_templates", refused["id"]),
+                             after={k: v for k, v in refused.items() if k != "id"})
+        return result
 
     def on_model_change(self, form, model, is_created):
         spec = catalogue.EVENTS.get(model.event)
         if spec is None:
             raise FormValidationError("Unknown event.")
+        try:
+            rendering.check_override(model.event, model.channel, subject=model.subject, body=model.body,
+                                     html=model.html)
+        except template_rules.TemplateRefused as exc:
+            g.template_refused = {"id": model.id, "event": model.event, "channel": model.channel,
+                                  "subject": model.subject, "body": model.body, "html": model.html,
+                                  "why": str(exc)}
+            raise FormValidationError(str(exc)) from None
+        except rendering.TemplateProblem as exc:  # too costly: huge values or past the time budget
+            raise _CostlyTemplate(f"The template does not render: {exc}", model.id, {
+                "event": model.event, "channel": model.channel, "subject": model.subject, "body": model.body,
+                "html": model.html}) from None
         if model.channel not in spec.channels:
             raise FormValidationError(f"{model.event} is not sent on {model.channel}; it uses: "
                                       f"{', '.join(spec.channels)}.")
         if model.html and model.channel != EMAIL:
             raise FormValidationError("Only e-mail has an HTML part.")
-        context = catalogue.sample_context(model.event)
-        try:
-            rendering.render_isolated(model.subject, model.body, model.html, context)
-        except rendering.TemplateProblem as exc:
-            if str(exc).startswith("TooCostly"):
-                raise _CostlyTemplate(f"The template does not render: {exc}", model.id, {
-                    "event": model.event, "channel": model.channel, "subject": model.subject, "body": model.body,
-                    "html": model.html}) from None
-            raise FormValidationError(f"The template does not render: {exc}") from None
         model.updated_by_id = current_user.id
         audit.record("notifications.template_saved", target=("notification_templates", model.id),
                      after={"event": model.event, "channel": model.channel, "subject": model.subject,
@@ -196,6 +219,11 @@ class TemplateView(SecureModelView):
             rendered = rendering.render_isolated(request.form.get("subject"), request.form.get("body"),
                                                  request.form.get("html"), context)
         except rendering.TemplateProblem as exc:
+            return jsonify(ok=False, error=str(exc)), 200
+        try:  # what saving it would refuse: a security message, links elsewhere than this site
+            rendering.check_rendered(event, subject=request.form.get("subject"), body=request.form.get("body"),
+                                     html=request.form.get("html"), rendered=rendered)
+        except template_rules.TemplateRefused as exc:
             return jsonify(ok=False, error=str(exc)), 200
         result = {"subject": rendered.subject, "body": rendered.body or None, "html": rendered.html}
         return jsonify(ok=True, sample=json.dumps(context, indent=1), **result)
