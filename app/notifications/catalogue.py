@@ -56,7 +56,7 @@ EVENTS: dict[str, Event] = {e.key: e for e in (
     Event("reset_password", "security", (EMAIL,), "Link to choose a new password", mandatory=True, secret=True,
           sample={"link": "https://freehold.example/password/reset/TOKEN"}),
     Event("registration_attempted", "security", (EMAIL,),
-          "Someone tried to open an account with an address that already has one", mandatory=True,
+          "Someone tried to open an account with an address that already has one", mandatory=True, security=True,
           sample={"link": "https://freehold.example/login", "reset_link": "https://freehold.example/password/forgot"}),
     Event("security_notice", "security", (EMAIL, IN_APP, SMS, PUSH),
           "Password, two-factor or sign-in change on the account", mandatory=True, security=True,
