@@ -20,7 +20,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 UNTRUSTED_HOST_MESSAGE = "This address is not served here."
 _PAGE = ("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Bad request</title></head>"
-         "<body><h1>Bad request</h1><p>{}</p></body></html>").format(UNTRUSTED_HOST_MESSAGE)
+         f"<body><h1>Bad request</h1><p>{UNTRUSTED_HOST_MESSAGE}</p></body></html>")
 
 
 def init_perimeter(app: Flask) -> None:
