@@ -8,15 +8,22 @@
   Werkzeug's ProxyFix installed, so `request.remote_addr` is the client (rate limits, lockouts, sign-in records and
   the audit all read it); with 0 those headers are ignored and `remote_addr` is the connecting peer.
 
-Links that leave the site never come from the Host at all: they are built from BASE_URL (app.core.urls).
+Links that leave the site never come from the Host at all: they are built from BASE_URL (app.core.urls). As a
+safety net for code that still asks Flask for an absolute URL (`url_for(..., _external=True)`, in ours or in a
+library), each request's URL adapter builds those under BASE_URL's scheme and host too; relative links and routing
+are untouched.
 """
 from __future__ import annotations
 
 import json
+from urllib.parse import urlsplit
 
 from flask import Flask, Response, request
+from flask.globals import request_ctx
 from werkzeug.exceptions import SecurityError
 from werkzeug.middleware.proxy_fix import ProxyFix
+
+from app.core.urls import base_url
 
 UNTRUSTED_HOST_MESSAGE = "This address is not served here."
 _PAGE = ("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Bad request</title></head>"
@@ -34,13 +41,17 @@ def init_perimeter(app: Flask) -> None:
                                 x_host=proxies, x_port=proxies)
     # first of all before-request functions: a refused Host stops the request before sessions, sign-in, CSRF or
     # rate limits look at it (each of them might read the Host, or write something)
-    app.before_request_funcs.setdefault(None, []).insert(0, _refuse_untrusted_host)
+    app.before_request_funcs.setdefault(None, []).insert(0, _perimeter)
     app.register_error_handler(SecurityError, untrusted_host)
 
 
-def _refuse_untrusted_host() -> None:
+def _perimeter() -> None:
     if isinstance(request.routing_exception, SecurityError):
         raise request.routing_exception
+    adapter = request_ctx.url_adapter
+    if adapter is not None:  # the request is routed already: only what absolute URLs are built with changes
+        own = urlsplit(base_url())
+        adapter.server_name, adapter.url_scheme = own.netloc.lower(), own.scheme
 
 
 def untrusted_host(exc: SecurityError) -> Response:
