@@ -7,10 +7,13 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
+from app import create_app
 from app.auth.models import LoginAttempt
 from app.core.audit import AuditRecord
+from app.core.db import unit_of_work
 from app.extensions import db, limiter
-from tests.support import PASSWORD, TEST_FERNET_KEYS, csrf_from, link_in, outbox
+from app.notifications import services as notifications
+from tests.support import PASSWORD, TEST_FERNET_KEYS, build_app, csrf_from, link_in, outbox
 
 EVIL = "evil.example"
 EVIL_HOST = {"Host": EVIL}
@@ -85,9 +88,6 @@ def test_image_links_in_api_answers_and_pages_come_from_base_url_and_a_forged_ho
 def test_a_notification_link_to_another_site_is_not_followed_whatever_the_host(app, make_user, login):
     """Before, a link was "ours" when it began with the request's own host: under a forged Host, the attacker's
     site passed. Now only BASE_URL's scheme and host are ours."""
-    from app.core.db import unit_of_work
-    from app.notifications import services as notifications
-
     user = make_user()
     with unit_of_work():
         own = notifications.notify(user, "welcome", link=base_url(app) + "/wallet")[0]
@@ -192,15 +192,11 @@ def test_behind_one_trusted_proxy_two_clients_get_their_own_buckets_and_records(
 
 
 def test_a_negative_proxy_count_refuses_to_start(database_url):
-    from tests.support import build_app
-
     with pytest.raises(RuntimeError, match="TRUSTED_PROXIES"):
         build_app(database_url, TRUSTED_PROXIES=-1)
 
 
 def test_production_without_base_url_refuses_to_start(monkeypatch):
-    from app import create_app
-
     monkeypatch.setenv("DATABASE_URL", "postgresql+psycopg://freehold@db.internal/freehold")
     monkeypatch.delenv("BASE_URL", raising=False)
     with pytest.raises(RuntimeError, match="BASE_URL"):
