@@ -69,8 +69,9 @@ def signed_event_key(data: dict, body: bytes) -> str:
     kept under its own digest; a key too long for the column under the digest of the key."""
     ids = []
     payload = data.get("payload")
-    for name in sorted(payload if isinstance(payload, dict) else ()):
-        wrapper = payload[name]
+    entities: dict = payload if isinstance(payload, dict) else {}
+    for name in sorted(entities):
+        wrapper = entities[name]
         inner = wrapper.get("entity") if isinstance(wrapper, dict) else None
         value = inner.get("id") if isinstance(inner, dict) else None
         if isinstance(value, str) and value:
