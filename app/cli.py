@@ -55,6 +55,26 @@ def create_user(email, password, role, first_name, last_name, verified):
     click.echo(f"created {user.email} (id {user.id}, role {role}{', verified' if verified else ''})")
 
 
+@users_cli.command("reset-2fa")
+@click.option("--email", required=True)
+@click.option("--reason", required=True, help="Why: it goes into the audit trail.")
+def reset_two_factor(email, reason):
+    """Break-glass: turn off a user's two-factor authentication (a sole admin's too) without a second admin.
+    Audited as done on the command line; the user sets 2FA up again at the next sign-in."""
+    try:
+        with unit_of_work():
+            user = auth.user_by_email(email)
+            if user is None:
+                raise click.ClickException(f"no user with the e-mail address {email}")
+            ended = auth.break_glass_reset_2fa(user, reason=reason)
+            roles = ", ".join(sorted(user.role_names))
+    except DomainError as exc:
+        details = "; ".join(f"{k}: {' '.join(v)}" for k, v in (exc.errors or {}).items())
+        raise click.ClickException(f"{exc.message}{' (' + details + ')' if details else ''}") from None
+    click.echo(f"two-factor authentication of {user.email} ({roles}) is reset; {ended} session(s) and every API "
+               "token ended; audited as users.reset_2fa via the command line. They set it up again at sign-in.")
+
+
 @click.group("seed", help="Load data.")
 def seed_cli():
     pass

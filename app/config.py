@@ -47,8 +47,16 @@ class Config:
     S3_REGION = _env("S3_REGION")
     # Local storage folder; None means <instance>/uploads (never under static/)
     UPLOAD_FOLDER = _env("UPLOAD_FOLDER")
-    # Uploaded images with more pixels than this are refused before they are decoded
-    UPLOAD_MAX_PIXELS = int(_env("UPLOAD_MAX_PIXELS", "40000000") or 40_000_000)
+    # Uploaded images (photos and documents alike) with more pixels than this are refused before they are decoded
+    UPLOAD_MAX_PIXELS = int(_env("UPLOAD_MAX_PIXELS", "25000000") or 25_000_000)
+    # Uploaded PDFs with more pages or more objects than this are refused
+    UPLOAD_MAX_PDF_PAGES = int(_env("UPLOAD_MAX_PDF_PAGES", "200") or 200)
+    UPLOAD_MAX_PDF_OBJECTS = int(_env("UPLOAD_MAX_PDF_OBJECTS", "100000") or 100_000)
+    # Each upload is checked in a child process with this much memory (MB) and time (CPU and wall-clock seconds)
+    UPLOAD_CHECK_MEMORY_MB = int(_env("UPLOAD_CHECK_MEMORY_MB", "1024") or 1024)
+    UPLOAD_CHECK_SECONDS = int(_env("UPLOAD_CHECK_SECONDS", "20") or 20)
+    # Staff templates are previewed and checked in a child process within this many seconds
+    TEMPLATE_CHECK_SECONDS = float(_env("TEMPLATE_CHECK_SECONDS", "3") or 3)
 
     STRIPE_SECRET_KEY = _env("STRIPE_SECRET_KEY")
     STRIPE_WEBHOOK_SECRET = _env("STRIPE_WEBHOOK_SECRET")
@@ -126,10 +134,18 @@ class Config:
     KYC_REVIEW_SLA_HOURS = int(_env("KYC_REVIEW_SLA_HOURS", "48") or 48)
     # one request may carry several documents of at most 10 MB each
     MAX_CONTENT_LENGTH = 64 * 1024 * 1024
-    # Brute force: after this many consecutive failures an account locks for a doubling delay
-    LOCKOUT_THRESHOLD = 10
+    # Brute force (app/auth/lockout.py). Per account and source address: after this many failures in a row that
+    # address is locked out of that account for a doubling delay.
+    LOCKOUT_THRESHOLD = int(_env("LOCKOUT_THRESHOLD", "10") or 10)
     LOCKOUT_BASE = timedelta(minutes=1)
     LOCKOUT_MAX = timedelta(hours=24)
+    # Per account across every address (accounts without 2FA): this many failures within the window lock the
+    # account everywhere for the duration, or until a password reset
+    ACCOUNT_LOCKOUT_THRESHOLD = int(_env("ACCOUNT_LOCKOUT_THRESHOLD", "50") or 50)
+    ACCOUNT_LOCKOUT_WINDOW = timedelta(hours=int(_env("ACCOUNT_LOCKOUT_WINDOW_HOURS", "24") or 24))
+    ACCOUNT_LOCKOUT_DURATION = timedelta(hours=int(_env("ACCOUNT_LOCKOUT_HOURS", "24") or 24))
+    # The HMAC key recovery codes are stored under (app/auth/recovery.py); unset: derived from SECRET_KEY
+    RECOVERY_CODE_KEY = _env("RECOVERY_CODE_KEY")
     MFA_PENDING_SECONDS = 300
     WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session
 
@@ -204,6 +220,8 @@ class Production(Config):
             raise RuntimeError("production configuration is missing: " + ", ".join(missing))
         if config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
             raise RuntimeError("production needs PostgreSQL: DATABASE_URL points at SQLite")
+        if config.get("RECOVERY_CODE_KEY") and len(config["RECOVERY_CODE_KEY"]) < 32:
+            raise RuntimeError("RECOVERY_CODE_KEY must be at least 32 characters (or unset: derived from SECRET_KEY)")
 
 
 CONFIGS = {"development": Development, "testing": Testing, "production": Production}

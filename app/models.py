@@ -1,6 +1,14 @@
 """Import every model so Alembic and the app see the whole schema."""
 from app.api.idempotency import IdempotencyKey  # noqa: F401
-from app.auth.models import ApiToken, LoginAttempt, RecoveryCode, Role, User, UserSession  # noqa: F401
+from app.auth.models import (  # noqa: F401
+    ApiToken,
+    LoginAttempt,
+    RecoveryCode,
+    Role,
+    StaffActionRequest,
+    User,
+    UserSession,
+)
 from app.core.audit import AuditRecord  # noqa: F401
 from app.investing.models import (  # noqa: F401
     DeclaredDistribution,

@@ -25,6 +25,7 @@ INVESTOR_PASSWORD = "Demo-investor-2026"  # noqa: S105 - the demo logins CONTRAC
 STAFF_PASSWORD = "Demo-staff-2026"  # noqa: S105 - the demo logins CONTRACT.md publishes
 STAFF = (
     ("admin@example.com", "admin", "Ada", "Admin"),
+    ("admin2@example.com", "admin", "Alan", "Admin"),  # the second admin that staff-account changes need
     ("compliance@example.com", "compliance", "Carl", "Compliance"),
     ("finance@example.com", "finance", "Fiona", "Finance"),
     ("finance2@example.com", "finance", "Frank", "Finance"),

@@ -17,8 +17,10 @@ from app.admin.views import (
     payments,
     payouts,
     properties,
+    staff_requests,
     users,
 )
+from app.core.headers import csp_nonce
 
 
 def init_admin(app: Flask) -> Admin:
@@ -27,7 +29,8 @@ def init_admin(app: Flask) -> Admin:
         name="Freehold console",
         index_view=DashboardView(name="Dashboard", url="/admin"),
         theme=Bootstrap4Theme(swatch="default", fluid=True),
+        csp_nonce_generator=csp_nonce,  # Flask-Admin's own <script> and <link> tags carry the request's nonce
     )
-    for module in (users, kyc, properties, investments, declared, distributions, payments, payouts, ledger, notifications, audit):
+    for module in (users, staff_requests, kyc, properties, investments, declared, distributions, payments, payouts, ledger, notifications, audit):
         module.register(admin)
     return admin

@@ -17,11 +17,12 @@ from flask_admin.model.form import converts
 from flask_login import current_user, logout_user
 from flask_wtf import FlaskForm
 
+from app.auth import services as auth
 from app.auth.login import current_session
 from app.core.audit import record
 from app.core.csvfile import csv_response, escape_cell
 from app.core.db import unit_of_work
-from app.core.errors import DomainError
+from app.core.errors import DomainError, Forbidden
 from app.core.money import Money
 from app.core.security import has_permission
 from app.extensions import db
@@ -249,6 +250,23 @@ def run_action(func, message, back_url: str):
         with unit_of_work():
             result = func()
         flash(message(result) if callable(message) else message, "success")
+    except DomainError as exc:
+        flash(describe(exc), "error")
+    return redirect(back_url)
+
+
+def act_on_account(user, attempted: str, func, message, back_url: str):
+    """run_action for a staff action on someone's account: when the hierarchy refuses it (who may act on whom), the
+    attempt is audited in a unit of work of its own, since the refused one rolls back."""
+    try:
+        with unit_of_work():
+            result = func()
+        flash(message(result) if callable(message) else message, "success")
+    except Forbidden as exc:
+        with unit_of_work():
+            auth.record_refusal(attempted, actor=current_user._get_current_object(), target=user,
+                                refusal=exc.message, reason=request.form.get("reason"))
+        flash(describe(exc), "error")
     except DomainError as exc:
         flash(describe(exc), "error")
     return redirect(back_url)

@@ -9,6 +9,7 @@ from flask_login import current_user
 from sqlalchemy import func, select
 
 from app.admin.base import SecureIndexView, requires
+from app.auth import services as auth
 from app.auth.models import Role, User, user_roles
 from app.core import audit
 from app.core.db import discard, unit_of_work, utcnow
@@ -54,7 +55,9 @@ class DashboardView(SecureIndexView):
     def index(self):
         return self.render("admin/dashboard.html", counts=_counts(), user=current_user,
                            can_verify=has_permission(current_user, "ledger.verify"), kyc=queue_counts(),
-                           can_review=has_permission(current_user, "kyc.review"))
+                           can_review=has_permission(current_user, "kyc.review"),
+                           staff_changes=auth.pending_staff_count()
+                           if has_permission(current_user, "staff.manage") else None)
 
     @expose("/ledger/verify", methods=["POST"])
     @requires("ledger.verify")

@@ -1,9 +1,15 @@
 """Accounts: creation (staff, command line, demo data), self-service registration, e-mail verification.
-Services flush and never commit; every security event is audited."""
+Registration answers the same whether or not the address already has an account: its owner is mailed instead, so
+the sign-up form cannot tell anyone which addresses are customers. Services flush and never commit; every security
+event is audited."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any, cast
+
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import select
+from sqlalchemy import CursorResult, select, update
+from sqlalchemy.exc import IntegrityError
 
 from app.auth import links, passwords, signals
 from app.auth.models import USER_ACTIVE, Role, User
@@ -33,9 +39,8 @@ def ensure_roles() -> dict[str, Role]:
     return existing
 
 
-def create_user(email: str, password: str, *, first_name: str = "", last_name: str = "",
-                roles: tuple[str, ...] = ("investor",), verified: bool = False,
-                terms_accepted: bool = False) -> User:
+def _checked(email: str, password: str, *, first_name: str, last_name: str, roles: tuple[str, ...]) -> str:
+    """The account details checked as for a new account; returns the normalized address."""
     try:
         email = validate_email(normalize_email(email), check_deliverability=False).normalized.lower()
     except EmailNotValidError as exc:
@@ -53,6 +58,13 @@ def create_user(email: str, password: str, *, first_name: str = "", last_name: s
         errors["role"] = [f"Unknown role(s): {', '.join(sorted(unknown))}."]
     if errors:
         raise ValidationError("the account details are not valid", errors)
+    return email
+
+
+def create_user(email: str, password: str, *, first_name: str = "", last_name: str = "",
+                roles: tuple[str, ...] = ("investor",), verified: bool = False,
+                terms_accepted: bool = False) -> User:
+    email = _checked(email, password, first_name=first_name, last_name=last_name, roles=roles)
     if user_by_email(email) is not None:
         raise Conflict("an account with this e-mail address already exists",
                        {"email": ["An account with this e-mail address already exists."]})
@@ -68,8 +80,11 @@ def create_user(email: str, password: str, *, first_name: str = "", last_name: s
     return user
 
 
-def register(email: str, password: str, *, first_name: str, last_name: str, terms_accepted: bool) -> User:
-    """Self-service sign-up of an investor: the account exists at once, unverified, and a link is mailed."""
+def register(email: str, password: str, *, first_name: str, last_name: str, terms_accepted: bool) -> str:
+    """Self-service sign-up of an investor. A new address gets its account at once, unverified, and a link that
+    verifies it and signs in; an address that already has an account changes nothing, and its owner is told
+    someone tried. Both take the same steps' time (a password is hashed either way) and return only the
+    normalized address, so the caller answers both alike."""
     errors = {}
     if not terms_accepted:
         errors["accept_terms"] = ["You must accept the terms to open an account."]
@@ -79,12 +94,26 @@ def register(email: str, password: str, *, first_name: str, last_name: str, term
         errors["last_name"] = ["Required."]
     if errors:
         raise ValidationError("the account details are not valid", errors)
-    user = create_user(email, password, first_name=first_name, last_name=last_name, roles=("investor",),
-                       terms_accepted=True)
-    audit.record("auth.register", actor=user, target=user, after={"email": user.email})
-    send_verification(user)
-    signals.user_registered.send(user)
-    return user
+    email = _checked(email, password, first_name=first_name, last_name=last_name, roles=("investor",))
+    existing = user_by_email(email)
+    if existing is None:
+        try:
+            with db.session.begin_nested():  # a registration of the same address at the same moment wins
+                user = create_user(email, password, first_name=first_name, last_name=last_name,
+                                   roles=("investor",), terms_accepted=True)
+        except IntegrityError:
+            existing = user_by_email(email)
+            if existing is None:
+                raise
+        else:
+            audit.record("auth.register", actor=user, target=user, after={"email": user.email})
+            send_verification(user)
+            signals.user_registered.send(user)
+            return email
+    passwords.hash_password(password)  # the work a new account costs, so the time taken does not tell
+    audit.record("auth.register_existing", actor=None, target=existing, after={"email": email})
+    signals.registration_attempted.send(existing)
+    return email
 
 
 def send_verification(user: User) -> None:
@@ -94,17 +123,28 @@ def send_verification(user: User) -> None:
     signals.verification_requested.send(user, token=token)
 
 
-def verify_email(token: str) -> User:
+@dataclass(frozen=True)
+class Verified:
+    user: User
+    first_use: bool  # this opening of the link is the one that verified the address
+
+
+def verify_email(token: str) -> Verified:
+    """Mark the address verified. Exactly one opening of a link (the one whose conditional update matched) is the
+    first use: only that one may sign anyone in; the link opened again verifies nothing and signs in nobody."""
     payload = links.read(links.VERIFY_EMAIL, token)
     user = db.session.get(User, payload.get("uid"))
     if user is None or user.email != payload.get("email"):
         raise links.LinkError("This link is not valid.")
-    if not user.email_verified:
-        user.email_verified = True
-        user.email_verified_at = utcnow()
-        db.session.flush()
+    now = utcnow()
+    claimed = cast("CursorResult[Any]", db.session.execute(
+        update(User).where(User.id == user.id, User.email == payload.get("email"), User.email_verified.is_(False))
+        .values(email_verified=True, email_verified_at=now).execution_options(synchronize_session=False)
+    )).rowcount
+    db.session.refresh(user, ["email_verified", "email_verified_at"])
+    if claimed == 1:
         audit.record("auth.email_verified", actor=user, target=user, after={"email": user.email})
-    return user
+    return Verified(user, claimed == 1)
 
 
 def require_verified(user: User) -> None:

@@ -3,7 +3,6 @@ protection, disabling, and a staff reset. Services flush and never commit."""
 from __future__ import annotations
 
 import base64
-import hashlib
 import io
 import secrets
 from typing import Any, cast
@@ -12,7 +11,7 @@ import qrcode
 from qrcode.image.pil import PilImage
 from sqlalchemy import CursorResult, delete, select, update
 
-from app.auth import passwords, totp
+from app.auth import passwords, recovery, totp
 from app.auth.models import RecoveryCode, User
 from app.auth.security_changes import end_other_sessions, notify_security_change
 from app.auth.staff import need_reason
@@ -23,14 +22,6 @@ from app.extensions import db
 
 RECOVERY_CODES = 10
 _ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # no look-alikes
-
-
-def _normalize_code(code: str) -> str:
-    return "".join(ch for ch in (code or "").lower() if ch.isalnum())
-
-
-def _code_hash(user_id: int, code: str) -> str:
-    return hashlib.sha256(f"{user_id}:{_normalize_code(code)}".encode()).hexdigest()
 
 
 def begin_enrolment(user: User) -> str:
@@ -60,7 +51,7 @@ def _new_recovery_codes(user: User) -> list[str]:
     for _ in range(RECOVERY_CODES):
         raw = "".join(secrets.choice(_ALPHABET) for _ in range(10))
         codes.append(f"{raw[:5]}-{raw[5:]}")
-    db.session.add_all(RecoveryCode(user_id=user.id, code_hash=_code_hash(user.id, c)) for c in codes)
+    db.session.add_all(RecoveryCode(user_id=user.id, code_hash=recovery.stored_form(user.id, c)) for c in codes)
     db.session.flush()
     return codes
 
@@ -105,7 +96,7 @@ def verify_code(user: User, code: str) -> str | None:
         return "totp" if claimed == 1 else None
     used = cast("CursorResult[Any]", db.session.execute(
         update(RecoveryCode)
-        .where(RecoveryCode.user_id == user.id, RecoveryCode.code_hash == _code_hash(user.id, cleaned),
+        .where(RecoveryCode.user_id == user.id, RecoveryCode.code_hash.in_(recovery.candidates(user.id, cleaned)),
                RecoveryCode.used_at.is_(None))
         .values(used_at=utcnow()).execution_options(synchronize_session=False)
     )).rowcount
@@ -163,15 +154,17 @@ def disable(user: User, password: str, code: str, *, keep_session_id: int | None
     notify_security_change(user, "Two-factor authentication was turned off.")
 
 
-def staff_reset(user: User, *, actor: User, reason: str | None) -> None:
-    """Support turns a user's 2FA off (lost phone); the user sets it up again at the next sign-in."""
+def staff_reset(user: User, *, actor: User | None, reason: str | None, extra: dict[str, Any] | None = None) -> int:
+    """Turn a user's 2FA off (lost phone); the user sets it up again at the next sign-in. Who may is checked by
+    the caller (app.auth.staff_requests); `actor` None is the server's command line. Returns the sessions ended."""
     reason = need_reason(reason)
     if not user.totp_enabled:
         raise Conflict("this user has no two-factor authentication to reset")
-    if user.id == actor.id:
+    if actor is not None and user.id == actor.id:
         raise Conflict("ask another staff member to reset your own two-factor authentication")
     _turn_off(user)
     ended = end_other_sessions(user, reason="2FA reset by staff", keep_id=None)
     audit.record("users.reset_2fa", actor=actor, target=user, before={"totp_enabled": True},
-                 after={"totp_enabled": False, "sessions_ended": ended}, reason=reason)
+                 after={"totp_enabled": False, "sessions_ended": ended, **(extra or {})}, reason=reason)
     notify_security_change(user, "Our support team turned off your two-factor authentication, as you asked.")
+    return ended

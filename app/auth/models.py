@@ -3,12 +3,25 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Boolean, CheckConstraint, Column, ForeignKey, Index, Integer, String, Table
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.core.crypto import EncryptedString
 from app.core.db import IdMixin, TimestampMixin, UTCDateTime, utcnow
-from app.core.security import STAFF_ROLES
+from app.core.security import BLOCK_SECURITY, STAFF_ROLES
 from app.extensions import Model, db
 
 USER_ACTIVE = "active"
@@ -36,6 +49,8 @@ class User(IdMixin, TimestampMixin, Model):
     __table_args__ = (
         CheckConstraint("email = lower(email)", name="email_lowercase"),
         CheckConstraint("status in ('active', 'blocked')", name="status_valid"),
+        CheckConstraint("block_category IS NULL OR block_category in ('compliance', 'security', 'request')",
+                        name="block_category_valid"),
     )
 
     email: Mapped[str] = mapped_column(String(254), unique=True, nullable=False)
@@ -43,13 +58,17 @@ class User(IdMixin, TimestampMixin, Model):
     last_name: Mapped[str] = mapped_column(String(100), nullable=False, default="")
     password_hash: Mapped[str] = mapped_column(String(255), nullable=False)
     status: Mapped[str] = mapped_column(String(16), nullable=False, default=USER_ACTIVE)
+    # why a blocked account is blocked (app.core.security.BLOCK_CATEGORIES): it decides who may lift the block
+    block_category: Mapped[str | None] = mapped_column(String(16))
     email_verified: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     email_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     terms_accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     password_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    # brute-force lockout: consecutive failures and the time the account opens again
+    # brute force across every source address (app/auth/lockout.py): failures in the window that began at
+    # failures_since, and the end of the account-wide lock (accounts without 2FA only)
     failed_logins: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    failures_since: Mapped[datetime | None] = mapped_column(UTCDateTime())
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
     phone_number: Mapped[str | None] = mapped_column(EncryptedString())  # E.164, for SMS notices
     totp_secret: Mapped[str | None] = mapped_column(EncryptedString())
@@ -88,6 +107,13 @@ class User(IdMixin, TimestampMixin, Model):
     @property
     def is_staff(self) -> bool:
         return bool(self.role_names & STAFF_ROLES)
+
+    @property
+    def blocked_as(self) -> str | None:
+        """The category of the block, None when active; a block without one counts as a security block."""
+        if self.status != USER_BLOCKED:
+            return None
+        return self.block_category or BLOCK_SECURITY
 
     @property
     def full_name(self) -> str:
@@ -160,11 +186,71 @@ class LoginAttempt(IdMixin, Model):
 
 
 class RecoveryCode(IdMixin, Model):
-    """A single-use two-factor recovery code; only its SHA-256 is stored."""
+    """A single-use two-factor recovery code; only a keyed hash of it is stored (app/auth/recovery.py)."""
 
     __tablename__ = "recovery_codes"
 
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True)
-    code_hash: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    code_hash: Mapped[str] = mapped_column(String(80), unique=True, nullable=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+STAFF_REQUEST_RESET_2FA = "reset_2fa"
+STAFF_REQUEST_UNBLOCK = "unblock"
+STAFF_REQUEST_ACTIONS = (STAFF_REQUEST_RESET_2FA, STAFF_REQUEST_UNBLOCK)
+STAFF_REQUEST_PENDING = "pending"
+STAFF_REQUEST_APPROVED = "approved"
+STAFF_REQUEST_REJECTED = "rejected"
+STAFF_REQUEST_CANCELLED = "cancelled"
+STAFF_REQUEST_TRANSITIONS = {
+    STAFF_REQUEST_PENDING: (STAFF_REQUEST_APPROVED, STAFF_REQUEST_REJECTED, STAFF_REQUEST_CANCELLED),
+}
+
+
+class StaffActionRequest(IdMixin, TimestampMixin, Model):
+    """A change to a staff account that takes a second admin (maker-checker): one admin proposes it with a reason,
+    a different admin approves it (and only then is it applied) or rejects it; the proposer may cancel it. Nobody
+    proposes or decides about their own account. One pending request per account and action."""
+
+    __tablename__ = "staff_action_requests"
+    __table_args__ = (
+        CheckConstraint("action in ('reset_2fa', 'unblock')", name="action_valid"),
+        CheckConstraint("status in ('pending', 'approved', 'rejected', 'cancelled')", name="status_valid"),
+        CheckConstraint("proposer_id <> target_id", name="not_about_the_proposer"),
+        CheckConstraint("decided_by_id IS NULL OR decided_by_id <> target_id", name="not_decided_by_the_target"),
+        CheckConstraint("status <> 'approved' OR decided_by_id <> proposer_id", name="two_different_admins"),
+        Index("ix_staff_action_requests_one_pending", "target_id", "action", unique=True,
+              postgresql_where=text("status = 'pending'"), sqlite_where=text("status = 'pending'")),
+    )
+
+    action: Mapped[str] = mapped_column(String(16), nullable=False)
+    target_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True)
+    proposer_id: Mapped[int] = mapped_column(ForeignKey("users.id"), nullable=False)
+    reason: Mapped[str] = mapped_column(Text, nullable=False)
+    status: Mapped[str] = mapped_column(String(16), nullable=False, default=STAFF_REQUEST_PENDING, index=True)
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    decision_reason: Mapped[str | None] = mapped_column(Text)
+
+    target: Mapped[User] = relationship(foreign_keys=[target_id], lazy="joined")
+    proposer: Mapped[User] = relationship(foreign_keys=[proposer_id], lazy="joined")
+    decided_by: Mapped[User | None] = relationship(foreign_keys=[decided_by_id], lazy="joined")
+
+    @property
+    def label(self) -> str:
+        return "reset two-factor authentication" if self.action == STAFF_REQUEST_RESET_2FA else "unblock"
+
+
+class SigninFailure(IdMixin, Model):
+    """Failed sign-ins in a row against one account from one source address, and that source's lock: an attacker
+    locks out only the address they try from, never the owner elsewhere (app/auth/lockout.py)."""
+
+    __tablename__ = "signin_failures"
+    __table_args__ = (UniqueConstraint("user_id", "source"),)
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), nullable=False)
+    source: Mapped[str] = mapped_column(String(64), nullable=False)
+    failures: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_failure_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)

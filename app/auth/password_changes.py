@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 
-from app.auth import links, passwords, signals
+from app.auth import links, lockout, passwords, signals
 from app.auth.accounts import user_by_email
 from app.auth.models import USER_ACTIVE, User
 from app.auth.security_changes import end_other_sessions, notify_security_change
@@ -46,8 +46,7 @@ def _set_password(user: User, new_password: str) -> None:
 def reset_password(token: str, new_password: str) -> User:
     user = user_for_reset(token)
     _set_password(user, new_password)
-    user.failed_logins = 0
-    user.locked_until = None
+    lockout.clear_all(user)
     ended = end_other_sessions(user, reason="password reset", keep_id=None)
     audit.record("auth.password_reset", actor=user, target=user, after={"sessions_ended": ended})
     notify_security_change(user, "Your password was reset.")

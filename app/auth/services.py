@@ -14,6 +14,7 @@ from app.auth.accounts import (
     user_by_email,
     verify_email,
 )
+from app.auth.hierarchy import record_refusal, require_may_act
 from app.auth.password_changes import change_password, request_password_reset, reset_password, user_for_reset
 from app.auth.security_changes import end_other_sessions, notify_security_change
 from app.auth.signin import (
@@ -24,13 +25,65 @@ from app.auth.signin import (
     recent_sign_ins,
     register_failure,
 )
-from app.auth.staff import block_user, need_reason, set_roles, staff_resend_verification, unblock_user
+from app.auth.staff import (
+    block_user,
+    end_sessions,
+    need_reason,
+    set_roles,
+    staff_resend_verification,
+    unblock_user,
+)
+from app.auth.staff_requests import (
+    approve_staff_request,
+    break_glass_reset_2fa,
+    decline_staff_request,
+    pending_staff_count,
+    pending_staff_requests,
+    propose_staff_change,
+    reset_2fa,
+    staff_request,
+)
 from app.auth.tokens import issue_token, revoke_all_tokens, revoke_token, token_for
 
 __all__ = [
-    "SignIn", "block_user", "change_password", "check_password", "complete_sign_in", "create_user",
-    "end_other_sessions", "ensure_roles", "is_locked", "issue_token", "need_reason", "normalize_email",
-    "notify_security_change", "recent_sign_ins", "register", "register_failure", "request_password_reset",
-    "require_verified", "reset_password", "revoke_all_tokens", "revoke_token", "send_verification", "set_roles",
-    "staff_resend_verification", "token_for", "unblock_user", "user_by_email", "user_for_reset", "verify_email",
+    "SignIn",
+    "approve_staff_request",
+    "block_user",
+    "break_glass_reset_2fa",
+    "change_password",
+    "check_password",
+    "complete_sign_in",
+    "create_user",
+    "decline_staff_request",
+    "end_other_sessions",
+    "end_sessions",
+    "ensure_roles",
+    "is_locked",
+    "issue_token",
+    "need_reason",
+    "normalize_email",
+    "notify_security_change",
+    "pending_staff_count",
+    "pending_staff_requests",
+    "propose_staff_change",
+    "recent_sign_ins",
+    "record_refusal",
+    "register",
+    "register_failure",
+    "request_password_reset",
+    "require_may_act",
+    "require_verified",
+    "reset_2fa",
+    "reset_password",
+    "revoke_all_tokens",
+    "revoke_token",
+    "send_verification",
+    "set_roles",
+    "staff_request",
+    "staff_resend_verification",
+    "token_for",
+    "unblock_user",
+    "user_by_email",
+    "user_for_reset",
+    "verify_email",
 ]

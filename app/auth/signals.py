@@ -11,11 +11,14 @@ _signals = Namespace()
 
 # sender: the new User.
 user_registered = _signals.signal("user-registered")
+# sender: the User who already has the address someone just tried to register with (nothing was changed).
+registration_attempted = _signals.signal("registration-attempted")
 # sender: the User; token: the signed e-mail verification token.
 verification_requested = _signals.signal("verification-requested")
 # sender: the User; token: the signed password reset token.
 password_reset_requested = _signals.signal("password-reset-requested")
-# sender: the User; failures: failed attempts in a row; until: the end of the lock ("YYYY-MM-DD HH:MM UTC").
+# sender: the User; failures: failed attempts in a row; until: the end of the lock ("YYYY-MM-DD HH:MM UTC");
+# scope: "source" (one address is locked out of the account, with source its address) or "account" (everywhere).
 account_locked = _signals.signal("account-locked")
 # sender: the User; what: the change in one sentence; ip, user_agent: the client; when: "YYYY-MM-DD HH:MM UTC".
 # Sent for every password or two-factor change: the notice cannot be turned off.

@@ -1,15 +1,15 @@
-"""Sign-in: the password check with lockout, the record of every attempt, and the completed sign-in.
-The client's address and user agent come from app.core.audit.current_client(), never from the request."""
+"""Sign-in: the password check with lockout (app/auth/lockout.py: per account and source address, and a ceiling per
+account), the record of every attempt, and the completed sign-in. The client's address and user agent come from
+app.core.audit.current_client(), never from the request."""
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import select
 
-from app.auth import passwords, signals
+from app.auth import lockout, passwords
 from app.auth.accounts import normalize_email, user_by_email
 from app.auth.models import USER_BLOCKED, LoginAttempt, User
 from app.core import audit
@@ -26,7 +26,8 @@ class SignIn:
     @property
     def message(self) -> str:
         if self.reason == "locked":
-            return "Too many failed attempts: this account is locked for a while. Try again later or reset your password."
+            return ("Too many failed attempts: signing in to this account is locked for a while. Try again later or "
+                    "reset your password.")
         return "The e-mail address or password is not correct."
 
 
@@ -39,24 +40,14 @@ def _record_attempt(email: str, user: User | None, *, success: bool, reason: str
 
 
 def is_locked(user: User, now: datetime | None = None) -> bool:
-    return user.locked_until is not None and user.locked_until > (now or utcnow())
+    """Attempts on `user` from the caller's address are refused for now (its own lock or the account's)."""
+    return lockout.is_locked(user, now)
 
 
 def register_failure(user: User, *, email: str, reason: str, channel: str) -> None:
-    """Count a failed password or code; the tenth in a row locks the account, each further one doubles the lock."""
-    cfg = current_app.config
-    db.session.execute(update(User).where(User.id == user.id).values(failed_logins=User.failed_logins + 1)
-                       .execution_options(synchronize_session=False))
-    db.session.refresh(user, ["failed_logins"])
+    """Record and count a failed password or code, per account and source address and for the account."""
     _record_attempt(email, user, success=False, reason=reason, channel=channel)
-    if user.failed_logins >= cfg["LOCKOUT_THRESHOLD"]:
-        delay = min(cfg["LOCKOUT_BASE"] * 2 ** (user.failed_logins - cfg["LOCKOUT_THRESHOLD"]), cfg["LOCKOUT_MAX"])
-        user.locked_until = utcnow() + delay
-        db.session.flush()
-        audit.record("auth.account_locked", actor=user, target=user,
-                     after={"failed_logins": user.failed_logins, "locked_until": user.locked_until})
-        signals.account_locked.send(user, failures=user.failed_logins,
-                                    until=user.locked_until.strftime("%Y-%m-%d %H:%M UTC"))
+    lockout.count_failure(user)
 
 
 def check_password(email: str, password: str, *, channel: str = "portal") -> SignIn:
@@ -87,9 +78,10 @@ def check_password(email: str, password: str, *, channel: str = "portal") -> Sig
 
 
 def complete_sign_in(user: User, *, channel: str = "portal", method: str = "password") -> None:
-    """Both factors passed: clear the failure count, note the time, record and audit the sign-in."""
-    user.failed_logins = 0
-    user.locked_until = None
+    """Both factors passed: clear the caller's address's failure count, note the time, record and audit the
+    sign-in. The account-wide count stays until its window ends: the owner signing in does not give an attacker
+    elsewhere a fresh allowance."""
+    lockout.clear_source(user)
     user.last_login_at = utcnow()
     db.session.flush()
     _record_attempt(user.email, user, success=True, reason="ok", channel=channel)

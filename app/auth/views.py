@@ -27,6 +27,7 @@ from app.extensions import db, limiter
 
 bp = Blueprint("auth", __name__)
 PENDING = "mfa_pending"
+REGISTERED = "registered_email"  # the address the last registration in this browser named, for the next page
 
 
 def _safe_next(target: str | None) -> str | None:
@@ -160,33 +161,51 @@ def logout():
 @bp.route("/register", methods=["GET", "POST"])
 @limiter.limit("10/hour", methods=["POST"])
 def register():
+    """The same answer whether or not the address has an account (its owner is mailed instead); nobody is
+    signed in here: the e-mailed link verifies the address and signs its owner in."""
     if current_user.is_authenticated:
         return redirect(home_for(current_user))
     form = RegisterForm()
     if form.validate_on_submit():
         try:
             with unit_of_work():
-                user = services.register(form.email.data, form.password.data, first_name=form.first_name.data,
-                                         last_name=form.last_name.data, terms_accepted=form.accept_terms.data)
-                establish_session(user, remember=False, mfa_verified=False, method="registration")
+                email = services.register(form.email.data, form.password.data, first_name=form.first_name.data,
+                                          last_name=form.last_name.data, terms_accepted=form.accept_terms.data)
         except DomainError as exc:
             _form_errors(form, exc)
             return render_template("auth/register.html", form=form), exc.status
-        flash(f"Welcome to Freehold! We sent a link to {user.email}: open it to verify your address.", "success")
-        return redirect(url_for("portal.dashboard"))
+        session[REGISTERED] = email
+        return redirect(url_for("auth.check_email"))
     return render_template("auth/register.html", form=form), (422 if form.errors else 200)
+
+
+@bp.get("/register/check-email")
+def check_email():
+    return render_template("auth/check_email.html", email=session.get(REGISTERED))
 
 
 @bp.get("/verify-email/<token>")
 def verify_email(token: str):
+    """Verifies the address; the first opening of the link also signs its owner in (through the code step when
+    2FA is on). Opened again, it signs in nobody."""
     try:
         with unit_of_work():
-            user = services.verify_email(token)
+            verified = services.verify_email(token)
+            user = verified.user
+            sign_in = verified.first_use and user.is_active and not current_user.is_authenticated
+            if sign_in and not user.totp_enabled:
+                establish_session(user, remember=False, mfa_verified=False, method="email_link")
     except links.LinkError as exc:
         return render_template("auth/link_problem.html", message=str(exc), expired=exc.expired,
                                form=SimpleForm()), 400
     flash(f"Thank you: {user.email} is verified.", "success")
-    return redirect(url_for("portal.dashboard") if current_user.is_authenticated else url_for("auth.login"))
+    if sign_in and user.totp_enabled:
+        session.clear()
+        session[PENDING] = {"uid": user.id, "at": int(time.time()), "remember": False, "next": None}
+        return redirect(url_for("auth.login_code"))
+    if current_user.is_authenticated:
+        return redirect(home_for(current_user))
+    return redirect(url_for("auth.login"))
 
 
 @bp.post("/verify-email/resend")

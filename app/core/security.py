@@ -18,17 +18,29 @@ SUPPORT = "support"
 ROLES = (INVESTOR, ADMIN, COMPLIANCE, FINANCE, PROPERTY_MANAGER, SUPPORT)
 STAFF_ROLES = frozenset({ADMIN, COMPLIANCE, FINANCE, PROPERTY_MANAGER, SUPPORT})
 
+# Why an account is blocked decides who may lift the block (UNBLOCKERS). Blocks made before categories existed
+# count as security blocks.
+BLOCK_COMPLIANCE = "compliance"
+BLOCK_SECURITY = "security"
+BLOCK_REQUEST = "request"  # at the user's request
+BLOCK_CATEGORIES = (BLOCK_COMPLIANCE, BLOCK_SECURITY, BLOCK_REQUEST)
+BLOCK_LABELS = {BLOCK_COMPLIANCE: "compliance", BLOCK_SECURITY: "security", BLOCK_REQUEST: "at the user's request"}
+
 # permission -> the roles that hold it. Admins hold every permission.
 PERMISSIONS: dict[str, frozenset[str]] = {
     "dashboard.view": STAFF_ROLES,
     "users.view": frozenset({COMPLIANCE, FINANCE, SUPPORT}),
-    "users.block": frozenset({COMPLIANCE, SUPPORT}),
-    "users.reset_2fa": frozenset({SUPPORT}),
+    "users.block": frozenset({COMPLIANCE, SUPPORT}),  # investors; staff accounts need staff.manage
+    "users.unblock": frozenset({COMPLIANCE, SUPPORT}),  # within UNBLOCKERS; staff accounts need staff.manage
+    "users.reset_2fa": frozenset({SUPPORT}),  # investors; a staff member's takes two admins (staff.manage)
     "users.resend_verification": frozenset({SUPPORT}),
     "roles.view": frozenset(),
     "roles.assign": frozenset(),
     "sessions.view": frozenset({COMPLIANCE, SUPPORT}),
-    "sessions.revoke": frozenset({SUPPORT}),
+    "sessions.revoke": frozenset({SUPPORT}),  # investors; staff accounts need staff.manage
+    # act on a staff account (block, unblock, reset 2FA, end sessions, roles); propose and approve the changes
+    # that take a second admin (unblocking, resetting 2FA). Nobody acts on their own account.
+    "staff.manage": frozenset(),
     "signins.view": frozenset({COMPLIANCE, SUPPORT}),
     "audit.view": frozenset({COMPLIANCE}),
     "audit.export": frozenset({COMPLIANCE}),
@@ -54,6 +66,14 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "notifications.view": frozenset({COMPLIANCE, SUPPORT}),
     "notifications.resend": frozenset({SUPPORT}),
     "notifications.templates": frozenset({SUPPORT}),
+}
+
+
+# block category -> the roles, besides admins, that may lift a block of it (they need users.unblock too)
+UNBLOCKERS: dict[str, frozenset[str]] = {
+    BLOCK_COMPLIANCE: frozenset({COMPLIANCE}),
+    BLOCK_SECURITY: frozenset(),
+    BLOCK_REQUEST: frozenset({COMPLIANCE, SUPPORT}),
 }
 
 
@@ -90,6 +110,14 @@ def has_permission(user: RoleHolder, permission: str) -> bool:
     if not getattr(user, "is_authenticated", False):
         return False
     return permission in permissions_of(user.role_names)
+
+
+def may_lift_block(user: RoleHolder, category: str | None) -> bool:
+    """May `user` lift a block of this category (None: a block from before categories, a security block)?"""
+    if not has_permission(user, "users.unblock"):
+        return False
+    roles = user.role_names
+    return ADMIN in roles or bool(roles & UNBLOCKERS.get(category or BLOCK_SECURITY, frozenset()))
 
 
 def grantable_roles(granter: RoleHolder) -> frozenset[str]:

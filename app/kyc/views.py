@@ -11,7 +11,7 @@ from app.kyc.models import KycDocument
 
 SAFE_HEADERS = {
     "X-Content-Type-Options": "nosniff",
-    "Content-Security-Policy": "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; sandbox",
+    "Content-Security-Policy": "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; sandbox; frame-ancestors 'self'",
     "Cache-Control": "private, no-store",
     "Referrer-Policy": "no-referrer",
 }

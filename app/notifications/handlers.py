@@ -8,11 +8,17 @@ from flask import url_for
 
 from app.auth import signals as auth_signals
 from app.auth.models import User
+from app.core.urls import external_url
 from app.notifications.services import notify
 
 
 def on_user_registered(user: User, **_) -> None:
     notify(user, "welcome", link=url_for("portal.dashboard", _external=True))
+
+
+def on_registration_attempted(user: User, **_) -> None:
+    notify(user, "registration_attempted", link=external_url("auth.login"),
+           reset_link=external_url("auth.forgot_password"))
 
 
 def on_verification_requested(user: User, *, token: str, **_) -> None:
@@ -23,9 +29,11 @@ def on_password_reset_requested(user: User, *, token: str, **_) -> None:
     notify(user, "reset_password", link=url_for("auth.reset_password", token=token, _external=True))
 
 
-def on_account_locked(user: User, *, failures: int, until: str, **_) -> None:
-    notify(user, "account_locked", failures=failures, until=until)
-    notify(None, "staff_account_locked", subject_email=user.email, failures=failures, until=until)
+def on_account_locked(user: User, *, failures: int, until: str, scope: str = "account", source: str | None = None,
+                      **_) -> None:
+    notify(user, "account_locked", failures=failures, until=until, scope=scope, source=source)
+    notify(None, "staff_account_locked", subject_email=user.email, failures=failures, until=until, scope=scope,
+           source=source)
 
 
 def on_security_changed(user: User, *, what: str, ip: str | None, user_agent: str | None, when: str, **_) -> None:
@@ -34,6 +42,7 @@ def on_security_changed(user: User, *, what: str, ip: str | None, user_agent: st
 
 RECEIVERS = (
     (auth_signals.user_registered, on_user_registered),
+    (auth_signals.registration_attempted, on_registration_attempted),
     (auth_signals.verification_requested, on_verification_requested),
     (auth_signals.password_reset_requested, on_password_reset_requested),
     (auth_signals.account_locked, on_account_locked),

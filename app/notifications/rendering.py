@@ -1,5 +1,7 @@
 """Templates per event and channel: files under templates/ (trusted, part of the code) unless staff have saved an
-override in the console, which renders in an immutable sandbox with nothing but the event's plain context."""
+override in the console, which renders in an immutable sandbox with nothing but the event's plain context, and
+limits on what it may compute (app/notifications/sandbox.py). Previews and saves render in a child process with a
+time budget (`render_isolated`)."""
 from __future__ import annotations
 
 import contextlib
@@ -7,12 +9,12 @@ import logging
 from dataclasses import dataclass
 
 from flask import current_app
-from jinja2 import FunctionLoader, StrictUndefined, TemplateNotFound, TemplateSyntaxError
-from jinja2.exceptions import SecurityError, UndefinedError
-from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jinja2 import FunctionLoader, TemplateNotFound
 from sqlalchemy import select
 
+from app.core import child
 from app.extensions import db
+from app.notifications import sandbox
 from app.notifications.models import EMAIL, IN_APP, PUSH, SMS, NotificationTemplate
 
 log = logging.getLogger(__name__)
@@ -51,12 +53,8 @@ def _layout_only(name: str):
     return source, filename, lambda: False
 
 
-_SANDBOX_TEXT = ImmutableSandboxedEnvironment(autoescape=False, undefined=StrictUndefined,
-                                              loader=FunctionLoader(_layout_only))
-_SANDBOX_HTML = ImmutableSandboxedEnvironment(autoescape=True, undefined=StrictUndefined,
-                                              loader=FunctionLoader(_layout_only))
-for _env in (_SANDBOX_TEXT, _SANDBOX_HTML):
-    _env.globals.clear()  # no range(), lipsum, dict(), cycler...: only the event's data
+_SANDBOX_TEXT = sandbox.make_env(html=False, loader=FunctionLoader(_layout_only))
+_SANDBOX_HTML = sandbox.make_env(html=True, loader=FunctionLoader(_layout_only))
 
 
 def _plain(value):
@@ -75,9 +73,33 @@ def render_sandboxed(source: str | None, context: dict, *, html: bool = False) -
         return None
     env = _SANDBOX_HTML if html else _SANDBOX_TEXT
     try:
-        return env.from_string(source).render(**_plain(context))
-    except (TemplateSyntaxError, TemplateNotFound, SecurityError, UndefinedError, TypeError, ValueError) as exc:
-        raise TemplateProblem(f"{type(exc).__name__}: {exc}") from exc
+        return sandbox.render(env, source, _plain(context), seconds=_seconds())
+    except sandbox.PROBLEMS as exc:
+        raise TemplateProblem(sandbox.problem(exc)) from exc
+
+
+def _seconds() -> float:
+    return float(current_app.config.get("TEMPLATE_CHECK_SECONDS") or sandbox.DEFAULT_SECONDS)
+
+
+def render_isolated(subject: str | None, body: str | None, html: str | None, context: dict) -> Rendered:
+    """A staff template being previewed or saved, rendered as real sends render it but in a child process with a
+    memory limit and the time budget: TemplateProblem when it does not render or costs too much."""
+    loader = current_app.jinja_env.loader
+    if loader is None:  # Flask always gives its environment one
+        raise RuntimeError("the app's Jinja environment has no loader")
+    layouts = {name: loader.get_source(current_app.jinja_env, name)[0] for name in LAYOUTS}
+    seconds = _seconds()
+    limits = child.Limits(memory_bytes=512 * 1024 * 1024, cpu_seconds=int(seconds) + 1, wall_seconds=seconds + 0.5)
+    parts = [(subject, False), (body, False), (html, True)]
+    try:
+        out, problem = child.run(sandbox.render_parts, parts, _plain(context), layouts, seconds, limits=limits)
+    except child.ChildFailed as exc:
+        what = "too much memory" if exc.reason == "memory" else f"longer than {seconds:g} seconds"
+        raise TemplateProblem(f"TooCostly: the template takes {what} to render") from None
+    if problem is not None:
+        raise TemplateProblem(problem)
+    return Rendered(out[0], out[1] or "", out[2])
 
 
 def _file(name: str | None, event: str, context: dict) -> str | None:

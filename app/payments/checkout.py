@@ -1,11 +1,12 @@
-"""Beginning a deposit, as the portal and the API both do: the pending deposit is committed first, then the gateway
-is asked for its checkout and what it answers is committed in a second unit of work. The deposit row exists
-before the gateway hears of it, so a payment the gateway takes always has a deposit to be credited to."""
+"""Beginning a deposit, as the portal and the API both do: the pending deposit is flushed, the gateway is asked
+for its checkout (keyed on the deposit), and the deposit with its checkout commits in the caller's one unit of work.
+The checkout's address reaches the investor only in the answer, after the commit, so the gateway can take a payment
+only for a deposit that exists; a checkout opened by a transaction that then failed is never shown to anyone and
+expires unpaid (decision 0011)."""
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from app.core.db import in_unit_of_work, unit_of_work
 from app.core.money import Money
 from app.core.urls import external_url
 from app.payments.deposits import open_payment, start_deposit
@@ -27,12 +28,8 @@ def status_url(deposit: Deposit) -> str:
 def begin_deposit(user, amount: Money, gateway: str, *,
                   success_url: Callable[[Deposit], str] = return_url,
                   cancel_url: Callable[[Deposit], str] = status_url) -> Deposit:
-    """Start a deposit within the gateway's limits and open its payment at the gateway: two units of work, so it
-    runs outside any other (a DomainError from the second leaves the committed pending deposit, as it was)."""
-    if in_unit_of_work():
-        raise RuntimeError("begin_deposit commits twice: call it outside a unit of work")
-    with unit_of_work():
-        deposit = start_deposit(user, amount, gateway)
-    with unit_of_work():
-        open_payment(deposit, success_url=success_url(deposit), cancel_url=cancel_url(deposit))
-    return deposit
+    """Start a deposit within the gateway's limits and open its payment at the gateway, in the caller's unit of
+    work: the pending deposit is flushed, the gateway is asked for its checkout, and both commit together (a
+    refusal or a crash before the commit leaves no deposit; see decision 0011 for why this order is safe)."""
+    deposit = start_deposit(user, amount, gateway)
+    return open_payment(deposit, success_url=success_url(deposit), cancel_url=cancel_url(deposit))

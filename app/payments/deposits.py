@@ -4,14 +4,15 @@ machine is `DEPOSIT_TRANSITIONS`; every move goes through `transition_deposit`. 
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import CursorResult, select, update
 
 from app.auth import services as auth
 from app.auth.models import User
 from app.core import audit
 from app.core.db import utcnow
-from app.core.errors import Forbidden, IllegalTransition, NotFound, ValidationError
+from app.core.errors import Conflict, Forbidden, IllegalTransition, NotFound, ValidationError
 from app.core.money import Money
 from app.core.security import has_permission
 from app.core.states import check_allowed, transition
@@ -89,13 +90,16 @@ def start_deposit(user, amount: Money, gateway: str) -> Deposit:
 
 
 def open_payment(deposit: Deposit, *, success_url: str, cancel_url: str) -> Deposit:
-    """Ask the gateway for a checkout (idempotent on the deposit): call after the deposit row is committed."""
+    """Ask the gateway for a checkout (idempotent on the deposit), in the unit of work that created the deposit:
+    both commit together. The gateway's idempotency key names this deposit row alone (its id and creation time: a
+    rolled-back row's id may be given again on SQLite), so a checkout opened by a transaction that failed is never
+    handed to another deposit."""
     if deposit.gateway_reference:
         return deposit
     checkout = get_gateway(deposit.gateway).create_payment(
         deposit_id=deposit.id, amount=deposit.amount + deposit.fee, currency=deposit.currency,
         customer_email=deposit.user.email, success_url=success_url, cancel_url=cancel_url,
-        idempotency_key=f"freehold-deposit-{deposit.id}")
+        idempotency_key=f"freehold-deposit-{deposit.id}-{deposit.created_at:%Y%m%d%H%M%S%f}")
     deposit.gateway_reference = checkout.reference
     deposit.checkout_url = checkout.redirect_url
     deposit.instructions = checkout.instructions
@@ -164,17 +168,28 @@ def fail_deposit(deposit: Deposit, reason: str, *, actor_id: int | None = None) 
 
 
 def refund(deposit: Deposit, amount: int | None, *, actor, reason: str) -> Deposit:
-    """Finance refunds a deposit (all of it by default) through its gateway, then the ledger follows."""
+    """Finance refunds a deposit (all of it by default) through its gateway, then the ledger follows.
+
+    The deposit's row is locked first (`SELECT ... FOR UPDATE` on PostgreSQL) and what is left to refund is read
+    under the lock: two finance users refunding one deposit at once take turns, and the second sees the first's
+    refund (a full refund leaves nothing: refused; a partial one leaves only the rest). The gateway's refund is
+    keyed on the deposit and the new cumulative total, so the same refund asked twice is one refund there."""
     if not has_permission(actor, "deposits.approve"):
         raise Forbidden("refunds need deposits.approve")
     if not reason or not reason.strip():
         raise ValidationError("a reason is required", {"reason": ["Say why."]})
+    db.session.refresh(deposit, with_for_update=True)
+    if deposit.status == DEPOSIT_REFUNDED:
+        raise IllegalTransition(f"deposit #{deposit.id} is refunded already: nothing is left to refund")
     if deposit.status != DEPOSIT_SUCCEEDED:
         raise IllegalTransition(f"deposit #{deposit.id} is {deposit.status}")
     charged = deposit.amount + deposit.fee
     amount = charged - deposit.refunded_amount if amount is None else amount
-    if not 0 < amount <= charged - deposit.refunded_amount:
-        raise ValidationError("amount outside what can be refunded", {"amount": ["Too much."]})
+    left = charged - deposit.refunded_amount
+    if not 0 < amount <= left:
+        most = Money(left, deposit.currency).amount_str()
+        raise ValidationError(f"amount outside what can be refunded: at most {most}",
+                              {"amount": [f"More than zero and at most {most}."]})
     gateway = get_gateway(deposit.gateway)
     total = deposit.refunded_amount + amount
     if gateway.automatic:
@@ -217,9 +232,12 @@ def apply_refund(deposit: Deposit, refunded_total: int, *, actor_id: int | None 
         lines.append((receivable_account, -shortfall))
     entry = ledger.post(lines, key=f"deposit:{deposit.id}:refund:{refunded_total}", kind="deposit_refund",
                         memo=f"Refund of deposit #{deposit.id}", actor_id=actor_id)
-    db.session.execute(update(Deposit).where(Deposit.id == deposit.id, Deposit.refunded_amount == previous)
-                       .values(refunded_amount=refunded_total).execution_options(synchronize_session=False))
+    moved = cast("CursorResult[Any]", db.session.execute(
+        update(Deposit).where(Deposit.id == deposit.id, Deposit.refunded_amount == previous)
+        .values(refunded_amount=refunded_total).execution_options(synchronize_session=False))).rowcount
     db.session.refresh(deposit)
+    if moved != 1:  # refunded meanwhile by someone else: this whole unit of work rolls back, entry included
+        raise Conflict(f"deposit #{deposit.id} was refunded meanwhile: look at it again")
     timeline.log(deposit, "refunded", {"entry": entry.id, "refunded_total": refunded_total, "from_wallet": take,
                                        "receivable": shortfall}, actor_id=actor_id)
     if shortfall:

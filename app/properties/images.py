@@ -16,7 +16,7 @@ from PIL import Image, ImageDraw, ImageOps
 SIZES: dict[str, tuple[int, int]] = {"thumbnail": (300, 200), "medium": (800, 600), "large": (1200, 900)}
 CONTENT_TYPE = "image/jpeg"
 JPEG_OPTIONS: dict[str, Any] = {"format": "JPEG", "quality": 85, "optimize": True, "progressive": True}
-DEFAULT_MAX_PIXELS = 40_000_000
+DEFAULT_MAX_PIXELS = 25_000_000
 _ROTATED = {5, 6, 7, 8}  # EXIF orientations that swap width and height
 _ORIENTATION_TAG = 0x0112
 _PLACEHOLDERS: dict[str, bytes] = {}

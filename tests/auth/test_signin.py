@@ -4,7 +4,7 @@ from datetime import timedelta
 import pyotp
 from sqlalchemy import select
 
-from app.auth.models import LoginAttempt, UserSession
+from app.auth.models import LoginAttempt, SigninFailure, UserSession
 from app.core.audit import AuditRecord
 from app.core.db import utcnow
 from app.extensions import db
@@ -92,7 +92,13 @@ def test_blocked_user_cannot_sign_in(client, make_user, login):
     assert attempts(user)[-1].reason == "blocked"
 
 
-def test_ten_failures_lock_the_account_with_a_growing_delay(client, make_user, login, app, monkeypatch):
+def source_record(user, source="127.0.0.1"):
+    db.session.expire_all()
+    return db.session.scalar(select(SigninFailure).where(SigninFailure.user_id == user.id,
+                                                         SigninFailure.source == source))
+
+
+def test_ten_failures_lock_the_source_with_a_growing_delay(client, make_user, login, app, monkeypatch):
     # a generous IP limit so the lockout, not the limiter, is what stops the attempts
     user = make_user()
     for i in range(10):
@@ -103,27 +109,28 @@ def test_ten_failures_lock_the_account_with_a_growing_delay(client, make_user, l
             from app.extensions import limiter
 
             limiter.reset()
-    db.session.refresh(user)
-    assert user.failed_logins == 10 and user.locked_until is not None
-    first_lock = user.locked_until - utcnow()
+    record = source_record(user)
+    assert record.failures == 10 and record.locked_until is not None
+    first_lock = record.locked_until - utcnow()
     assert timedelta(seconds=50) < first_lock <= timedelta(minutes=1)
+    db.session.refresh(user)
+    assert user.locked_until is None and user.failed_logins == 10  # counted for the account, not locked by it
     locked = login(user)  # even the right password is refused while locked
     assert locked.status_code == 401 and "locked" in locked.get_data(as_text=True)
     assert attempts(user)[-1].reason == "locked"
-    assert db.session.scalar(select(AuditRecord).where(AuditRecord.action == "auth.account_locked")) is not None
+    assert db.session.scalar(select(AuditRecord).where(AuditRecord.action == "auth.source_locked")) is not None
     # the lock passes; one more failure doubles it
-    user.locked_until = utcnow() - timedelta(seconds=1)
+    record.locked_until = utcnow() - timedelta(seconds=1)
     db.session.commit()
     login(user, "wrong-password-xx", http=type(client)(client.application))
-    db.session.refresh(user)
-    assert user.failed_logins == 11
-    assert timedelta(seconds=110) < user.locked_until - utcnow() <= timedelta(minutes=2)
-    # after the lock, the right password works and clears the count
-    user.locked_until = utcnow() - timedelta(seconds=1)
+    record = source_record(user)
+    assert record.failures == 11
+    assert timedelta(seconds=110) < record.locked_until - utcnow() <= timedelta(minutes=2)
+    # after the lock, the right password works and clears this address's count
+    record.locked_until = utcnow() - timedelta(seconds=1)
     db.session.commit()
     assert login(user, http=type(client)(client.application)).status_code == 302
-    db.session.refresh(user)
-    assert user.failed_logins == 0 and user.locked_until is None
+    assert source_record(user) is None
 
 
 def test_sign_in_is_rate_limited_per_account(client, make_user, login):
@@ -220,13 +227,25 @@ def test_api_token_needs_both_factors_and_records_attempts(client, make_user):
     assert ("api", False, "bad_2fa_code") in channels and ("api", True, "ok") in channels
 
 
-def test_api_token_refused_while_locked(client, make_user):
+def test_api_token_refused_while_the_account_is_locked(client, make_user):
     user = make_user()
-    user.failed_logins = 10
+    user.failed_logins = 50
     user.locked_until = utcnow() + timedelta(minutes=5)
     db.session.commit()
     response = client.post("/api/v1/auth/token", json={"email": user.email, "password": PASSWORD})
     assert response.status_code == 401 and "locked" in response.get_json()["message"]
+
+
+def test_api_token_refused_while_the_source_is_locked(client, make_user):
+    user = make_user()
+    db.session.add(SigninFailure(user_id=user.id, source="127.0.0.1", failures=10, last_failure_at=utcnow(),
+                                 locked_until=utcnow() + timedelta(minutes=5)))
+    db.session.commit()
+    response = client.post("/api/v1/auth/token", json={"email": user.email, "password": PASSWORD})
+    assert response.status_code == 401 and "locked" in response.get_json()["message"]
+    elsewhere = client.post("/api/v1/auth/token", json={"email": user.email, "password": PASSWORD},
+                            environ_base={"REMOTE_ADDR": "198.51.100.20"})
+    assert elsewhere.status_code == 200
 
 
 def test_recent_sign_ins_are_shown_to_the_user(client, make_user, login):

@@ -271,3 +271,30 @@ def pdf_with_binary_noise(size: int = 2 * 1024 * 1024, seed: int = 7) -> bytes:
     objects = _page_objects()
     objects[3] = b"<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(noise) + noise + b"\nendstream"
     return pdf_from_objects(objects)
+
+
+# PDFs that cost more to read than they weigh ----------------------------------------------------------------------
+_BLANK_PAGE = b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] >>"
+
+
+def pdf_with_pages(count: int) -> bytes:
+    """count blank pages under one page-tree node."""
+    kids = b" ".join(b"%d 0 R" % (number + 3) for number in range(count))
+    return pdf_from_objects([b"<< /Type /Catalog /Pages 2 0 R >>",
+                             b"<< /Type /Pages /Kids [" + kids + b"] /Count %d >>" % count] + [_BLANK_PAGE] * count)
+
+
+def pdf_with_objects(count: int) -> bytes:
+    """One blank page, and `count` more objects (each the number 0) listed in the cross-reference table."""
+    return pdf_from_objects([b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+                             _BLANK_PAGE] + [b"0"] * count)
+
+
+def pdf_with_doubling_page_tree(depth: int = 40) -> bytes:
+    """A page tree in which every node lists the next one twice: 2**depth pages in about 3 KB, which a reader
+    that flattens the tree tries to build."""
+    objects = [b"<< /Type /Catalog /Pages 2 0 R >>"]
+    for number in range(2, depth + 2):
+        objects.append(b"<< /Type /Pages /Kids [%d 0 R %d 0 R] /Count 2 >>" % (number + 1, number + 1))
+    objects.append(_BLANK_PAGE.replace(b"2 0 R", b"%d 0 R" % (depth + 1)))
+    return pdf_from_objects(objects)

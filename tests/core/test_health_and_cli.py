@@ -68,8 +68,8 @@ def test_seed_demo_is_idempotent_and_funds_through_the_ledger(app):
 
     investor = user_by_email("investor@example.com")
     assert investor.email_verified and not investor.totp_enabled
-    for email in ("admin@example.com", "compliance@example.com", "finance@example.com", "finance2@example.com",
-                  "properties@example.com", "support@example.com"):
+    for email in ("admin@example.com", "admin2@example.com", "compliance@example.com", "finance@example.com",
+                  "finance2@example.com", "properties@example.com", "support@example.com"):
         staff = user_by_email(email)
         assert staff.totp_enabled and staff.is_staff, email
     assert user_by_email("properties@example.com").role_names == {"property_manager"}

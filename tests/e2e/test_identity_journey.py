@@ -1,4 +1,4 @@
-"""Register, verify through the e-mailed link, turn on 2FA, sign out, sign in with a code: in Chromium."""
+"""Register, verify and sign in through the e-mailed link, turn on 2FA, sign out, sign in with a code: in Chromium."""
 import pyotp
 import pytest
 from playwright.sync_api import expect
@@ -29,11 +29,12 @@ def test_register_verify_enable_2fa_and_sign_in_with_a_code(page, live_server, a
     page.fill("#confirm", "Quiet-harbour-lantern-42")
     page.check("#accept_terms")
     page.click("button[type=submit]")
-    expect(page.get_by_test_id("verify-banner")).to_be_visible()
-    shot("2-registered-unverified")
+    expect(page.get_by_test_id("check-email")).to_contain_text("nora@example.com")
+    shot("2-registered-check-email")
 
-    page.goto(_mail_link("nora@example.com", "verify_email"))
+    page.goto(_mail_link("nora@example.com", "verify_email"))  # the link verifies the address and signs in
     expect(page.get_by_text("nora@example.com is verified")).to_be_visible()
+    expect(page.get_by_text("Welcome, Nora")).to_be_visible()
     expect(page.get_by_test_id("verify-banner")).to_have_count(0)
 
     page.click("text=Security")

@@ -133,7 +133,7 @@ def test_idempotency_key_replays_the_same_investment_and_refuses_another_body(cl
     assert "Idempotency-Key" in other["message"]
     assert db.session.scalar(select(func.count(Investment.id))) == 1
     assert balance_of(user.id).available.amount_str() == "9000.00"
-    # a refusal is an answer too: the same key replays it
+    # a refusal is not kept: nothing was done, so the same key is evaluated again (see tests/security)
     refused_key = {**token_for(user), "Idempotency-Key": "too-much"}
     assert error(invest(client, refused_key, p, {"amount": "9500.00"}), 422)
     assert error(invest(client, refused_key, p, {"amount": "9500.00"}), 422)

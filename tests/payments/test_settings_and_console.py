@@ -2,7 +2,7 @@
 audited), the console only calls it; a deposit begins in two units of work; the console's Reprocess goes through
 the inbox service. The ledger verifies after each test."""
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from app.core.audit import AuditRecord
 from app.core.db import unit_of_work
@@ -70,19 +70,22 @@ def test_the_console_saves_through_the_service_and_shows_a_refusal(client, make_
     assert db.session.get(GatewaySetting, setting_id).fee_bps == 120
 
 
-def test_a_deposit_begins_in_two_units_of_work(app, stripe_config, make_user):
+def test_a_deposit_and_its_checkout_commit_in_the_callers_unit_of_work(app, stripe_config, make_user):
     investor = make_user()
     with app.test_request_context():
-        deposit = payments.begin_deposit(investor, Money.parse("100.00", "USD"), "stripe")
+        with unit_of_work():
+            deposit = payments.begin_deposit(investor, Money.parse("100.00", "USD"), "stripe")
         db.session.expire_all()
-        assert db.session.get(Deposit, deposit.id).gateway_reference  # both committed
-        with pytest.raises(RuntimeError), unit_of_work():  # inside another unit, its first commit would not be
+        assert db.session.get(Deposit, deposit.id).gateway_reference  # both committed, together
+        with pytest.raises(RuntimeError), unit_of_work():  # the request fails once the checkout is open
             payments.begin_deposit(investor, Money.parse("100.00", "USD"), "stripe")
+            raise RuntimeError("the answer could not be written")
+        assert db.session.scalar(select(func.count(Deposit.id))) == 1  # nothing of the failed one is left
 
 
 def test_reprocess_from_the_console_queues_the_event_again(client, stripe_config, make_user, login):
     investor = make_user()
-    with client.application.test_request_context():
+    with client.application.test_request_context(), unit_of_work():
         deposit = payments.begin_deposit(investor, Money.parse("100.00", "USD"), "stripe")
     stripe_config.complete_session(deposit.gateway_reference)
     event = payments.store_events([("stripe", WebhookEvent("evt_again", "checkout.session.completed",

@@ -112,6 +112,15 @@ class NotificationView(SecureModelView):
     column_default_sort = ("id", True)
 
 
+class _CostlyTemplate(FormValidationError):
+    """A template refused because it would compute huge values or run too long (audited as an attempt)."""
+
+    def __init__(self, message: str, template_id: int | None, fields: dict):
+        super().__init__(message)
+        self.template_id = template_id
+        self.fields = fields  # as typed: the row itself is rolled back before the refusal is recorded
+
+
 class TemplateView(SecureModelView):
     """Staff overrides of the file templates. Generic create/edit is fine here: templates are reference data;
     every save is checked by rendering it in the sandbox, and audited."""
@@ -148,16 +157,27 @@ class TemplateView(SecureModelView):
             raise FormValidationError("Only e-mail has an HTML part.")
         context = catalogue.sample_context(model.event)
         try:
-            rendering.render_sandboxed(model.subject, context)
-            rendering.render_sandboxed(model.body, context)
-            rendering.render_sandboxed(model.html, context, html=True)
+            rendering.render_isolated(model.subject, model.body, model.html, context)
         except rendering.TemplateProblem as exc:
+            if str(exc).startswith("TooCostly"):
+                raise _CostlyTemplate(f"The template does not render: {exc}", model.id, {
+                    "event": model.event, "channel": model.channel, "subject": model.subject, "body": model.body,
+                    "html": model.html}) from None
             raise FormValidationError(f"The template does not render: {exc}") from None
         model.updated_by_id = current_user.id
         audit.record("notifications.template_saved", target=("notification_templates", model.id),
                      after={"event": model.event, "channel": model.channel, "subject": model.subject,
                             "body": model.body, "html": model.html, "active": model.active,
                             "created": is_created})
+
+    def handle_view_exception(self, exc):
+        """A save refused as too costly is recorded (after the refused unit of work has rolled back), then shown
+        as any refused save is."""
+        if isinstance(exc, _CostlyTemplate):
+            with unit_of_work():
+                audit.record("notifications.template_refused", target=("notification_templates", exc.template_id),
+                             after=exc.fields, reason=str(exc))
+        return super().handle_view_exception(exc)
 
     def on_model_delete(self, model):
         audit.record("notifications.template_deleted", target=model,
@@ -173,13 +193,11 @@ class TemplateView(SecureModelView):
             return jsonify(ok=False, error="Choose an event and a channel."), 422
         context = catalogue.sample_context(event)
         try:
-            result = {
-                "subject": rendering.render_sandboxed(request.form.get("subject"), context),
-                "body": rendering.render_sandboxed(request.form.get("body"), context),
-                "html": rendering.render_sandboxed(request.form.get("html"), context, html=True),
-            }
+            rendered = rendering.render_isolated(request.form.get("subject"), request.form.get("body"),
+                                                 request.form.get("html"), context)
         except rendering.TemplateProblem as exc:
             return jsonify(ok=False, error=str(exc)), 200
+        result = {"subject": rendered.subject, "body": rendered.body or None, "html": rendered.html}
         return jsonify(ok=True, sample=json.dumps(context, indent=1), **result)
 
     @expose("/source", methods=["GET"])

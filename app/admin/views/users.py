@@ -7,13 +7,19 @@ from flask_admin import expose
 from flask_login import current_user
 from markupsafe import Markup
 
-from app.admin.base import SecureModelView, requires, run_action
-from app.auth import mfa, services
+from app.admin.base import SecureModelView, act_on_account, requires
+from app.auth import services
 from app.auth import sessions as user_sessions
 from app.auth.forms import SimpleForm
-from app.auth.models import LoginAttempt, Role, User, UserSession
-from app.core import audit
-from app.core.security import ROLES, grantable_roles, has_permission, role_permissions
+from app.auth.models import (
+    STAFF_REQUEST_RESET_2FA,
+    STAFF_REQUEST_UNBLOCK,
+    LoginAttempt,
+    Role,
+    User,
+    UserSession,
+)
+from app.core.security import BLOCK_LABELS, ROLES, grantable_roles, has_permission, role_permissions
 from app.extensions import db
 from app.kyc.services import overall_status as kyc_overall_status
 
@@ -23,14 +29,15 @@ class UserView(SecureModelView):
     details_template = "admin/user_details.html"
     column_list = ("id", "email", "first_name", "last_name", "roles", "status", "email_verified", "totp_enabled",
                    "failed_logins", "last_login_at", "created_at")
-    column_details_list = ("id", "email", "first_name", "last_name", "roles", "status", "email_verified",
+    column_details_list = ("id", "email", "first_name", "last_name", "roles", "status", "block_category",
+                           "email_verified",
                            "email_verified_at", "totp_enabled", "failed_logins", "locked_until",
                            "terms_accepted_at", "password_changed_at", "last_login_at", "created_at")
     column_searchable_list = ("email", "first_name", "last_name")
-    column_filters = ("status", "email_verified", "totp_enabled", "roles.name", "created_at", "last_login_at")
+    column_filters = ("status", "block_category", "email_verified", "totp_enabled", "roles.name", "created_at", "last_login_at")
     column_sortable_list = ("id", "email", "status", "created_at", "last_login_at", "failed_logins")
     column_default_sort = ("id", True)
-    column_labels = {"totp_enabled": "2FA", "roles.name": "Role", "failed_logins": "Failed sign-ins"}
+    column_labels = {"block_category": "Kind of block", "totp_enabled": "2FA", "roles.name": "Role", "failed_logins": "Failed sign-ins"}
     column_formatters = {
         "roles": lambda v, c, m, n: Markup(" ").join(
             Markup('<span class="badge badge-secondary">{}</span>').format(r.name) for r in m.roles),
@@ -47,6 +54,8 @@ class UserView(SecureModelView):
                 can=lambda p: has_permission(current_user, p),
                 all_roles=ROLES,
                 grantable=grantable_roles(current_user),
+                block_categories=BLOCK_LABELS,
+                staff_requests=services.pending_staff_requests(user.id),
             )
         return super().render(template, **kwargs)
 
@@ -59,36 +68,51 @@ class UserView(SecureModelView):
             abort(404)
         return user
 
-    def _run(self, user: User, action, message: str):
-        return run_action(action, message, url_for(".details_view", id=user.id))
+    def _run(self, user: User, attempted: str, action, message):
+        """Run the action as one unit of work; a refusal by the hierarchy is audited in a unit of its own."""
+        return act_on_account(user, attempted, action, message, url_for(".details_view", id=user.id))
 
     @expose("/<int:user_id>/block", methods=["POST"])
     @requires("users.block")
     def block(self, user_id: int):
         user = self._target(user_id)
-        return self._run(user, lambda: services.block_user(user, actor=current_user, reason=request.form.get("reason")),
-                         f"{user.email} is blocked; their sessions and API tokens are ended.")
+        return self._run(user, "users.block", lambda: services.block_user(
+            user, actor=current_user, reason=request.form.get("reason"), category=request.form.get("category")),
+            f"{user.email} is blocked; their sessions and API tokens are ended.")
 
     @expose("/<int:user_id>/unblock", methods=["POST"])
-    @requires("users.block")
+    @requires("users.unblock")
     def unblock(self, user_id: int):
         user = self._target(user_id)
-        return self._run(user, lambda: services.unblock_user(user, actor=current_user,
-                                                             reason=request.form.get("reason")),
+        reason = request.form.get("reason")
+        if user.is_staff:  # a second admin approves
+            return self._run(user, "users.unblock", lambda: services.propose_staff_change(
+                STAFF_REQUEST_UNBLOCK, user, actor=current_user, reason=reason),
+                f"Unblocking {user.email} is proposed: it takes effect when a second admin approves it.")
+        return self._run(user, "users.unblock", lambda: services.unblock_user(user, actor=current_user,
+                                                                               reason=reason),
                          f"{user.email} is active again.")
 
     @expose("/<int:user_id>/reset-2fa", methods=["POST"])
     @requires("users.reset_2fa")
     def reset_2fa(self, user_id: int):
         user = self._target(user_id)
-        return self._run(user, lambda: mfa.staff_reset(user, actor=current_user, reason=request.form.get("reason")),
+        reason = request.form.get("reason")
+        if user.is_staff:  # a second admin approves
+            return self._run(user, "users.reset_2fa", lambda: services.propose_staff_change(
+                STAFF_REQUEST_RESET_2FA, user, actor=current_user, reason=reason),
+                f"Resetting the two-factor authentication of {user.email} is proposed: it takes effect when a "
+                "second admin approves it.")
+        return self._run(user, "users.reset_2fa", lambda: services.reset_2fa(user, actor=current_user,
+                                                                             reason=reason),
                          f"Two-factor authentication of {user.email} is reset; they set it up again at sign-in.")
 
     @expose("/<int:user_id>/resend-verification", methods=["POST"])
     @requires("users.resend_verification")
     def resend_verification(self, user_id: int):
         user = self._target(user_id)
-        return self._run(user, lambda: services.staff_resend_verification(user, actor=current_user),
+        return self._run(user, "users.resend_verification",
+                         lambda: services.staff_resend_verification(user, actor=current_user),
                          f"A new verification link is on its way to {user.email}.")
 
     @expose("/<int:user_id>/roles", methods=["POST"])
@@ -96,22 +120,17 @@ class UserView(SecureModelView):
     def roles(self, user_id: int):
         user = self._target(user_id)
         wanted = set(request.form.getlist("roles"))
-        return self._run(user, lambda: services.set_roles(user, wanted, actor=current_user,
-                                                          reason=request.form.get("reason")),
+        return self._run(user, "roles.assign", lambda: services.set_roles(user, wanted, actor=current_user,
+                                                                          reason=request.form.get("reason")),
                          f"Roles of {user.email} are now: {', '.join(sorted(wanted))}.")
 
     @expose("/<int:user_id>/sessions/revoke", methods=["POST"])
     @requires("sessions.revoke")
     def revoke_sessions(self, user_id: int):
         user = self._target(user_id)
-
-        def action():
-            reason = services.need_reason(request.form.get("reason"))
-            ended = services.end_other_sessions(user, reason="ended by staff", keep_id=None)
-            audit.record("sessions.revoke_all", actor=current_user, target=user, after={"sessions_ended": ended},
-                         reason=reason)
-
-        return self._run(user, action, f"Every session and API token of {user.email} is ended.")
+        return self._run(user, "sessions.revoke_all", lambda: services.end_sessions(
+            user, actor=current_user, reason=request.form.get("reason")),
+            f"Every session and API token of {user.email} is ended.")
 
 
 class RoleView(SecureModelView):

@@ -29,11 +29,8 @@ class RegisterSchema(Schema):
 
 
 class RegisteredSchema(Schema):
-    id = fields.Integer()
-    email = fields.String()
-    first_name = fields.String()
-    last_name = fields.String()
-    email_verified = fields.Boolean()
+    email = fields.String(metadata={"description": "The address, normalized; the same answer whether or not it "
+                                                   "already had an account"})
 
 
 class TokenRequestSchema(Schema):
@@ -52,16 +49,16 @@ class TokenSchema(Schema):
 @public
 @limiter.limit("10/hour", override_defaults=False)
 @blp.arguments(RegisterSchema)
-@blp.response(201, envelope(RegisteredSchema))
+@blp.response(201, envelope(RegisteredSchema),
+              description="The address only: the same answer for a new address and one that has an account")
 @unit_of_work
 def register(body):
     """Open an investor account. A verification link is e-mailed; until it is opened the account can sign in but
-    not deposit, invest or withdraw."""
-    user = services.register(body["email"], body["password"], first_name=body["first_name"],
-                             last_name=body["last_name"], terms_accepted=body["accept_terms"])
-    return ok({"id": user.id, "email": user.email, "first_name": user.first_name, "last_name": user.last_name,
-               "email_verified": user.email_verified},
-              message="Account created. Open the link we e-mailed to verify the address.")
+    not deposit, invest or withdraw. When the address already has an account the answer is the same, nothing
+    changes, and its owner is mailed instead: the answer never tells whether an address is registered."""
+    email = services.register(body["email"], body["password"], first_name=body["first_name"],
+                              last_name=body["last_name"], terms_accepted=body["accept_terms"])
+    return ok({"email": email}, message="Check your e-mail: the message we sent tells you what to do next.")
 
 
 @blp.post("/token")

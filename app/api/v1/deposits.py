@@ -6,6 +6,7 @@ from app.api.auth import current_api_user
 from app.api.envelope import envelope, ok
 from app.api.fields import AmountField, MoneyField
 from app.api.idempotency import idempotent
+from app.core.db import unit_of_work
 from app.core.errors import NotFound
 from app.core.money import Money
 from app.extensions import db, limiter
@@ -55,7 +56,8 @@ def create(body):
     """Start a deposit: Stripe answers with a checkout_url, a bank transfer with instructions and a reference."""
     user = current_api_user()
     amount = Money.parse(body["amount"], platform_currency())
-    deposit = payments.begin_deposit(user, amount, body["gateway"])  # committed before the gateway hears of it
+    with unit_of_work():  # the deposit and its checkout commit together (with the Idempotency-Key's answer)
+        deposit = payments.begin_deposit(user, amount, body["gateway"])
     return ok(deposit)
 
 

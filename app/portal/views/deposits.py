@@ -5,6 +5,7 @@ from flask_login import current_user
 from app.auth.forms import SimpleForm
 from app.core.db import unit_of_work
 from app.core.errors import DomainError
+from app.core.headers import csp
 from app.core.money import Money, MoneyError
 from app.core.uploads import UploadRejected
 from app.extensions import db, limiter
@@ -27,6 +28,7 @@ def _available() -> list[dict]:
 
 @bp.route("/deposits/new", methods=["GET", "POST"])
 @limiter.limit("30/hour", methods=["POST"])
+@csp(form_action="'self' https://checkout.stripe.com")  # the form's answer redirects to Stripe's hosted checkout
 def deposit_new():
     form = SimpleForm()
     gateways = _available()
@@ -50,7 +52,8 @@ def deposit_new():
                     errors["gateway"] = ["Choose how to pay."]
             else:
                 try:
-                    deposit = payments.begin_deposit(current_user, amount, values["gateway"])
+                    with unit_of_work():
+                        deposit = payments.begin_deposit(current_user, amount, values["gateway"])
                 except DomainError as exc:
                     errors = exc.errors or {"amount": [exc.message]}
                 else:
