@@ -33,5 +33,9 @@ def razorpay_config(app, monkeypatch):
 
 @pytest.fixture(scope="module")
 def proxied_app(app, database_url):
-    """The application as deployed behind one reverse proxy that appends the client to X-Forwarded-For."""
-    return build_app(database_url, TRUSTED_PROXIES=1)
+    """The application as deployed behind one reverse proxy that appends the client to X-Forwarded-For. Building it
+    makes its Celery app the default; the suite's own is made the default again, so tasks of later tests still run
+    in the suite's app."""
+    proxied = build_app(database_url, TRUSTED_PROXIES=1)
+    app.extensions["celery"].set_default()
+    return proxied
