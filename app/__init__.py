@@ -44,6 +44,7 @@ def create_app(config: type[Config] | str | dict | None = None) -> Flask:
     from app.core import db as core_db  # in the factory, see above
     from app.core.errors import register_error_handlers  # in the factory, see above
     from app.core.headers import init_security_headers  # in the factory, see above
+    from app.core.perimeter import init_perimeter  # in the factory, see above
     from app.core.requestlog import init_app as init_request_log  # in the factory, see above
     from app.extensions import bootstrap, cache, csrf, db, limiter, login_manager, migrate  # in the factory
     from app.health import bp as health_bp  # in the factory, see above
@@ -78,6 +79,7 @@ def create_app(config: type[Config] | str | dict | None = None) -> Flask:
     init_admin(app)
     register_error_handlers(app)
     init_security_headers(app)
+    init_perimeter(app)  # trusted hosts and proxies
     register_cli(app)
     return app
 

@@ -166,6 +166,9 @@ class Config:
     API_RATE_LIMIT_ANONYMOUS = "20/minute"
     API_MAX_PER_PAGE = 100
 
+    # Gateway webhooks, per source address: generous (a gateway sends bursts), 429 past it
+    WEBHOOK_RATE_LIMIT = _env("WEBHOOK_RATE_LIMIT", "1200/minute")
+
     RATELIMIT_HEADERS_ENABLED = True
     RATELIMIT_KEY_PREFIX = "freehold"
 

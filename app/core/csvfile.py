@@ -3,23 +3,44 @@
 A spreadsheet must never run a cell as a formula, so a cell that begins with `=`, `+`, `-`, `@`, a tab or a
 carriage return is written with a leading apostrophe (OWASP's advice for CSV injection). Lines end in CRLF as
 RFC 4180 says.
+
+Negative numbers: the decision is made by the value's type, never by how its text looks. A number we hold as a
+number (int, Decimal, a finite float, Money as its decimal amount) is written as the number, `-12.50` included:
+its text is only digits, one point and a sign, so it cannot be a formula, and a spreadsheet keeps it numeric. Any
+str is text from somewhere and is escaped when it starts like a formula, even one that reads "-12.50" (we cannot
+prove where it came from). Exports that want a negative amount to stay numeric pass a Decimal or Money.
 """
 from __future__ import annotations
 
 import csv
 import io
+import math
 from collections.abc import Iterable, Iterator, Sequence
+from decimal import Decimal
 from typing import Any
 
 from flask import Response
 from werkzeug.utils import secure_filename
 
+from app.core.money import Money
+
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def escape_cell(value: Any) -> str:
-    """A cell a spreadsheet shows as text: one that starts like a formula gets a leading apostrophe."""
-    text = "" if value is None else str(value)
+    """A cell a spreadsheet shows as text: one that starts like a formula gets a leading apostrophe; a number we
+    hold as a number is written as it is (see the module's note on negative numbers)."""
+    if value is None:
+        return ""
+    if isinstance(value, Money):
+        return format(value.to_decimal(), "f")
+    if isinstance(value, Decimal) and value.is_finite():
+        return format(value, "f")
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    if isinstance(value, float) and math.isfinite(value):
+        return repr(value)
+    text = str(value)
     return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 

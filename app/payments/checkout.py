@@ -7,22 +7,22 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from flask import url_for
-
 from app.core.money import Money
+from app.core.urls import external_url
 from app.payments.deposits import open_payment, start_deposit
 from app.payments.models import Deposit
 
 
 def return_url(deposit: Deposit) -> str:
-    """Where the gateway sends the investor back after paying (the portal asks the gateway what happened)."""
-    return (url_for("portal.deposit_return", deposit_id=deposit.id, _external=True)
+    """Where the gateway sends the investor back after paying (the portal asks the gateway what happened); under
+    BASE_URL, never the Host the request came with."""
+    return (external_url("portal.deposit_return", deposit_id=deposit.id)
             + "?session_id={CHECKOUT_SESSION_ID}")
 
 
 def status_url(deposit: Deposit) -> str:
     """Where the gateway sends the investor who gives up paying: the deposit's status page."""
-    return url_for("portal.deposit_status", deposit_id=deposit.id, _external=True)
+    return external_url("portal.deposit_status", deposit_id=deposit.id)
 
 
 def begin_deposit(user, amount: Money, gateway: str, *,

@@ -1,5 +1,6 @@
 """POST /webhooks/<provider>: verify the signature on the raw body, store the event once, answer 2xx; the work is
-done by Celery once the event is stored. A bad signature is a 400 and stores nothing.
+done by Celery once the event is stored. A bad signature is a 400 and stores nothing. Each source address may
+send WEBHOOK_RATE_LIMIT requests (429 past it: a gateway delivers again later).
 
 Storing is the whole database work of a webhook: one INSERT ... ON CONFLICT DO NOTHING in autocommit mode (the
 statement is the unit of work: durable when it returns, no BEGIN and COMMIT round trips). Requests arriving
@@ -11,6 +12,7 @@ import json
 import threading
 
 from flask import Blueprint, abort, current_app, jsonify, request
+from flask_limiter.util import get_remote_address
 from sqlalchemy.exc import DBAPIError
 
 from app.extensions import csrf, db, limiter
@@ -22,8 +24,13 @@ bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
 PROVIDERS = ("stripe", "razorpay")
 
 
+def _rate_limit() -> str:
+    return str(current_app.config["WEBHOOK_RATE_LIMIT"])
+
+
+# per source address (request.remote_addr: the client behind TRUSTED_PROXIES proxies), generous for a gateway
 @bp.post("/<provider>")
-@limiter.exempt
+@limiter.limit(_rate_limit, key_func=get_remote_address)
 def receive(provider: str):
     if provider not in PROVIDERS:
         abort(404)

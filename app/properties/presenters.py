@@ -1,12 +1,12 @@
 """The public shape of a property (CONTRACT.md fields and more), shared by the API and the portal, cacheable:
-plain data only, nothing about the viewer."""
+plain data only, nothing about the viewer or the request (image links are built from BASE_URL, never the Host)."""
 from __future__ import annotations
 
 import markdown
 import nh3
-from flask import url_for
 
 from app.core.money import Money
+from app.core.urls import external_url
 from app.properties import terms
 from app.properties.models import Property
 
@@ -27,7 +27,7 @@ def render_markdown(source: str) -> str:
 
 def images(p: Property) -> list[dict]:
     return [{"id": ph.id, "cover": ph.is_cover, "caption": ph.caption, "ready": ph.status == "ready",
-             **{size: url_for("properties_media.photo", photo_id=ph.id, size=size, _external=True)
+             **{size: external_url("properties_media.photo", photo_id=ph.id, size=size)
                 for size in ("thumbnail", "medium", "large")}}
             for ph in p.photos]
 

@@ -27,3 +27,10 @@ def live_server(app):
     thread.start()
     yield f"http://127.0.0.1:{server.server_port}"
     server.shutdown()
+
+
+@pytest.fixture(autouse=True)
+def _links_lead_to_the_live_server(request, app, monkeypatch):
+    """Links in mail and gateway return addresses are built from BASE_URL: during a journey, the live server's."""
+    if "live_server" in request.fixturenames:
+        monkeypatch.setitem(app.config, "BASE_URL", request.getfixturevalue("live_server"))

@@ -1,16 +1,16 @@
-"""Audit trail: read-only, newest first. Exporting it is itself audited; the chain can be verified on demand."""
+"""Audit trail: read-only, newest first. Exporting it (SecureModelView's CSV export, through the one CSV writer) is
+itself audited; the chain can be verified on demand."""
 from __future__ import annotations
 
 import json
 
-from flask import abort, flash, has_request_context, redirect
+from flask import flash, has_request_context, redirect
 from flask_admin import expose
 from flask_login import current_user
 from markupsafe import Markup
 
 from app.admin.base import SecureModelView, requires
 from app.core.audit import AuditRecord, record, verify_chain
-from app.core.csvfile import csv_response
 from app.core.db import discard, unit_of_work
 from app.core.security import has_permission
 from app.extensions import db
@@ -47,7 +47,7 @@ class AuditView(SecureModelView):
         """Exporting needs audit.export on top of audit.view (the button shows only to those who hold it)."""
         return not has_request_context() or has_permission(current_user, self.export_permission)
 
-    export_types = ["csv"]
+    export_action = "audit.export"
     column_list = ("id", "created_at", "actor_email", "action", "target_type", "target_id", "reason", "ip")
     column_details_list = ALL_COLUMNS
     column_export_list = ALL_COLUMNS
@@ -58,35 +58,6 @@ class AuditView(SecureModelView):
                      "target_id": "Target ID", "ip": "IP", "user_agent": "User agent", "prev_hash": "Previous hash"}
     column_formatters_detail = {"before": _json_block, "after": _json_block}
     column_formatters_export = {"before": _json_text, "after": _json_text, "created_at": _iso_time}
-
-    def _active_filters(self, filters) -> list[dict]:
-        described = []
-        for idx, _name, value in filters or ():
-            flt = self._filters[idx]
-            described.append({"column": str(flt.name), "operation": str(flt.operation()), "value": value})
-        return described
-
-    def _export_csv(self, return_url):
-        """Record who exported what (the filters, search and row count), commit, then stream the rows (through
-        the one CSV writer: a cell that starts like a spreadsheet formula is written as text)."""
-        if not has_permission(current_user, self.export_permission):
-            abort(403)
-        with unit_of_work():
-            args = self._get_list_extra_args()
-            _count, models = self._export_data()
-            columns = self._export_columns
-            rows = [[self.get_export_value(model, name) for name, _title in columns] for model in models]
-            sort = self._get_column_by_idx(args.sort)
-            record("audit.export", target=("audit_log", None), after={
-                "format": "csv",
-                "filters": self._active_filters(args.filters),
-                "search": args.search,
-                "sort": {"column": sort[0], "desc": bool(args.sort_desc)} if sort else None,
-                "rows": len(rows),
-            })
-        # the rows are already read: streaming needs no request context
-        return csv_response([title for _name, title in columns], rows,
-                            self.get_export_name(export_type="csv"))
 
     @expose("/verify", methods=["POST"])
     @requires("audit.view")

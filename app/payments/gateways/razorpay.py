@@ -35,6 +35,7 @@ from app.payments.gateways.razorpay_objects import (
     deposit_id_from_notes,
     is_captured,
     payment_from_order,
+    signed_event_key,
     webhook_reference,
 )
 
@@ -235,6 +236,8 @@ class RazorpayGateway(Gateway):
         if not hmac.compare_digest(expected, signature.strip().lower().encode("utf-8", "replace")):
             raise WebhookRejected("signature does not match")
 
+        # Razorpay sends its event id with every delivery, outside the signature: a delivery without a usable one is
+        # not Razorpay's, but the id is never what an event is kept once by (signed_event_key below)
         event_id = (_header(headers, EVENT_ID_HEADER) or "").strip()
         if not event_id:
             raise WebhookRejected(f"missing {EVENT_ID_HEADER} header")
@@ -262,7 +265,9 @@ class RazorpayGateway(Gateway):
         if not isinstance(payload, dict):
             raise WebhookRejected("payload missing")
 
-        return WebhookEvent(event_id=event_id, type=event_type, reference=webhook_reference(payload), payload=data)
+        # kept once by what is signed, not by the header (see signed_event_key)
+        return WebhookEvent(event_id=signed_event_key(data, body), type=event_type,
+                            reference=webhook_reference(payload), payload=data)
 
     def list_paid(self, since: datetime) -> list[Payment]:
         """Captured payments created since `since`, each reported against its order (the deposit's reference).

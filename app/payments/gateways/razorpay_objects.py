@@ -1,7 +1,10 @@
 """Reading Razorpay's objects as the API and its webhooks write them: an order and its payments as a Payment, the
-order a webhook event is about, the deposit id kept in an order's notes, integers and timestamps."""
+order a webhook event is about, the key a webhook event is kept once under, the deposit id kept in an order's notes,
+integers and timestamps."""
 from __future__ import annotations
 
+import hashlib
+import re
 from datetime import UTC, datetime
 
 from app.payments.gateways.base import FAILED, PAID, REFUNDED, UNPAID, Payment
@@ -52,6 +55,33 @@ def webhook_reference(payload: dict) -> str | None:
         if isinstance(value, str) and value:
             return value
     return None
+
+
+MAX_EVENT_KEY_CHARS = 200  # the inbox's event_id column
+_KEY_SAFE = re.compile(r"[A-Za-z0-9_.:=,-]+")
+
+
+def signed_event_key(data: dict, body: bytes) -> str:
+    """What the inbox keeps an event once under, read from the signed body only (the X-Razorpay-Event-Id header is
+    not signed: a replayed body under a new header value must not count as a new event). It is the event type
+    with the id of every entity the payload carries (payment, order, refund, ...), so one thing happening to one
+    payment is one event however often, and under whatever header, it is delivered. A body naming no entity is
+    kept under its own digest; a key too long for the column under the digest of the key."""
+    ids = []
+    payload = data.get("payload")
+    entities: dict = payload if isinstance(payload, dict) else {}
+    for name in sorted(entities):
+        wrapper = entities[name]
+        inner = wrapper.get("entity") if isinstance(wrapper, dict) else None
+        value = inner.get("id") if isinstance(inner, dict) else None
+        if isinstance(value, str) and value:
+            ids.append(f"{name}={value}")
+    if not ids:
+        return "body:" + hashlib.sha256(body).hexdigest()
+    key = f"{data.get('account_id') or '-'}:{data.get('event')}:{','.join(ids)}"
+    if len(key) > MAX_EVENT_KEY_CHARS or not _KEY_SAFE.fullmatch(key):
+        return "key:" + hashlib.sha256(key.encode()).hexdigest()
+    return key
 
 
 def deposit_id_from_notes(notes) -> int | None:

@@ -5,6 +5,7 @@ from flask_login import current_user
 from app.auth.forms import SimpleForm
 from app.core.db import unit_of_work
 from app.core.errors import DomainError
+from app.core.urls import is_own_url
 from app.notifications import services as notifications
 from app.notifications.models import CHANNELS
 from app.portal import bp
@@ -31,7 +32,7 @@ def notification_read(notification_id: int):
             notification = notifications.mark_read(current_user.id, notification_id)
     except DomainError:
         abort(404)
-    if notification.link and notification.link.startswith(request.host_url):
+    if notification.link and is_own_url(notification.link):
         return redirect(notification.link)
     return redirect(url_for("portal.notifications_inbox"))
 
