@@ -157,12 +157,13 @@ def test_staff_events_reach_staff_of_the_roles_once_each(make_user):
     make_user(role="finance")
     from app.auth import services as auth
 
-    auth.set_roles(admin, {"admin", "support"}, actor=admin, reason="covers support too")
+    boss = make_user(role="admin")  # nobody changes their own roles
+    auth.set_roles(admin, {"admin", "support"}, actor=boss, reason="covers support too")
     db.session.commit()
     notifications.notify(None, "staff_account_locked", subject_email="x@example.com", failures=10, until="later")
     db.session.commit()
     got = sorted(n.user_id for n in db.session.scalars(select(Notification)))
-    assert got == sorted([support.id, admin.id])
+    assert got == sorted([support.id, admin.id, boss.id])
 
 
 def test_lockout_notifies_the_user_and_support(client, make_user, login):
