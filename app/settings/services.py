@@ -53,8 +53,8 @@ def value(key: str) -> int:
 def values(keys=None) -> dict[str, int]:
     """Effective values of several keys (every key by default) in one query."""
     wanted = list(KEYS) if keys is None else list(keys)
-    rows = dict(db.session.execute(select(MoneySetting.key, MoneySetting.value)
-                                   .where(MoneySetting.key.in_(wanted))).tuples().all())
+    rows = {key: amount for key, amount in db.session.execute(select(MoneySetting.key, MoneySetting.value)
+                                                              .where(MoneySetting.key.in_(wanted)))}
     out = {}
     for key in wanted:
         spec = get(key)
