@@ -71,7 +71,7 @@ def test_an_admin_cannot_approve_their_own_proposal_either(app, login, make_user
     http = _console(app, login, admin)
     page = http.get(URL).get_data(as_text=True)
     http.post(URL + "propose", data={"csrf_token": csrf_from(page), "key": "bank_transfer.second_approval_above",
-                                     "new_value": "50000000.00", "reason": "fewer double checks"})
+                                     "new_value": "500000.00", "reason": "fewer double checks"})
     change = db.session.scalar(select(SettingChange))
     page = http.post(URL + f"{change.id}/approve", data={"csrf_token": csrf_from(page)},
                      follow_redirects=True).get_data(as_text=True)
