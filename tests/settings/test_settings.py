@@ -37,7 +37,7 @@ def changes() -> int:
 
 
 def stored_rows() -> dict[str, int]:
-    return dict(db.session.execute(select(MoneySetting.key, MoneySetting.value)).tuples().all())
+    return {key: amount for key, amount in db.session.execute(select(MoneySetting.key, MoneySetting.value))}
 
 
 def test_the_registry_names_every_key_with_todays_defaults():
