@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any, cast
 
 from flask import current_app
-from sqlalchemy import CursorResult, select, update
+from sqlalchemy import CursorResult, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from app.auth.models import User
@@ -23,6 +23,9 @@ from app.settings.models import APPLIED, PENDING, REJECTED, WITHDRAWN, MoneySett
 from app.settings.registry import BPS, DAYS, KEYS, MONEY, ORDERED, Key, get
 
 MAX_REASON = 2_000
+# transaction advisory lock taken by every approval on PostgreSQL ("FHSETAP" in ASCII): approvals take turns, so
+# two changes that are each valid alone (a minimum raised, its maximum lowered) cannot both apply
+APPROVAL_LOCK_KEY = 0x46485345544150
 
 
 # reading -----------------------------------------------------------------------------------------------------------
@@ -122,12 +125,12 @@ def check_value(key: str, new_value: int) -> None:
 
 
 def _reason(reason: str | None, field: str = "reason") -> str:
-    text = (reason or "").strip()
-    if not text:
+    why = (reason or "").strip()
+    if not why:
         raise ValidationError("a reason is required", {field: ["Say why."]})
-    if len(text) > MAX_REASON:
+    if len(why) > MAX_REASON:
         raise ValidationError("the reason is too long", {field: [f"At most {MAX_REASON:,} characters."]})
-    return text
+    return why
 
 
 def _snapshot(change: SettingChange) -> dict:
@@ -144,21 +147,21 @@ def propose(key: str, new_value, *, actor, reason: str | None) -> SettingChange:
     if not may_propose(actor, key):
         raise Forbidden(f"changing {spec.label.lower()} is for {_who(spec)} (settings.propose)")
     new_value = _as_int(new_value)
-    text = _reason(reason)
+    why = _reason(reason)
     current = value(key)
     if new_value == current:
         raise ValidationError("that is already the value", {"new_value": ["Already the current value."]})
     check_value(key, new_value)
     if db.session.scalar(select(SettingChange.id).where(SettingChange.key == key, SettingChange.status == PENDING)):
         raise Conflict(f"a change of {spec.label.lower()} is already waiting for approval")
-    change = SettingChange(key=key, old_value=current, new_value=new_value, reason=text, proposed_by_id=actor.id,
+    change = SettingChange(key=key, old_value=current, new_value=new_value, reason=why, proposed_by_id=actor.id,
                            proposed_at=utcnow(), status=PENDING)
     try:
         with db.session.begin_nested():
             db.session.add(change)
     except IntegrityError:
         raise Conflict(f"a change of {spec.label.lower()} is already waiting for approval") from None
-    audit.record("settings.proposed", actor=actor, target=change, after=_snapshot(change), reason=text)
+    audit.record("settings.proposed", actor=actor, target=change, after=_snapshot(change), reason=why)
     return change
 
 
@@ -192,7 +195,9 @@ def approve(change: SettingChange, *, actor) -> SettingChange:
         raise Forbidden("a different person must approve this change")
     if change.status != PENDING:
         raise IllegalTransition(f"the change of {spec.label.lower()} is already {change.status}")
-    check_value(change.key, change.new_value)
+    if db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": APPROVAL_LOCK_KEY})
+    check_value(change.key, change.new_value)  # again, on the values in force now
     now = utcnow()
     _claim(change, APPLIED, decided_by_id=actor.id, decided_at=now)
     row = db.session.scalar(select(MoneySetting).where(MoneySetting.key == change.key).with_for_update())
@@ -221,9 +226,9 @@ def reject(change: SettingChange, *, actor, reason: str | None) -> SettingChange
         raise Forbidden(f"rejecting a change of {spec.label.lower()} is for {_who(spec)} (settings.approve)")
     if change.proposed_by_id == actor.id:
         raise Forbidden("withdraw your own proposal instead of rejecting it")
-    text = _reason(reason)
-    _claim(change, REJECTED, decided_by_id=actor.id, decided_at=utcnow(), rejection_reason=text)
-    audit.record("settings.rejected", actor=actor, target=change, after=_snapshot(change), reason=text)
+    why = _reason(reason)
+    _claim(change, REJECTED, decided_by_id=actor.id, decided_at=utcnow(), rejection_reason=why)
+    audit.record("settings.rejected", actor=actor, target=change, after=_snapshot(change), reason=why)
     _tell_proposer(change)
     return change
 

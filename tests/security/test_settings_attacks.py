@@ -136,3 +136,38 @@ def test_two_proposals_at_once_leave_one_pending(app, postgres, finance, finance
         t.join(timeout=120)
     assert sorted(outcomes) == ["Conflict", "proposed"]
     assert _written() == (1, 0)
+
+
+def test_a_minimum_and_a_maximum_approved_at_once_never_cross(app, postgres, finance, finance2, make_user):
+    """Each change is valid alone (minimum 400.00 while the maximum is 50,000.00; maximum 300.00 while the minimum
+    is 10.00); approved at the same instant, approvals take turns and the second is refused."""
+    third = make_user(role="finance")
+    with unit_of_work():
+        raise_min = money_settings.propose("payout.min", 40_000, actor=finance, reason="fewer tiny payouts").id
+        lower_max = money_settings.propose("payout.max", 30_000, actor=finance2, reason="less exposure").id
+    barrier = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def approve(change_id: int, user_id: int) -> None:
+        with app.app_context():
+            from app.auth.models import User
+            user, change = db.session.get(User, user_id), db.session.get(SettingChange, change_id)
+            barrier.wait(timeout=60)
+            try:
+                with unit_of_work():
+                    money_settings.approve(change, actor=user)
+                outcomes.append("applied")
+            except Exception as exc:  # the refusal is what is tested
+                outcomes.append(type(exc).__name__)
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=approve, args=args) for args in ((raise_min, third.id),
+                                                                        (lower_max, third.id))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert sorted(outcomes) == ["ValidationError", "applied"]
+    db.session.expire_all()
+    assert money_settings.value("payout.min") <= money_settings.value("payout.max")
