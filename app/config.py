@@ -79,17 +79,14 @@ class Config:
     INSTALLMENT_GRACE_DAYS = int(_env("INSTALLMENT_GRACE_DAYS", "3") or 3)  # late fee after due date + grace
     INSTALLMENT_DEFAULT_DAYS = int(_env("INSTALLMENT_DEFAULT_DAYS", "30") or 30)  # then finance may cancel
     INSTALLMENT_REMIND_DAYS = int(_env("INSTALLMENT_REMIND_DAYS", "5") or 5)  # reminder this many days before
-    PAYOUT_MIN = _env("PAYOUT_MIN", "10.00")
-    PAYOUT_MAX = _env("PAYOUT_MAX", "50000.00")
-    PAYOUT_FEE_BPS = int(_env("PAYOUT_FEE_BPS", "50") or 50)
-    PAYOUT_FEE_FIXED = _env("PAYOUT_FEE_FIXED", "1.00")
-    PAYOUT_DAILY_LIMIT = _env("PAYOUT_DAILY_LIMIT", "25000.00")
-    PAYOUT_MONTHLY_LIMIT = _env("PAYOUT_MONTHLY_LIMIT", "100000.00")
-    PAYOUT_DUAL_APPROVAL_ABOVE = _env("PAYOUT_DUAL_APPROVAL_ABOVE", "10000.00")  # two finance approvers above it
+    # payout limits, fees and the two-approval threshold are settings that guard money (app/settings): they live
+    # in the database and change by a proposal a second person approves
     PAYOUT_RISK_AMOUNT = _env("PAYOUT_RISK_AMOUNT", "5000.00")  # flagged for review at or above it
     PAYOUT_METHOD_COOLING_HOURS = int(_env("PAYOUT_METHOD_COOLING_HOURS", "24") or 24)
     PAYOUT_NEW_METHOD_DAYS = int(_env("PAYOUT_NEW_METHOD_DAYS", "7") or 7)  # "new payout method" risk flag
     PAYOUT_STALE_HOURS = int(_env("PAYOUT_STALE_HOURS", "24") or 24)  # finance is reminded of older requests
+    # caps a four-eyes setting (card_funds.hold_days): the environment can lower it, never raise it
+    CARD_FUNDS_HOLD_DAYS = int(_env("CARD_FUNDS_HOLD_DAYS", "30") or 30)
 
     MAIL_SERVER = _env("MAIL_SERVER")
     MAIL_PORT = int(_env("MAIL_PORT", "25") or 25)

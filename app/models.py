@@ -46,3 +46,4 @@ from app.properties.models import (  # noqa: F401
     PropertyFollower,
     PropertyPhoto,
 )
+from app.settings.models import MoneySetting, SettingChange  # noqa: F401

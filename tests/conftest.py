@@ -25,7 +25,7 @@ from app.core.db import unit_of_work
 from app.extensions import db, limiter
 from app.ledger.checks import verify
 from tests.factories import DepositFactory, InvestorFactory, PayoutMethodFactory, PropertyFactory, UserFactory
-from tests.support import PASSWORD, RUN_ID, build_app, csrf_from, mail_server, totp_now
+from tests.support import PASSWORD, RUN_ID, build_app, csrf_from, mail_server, set_setting, totp_now
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
@@ -314,9 +314,9 @@ def method(investor):
 
 
 @pytest.fixture
-def no_fee(app, monkeypatch):
-    monkeypatch.setitem(app.config, "PAYOUT_FEE_BPS", 0)
-    monkeypatch.setitem(app.config, "PAYOUT_FEE_FIXED", "0.00")
+def no_fee(app):
+    set_setting("payout.fee_bps", 0)
+    set_setting("payout.fee_fixed", 0)
 
 
 # servers -----------------------------------------------------------------------------------------------------------

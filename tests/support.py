@@ -146,3 +146,23 @@ def link_in(mail, *, path_only: bool = True) -> str:
     match = re.search(r"https?://[^/\s]+(/\S+)" if path_only else r"(https?://\S+)", mail.body)
     assert match, f"no link in {mail.body!r}"
     return match.group(1)
+
+
+def set_setting(key: str, value: int) -> None:
+    """Test setup: write a setting that guards money directly (in production it takes a proposal and a second
+    person's approval, app/settings). The value must be within the setting's bounds."""
+    from sqlalchemy import select
+
+    from app.core.db import unit_of_work
+    from app.extensions import db
+    from app.settings.models import MoneySetting
+    from app.settings.registry import get
+
+    spec = get(key)
+    assert spec.floor <= value <= spec.ceiling, f"{key}={value} is outside {spec.floor}..{spec.ceiling}"
+    with unit_of_work():
+        row = db.session.scalar(select(MoneySetting).where(MoneySetting.key == key))
+        if row is None:
+            db.session.add(MoneySetting(key=key, value=value))
+        else:
+            row.value = value

@@ -49,6 +49,10 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "deposits.view": frozenset({FINANCE, SUPPORT}),
     "deposits.approve": frozenset({FINANCE}),
     "payments.settings": frozenset({FINANCE}),
+    # settings that guard money (app/settings/registry.py): finance proposes and a second finance user approves;
+    # the keys marked admin-only (the rate cap) take two admins
+    "settings.propose": frozenset({FINANCE}),
+    "settings.approve": frozenset({FINANCE}),
     "payouts.view": frozenset({FINANCE, SUPPORT}),
     "payouts.approve": frozenset({FINANCE}),
     "kyc.view": frozenset({COMPLIANCE, SUPPORT}),

@@ -15,7 +15,7 @@ from app.core.uploads import UploadRejected, clean_upload
 from app.extensions import db
 from app.payments import timeline
 from app.payments.deposits import complete_deposit, fail_deposit
-from app.payments.gateway_settings import settings_for
+from app.payments.gateway_settings import second_approval_above
 from app.payments.models import DEPOSIT_PENDING, Deposit
 
 
@@ -46,8 +46,10 @@ def approve_bank_transfer(deposit: Deposit, *, actor) -> str:
         raise IllegalTransition(f"deposit #{deposit.id} is {deposit.status}")
     if deposit.user_id == actor.id:
         raise Forbidden("nobody approves their own deposit")
-    threshold = settings_for("bank_transfer").second_approval_above
-    if threshold is not None and deposit.amount > threshold:
+    # above the threshold two people approve; a deposit that got its first approval under that rule keeps it,
+    # whatever the threshold is now (read fresh: another finance user may have just given the first approval)
+    db.session.refresh(deposit, ["first_approver_id"])
+    if deposit.first_approver_id is not None or deposit.amount > second_approval_above():
         if deposit.first_approver_id is None:
             claimed = cast("CursorResult[Any]", db.session.execute(
                 update(Deposit).where(Deposit.id == deposit.id, Deposit.first_approver_id.is_(None))

@@ -1,6 +1,10 @@
-"""The gateways a deposit can go through, each one's settings (enabled, limits, fee, the bank-transfer threshold
-above which two people approve) and the fee it charges. Services flush and never commit."""
+"""The gateways a deposit can go through and each one's terms: whether it is enabled and its instructions (a
+GatewaySetting row, edited directly by finance, audited), its limits and fee and the bank-transfer threshold above
+which two people approve (settings that guard money, app/settings: changed only by a proposal a second person
+approves). Services flush and never commit."""
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -11,18 +15,34 @@ from app.core.money import Money, round_half_even
 from app.core.security import has_permission
 from app.extensions import db
 from app.payments.models import GatewaySetting
+from app.settings import services as money_settings
+from app.settings.registry import GATEWAY_LABELS, GATEWAYS
 
-GATEWAYS = ("stripe", "bank_transfer", "razorpay")
-GATEWAY_LABELS = {"stripe": "card (Stripe)", "bank_transfer": "bank transfer", "razorpay": "Razorpay"}
-MAX_FEE_BPS = 5000
+__all__ = ("GATEWAYS", "GATEWAY_LABELS", "GatewayTerms", "fee_for", "gateway_row", "quote", "second_approval_above",
+           "settings_for", "update_gateway_settings")
+
+MAX_INSTRUCTIONS = 5_000
 
 
-def settings_for(gateway: str) -> GatewaySetting:
+@dataclass(frozen=True)
+class GatewayTerms:
+    """What applies to a deposit by one gateway now."""
+
+    gateway: str
+    enabled: bool
+    instructions: str
+    min_amount: int
+    max_amount: int
+    fee_bps: int
+    fee_fixed: int
+    second_approval_above: int | None
+
+
+def gateway_row(gateway: str) -> GatewaySetting:
+    """The gateway's row (enabled, instructions), created on first use."""
     setting = db.session.scalar(select(GatewaySetting).where(GatewaySetting.gateway == gateway))
     if setting is None:
-        setting = GatewaySetting(gateway=gateway, enabled=True, min_amount=1_000, max_amount=10_000_000, fee_bps=0,
-                                 fee_fixed=0, instructions="",
-                                 second_approval_above=1_000_000 if gateway == "bank_transfer" else None)
+        setting = GatewaySetting(gateway=gateway, enabled=True, instructions="")
         try:
             with db.session.begin_nested():
                 db.session.add(setting)
@@ -33,7 +53,21 @@ def settings_for(gateway: str) -> GatewaySetting:
     return setting
 
 
-def fee_for(setting: GatewaySetting, amount: int) -> int:
+def second_approval_above() -> int:
+    """Bank transfers above this amount take two different finance users."""
+    return money_settings.value("bank_transfer.second_approval_above")
+
+
+def settings_for(gateway: str) -> GatewayTerms:
+    row = gateway_row(gateway)
+    prefix = f"gateway.{gateway}."
+    v = money_settings.values(prefix + name for name in ("min_amount", "max_amount", "fee_bps", "fee_fixed"))
+    return GatewayTerms(gateway, row.enabled, row.instructions, v[prefix + "min_amount"], v[prefix + "max_amount"],
+                        v[prefix + "fee_bps"], v[prefix + "fee_fixed"],
+                        second_approval_above() if gateway == "bank_transfer" else None)
+
+
+def fee_for(setting: GatewayTerms, amount: int) -> int:
     return round_half_even(amount * setting.fee_bps, 10_000) + setting.fee_fixed
 
 
@@ -43,24 +77,19 @@ def quote(gateway: str, amount: Money) -> dict:
     return {"amount": amount, "fee": Money(fee, amount.currency), "total": Money(amount.minor + fee, amount.currency)}
 
 
-def update_gateway_settings(setting: GatewaySetting, *, actor, enabled: bool, min_amount: int, max_amount: int,
-                            fee_bps: int, fee_fixed: int, second_approval_above: int | None,
-                            instructions: str) -> GatewaySetting:
-    """Finance changes a gateway's settings: limits that make sense, a fee within bounds; audited."""
+def update_gateway_settings(setting: GatewaySetting, *, actor, enabled: bool, instructions: str | None) \
+        -> GatewaySetting:
+    """Finance switches a gateway on or off and edits its instructions; audited. Limits and fees are settings that
+    guard money: they change by a proposal (app/settings)."""
     if not has_permission(actor, "payments.settings"):
         raise Forbidden("changing gateway settings needs payments.settings")
-    if min_amount <= 0 or max_amount < min_amount:
-        raise ValidationError("The minimum must be positive and not above the maximum.",
-                              {"min_amount": ["Positive, and not above the maximum."]})
-    if not 0 <= fee_bps <= MAX_FEE_BPS or fee_fixed < 0:
-        raise ValidationError("The fee must be 0 to 5,000 basis points and a fixed part of 0 or more.",
-                              {"fee_bps": [f"0 to {MAX_FEE_BPS:,}."], "fee_fixed": ["0 or more."]})
-    setting.enabled, setting.min_amount, setting.max_amount = enabled, min_amount, max_amount
-    setting.fee_bps, setting.fee_fixed = fee_bps, fee_fixed
-    setting.second_approval_above, setting.instructions = second_approval_above, instructions
+    instructions = (instructions or "").strip()
+    if len(instructions) > MAX_INSTRUCTIONS:
+        raise ValidationError("the instructions are too long",
+                              {"instructions": [f"At most {MAX_INSTRUCTIONS:,} characters."]})
+    before = {"enabled": setting.enabled, "instructions": setting.instructions}
+    setting.enabled, setting.instructions = bool(enabled), instructions
     db.session.flush()
-    audit.record("payments.settings_saved", actor=actor, target=setting, after={
-        "enabled": setting.enabled, "min": setting.min_amount, "max": setting.max_amount,
-        "fee_bps": setting.fee_bps, "fee_fixed": setting.fee_fixed,
-        "second_approval_above": setting.second_approval_above})
+    audit.record("payments.settings_saved", actor=actor, target=setting, before=before,
+                 after={"enabled": setting.enabled, "instructions": setting.instructions})
     return setting

@@ -85,21 +85,14 @@ class DepositEvent(IdMixin, Model):
 
 
 class GatewaySetting(IdMixin, Model):
-    """What staff configure per gateway (secrets stay in the environment)."""
+    """What staff configure per gateway besides money (secrets stay in the environment; limits, fees and the
+    two-person threshold are settings that guard money, app/settings)."""
 
     __tablename__ = "gateway_settings"
-    __table_args__ = (CheckConstraint("fee_bps >= 0 AND fee_bps <= 5000", name="fee_bps_range"),
-                      CheckConstraint("fee_fixed >= 0", name="fee_fixed_not_negative"),
-                      CheckConstraint("min_amount > 0 AND max_amount >= min_amount", name="limits_valid"))
 
     gateway: Mapped[str] = mapped_column(String(30), unique=True, nullable=False)
     enabled: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
-    min_amount: Mapped[int] = mapped_column(BigInteger, nullable=False, default=1_000)
-    max_amount: Mapped[int] = mapped_column(BigInteger, nullable=False, default=10_000_000)
-    fee_bps: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
-    fee_fixed: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
     instructions: Mapped[str] = mapped_column(Text, nullable=False, default="")
-    second_approval_above: Mapped[int | None] = mapped_column(BigInteger)  # manual gateways: 4-eyes threshold
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow, nullable=False)
 
 

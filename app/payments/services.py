@@ -26,7 +26,9 @@ from app.payments.deposits import (
 from app.payments.gateway_settings import (
     GATEWAY_LABELS,
     GATEWAYS,
+    GatewayTerms,
     fee_for,
+    gateway_row,
     quote,
     settings_for,
     update_gateway_settings,
@@ -49,10 +51,10 @@ from app.payments.reconciliation import reconcile, resolve_item
 from app.payments.timeline import flag, log, notices_batch, resolve_attention, tell_investor, timeline_batch
 
 __all__ = [
-    "ABANDONED_AFTER", "GATEWAYS", "GATEWAY_LABELS", "INBOX_DONE", "Money", "announce_events", "apply_refund",
-    "approve_bank_transfer", "attach_proof", "begin_deposit", "claim_event", "claim_events", "complete_deposit",
+    "ABANDONED_AFTER", "GATEWAYS", "GATEWAY_LABELS", "INBOX_DONE", "GatewayTerms", "Money", "announce_events",
+    "apply_refund", "approve_bank_transfer", "attach_proof", "begin_deposit", "claim_event", "claim_events", "complete_deposit",
     "confirm_redirect", "create_deposit", "deposit_for_reference", "expire_abandoned", "fail_deposit", "fee_for",
-    "flag", "log", "mark_failed", "notices_batch", "open_payment", "pending_events", "process_event",
+    "flag", "gateway_row", "log", "mark_failed", "notices_batch", "open_payment", "pending_events", "process_event",
     "process_events", "quote", "reconcile", "refund", "reject_bank_transfer", "reprocess_event", "resolve_attention",
     "resolve_item", "settings_for", "start_deposit", "store_event", "store_events", "sync", "tell_investor",
     "timeline_batch", "transition_deposit", "update_gateway_settings",

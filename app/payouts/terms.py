@@ -1,4 +1,4 @@
-"""What the configuration sets for payouts (minimum and maximum, fee, limits, thresholds, cooling-off), the fee on
+"""What the settings and the configuration set for payouts (minimum and maximum, fee, limits, thresholds, cooling-off), the fee on
 an amount, and the reading of a request's raw inputs (an amount, an id)."""
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from flask import current_app
 from app.core.errors import ValidationError
 from app.core.money import Money, MoneyError
 from app.ledger import services as ledger
+from app.settings import services as money_settings
 
 
 @dataclass(frozen=True)
@@ -27,14 +28,15 @@ class Settings:
 
 
 def settings() -> Settings:
+    """Limits, fee and threshold from the settings that guard money (the database, changed with four eyes); the
+    risk amount and the cooling-off periods from the configuration."""
     config, currency = current_app.config, ledger.platform_currency()
-
-    def money(key: str) -> Money:
-        return Money.parse(str(config[key]), currency, allow_zero=True)
-
-    return Settings(currency, money("PAYOUT_MIN"), money("PAYOUT_MAX"), int(config["PAYOUT_FEE_BPS"]),
-                    money("PAYOUT_FEE_FIXED"), money("PAYOUT_DAILY_LIMIT"), money("PAYOUT_MONTHLY_LIMIT"),
-                    money("PAYOUT_DUAL_APPROVAL_ABOVE"), money("PAYOUT_RISK_AMOUNT"),
+    v = money_settings.values(("payout.min", "payout.max", "payout.fee_bps", "payout.fee_fixed",
+                               "payout.daily_limit", "payout.monthly_limit", "payout.dual_approval_above"))
+    return Settings(currency, Money(v["payout.min"], currency), Money(v["payout.max"], currency), v["payout.fee_bps"],
+                    Money(v["payout.fee_fixed"], currency), Money(v["payout.daily_limit"], currency),
+                    Money(v["payout.monthly_limit"], currency), Money(v["payout.dual_approval_above"], currency),
+                    Money.parse(str(config["PAYOUT_RISK_AMOUNT"]), currency, allow_zero=True),
                     int(config["PAYOUT_METHOD_COOLING_HOURS"]), int(config["PAYOUT_NEW_METHOD_DAYS"]))
 
 

@@ -10,7 +10,7 @@ from app.extensions import db
 from app.payouts import services as payouts
 from app.payouts.models import Payout, PayoutMethod
 from tests.payouts.helpers import BANK, approve_kyc, balances, usable_method
-from tests.support import outbox
+from tests.support import outbox, set_setting
 
 
 @pytest.fixture
@@ -139,10 +139,10 @@ def test_bad_method_ids_are_422(client, headers, method):
 
 
 def test_limits(app, client, headers, method, monkeypatch):
-    monkeypatch.setitem(app.config, "PAYOUT_MIN", "20.00")
-    monkeypatch.setitem(app.config, "PAYOUT_MAX", "300.00")
-    monkeypatch.setitem(app.config, "PAYOUT_DAILY_LIMIT", "400.00")
-    monkeypatch.setitem(app.config, "PAYOUT_MONTHLY_LIMIT", "500.00")
+    set_setting("payout.min", 2_000)
+    set_setting("payout.max", 30_000)
+    set_setting("payout.daily_limit", 40_000)
+    set_setting("payout.monthly_limit", 50_000)
     assert request_payout(client, headers, method.id, "19.99").status_code == 422
     assert request_payout(client, headers, method.id, "300.01").status_code == 422
     assert request_payout(client, headers, method.id, "300.00").status_code == 201

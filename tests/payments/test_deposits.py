@@ -13,14 +13,13 @@ from app.ledger import services as ledger
 from app.ledger.models import FEE_REVENUE, USER_WALLET
 from app.payments import services as payments
 from app.payments.models import Deposit, GatewaySetting, Receivable, ReconciliationItem, WebhookInbox
-from tests.support import csrf_from
+from tests.support import csrf_from, set_setting
 
 
 @pytest.fixture
 def with_fee(app):
-    setting = payments.settings_for("stripe")
-    setting.fee_bps, setting.fee_fixed = 250, 30  # 2.5 % + 0.30
-    db.session.commit()
+    set_setting("gateway.stripe.fee_bps", 250)  # 2.5 % + 0.30
+    set_setting("gateway.stripe.fee_fixed", 30)
 
 
 def start(client, headers, amount="100.00", gateway="stripe", key=None):
@@ -248,9 +247,7 @@ def test_idempotency_key(client, stripe_config, investor, token_for):
 
 def test_bank_transfer_needs_two_finance_approvals_above_the_threshold(client, investor, token_for, make_user,
                                                                        login):
-    setting = payments.settings_for("bank_transfer")
-    setting.second_approval_above = 500_000
-    db.session.commit()
+    set_setting("bank_transfer.second_approval_above", 500_000)
     response = start(client, token_for(investor), "6000.00", gateway="bank_transfer")
     data = response.get_json()["data"]
     assert data["reference"].startswith("FH-") and data["reference"] in data["instructions"]

@@ -1,5 +1,5 @@
-"""Gateway settings are changed through their service (limits that make sense, a fee within bounds, finance only,
-audited), the console only calls it; a deposit begins in two units of work; the console's Reprocess goes through
+"""Gateway settings: enabled and instructions are changed through their service (finance only, audited), limits and
+fees through a proposal a second person approves (bounds in code), the console only calls them; a deposit begins in two units of work; the console's Reprocess goes through
 the inbox service. The ledger verifies after each test."""
 import pytest
 from sqlalchemy import func, select
@@ -13,37 +13,51 @@ from app.payments import services as payments
 from app.payments.gateways.base import WebhookEvent
 from app.payments.models import Deposit, GatewaySetting, WebhookInbox
 from app.payments.tasks import process_webhook
+from app.settings import services as money_settings
+from app.settings.models import SettingChange
 from tests.support import csrf_from
 
-VALID = {"enabled": True, "min_amount": 500, "max_amount": 900_000, "fee_bps": 120, "fee_fixed": 25,
-         "second_approval_above": None, "instructions": "Card payments."}
+VALID = {"enabled": True, "instructions": "Card payments."}
 
 
-@pytest.mark.parametrize("change, field", [({"min_amount": 0}, "min_amount"),
-                                           ({"max_amount": 400}, "min_amount"),
-                                           ({"fee_bps": 5001}, "fee_bps"),
-                                           ({"fee_fixed": -1}, "fee_fixed")])
-def test_settings_out_of_bounds_are_refused(app, make_user, change, field):
-    setting = payments.settings_for("stripe")
+@pytest.mark.parametrize("key, value", [("gateway.stripe.min_amount", 0),
+                                        ("gateway.stripe.max_amount", 400),  # below the minimum (10.00)
+                                        ("gateway.stripe.fee_bps", 5001),
+                                        ("gateway.stripe.fee_fixed", -1)])
+def test_settings_out_of_bounds_are_refused(app, make_user, key, value):
     with pytest.raises(ValidationError) as refused:
-        payments.update_gateway_settings(setting, actor=make_user(role="finance"), **{**VALID, **change})
-    assert field in refused.value.errors
+        money_settings.propose(key, value, actor=make_user(role="finance"), reason="new terms")
+    assert "new_value" in refused.value.errors
+    assert db.session.scalar(select(func.count(SettingChange.id))) == 0
 
 
 def test_only_finance_changes_settings(app, make_user):
     with pytest.raises(Forbidden):
-        payments.update_gateway_settings(payments.settings_for("stripe"), actor=make_user(role="support"), **VALID)
+        payments.update_gateway_settings(payments.gateway_row("stripe"), actor=make_user(role="support"), **VALID)
+    with pytest.raises(Forbidden):
+        money_settings.propose("gateway.stripe.fee_bps", 120, actor=make_user(role="support"), reason="new terms")
 
 
 def test_settings_are_saved_and_audited(app, make_user):
-    finance = make_user(role="finance")
+    finance, finance2 = make_user(role="finance"), make_user(role="finance")
     with unit_of_work():
-        payments.update_gateway_settings(payments.settings_for("stripe"), actor=finance, **VALID)
+        payments.update_gateway_settings(payments.gateway_row("stripe"), actor=finance, enabled=False,
+                                         instructions="Card payments.")
+    for key, value in (("gateway.stripe.min_amount", 500), ("gateway.stripe.max_amount", 900_000),
+                       ("gateway.stripe.fee_bps", 120), ("gateway.stripe.fee_fixed", 25)):
+        with unit_of_work():
+            change = money_settings.propose(key, value, actor=finance, reason="new card terms")
+        with unit_of_work():
+            money_settings.approve(change, actor=finance2)
     db.session.expire_all()
     setting = payments.settings_for("stripe")
     assert (setting.min_amount, setting.max_amount, setting.fee_bps, setting.fee_fixed) == (500, 900_000, 120, 25)
+    assert not setting.enabled and setting.instructions == "Card payments."
     record = db.session.scalar(select(AuditRecord).where(AuditRecord.action == "payments.settings_saved"))
-    assert record.actor_id == finance.id and record.after["fee_bps"] == 120
+    assert record.actor_id == finance.id and record.after["enabled"] is False
+    approved = db.session.scalars(select(AuditRecord).where(AuditRecord.action == "settings.approved")).all()
+    assert {r.after["key"]: r.after["value"] for r in approved}["gateway.stripe.fee_bps"] == 120
+    assert all(r.actor_id == finance2.id for r in approved)
 
 
 def _edit(client, setting_id: int, **values) -> str:
@@ -57,17 +71,21 @@ def _edit(client, setting_id: int, **values) -> str:
                        follow_redirects=True).get_data(as_text=True)
 
 
-def test_the_console_saves_through_the_service_and_shows_a_refusal(client, make_user, login):
-    setting_id = payments.settings_for("stripe").id
+def test_the_console_edits_only_what_is_not_money(client, make_user, login):
+    """Enabled and instructions are saved through the service; limits and fees posted with them change nothing
+    (they take a proposal and a second person's approval)."""
+    setting_id = payments.gateway_row("stripe").id
     db.session.commit()
     login(make_user(role="finance"))
-    page = _edit(client, setting_id, **{**VALID, "min_amount": 1_000, "max_amount": 999})
-    assert "The minimum must be positive and not above the maximum." in page
+    _edit(client, setting_id, enabled=False, instructions="Cards are paused.", min_amount=1_000, max_amount=999,
+          fee_bps=120)
+    listing = client.get("/admin/gateway_settings/").get_data(as_text=True)
+    assert "USD 10.00" in listing and "USD 100,000.00" in listing  # the limits in force, in the currency
     db.session.expire_all()
-    assert db.session.get(GatewaySetting, setting_id).max_amount == 10_000_000  # unchanged
-    _edit(client, setting_id, **VALID)
-    db.session.expire_all()
-    assert db.session.get(GatewaySetting, setting_id).fee_bps == 120
+    assert db.session.get(GatewaySetting, setting_id).instructions == "Cards are paused."
+    terms = payments.settings_for("stripe")
+    assert (terms.enabled, terms.min_amount, terms.max_amount, terms.fee_bps) == (False, 1_000, 10_000_000, 0)
+    assert db.session.scalar(select(func.count(SettingChange.id))) == 0
 
 
 def test_a_deposit_and_its_checkout_commit_in_the_callers_unit_of_work(app, stripe_config, make_user):

@@ -9,7 +9,7 @@ from app.extensions import db
 from app.ledger import services as ledger
 from app.payouts.models import Payout, PayoutBatch
 from tests.payouts.helpers import balances, usable_method
-from tests.support import csrf_from
+from tests.support import csrf_from, set_setting
 
 
 def make_payout(user, method, amount=5_000, flags=()):
@@ -77,7 +77,7 @@ def test_two_finance_users_approve_then_one_pays_through_the_console(app, invest
     from app.core.money import Money
     from app.payouts import services as payouts
 
-    monkeypatch.setitem(app.config, "PAYOUT_DUAL_APPROVAL_ABOVE", "50.00")
+    set_setting("payout.dual_approval_above", 5_000)
     payout = payouts.request_payout(investor, Money(10_000, "USD"), method.id)
     db.session.commit()
     first, second = app.test_client(), app.test_client()

@@ -22,7 +22,7 @@ from app.payouts.models import (
     PayoutBatch,
 )
 from tests.payouts.helpers import approve_kyc, balances, usable_method
-from tests.support import outbox
+from tests.support import outbox, set_setting
 
 USD = "USD"
 
@@ -126,7 +126,7 @@ def test_requested_cannot_be_paid_directly(investor, method, finance):
 
 # maker-checker ------------------------------------------------------------------------------------------------------
 def test_below_the_threshold_one_approval(app, investor, method, finance, monkeypatch):
-    monkeypatch.setitem(app.config, "PAYOUT_DUAL_APPROVAL_ABOVE", "500.00")
+    set_setting("payout.dual_approval_above", 50_000)
     payout = request(investor, method, "500.00")  # at the threshold: one approval
     assert not payout.needs_two_approvals
     assert act(payouts.approve, payout, actor=finance) == "approved"
@@ -134,7 +134,7 @@ def test_below_the_threshold_one_approval(app, investor, method, finance, monkey
 
 
 def test_above_the_threshold_two_different_finance_users(app, investor, method, finance, finance2, monkeypatch):
-    monkeypatch.setitem(app.config, "PAYOUT_DUAL_APPROVAL_ABOVE", "500.00")
+    set_setting("payout.dual_approval_above", 50_000)
     payout = request(investor, method, "500.01")
     assert payout.needs_two_approvals
     assert act(payouts.approve, payout, actor=finance) == "awaiting_second_approval"
@@ -150,7 +150,7 @@ def test_above_the_threshold_two_different_finance_users(app, investor, method, 
 
 def test_a_threshold_lowered_after_the_request_still_needs_two(app, investor, method, finance, monkeypatch):
     payout = request(investor, method, "600.00")
-    monkeypatch.setitem(app.config, "PAYOUT_DUAL_APPROVAL_ABOVE", "500.00")
+    set_setting("payout.dual_approval_above", 50_000)
     assert act(payouts.approve, payout, actor=finance) == "awaiting_second_approval"
 
 
@@ -324,7 +324,7 @@ def test_the_ledger_check_sees_a_hold_out_of_step(investor, method):
 @pytest.mark.postgres
 def test_twelve_requests_at_once_never_hold_more_than_the_wallet(app, postgres, investor, method, token_for,
                                                                  monkeypatch):
-    monkeypatch.setitem(app.config, "PAYOUT_FEE_BPS", 100)  # 1 % + 1.00: each request holds 102.00
+    set_setting("payout.fee_bps", 100)  # 1 % + 1.00: each request holds 102.00
     available, held = balances(investor)
     headers, method_id = token_for(investor), method.id
     barrier = threading.Barrier(12)
@@ -355,7 +355,7 @@ def test_two_finance_users_approving_at_once_approve_once(app, postgres, investo
                                                           monkeypatch):
     from app.auth.models import User
 
-    monkeypatch.setitem(app.config, "PAYOUT_DUAL_APPROVAL_ABOVE", "50.00")
+    set_setting("payout.dual_approval_above", 5_000)
     payout_id = request(investor, method, "100.00").id
     user_ids = [finance.id, finance2.id]
     barrier = threading.Barrier(2)

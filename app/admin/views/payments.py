@@ -17,6 +17,7 @@ from app.core.security import has_permission
 from app.core.storage import get_storage
 from app.extensions import db
 from app.kyc.views import SAFE_HEADERS
+from app.ledger.services import platform_currency
 from app.payments import services as payments
 from app.payments.models import Deposit, GatewaySetting, Receivable, ReconciliationItem, WebhookInbox
 
@@ -141,19 +142,33 @@ class WebhookInboxView(SecureModelView):
         return redirect(url_for(".details_view", id=event_id))
 
 
+def _term(name: str):
+    """A gateway's limit or fee as it applies now (a setting that guards money: changed in Money settings)."""
+    def formatter(view, context, model, _name):
+        terms = payments.settings_for(model.gateway)
+        value = getattr(terms, name)
+        if value is None:
+            return ""
+        return f"{value / 100:.2f} %" if name == "fee_bps" else Money(value, platform_currency()).display()
+
+    return formatter
+
+
 class GatewaySettingView(SecureModelView):
+    """Enabled and instructions are edited here (audited); limits, fees and the two-person threshold are settings
+    that guard money: a proposal in Money settings that a second person approves."""
+
     permission = "payments.settings"
     can_edit = True
     can_view_details = False
     column_list = ("gateway", "enabled", "min_amount", "max_amount", "fee_bps", "fee_fixed", "second_approval_above",
                    "updated_at")
-    form_columns = ("enabled", "min_amount", "max_amount", "fee_bps", "fee_fixed", "second_approval_above",
-                    "instructions")
-    column_labels = {"min_amount": "Minimum (minor units)", "max_amount": "Maximum (minor units)",
-                     "fee_bps": "Fee (basis points)", "fee_fixed": "Fixed fee (minor units)",
-                     "second_approval_above": "Second approval above (minor units)"}
-    column_formatters = {"min_amount": lambda v, c, m, n: Money(m.min_amount, "USD").amount_str(),
-                         "max_amount": lambda v, c, m, n: Money(m.max_amount, "USD").amount_str()}
+    form_columns = ("enabled", "instructions")
+    column_labels = {"min_amount": "Minimum", "max_amount": "Maximum", "fee_bps": "Fee (percentage)",
+                     "fee_fixed": "Fixed fee", "second_approval_above": "Second approval above"}
+    column_formatters = {name: _term(name) for name in ("min_amount", "max_amount", "fee_bps", "fee_fixed",
+                                                         "second_approval_above")}
+    column_description = {"min_amount": "Change limits and fees in Settings → Money settings (four eyes)."}
 
     def update_model(self, form, model) -> bool:
         """Saving is the service's (its rules and its audit record), as one unit of work; a refusal is shown."""
