@@ -7,7 +7,7 @@ from flask import abort, flash, redirect, request, url_for
 from flask_admin import expose
 from flask_admin.contrib.sqla.filters import BaseSQLAFilter
 from flask_login import current_user
-from markupsafe import Markup, escape
+from markupsafe import Markup
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
@@ -30,7 +30,7 @@ STATUS_BADGE = {"proposed": "warning", "approved": "success", "rejected": "dange
 
 def _status(view, context, model, name):
     label = "to confirm" if model.status == FUNDING_TO_CONFIRM else model.status
-    return Markup(f'<span class="badge badge-{STATUS_BADGE.get(model.status, "secondary")}">{escape(label)}</span>')
+    return Markup('<span class="badge badge-{}">{}</span>').format(STATUS_BADGE.get(model.status, "secondary"), label)
 
 
 def _email(attr):
@@ -44,7 +44,8 @@ def _email(attr):
 def _entry(view, context, model, name):
     if not model.entry_id:
         return ""
-    return Markup(f'<a href="{url_for("ledger_entries.details_view", id=model.entry_id)}">#{model.entry_id}</a>')
+    return Markup('<a href="{}">#{}</a>').format(url_for("ledger_entries.details_view", id=model.entry_id),
+                                                 model.entry_id)
 
 
 class FundingPropertyFilter(PropertyFilter):
