@@ -33,7 +33,7 @@ def test_distributions_accounts_are_created_without_overdraft_and_operator_fundi
 def test_post_refuses_to_take_a_distributions_account_below_zero(app):
     account = _funded(1_000)
     adjustments = ledger.platform_account(ADJUSTMENTS)
-    with pytest.raises(InsufficientFunds, match="distributions account of property 7 holds USD 10.00"):
+    with pytest.raises(InsufficientFunds, match=r"distributions account of property 7 holds USD 10\.00"):
         ledger.post([(account, -1_001), (adjustments, 1_001)], key="over", kind="returns")
     db.session.rollback()
     assert _entries() == 1
