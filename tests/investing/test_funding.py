@@ -4,19 +4,28 @@ from pathlib import Path
 
 import pytest
 from flask_migrate import upgrade
-from sqlalchemy import func, insert, select, text
+from sqlalchemy import create_engine, func, make_url, select, text
 
 from app import create_app
 from app.core.audit import AuditRecord
-from app.core.db import utcnow
-from app.core.errors import Conflict, Forbidden, IllegalTransition, NotFound, ValidationError
+from app.core.db import unit_of_work, utcnow
+from app.core.errors import (
+    Conflict,
+    Forbidden,
+    IllegalTransition,
+    InsufficientFunds,
+    NotFound,
+    ValidationError,
+)
 from app.extensions import db
 from app.investing import funding
 from app.investing.models import DistributionFunding
+from app.ledger import services as ledger
 from app.ledger.checks import verify
-from app.ledger.models import OPERATOR_FUNDING, RETURNS_FUNDING, Account, JournalEntry
+from app.ledger.models import ADJUSTMENTS, OPERATOR_FUNDING, RETURNS_FUNDING, Account, JournalEntry
 from app.notifications.models import Notification
 from tests.concurrency import run_threads
+from tests.factories import PropertyFactory, UserFactory
 from tests.support import csrf_from, test_config
 
 MIGRATIONS = str(Path(__file__).resolve().parents[2] / "migrations")
@@ -260,56 +269,70 @@ def test_console_is_finance_only(client, login, make_user, make_property, financ
 
 
 # the migration -------------------------------------------------------------------------------------------------------
-def test_migration_brings_negative_distributions_accounts_to_zero(tmp_path, make_user, finance):
-    scratch = create_app(test_config(f"sqlite:///{tmp_path}/scratch.db"))
+@pytest.fixture
+def scratch_url(tmp_path, database_url):
+    """An empty database beside the suite's: a SQLite file, or a PostgreSQL database of its own."""
+    if not database_url.startswith("postgresql"):
+        yield f"sqlite:///{tmp_path}/scratch.db"
+        return
+    base = make_url(database_url)
+    name = f"{base.database}_funding_migration"
+    admin_engine = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin_engine.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield base.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin_engine.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin_engine.dispose()
+
+
+def test_migration_brings_negative_distributions_accounts_to_zero(scratch_url):
+    """At the previous revision a distributions account could go negative (paid before it was funded): the
+    upgrade brings it to zero from operator funding, in a balanced entry, with a row finance confirms."""
+    scratch = create_app(test_config(scratch_url))
     with scratch.app_context():
         upgrade(directory=MIGRATIONS, revision="20261203_secret_links")
-        now = utcnow()
-        conn = db.session.connection()
-        uid = conn.execute(text(
-            "INSERT INTO users (email, first_name, last_name, password_hash, status, email_verified, failed_logins,"
-            " totp_enabled, created_at, updated_at) VALUES ('pm@example.com', 'P', 'M', 'x', 'active', 1, 0, 0, :t, :t)"
-        ), {"t": now}).lastrowid
-        pid = conn.execute(text(
-            "SELECT 1")).scalar() and _old_property(conn, uid, now)
-        funding_acct = _old_account(conn, f"returns_funding:{pid}", "returns_funding", str(pid), -12_345, True, now)
-        other = _old_account(conn, "adjustments", "adjustments", None, 12_345, True, now)
-        entry = conn.execute(text(
-            "INSERT INTO ledger_entries (kind, memo, idempotency_key, fingerprint, created_at) "
-            "VALUES ('returns', '', 'old-run', 'x', :t)"), {"t": now}).lastrowid
-        conn.execute(text("INSERT INTO ledger_postings (entry_id, account_id, amount) VALUES (:e, :a, -12345), "
-                          "(:e, :b, 12345)"), {"e": entry, "a": funding_acct, "b": other})
-        db.session.commit()
+        with unit_of_work():
+            manager = UserFactory(role="property_manager")
+            p = PropertyFactory(publish=True, actor=manager)
+            pid = p.id
+            # as the ledger opened them before: allowed to go negative
+            owed = Account(code=f"returns_funding:{pid}", kind=RETURNS_FUNDING, name="Returns funding", ref=str(pid),
+                           currency="USD", balance=0, allow_negative=True)
+            fine = Account(code="returns_funding:999", kind=RETURNS_FUNDING, name="Returns funding", ref="999",
+                           currency="USD", balance=0, allow_negative=True)
+            db.session.add_all([owed, fine])
+            db.session.flush()
+            source = ledger.platform_account(ADJUSTMENTS)
+            ledger.post([(owed, -12_345), (source, 12_345)], key="old-run", kind="returns")
+            ledger.post([(source, -100), (fine, 100)], key="old-funded", kind="returns")
+            owed_id, fine_id = owed.id, fine.id
+        db.session.remove()
 
         upgrade(directory=MIGRATIONS)
 
-        account = db.session.get(Account, funding_acct)
+        account = db.session.get(Account, owed_id)
         assert account.balance == 0 and account.allow_negative is False
+        untouched = db.session.get(Account, fine_id)
+        assert untouched.balance == 100 and untouched.allow_negative is False
         operator = db.session.scalar(select(Account).where(Account.code == "operator_funding"))
-        assert operator.balance == -12_345 and operator.allow_negative
-        row = db.session.scalar(select(DistributionFunding))
+        assert operator.balance == -12_345 and operator.allow_negative and operator.kind == OPERATOR_FUNDING
+        [row] = db.session.scalars(select(DistributionFunding)).all()
         assert (row.property_id, row.amount, row.kind, row.status) == (pid, 12_345, "migrated", "to_confirm")
-        key = db.session.get(JournalEntry, row.entry_id).idempotency_key
-        assert key == f"migrated-funding:{funding_acct}"
+        entry = db.session.get(JournalEntry, row.entry_id)
+        assert entry.idempotency_key == f"migrated-funding:{owed_id}"
+        assert sorted(p.amount for p in entry.postings) == [-12_345, 12_345]
         report = verify()
         assert report.ok, report.violations
+        # the ledger now refuses to take it below zero
+        with pytest.raises(InsufficientFunds):
+            ledger.post([(account, -1), (ledger.platform_account(ADJUSTMENTS), 1)], key="after", kind="returns")
+        db.session.rollback()
         db.session.remove()
-
-
-def _old_property(conn, uid, now):
-    from app.properties.models import Property  # the columns of the table at the previous revision
-    cols = {c.name for c in Property.__table__.columns}
-    values = {"slug": "old", "title": "Old", "property_type": "residential", "status": "active", "currency": "USD",
-              "target_amount": 1_000_000, "raised_amount": 0, "created_at": now, "updated_at": now}
-    values = {k: v for k, v in values.items() if k in cols}
-    return conn.execute(insert(Property.__table__).values(**values)).inserted_primary_key[0]
-
-
-def _old_account(conn, code, kind, ref, balance, allow_negative, now):
-    return conn.execute(text(
-        "INSERT INTO ledger_accounts (code, kind, name, ref, currency, balance, allow_negative, created_at) "
-        "VALUES (:c, :k, :c, :r, 'USD', :b, :n, :t)"),
-        {"c": code, "k": kind, "r": ref, "b": balance, "n": allow_negative, "t": now}).lastrowid
+        db.engine.dispose()
 
 
 def test_a_migrated_funding_is_confirmed_with_its_bank_reference(make_property, finance, finance2):
