@@ -12,7 +12,7 @@ from app.core.db import unit_of_work
 from app.core.money import Money
 from app.extensions import db
 from app.investing import returns
-from app.investing.demo import seed_properties
+from app.investing.demo import fund_distributions, seed_properties
 from app.kyc.demo import approve_identity, ensure_forms
 from app.ledger.services import platform_currency
 from app.payments import services as payments
@@ -51,11 +51,14 @@ class Login:
 
 def seed_demo() -> list[Login]:
     """Load the demo people (one unit of work), then the demo properties (they commit as they go: their photos are
-    processed from committed rows), then pay the returns their history has made due."""
+    processed from committed rows), then fund each property's distributions (four eyes, as in real use) and pay
+    the returns their history has made due."""
     with unit_of_work():
         logins, investors = _people()
     manager = auth.user_by_email("properties@example.com")
     seed_properties(manager, manager, investors)
+    with unit_of_work():  # the operators fund their distributions: finance proposes, a second finance approves
+        fund_distributions(auth.user_by_email("finance@example.com"), auth.user_by_email("finance2@example.com"))
     _pay_due_returns()
     return logins
 

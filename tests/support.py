@@ -166,3 +166,18 @@ def set_setting(key: str, value: int) -> None:
             db.session.add(MoneySetting(key=key, value=value))
         else:
             row.value = value
+
+
+def fund_distributions(property_id: int, amount: int) -> None:
+    """Put `amount` minor units into the property's distributions account from operator funding and commit, as an
+    approved funding does (app.investing.funding): returns and distributions are paid only from what was funded."""
+    from app.extensions import db  # the app's modules are imported once a test runs, after the app is built
+    from app.ledger import services as ledger
+    from app.ledger.models import OPERATOR_FUNDING, RETURNS_FUNDING
+
+    target = ledger.platform_account(RETURNS_FUNDING, ref=str(property_id))
+    source = ledger.platform_account(OPERATOR_FUNDING)
+    db.session.commit()  # the accounts first: PostgreSQL checks a posting's accounts once per statement
+    ledger.post([(source, -amount), (target, amount)], key=f"test-funding:{property_id}:{uuid.uuid4().hex}",
+                kind="distribution_funding", memo="funded for the test")
+    db.session.commit()

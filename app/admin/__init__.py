@@ -10,6 +10,7 @@ from app.admin.views import (
     audit,
     declared,
     distributions,
+    funding,
     investments,
     kyc,
     ledger,
@@ -32,6 +33,7 @@ def init_admin(app: Flask) -> Admin:
         theme=Bootstrap4Theme(swatch="default", fluid=True),
         csp_nonce_generator=csp_nonce,  # Flask-Admin's own <script> and <link> tags carry the request's nonce
     )
-    for module in (users, staff_requests, kyc, properties, investments, declared, distributions, payments, payouts, settings, ledger, notifications, audit):
+    for module in (users, staff_requests, kyc, properties, investments, declared, distributions, funding, payments,
+                   payouts, settings, ledger, notifications, audit):
         module.register(admin)
     return admin

@@ -62,6 +62,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "investments.manage": frozenset({FINANCE}),
     "distributions.declare": frozenset({FINANCE}),
     "distributions.approve": frozenset({FINANCE}),
+    # fund a property's distributions account from operator funding: every funding approved by a second person
+    "distributions.fund": frozenset({FINANCE}),
     "returns.view": frozenset({FINANCE}),
     "returns.run": frozenset({FINANCE}),
     "properties.view": frozenset({PROPERTY_MANAGER, FINANCE, SUPPORT}),

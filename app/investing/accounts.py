@@ -11,6 +11,6 @@ def escrow_account(property_id: int) -> Account:
 
 
 def distributions_account(property_id: int) -> Account:
-    """The property operator's distributions account: returns are paid from it; below zero it shows what the
-    operator owes the platform."""
+    """The property operator's distributions account: returns and declared distributions are paid from it, and
+    only what the operator funded into it (app/investing/funding.py): it never goes below zero."""
     return ledger.platform_account(RETURNS_FUNDING, ref=str(property_id))

@@ -231,3 +231,54 @@ class DistributionShare(IdMixin, Model):
     amount: Mapped[int] = mapped_column(BigInteger, nullable=False)
 
     distribution: Mapped[DeclaredDistribution] = relationship(back_populates="shares")
+
+
+# funding a property's distributions account (app/investing/funding.py)
+FUNDING_PROPOSED = "proposed"
+FUNDING_APPROVED = "approved"
+FUNDING_REJECTED = "rejected"
+FUNDING_CANCELLED = "cancelled"
+FUNDING_TO_CONFIRM = "to_confirm"  # written by the migration that ended negative distributions accounts
+FUNDING_STATUSES = (FUNDING_PROPOSED, FUNDING_APPROVED, FUNDING_REJECTED, FUNDING_CANCELLED, FUNDING_TO_CONFIRM)
+FUNDING_TRANSITIONS = {
+    FUNDING_PROPOSED: {FUNDING_APPROVED, FUNDING_REJECTED, FUNDING_CANCELLED},
+    FUNDING_TO_CONFIRM: {FUNDING_APPROVED},
+    FUNDING_APPROVED: set(),
+    FUNDING_REJECTED: set(),
+    FUNDING_CANCELLED: set(),
+}
+FUNDING_KIND = "funding"
+MIGRATED_KIND = "migrated"
+
+
+class DistributionFunding(IdMixin, Model):
+    """Money an operator or sponsor sent to the platform's bank to fund a property's distributions: proposed by a
+    finance user with the bank reference, posted to the ledger (operator funding -> the property's distributions
+    account) when a second finance user approves it. Kind `migrated`: posted by the migration that brought the
+    negative distributions accounts back to zero, waiting for finance to confirm the money came in."""
+
+    __tablename__ = "distribution_fundings"
+    __table_args__ = (
+        CheckConstraint("amount > 0", name="amount_positive"),
+        CheckConstraint("status in ('proposed', 'approved', 'rejected', 'cancelled', 'to_confirm')",
+                        name="status_valid"),
+        CheckConstraint("kind in ('funding', 'migrated')", name="kind_valid"),
+    )
+
+    property_id: Mapped[int] = mapped_column(ForeignKey("properties.id"), nullable=False, index=True)
+    amount: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    currency: Mapped[str] = mapped_column(String(3), nullable=False)
+    bank_reference: Mapped[str] = mapped_column(String(140), nullable=False, default="")
+    note: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    status: Mapped[str] = mapped_column(String(12), nullable=False, default=FUNDING_PROPOSED, index=True)
+    kind: Mapped[str] = mapped_column(String(12), nullable=False, default=FUNDING_KIND)
+    proposed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    proposed_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)
+    approved_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    entry_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_entries.id"), unique=True)
+    reason: Mapped[str | None] = mapped_column(Text)
+
+    property = relationship("Property", lazy="joined")
+    proposed_by = relationship("User", foreign_keys=[proposed_by_id], lazy="select")
+    approved_by = relationship("User", foreign_keys=[approved_by_id], lazy="select")

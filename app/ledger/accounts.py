@@ -21,6 +21,8 @@ from app.ledger.models import (
     ADJUSTMENTS,
     FEE_REVENUE,
     GATEWAY_CLEARING,
+    NO_OVERDRAFT_KINDS,
+    OPERATOR_FUNDING,
     PAYOUTS_IN_TRANSIT,
     PROPERTY_ESCROW,
     RECEIVABLES,
@@ -41,6 +43,7 @@ _PLATFORM_NAMES = {
     ROUNDING: "Rounding residue",
     ADJUSTMENTS: "Manual adjustments",
     RECEIVABLES: "Owed by investor",
+    OPERATOR_FUNDING: "Operator funding received",
 }
 
 
@@ -97,7 +100,8 @@ def user_account(user_id: int, kind: str = USER_WALLET) -> Account:
 
 
 def platform_account(kind: str, ref: str | None = None) -> Account:
-    """The platform account of `kind` (per gateway, per property, ...), created on first use."""
+    """The platform account of `kind` (per gateway, per property, ...), created on first use. Platform accounts may
+    go negative (clearing accounts), except the kinds of NO_OVERDRAFT_KINDS (a property's distributions account)."""
     if kind not in ACCOUNT_KINDS or kind in USER_KINDS:
         raise ValueError(f"not a platform account kind: {kind}")
     code = account_code(kind, ref=ref)
@@ -108,7 +112,7 @@ def platform_account(kind: str, ref: str | None = None) -> Account:
     try:
         with db.session.begin_nested():
             account = Account(code=code, kind=kind, name=name, ref=ref, currency=platform_currency(),
-                              balance=0, allow_negative=True)
+                              balance=0, allow_negative=kind not in NO_OVERDRAFT_KINDS)
             db.session.add(account)
     except IntegrityError:  # created by a concurrent transaction
         account = db.session.scalar(select(Account).where(Account.code == code))

@@ -26,7 +26,7 @@ from sqlalchemy.exc import IntegrityError
 from app.core.db import UTCDateTime, utcnow
 from app.core.errors import IdempotencyConflict, InsufficientFunds, ValidationError
 from app.extensions import db
-from app.ledger.rules import MOVE_BALANCE, check_key, check_lines, expire_balances, fingerprint
+from app.ledger.rules import MOVE_BALANCE, check_key, check_lines, expire_balances, fingerprint, overdrawn
 
 _NOW = bindparam("now", type_=UTCDateTime())
 
@@ -54,6 +54,7 @@ def post_many(entries: Sequence[BulkEntry]) -> list[int]:
     now = utcnow()
     ids: list[int | None] = [None] * len(entries)
     moved: set[int] = set()
+    short: dict[int, int] = {}
     try:
         with db.session.begin_nested():
             known = sql.existing([e.key for e in entries]) if sql.LOOKS_FIRST else {}
@@ -87,7 +88,12 @@ def post_many(entries: Sequence[BulkEntry]) -> list[int]:
                 moved = set(deltas)
                 # balances last, in account-id order (as post does): those rows stay locked until the caller commits
                 if sql.move_balances(dict(sorted(deltas.items()))) != len(deltas):
+                    short = deltas
                     raise InsufficientFunds("insufficient funds")
+    except InsufficientFunds:
+        if short:  # the savepoint is rolled back: the balances read now are those before the call
+            raise overdrawn(short) from None
+        raise
     finally:
         expire_balances(moved)
     return ids  # type: ignore[return-value]

@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import Row, text
 
+from app.core.money import Money
 from app.extensions import db
 
 Check = Callable[[], list[str]]
@@ -69,6 +70,15 @@ def negative_accounts() -> list[str]:
         """SELECT code, balance FROM ledger_accounts WHERE allow_negative = false AND balance < 0 ORDER BY code""")]
 
 
+def negative_distributions() -> list[str]:
+    """A property's distributions account pays only what was funded into it: never below zero, whatever its
+    allow_negative flag says."""
+    return [f"the distributions account of property {ref} is negative: {Money(balance, currency).display()}"
+            for ref, currency, balance in _rows(
+                """SELECT ref, currency, balance FROM ledger_accounts
+                   WHERE kind = 'returns_funding' AND balance < 0 ORDER BY code""")]
+
+
 def held_matches_holds() -> list[str]:
     return [f"account {code} holds {balance} but its pending holds total {pending}" for code, balance, pending in _rows(
         """SELECT a.code, a.balance, COALESCE(h.total, 0) FROM ledger_accounts a
@@ -87,8 +97,8 @@ def reversals_mirror() -> list[str]:
 
 
 CORE_CHECKS: list[Check] = [
-    unbalanced_entries, thin_entries, stale_balances, ledger_total, negative_accounts, held_matches_holds,
-    reversals_mirror,
+    unbalanced_entries, thin_entries, stale_balances, ledger_total, negative_accounts, negative_distributions,
+    held_matches_holds, reversals_mirror,
 ]
 
 

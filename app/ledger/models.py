@@ -25,12 +25,18 @@ PAYOUTS_IN_TRANSIT = "payouts_in_transit"
 ROUNDING = "rounding"
 ADJUSTMENTS = "adjustments"
 RECEIVABLES = "receivables"  # per user: what an investor owes after a refund of money already spent
+# one per platform: money received in the platform's bank from properties' operators and sponsors to fund their
+# distributions. A clearing account like a gateway's: it goes negative by what was received.
+OPERATOR_FUNDING = "operator_funding"
 
 USER_KINDS = (USER_WALLET, USER_HELD)
 ACCOUNT_KINDS = (
     USER_WALLET, USER_HELD, GATEWAY_CLEARING, PROPERTY_ESCROW, RETURNS_FUNDING, FEE_REVENUE,
-    PAYOUTS_IN_TRANSIT, ROUNDING, ADJUSTMENTS, RECEIVABLES,
+    PAYOUTS_IN_TRANSIT, ROUNDING, ADJUSTMENTS, RECEIVABLES, OPERATOR_FUNDING,
 )
+# platform accounts that may never go below zero, like a wallet: a property's distributions account pays only what
+# was funded into it (the CHECK on balances and the conditional balance UPDATE hold it)
+NO_OVERDRAFT_KINDS = (RETURNS_FUNDING,)
 
 HOLD_PENDING = "pending"
 HOLD_SETTLED = "settled"

@@ -6,11 +6,12 @@ import hashlib
 import json
 from collections.abc import Iterable, Sequence
 
-from sqlalchemy import bindparam, or_, update
+from sqlalchemy import bindparam, or_, select, update
 
-from app.core.errors import ValidationError
+from app.core.errors import InsufficientFunds, ValidationError
+from app.core.money import Money
 from app.extensions import db
-from app.ledger.models import Account
+from app.ledger.models import NO_OVERDRAFT_KINDS, RETURNS_FUNDING, Account
 
 # No single posting may move more than this (keeps every sum far inside BIGINT)
 MAX_POSTING = 10**15
@@ -65,3 +66,19 @@ def expire_balances(account_ids: Iterable[int]) -> None:
     for obj in list(db.session.identity_map.values()):
         if isinstance(obj, Account) and obj.id in ids:
             db.session.expire(obj, ["balance"])
+
+
+def overdrawn(deltas: dict[int, int]) -> InsufficientFunds:
+    """The refusal of a posting whose `deltas` ({account id: change}) would take an account below zero, read from
+    the balances as they were before it. A property's distributions account is named, with what it holds: it pays
+    only what was funded into it (operator funding, app/investing/funding.py)."""
+    ids = [a for a, d in deltas.items() if d < 0]
+    rows = db.session.execute(select(Account.id, Account.kind, Account.ref, Account.currency, Account.balance)
+                              .where(Account.id.in_(ids), Account.kind.in_(NO_OVERDRAFT_KINDS))
+                              .order_by(Account.id)).all() if ids else []
+    for account_id, kind, ref, currency, balance in rows:
+        if kind == RETURNS_FUNDING and balance + deltas[account_id] < 0:
+            return InsufficientFunds(
+                f"the distributions account of property {ref} holds {Money(balance, currency).display()} and "
+                f"cannot pay {Money(-deltas[account_id], currency).display()}: it pays only what was funded into it")
+    return InsufficientFunds("insufficient funds")

@@ -20,7 +20,6 @@ from app.core.errors import (
     Conflict,
     IdempotencyConflict,
     IllegalTransition,
-    InsufficientFunds,
     ValidationError,
 )
 from app.extensions import db
@@ -52,7 +51,15 @@ from app.ledger.models import (
     JournalEntry,
     Posting,
 )
-from app.ledger.rules import MAX_POSTING, MOVE_BALANCE, check_key, check_lines, expire_balances, fingerprint
+from app.ledger.rules import (
+    MAX_POSTING,
+    MOVE_BALANCE,
+    check_key,
+    check_lines,
+    expire_balances,
+    fingerprint,
+    overdrawn,
+)
 from app.ledger.statements import StatementLine, statement, statement_export, statement_kinds
 
 __all__ = [
@@ -145,8 +152,8 @@ def post(lines: Iterable[tuple[Account, int]], *, key: str, kind: str, memo: str
                 if deltas[account_id] == 0:
                     continue
                 result = connection.execute(MOVE_BALANCE, {"account_id": account_id, "delta": deltas[account_id]})
-                if result.rowcount != 1:
-                    raise InsufficientFunds("insufficient funds")
+                if result.rowcount != 1:  # the balances moved so far are rolled back with the entry
+                    raise overdrawn({account_id: deltas[account_id]})
     except IntegrityError:
         if exclusive:
             raise

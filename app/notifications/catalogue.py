@@ -151,6 +151,15 @@ EVENTS: dict[str, Event] = {e.key: e for e in (
           "A declared distribution awaits a second finance user's approval", audience=STAFF, roles=("finance",),
           sample={"title": "Harbour Lofts", "label": "Rent Q1 2026", "amount": "USD 12,000.00",
                   "period": "2026-01-01 to 2026-03-31", "declared_by": "finance@example.com"}),
+    Event("distribution_funding_pending_staff", "staff_alerts", (IN_APP, EMAIL),
+          "A funding of a property's distributions awaits a second finance user's approval", audience=STAFF,
+          roles=("finance",), sample={"title": "Harbour Lofts", "amount": "USD 40,000.00",
+                                      "bank_reference": "OPS-2026-0412", "proposed_by": "finance@example.com"}),
+    Event("distribution_funding_decided", "staff_alerts", (IN_APP, EMAIL),
+          "A funding of a property's distributions you proposed was approved or rejected", audience=STAFF,
+          roles=("finance",), sample={"title": "Harbour Lofts", "amount": "USD 40,000.00", "decision": "approved",
+                                      "bank_reference": "OPS-2026-0412", "decided_by": "finance2@example.com",
+                                      "reason": ""}),
 )}
 
 

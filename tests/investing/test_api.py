@@ -210,6 +210,7 @@ def test_returns_earned_and_next_return_follow_paid_periods(client, make_investo
     from app.investing.models import ReturnPayment, ScheduledReturn
     from app.ledger import services as ledger
     from app.ledger.models import USER_WALLET
+    from tests.support import fund_distributions
 
     user = make_investor("10000.00")
     p = make_property(return_frequency="monthly", return_periods=12)
@@ -217,6 +218,7 @@ def test_returns_earned_and_next_return_follow_paid_periods(client, make_investo
     db.session.commit()
     first = db.session.scalar(select(ScheduledReturn).where(ScheduledReturn.investment_id == inv.id,
                                                             ScheduledReturn.period_index == 1))
+    fund_distributions(p.id, first.amount)
     entry = ledger.post([(investing.distributions_account(p.id), -first.amount),
                          (ledger.user_account(user.id, USER_WALLET), first.amount)],
                         key=f"test-return:{inv.id}:1", kind="return", memo="period 1")

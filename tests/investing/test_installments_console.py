@@ -13,7 +13,7 @@ from app.investing import services as investing
 from app.investing.models import DeclaredDistribution, Investment
 from app.ledger.checks import verify
 from app.ledger.services import balance_of
-from tests.support import csrf_from
+from tests.support import csrf_from, fund_distributions
 
 
 def _invest(user, p, amount):
@@ -245,6 +245,7 @@ def test_declare_preview_approve_and_pay_through_the_console(client, login, make
     users = [make_investor("5000.00") for _ in range(3)]
     for u in users:
         _invest(u, p, "1000.00")
+    fund_distributions(p.id, 10_000)
     _maker, _checker, second = _two_finance_clients(client, login, make_user)
     start, end = (date.today() - timedelta(days=30)).isoformat(), date.today().isoformat()
     form = _page(client, "/admin/declared_distributions/new")

@@ -13,7 +13,7 @@ from app.investing import services as investing
 from app.investing.models import Investment
 from app.ledger.checks import verify
 from app.ledger.services import balance_of
-from tests.support import csrf_from
+from tests.support import csrf_from, fund_distributions
 
 
 def page_of(client, p):
@@ -189,6 +189,7 @@ def _pay_return(inv, period: int):
 
     row = db.session.scalar(select(ScheduledReturn).where(ScheduledReturn.investment_id == inv.id,
                                                           ScheduledReturn.period_index == period))
+    fund_distributions(inv.property_id, row.amount)
     entry = ledger.post([(investing.distributions_account(inv.property_id), -row.amount),
                          (ledger.user_account(inv.user_id, USER_WALLET), row.amount)],
                         key=f"test-return:{inv.id}:{period}", kind="returns", memo=f"Return, period {period}")
@@ -319,6 +320,7 @@ def test_a_paid_declared_distribution_counts_as_a_return_received(client, make_i
     inv = investing.invest(user, p.id, Money.parse("1000.00", "USD"), acknowledged=True)
     db.session.commit()
     first, second = make_user(role="finance"), make_user(role="finance")
+    fund_distributions(p.id, 1_234)
     d = declared.declare(p.id, actor=first, label="Rent, first quarter", period_start=date.today() - timedelta(days=30),
                          period_end=date.today(), amount="12.34")
     db.session.commit()

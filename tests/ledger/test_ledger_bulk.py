@@ -7,7 +7,7 @@ from app.core.errors import IdempotencyConflict, InsufficientFunds, ValidationEr
 from app.extensions import db
 from app.ledger import services as ledger
 from app.ledger.checks import verify
-from app.ledger.models import FEE_REVENUE, RETURNS_FUNDING, USER_WALLET, Account, JournalEntry
+from app.ledger.models import ADJUSTMENTS, FEE_REVENUE, USER_WALLET, Account, JournalEntry
 from app.ledger.services import BulkEntry
 from tests.concurrency import run_threads
 
@@ -29,7 +29,7 @@ def _entries(wallets, funding, *, prefix="bulk", amounts=(100, 250, 75)):
 
 
 def test_post_many_writes_what_post_writes_with_identical_fingerprints(wallets):
-    funding = ledger.platform_account(RETURNS_FUNDING, ref="bulk").id
+    funding = ledger.platform_account(ADJUSTMENTS, ref="bulk").id
     fee = ledger.platform_account(FEE_REVENUE)
     lines = [(wallets[0], 120), (wallets[1], 80), (funding, -200)]
     [bulk_id] = ledger.post_many([BulkEntry(key="bulk-fp", kind="returns", lines=lines, memo="in bulk")])
@@ -49,7 +49,7 @@ def test_post_many_writes_what_post_writes_with_identical_fingerprints(wallets):
 
 
 def test_entries_come_back_in_order_and_a_replay_moves_nothing(wallets):
-    funding = ledger.platform_account(RETURNS_FUNDING, ref="bulk").id
+    funding = ledger.platform_account(ADJUSTMENTS, ref="bulk").id
     ids = ledger.post_many(_entries(wallets, funding))
     db.session.commit()
     keys = [db.session.get(JournalEntry, i).idempotency_key for i in ids]
@@ -64,7 +64,7 @@ def test_entries_come_back_in_order_and_a_replay_moves_nothing(wallets):
 
 
 def test_a_key_posted_with_other_lines_conflicts_and_nothing_of_the_call_stays(wallets):
-    funding = ledger.platform_account(RETURNS_FUNDING, ref="bulk").id
+    funding = ledger.platform_account(ADJUSTMENTS, ref="bulk").id
     ledger.post_many(_entries(wallets, funding))
     db.session.commit()
     fee = ledger.platform_account(FEE_REVENUE)
@@ -79,7 +79,7 @@ def test_a_key_posted_with_other_lines_conflicts_and_nothing_of_the_call_stays(w
 
 
 def test_a_wallet_is_never_overdrawn_and_the_whole_call_is_refused(wallets):
-    funding = ledger.platform_account(RETURNS_FUNDING, ref="bulk").id
+    funding = ledger.platform_account(ADJUSTMENTS, ref="bulk").id
     fee = ledger.platform_account(FEE_REVENUE).id
     entries = [BulkEntry(key="fine", kind="fee", lines=[(wallets[0], -600), (fee, 600)]),
                BulkEntry(key="too-much", kind="fee", lines=[(wallets[0], -600), (fee, 600)]),
@@ -101,7 +101,7 @@ def test_a_wallet_is_never_overdrawn_and_the_whole_call_is_refused(wallets):
     [(1, 100), (999_999, -100)], [(1, 10**16), (2, -10**16)],
 ], ids=["unbalanced", "one-line", "zero", "float", "bool", "missing-account", "too-large"])
 def test_malformed_entries_are_refused_as_post_refuses_them(wallets, lines):
-    funding = ledger.platform_account(RETURNS_FUNDING, ref="bulk").id
+    funding = ledger.platform_account(ADJUSTMENTS, ref="bulk").id
     ids = {1: wallets[0], 2: funding}
     entry = BulkEntry(key="bad", kind="test", lines=[(ids.get(a, a), m) for a, m in lines])
     with pytest.raises(ValidationError):
@@ -122,7 +122,7 @@ def test_each_currency_balances_on_its_own(wallets):
 
 
 def test_keys_are_required_and_unique_within_a_call(wallets):
-    funding = ledger.platform_account(RETURNS_FUNDING, ref="bulk").id
+    funding = ledger.platform_account(ADJUSTMENTS, ref="bulk").id
     for keys in (["", "b"], ["x" * 201, "b"], ["same", "same"]):
         with pytest.raises(ValidationError):
             ledger.post_many([BulkEntry(key=k, kind="test", lines=[(wallets[1], 1), (funding, -1)]) for k in keys])
@@ -131,7 +131,7 @@ def test_keys_are_required_and_unique_within_a_call(wallets):
 
 
 def test_statements_do_not_grow_with_entries(wallets, make_user, count_queries):
-    funding = ledger.platform_account(RETURNS_FUNDING, ref="bulk").id
+    funding = ledger.platform_account(ADJUSTMENTS, ref="bulk").id
     more = [ledger.user_account(make_user().id, USER_WALLET).id for _ in range(20)]
     db.session.commit()
     with count_queries() as few:
@@ -145,7 +145,7 @@ def test_statements_do_not_grow_with_entries(wallets, make_user, count_queries):
 
 
 def test_the_same_keys_posted_by_ten_threads_move_money_once(app, postgres, wallets):
-    funding = ledger.platform_account(RETURNS_FUNDING, ref="bulk").id
+    funding = ledger.platform_account(ADJUSTMENTS, ref="bulk").id
     db.session.commit()
 
     def post(index):

@@ -10,7 +10,7 @@ from app.core.errors import IdempotencyConflict, InsufficientFunds, ValidationEr
 from app.extensions import db
 from app.ledger import services as ledger
 from app.ledger.checks import verify
-from app.ledger.models import FEE_REVENUE, GATEWAY_CLEARING, RETURNS_FUNDING, USER_WALLET
+from app.ledger.models import ADJUSTMENTS, FEE_REVENUE, GATEWAY_CLEARING, USER_WALLET
 
 amounts = st.integers(min_value=-5_000, max_value=5_000).filter(lambda a: a != 0)
 line_lists = st.lists(st.tuples(st.integers(0, 3), amounts), min_size=1, max_size=5)
@@ -20,7 +20,7 @@ line_lists = st.lists(st.tuples(st.integers(0, 3), amounts), min_size=1, max_siz
 def accounts(make_user):
     user = make_user()
     accts = [ledger.platform_account(GATEWAY_CLEARING, "stripe"), ledger.platform_account(FEE_REVENUE),
-             ledger.platform_account(RETURNS_FUNDING), ledger.user_account(user.id, USER_WALLET)]
+             ledger.platform_account(ADJUSTMENTS), ledger.user_account(user.id, USER_WALLET)]
     db.session.commit()
     return [a.id for a in accts]
 
