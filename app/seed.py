@@ -55,7 +55,7 @@ def seed_demo() -> list[Login]:
     with unit_of_work():
         logins, investors = _people()
     manager = auth.user_by_email("properties@example.com")
-    seed_properties(manager, manager, investors)
+    seed_properties(manager, auth.user_by_email("finance@example.com"), investors)
     _pay_due_returns()
     return logins
 

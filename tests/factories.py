@@ -117,8 +117,8 @@ class InvestorFactory(UserFactory):
 
 
 class PropertyFactory(ServiceFactory):
-    """A property with coherent terms and a ready cover photo, published by `actor` (a property manager)
-    unless publish=False; any column can be overridden."""
+    """A property with coherent terms and a ready cover photo, submitted by `actor` (a property manager) and
+    approved by a finance user unless publish=False; any column can be overridden."""
 
     class Meta:
         model = Property
@@ -157,8 +157,15 @@ class PropertyFactory(ServiceFactory):
         db.session.flush()
         db.session.refresh(p)
         if publish:
-            properties.publish(p, actor=actor or UserFactory(role="property_manager"))
+            publish_property(p, manager=actor)
         return p
+
+
+def publish_property(p: Property, *, manager=None, approver=None) -> Property:
+    """Publish through the real path: the manager submits, a finance user (made on demand) approves."""
+    request = properties.submit(p, actor=manager or UserFactory(role="property_manager"))
+    properties.approve(request, actor=approver or UserFactory(role="finance"))
+    return p
 
 
 class PayoutMethodFactory(ServiceFactory):

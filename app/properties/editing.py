@@ -32,7 +32,7 @@ def slugify(title: str) -> str:
 
 
 def snapshot(p: Property) -> dict:
-    return {f: getattr(p, f) for f in (*terms.TERM_FIELDS, "raised_amount", "status", "title")}
+    return {f: getattr(p, f) for f in (*terms.TERM_FIELDS, "raised_amount", "status", "title", "video_url")}
 
 
 def has_investments(p: Property) -> bool:
