@@ -71,14 +71,14 @@ def bound_problems(p) -> dict[str, list[str]]:
         most = max_fixed_return(p, cap)
         if most is not None and p.return_fixed_amount > most:
             errors.setdefault("return_fixed_amount", []).append(
-                f"At most {Money(most, p.currency).amount_str()} {_per(p)}: {cap / 100:g} % a year on the fixed "
+                f"At most {Money(most, p.currency or 'USD').amount_str()} {_per(p)}: {cap / 100:g} % a year on the fixed "
                 "amount.")
     if p.late_fee:
         installment = installment_amount(p)
         if installment is not None and p.late_fee * 10_000 > installment * MAX_LATE_FEE_BPS:
             most = installment * MAX_LATE_FEE_BPS // 10_000
             errors.setdefault("late_fee", []).append(
-                f"At most {Money(most, p.currency).amount_str()}: {MAX_LATE_FEE_BPS / 100:g} % of the installment.")
+                f"At most {Money(most, p.currency or 'USD').amount_str()}: {MAX_LATE_FEE_BPS / 100:g} % of the installment.")
     return errors
 
 
