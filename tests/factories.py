@@ -118,7 +118,8 @@ class InvestorFactory(UserFactory):
 
 class PropertyFactory(ServiceFactory):
     """A property with coherent terms and a ready cover photo, submitted by `actor` (a property manager) and
-    approved by a finance user unless publish=False; any column can be overridden."""
+    approved by `approver` (a finance user made on demand when not given) unless publish=False; any column can be
+    overridden."""
 
     class Meta:
         model = Property
@@ -144,9 +145,10 @@ class PropertyFactory(ServiceFactory):
     status = "draft"
     publish = True
     actor = None
+    approver = None
 
     @classmethod
-    def make(cls, *, publish, actor, **columns) -> Property:
+    def make(cls, *, publish, actor, approver, **columns) -> Property:
         p = Property(**columns)
         db.session.add(p)
         db.session.flush()
@@ -157,7 +159,7 @@ class PropertyFactory(ServiceFactory):
         db.session.flush()
         db.session.refresh(p)
         if publish:
-            publish_property(p, manager=actor)
+            publish_property(p, manager=actor, approver=approver)
         return p
 
 
