@@ -63,7 +63,7 @@ class PropertyApprovalView(SecureModelView):
 
     def render(self, template, **kwargs):
         if template == self.details_template and kwargs.get("model") is not None:
-            r: PropertyApproval = kwargs["model"]
+            r = kwargs["model"]
             p = r.property
             changes = properties.changes_of(r) if r.kind == APPROVAL_TERMS_CHANGE else []
             proposed = p
