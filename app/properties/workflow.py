@@ -22,11 +22,14 @@ from app.properties import terms
 from app.properties.catalogue import catalogue_changed
 from app.properties.models import (
     ACTIVE,
+    APPROVAL_PENDING,
+    APPROVAL_WITHDRAWN,
     CANCELLED,
     COMPLETED,
     FUNDED,
     TRANSITIONS,
     Property,
+    PropertyApproval,
     PropertyFollower,
 )
 from app.properties.signals import property_cancelled
@@ -71,6 +74,12 @@ def cancel(p: Property, *, actor: User, reason: str | None) -> Property:
     if not reason or not reason.strip():
         raise ValidationError("a reason is required", {"reason": ["Say why: investors are told."]})
     moved = _move(p, CANCELLED, actor=actor, reason=reason.strip(), closed_at=utcnow())
+    db.session.execute(  # a request waiting for approval has nothing left to decide
+        update(PropertyApproval).where(PropertyApproval.property_id == p.id,
+                                       PropertyApproval.status == APPROVAL_PENDING)
+        .values(status=APPROVAL_WITHDRAWN, decided_by_id=actor.id, decided_at=utcnow(),
+                reason="the offering was cancelled")
+        .execution_options(synchronize_session=False))
     property_cancelled.send(moved, actor=actor, reason=reason.strip())
     return moved
 

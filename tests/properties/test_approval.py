@@ -278,3 +278,27 @@ def test_console_edit_of_published_terms_makes_a_request(client, login, make_pro
     assert db.session.get(Property, p.id).return_rate_bps == 800
     changes = db.session.scalars(select(PropertyApproval).where(PropertyApproval.kind == "terms_change")).all()
     assert [c.proposed for c in changes] == [{"return_rate_bps": 900}]
+
+
+def test_cancelling_a_submitted_draft_withdraws_its_request(make_property, manager, finance):
+    p = make_property(publish=False)
+    with unit_of_work():
+        request = properties.submit(p, actor=manager)
+    with unit_of_work():
+        properties.cancel(db.session.get(Property, p.id), actor=manager, reason="Sponsor withdrew.")
+    db.session.expire_all()
+    r = db.session.get(PropertyApproval, request.id)
+    assert (r.status, r.reason) == ("withdrawn", "the offering was cancelled")
+    with pytest.raises(Conflict), unit_of_work():
+        properties.approve(r, actor=finance)
+    assert db.session.get(Property, p.id).status == "cancelled"
+
+
+def test_the_editing_service_alone_never_changes_published_terms(make_property, manager):
+    from app.properties import editing
+
+    p = make_property()
+    with pytest.raises(Conflict, match="only through approval"), unit_of_work():
+        editing.update_property(p, {"return_rate_bps": 2_000}, actor=manager)
+    db.session.expire_all()
+    assert db.session.get(Property, p.id).return_rate_bps == 800
