@@ -216,3 +216,19 @@ def test_absurd_terms_for_a_published_offering_are_refused(make_property, manage
         "At most 25.00 per month: 30 % a year on the fixed amount."]
     assert count(PropertyApproval, PropertyApproval.kind == "terms_change") == 0
     assert db.session.get(Property, p.id).return_fixed_amount == 2_000
+
+
+def test_a_manager_who_also_holds_finance_cannot_approve_their_own_submission(make_property):
+    from app.auth import services as auth
+
+    with unit_of_work():
+        both = auth.create_user("both@example.com", "a long enough passphrase 1", first_name="Bo", last_name="Th",
+                                roles=("property_manager", "finance"), verified=True)
+    assert has_permission(both, "properties.submit") and has_permission(both, "properties.approve")
+    p = make_property(publish=False)
+    with unit_of_work():
+        request = properties.submit(p, actor=both)
+    with pytest.raises(Forbidden, match="a different person"), unit_of_work():
+        properties.approve(properties.get_request(request.id), actor=both)
+    assert status_of(p) == "draft" and audited("properties.publication_approved") == 0
+    assert count(PropertyApproval, PropertyApproval.status == "pending") == 1
