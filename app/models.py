@@ -41,6 +41,7 @@ from app.properties.models import (  # noqa: F401
     Amenity,
     DocumentDownload,
     Property,
+    PropertyApproval,
     PropertyDocument,
     PropertyFaq,
     PropertyFollower,

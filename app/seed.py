@@ -56,7 +56,7 @@ def seed_demo() -> list[Login]:
     with unit_of_work():
         logins, investors = _people()
     manager = auth.user_by_email("properties@example.com")
-    seed_properties(manager, manager, investors)
+    seed_properties(manager, auth.user_by_email("finance@example.com"), investors)
     with unit_of_work():  # the operators fund their distributions: finance proposes, a second finance approves
         fund_distributions(auth.user_by_email("finance@example.com"), auth.user_by_email("finance2@example.com"))
     _pay_due_returns()

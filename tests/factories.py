@@ -117,8 +117,9 @@ class InvestorFactory(UserFactory):
 
 
 class PropertyFactory(ServiceFactory):
-    """A property with coherent terms and a ready cover photo, published by `actor` (a property manager)
-    unless publish=False; any column can be overridden."""
+    """A property with coherent terms and a ready cover photo, submitted by `actor` (a property manager) and
+    approved by `approver` (a finance user made on demand when not given) unless publish=False; any column can be
+    overridden."""
 
     class Meta:
         model = Property
@@ -144,9 +145,10 @@ class PropertyFactory(ServiceFactory):
     status = "draft"
     publish = True
     actor = None
+    approver = None
 
     @classmethod
-    def make(cls, *, publish, actor, **columns) -> Property:
+    def make(cls, *, publish, actor, approver, **columns) -> Property:
         p = Property(**columns)
         db.session.add(p)
         db.session.flush()
@@ -157,8 +159,15 @@ class PropertyFactory(ServiceFactory):
         db.session.flush()
         db.session.refresh(p)
         if publish:
-            properties.publish(p, actor=actor or UserFactory(role="property_manager"))
+            publish_property(p, manager=actor, approver=approver)
         return p
+
+
+def publish_property(p: Property, *, manager=None, approver=None) -> Property:
+    """Publish through the real path: the manager submits, a finance user (made on demand) approves."""
+    request = properties.submit(p, actor=manager or UserFactory(role="property_manager"))
+    properties.approve(request, actor=approver or UserFactory(role="finance"))
+    return p
 
 
 class PayoutMethodFactory(ServiceFactory):

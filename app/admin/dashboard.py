@@ -21,6 +21,7 @@ from app.ledger.checks import verify
 from app.ledger.models import USER_HELD, USER_WALLET, Account, Hold, JournalEntry
 from app.ledger.services import platform_currency
 from app.payments.models import Deposit
+from app.properties import services as properties
 
 
 def _counts() -> dict:
@@ -57,7 +58,9 @@ class DashboardView(SecureIndexView):
                            can_verify=has_permission(current_user, "ledger.verify"), kyc=queue_counts(),
                            can_review=has_permission(current_user, "kyc.review"),
                            staff_changes=auth.pending_staff_count()
-                           if has_permission(current_user, "staff.manage") else None)
+                           if has_permission(current_user, "staff.manage") else None,
+                           offerings_to_approve=properties.pending_count()
+                           if has_permission(current_user, "properties.approve") else None)
 
     @expose("/ledger/verify", methods=["POST"])
     @requires("ledger.verify")

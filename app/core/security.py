@@ -67,8 +67,11 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "returns.view": frozenset({FINANCE}),
     "returns.run": frozenset({FINANCE}),
     "properties.view": frozenset({PROPERTY_MANAGER, FINANCE, SUPPORT}),
-    "properties.edit": frozenset({PROPERTY_MANAGER}),
-    "properties.publish": frozenset({PROPERTY_MANAGER}),
+    "properties.edit": frozenset({PROPERTY_MANAGER}),  # set up drafts; complete or cancel an offering
+    # publication and changes of published terms take two people: a manager submits, finance (not the
+    # submitter) approves (app/properties/approval.py)
+    "properties.submit": frozenset({PROPERTY_MANAGER}),
+    "properties.approve": frozenset({FINANCE}),
     "notifications.view": frozenset({COMPLIANCE, SUPPORT}),
     "notifications.resend": frozenset({SUPPORT}),
     "notifications.templates": frozenset({SUPPORT}),

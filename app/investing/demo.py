@@ -57,11 +57,11 @@ def _invest_all(p: Property, plan: property_demo.Plan, *, investors: dict) -> No
                          ip="127.0.0.1")
 
 
-def seed_properties(manager, publisher, investors: dict | None = None) -> None:
+def seed_properties(manager, approver, investors: dict | None = None) -> None:
     """The demo properties, each published and funded by the investments of its plan. `investors` maps "investor"
     and 1, 2, 3 to users who may invest (verified, KYC approved); without it the properties stay unfunded."""
     invest = partial(_invest_all, investors=investors) if investors else None
-    property_demo.seed_properties(manager, publisher, invest=invest, clock=demo_clock)
+    property_demo.seed_properties(manager, approver, invest=invest, clock=demo_clock)
 
 
 FUNDED_MONTHS_AHEAD = 24

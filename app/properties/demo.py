@@ -50,7 +50,7 @@ DEMO: list[tuple[str, str, str, str, str, str, int, dict[str, Any], str, Plan]] 
           capital_back=True), "Grade A office floor fully let to a software company on a ten-year lease.", CANAL),
     ("oak-park-homes", "Oak Park Family Homes", "residential", "Austin", "US", "active", 30_000_000,
      dict(fixed_amount=120_000, installments_count=6, installment_interval=1, installment_unit="months",
-          late_fee=2_500, return_rate_bps=650, return_frequency="monthly", return_periods=60, capital_back=True),
+          late_fee=2_000, return_rate_bps=650, return_frequency="monthly", return_periods=60, capital_back=True),
      "Eight detached family homes near good schools, paid for in six monthly installments.", OAK),
     ("northgate-logistics", "Northgate Logistics Park", "industrial", "Manchester", "GB", "funded", 40_000_000,
      dict(min_investment=50_000, max_investment=5_000_000, return_rate_bps=720, return_frequency="monthly",
@@ -150,9 +150,9 @@ def _create(index: int, row: tuple, amenities: dict[str, Amenity], manager: User
     return p
 
 
-def seed_properties(manager: User, publisher: User, *, invest: Invest | None = None,
+def seed_properties(manager: User, approver: User, *, invest: Invest | None = None,
                     clock: Clock = demo_clock) -> None:
-    """The demo properties, each published and, when `invest` is given, funded by `invest(p, plan)` with the
+    """The demo properties, each submitted by `manager` and published by `approver` (finance) and, when `invest` is given, funded by `invest(p, plan)` with the
     investments of its plan (run under `clock(moment)` for offerings with a history). Idempotent.
 
     Commits as it goes (the photos are processed at once, from committed rows, so the demo has its images before
@@ -177,12 +177,12 @@ def seed_properties(manager: User, publisher: User, *, invest: Invest | None = N
             continue
         with unit_of_work():
             with clock(now - timedelta(days=invested)) if invested else nullcontext():
-                properties.publish(p, actor=publisher)
+                properties.approve(properties.submit(p, actor=manager), actor=approver)
                 if invest is not None and plan:
                     invest(p, plan)
             db.session.refresh(p)
             if status == "completed":
                 with clock(now - timedelta(days=completed)) if completed else nullcontext():
-                    properties.complete(p, actor=publisher, reason="Demo data: sold.")
+                    properties.complete(p, actor=manager, reason="Demo data: sold.")
             if status == "cancelled":
-                properties.cancel(p, actor=publisher, reason="Demo data: withdrawn by the sponsor.")
+                properties.cancel(p, actor=manager, reason="Demo data: withdrawn by the sponsor.")

@@ -12,12 +12,12 @@ from sqlalchemy import select
 
 from app.auth.models import User
 from app.core import audit
-from app.core.errors import Forbidden, ValidationError
+from app.core.errors import Conflict, Forbidden, ValidationError
 from app.core.security import has_permission
 from app.extensions import db
 from app.properties import terms
 from app.properties.catalogue import catalogue_changed
-from app.properties.models import DRAFT, Amenity, Property, PropertyFaq
+from app.properties.models import ACTIVE, DRAFT, Amenity, Property, PropertyFaq
 from app.properties.signals import investments_asked
 
 CONTENT_FIELDS = ("title", "slug", "property_type", "description", "street", "city", "region", "postal_code",
@@ -32,7 +32,7 @@ def slugify(title: str) -> str:
 
 
 def snapshot(p: Property) -> dict:
-    return {f: getattr(p, f) for f in (*terms.TERM_FIELDS, "raised_amount", "status", "title")}
+    return {f: getattr(p, f) for f in (*terms.TERM_FIELDS, "raised_amount", "status", "title", "video_url")}
 
 
 def has_investments(p: Property) -> bool:
@@ -67,10 +67,15 @@ def create_property(data: Mapping[str, Any], *, actor: User) -> Property:
 
 def update_property(p: Property, data: Mapping[str, Any], *, actor: User) -> Property:
     """Change the fields given in `data` (as for create_property; `faqs` entries with an `id` change that FAQ, with
-    `delete` remove it, without an `id` add one; FAQs not named stay). Terms lock once someone has invested."""
+    `delete` remove it, without an `id` add one; FAQs not named stay). Terms lock once someone has invested; those of
+    a published offering change only through approval (approval.save)."""
     _editor(actor)
     before = snapshot(p)
     _apply(p, data)
+    changed = sorted(f for f in terms.TERM_FIELDS if before.get(f) != getattr(p, f))
+    if before["status"] == ACTIVE and changed and before.get("raised_amount", 0) == 0:
+        raise Conflict("the terms of a published offering change only through approval: submit the change",
+                       {f: ["Submit the change for approval."] for f in changed})
     check_terms_change(p, before)
     db.session.flush()
     audit.record("properties.edited", actor=actor, target=p, after=_described(p))

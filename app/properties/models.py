@@ -2,10 +2,12 @@
 workflow (the one table of allowed transitions)."""
 from __future__ import annotations
 
+import builtins
 from datetime import datetime
 from decimal import Decimal
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     Boolean,
     CheckConstraint,
@@ -18,9 +20,11 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from app.auth.models import User
 from app.core.db import IdMixin, TimestampMixin, UTCDateTime, utcnow
 from app.extensions import Model, db
 
@@ -202,3 +206,48 @@ class PropertyFollower(Model):
     property_id: Mapped[int] = mapped_column(ForeignKey("properties.id", ondelete="CASCADE"), nullable=False)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
+
+
+APPROVAL_PUBLISH, APPROVAL_TERMS_CHANGE = "publish", "terms_change"
+APPROVAL_KINDS = (APPROVAL_PUBLISH, APPROVAL_TERMS_CHANGE)
+APPROVAL_PENDING, APPROVAL_APPROVED, APPROVAL_REJECTED, APPROVAL_WITHDRAWN = (
+    "pending", "approved", "rejected", "withdrawn")
+APPROVAL_TRANSITIONS = {
+    APPROVAL_PENDING: (APPROVAL_APPROVED, APPROVAL_REJECTED, APPROVAL_WITHDRAWN),
+}
+
+
+class PropertyApproval(IdMixin, Model):
+    """A request for a second person's approval: publishing a draft, or changing the terms of a published offering
+    (`proposed`: the new values of the changed term fields, as JSON). A property manager submits it, a finance user
+    who is not the submitter approves or rejects it; the submitter may withdraw it. One pending request per
+    property. `fingerprint` is the terms' fingerprint at submission: an approval is refused when they changed."""
+
+    __tablename__ = "property_approvals"
+    __table_args__ = (
+        CheckConstraint("kind in ('publish', 'terms_change')", name="kind_valid"),
+        CheckConstraint("status in ('pending', 'approved', 'rejected', 'withdrawn')", name="status_valid"),
+        CheckConstraint("status <> 'approved' OR decided_by_id <> submitted_by_id", name="two_people"),
+        Index("ix_property_approvals_one_pending", "property_id", unique=True,
+              postgresql_where=text("status = 'pending'"), sqlite_where=text("status = 'pending'")),
+    )
+
+    property_id: Mapped[int] = mapped_column(ForeignKey("properties.id", ondelete="CASCADE"), nullable=False,
+                                             index=True)
+    kind: Mapped[str] = mapped_column(String(16), nullable=False)
+    proposed: Mapped[dict | None] = mapped_column(JSON)
+    fingerprint: Mapped[str] = mapped_column(String(64), nullable=False)
+    status: Mapped[str] = mapped_column(String(16), nullable=False, default=APPROVAL_PENDING, index=True)
+    submitted_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"), nullable=False)
+    submitted_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    reason: Mapped[str | None] = mapped_column(Text)
+
+    property: Mapped[Property] = relationship(lazy="joined")
+    submitted_by: Mapped[User] = relationship(foreign_keys=[submitted_by_id], lazy="joined")
+    decided_by: Mapped[User | None] = relationship(foreign_keys=[decided_by_id], lazy="joined")
+
+    @builtins.property
+    def label(self) -> str:
+        return "publication" if self.kind == APPROVAL_PUBLISH else "terms change"

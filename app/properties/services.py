@@ -2,11 +2,24 @@
 workflow, funding, photos and documents, follows, and the cached public catalogue. Services flush and never commit.
 
 Each use case lives in its own module; this one re-exports them so callers import `app.properties.services` only:
-editing.py (create and change content and terms), workflow.py (publish, complete, cancel, funding), media.py
+editing.py (create and change content and terms), approval.py (publication and changes of published terms: a
+manager submits, finance approves), workflow.py (complete, cancel, funding), media.py
 (photos and documents), follows.py, catalogue.py (search, one property, the cache). What properties tell the
 domains above them goes through signals.py."""
 from __future__ import annotations
 
+from app.properties.approval import (
+    approve,
+    changes_of,
+    get_request,
+    pending_count,
+    pending_request,
+    reject,
+    save,
+    submit,
+    update_property,
+    withdraw,
+)
 from app.properties.catalogue import (
     CACHE_TTL,
     CACHE_VERSION_KEY,
@@ -27,7 +40,6 @@ from app.properties.editing import (
     has_investments,
     slugify,
     snapshot,
-    update_property,
 )
 from app.properties.follows import follow, is_following, unfollow
 from app.properties.media import (
@@ -40,13 +52,53 @@ from app.properties.media import (
     set_cover,
 )
 from app.properties.models import TRANSITIONS, TYPES
-from app.properties.terms import offering_version
-from app.properties.workflow import cancel, complete, publish, record_funding, release_funding
+from app.properties.terms import commitment, offering_version
+from app.properties.workflow import cancel, complete, record_funding, release_funding
 
 __all__ = [
-    "CACHE_TTL", "CACHE_VERSION_KEY", "CONTENT_FIELDS", "EDITABLE_FIELDS", "PUBLIC_STATUSES", "SORTS", "TRANSITIONS",
-    "TYPES", "add_document", "add_photo", "by_slug_or_id", "cache_version", "cached", "cancel", "catalogue_changed",
-    "check_terms_change", "complete", "create_property", "document_for_download", "follow", "has_investments",
-    "is_following", "move_photo", "offering_version", "photo_for", "photos_changed", "publish", "record_funding",
-    "release_funding", "remove_photo", "search", "set_cover", "slugify", "snapshot", "unfollow", "update_property",
+    "CACHE_TTL",
+    "CACHE_VERSION_KEY",
+    "CONTENT_FIELDS",
+    "EDITABLE_FIELDS",
+    "PUBLIC_STATUSES",
+    "SORTS",
+    "TRANSITIONS",
+    "TYPES",
+    "add_document",
+    "add_photo",
+    "approve",
+    "by_slug_or_id",
+    "cache_version",
+    "cached",
+    "cancel",
+    "catalogue_changed",
+    "changes_of",
+    "check_terms_change",
+    "commitment",
+    "complete",
+    "create_property",
+    "document_for_download",
+    "follow",
+    "get_request",
+    "has_investments",
+    "is_following",
+    "move_photo",
+    "offering_version",
+    "pending_count",
+    "pending_request",
+    "photo_for",
+    "photos_changed",
+    "record_funding",
+    "reject",
+    "release_funding",
+    "remove_photo",
+    "save",
+    "search",
+    "set_cover",
+    "slugify",
+    "snapshot",
+    "submit",
+    "unfollow",
+    "update_property",
+    "withdraw",
 ]

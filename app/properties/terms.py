@@ -8,8 +8,16 @@ import hashlib
 from app.core.errors import Conflict, ValidationError
 from app.core.money import Money, round_half_even
 from app.properties.models import CANCELLED, COMPLETED, FREQUENCIES, FUNDED, TYPES
+from app.settings import registry
+from app.settings import services as settings
 
 MAX_AMOUNT = 10**13
+# The highest annual rate an offering may promise. The cap is an admin four-eyes setting: read it through
+# rate_cap_bps() only, never this default directly.
+RATE_CAP_SETTING = "properties.rate_cap_bps"
+DEFAULT_RATE_CAP_BPS = registry.get(RATE_CAP_SETTING).default  # 30 % a year
+MAX_LATE_FEE_BPS = 1_000  # a late fee is at most 10 % of the installment it is charged on
+PERIOD_NAMES = {"monthly": "month", "quarterly": "quarter", "yearly": "year"}
 PERIODS_PER_YEAR = {"monthly": 12, "quarterly": 4, "yearly": 1}
 TERM_FIELDS = (
     "currency", "target_amount", "fixed_amount", "min_investment", "max_investment", "installments_count",
@@ -17,6 +25,73 @@ TERM_FIELDS = (
     "return_frequency", "return_every_days", "return_periods", "capital_back", "funding_starts_at",
     "funding_ends_at", "resale_allowed",
 )
+
+
+def rate_cap_bps() -> int:
+    """The highest annual rate (basis points) an offering may promise, fixed returns annualised: the admin four-eyes
+    setting `properties.rate_cap_bps` (DEFAULT_RATE_CAP_BPS until an approved change raises or lowers it)."""
+    return settings.value(RATE_CAP_SETTING)
+
+
+def _percent(bps: int) -> str:
+    return f"{bps / 100:.2f} %"
+
+
+def _per(p) -> str:
+    if p.return_frequency == "days":
+        return f"per {p.return_every_days} days"
+    return f"per {PERIOD_NAMES.get(p.return_frequency, 'period')}"
+
+
+def max_fixed_return(p, cap_bps: int | None = None) -> int | None:
+    """The highest fixed return per period the rate cap allows on the smallest investment (the fixed amount),
+    rounded down; None when the terms give no way to say (no fixed amount or no valid period)."""
+    cap = rate_cap_bps() if cap_bps is None else cap_bps
+    if not p.fixed_amount or p.fixed_amount <= 0:
+        return None
+    if p.return_frequency in PERIODS_PER_YEAR:
+        return p.fixed_amount * cap // (10_000 * PERIODS_PER_YEAR[p.return_frequency])
+    if p.return_frequency == "days" and p.return_every_days and p.return_every_days > 0:
+        return p.fixed_amount * cap * p.return_every_days // (10_000 * 365)
+    return None
+
+
+def installment_amount(p) -> int | None:
+    """One installment of the smallest investment (the fixed amount, or the minimum of a range), rounded down."""
+    base = p.fixed_amount if p.fixed_amount is not None else p.min_investment
+    if not p.installments_count or not base or p.installments_count <= 0 or base <= 0:
+        return None
+    return base // p.installments_count
+
+
+def bound_problems(p) -> dict[str, list[str]]:
+    """What goes beyond the platform's bounds (the rate cap, fixed returns annualised against it, late fees),
+    per field. Coherence is problems()'s business; this only reads the values that are set."""
+    errors: dict[str, list[str]] = {}
+    cap = rate_cap_bps()
+    if p.return_rate_bps is not None and p.return_rate_bps > cap:
+        errors.setdefault("return_rate_bps", []).append(f"At most {_percent(cap)} a year.")
+    if p.return_fixed_amount is not None:
+        most = max_fixed_return(p, cap)
+        if most is not None and p.return_fixed_amount > most:
+            errors.setdefault("return_fixed_amount", []).append(
+                f"At most {Money(most, p.currency or 'USD').amount_str()} {_per(p)}: {cap / 100:g} % a year on the fixed "
+                "amount.")
+    if p.late_fee:
+        installment = installment_amount(p)
+        if installment is not None and p.late_fee * 10_000 > installment * MAX_LATE_FEE_BPS:
+            most = installment * MAX_LATE_FEE_BPS // 10_000
+            errors.setdefault("late_fee", []).append(
+                f"At most {Money(most, p.currency or 'USD').amount_str()}: {MAX_LATE_FEE_BPS / 100:g} % of the installment.")
+    return errors
+
+
+def link_problems(p) -> dict[str, list[str]]:
+    """Links shown to investors open over https only."""
+    url = (p.video_url or "").strip()
+    if url and not url.lower().startswith("https://"):
+        return {"video_url": ["Use an https:// link."]}
+    return {}
 
 
 def periods_per_year(p) -> float | None:
@@ -36,8 +111,9 @@ def expected_return_bps(p) -> int | None:
     return None
 
 
-def problems(p) -> dict[str, list[str]]:
-    """Everything incoherent in the terms, per field (empty when they hold together)."""
+def problems(p, *, bounds: bool = True) -> dict[str, list[str]]:
+    """Everything incoherent in the terms, and (unless bounds=False) everything beyond the platform's bounds, per
+    field (empty when they hold together and stay within the bounds)."""
     errors: dict[str, list[str]] = {}
 
     def add(field, message):
@@ -99,23 +175,65 @@ def problems(p) -> dict[str, list[str]]:
         add("capital_back", "Capital can only come back at the end of a set number of periods.")
     if p.funding_starts_at and p.funding_ends_at and p.funding_ends_at <= p.funding_starts_at:
         add("funding_ends_at", "The funding window must end after it starts.")
+    if bounds:
+        for field, messages in bound_problems(p).items():
+            for message in messages:
+                add(field, message)
     return errors
 
 
 def check_change(p, before: dict) -> None:
     """Refuse incoherent terms, and any change of terms once someone has invested or the offering has closed.
-    `before` is the property's snapshot before the change (empty for a new property)."""
+    `before` is the property's snapshot before the change (empty for a new property). The platform's bounds apply
+    to changed terms (and to a new property): terms stored before a bound existed stay as they are until changed.
+    A changed video link must be https."""
     changed = {f for f in TERM_FIELDS if before.get(f) != getattr(p, f)}
     if changed and before.get("raised_amount", 0) > 0:
         raise Conflict("terms are locked: investors have already invested",
                        {f: ["Locked: investors have already invested."] for f in sorted(changed)})
     if p.status in (FUNDED, COMPLETED, CANCELLED) and changed:
         raise Conflict(f"terms of a {p.status} property cannot change")
-    errors = problems(p)
+    errors = problems(p, bounds=bool(changed) or not before)
+    if not before or before.get("video_url") != p.video_url:
+        errors.update(link_problems(p))
     if errors:
         raise ValidationError("the investment terms do not hold together", errors)
     if p.property_type not in TYPES:
         raise ValidationError("unknown type", {"property_type": [f"One of {', '.join(TYPES)}."]})
+
+
+def terms_fingerprint(p) -> str:
+    """A fingerprint of the terms alone: what a publication or terms-change approval was asked about."""
+    return hashlib.sha256("\n".join(f"{f}={getattr(p, f)!s}" for f in TERM_FIELDS).encode()).hexdigest()
+
+
+def commitment(p) -> dict:
+    """What the platform commits to pay at full funding (the whole target raised): the returns over the term, the
+    capital back, and the number of periods. For an offering without a set number of periods (the property's
+    lifetime) `returns` is None and `per_year` says what a year costs."""
+    target = p.target_amount or 0
+    if p.return_fixed_amount is not None and p.fixed_amount:
+        per_period = (target // p.fixed_amount) * p.return_fixed_amount
+    elif p.return_rate_bps is not None and p.return_frequency in PERIODS_PER_YEAR:
+        per_period = round_half_even(target * p.return_rate_bps, 10_000 * PERIODS_PER_YEAR[p.return_frequency])
+    elif p.return_rate_bps is not None and p.return_every_days:
+        per_period = round_half_even(target * p.return_rate_bps * p.return_every_days, 10_000 * 365)
+    else:
+        per_period = 0
+    per_year = periods_per_year(p)
+    yearly = round(per_period * per_year) if per_year else 0
+    lifetime = p.return_periods is None
+    returns = None if lifetime else per_period * p.return_periods
+    capital = target if p.capital_back and not lifetime else 0
+    money = lambda v: Money(v, p.currency).display()  # noqa: E731
+    if lifetime:
+        sentence = f"{money(per_period)} {_per(p)}, about {money(yearly)} a year, for the property's lifetime"
+    else:
+        sentence = (f"{money(returns or 0)} in returns over {p.return_periods} periods ({money(per_period)} "
+                    f"{_per(p)})" + (f", then {money(capital)} of capital back" if capital else ""))
+    return {"returns": returns, "capital": capital, "periods": p.return_periods, "per_period": per_period,
+            "per_year": yearly, "lifetime": lifetime, "total": (returns or 0) + capital,
+            "sentence": sentence + "."}
 
 
 def offering_version(p) -> str:
@@ -127,8 +245,12 @@ def offering_version(p) -> str:
 
 def missing_to_publish(p) -> list[str]:
     missing = []
-    if problems(p):
+    if problems(p, bounds=False):
         missing.append("coherent investment terms")
+    elif bound_problems(p):
+        missing.append("terms within the platform's bounds")
+    if link_problems(p):
+        missing.append("an https video link")
     if not (p.funding_starts_at and p.funding_ends_at):
         missing.append("a funding window")
     cover = p.cover

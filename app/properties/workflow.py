@@ -1,5 +1,6 @@
 """The status workflow (draft -> active -> funded -> completed; draft or active -> cancelled) and the funding
 that moves a property to funded. Every move is one conditional state change, audited, told to the followers.
+Publishing (draft -> active) happens only when a finance user approves a manager's request (approval.py).
 
 A cancellation is sent as `signals.property_cancelled` in the same unit of work: the domains above (investing)
 do their part of it there, without properties importing them."""
@@ -21,11 +22,14 @@ from app.properties import terms
 from app.properties.catalogue import catalogue_changed
 from app.properties.models import (
     ACTIVE,
+    APPROVAL_PENDING,
+    APPROVAL_WITHDRAWN,
     CANCELLED,
     COMPLETED,
     FUNDED,
     TRANSITIONS,
     Property,
+    PropertyApproval,
     PropertyFollower,
 )
 from app.properties.signals import property_cancelled
@@ -47,9 +51,9 @@ def _tell_followers(p: Property, before: str, after: str) -> None:
         notify(followers, "property_status", link=None, title=p.title, slug=p.slug, status=after, previous=before)
 
 
-def publish(p: Property, *, actor: User) -> Property:
-    if not has_permission(actor, "properties.publish"):
-        raise Forbidden("publishing needs the properties.publish permission")
+def publish_approved(p: Property, *, actor: User) -> Property:
+    """Draft -> active, as the approval of a publication request does it (app/properties/approval.py): the only
+    way to publish. The approval has checked the permission and that the approver is not the submitter."""
     missing = terms.missing_to_publish(p)
     if missing:
         raise Conflict("not ready to publish: " + ", ".join(missing), {"status": [f"Missing {m}." for m in missing]})
@@ -57,19 +61,25 @@ def publish(p: Property, *, actor: User) -> Property:
 
 
 def complete(p: Property, *, actor: User, reason: str | None = None) -> Property:
-    if not has_permission(actor, "properties.publish"):
-        raise Forbidden("this needs the properties.publish permission")
+    if not has_permission(actor, "properties.edit"):
+        raise Forbidden("this needs the properties.edit permission")
     return _move(p, COMPLETED, actor=actor, reason=reason, closed_at=utcnow())
 
 
 def cancel(p: Property, *, actor: User, reason: str | None) -> Property:
     """Cancel a draft or active offering; the receivers of `property_cancelled` (investing refunds every live
     investment) act in the same unit of work."""
-    if not has_permission(actor, "properties.publish"):
-        raise Forbidden("this needs the properties.publish permission")
+    if not has_permission(actor, "properties.edit"):
+        raise Forbidden("this needs the properties.edit permission")
     if not reason or not reason.strip():
         raise ValidationError("a reason is required", {"reason": ["Say why: investors are told."]})
     moved = _move(p, CANCELLED, actor=actor, reason=reason.strip(), closed_at=utcnow())
+    db.session.execute(  # a request waiting for approval has nothing left to decide
+        update(PropertyApproval).where(PropertyApproval.property_id == p.id,
+                                       PropertyApproval.status == APPROVAL_PENDING)
+        .values(status=APPROVAL_WITHDRAWN, decided_by_id=actor.id, decided_at=utcnow(),
+                reason="the offering was cancelled")
+        .execution_options(synchronize_session=False))
     property_cancelled.send(moved, actor=actor, reason=reason.strip())
     return moved
 

@@ -1,7 +1,8 @@
 """Hostile text in Chromium: an investor registers with a name and an e-mail address made of quotes and script, a
 property and an amenity are titled with it, then staff open the console's lists and details and click through its
-confirmations (publish, block, bulk delete, row delete, run returns). Nothing runs: window.__pwned stays undefined,
-no Content-Security-Policy violation is reported, and every confirmation shows the hostile text as plain text."""
+confirmations (submit for publication, approve, block, bulk delete, row delete, run returns). Nothing runs:
+window.__pwned stays undefined, no Content-Security-Policy violation is reported, and every confirmation shows the
+hostile text as plain text."""
 import pyotp
 import pytest
 from flask import url_for
@@ -15,7 +16,7 @@ from app.investing.models import Investment
 from app.kyc import services as kyc
 from app.kyc.demo import ensure_forms, sample_image
 from app.kyc.models import KycSubmission
-from app.properties.models import Amenity, Property
+from app.properties.models import Amenity, Property, PropertyApproval
 from app.seed import seed_demo
 from tests.investing.test_distribution import book, periods
 from tests.support import PASSWORD, link_in, outbox, totp_now
@@ -124,20 +125,32 @@ def test_hostile_names_and_titles_never_run_in_the_portal_or_the_console(browser
     db.session.expire_all()
     assert db.session.get(User, registered.id).status == "active"
 
-    # The draft's publish confirmation names the title as plain text: dismissed, then accepted.
+    # The draft's submit-for-publication confirmation names the title as plain text: dismissed, then accepted.
     staff.goto(f"/admin/properties/details/?id={draft.id}")
     page.screenshot(path=str(artifacts_dir / "hostile-console-property.png"), full_page=True)
-    page.get_by_role("button", name="Publish").click()
-    assert staff.dialogs[-1] == ("confirm", f"Publish Tower {PAYLOAD}? Investors will see it.")
+    page.get_by_role("button", name="Submit for publication").click()
+    assert staff.dialogs[-1] == ("confirm", f"Submit Tower {PAYLOAD} for publication?")
     staff.assert_clean()
     db.session.expire_all()
-    assert db.session.get(Property, draft.id).status == "draft"
+    assert db.session.scalar(select(PropertyApproval.id)) is None
     staff.answer = "accept"
-    page.get_by_role("button", name="Publish").click()
+    page.get_by_role("button", name="Submit for publication").click()
     expect(page.locator(".alert-success").first).to_be_visible()
     staff.assert_clean()
     db.session.expire_all()
-    assert db.session.get(Property, draft.id).status == "active"
+    assert db.session.get(Property, draft.id).status == "draft"  # published only when finance approves
+    assert db.session.scalar(select(PropertyApproval.status)) == "pending"
+
+    # The approval page names the title as plain text too; the admin who submitted cannot approve it.
+    staff.goto("/admin/property_approvals/")
+    staff.assert_clean()
+    staff.goto(f"/admin/property_approvals/details/?id={db.session.scalar(select(PropertyApproval.id))}")
+    page.get_by_role("button", name="Approve").click()
+    assert staff.dialogs[-1] == ("confirm", f"Approve the publication of Tower {PAYLOAD}?")
+    expect(page.locator(".alert-danger, .alert-error").first).to_be_visible()
+    staff.assert_clean()
+    db.session.expire_all()
+    assert db.session.get(Property, draft.id).status == "draft"
 
     # Amenities: the bulk delete asks first (dismissed: kept), then the row's delete (accepted: gone).
     staff.answer = "dismiss"

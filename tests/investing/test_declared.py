@@ -40,8 +40,8 @@ def _invest(user, p, amount):
 
 
 @pytest.fixture
-def three_equal(make_investor, make_property):
-    p = make_property()
+def three_equal(make_investor, make_property, checker):
+    p = make_property(approver=checker)  # the checker approved its publication: no other finance user to tell
     users = [make_investor("5000.00") for _ in range(3)]
     invs = [_invest(u, p, "1000.00") for u in users]
     return p, users, invs

@@ -29,7 +29,7 @@ def plan(make_investor, make_property):
     def _make(days=45, amount="900.00", user=None, p=None):
         user = user or make_investor("10000.00")
         p = p or make_property(installments_count=3, installment_interval=1, installment_unit="months",
-                               late_fee=1_000)
+                               late_fee=1_000, min_investment=30_000)
         inv = _invest(user, p, amount)
         for inst in inv.installments[1:]:
             inst.due_on = date.today() - timedelta(days=days)

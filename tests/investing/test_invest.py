@@ -142,7 +142,8 @@ def test_closed_window_and_draft_properties(make_investor, make_property):
 
 def test_installments_add_up_and_returns_wait_for_the_last_one(make_investor, make_property):
     user = make_investor("10000.00")
-    p = make_property(installments_count=3, installment_interval=1, installment_unit="months", late_fee=2_500)
+    p = make_property(installments_count=3, installment_interval=1, installment_unit="months", late_fee=2_500,
+                      min_investment=75_000)
     inv = _invest(user, p, "1000.00")
     assert inv.status == PAYING and inv.paid_amount == 33_334
     assert [i.amount for i in inv.installments] == [33_334, 33_333, 33_333]
@@ -164,7 +165,8 @@ def test_installments_add_up_and_returns_wait_for_the_last_one(make_investor, ma
 
 def test_a_late_installment_carries_the_late_fee(make_investor, make_property):
     user = make_investor("10000.00")
-    p = make_property(installments_count=2, installment_interval=1, installment_unit="months", late_fee=2_500)
+    p = make_property(installments_count=2, installment_interval=1, installment_unit="months", late_fee=2_500,
+                      min_investment=50_000)
     inv = _invest(user, p, "1000.00")
     second = inv.installments[1]
     second.due_on = date.today() - timedelta(days=10)
@@ -216,7 +218,8 @@ def test_finance_cancels_a_defaulted_investment_keeping_the_stated_late_fees(mak
                                                                              make_user):
     user = make_investor("10000.00")
     finance = make_user(role="finance")
-    p = make_property(installments_count=3, installment_interval=1, installment_unit="months", late_fee=1_000)
+    p = make_property(installments_count=3, installment_interval=1, installment_unit="months", late_fee=1_000,
+                      min_investment=30_000)
     inv = _invest(user, p, "900.00")
     with pytest.raises(Conflict):  # not in default yet
         investing.cancel_defaulted(inv, actor=finance, reason="Unpaid")

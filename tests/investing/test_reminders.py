@@ -27,8 +27,9 @@ def _events(event=None, user=None):
 
 def _plan(make_investor, make_property, *, count=3, amount="900.00", late_fee=2_500):
     user = make_investor("10000.00")
+    # the smallest investment's installment is large enough for the late fee (at most 10 % of it)
     p = make_property(installments_count=count, installment_interval=1, installment_unit="months",
-                      late_fee=late_fee)
+                      late_fee=late_fee, min_investment=late_fee * 10 * count)
     inv = investing.invest(user, p.id, Money.parse(amount, "USD"), acknowledged=True)
     db.session.commit()
     return user, p, inv
@@ -101,7 +102,7 @@ def test_batches_are_set_based_and_cover_everyone(make_investor, make_property, 
     today = date.today()
     users = []
     for _ in range(5):
-        user, _p, inv = _plan(make_investor, make_property, count=2, amount="200.00")
+        user, _p, inv = _plan(make_investor, make_property, count=2, amount="500.00")
         inv.installments[1].due_on = today + timedelta(days=1)
         users.append(user)
     db.session.commit()
@@ -135,7 +136,7 @@ def test_the_task_is_in_the_beat_schedule_and_runs(make_investor, make_property)
 def test_concurrent_runs_remind_each_installment_once(app, postgres, make_investor, make_property):
     today = date.today()
     for _ in range(6):
-        _user, _p, inv = _plan(make_investor, make_property, count=2, amount="200.00")
+        _user, _p, inv = _plan(make_investor, make_property, count=2, amount="500.00")
         inv.installments[1].due_on = today - timedelta(days=1)
     db.session.commit()
     results = run_threads(app, 4, lambda i: run_reminders(today, batch=2), commit=False)

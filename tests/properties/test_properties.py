@@ -9,7 +9,7 @@ from app.core.db import utcnow
 from app.core.errors import Conflict, Forbidden, IllegalTransition, ValidationError
 from app.extensions import cache, db
 from app.properties import services as properties
-from app.properties import terms
+from app.properties import terms, workflow
 from app.properties.models import Property, PropertyFollower
 from tests.core import files
 from tests.support import csrf_from
@@ -68,7 +68,7 @@ def test_every_illegal_transition_is_refused(make_property, manager):
         properties.complete(draft, actor=manager)
     active = make_property()
     with pytest.raises(IllegalTransition):
-        properties.publish(active, actor=manager)
+        workflow.publish_approved(active, actor=manager)
     with pytest.raises(IllegalTransition):
         properties.complete(active, actor=manager)
     properties.record_funding(active.id, active.target_amount)
@@ -77,7 +77,7 @@ def test_every_illegal_transition_is_refused(make_property, manager):
     with pytest.raises(IllegalTransition):
         properties.cancel(active, actor=manager, reason="too late")
     properties.complete(active, actor=manager)
-    for attempt in (lambda: properties.publish(active, actor=manager),
+    for attempt in (lambda: workflow.publish_approved(active, actor=manager),
                     lambda: properties.cancel(active, actor=manager, reason="x"),
                     lambda: properties.complete(active, actor=manager)):
         with pytest.raises(IllegalTransition):
@@ -85,19 +85,19 @@ def test_every_illegal_transition_is_refused(make_property, manager):
     cancelled = make_property()
     properties.cancel(cancelled, actor=manager, reason="Sponsor withdrew.")
     with pytest.raises(IllegalTransition):
-        properties.publish(cancelled, actor=manager)
+        workflow.publish_approved(cancelled, actor=manager)
     actions = {r.action for r in db.session.scalars(select(AuditRecord))}
     assert {"properties.active", "properties.funded", "properties.completed", "properties.cancelled"} <= actions
 
 
-def test_publish_needs_permission_terms_and_a_cover(make_property, make_user):
+def test_submitting_for_publication_needs_permission_terms_and_a_cover(make_property, make_user):
     draft = make_property(publish=False)
     with pytest.raises(Forbidden):
-        properties.publish(draft, actor=make_user(role="finance"))
+        properties.submit(draft, actor=make_user(role="finance"))
     draft.photos[0].status = "processing"
     db.session.flush()
     with pytest.raises(Conflict, match="cover photo"):
-        properties.publish(draft, actor=make_user(role="property_manager"))
+        properties.submit(draft, actor=make_user(role="property_manager"))
 
 
 def test_funding_never_exceeds_the_target_and_terms_lock(make_property):
@@ -309,7 +309,9 @@ def test_finance_can_look_but_not_edit_or_publish(client, make_user, login, make
     login(make_user(role="finance"))
     assert client.get("/admin/properties/").status_code == 200
     token = csrf_from(client.get("/account/security").get_data(as_text=True))
-    assert client.post(f"/admin/properties/{p.id}/publish", data={"csrf_token": token}).status_code == 403
+    assert client.post(f"/admin/properties/{p.id}/publish", data={"csrf_token": token}).status_code == 404
+    assert client.post(f"/admin/properties/{p.id}/submit", data={"csrf_token": token}).status_code == 403
+    assert db.session.get(Property, p.id).status == "draft"
     assert client.get("/admin/properties/new/").status_code in (302, 403)
 
 

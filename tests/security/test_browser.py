@@ -147,7 +147,7 @@ def test_staff_open_every_console_list_and_the_hostile_details_and_nothing_runs(
         scanned += 1
     assert scanned >= 15
     details = client.get(f"/admin/properties/details/?id={hostile['draft'].id}").get_data(as_text=True)
-    assert 'data-confirm="Publish Tower &#34;&#39;&gt;&lt;script&gt;' in details  # the title is text, escaped
+    assert 'data-confirm="Submit Tower &#34;&#39;&gt;&lt;script&gt;' in details  # the title is text, escaped
     amenities = client.get("/admin/amenities/").get_data(as_text=True)
     assert 'data-model-action="delete"' in amenities and 'data-confirm="Are you sure' in amenities
 

@@ -1,5 +1,7 @@
 """Properties in the console: content and terms (money typed in major units, checked by the terms rules, locked once
-invested), FAQ inline, photos and documents, and the workflow actions (publish, complete, cancel) with confirmation."""
+invested), FAQ inline, photos and documents, and the workflow actions (submit for publication, withdraw the request,
+complete, cancel) with confirmation. Changed terms of a published offering become a request for finance's approval;
+finance decides in the queue of offerings to approve (app/admin/views/property_approvals.py)."""
 from __future__ import annotations
 
 import logging
@@ -16,9 +18,10 @@ from wtforms import ValidationError as FormValidationError
 from wtforms.validators import Length, Optional
 
 from app.admin.base import SecureModelView, money_formatter, requires, run_action
+from app.admin.views import property_approvals
 from app.auth.forms import SimpleForm
 from app.core.db import unit_of_work
-from app.core.errors import DomainError, ValidationError
+from app.core.errors import Conflict, DomainError, ValidationError
 from app.core.money import Money, MoneyError
 from app.core.security import has_permission
 from app.extensions import db
@@ -138,9 +141,12 @@ class PropertyView(SecureModelView):
         try:
             data = self._data(form, model.currency or "USD")
             with unit_of_work():
-                properties.update_property(model, data, actor=current_user)
+                request_id = getattr(properties.save(model, data, actor=current_user), "id", None)
         except Exception as exc:
             return self._refused(exc, "update")
+        if request_id is not None:
+            flash(f"The new terms wait for finance's approval (request #{request_id}); the other changes are saved.",
+                  "info")
         self.after_model_change(form, model, False)
         return True
 
@@ -191,9 +197,14 @@ class PropertyView(SecureModelView):
     def render(self, template, **kwargs):
         if template == self.details_template and kwargs.get("model") is not None:
             model = kwargs["model"]
+            pending = properties.pending_request(model)
             kwargs.update(form=SimpleForm(), missing=terms.missing_to_publish(model),
                           example=terms.example(model)["sentence"] if not terms.problems(model) else None,
-                          allowed=properties.TRANSITIONS[model.status])
+                          allowed=properties.TRANSITIONS[model.status], pending=pending,
+                          stale=pending is not None and pending.fingerprint != terms.terms_fingerprint(model),
+                          can_submit=has_permission(current_user, "properties.submit"),
+                          can_edit=has_permission(current_user, "properties.edit"),
+                          can_approve=has_permission(current_user, "properties.approve"))
         return super().render(template, **kwargs)
 
     def _property(self, property_id: int) -> Property:
@@ -207,21 +218,35 @@ class PropertyView(SecureModelView):
     def _run(self, p: Property, func, message: str):
         return run_action(func, message, url_for(".details_view", id=p.id))
 
-    @expose("/<int:property_id>/publish", methods=["POST"])
-    @requires("properties.publish")
-    def publish(self, property_id: int):
+    @expose("/<int:property_id>/submit", methods=["POST"])
+    @requires("properties.submit")
+    def submit(self, property_id: int):
         p = self._property(property_id)
-        return self._run(p, lambda: properties.publish(p, actor=current_user), f"{p.title} is published.")
+        return self._run(p, lambda: properties.submit(p, actor=current_user),
+                         f"{p.title} is submitted for publication: a finance user approves it.")
+
+    @expose("/<int:property_id>/withdraw", methods=["POST"])
+    @requires("properties.submit")
+    def withdraw(self, property_id: int):
+        p = self._property(property_id)
+
+        def withdraw_pending():
+            pending = properties.pending_request(p)
+            if pending is None:
+                raise Conflict("no request for this property is waiting for approval")
+            properties.withdraw(pending, actor=current_user)
+
+        return self._run(p, withdraw_pending, "The request is withdrawn.")
 
     @expose("/<int:property_id>/complete", methods=["POST"])
-    @requires("properties.publish")
+    @requires("properties.edit")
     def complete(self, property_id: int):
         p = self._property(property_id)
         return self._run(p, lambda: properties.complete(p, actor=current_user, reason=request.form.get("reason")),
                          f"{p.title} is completed.")
 
     @expose("/<int:property_id>/cancel", methods=["POST"])
-    @requires("properties.publish")
+    @requires("properties.edit")
     def cancel(self, property_id: int):
         p = self._property(property_id)
         return self._run(p, lambda: properties.cancel(p, actor=current_user, reason=request.form.get("reason")),
@@ -286,3 +311,4 @@ class AmenityView(SecureModelView):
 def register(admin) -> None:
     admin.add_view(PropertyView(Property, db, name="Properties", endpoint="properties", category="Properties"))
     admin.add_view(AmenityView(Amenity, db, name="Amenities", endpoint="amenities", category="Properties"))
+    property_approvals.register(admin)
