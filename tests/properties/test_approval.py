@@ -316,12 +316,12 @@ def test_the_rate_cap_moves_only_by_two_admins(make_user):
     with unit_of_work():
         change = settings.propose("properties.rate_cap_bps", 4_000, actor=first, reason="new product line")
     assert terms.rate_cap_bps() == 3_000
-    assert "return_rate_bps" in terms.problems(_property(return_fixed_amount=None, return_rate_bps=3_500))
+    assert "return_rate_bps" in terms.problems(_fixed(return_fixed_amount=None, return_rate_bps=3_500))
     with pytest.raises(Forbidden), unit_of_work():
         settings.approve(change, actor=first)
     with unit_of_work():
         settings.approve(change, actor=second)
     assert terms.rate_cap_bps() == 4_000
-    assert "return_rate_bps" not in terms.problems(_property(return_fixed_amount=None, return_rate_bps=3_500))
-    assert terms.problems(_property(return_fixed_amount=None, return_rate_bps=4_100))["return_rate_bps"] == [
+    assert "return_rate_bps" not in terms.problems(_fixed(return_fixed_amount=None, return_rate_bps=3_500))
+    assert terms.problems(_fixed(return_fixed_amount=None, return_rate_bps=4_100))["return_rate_bps"] == [
         "At most 40.00 % a year."]
