@@ -21,6 +21,7 @@ from app.ledger.models import (
     ADJUSTMENTS,
     FEE_REVENUE,
     GATEWAY_CLEARING,
+    OPERATOR_FUNDING,
     PAYOUTS_IN_TRANSIT,
     PROPERTY_ESCROW,
     RECEIVABLES,
@@ -41,6 +42,7 @@ _PLATFORM_NAMES = {
     ROUNDING: "Rounding residue",
     ADJUSTMENTS: "Manual adjustments",
     RECEIVABLES: "Owed by investor",
+    OPERATOR_FUNDING: "Operator funding",
 }
 
 

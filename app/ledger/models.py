@@ -20,6 +20,7 @@ USER_HELD = "user_held"
 GATEWAY_CLEARING = "gateway_clearing"
 PROPERTY_ESCROW = "property_escrow"
 RETURNS_FUNDING = "returns_funding"
+OPERATOR_FUNDING = "operator_funding"  # what property operators put in to fund distributions (may go negative)
 FEE_REVENUE = "fee_revenue"
 PAYOUTS_IN_TRANSIT = "payouts_in_transit"
 ROUNDING = "rounding"
@@ -29,7 +30,7 @@ RECEIVABLES = "receivables"  # per user: what an investor owes after a refund of
 USER_KINDS = (USER_WALLET, USER_HELD)
 ACCOUNT_KINDS = (
     USER_WALLET, USER_HELD, GATEWAY_CLEARING, PROPERTY_ESCROW, RETURNS_FUNDING, FEE_REVENUE,
-    PAYOUTS_IN_TRANSIT, ROUNDING, ADJUSTMENTS, RECEIVABLES,
+    PAYOUTS_IN_TRANSIT, ROUNDING, ADJUSTMENTS, RECEIVABLES, OPERATOR_FUNDING,
 )
 
 HOLD_PENDING = "pending"
