@@ -372,3 +372,102 @@ def test_investments_made_through_the_service_are_paid_to_the_end(make_investor,
     assert investing.returns_earned([inv.id]) == {inv.id: run.total}
     assert investing.next_return(inv) is None
     assert_consistent()
+
+
+# paying only what is funded -----------------------------------------------------------------------------------------
+@pytest.fixture
+def two_periods(make_property, make_user):
+    """One property, two investors due on the same days (two periods: 1,500 then 1,500), a third investor whose
+    only period falls between them is smaller (300): the periods are grouped by due date."""
+    p = make_property()
+    a, b, c = make_user(), make_user(), make_user()
+    first = TODAY - timedelta(days=60)
+    book(p, a, schedule=periods(2, amount=1_000, first=first))
+    book(p, b, schedule=periods(2, amount=500, first=first))
+    book(p, c, schedule=[(first + timedelta(days=10), 300, 0, True)])
+    return {"p": p, "a": a, "b": b, "c": c}
+
+
+def test_an_unfunded_property_pays_nothing_and_waits(two_periods):
+    s = two_periods
+    run = returns.distribute()
+    assert run.status == SUCCEEDED and run.payments == 0 and run.total == 0
+    assert wallet(s["a"].id) == wallet(s["b"].id) == wallet(s["c"].id) == 0
+    assert db.session.scalar(select(func.count(ScheduledReturn.id))) == 5  # every due period still owed
+    assert [(x.periods, x.needed, x.to_fund) for x in returns.shortfalls()] == [(3, 3_300, 3_300)]
+    assert_consistent()
+
+
+def test_a_partly_funded_property_pays_the_oldest_periods_it_covers_whole(two_periods, fund_distributions):
+    s = two_periods
+    fund_distributions(s["p"].id, 1_700)  # the first period (1,500) fits; the 300 one after it does not fit too
+    run = returns.distribute()
+    assert run.payments == 2 and run.total == 1_500
+    assert wallet(s["a"].id) == 1_000 and wallet(s["b"].id) == 500
+    # 200 is left: the 300 period waits, and so does the last one (1,500) behind it
+    assert wallet(s["c"].id) == 0
+    assert account(RETURNS_FUNDING, s["p"].id) == 200
+    fund_distributions(s["p"].id, 100)  # 300: the second period (300) is covered now, the third (1,500) is not
+    run = returns.distribute()
+    assert run.payments == 1 and wallet(s["c"].id) == 300 and account(RETURNS_FUNDING, s["p"].id) == 0
+    fund_distributions(s["p"].id, 1_499)  # one short of the last period: nobody of it is paid
+    assert returns.distribute().payments == 0
+    assert wallet(s["a"].id) == 1_000 and wallet(s["b"].id) == 500
+    fund_distributions(s["p"].id, 1)
+    run = returns.distribute()
+    assert run.payments == 2 and wallet(s["a"].id) == 2_000 and wallet(s["b"].id) == 1_000
+    assert returns.shortfalls() == [] and account(RETURNS_FUNDING, s["p"].id) == 0
+    assert_consistent()
+
+
+def test_a_period_is_never_split_between_its_investors(two_periods, fund_distributions):
+    s = two_periods
+    fund_distributions(s["p"].id, 1_200)  # enough for investor a's 1,000 of the first period, not for b's 500 too
+    assert returns.distribute().payments == 0
+    assert wallet(s["a"].id) == 0 and wallet(s["b"].id) == 0
+    assert account(RETURNS_FUNDING, s["p"].id) == 1_200
+    assert_consistent()
+
+
+def test_capital_back_is_paid_from_escrow_while_the_return_waits(make_property, make_user, fund_distributions):
+    p, u = make_property(), make_user()
+    inv = book(p, u, amount=50_000, schedule=periods(2, amount=400, capital=50_000))
+    run = returns.distribute()
+    assert run.payments == 0 and run.capital == 50_000
+    assert wallet(u.id) == 50_000 and account(PROPERTY_ESCROW, p.id) == 0
+    db.session.refresh(inv)
+    assert inv.status == ACTIVE and inv.escrow_amount == 0  # its returns are still owed
+    fund_distributions(p.id, 800)
+    run = returns.distribute()
+    assert run.payments == 2 and run.total == 800 and run.capital == 0
+    assert wallet(u.id) == 50_800
+    db.session.refresh(inv)
+    assert inv.status == COMPLETED
+    assert returns.distribute().capital == 0  # the capital is paid once
+    assert_consistent()
+
+
+def test_due_periods_survive_a_cancellation_and_are_paid_to_the_holder_later(make_property, make_user, manager,
+                                                                            fund_distributions):
+    from app.investing.models import CANCELLED
+    from app.properties import services as properties
+
+    p, u = make_property(), make_user()
+    inv = book(p, u, amount=40_000, schedule=[*periods(2, amount=600, last=False),
+                                             (TODAY + timedelta(days=30), 600, 40_000, True)])
+    properties.cancel(p, actor=manager, reason="Planning permission refused")
+    db.session.commit()
+    db.session.refresh(inv)
+    assert inv.status == CANCELLED and inv.refunded_amount == 40_000
+    left = db.session.execute(select(ScheduledReturn.due_on, ScheduledReturn.capital, ScheduledReturn.last,
+                                     ScheduledReturn.user_id)).all()
+    assert len(left) == 2 and all(due <= TODAY and cap == 0 and not last and uid == u.id
+                                  for due, cap, last, uid in left)  # the future period went with the refund
+    assert returns.distribute().payments == 0  # not funded yet
+    fund_distributions(p.id, 1_200)
+    run = returns.distribute()
+    assert run.payments == 2 and run.total == 1_200 and run.capital == 0
+    assert wallet(u.id) == 40_000 + 1_200
+    db.session.refresh(inv)
+    assert inv.status == CANCELLED
+    assert_consistent()
