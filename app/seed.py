@@ -14,6 +14,8 @@ from app.extensions import db
 from app.investing import returns
 from app.investing.demo import seed_properties
 from app.kyc.demo import approve_identity, ensure_forms
+from app.ledger import services as ledger
+from app.ledger.models import OPERATOR_FUNDING, RETURNS_FUNDING
 from app.ledger.services import platform_currency
 from app.payments import services as payments
 from app.payments.models import Deposit
@@ -85,8 +87,18 @@ def _coinvestor(email: str, first: str, last: str):
 
 
 def _pay_due_returns() -> None:
-    """Run the distribution engine for the returns the demo's history has made due (none on a second run).
-    The engine commits per batch and runs outside any caller's transaction: it follows the demo data's unit."""
+    """Fund the demo properties' distributions accounts for the returns the demo's history has made due (the
+    operator funds them, from the operator-funding account), then run the distribution engine (nothing on a second
+    run). The engine commits per batch and runs outside any caller's transaction: it follows the demo data's unit."""
+    waiting = returns.shortfalls()
+    if waiting:
+        with unit_of_work():
+            for w in waiting:
+                if w.to_fund:
+                    ledger.post([(ledger.platform_account(OPERATOR_FUNDING), -w.to_fund),
+                                 (ledger.platform_account(RETURNS_FUNDING, ref=str(w.property_id)), w.to_fund)],
+                                key=f"demo-funding:{w.property_id}:{w.oldest_due.isoformat()}:{w.to_fund}",
+                                kind="funding", memo=f"Demo: {w.title} distributions funded")
     if len(returns.due_ids(returns.today())):
         returns.distribute(trigger="cli")
 

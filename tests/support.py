@@ -146,3 +146,17 @@ def link_in(mail, *, path_only: bool = True) -> str:
     match = re.search(r"https?://[^/\s]+(/\S+)" if path_only else r"(https?://\S+)", mail.body)
     assert match, f"no link in {mail.body!r}"
     return match.group(1)
+
+
+def fund_distributions_now(property_id: int, amount: int, key: str):
+    """The operator funds a property's distributions account: a ledger entry of kind "funding" from the platform's
+    operator-funding account, committed."""
+    from app.extensions import db
+    from app.ledger import services as ledger
+    from app.ledger.models import OPERATOR_FUNDING, RETURNS_FUNDING
+
+    entry = ledger.post([(ledger.platform_account(OPERATOR_FUNDING), -amount),
+                         (ledger.platform_account(RETURNS_FUNDING, ref=str(property_id)), amount)],
+                        key=key, kind="funding", memo=f"property #{property_id} distributions funded")
+    db.session.commit()
+    return entry

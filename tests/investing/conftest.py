@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from app.kyc import services as kyc
+from tests.support import fund_distributions_now
 
 
 @pytest.fixture
@@ -28,19 +29,10 @@ def kyc_open(monkeypatch):
 def fund_distributions(app):
     """fund_distributions(property_id, amount): the operator funds the property's distributions account (a ledger
     entry of kind "funding" from the platform's operator-funding account), committed."""
-    from app.extensions import db as _db
-    from app.ledger import services as ledger
-    from app.ledger.models import OPERATOR_FUNDING, RETURNS_FUNDING
-
     counter = {"n": 0}
 
     def _fund(property_id: int, amount: int):
         counter["n"] += 1
-        entry = ledger.post([(ledger.platform_account(OPERATOR_FUNDING), -amount),
-                             (ledger.platform_account(RETURNS_FUNDING, ref=str(property_id)), amount)],
-                            key=f"test-funding:{property_id}:{counter['n']}:{amount}", kind="funding",
-                            memo=f"property #{property_id} distributions funded")
-        _db.session.commit()
-        return entry
+        return fund_distributions_now(property_id, amount, key=f"test-funding:{property_id}:{counter['n']}")
 
     return _fund

@@ -211,9 +211,9 @@ def test_a_cancellation_in_flight_keeps_the_run_off_its_calendar(app, database_u
 
 def test_cancelling_a_property_while_a_run_pays_it_refunds_once_and_pays_each_period_once(
         app, portfolio, manager):
-    """The property is cancelled (refunds through the ledger) by one thread while another runs the distribution,
-    many times over: never a deadlock, never a period paid after its investment was refunded, escrow never
-    paid out twice."""
+    """The property is cancelled (refunds through the ledger) by one thread while another runs the distribution:
+    never a deadlock, never capital paid back after its investment was refunded, escrow never paid out twice; the
+    due periods the run had not paid stay owed and the next run pays them."""
     from app.auth.models import User
     from app.investing.models import CANCELLED
     from app.properties import services as properties
@@ -252,6 +252,12 @@ def test_cancelling_a_property_while_a_run_pays_it_refunds_once_and_pays_each_pe
             assert inv.refunded_amount == inv.amount
             assert not db.session.scalar(select(func.count(ReturnPayment.id)).where(
                 ReturnPayment.investment_id == inv.id, ReturnPayment.capital > 0))
+    # what the run did not pay before the cancellation stays owed (due already), without its capital: paid next
+    left = db.session.execute(select(ScheduledReturn.capital, ScheduledReturn.last).join(
+        Investment, Investment.id == ScheduledReturn.investment_id).where(Investment.property_id == prop_id)).all()
+    assert all(capital == 0 and not last for capital, last in left)
+    assert_consistent()
+    assert returns.distribute().payments == len(left)
     assert not db.session.scalar(select(func.count(ScheduledReturn.id)).join(
         Investment, Investment.id == ScheduledReturn.investment_id).where(Investment.property_id == prop_id))
     assert_consistent()
