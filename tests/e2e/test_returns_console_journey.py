@@ -52,7 +52,7 @@ def test_finance_previews_and_runs_returns_in_the_browser(browser, live_server, 
     page.screenshot(path=str(artifacts_dir / "console-returns-runs.png"), full_page=True)
     page.goto(f"{base}/admin/returns_shortfalls/")
     expect(page.get_by_text("Harbour Lofts").first).to_be_visible()
-    expect(page.get_by_role("link", name="Fund").first).to_have_attribute(
+    expect(page.get_by_role("link", name="Fund", exact=True).first).to_have_attribute(
         "href", f"/admin/distribution-funding/propose?property_id={harbour.id}")
     page.screenshot(path=str(artifacts_dir / "console-returns-shortfalls.png"), full_page=True)
     page.context.close()
