@@ -266,8 +266,10 @@ def _no_run_in_progress() -> bool:
     if db.engine.dialect.name == "postgresql":
         from app.investing.returns.postgres import RUN_LOCK_KEY
 
-        # the run holds it for its whole run; taken here, it keeps a run from starting until this commits
-        return bool(db.session.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": RUN_LOCK_KEY}).scalar())
+        # the run holds it (exclusive) for its whole run; taken here shared (declared payments do not wait for each
+        # other: the account row lock orders those of one property), it keeps a run from starting until this commits
+        return bool(db.session.execute(text("SELECT pg_try_advisory_xact_lock_shared(:k)"),
+                                       {"k": RUN_LOCK_KEY}).scalar())
     return not db.session.scalar(select(func.count(DistributionRun.id)).where(
         DistributionRun.status == RUNNING, DistributionRun.started_at > utcnow() - STALE_RUN))
 

@@ -24,9 +24,9 @@ All-or-nothing across batches
     property, due date and row, so a period's rows are contiguous (a period larger than a batch spans several).
     Nothing can lower a distributions account during the run: the run is its only payer of returns; declared
     distributions (declared.pay) pay from the same account only when they can take the same lock on PostgreSQL
-    (pg_try_advisory_xact_lock on RUN_LOCK_KEY) and, on SQLite, when no run is in progress — otherwise they wait
-    and are paid after the run (declared.pay_waiting, called after every run by the task and the command). Funding only raises the
-    balance. So every period decided at the start is still covered when its last batch posts, however many
+    (pg_try_advisory_xact_lock_shared on RUN_LOCK_KEY) and, on SQLite, when no run is in progress — otherwise
+    they wait and are paid after the run (declared.pay_waiting, called after every run by the task and the
+    command). Funding only raises the balance. So every period decided at the start is still covered when its last batch posts, however many
     batches it spans. Known limits, each leaving the rest of a period for the next run, which pays it first (it is
     the oldest, and its money is still in the account, which declared payments leave to due returns):
     - a batch that fails, or a process killed between batches, commits the earlier batches of a period only;
