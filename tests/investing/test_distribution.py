@@ -471,3 +471,19 @@ def test_due_periods_survive_a_cancellation_and_are_paid_to_the_holder_later(mak
     db.session.refresh(inv)
     assert inv.status == CANCELLED
     assert_consistent()
+
+
+def test_closing_keeps_the_due_rows_of_an_earning_investment_only(make_property, make_user):
+    """An investment still being paid for never earned a return: closing it drops its whole calendar. An earning
+    one keeps the rows already due (without capital or last flag) and loses the future ones."""
+    from app.investing.return_calendar import drop_calendars
+
+    p, u = make_property(), make_user()
+    earning = book(p, u, schedule=[*periods(2, amount=100, last=False), (TODAY + timedelta(days=5), 100, 9, True)])
+    paying = book(p, u, status=PAYING, schedule=periods(2, amount=100, capital=5, last=True))
+    drop_calendars([earning.id, paying.id])
+    db.session.commit()
+    rows = db.session.execute(select(ScheduledReturn.investment_id, ScheduledReturn.due_on, ScheduledReturn.capital,
+                                     ScheduledReturn.last)).all()
+    assert len(rows) == 2 and all(i == earning.id and due <= TODAY and cap == 0 and not last
+                                  for i, due, cap, last in rows)
