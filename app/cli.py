@@ -15,6 +15,7 @@ from app.core.errors import DomainError
 from app.core.money import Money
 from app.core.security import ROLES
 from app.investing import returns
+from app.investing.tasks import pay_declared_waiting
 from app.ledger.checks import verify as verify_ledger_invariants
 from app.ledger.services import platform_currency
 from app.seed import seed_demo as load_demo_data
@@ -171,16 +172,19 @@ def distribute_returns(as_of, dry_run, batch_size):
 
         click.echo(f"dry run as of {as_of.isoformat()}: nothing is paid")
         click.echo(f"{'property':<44} {'investors':>9} {'payments':>9} {'returns':>15} {'capital':>15} "
-                   f"{'distributions after':>20}")
+                   f"{'distributions after':>20} {'periods waiting':>15} {'waiting':>15}")
         for line in lines:
             name = f"#{line.property_id} {line.title}"
             click.echo(f"{name[:44]:<44} {line.investors:>9,} {line.payments:>9,} "
                        f"{money(line.returns, line.currency):>15} {money(line.capital, line.currency):>15} "
-                       f"{money(line.funding_after, line.currency):>20}")
+                       f"{money(line.funding_after, line.currency):>20} {line.waiting_periods:>15,} "
+                       f"{money(line.waiting_returns, line.currency):>15}")
         currency = platform_currency()
         click.echo(f"{'total':<44} {'':>9} {sum(x.payments for x in lines):>9,} "
                    f"{money(sum(x.returns for x in lines), currency):>15} "
-                   f"{money(sum(x.capital for x in lines), currency):>15}")
+                   f"{money(sum(x.capital for x in lines), currency):>15} {'':>20} "
+                   f"{sum(x.waiting_periods for x in lines):>15,} "
+                   f"{money(sum(x.waiting_returns for x in lines), currency):>15}")
         return
     try:
         run = returns.distribute(as_of, trigger="cli",
@@ -193,3 +197,19 @@ def distribute_returns(as_of, dry_run, batch_size):
         click.echo(line, err=True)
         sys.exit(1)
     click.echo(line)
+    declared_paid = pay_declared_waiting()
+    if declared_paid:
+        click.echo(f"{declared_paid} declared distribution(s) that waited for funding paid")
+    waiting = returns.shortfalls(as_of)
+    discard()  # the report only read
+    if not waiting:
+        click.echo("nothing waits for funding")
+        return
+    currency = platform_currency()
+    click.echo(f"waiting for funding: {sum(w.periods for w in waiting):,} period(s) of {len(waiting):,} "
+               f"property(ies), {Money(sum(w.needed for w in waiting), currency).display()} needed, "
+               f"{Money(sum(w.to_fund for w in waiting), currency).display()} still to fund")
+    for w in waiting:
+        click.echo(f"  #{w.property_id} {w.title}: {w.periods:,} period(s) since {w.oldest_due.isoformat()}, "
+                   f"{Money(w.needed, w.currency).display()} needed, balance {Money(w.balance, w.currency).display()}"
+                   f", {Money(w.to_fund, w.currency).display()} to fund")

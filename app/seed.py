@@ -88,8 +88,9 @@ def _coinvestor(email: str, first: str, last: str):
 
 
 def _pay_due_returns() -> None:
-    """Run the distribution engine for the returns the demo's history has made due (none on a second run).
-    The engine commits per batch and runs outside any caller's transaction: it follows the demo data's unit."""
+    """Run the distribution engine for the returns the demo's history has made due (the distributions accounts were
+    funded just before, through the four-eyes funding); nothing is paid twice on a second run. The engine commits
+    per batch and runs outside any caller's transaction: it follows the demo data's unit."""
     if len(returns.due_ids(returns.today())):
         returns.distribute(trigger="cli")
 

@@ -4,7 +4,9 @@
 
 N active investments (argument, else BENCH_POSITIONS, else 100,000), each with one return period due (and two
 to come; one in a hundred ends its term with this period and gets its capital back), spread over BENCH_PROPERTIES
-properties (default 500) and N/2 investors, are generated with set-based SQL into a template database. Two
+properties (default 500) and N/2 investors, each property's distributions account funded (from the
+operator-funding account) for its due returns and one period more, so the run decides the funded periods and pays
+them all, are generated with set-based SQL into a template database. Two
 databases are created from it (CREATE DATABASE ... TEMPLATE), so both contenders start from the same bytes:
 
 - engine: `flask returns distribute` in a subprocess (the command line an operator runs, the same code path as the
@@ -88,7 +90,8 @@ GENERATE = [
        SELECT k.kind || ':' || p.id, k.kind, k.label || ': ' || p.id, CAST(p.id AS VARCHAR), 'USD', 0, true, now()
        FROM properties AS p CROSS JOIN (VALUES ('property_escrow', 'Property escrow'),
                                               ('returns_funding', 'Returns funding')) AS k(kind, label)
-       UNION ALL SELECT 'adjustments', 'adjustments', 'Manual adjustments', NULL, 'USD', 0, true, now()""",
+       UNION ALL SELECT 'adjustments', 'adjustments', 'Manual adjustments', NULL, 'USD', 0, true, now()
+       UNION ALL SELECT 'operator_funding', 'operator_funding', 'Operator funding', NULL, 'USD', 0, true, now()""",
     """UPDATE properties AS p SET raised_amount = s.total
        FROM (SELECT property_id, SUM(amount) AS total FROM investments GROUP BY property_id) AS s
        WHERE p.id = s.property_id""",
@@ -102,6 +105,19 @@ GENERATE = [
        JOIN ledger_entries AS e ON e.idempotency_key = 'bench-escrow:' || p.id
        JOIN ledger_accounts AS a ON a.code IN ('property_escrow:' || p.id, 'adjustments')
        WHERE p.raised_amount > 0""",
+    # the operators fund each property's distributions account for the returns due, and one period more (one
+    # funding entry per property, from the operator-funding account): the run pays every due period, with the
+    # funding check in its path
+    """INSERT INTO ledger_entries (kind, memo, idempotency_key, fingerprint, created_at)
+       SELECT 'funding', 'distributions of property #' || id || ' funded', 'bench-funding:' || id,
+              md5('f' || id::text) || md5('f' || id::text), now()
+       FROM properties""",
+    """INSERT INTO ledger_postings (entry_id, account_id, amount)
+       SELECT e.id, a.id, CASE WHEN a.kind = 'operator_funding' THEN -f.total ELSE f.total END
+       FROM (SELECT property_id, SUM(amount) + :return AS total FROM return_schedule
+             WHERE due_on <= :as_of GROUP BY property_id) AS f
+       JOIN ledger_entries AS e ON e.idempotency_key = 'bench-funding:' || f.property_id
+       JOIN ledger_accounts AS a ON a.code IN ('returns_funding:' || f.property_id, 'operator_funding')""",
     """UPDATE ledger_accounts AS a SET balance = s.total
        FROM (SELECT account_id, SUM(amount) AS total FROM ledger_postings GROUP BY account_id) AS s
        WHERE a.id = s.account_id""",

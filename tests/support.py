@@ -168,7 +168,7 @@ def set_setting(key: str, value: int) -> None:
             row.value = value
 
 
-def fund_distributions(property_id: int, amount: int) -> None:
+def fund_distributions(property_id: int, amount: int, key: str | None = None):
     """Put `amount` minor units into the property's distributions account from operator funding and commit, as an
     approved funding does (app.investing.funding): returns and distributions are paid only from what was funded."""
     from app.extensions import db  # the app's modules are imported once a test runs, after the app is built
@@ -178,6 +178,8 @@ def fund_distributions(property_id: int, amount: int) -> None:
     target = ledger.platform_account(RETURNS_FUNDING, ref=str(property_id))
     source = ledger.platform_account(OPERATOR_FUNDING)
     db.session.commit()  # the accounts first: PostgreSQL checks a posting's accounts once per statement
-    ledger.post([(source, -amount), (target, amount)], key=f"test-funding:{property_id}:{uuid.uuid4().hex}",
-                kind="distribution_funding", memo="funded for the test")
+    entry = ledger.post([(source, -amount), (target, amount)],
+                        key=key or f"test-funding:{property_id}:{uuid.uuid4().hex}",
+                        kind="distribution_funding", memo=f"property #{property_id} distributions funded for the test")
     db.session.commit()
+    return entry

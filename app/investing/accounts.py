@@ -11,6 +11,6 @@ def escrow_account(property_id: int) -> Account:
 
 
 def distributions_account(property_id: int) -> Account:
-    """The property operator's distributions account: returns and declared distributions are paid from it, and
-    only what the operator funded into it (app/investing/funding.py): it never goes below zero."""
+    """The property operator's distributions account: the operator funds it; returns and declared distributions are
+    paid from it, only as far as it covers them (what it does not cover waits: a funding shortfall)."""
     return ledger.platform_account(RETURNS_FUNDING, ref=str(property_id))

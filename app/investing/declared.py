@@ -1,6 +1,8 @@
 """Declared distributions: finance declares an amount for a property and a period (the quarter's rent, say), a
 second finance user approves the split, and paying it moves the money from the property's distributions account to
-each investor's wallet in one ledger entry.
+each investor's wallet in one ledger entry — whole, and only when that account covers it (after the return periods
+already due and the distributions asked for earlier); otherwise it waits for funding, still approved, and the next
+returns run (or payment attempt) pays it once the operator has funded the account.
 
 The split is pro rata to what each investment has paid (or to what it has paid times the days it was held within
 the period), exact to the minor unit by the largest-remainder rule, ties to the earlier investment
@@ -15,9 +17,9 @@ module re-exports them, so callers import app.investing.declared alone.
 """
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select, text
 
 from app.auth.models import User
 from app.core import audit
@@ -45,20 +47,45 @@ from app.investing.models import (
     DISCARDED,
     DIST_PAID,
     DRAFT,
+    PAYING,
+    RUNNING,
     DeclaredDistribution,
+    DistributionRun,
     DistributionShare,
+    Investment,
+    ScheduledReturn,
 )
 from app.ledger import services as ledger
-from app.ledger.models import USER_WALLET
+from app.ledger.models import USER_WALLET, Account
 from app.notifications.services import notify, recipients_for
 from app.properties.models import Property
 
 __all__ = [
-    "BASES", "LABEL_MAX", "NOTE_MAX", "RESIDUE_RULE", "PaidShare", "ShareLine", "Split", "approve", "check_declared",
-    "compute_split", "days_held", "declare", "discard", "get", "paid_shares_for", "parse_amount", "parse_date", "pay",
+    "BASES",
+    "LABEL_MAX",
+    "NOTE_MAX",
+    "RESIDUE_RULE",
+    "PaidShare",
+    "ShareLine",
+    "Split",
+    "approve",
+    "available",
+    "check_declared",
+    "compute_split",
+    "days_held",
+    "declare",
+    "discard",
+    "get",
+    "paid_shares_for",
+    "parse_amount",
+    "parse_date",
+    "pay",
+    "pay_waiting",
     "split_of",
+    "waiting",
 ]
 
+STALE_RUN = timedelta(hours=2)  # SQLite: a run `running` longer than this is dead (returns.engine.STALE_AFTER)
 LABEL_MAX = 120
 NOTE_MAX = 2000
 
@@ -180,11 +207,92 @@ def approve(d: DeclaredDistribution, *, actor, fingerprint: str | None = None) -
 
 
 def pay(d: DeclaredDistribution, *, actor) -> DeclaredDistribution:
-    """Pay an approved distribution: one ledger entry from the property's distributions account (which may go
-    negative: what the operator owes) to each investor's wallet, exactly the approved shares. Once only."""
+    """Pay an approved distribution whole — exactly the approved shares, one ledger entry from the property's
+    distributions account to each investor's wallet — when that account covers it; otherwise it waits for funding
+    (still approved, its payment asked for) and a later run pays it (pay_waiting). Once only."""
     _require(actor, "distributions.declare")
     if d.status != APPROVED:
         raise IllegalTransition(f"only an approved distribution can be paid; this one is {d.status}")
+    if d.payment_requested_at is None:
+        d.payment_requested_at = utcnow()
+        d.payment_requested_by_id = actor.id
+        db.session.flush()
+    if _covered(d):
+        return _pay(d, actor=actor)
+    audit.record("distributions.payment_waiting", actor=actor, target=d, after={
+        "status": d.status, "amount": Money(d.amount, d.currency).amount_str(),
+        "available": Money(max(available(d.property_id, before=d), 0), d.currency).amount_str()})
+    return d
+
+
+def waiting(d: DeclaredDistribution) -> bool:
+    """Approved, its payment asked for, not paid: it waits for the distributions account to cover it."""
+    return d.status == APPROVED and d.payment_requested_at is not None
+
+
+def available(property_id: int, *, before: DeclaredDistribution | None = None) -> int:
+    """What the property's distributions account can give a declared distribution now: its balance less the return
+    periods already due and unpaid (older: the returns engine pays them first) and, when `before` is given, less the
+    distributions waiting ahead of it (asked for earlier). May be negative."""
+    account = distributions_account(property_id)
+    due_returns = db.session.scalar(
+        select(func.coalesce(func.sum(ScheduledReturn.amount), 0))
+        .join(Investment, Investment.id == ScheduledReturn.investment_id)
+        .where(ScheduledReturn.property_id == property_id, ScheduledReturn.due_on <= utcnow().date(),
+               Investment.status != PAYING)) or 0
+    ahead = 0
+    if before is not None and before.payment_requested_at is not None:
+        ahead = db.session.scalar(select(func.coalesce(func.sum(DeclaredDistribution.amount), 0)).where(
+            DeclaredDistribution.property_id == property_id, DeclaredDistribution.status == APPROVED,
+            DeclaredDistribution.payment_requested_at.is_not(None), DeclaredDistribution.id != before.id,
+            (DeclaredDistribution.payment_requested_at < before.payment_requested_at)
+            | ((DeclaredDistribution.payment_requested_at == before.payment_requested_at)
+               & (DeclaredDistribution.id < before.id)))) or 0
+    return int(account.balance) - int(due_returns) - int(ahead)
+
+
+def _covered(d: DeclaredDistribution) -> bool:
+    """Whether the account covers `d` now, with no distribution run in progress: the account is locked (declared
+    payments of a property one at a time), and a run's funded periods were decided against the balance, so while a
+    run holds its lock (PostgreSQL) or is running (SQLite) nothing else may draw on the account."""
+    if not _no_run_in_progress():
+        return False
+    db.session.execute(select(Account.id).where(Account.id == distributions_account(d.property_id).id)
+                       .with_for_update())
+    return available(d.property_id, before=d) >= d.amount
+
+
+def _no_run_in_progress() -> bool:
+    if db.engine.dialect.name == "postgresql":
+        from app.investing.returns.postgres import RUN_LOCK_KEY
+
+        # the run holds it (exclusive) for its whole run; taken here shared (declared payments do not wait for each
+        # other: the account row lock orders those of one property), it keeps a run from starting until this commits
+        return bool(db.session.execute(text("SELECT pg_try_advisory_xact_lock_shared(:k)"),
+                                       {"k": RUN_LOCK_KEY}).scalar())
+    return not db.session.scalar(select(func.count(DistributionRun.id)).where(
+        DistributionRun.status == RUNNING, DistributionRun.started_at > utcnow() - STALE_RUN))
+
+
+def pay_waiting() -> list[DeclaredDistribution]:
+    """Pay the distributions waiting for funding that their account now covers, oldest first per property (one that
+    is still not covered keeps the later ones of its property waiting). Called after every returns run, in a unit
+    of work; idempotent. The payment is by the finance user who asked for it."""
+    paid = []
+    blocked: set[int] = set()
+    for d in db.session.scalars(select(DeclaredDistribution).where(
+            DeclaredDistribution.status == APPROVED, DeclaredDistribution.payment_requested_at.is_not(None))
+            .order_by(DeclaredDistribution.payment_requested_at, DeclaredDistribution.id)):
+        if d.property_id in blocked:
+            continue
+        if not _covered(d):
+            blocked.add(d.property_id)
+            continue
+        paid.append(_pay(d, actor=d.payment_requested_by, reason="paid once the distributions account covered it"))
+    return paid
+
+
+def _pay(d: DeclaredDistribution, *, actor, reason: str | None = None) -> DeclaredDistribution:
     before = _snapshot(d)
     _move(d, DIST_PAID, paid_at=utcnow())  # the claim: a second click or a concurrent request stops here
     shares = list(db.session.scalars(select(DistributionShare).where(DistributionShare.distribution_id == d.id)
@@ -199,12 +307,12 @@ def pay(d: DeclaredDistribution, *, actor) -> DeclaredDistribution:
     lines += [(ledger.user_account(user_id, USER_WALLET), amount) for user_id, amount in per_user.items() if amount]
     entry = ledger.post(lines, key=f"declared:{d.id}", kind="declared_distribution",
                         memo=f"{p.title}: {d.label} ({d.period_start.isoformat()} to {d.period_end.isoformat()})",
-                        actor_id=actor.id)
+                        actor_id=actor.id if actor is not None else None)
     d.entry_id = entry.id
     db.session.flush()
     audit.record("distributions.paid", actor=actor, target=d, before=before, after={
         "status": d.status, "entry_id": entry.id, "investors": len(per_user),
-        "amount": Money(d.amount, d.currency).amount_str()})
+        "amount": Money(d.amount, d.currency).amount_str()}, reason=reason)
     users = {u.id: u for u in db.session.scalars(select(User).where(User.id.in_(list(per_user))))}
     for user_id, amount in per_user.items():
         notify(users[user_id], "declared_distribution_paid", link="/portfolio", title=p.title, label=d.label,

@@ -209,10 +209,14 @@ class DeclaredDistribution(IdMixin, TimestampMixin, Model):
     approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     entry_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_entries.id"))
+    # payment asked for while the distributions account did not cover it: it waits (approved) until funded
+    payment_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    payment_requested_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
 
     property = relationship("Property", lazy="joined")
     created_by = relationship("User", foreign_keys=[created_by_id], lazy="select")
     approved_by = relationship("User", foreign_keys=[approved_by_id], lazy="select")
+    payment_requested_by = relationship("User", foreign_keys=[payment_requested_by_id], lazy="select")
     shares: Mapped[list[DistributionShare]] = relationship(back_populates="distribution", lazy="select",
                                                              order_by="DistributionShare.id")
 

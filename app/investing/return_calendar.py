@@ -1,15 +1,15 @@
 """An investment's return calendar: the periods still to pay (ScheduledReturn rows, written from the terms by
 investing.schedule once the anchor is known), topped up for lifetime terms, read for the next return and the
-returns earned, and dropped when the investment closes. A paid period lives on as its ReturnPayment row."""
+returns earned, and trimmed to the periods already due when the investment closes. A paid period lives on as its ReturnPayment row."""
 from __future__ import annotations
 
 from datetime import date, timedelta
 
-from sqlalchemy import delete, func, insert, select, union_all
+from sqlalchemy import delete, func, insert, select, union_all, update
 
 from app.extensions import db
 from app.investing import clock, schedule
-from app.investing.models import ACTIVE, Investment, ReturnPayment, ScheduledReturn
+from app.investing.models import ACTIVE, PAYING, Investment, ReturnPayment, ScheduledReturn
 from app.properties.models import Property
 
 LIFETIME_HORIZON_YEARS = 25  # lifetime return calendars are written this far ahead, topped up by the daily job
@@ -106,9 +106,22 @@ def next_returns(investment_ids: list[int]) -> dict[int, ScheduledReturn]:
     return {r.investment_id: r for r in rows}
 
 
-def drop_calendars(investment_ids: list[int]) -> None:
-    """Delete the periods still to pay. Called with the investments locked and before any posting: a distribution
-    batch holding some of those periods is waited for (they are then paid, and gone), and never waits for us."""
-    if investment_ids:
-        db.session.execute(delete(ScheduledReturn).where(ScheduledReturn.investment_id.in_(investment_ids))
-                           .execution_options(synchronize_session=False))
+def drop_calendars(investment_ids: list[int], as_of: date | None = None) -> None:
+    """An investment closes: drop its periods still to come. The periods already due by `as_of` (default today) and
+    unpaid stay owed to whoever held the units on their due date (the row's user_id): a later distribution run pays
+    them once the property's distributions account covers them. They lose their capital (the closing refunds the
+    whole escrow) and their last flag (the investment is closed already). An investment still being paid for
+    (`paying`) never earned a return: all its rows go. Called with the investments locked, before their status
+    moves and before any posting: a distribution batch holding some of those periods is waited for (they are then
+    paid, and gone), and never waits for us."""
+    if not investment_ids:
+        return
+    as_of = as_of or clock.today()
+    paying = select(Investment.id).where(Investment.id.in_(investment_ids), Investment.status == PAYING)
+    db.session.execute(delete(ScheduledReturn).where(
+        ScheduledReturn.investment_id.in_(investment_ids),
+        (ScheduledReturn.due_on > as_of) | ScheduledReturn.investment_id.in_(paying))
+        .execution_options(synchronize_session=False))
+    db.session.execute(update(ScheduledReturn).where(
+        ScheduledReturn.investment_id.in_(investment_ids), (ScheduledReturn.capital != 0) | ScheduledReturn.last)
+        .values(capital=0, last=False).execution_options(synchronize_session=False))

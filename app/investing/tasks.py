@@ -6,7 +6,8 @@ from datetime import date
 
 from celery import shared_task
 
-from app.investing import returns
+from app.core.db import discard, unit_of_work
+from app.investing import declared, returns
 
 log = logging.getLogger(__name__)
 
@@ -18,5 +19,22 @@ def distribute_returns(as_of: str | None = None, trigger: str = "beat", actor_id
     run = returns.distribute(date.fromisoformat(as_of) if as_of else None, trigger=trigger, actor_id=actor_id)
     line = returns.summary(run)
     (log.info if run.status == "succeeded" else log.error)(line)
+    paid = pay_declared_waiting()
     return {"run_id": run.id, "status": run.status, "payments": run.payments, "total": run.total,
-            "capital": run.capital, "duration_ms": run.duration_ms, "error": run.error}
+            "capital": run.capital, "duration_ms": run.duration_ms, "error": run.error, "declared_paid": paid}
+
+
+def pay_declared_waiting() -> int:
+    """After a run: pay the declared distributions that waited for funding and are now covered (their own unit of
+    work; idempotent). A failure is logged and left for the next run. Returns how many were paid."""
+    try:
+        discard()
+        with unit_of_work():
+            paid = declared.pay_waiting()
+    except Exception:
+        discard()
+        log.exception("paying the declared distributions waiting for funding failed")
+        return 0
+    if paid:
+        log.info("%s declared distribution(s) waiting for funding paid", len(paid))
+    return len(paid)

@@ -18,6 +18,7 @@ from app.ledger.checks import verify
 from app.payments import services as payments
 from app.properties.models import Property
 from app.seed import seed_demo
+from tests.support import fund_distributions
 
 pytestmark = pytest.mark.e2e
 
@@ -64,6 +65,7 @@ def test_finance_cancels_a_default_and_pays_a_declared_distribution(browser, liv
             plans.append(inv)
         for user, amount in zip(users, ("1000.00", "2500.00", "2500.00", "4000.00")):
             investing.invest(user, lofts.id, Money.parse(amount, "USD"), acknowledged=True)
+    fund_distributions(lofts.id, 100_000, key="journey-funding:lofts")  # the operator funded October's rent
     defaulted = plans[0]
 
     finance = _staff_page(browser, live_server, logins["finance@example.com"])

@@ -1,4 +1,5 @@
-"""Finance runs returns in the console, in Chromium: the preview, Run now, the run in the list, the shortfalls.
+"""Finance runs returns in the console, in Chromium: the preview (funded and waiting), Run now, the run in the list,
+the shortfalls with their Fund link.
 Screenshots go to test-artifacts/console-returns-*.png; every period is paid once and the ledger verifies."""
 import functools
 from datetime import timedelta
@@ -14,6 +15,7 @@ from app.investing.models import ReturnPayment
 from app.seed import seed_demo
 from tests.investing.test_distribution import TODAY, assert_consistent
 from tests.investing.test_distribution_console import _portfolio
+from tests.support import fund_distributions
 
 pytestmark = pytest.mark.e2e
 
@@ -27,7 +29,9 @@ def make_property(make_property):
 def test_finance_previews_and_runs_returns_in_the_browser(browser, live_server, make_property, make_user,
                                                           artifacts_dir):
     logins = {login.email: login for login in seed_demo()}  # the demo commits as it goes
-    _portfolio(make_property, make_user)
+    harbour, mill = _portfolio(make_property, make_user)
+    fund_distributions(harbour.id, 3_000, key="journey-funding:harbour")  # its first period; the second waits
+    fund_distributions(mill.id, 800, key="journey-funding:mill")
     distribution.distribute(TODAY - timedelta(days=45))  # an earlier run, for the list
     base = live_server
     page = browser.new_context(viewport={"width": 1400, "height": 900}).new_page()
@@ -48,6 +52,8 @@ def test_finance_previews_and_runs_returns_in_the_browser(browser, live_server, 
     page.screenshot(path=str(artifacts_dir / "console-returns-runs.png"), full_page=True)
     page.goto(f"{base}/admin/returns_shortfalls/")
     expect(page.get_by_text("Harbour Lofts").first).to_be_visible()
+    expect(page.get_by_role("link", name="Fund", exact=True).first).to_have_attribute(
+        "href", f"/admin/distribution-funding/propose?property_id={harbour.id}")
     page.screenshot(path=str(artifacts_dir / "console-returns-shortfalls.png"), full_page=True)
     page.context.close()
     db.session.expire_all()

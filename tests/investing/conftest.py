@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from app.kyc import services as kyc
+from tests import support
 
 
 @pytest.fixture
@@ -22,3 +23,16 @@ def make_property(make_property):
 def kyc_open(monkeypatch):
     """Races with many investors: the KYC gate is proven elsewhere; here every verified user passes it."""
     monkeypatch.setattr(kyc, "require_approved", lambda user, purpose: None)
+
+
+@pytest.fixture
+def fund_distributions(app):
+    """fund_distributions(property_id, amount): the operator funds the property's distributions account (a ledger
+    entry of kind "funding" from the platform's operator-funding account), committed."""
+    counter = {"n": 0}
+
+    def _fund(property_id: int, amount: int):
+        counter["n"] += 1
+        return support.fund_distributions(property_id, amount, key=f"test-funding:{property_id}:{counter['n']}")
+
+    return _fund

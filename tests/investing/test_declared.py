@@ -40,10 +40,12 @@ def _invest(user, p, amount):
 
 
 @pytest.fixture
-def three_equal(make_investor, make_property, checker):
+def three_equal(make_investor, make_property, checker, fund_distributions):
+    """Three equal investors; the property's distributions account funded with 1,000.00."""
     p = make_property(approver=checker)  # the checker approved its publication: no other finance user to tell
     users = [make_investor("5000.00") for _ in range(3)]
     invs = [_invest(u, p, "1000.00") for u in users]
+    fund_distributions(p.id, 100_000)
     return p, users, invs
 
 
@@ -132,7 +134,7 @@ def test_maker_checker_and_paying_posts_one_entry(three_equal, finance, checker,
     assert d.status == "paid" and d.entry_id
     entry = db.session.get(JournalEntry, d.entry_id)
     assert entry.idempotency_key == f"declared:{d.id}" and len(entry.postings) == 4
-    assert investing.distributions_account(p.id).balance == -10_000  # what the operator owes the platform
+    assert investing.distributions_account(p.id).balance == 100_000 - 10_000  # funded 1,000.00
     assert [balance_of(u.id).available.minor for u in users] == [400_000 + 3_334, 400_000 + 3_333,
                                                                  400_000 + 3_333]
     paid = db.session.scalars(select(Notification).where(Notification.event == "declared_distribution_paid")
@@ -255,8 +257,10 @@ def test_investors_see_only_paid_distributions(three_equal, finance, checker, ap
     assert "No distributions" in empty
 
 
-def test_an_investor_with_two_investments_gets_one_transfer(make_investor, make_property, finance, checker):
+def test_an_investor_with_two_investments_gets_one_transfer(make_investor, make_property, finance, checker,
+                                                            fund_distributions):
     p = make_property()
+    fund_distributions(p.id, 9_000)
     a, b = make_investor("9000.00"), make_investor("9000.00")
     _invest(a, p, "1000.00")
     _invest(b, p, "1000.00")
@@ -307,3 +311,59 @@ def test_concurrent_approvals_approve_once(app, postgres, three_equal, finance, 
     assert results.count("approved") == 1, results
     db.session.expire_all()
     assert db.session.scalar(select(func.count(DistributionShare.id))) == 3
+
+
+def test_a_declared_distribution_waits_for_funding_then_a_run_pays_it_whole(make_investor, make_property, finance,
+                                                                            checker, fund_distributions):
+    from app.investing.tasks import distribute_returns
+    from tests.investing.test_distribution import funding_accounts_never_negative
+
+    p = make_property()
+    a, b = make_investor("9000.00"), make_investor("9000.00")
+    _invest(a, p, "1000.00")
+    _invest(b, p, "1000.00")
+    older = _declare(p, finance, amount="60.00")
+    newer = _declare(p, finance, amount="10.00", label="Parking")
+    for d in (older, newer):
+        declared.approve(d, actor=checker)
+    db.session.commit()
+    fund_distributions(p.id, 5_000)  # 50.00: not enough for the older one (60.00)
+    declared.pay(older, actor=finance)
+    declared.pay(newer, actor=finance)  # it would fit, but the older one waits ahead of it
+    db.session.commit()
+    assert older.status == newer.status == "approved" and older.entry_id is None
+    assert declared.waiting(older) and declared.waiting(newer)
+    assert investing.distributions_account(p.id).balance == 5_000
+    assert declared.paid_shares_for(a.id) == []
+    distribute_returns()  # a run with nothing funded to pay still pays nothing of them
+    db.session.expire_all()
+    assert declared.get(older.id).status == "approved"
+    fund_distributions(p.id, 2_000)  # 70.00: both fit now
+    assert distribute_returns()["declared_paid"] == 2
+    db.session.expire_all()
+    assert declared.get(older.id).status == declared.get(newer.id).status == "paid"
+    assert investing.distributions_account(p.id).balance == 0
+    assert sum(x.amount.minor for x in declared.paid_shares_for(a.id)) == 3_500
+    assert distribute_returns()["declared_paid"] == 0  # idempotent
+    funding_accounts_never_negative()
+    assert verify().ok
+
+
+def test_a_declared_distribution_waits_behind_due_return_periods(make_investor, make_property, finance, checker,
+                                                                 fund_distributions):
+    from app.investing.models import ScheduledReturn
+
+    p = make_property()
+    a = make_investor("9000.00")
+    inv = _invest(a, p, "1000.00")
+    db.session.execute(ScheduledReturn.__table__.insert(), [
+        {"investment_id": inv.id, "property_id": p.id, "user_id": a.id, "period_index": 99,
+         "due_on": date.today() - timedelta(days=1), "amount": 4_000, "capital": 0, "last": False}])
+    db.session.commit()
+    d = _declare(p, finance, amount="20.00")
+    declared.approve(d, actor=checker)
+    fund_distributions(p.id, 5_000)  # 40.00 of it is owed to the due return period first
+    declared.pay(d, actor=finance)
+    db.session.commit()
+    assert d.status == "approved" and declared.waiting(d)
+    assert verify().ok

@@ -71,8 +71,9 @@ def paid_once() -> dict:
 
 def assert_consistent():
     """Every payment once; a paid period is off the calendar; a payment has an entry exactly when it moved money;
-    balances and the ledger verify."""
+    no distributions account below zero; balances and the ledger verify."""
     db.session.expire_all()
+    funding_accounts_never_negative()
     counts = paid_once()
     assert all(n == 1 for n in counts.values()), counts
     left = set(db.session.execute(select(ScheduledReturn.investment_id, ScheduledReturn.period_index)).all())
@@ -83,9 +84,15 @@ def assert_consistent():
     assert report.ok, report.violations
 
 
+def funding_accounts_never_negative():
+    rows = db.session.execute(select(Account.code, Account.balance).where(Account.kind == RETURNS_FUNDING)).all()
+    assert all(balance >= 0 for _, balance in rows), rows
+
+
 @pytest.fixture
-def setup(make_property, make_user):
-    """Two properties, three investors: due, missed, future, paid, paying and a finished term."""
+def setup(make_property, make_user, fund_distributions):
+    """Two properties, three investors: due, missed, future, paid, paying and a finished term; both properties'
+    distributions accounts funded for what is due (p1: 7,000, p2: 500) and a little more on p1."""
     p1, p2 = make_property(), make_property()
     a, b, c = make_user(), make_user(), make_user()
     invs = {
@@ -94,6 +101,8 @@ def setup(make_property, make_user):
         "c2": book(p2, c, amount=50_000, schedule=periods(1, amount=500, capital=50_000)),
         "paying": book(p2, c, amount=10_000, status=PAYING, schedule=periods(2, amount=99)),
     }
+    fund_distributions(p1.id, 7_250)
+    fund_distributions(p2.id, 500)
     return {"p1": p1, "p2": p2, "a": a, "b": b, "c": c, **invs}
 
 
@@ -105,8 +114,8 @@ def test_a_run_pays_every_due_period_once_and_posts_it(setup):
     assert run.payments == 6 and run.total == 3 * 1_000 + 2 * 2_000 + 500 and run.capital == 50_000
     assert run.batches == 1 and run.finished_at is not None and run.duration_ms >= 0
     assert wallet(s["a"].id) == 3_000 and wallet(s["b"].id) == 4_000 and wallet(s["c"].id) == 50_500
-    assert account(RETURNS_FUNDING, s["p1"].id) == -7_000  # below zero: what the operator owes
-    assert account(RETURNS_FUNDING, s["p2"].id) == -500
+    assert account(RETURNS_FUNDING, s["p1"].id) == 250  # funded 7,250: 7,000 paid
+    assert account(RETURNS_FUNDING, s["p2"].id) == 0
     assert account(PROPERTY_ESCROW, s["p2"].id) == 60_000 - 50_000
     unpaid = db.session.scalars(select(ScheduledReturn).order_by(ScheduledReturn.id)).all()
     assert [(r.investment_id, r.period_index) for r in unpaid] == [
@@ -202,9 +211,10 @@ def test_a_failure_inside_a_batch_rolls_that_batch_back(setup, monkeypatch):
     assert_consistent()
 
 
-def test_a_period_already_paid_elsewhere_leaves_the_calendar_and_is_not_paid_again(setup):
+def test_a_period_already_paid_elsewhere_leaves_the_calendar_and_is_not_paid_again(setup, fund_distributions):
     s = setup
     returns.distribute()
+    fund_distributions(s["p1"].id, 1_000)  # the reappearing period is funded: only the payment row stops it
     paid = db.session.scalar(select(ReturnPayment).where(ReturnPayment.investment_id == s["a1"].id,
                                                          ReturnPayment.period_index == 1))
     # the calendar shows the period again, but its payment exists
@@ -236,8 +246,9 @@ def test_zero_periods_are_paid_without_moving_money(make_property, make_user):
     assert_consistent()
 
 
-def test_a_user_without_a_wallet_gets_one(make_property, make_user):
+def test_a_user_without_a_wallet_gets_one(make_property, make_user, fund_distributions):
     p, u = make_property(), make_user()
+    fund_distributions(p.id, 700)
     book(p, u, schedule=periods(1, amount=700, last=False))
     db.session.execute(text("DELETE FROM ledger_accounts WHERE user_id = :u"), {"u": u.id})
     db.session.commit()
@@ -268,25 +279,41 @@ def test_the_dry_run_previews_per_property_and_writes_nothing(setup, count_queri
     assert (p1.investors, p1.payments, p1.periods, p1.returns, p1.capital) == (2, 5, 5, 7_000, 0)
     p2 = by_id[s["p2"].id]
     assert (p2.investors, p2.payments, p2.returns, p2.capital, p2.total) == (1, 1, 500, 50_000, 50_500)
-    assert p1.funding_balance == 0 and p1.funding_after == -7_000
+    assert p1.funding_balance == 7_250 and p1.funding_after == 250 and p1.waiting_periods == 0 and p1.to_fund == 0
     future = {x.property_id: x for x in returns.preview(TODAY + timedelta(days=40))}
-    assert future[s["p1"].id].payments == 6  # a preview may look ahead; a run may not
+    # a preview may look ahead; a run may not. The period due in 30 days is not covered (1,000 > 250): it waits
+    f1 = future[s["p1"].id]
+    assert f1.payments == 5 and f1.waiting_periods == 1 and f1.waiting_returns == 1_000 and f1.to_fund == 750
     assert db.session.scalar(select(func.count(ReturnPayment.id))) == 0
     returns.distribute()
     assert returns.preview(TODAY) == []
 
 
-def test_shortfalls_list_the_distributions_accounts_below_zero(setup):
-    s = setup
-    assert returns.shortfalls() == []
+def test_shortfalls_list_the_unfunded_due_periods_per_property(make_property, make_user, fund_distributions):
+    p1, p2, p3 = make_property(), make_property(), make_property()
+    a, b = make_user(), make_user()
+    book(p1, a, schedule=periods(3, amount=1_000))
+    book(p1, b, schedule=periods(3, amount=500))
+    book(p2, a, schedule=periods(2, amount=300))
+    book(p3, b, schedule=periods(1, amount=100, last=False))
+    fund_distributions(p1.id, 2_000)  # covers the first period (1,500) only
+    fund_distributions(p3.id, 100)
+    assert [(x.property_id, x.periods, x.needed, x.balance, x.to_fund) for x in returns.shortfalls()] == [
+        (p1.id, 2, 3_000, 2_000, 2_500), (p2.id, 2, 600, 0, 600)]
     returns.distribute()
     found = returns.shortfalls()
-    assert [(x.property_id, x.owed) for x in found] == [(s["p1"].id, 7_000), (s["p2"].id, 500)]
-    assert found[0].title == s["p1"].title and found[0].account_code == f"returns_funding:{s['p1'].id}"
+    first_due = TODAY - timedelta(days=90)
+    assert [(x.property_id, x.periods, x.oldest_due, x.needed, x.balance, x.to_fund) for x in found] == [
+        (p1.id, 2, first_due + timedelta(days=30), 3_000, 500, 2_500),
+        (p2.id, 2, TODAY - timedelta(days=60), 600, 0, 600)]
+    assert found[0].title == p1.title and found[0].account_code == f"returns_funding:{p1.id}"
+    assert found[0].fund_url == f"/admin/distribution-funding/propose?property_id={p1.id}"
+    assert_consistent()
 
 
-def test_statements_per_batch_do_not_grow_with_rows(make_property, make_user, count_queries):
+def test_statements_per_batch_do_not_grow_with_rows(make_property, make_user, count_queries, fund_distributions):
     p = make_property(target_amount=100_000_000)
+    fund_distributions(p.id, 1_000_000)
     users = [make_user() for _ in range(3)]
     book(p, users[0], schedule=periods(2))
     returns.distribute()  # the property's accounts exist from now on
@@ -319,7 +346,8 @@ def test_recent_runs_newest_first(setup):
     assert "payment(s)" in returns.summary(first) and "succeeded" in returns.summary(first)
 
 
-def test_investments_made_through_the_service_are_paid_to_the_end(make_investor, make_property, kyc_open):
+def test_investments_made_through_the_service_are_paid_to_the_end(make_investor, make_property, kyc_open,
+                                                                   fund_distributions):
     """The whole path: invest through the service, let the calendar come due, pay it all, capital included."""
     from app.core.money import Money
     from app.investing import services as investing
@@ -328,6 +356,7 @@ def test_investments_made_through_the_service_are_paid_to_the_end(make_investor,
     p = make_property(return_periods=4, funding_ends_at=utcnow() + timedelta(days=1))
     inv = investing.invest(user, p.id, Money.parse("2000.00", "USD"), acknowledged=True, ip="203.0.113.9")
     db.session.commit()
+    fund_distributions(p.id, 1_000_000)
     # the calendar comes due: move it two years back
     db.session.execute(text("UPDATE return_schedule SET due_on = due_on - 730 WHERE investment_id = :i")
                        if db.engine.dialect.name == "postgresql" else
@@ -343,3 +372,118 @@ def test_investments_made_through_the_service_are_paid_to_the_end(make_investor,
     assert investing.returns_earned([inv.id]) == {inv.id: run.total}
     assert investing.next_return(inv) is None
     assert_consistent()
+
+
+# paying only what is funded -----------------------------------------------------------------------------------------
+@pytest.fixture
+def two_periods(make_property, make_user):
+    """One property, two investors due on the same days (two periods: 1,500 then 1,500), a third investor whose
+    only period falls between them is smaller (300): the periods are grouped by due date."""
+    p = make_property()
+    a, b, c = make_user(), make_user(), make_user()
+    first = TODAY - timedelta(days=60)
+    book(p, a, schedule=periods(2, amount=1_000, first=first))
+    book(p, b, schedule=periods(2, amount=500, first=first))
+    book(p, c, schedule=[(first + timedelta(days=10), 300, 0, True)])
+    return {"p": p, "a": a, "b": b, "c": c}
+
+
+def test_an_unfunded_property_pays_nothing_and_waits(two_periods):
+    s = two_periods
+    run = returns.distribute()
+    assert run.status == SUCCEEDED and run.payments == 0 and run.total == 0
+    assert wallet(s["a"].id) == wallet(s["b"].id) == wallet(s["c"].id) == 0
+    assert db.session.scalar(select(func.count(ScheduledReturn.id))) == 5  # every due period still owed
+    assert [(x.periods, x.needed, x.to_fund) for x in returns.shortfalls()] == [(3, 3_300, 3_300)]
+    assert_consistent()
+
+
+def test_a_partly_funded_property_pays_the_oldest_periods_it_covers_whole(two_periods, fund_distributions):
+    s = two_periods
+    fund_distributions(s["p"].id, 1_700)  # the first period (1,500) fits; the 300 one after it does not fit too
+    run = returns.distribute()
+    assert run.payments == 2 and run.total == 1_500
+    assert wallet(s["a"].id) == 1_000 and wallet(s["b"].id) == 500
+    # 200 is left: the 300 period waits, and so does the last one (1,500) behind it
+    assert wallet(s["c"].id) == 0
+    assert account(RETURNS_FUNDING, s["p"].id) == 200
+    fund_distributions(s["p"].id, 100)  # 300: the second period (300) is covered now, the third (1,500) is not
+    run = returns.distribute()
+    assert run.payments == 1 and wallet(s["c"].id) == 300 and account(RETURNS_FUNDING, s["p"].id) == 0
+    fund_distributions(s["p"].id, 1_499)  # one short of the last period: nobody of it is paid
+    assert returns.distribute().payments == 0
+    assert wallet(s["a"].id) == 1_000 and wallet(s["b"].id) == 500
+    fund_distributions(s["p"].id, 1)
+    run = returns.distribute()
+    assert run.payments == 2 and wallet(s["a"].id) == 2_000 and wallet(s["b"].id) == 1_000
+    assert returns.shortfalls() == [] and account(RETURNS_FUNDING, s["p"].id) == 0
+    assert_consistent()
+
+
+def test_a_period_is_never_split_between_its_investors(two_periods, fund_distributions):
+    s = two_periods
+    fund_distributions(s["p"].id, 1_200)  # enough for investor a's 1,000 of the first period, not for b's 500 too
+    assert returns.distribute().payments == 0
+    assert wallet(s["a"].id) == 0 and wallet(s["b"].id) == 0
+    assert account(RETURNS_FUNDING, s["p"].id) == 1_200
+    assert_consistent()
+
+
+def test_capital_back_is_paid_from_escrow_while_the_return_waits(make_property, make_user, fund_distributions):
+    p, u = make_property(), make_user()
+    inv = book(p, u, amount=50_000, schedule=periods(2, amount=400, capital=50_000))
+    run = returns.distribute()
+    assert run.payments == 0 and run.capital == 50_000
+    assert wallet(u.id) == 50_000 and account(PROPERTY_ESCROW, p.id) == 0
+    db.session.refresh(inv)
+    assert inv.status == ACTIVE and inv.escrow_amount == 0  # its returns are still owed
+    fund_distributions(p.id, 800)
+    run = returns.distribute()
+    assert run.payments == 2 and run.total == 800 and run.capital == 0
+    assert wallet(u.id) == 50_800
+    db.session.refresh(inv)
+    assert inv.status == COMPLETED
+    assert returns.distribute().capital == 0  # the capital is paid once
+    assert_consistent()
+
+
+def test_due_periods_survive_a_cancellation_and_are_paid_to_the_holder_later(make_property, make_user, manager,
+                                                                            fund_distributions):
+    from app.investing.models import CANCELLED
+    from app.properties import services as properties
+
+    p, u = make_property(), make_user()
+    inv = book(p, u, amount=40_000, schedule=[*periods(2, amount=600, last=False),
+                                             (TODAY + timedelta(days=30), 600, 40_000, True)])
+    properties.cancel(p, actor=manager, reason="Planning permission refused")
+    db.session.commit()
+    db.session.refresh(inv)
+    assert inv.status == CANCELLED and inv.refunded_amount == 40_000
+    left = db.session.execute(select(ScheduledReturn.due_on, ScheduledReturn.capital, ScheduledReturn.last,
+                                     ScheduledReturn.user_id)).all()
+    assert len(left) == 2 and all(due <= TODAY and cap == 0 and not last and uid == u.id
+                                  for due, cap, last, uid in left)  # the future period went with the refund
+    assert returns.distribute().payments == 0  # not funded yet
+    fund_distributions(p.id, 1_200)
+    run = returns.distribute()
+    assert run.payments == 2 and run.total == 1_200 and run.capital == 0
+    assert wallet(u.id) == 40_000 + 1_200
+    db.session.refresh(inv)
+    assert inv.status == CANCELLED
+    assert_consistent()
+
+
+def test_closing_keeps_the_due_rows_of_an_earning_investment_only(make_property, make_user):
+    """An investment still being paid for never earned a return: closing it drops its whole calendar. An earning
+    one keeps the rows already due (without capital or last flag) and loses the future ones."""
+    from app.investing.return_calendar import drop_calendars
+
+    p, u = make_property(), make_user()
+    earning = book(p, u, schedule=[*periods(2, amount=100, last=False), (TODAY + timedelta(days=5), 100, 9, True)])
+    paying = book(p, u, status=PAYING, schedule=periods(2, amount=100, capital=5, last=True))
+    drop_calendars([earning.id, paying.id])
+    db.session.commit()
+    rows = db.session.execute(select(ScheduledReturn.investment_id, ScheduledReturn.due_on, ScheduledReturn.capital,
+                                     ScheduledReturn.last)).all()
+    assert len(rows) == 2 and all(i == earning.id and due <= TODAY and cap == 0 and not last
+                                  for i, due, cap, last in rows)

@@ -6,6 +6,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -30,8 +31,9 @@ pytestmark = pytest.mark.usefixtures("postgres")
 
 
 @pytest.fixture
-def portfolio(make_property, make_user):
-    """3 properties, 30 investors, 60 investments, 180 periods due (missed ones included), some ending their term."""
+def portfolio(make_property, make_user, fund_distributions):
+    """3 properties, 30 investors, 60 investments, 180 periods due (missed ones included), some ending their term;
+    every property funded for all of it."""
     props = [make_property(target_amount=1_000_000_000) for _ in range(3)]
     users = [make_user() for _ in range(30)]
     due = 0
@@ -40,6 +42,8 @@ def portfolio(make_property, make_user):
         schedule = periods(3, amount=1_000 + n, capital=capital, last=capital > 0)
         book(props[n % 3], users[n % 30], schedule=schedule)
         due += 3
+    for p in props:
+        fund_distributions(p.id, 1_000_000)
     return {"properties": props, "users": users, "due": due}
 
 
@@ -207,9 +211,9 @@ def test_a_cancellation_in_flight_keeps_the_run_off_its_calendar(app, database_u
 
 def test_cancelling_a_property_while_a_run_pays_it_refunds_once_and_pays_each_period_once(
         app, portfolio, manager):
-    """The property is cancelled (refunds through the ledger) by one thread while another runs the distribution,
-    many times over: never a deadlock, never a period paid after its investment was refunded, escrow never
-    paid out twice."""
+    """The property is cancelled (refunds through the ledger) by one thread while another runs the distribution:
+    never a deadlock, never capital paid back after its investment was refunded, escrow never paid out twice; the
+    due periods the run had not paid stay owed and the next run pays them."""
     from app.auth.models import User
     from app.investing.models import CANCELLED
     from app.properties import services as properties
@@ -248,6 +252,111 @@ def test_cancelling_a_property_while_a_run_pays_it_refunds_once_and_pays_each_pe
             assert inv.refunded_amount == inv.amount
             assert not db.session.scalar(select(func.count(ReturnPayment.id)).where(
                 ReturnPayment.investment_id == inv.id, ReturnPayment.capital > 0))
+    # what the run did not pay before the cancellation stays owed (due already), without its capital: paid next
+    left = db.session.execute(select(ScheduledReturn.capital, ScheduledReturn.last).join(
+        Investment, Investment.id == ScheduledReturn.investment_id).where(Investment.property_id == prop_id)).all()
+    assert all(capital == 0 and not last for capital, last in left)
+    assert_consistent()
+    assert returns.distribute().payments == len(left)
     assert not db.session.scalar(select(func.count(ScheduledReturn.id)).join(
         Investment, Investment.id == ScheduledReturn.investment_id).where(Investment.property_id == prop_id))
+    assert_consistent()
+
+
+# paying only what is funded, on PostgreSQL -------------------------------------------------------------------------
+def test_funded_periods_are_chosen_by_the_server_oldest_first_whole(make_property, make_user, fund_distributions):
+    p = make_property()
+    users = [make_user() for _ in range(4)]
+    first = returns.today() - timedelta(days=90)
+    for u in users:
+        book(p, u, schedule=periods(3, amount=1_000, first=first))  # periods of 4,000 each
+    book(p, users[0], schedule=[(first + timedelta(days=10), 100, 0, True)])  # a small period between
+    fund_distributions(p.id, 4_050)  # the first period; not the small one after it
+    run = returns.distribute(batch_size=3)
+    assert run.payments == 4 and run.total == 4_000
+    fund_distributions(p.id, 50)
+    assert returns.distribute(batch_size=3).payments == 1
+    assert returns.distribute().payments == 0  # 4,000 short
+    fund_distributions(p.id, 8_000)
+    assert returns.distribute(batch_size=3).payments == 8
+    assert_consistent()
+
+
+def test_a_period_spanning_two_batches_is_paid_whole_while_a_declared_payment_waits(
+        app, make_property, make_investor, make_user, finance, finance2, fund_distributions):
+    """Six investors due on the same day, batches of four: the period spans two batches. Between them a declared
+    distribution of the same property asks to be paid from the same account: it waits for the run (the run lock),
+    so the second batch still finds its money; afterwards the declared one is paid once funded."""
+    from app.investing import declared
+    from app.investing.tasks import pay_declared_waiting
+    from app.ledger.models import RETURNS_FUNDING, Account
+
+    p = make_property()
+    holders = [make_user() for _ in range(6)]
+    for u in holders:
+        book(p, u, schedule=periods(1, amount=1_000, last=False))
+    investor = make_investor("5000.00")
+    from tests.investing.test_declared import _declare, _invest
+    _invest(investor, p, "1000.00")
+    d = _declare(p, finance, amount="30.00")
+    declared.approve(d, actor=finance2)
+    db.session.commit()
+    d_id, finance_id = d.id, finance.id
+    fund_distributions(p.id, 6_000)  # exactly the period; the declared one would take it below
+    outcome: dict = {}
+
+    def between(batch_no):
+        if batch_no != 1:
+            return
+
+        def attempt():
+            with app.app_context():
+                from app.auth.models import User
+                try:
+                    outcome["status"] = declared.pay(declared.get(d_id), actor=db.session.get(User, finance_id)).status
+                    db.session.commit()
+                except Exception as exc:
+                    outcome["status"] = exc
+                finally:
+                    db.session.remove()
+
+        t = threading.Thread(target=attempt)
+        t.start()
+        t.join(timeout=30)
+
+    run = returns.distribute(batch_size=4, after_batch=between)
+    assert outcome["status"] == "approved"  # waiting: the run held the account
+    assert run.status == SUCCEEDED and run.batches == 2 and run.payments == 6 and run.total == 6_000
+    balances = db.session.scalars(select(Account.balance).where(Account.kind == RETURNS_FUNDING)).all()
+    assert balances == [0]
+    assert pay_declared_waiting() == 0  # still not covered
+    fund_distributions(p.id, 3_000)
+    assert pay_declared_waiting() == 1
+    assert declared.get(d_id).status == "paid"
+    assert_consistent()
+
+
+def test_a_failure_between_batches_leaves_the_rest_of_the_period_first_in_line(make_property, make_user,
+                                                                              fund_distributions):
+    """The accepted limit: a batch that fails after an earlier batch of the same period committed leaves that
+    period partly paid; its rest is the oldest due and its money is still in the account, so the next run pays it
+    first, before any later period."""
+    p = make_property()
+    users = [make_user() for _ in range(5)]
+    first = returns.today() - timedelta(days=60)
+    for u in users:
+        book(p, u, schedule=periods(2, amount=1_000, first=first))
+    fund_distributions(p.id, 5_000)  # the first period (5 x 1,000) only
+
+    def fail(batch_no):
+        if batch_no == 1:
+            raise RuntimeError("worker lost")
+
+    run = returns.distribute(batch_size=3, after_batch=fail)
+    assert run.status == FAILED and run.payments == 3
+    assert_consistent()
+    fund_distributions(p.id, 1_000)  # not enough for the second period: the rest of the first comes first
+    again = returns.distribute(batch_size=3)
+    assert again.payments == 2 and again.total == 2_000
+    assert {r.due_on for r in db.session.scalars(select(ScheduledReturn))} == {first + timedelta(days=30)}
     assert_consistent()

@@ -290,6 +290,12 @@ def test_declare_preview_approve_and_pay_through_the_console(client, login, make
     page = _page(client, f"/admin/declared_distributions/details/?id={d.id}")
     assert "Pay now" in page
     url = f"/admin/declared_distributions/{d.id}/pay"
+    waiting = client.post(url, data={"csrf_token": csrf_from(page)}, follow_redirects=True).get_data(as_text=True)
+    assert "Waiting for funding" in waiting and "waiting for funding" in _page(client, "/admin/declared_distributions/")
+    db.session.expire_all()
+    assert db.session.get(DeclaredDistribution, d.id).status == "approved"
+    assert [balance_of(u.id).available.minor for u in users] == [400_000, 400_000, 400_000]
+    fund_distributions(p.id, 10_000, key="console-funding")
     paid = client.post(url, data={"csrf_token": csrf_from(page)}, follow_redirects=True)
     assert "Paid USD 100.00 to the investors" in paid.get_data(as_text=True)
     twice = client.post(url, data={"csrf_token": csrf_from(page)}, follow_redirects=True)  # a double click

@@ -314,6 +314,7 @@ def test_the_portfolio_page_costs_the_same_queries_for_1_or_20_holdings(app, mak
 def test_a_paid_declared_distribution_counts_as_a_return_received(client, make_investor, make_property,
                                                                   make_user, login):
     from app.investing import declared
+    from tests.support import fund_distributions
 
     user = make_investor("5000.00")
     p = make_property()
@@ -325,6 +326,8 @@ def test_a_paid_declared_distribution_counts_as_a_return_received(client, make_i
                          period_end=date.today(), amount="12.34")
     db.session.commit()
     declared.approve(d, actor=second)
+    db.session.commit()
+    fund_distributions(p.id, 1_234, key="portal-funding")
     declared.pay(d, actor=second)
     db.session.commit()
     login(user)

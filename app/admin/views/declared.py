@@ -39,8 +39,11 @@ STATUS_BADGE = {DRAFT: "warning", APPROVED: "primary", "paid": "success", DISCAR
 
 
 def _status(view, context, model, name):
-    return Markup(f'<span class="badge badge-{STATUS_BADGE.get(model.status, "secondary")}">'
-                  f'{escape(model.status)}</span>')
+    badge = Markup(f'<span class="badge badge-{STATUS_BADGE.get(model.status, "secondary")}">'
+                   f'{escape(model.status)}</span>')
+    if declared.waiting(model):
+        badge += Markup(' <span class="badge badge-warning">waiting for funding</span>')
+    return badge
 
 
 def _period(view, context, model, name):
@@ -214,8 +217,7 @@ class DeclaredDistributionView(LiveFilterOptions, SecureModelView):
     @requires("distributions.declare")
     def pay(self, distribution_id: int):
         d = self._distribution(distribution_id)
-        return self._run(d, lambda: declared.pay(d, actor=current_user),
-                         lambda r: f"Paid {Money(r.amount, r.currency).display()} to the investors (entry #{r.entry_id}).")
+        return self._run(d, lambda: declared.pay(d, actor=current_user), _paid_or_waiting)
 
     @expose("/<int:distribution_id>/discard", methods=["POST"])
     @requires("distributions.declare")
@@ -223,6 +225,14 @@ class DeclaredDistributionView(LiveFilterOptions, SecureModelView):
         d = self._distribution(distribution_id)
         return self._run(d, lambda: declared.discard(d, actor=current_user, reason=request.form.get("reason")),
                          "Discarded.")
+
+
+def _paid_or_waiting(d: DeclaredDistribution) -> str:
+    if d.status == "paid":
+        return f"Paid {Money(d.amount, d.currency).display()} to the investors (entry #{d.entry_id})."
+    return (f"Waiting for funding: the property's distributions account does not cover "
+            f"{Money(d.amount, d.currency).display()} yet (due returns and earlier distributions come first). It is "
+            f"paid by the next returns run once the operator funds the account.")
 
 
 def register(admin) -> None:

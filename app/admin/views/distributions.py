@@ -1,5 +1,6 @@
 """Returns: the distribution runs (as-of, trigger, status, payments, totals, duration, error), a preview of what a
-run would pay per property with a "Run now" action, and the distributions accounts below zero (what operators owe).
+run would pay per property (what is funded, what waits) with a "Run now" action, and the funding shortfalls (due
+return periods the distributions accounts do not cover, with a link to fund each property).
 A run itself happens in the worker: "Run now" queues the same task the daily beat job runs."""
 from __future__ import annotations
 
@@ -90,7 +91,9 @@ class ReturnsPreviewView(SecureBaseView):
         discard()  # the preview's read ends here
         currency = platform_currency()
         totals = {"investors": sum(x.investors for x in lines), "payments": sum(x.payments for x in lines),
-                  "returns": sum(x.returns for x in lines), "capital": sum(x.capital for x in lines)}
+                  "returns": sum(x.returns for x in lines), "capital": sum(x.capital for x in lines),
+                  "waiting_periods": sum(x.waiting_periods for x in lines),
+                  "waiting_returns": sum(x.waiting_returns for x in lines)}
         running = db.session.scalar(db.select(DistributionRun).where(DistributionRun.status == "running")
                                     .order_by(DistributionRun.id.desc()).limit(1))
         return self.render("admin/distributions/preview.html", lines=lines, as_of=as_of, today=returns.today(),
@@ -113,7 +116,9 @@ class ReturnsPreviewView(SecureBaseView):
             due = returns.preview(as_of)
             audit.record("returns.run", actor=current_user, after={
                 "as_of": as_of.isoformat(), "properties": len(due), "payments": sum(x.payments for x in due),
-                "returns": sum(x.returns for x in due), "capital": sum(x.capital for x in due)})
+                "returns": sum(x.returns for x in due), "capital": sum(x.capital for x in due),
+                "waiting_periods": sum(x.waiting_periods for x in due),
+                "waiting_returns": sum(x.waiting_returns for x in due)})
             enqueue_after_commit("investing.distribute_returns", as_of.isoformat(), "console", current_user.id)
             return as_of
 
@@ -122,7 +127,7 @@ class ReturnsPreviewView(SecureBaseView):
 
 
 class ShortfallView(SecureBaseView):
-    """Distributions accounts below zero: returns paid beyond what the operator funded, i.e. what it owes."""
+    """Funding shortfalls: per property, the due return periods its distributions account does not cover."""
 
     permission = "returns.view"
 
@@ -132,7 +137,8 @@ class ShortfallView(SecureBaseView):
         discard()  # the read ends here
         currency = platform_currency()
         return self.render("admin/distributions/shortfalls.html", rows=rows,
-                           total=sum(r.owed for r in rows), money=lambda minor: Money(minor, currency).display(),
+                           total=sum(r.to_fund for r in rows), total_periods=sum(r.periods for r in rows),
+                           total_needed=sum(r.needed for r in rows), money=lambda minor: Money(minor, currency).display(),
                            can_view_ledger=has_permission(current_user, "ledger.view"))
 
 

@@ -1,8 +1,9 @@
-"""The return distribution engine: pays every scheduled return period that is due, set-based, in batches.
+"""The return distribution engine: pays the scheduled return periods that are due and funded, set-based, in batches.
 
-engine.py is the run (due periods, batches, the run record), batch.py what every batch does alike (its journal
-entries, posted through the ledger), postgres.py and sqlite.py a batch on each database, reports.py what the
-console and the command line show. Callers use the names below.
+engine.py is the run (funded periods, batches, the run record), funded.py which due periods the distributions
+accounts cover (one SQL statement), batch.py what every batch does alike (its journal entries, posted through the
+ledger), postgres.py and sqlite.py a batch on each database, reports.py what the console and the command line show
+(the preview, the funding shortfalls). Callers use the names below.
 """
 from app.investing.returns.batch import ENTRY_KIND, PaidElsewhere
 from app.investing.returns.engine import (

@@ -4,8 +4,8 @@ the ledger accounts it pays from and to, and the journal entries it posts — th
 
 Each entry holds the payments of one property, at most the run's entry size (ENTRY_SIZE): a credit to each
 investor's wallet (return + capital), one debit of the returns from the property's distributions account
-(`returns_funding:<property id>`, which may go below zero: what the operator owes) and one debit of the capital from
-the property's escrow. Why entries of that size rather than one per batch: the ledger's guards on PostgreSQL check
+(`returns_funding:<property id>`, which the run only draws on for funded periods: see funded.py) and one debit of
+the capital from the property's escrow. Why entries of that size rather than one per batch: the ledger's guards on PostgreSQL check
 each INSERT of postings as a whole and each entry at commit; an entry of one property's payments stays readable for
 finance, and the size keeps entries few.
 """
@@ -16,10 +16,12 @@ from dataclasses import dataclass
 from datetime import date
 from typing import NamedTuple
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from app.auth.models import User
 from app.extensions import db
+from app.investing.models import ACTIVE, DistributionRun, Investment, ScheduledReturn
+from app.investing.returns.funded import WAITING_CAPITAL_IDS
 from app.ledger import services as ledger
 from app.ledger.models import PROPERTY_ESCROW, RETURNS_FUNDING
 
@@ -107,3 +109,43 @@ def post_entries(groups: list[Group], accounts: Accounts, run: RunInfo, batch_no
             memo=f"Returns run #{run.id} as of {run.as_of.isoformat()}: property #{g.property_id}, "
                  f"{len(g.user_ids)} payment(s)"))
     return ledger.post_many(entries)
+
+
+def pay_waiting_capital(accounts: Accounts, run: RunInfo, now) -> int:
+    """Capital back is not limited by funding: for the due rows whose period waits for funding, pay the capital
+    from the property's escrow now (journal entries `returns:<run>:0:<n>`), take it off the calendar row (its return
+    stays owed) and out of the investment's escrow_amount. Returns the capital paid. Does not commit. These rows
+    are few (one per investment, at the end of its term): they are read into Python; on PostgreSQL the rows and
+    their investments are taken SKIP LOCKED (one held elsewhere is left for the next run)."""
+    ids = [row[0] for row in db.session.execute(WAITING_CAPITAL_IDS, {"as_of": run.as_of})]
+    if not ids:
+        return 0
+    rows = db.session.execute(
+        select(ScheduledReturn.id, ScheduledReturn.investment_id, ScheduledReturn.property_id,
+               ScheduledReturn.user_id, ScheduledReturn.capital)
+        .join(Investment, Investment.id == ScheduledReturn.investment_id)
+        .where(ScheduledReturn.id.in_(ids), ScheduledReturn.capital > 0, Investment.status == ACTIVE)
+        .order_by(ScheduledReturn.property_id, ScheduledReturn.id)
+        .with_for_update(skip_locked=True, of=[ScheduledReturn.__table__, Investment.__table__])).all()
+    if not rows:
+        return 0
+    by_property: dict[int, list] = {}
+    for r in rows:
+        by_property.setdefault(r.property_id, []).append(r)
+    groups = [Group(pid, [r.user_id for r in rs], [r.capital for r in rs], 0, sum(r.capital for r in rs))
+              for pid, rs in by_property.items()]
+    post_entries(groups, accounts, run, 0)
+    per_investment: dict[int, int] = {}
+    for r in rows:
+        per_investment[r.investment_id] = per_investment.get(r.investment_id, 0) + r.capital
+    db.session.execute(update(ScheduledReturn).where(ScheduledReturn.id.in_([r.id for r in rows]))
+                       .values(capital=0).execution_options(synchronize_session=False))
+    for investment_id, capital in sorted(per_investment.items()):
+        db.session.execute(update(Investment).where(Investment.id == investment_id).values(
+            escrow_amount=Investment.escrow_amount - capital, updated_at=now)
+            .execution_options(synchronize_session=False))
+    total = sum(per_investment.values())
+    db.session.execute(update(DistributionRun).where(DistributionRun.id == run.id)
+                       .values(capital=DistributionRun.capital + total)
+                       .execution_options(synchronize_session=False))
+    return total

@@ -1,25 +1,50 @@
-"""The run: pays every scheduled return period that is due, set-based, in batches.
+"""The run: pays the scheduled return periods that are due AND funded, set-based, in batches.
 
-A run pays the `return_schedule` rows (the calendar holds only periods still to pay) with `due_on <= as_of` whose
-investment is active, missed periods included. It is a job, not a service: it commits once per batch (each batch a
-unit of work of its own), so it runs outside any caller's unit of work, from a task or a command (the console
-queues the task).
+A run pays `return_schedule` rows (the calendar holds only periods still to pay) with `due_on <= as_of`, missed
+periods included, from each property's distributions account (`returns_funding:<property id>`), and only what that
+account covers: it never takes the account below zero.
+
+Periods and funding (funded.py)
+    A period of a property is its calendar rows with the same due date — not the same period_index: each
+    investment counts its periods from its own anchor (funding close, investment date or last installment), so
+    index 3 of one investment and index 3 of another may fall on different days, while the investors due on the
+    same day are the ones paid together. Per property, the periods are taken oldest first while the running total
+    of their returns (a window sum ordered by due date, computed by the database) stays within the account's
+    balance; each period is paid for ALL its investors or NONE. What is not covered waits in the calendar: a
+    funding shortfall (reports.shortfalls), paid by a later run once the operator funds the account. Capital back is
+    not limited by funding: it comes from the property's escrow, so a period that waits still gets its capital paid
+    (pay_waiting_capital: the capital is paid and taken off the calendar row, whose return stays owed).
+
+    Rows stay owed to whoever held the units on the due date: the calendar row carries its user_id, which is what
+    is paid; a cancellation keeps the rows already due (return_calendar.drop_calendars drops only the future ones),
+    so the engine pays rows of any investment that is not still being paid for (`status <> 'paying'`).
+
+All-or-nothing across batches
+    The funded periods are decided ONCE, at the start of the run, holding the run lock, and the ids are ordered by
+    property, due date and row, so a period's rows are contiguous (a period larger than a batch spans several).
+    Nothing can lower a distributions account during the run: the run is its only payer of returns; declared
+    distributions (declared.pay) pay from the same account only when they can take the same lock on PostgreSQL
+    (pg_try_advisory_xact_lock_shared on RUN_LOCK_KEY) and, on SQLite, when no run is in progress — otherwise
+    they wait and are paid after the run (declared.pay_waiting, called after every run by the task and the
+    command). Funding only raises the balance. So every period decided at the start is still covered when its last batch posts, however many
+    batches it spans. Known limits, each leaving the rest of a period for the next run, which pays it first (it is
+    the oldest, and its money is still in the account, which declared payments leave to due returns):
+    - a batch that fails, or a process killed between batches, commits the earlier batches of a period only;
+    - on PostgreSQL a row held by another transaction at the claim (a cancellation in flight, or a run started
+      with exclusive=False, which takes no run lock) is skipped, as is a closing row whose investment is held.
 
 How a run goes
     1. On PostgreSQL the run takes a session-level advisory lock, held on a connection of its own for the whole run.
        A second run started meanwhile waits for the first to finish and then finds nothing left to pay. Holding
        the lock also proves that any run row still marked `running` belongs to a process that died: it is marked
        failed. (SQLite has no such lock: a run left `running` for longer than STALE_AFTER is marked failed.)
-    2. The run row is written (status running) and committed, then the ids of the due rows of active investments
-       are read once, ordered by investor: an investor's periods fall in one batch, so their wallet moves once per
-       run, and a batch writes to few pages of accounts and postings.
+    2. The run row is written (status running) and committed; the capital of periods that wait is paid from
+       escrow (one unit of work); then the ids of the rows of funded periods are read once.
     3. The ids are paid in batches of BATCH_SIZE, each batch one unit of work:
-       - claim: the calendar rows still there, due, and whose investment is active are deleted and returned (a
-         paid period leaves the calendar; its payment row is its record). On PostgreSQL they are chosen
-         `FOR UPDATE SKIP LOCKED` (and, for the periods that write to their investment, the investment
-         `FOR NO KEY UPDATE SKIP LOCKED`): a run that does not hold the run lock only ever takes rows nobody else
-         holds, and a cancellation (which locks the investment, then deletes its calendar, then posts) never
-         deadlocks with a run;
+       - claim: the calendar rows still there and due are deleted and returned (a paid period leaves the
+         calendar; its payment row is its record). On PostgreSQL they are chosen `FOR UPDATE SKIP LOCKED` (and,
+         for the periods that write to their investment, the investment `FOR NO KEY UPDATE SKIP LOCKED`): a
+         cancellation (which locks the investment, then trims its calendar, then posts) never deadlocks with a run;
        - the journal entries (kind `returns`, up to ENTRY_SIZE payments of one property each) are posted by the
          ledger's bulk posting, which writes them, their postings and the cached balances (batch.post_entries);
        - return_payments rows are inserted with `ON CONFLICT (investment_id, period_index) DO NOTHING`; if any
@@ -30,6 +55,8 @@ How a run goes
        - the run's counters move; commit.
     4. The run is marked succeeded (or failed, with the error); committed batches stay paid either way, and the
        next run pays what is left. UNIQUE(investment_id, period_index) on return_payments backs all of this.
+    5. Its callers (the beat/console task, the command line) then pay the declared distributions waiting for
+       funding that the accounts now cover (declared.pay_waiting), once the lock is released.
 
 On PostgreSQL a batch is done by the server, one statement per step over the whole batch (postgres.py). On SQLite
 (the zero-setup default, one writer at a time) rows come to Python and go back by executemany (sqlite.py).
@@ -45,13 +72,14 @@ from collections.abc import Callable
 from datetime import date, timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Date, bindparam, text
+from sqlalchemy import CursorResult
 
 from app.core.db import discard, in_unit_of_work, unit_of_work, utcnow
 from app.core.errors import ValidationError
 from app.extensions import db
 from app.investing.models import FAILED, RUNNING, SUCCEEDED, DistributionRun
-from app.investing.returns.batch import Accounts, PaidElsewhere, RunInfo
+from app.investing.returns.batch import Accounts, PaidElsewhere, RunInfo, pay_waiting_capital
+from app.investing.returns.funded import FUNDED_IDS
 from app.investing.returns.postgres import Postgres
 from app.investing.returns.sqlite import SQLite
 
@@ -73,13 +101,10 @@ def dialect() -> Postgres | SQLite:
 
 
 def due_ids(as_of: date) -> array:
-    """Ids of the calendar rows due by `as_of` whose investment is active, by investor (an investor's periods fall
-    in one batch: their wallet moves once per run, and a batch touches few pages of accounts and postings)."""
+    """Ids of the calendar rows of the periods due by `as_of` that the distributions accounts cover (funded.py),
+    ordered by property, due date and row: a period's rows are contiguous."""
     ids = array("q")
-    result = db.session.execute(
-        text("SELECT s.id FROM return_schedule AS s JOIN investments AS i ON i.id = s.investment_id "
-             "WHERE s.due_on <= :as_of AND i.status = 'active' ORDER BY s.user_id, s.id")
-        .bindparams(bindparam("as_of", type_=Date())), {"as_of": as_of})
+    result = db.session.execute(FUNDED_IDS, {"as_of": as_of})
     for part in result.partitions(50_000):
         ids.extend(row[0] for row in part)
     return ids
@@ -99,7 +124,7 @@ def _reap_stale(holding_lock: bool) -> int:
 def distribute(as_of: date | None = None, *, trigger: str = "cli", actor_id: int | None = None,
                batch_size: int = BATCH_SIZE, exclusive: bool = True,
                after_batch: Callable[[int], None] | None = None) -> DistributionRun:
-    """Pay every period due by `as_of` (default today) and unpaid. Commits per batch; returns the run, succeeded or
+    """Pay every period due by `as_of` (default today), unpaid and funded (the rest waits). Commits per batch; returns the run, succeeded or
     failed (with its error). Idempotent: a second run, a concurrent run or a retried task pays nothing twice.
     `exclusive=False` skips the run lock (row locks alone then keep concurrent runs apart); `after_batch` is called
     with the batch number after each commit."""
@@ -133,6 +158,9 @@ def distribute(as_of: date | None = None, *, trigger: str = "cli", actor_id: int
         started = time.monotonic()
         accounts = Accounts()
         try:
+            with unit_of_work():
+                pay_waiting_capital(accounts, info, utcnow())
+            accounts.committed()
             ids = due_ids(as_of)
             discard()  # the read is over: each batch is a transaction of its own
             for batch_no, start in enumerate(range(0, len(ids), batch_size), start=1):
@@ -157,10 +185,10 @@ def distribute(as_of: date | None = None, *, trigger: str = "cli", actor_id: int
             accounts.rolled_back()
             log.exception("returns run #%s failed", run_id)
             _finish(run_id, FAILED, started, error=f"{type(exc).__name__}: {exc}"[:2000])
-        return db.session.get_one(DistributionRun, run_id)
     finally:
         if lock is not None:
             sql.release_run_lock(lock)
+    return db.session.get_one(DistributionRun, run_id)
 
 
 def _finish(run_id: int, status: str, started: float, *, error: str | None = None) -> None:

@@ -3,10 +3,12 @@ batch, and no calendar row travels to Python and back (a run of a million positi
 turning rows into parameters otherwise). Only the batch's journal entries come up — one row per entry, with its
 investors and amounts as arrays — to be posted by the ledger's bulk posting (`ledger.post_many`, set-based too).
 
-The ids come from engine.due_ids, which keeps the periods of active investments only. An investment stops being
-active either through the run itself (completed, once its calendar is empty) or through a cancellation, which
-deletes its calendar in the same transaction: so a period read as due is, at the claim, either still payable or
-gone, and the claim needs to read the investment only for the periods that write to it.
+The ids come from engine.due_ids: the rows of the funded periods (funded.py) of investments not still being paid
+for. An investment stops being active either through the run itself (completed, once its calendar is empty) or
+through a cancellation, which in the same transaction drops its future rows and keeps the due ones without their
+capital and last flag (refunded with the escrow): so a period read as due is, at the claim, still payable, and the
+claim needs to read the investment only for the periods that write to it (capital back or the last period, of
+active investments only).
 
 Claiming deletes the calendar rows (`DELETE ... RETURNING`, the rows chosen `FOR UPDATE SKIP LOCKED`) into a
 temporary table dropped at commit (`return_batch`: the rows claimed and the entry chunk each falls in). The

@@ -34,7 +34,7 @@ class SQLite:
         DELETE FROM return_schedule
         WHERE id IN (SELECT value FROM json_each(:ids)) AND due_on <= :as_of
           AND EXISTS (SELECT 1 FROM investments AS i WHERE i.id = return_schedule.investment_id
-                                                       AND i.status = 'active')
+                                                       AND i.status <> 'paying')
         RETURNING id, investment_id, property_id, user_id, period_index, due_on, amount, capital, "last"
     """).bindparams(_AS_OF)
     RECONCILE = text("""
