@@ -55,6 +55,7 @@ from app.investing.models import (
     Investment,
     ScheduledReturn,
 )
+from app.investing.returns.postgres import RUN_LOCK_KEY
 from app.ledger import services as ledger
 from app.ledger.models import USER_WALLET, Account
 from app.notifications.services import notify, recipients_for
@@ -264,8 +265,6 @@ def _covered(d: DeclaredDistribution) -> bool:
 
 def _no_run_in_progress() -> bool:
     if db.engine.dialect.name == "postgresql":
-        from app.investing.returns.postgres import RUN_LOCK_KEY
-
         # the run holds it (exclusive) for its whole run; taken here shared (declared payments do not wait for each
         # other: the account row lock orders those of one property), it keeps a run from starting until this commits
         return bool(db.session.execute(text("SELECT pg_try_advisory_xact_lock_shared(:k)"),

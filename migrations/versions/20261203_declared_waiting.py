@@ -2,7 +2,7 @@
 cover waits (approved, unpaid) and is paid by a later run once funded
 
 Revision ID: 20261203_declared_waiting
-Revises: 20261203_secret_links
+Revises: 20261203_operator_funding
 Create Date: 2026-12-03 12:00:00.000000
 
 """
@@ -11,7 +11,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = '20261203_declared_waiting'
-down_revision = '20261203_property_approvals'
+down_revision = '20261203_operator_funding'
 branch_labels = None
 depends_on = None
 

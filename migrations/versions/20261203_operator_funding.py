@@ -9,7 +9,7 @@
 - distributions accounts may no longer go negative (allow_negative false: the CHECK on balances holds them).
 
 Revision ID: 20261203_operator_funding
-Revises: 20261203_secret_links
+Revises: 20261203_property_approvals
 Create Date: 2026-12-03 11:50:00.000000
 
 """
@@ -22,7 +22,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = '20261203_operator_funding'
-down_revision = '20261203_money_settings'
+down_revision = '20261203_property_approvals'
 branch_labels = None
 depends_on = None
 

@@ -5,7 +5,7 @@
   withdrawn by the submitter; one pending request per property; the terms' fingerprint at submission.
 
 Revision ID: 20261203_property_approvals
-Revises: 20261203_secret_links
+Revises: 20261203_money_settings
 Create Date: 2026-12-03 11:45:00.000000
 
 """
@@ -16,7 +16,7 @@ ID = sa.BigInteger().with_variant(sa.Integer(), 'sqlite')
 
 # revision identifiers, used by Alembic.
 revision = '20261203_property_approvals'
-down_revision = '20261203_operator_funding'
+down_revision = '20261203_money_settings'
 branch_labels = None
 depends_on = None
 

@@ -294,7 +294,7 @@ def test_migration_brings_negative_distributions_accounts_to_zero(scratch_url):
     upgrade brings it to zero from operator funding, in a balanced entry, with a row finance confirms."""
     scratch = create_app(test_config(scratch_url))
     with scratch.app_context():
-        upgrade(directory=MIGRATIONS, revision="20261203_secret_links")
+        upgrade(directory=MIGRATIONS, revision="20261203_property_approvals")
         with unit_of_work():
             manager = UserFactory(role="property_manager")
             p = PropertyFactory(publish=True, actor=manager)

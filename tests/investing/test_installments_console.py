@@ -245,7 +245,6 @@ def test_declare_preview_approve_and_pay_through_the_console(client, login, make
     users = [make_investor("5000.00") for _ in range(3)]
     for u in users:
         _invest(u, p, "1000.00")
-    fund_distributions(p.id, 10_000)
     _maker, _checker, second = _two_finance_clients(client, login, make_user)
     start, end = (date.today() - timedelta(days=30)).isoformat(), date.today().isoformat()
     form = _page(client, "/admin/declared_distributions/new")
