@@ -1,4 +1,4 @@
-"""flask users / seed / ledger / audit / keys / returns commands. Each command that writes is one unit of work,
+"""flask users / seed / ledger / audit / keys / returns / config commands. Each command that writes is one unit of work,
 but for the jobs that commit per batch themselves (the demo's returns run, `returns distribute`)."""
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import click
 from flask import Flask, current_app
 
 from app.auth import services as auth
+from app.config import CONFIGS
 from app.core import audit
 from app.core.crypto import rotate_all
 from app.core.db import discard, unit_of_work
@@ -28,6 +29,7 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(audit_cli)
     app.cli.add_command(keys_cli)
     app.cli.add_command(returns_cli)
+    app.cli.add_command(config_cli)
 
 
 @click.group("users", help="Manage user accounts.")
@@ -91,6 +93,25 @@ def seed_demo():
     for login in logins:
         extra = f"  TOTP secret {login.totp_secret}" if login.totp_secret else ""
         click.echo(f"  {login.role:<17} {login.email:<26} {login.password}{extra}")
+
+
+@click.group("config", help="Configuration tools.")
+def config_cli():
+    pass
+
+
+@config_cli.command("check")
+def check_config():
+    """Print every problem of the configuration this environment gives the app; exit 1 on an error."""
+    name = current_app.config["CONFIG_NAME"]
+    problems = CONFIGS[name].problems(current_app.config)
+    for problem in problems:
+        click.echo(str(problem), err=problem.error)
+    errors = sum(problem.error for problem in problems)
+    if errors:
+        click.echo(f"config NOT ok ({name}): {errors} error(s), {len(problems) - errors} warning(s)", err=True)
+        sys.exit(1)
+    click.echo(f"config ok ({name})" + (f": {len(problems)} warning(s)" if problems else ""))
 
 
 @click.group("ledger", help="Ledger tools.")

@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import timedelta
-from typing import overload
+from typing import Any, overload
 
 
 @overload
@@ -29,6 +31,19 @@ def normalize_database_url(url: str) -> str:
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://"):]
     return url
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One problem of a configuration, named by its environment variable. An error stops the app from starting;
+    a warning does not."""
+
+    variable: str
+    message: str
+    error: bool = True
+
+    def __str__(self) -> str:
+        return f"{'error' if self.error else 'warning'}: {self.variable}: {self.message}"
 
 
 class Config:
@@ -178,8 +193,18 @@ class Config:
     CELERY_TASK_ALWAYS_EAGER = False
 
     @classmethod
-    def validate(cls, config: dict) -> None:
-        """Development and testing accept generated secrets."""
+    def problems(cls, config: Mapping[str, Any]) -> list[Problem]:
+        """Every problem of `config` (the app's loaded configuration): development and testing accept generated
+        secrets, SQLite, any host and mail written to the log."""
+        return []
+
+    @classmethod
+    def validate(cls, config: Mapping[str, Any]) -> None:
+        """Refuse to start with an error (every error is named)."""
+        errors = [problem for problem in cls.problems(config) if problem.error]
+        if errors:
+            raise RuntimeError(f"{cls.NAME} configuration: " + "; ".join(
+                f"{problem.variable}: {problem.message}" for problem in errors))
 
 
 class Development(Config):
@@ -208,20 +233,27 @@ class Production(Config):
     PREFERRED_URL_SCHEME = "https"
 
     @classmethod
-    def validate(cls, config: dict) -> None:
-        missing = [name for name in ("SECRET_KEY", "FIELD_ENCRYPTION_KEYS") if not config.get(name)]
+    def problems(cls, config: Mapping[str, Any]) -> list[Problem]:
+        found = [Problem(name, "missing") for name in ("SECRET_KEY", "FIELD_ENCRYPTION_KEYS") if not config.get(name)]
         if not _env("DATABASE_URL"):
-            missing.append("DATABASE_URL")
+            found.append(Problem("DATABASE_URL", "missing"))
+        elif str(config["SQLALCHEMY_DATABASE_URI"]).startswith("sqlite"):
+            found.append(Problem("DATABASE_URL", "production needs PostgreSQL: it points at SQLite"))
         if not _env("BASE_URL"):
-            missing.append("BASE_URL")
-        if missing:
-            raise RuntimeError("production configuration is missing: " + ", ".join(missing))
-        if config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
-            raise RuntimeError("production needs PostgreSQL: DATABASE_URL points at SQLite")
+            found.append(Problem("BASE_URL", "missing (every link in mail, SMS, push and API answers is built from it)"))
+        elif not str(config.get("BASE_URL", "")).startswith("https://"):
+            found.append(Problem("BASE_URL", "not https: links and cookies need TLS", error=False))
         if config.get("RECOVERY_CODE_KEY") and len(config["RECOVERY_CODE_KEY"]) < 32:
-            raise RuntimeError("RECOVERY_CODE_KEY must be at least 32 characters (or unset: derived from SECRET_KEY)")
+            found.append(Problem("RECOVERY_CODE_KEY", "must be at least 32 characters (or unset: derived from "
+                                                      "SECRET_KEY)"))
         if not config.get("MAIL_SERVER"):
-            raise RuntimeError("production needs SMTP: set MAIL_SERVER (mail is never written to the log there)")
+            found.append(Problem("MAIL_SERVER", "production needs SMTP (mail is never written to the log there)"))
+        if not config.get("TRUSTED_HOSTS"):
+            found.append(Problem("TRUSTED_HOSTS", "unset: the app answers any Host header; name the public host(s)",
+                                 error=False))
+        if not (config.get("METRICS_TOKEN") or _env("METRICS_TOKEN")):
+            found.append(Problem("METRICS_TOKEN", "unset: /metrics needs a bearer token in production", error=False))
+        return found
 
 
 CONFIGS = {"development": Development, "testing": Testing, "production": Production}

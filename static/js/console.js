@@ -2,10 +2,12 @@
 (function () {
   "use strict";
 
-  // Flask-Admin's inert links (href="javascript:void(0)") are dropdown toggles and the current tab: never follow
-  // them (the policy would refuse to run the URL anyway).
+  // Inert links are dropdown toggles, filter names, the current tab and pagination: never follow them. Our templates
+  // write them href="#" (Bootstrap's dropdowns and Flask-Admin's scripts act on the click, but its filter list
+  // would still jump to the top of the page); the Flask-Admin templates we do not override keep
+  // href="javascript:void(0)", which the policy would refuse to run anyway.
   document.addEventListener("click", function (event) {
-    var link = event.target instanceof Element ? event.target.closest("a[href^='javascript:']") : null;
+    var link = event.target instanceof Element ? event.target.closest("a[href='#'], a[href^='javascript:']") : null;
     if (link) { event.preventDefault(); }
   }, true);
 

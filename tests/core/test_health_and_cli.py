@@ -133,3 +133,86 @@ def test_production_config_demands_its_secrets(monkeypatch):
     monkeypatch.delenv("SECRET_KEY", raising=False)
     with pytest.raises(RuntimeError, match="SECRET_KEY"):
         create_app("production")
+
+
+# flask config check ------------------------------------------------------------------------------------------------
+PRODUCTION = {"CONFIG": "production", "SECRET_KEY": "s" * 40, "FIELD_ENCRYPTION_KEYS": TEST_FERNET_KEYS,
+              "SQLALCHEMY_DATABASE_URI": "postgresql+psycopg://freehold@db.internal/freehold",
+              "MAIL_SERVER": "smtp.internal", "BASE_URL": "https://freehold.example",
+              "TRUSTED_HOSTS": ["freehold.example"]}
+
+
+@pytest.fixture
+def production_env(monkeypatch):
+    """The environment a sound production deployment has (the app reads DATABASE_URL and BASE_URL from it)."""
+    monkeypatch.setenv("DATABASE_URL", PRODUCTION["SQLALCHEMY_DATABASE_URI"])
+    monkeypatch.setenv("BASE_URL", PRODUCTION["BASE_URL"])
+    monkeypatch.setenv("METRICS_TOKEN", "m" * 32)
+
+
+def _check(application):
+    with application.app_context():  # the command runs in the current app context (the suite pushes its own)
+        return application.test_cli_runner().invoke(args=["config", "check"])
+
+
+def test_config_check_passes_for_the_test_configuration(app):
+    result = _check(app)
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == "config ok (testing)"
+
+
+def test_config_check_passes_for_a_complete_production_configuration(production_env):
+    from app import create_app
+
+    result = _check(create_app(dict(PRODUCTION)))
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == "config ok (production)"
+
+
+def test_config_check_warns_of_an_open_host_list_and_metrics_without_a_token(production_env, monkeypatch):
+    from app import create_app
+
+    monkeypatch.delenv("METRICS_TOKEN")
+    result = _check(create_app(dict(PRODUCTION, TRUSTED_HOSTS=[], BASE_URL="http://freehold.example")))
+    assert result.exit_code == 0, result.output  # warnings do not fail the check
+    lines = result.output.strip().splitlines()
+    assert "warning: TRUSTED_HOSTS: unset: the app answers any Host header; name the public host(s)" in lines
+    assert "warning: METRICS_TOKEN: unset: /metrics needs a bearer token in production" in lines
+    assert "warning: BASE_URL: not https: links and cookies need TLS" in lines
+    assert lines[-1] == "config ok (production): 3 warning(s)"
+
+
+def test_config_check_names_every_error_and_exits_1(production_env, monkeypatch):
+    from app import create_app
+
+    application = create_app(dict(PRODUCTION))
+    # what the environment would have given an app that cannot start (create_app refuses it): checked as loaded
+    monkeypatch.delitem(application.config, "SECRET_KEY")
+    monkeypatch.setitem(application.config, "MAIL_SERVER", None)
+    monkeypatch.setitem(application.config, "RECOVERY_CODE_KEY", "too-short")
+    monkeypatch.setitem(application.config, "TRUSTED_HOSTS", None)
+    monkeypatch.delenv("BASE_URL")
+    result = _check(application)
+    assert result.exit_code == 1
+    lines = result.output.strip().splitlines()
+    for expected in ("error: SECRET_KEY: missing",
+                     "error: BASE_URL: missing (every link in mail, SMS, push and API answers is built from it)",
+                     "error: RECOVERY_CODE_KEY: must be at least 32 characters (or unset: derived from SECRET_KEY)",
+                     "error: MAIL_SERVER: production needs SMTP (mail is never written to the log there)",
+                     "warning: TRUSTED_HOSTS: unset: the app answers any Host header; name the public host(s)"):
+        assert expected in lines
+    assert lines[-1] == "config NOT ok (production): 4 error(s), 1 warning(s)"
+
+
+def test_production_refuses_to_start_naming_every_error(monkeypatch):
+    from app import create_app
+
+    monkeypatch.setenv("DATABASE_URL", "sqlite:///instance/prod.db")
+    monkeypatch.delenv("BASE_URL", raising=False)
+    with pytest.raises(RuntimeError) as refused:
+        create_app({"CONFIG": "production", "SECRET_KEY": None, "FIELD_ENCRYPTION_KEYS": None,
+                    "SQLALCHEMY_DATABASE_URI": "sqlite:///instance/prod.db", "MAIL_SERVER": None})
+    message = str(refused.value)
+    for variable in ("SECRET_KEY", "FIELD_ENCRYPTION_KEYS", "DATABASE_URL", "BASE_URL", "MAIL_SERVER"):
+        assert f"{variable}: " in message
+    assert "TRUSTED_HOSTS" not in message  # a warning does not stop the app

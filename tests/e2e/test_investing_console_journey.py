@@ -3,7 +3,6 @@ declared distribution previewed, declared, approved by a second finance user and
 page go to test-artifacts/investing-*.png; the ledger verifies at the end."""
 from datetime import date, timedelta
 
-import pyotp
 import pytest
 from playwright.sync_api import expect
 from sqlalchemy import select
@@ -18,22 +17,10 @@ from app.ledger.checks import verify
 from app.payments import services as payments
 from app.properties.models import Property
 from app.seed import seed_demo
+from tests.e2e.staff import staff_page
 from tests.support import fund_distributions
 
 pytestmark = pytest.mark.e2e
-
-
-def _staff_page(browser, live_server, login):
-    page = browser.new_context(viewport={"width": 1440, "height": 1000}).new_page()
-    page.on("dialog", lambda dialog: dialog.accept())
-    page.goto(f"{live_server}/login")
-    page.fill("#email", login.email)
-    page.fill("#password", login.password)
-    page.click("button[type=submit]")
-    page.fill("#code", pyotp.TOTP(login.totp_secret).now())
-    page.click("button[type=submit]")
-    expect(page).to_have_url(f"{live_server}/admin/")
-    return page
 
 
 @unit_of_work
@@ -68,7 +55,7 @@ def test_finance_cancels_a_default_and_pays_a_declared_distribution(browser, liv
     fund_distributions(lofts.id, 100_000, key="journey-funding:lofts")  # the operator funded October's rent
     defaulted = plans[0]
 
-    finance = _staff_page(browser, live_server, logins["finance@example.com"])
+    finance = staff_page(browser, live_server, logins["finance@example.com"])
     finance.goto(f"{live_server}/admin/installments/")
     expect(finance.get_by_test_id("installment-summary")).to_contain_text("in default")
     shot(finance, "1-installments")
@@ -98,7 +85,7 @@ def test_finance_cancels_a_default_and_pays_a_declared_distribution(browser, liv
     distribution_url = finance.url
     shot(finance, "6-declared-draft")
 
-    second = _staff_page(browser, live_server, logins["finance2@example.com"])
+    second = staff_page(browser, live_server, logins["finance2@example.com"])
     second.goto(distribution_url)
     second.get_by_role("button", name="Approve this split").click()
     expect(second.get_by_text("Approved: the split is frozen")).to_be_visible()

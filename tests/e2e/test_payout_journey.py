@@ -1,28 +1,15 @@
 """An investor withdraws, two finance users approve (above the two-person threshold), one marks it paid with
 the bank reference, and the investor sees it paid. Screenshots of the portal and console pages go to
 test-artifacts/payout-*.png; the ledger verifies at the end."""
-import pyotp
 import pytest
 from playwright.sync_api import expect
 
 from app.extensions import db
 from app.ledger.checks import verify
 from app.seed import seed_demo
+from tests.e2e.staff import staff_page
 
 pytestmark = pytest.mark.e2e
-
-
-def _staff_page(browser, live_server, login):
-    page = browser.new_context(viewport={"width": 1440, "height": 1000}).new_page()
-    page.on("dialog", lambda dialog: dialog.accept())
-    page.goto(f"{live_server}/login")
-    page.fill("#email", login.email)
-    page.fill("#password", login.password)
-    page.click("button[type=submit]")
-    page.fill("#code", pyotp.TOTP(login.totp_secret).now())
-    page.click("button[type=submit]")
-    expect(page).to_have_url(f"{live_server}/admin/")
-    return page
 
 
 def test_investor_withdraws_two_approve_one_pays(page, browser, live_server, artifacts_dir):
@@ -51,7 +38,7 @@ def test_investor_withdraws_two_approve_one_pays(page, browser, live_server, art
     expect(page.get_by_test_id("methods")).to_contain_text("••••••••6789")
     shot(page, "3-portal-bank-accounts")
 
-    first = _staff_page(browser, live_server, logins["finance@example.com"])
+    first = staff_page(browser, live_server, logins["finance@example.com"])
     first.goto(f"{live_server}/admin/payouts/")
     expect(first.get_by_text(f"Open #{payout_id}")).to_be_visible()
     shot(first, "4-console-queue")
@@ -64,7 +51,7 @@ def test_investor_withdraws_two_approve_one_pays(page, browser, live_server, art
     expect(first.get_by_text("First approval recorded")).to_be_visible()
     expect(first.get_by_test_id("payout-status")).to_have_text("requested")
 
-    second = _staff_page(browser, live_server, logins["finance2@example.com"])
+    second = staff_page(browser, live_server, logins["finance2@example.com"])
     second.goto(f"{live_server}/admin/payouts/case/{payout_id}")
     second.get_by_test_id("approve").click()
     expect(second.get_by_text("Approved.")).to_be_visible()

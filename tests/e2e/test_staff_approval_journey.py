@@ -1,7 +1,6 @@
 """Two admins reset a staff member's two-factor authentication: the demo's admin proposes it from the user's page,
 nothing changes yet; the demo's second admin signs in, opens the request in the queue and approves it; the
 compliance officer's 2FA is off in the database. Screenshots go to test-artifacts/staff-approval-*.png."""
-import pyotp
 import pytest
 from playwright.sync_api import expect
 from sqlalchemy import select
@@ -9,20 +8,9 @@ from sqlalchemy import select
 from app.auth.models import StaffActionRequest, User
 from app.extensions import db
 from app.seed import seed_demo
+from tests.e2e.staff import staff_page
 
 pytestmark = pytest.mark.e2e
-
-
-def _staff_page(browser, live_server, login):
-    page = browser.new_context(viewport={"width": 1440, "height": 1000}).new_page()
-    page.goto(f"{live_server}/login")
-    page.fill("#email", login.email)
-    page.fill("#password", login.password)
-    page.click("button[type=submit]")
-    page.fill("#code", pyotp.TOTP(login.totp_secret).now())
-    page.click("button[type=submit]")
-    expect(page).to_have_url(f"{live_server}/admin/")
-    return page
 
 
 def _compliance():
@@ -36,7 +24,7 @@ def test_an_admin_proposes_a_staff_2fa_reset_and_a_second_admin_approves(browser
     target = _compliance()
     assert target.totp_enabled
 
-    first = _staff_page(browser, live_server, logins["admin@example.com"])
+    first = staff_page(browser, live_server, logins["admin@example.com"])
     first.goto(f"{live_server}/admin/users/details/?id={target.id}")
     reset = first.locator("form[action$='/reset-2fa']")
     reset.locator("input[name=reason]").fill("Lost phone; identity confirmed on a video call")
@@ -48,7 +36,7 @@ def test_an_admin_proposes_a_staff_2fa_reset_and_a_second_admin_approves(browser
     request = db.session.scalar(select(StaffActionRequest))
     assert request.status == "pending"
 
-    second = _staff_page(browser, live_server, logins["admin2@example.com"])
+    second = staff_page(browser, live_server, logins["admin2@example.com"])
     second.goto(f"{live_server}/admin/staff_requests/")
     expect(second.get_by_text("compliance@example.com")).to_be_visible()
     shot(second, "2-queue")
