@@ -140,14 +140,14 @@ def test_hostile_names_and_titles_never_run_in_the_portal_or_the_console(browser
     assert staff.dialogs[-1] == ("confirm", f"Submit Tower {PAYLOAD} for publication?")
     staff.assert_clean()
     db.session.expire_all()
-    assert db.session.scalar(select(PropertyApproval.id)) is None
+    assert db.session.scalar(select(PropertyApproval.id).where(PropertyApproval.property_id == draft.id)) is None
     staff.answer = "accept"
     page.get_by_role("button", name="Submit for publication").click()
     expect(page.locator(".alert-success").first).to_be_visible()
     staff.assert_clean()
     db.session.expire_all()
     assert db.session.get(Property, draft.id).status == "draft"  # published only when finance approves
-    assert db.session.scalar(select(PropertyApproval.status)) == "pending"
+    assert db.session.scalar(select(PropertyApproval.status).where(PropertyApproval.property_id == draft.id)) == "pending"
 
     # The approval page names the title as plain text too; the admin who submitted cannot approve it.
     staff.goto("/admin/property_approvals/")

@@ -75,7 +75,7 @@ def test_an_offering_is_approved_funded_by_two_and_a_run_pays(browser, live_serv
     finance.fill("#bank_reference", "OPERATOR-HARBOUR-2026-12")
     finance.fill("#note", "Rent received for the overdue quarters")
     finance.get_by_role("button", name="Propose").click()
-    expect(finance.get_by_text("a second finance user must approve it")).to_be_visible()
+    expect(finance.locator(".alert-success")).to_contain_text("a second finance user must approve it")
     shot(finance, "4-proposed")
     proposal = db.session.scalar(select(DistributionFunding).where(DistributionFunding.property_id == harbour.id))
     assert proposal.status == "proposed" and funding.distributions_balance(harbour.id) == 0  # not before the second
