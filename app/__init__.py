@@ -25,10 +25,12 @@ _read_dotenv()
 from app.config import CONFIGS, Config, config_from_env  # noqa: E402
 
 
-def create_app(config: type[Config] | str | dict | None = None) -> Flask:
-    """config: a Config class, a name ("development", "testing", "production"), or a dict of overrides."""
+def create_app(config: type[Config] | str | dict | None = None, *, validate: bool = True) -> Flask:
+    """config: a Config class, a name ("development", "testing", "production"), or a dict of overrides.
+    validate=False builds the app even from a configuration it would refuse (an error in production): only for
+    `flask config check`, which lists those errors instead of stopping at them (wsgi.py)."""
     app = Flask(__name__, template_folder="../templates", static_folder="../static", instance_relative_config=True)
-    _load_config(app, config)
+    _load_config(app, config, validate=validate)
 
     # Imported here, not at the top: this package's __init__ runs before any module under app/ does, so importing
     # the application's modules at the top would load all of them (views, console, API, tasks) whenever any one
@@ -84,7 +86,7 @@ def create_app(config: type[Config] | str | dict | None = None) -> Flask:
     return app
 
 
-def _load_config(app: Flask, config) -> None:
+def _load_config(app: Flask, config, *, validate: bool = True) -> None:
     overrides: dict = {}
     if config is None:
         cls = config_from_env()
@@ -110,7 +112,8 @@ def _load_config(app: Flask, config) -> None:
 
     app.config["SQLALCHEMY_DATABASE_URI"] = _absolute_sqlite(app.config["SQLALCHEMY_DATABASE_URI"], root)
     _derive_service_urls(app, instance)
-    cls.validate(app.config)
+    if validate:
+        cls.validate(app.config)
 
 
 def _absolute_sqlite(url: str, root: Path) -> str:

@@ -216,3 +216,25 @@ def test_production_refuses_to_start_naming_every_error(monkeypatch):
     for variable in ("SECRET_KEY", "FIELD_ENCRYPTION_KEYS", "DATABASE_URL", "BASE_URL", "MAIL_SERVER"):
         assert f"{variable}: " in message
     assert "TRUSTED_HOSTS" not in message  # a warning does not stop the app
+
+
+def test_config_check_from_the_shell_lists_the_errors_of_a_configuration_that_cannot_start(tmp_path):
+    """`flask config check` on a production environment missing its secrets: every error named, exit 1, no
+    traceback; any other command still refuses to start with that configuration."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    flask = str(Path(sys.executable).parent / "flask")
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "FREEHOLD_CONFIG": "production", "FLASK_APP": "wsgi"}
+    checked = subprocess.run([flask, "config", "check"], cwd=root, env=env, capture_output=True, text=True,
+                             timeout=120, check=False)
+    assert checked.returncode == 1
+    assert "Traceback" not in checked.stderr + checked.stdout
+    for variable in ("SECRET_KEY", "FIELD_ENCRYPTION_KEYS", "DATABASE_URL", "BASE_URL", "MAIL_SERVER"):
+        assert f"error: {variable}: " in checked.stderr
+    assert "config NOT ok (production): 5 error(s), 2 warning(s)" in checked.stderr
+    refused = subprocess.run([flask, "ledger", "verify"], cwd=root, env=env, capture_output=True, text=True,
+                             timeout=120, check=False)
+    assert refused.returncode != 0 and "production configuration: SECRET_KEY: missing" in refused.stderr
