@@ -152,6 +152,8 @@ class Config:
     LOCKOUT_THRESHOLD = int(_env("LOCKOUT_THRESHOLD", "10") or 10)
     LOCKOUT_BASE = timedelta(minutes=1)
     LOCKOUT_MAX = timedelta(hours=24)
+    # a source's failures are forgotten this long after its last one, once no lock of it is running
+    SIGNIN_FAILURES_KEPT = timedelta(days=int(_env("SIGNIN_FAILURES_KEPT_DAYS", "30") or 30))
     # Per account across every address (accounts without 2FA): this many failures within the window lock the
     # account everywhere for the duration, or until a password reset
     ACCOUNT_LOCKOUT_THRESHOLD = int(_env("ACCOUNT_LOCKOUT_THRESHOLD", "50") or 50)

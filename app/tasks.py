@@ -1,6 +1,7 @@
 """Every Celery task module, imported so the worker registers them, and the beat schedule."""
 from celery.schedules import crontab
 
+from app.auth import tasks as auth_tasks  # noqa: F401
 from app.investing import reminder_tasks as installment_reminder_tasks  # noqa: F401
 from app.investing import tasks as investing_tasks  # noqa: F401
 from app.kyc import tasks as kyc_tasks  # noqa: F401
@@ -19,5 +20,6 @@ BEAT_SCHEDULE = {
     "payments-sweep-inbox": {"task": "payments.sweep_inbox", "schedule": 60.0},
     "payouts-remind-finance": {"task": "payouts.remind_finance", "schedule": crontab(hour="8-18", minute=0)},
     "installments-remind-daily": {"task": "investing.installment_reminders", "schedule": crontab(hour=7, minute=0)},
+    "signin-failures-prune-daily": {"task": "auth.prune_signin_failures", "schedule": crontab(hour=4, minute=20)},
     "returns-distribute-daily": {"task": "investing.distribute_returns", "schedule": crontab(hour=1, minute=0)},
 }

@@ -135,3 +135,15 @@ def clear_all(user: User) -> None:
     user.locked_until = None
     db.session.flush()
 
+
+
+def prune(now: datetime | None = None) -> int:
+    """Forget the failures of sources that have been quiet for SIGNIN_FAILURES_KEPT and whose lock, if any, is over
+    (the nightly job): the table holds recent guessing, not every address that ever mistyped. Returns the rows gone."""
+    now = now or utcnow()
+    quiet_since = now - current_app.config["SIGNIN_FAILURES_KEPT"]
+    result = db.session.execute(delete(SigninFailure).where(
+        SigninFailure.last_failure_at < quiet_since,
+        or_(SigninFailure.locked_until.is_(None), SigninFailure.locked_until <= now))
+        .execution_options(synchronize_session=False))
+    return int(getattr(result, "rowcount", 0) or 0)

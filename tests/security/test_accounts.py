@@ -272,6 +272,30 @@ def enrolled(make_user):
     return user, codes
 
 
+def test_the_nightly_job_forgets_quiet_sources_but_keeps_recent_guessing_and_running_locks(app, make_user):
+    """signin_failures holds recent guessing only: a source quiet for SIGNIN_FAILURES_KEPT with no lock running is
+    forgotten by the nightly job; a recent source, and an old one still locked, stay. Running it twice changes
+    nothing more."""
+    from datetime import timedelta
+
+    from app.auth.tasks import prune_signin_failures
+    from app.tasks import BEAT_SCHEDULE
+
+    assert any(e["task"] == "auth.prune_signin_failures" for e in BEAT_SCHEDULE.values())
+    owner = make_user()
+    now, kept = utcnow(), app.config["SIGNIN_FAILURES_KEPT"]
+    rows = {"quiet": dict(last_failure_at=now - kept - timedelta(days=1), locked_until=None),
+            "lock-over": dict(last_failure_at=now - kept - timedelta(days=2), locked_until=now - kept),
+            "recent": dict(last_failure_at=now - timedelta(days=1), locked_until=None),
+            "still-locked": dict(last_failure_at=now - kept - timedelta(days=1), locked_until=now + timedelta(hours=1))}
+    for source, values in rows.items():
+        db.session.execute(insert(SigninFailure).values(user_id=owner.id, source=source, failures=3, **values))
+    db.session.commit()
+    assert prune_signin_failures.delay().get() == 2
+    assert sorted(db.session.scalars(select(SigninFailure.source))) == ["recent", "still-locked"]
+    assert prune_signin_failures.delay().get() == 0
+
+
 def test_a_copied_database_does_not_reveal_recovery_codes(app, make_user, monkeypatch):
     user, codes = enrolled(make_user)
     stored = {c.code_hash for c in db.session.scalars(select(RecoveryCode).where(RecoveryCode.user_id == user.id))}
