@@ -21,7 +21,7 @@ from app.auth import services as auth
 from app.auth.login import current_session
 from app.core.audit import record
 from app.core.csvfile import csv_response, escape_cell
-from app.core.db import unit_of_work
+from app.core.db import in_unit_of_work, unit_of_work
 from app.core.errors import DomainError, Forbidden
 from app.core.money import Money
 from app.core.security import has_permission
@@ -92,8 +92,22 @@ class SecureMixin:
                 return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
             flash("Staff accounts need two-factor authentication: turn it on to use the console.", "warning")
             return redirect(url_for("portal.two_factor_setup"))
-        abort(403)
+        refuse(self.permission if current_user.is_staff else None)
 
+
+
+FORBIDDEN = "console.forbidden"
+
+
+def refuse(permission: str | None):
+    """403 for a signed-in user who lacks what the console page or action needs, audited (who, what, which
+    permission) in a unit of work of its own: a staff member trying pages beyond their role shows in the trail."""
+    if not in_unit_of_work():  # inside one, the refusal would roll back with it: the caller's error is enough
+        with unit_of_work():
+            record(FORBIDDEN, actor=current_user._get_current_object(), after={
+                "endpoint": request.endpoint, "method": request.method, "path": request.path[:300],
+                "permission": permission})
+    abort(403)
 
 
 def requires(permission: str):
@@ -104,7 +118,7 @@ def requires(permission: str):
         @wraps(func)
         def wrapped(*args, **kwargs):
             if not has_permission(current_user, permission):
-                abort(403)
+                refuse(permission)
             return func(*args, **kwargs)
 
         wrapped.required_permission = permission
@@ -159,7 +173,7 @@ class SecureModelView(SecureMixin, ModelView):
         """Flask-Admin's own CSV writer is never used: record who exported what (the filters, search, sort and row
         count), commit, then stream the rows through the one CSV writer."""
         if self.export_permission and not has_permission(current_user, self.export_permission):
-            abort(403)
+            refuse(self.export_permission)
         with unit_of_work():
             args = self._get_list_extra_args()
             _count, models = self._export_data()

@@ -4,8 +4,11 @@ import re
 
 import pytest
 from flask import url_for
+from sqlalchemy import func, select
 
+from app.core.audit import AuditRecord
 from app.core.security import ROLES, STAFF_ROLES, has_permission, role_permissions
+from app.extensions import db
 from tests.support import csrf_from
 
 
@@ -76,12 +79,19 @@ def test_staff_without_2fa_are_sent_to_enrol(app, client, make_user, login):
 def test_role_matrix_for_every_view_and_action(app, client, make_user, login, role, fund):
     fund(make_user(), "10.00")  # rows to render
     target = make_user(email=f"target-{role}@example.com")
-    login(make_user(role=role))
+    staff = make_user(role=role)
+    login(staff)
     who = Role(role)
+    refused = 0
     for view, url in admin_views(app):
         response = client.get(url)
         expected = 200 if has_permission(who, view.permission) else 403
         assert response.status_code == expected, (role, url, response.status_code)
+        if expected == 403:  # the attempt is in the audit trail: who, which page, which permission was missing
+            refused += 1
+            last = db.session.scalars(select(AuditRecord).order_by(AuditRecord.id.desc())).first()
+            assert (last.action, last.actor_id, last.after["permission"], last.after["method"]) == (
+                "console.forbidden", staff.id, view.permission, "GET"), url
     token = csrf_from(client.get("/account/security").get_data(as_text=True))
     for view, url, permission in admin_actions(app, target.id):
         allowed = has_permission(who, view.permission) and has_permission(who, permission)
@@ -90,6 +100,9 @@ def test_role_matrix_for_every_view_and_action(app, client, make_user, login, ro
             assert response.status_code in (200, 302, 404, 422), (role, url, response.status_code)
         else:
             assert response.status_code == 403, (role, url, response.status_code)
+            refused += 1
+    assert db.session.scalar(select(func.count(AuditRecord.id)).where(
+        AuditRecord.action == "console.forbidden", AuditRecord.actor_id == staff.id)) == refused
 
 
 def test_the_permission_table_is_consistent():
