@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import ipaddress
+import logging
 import os
 from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass
@@ -10,6 +11,8 @@ from pathlib import Path
 from typing import Any, overload
 
 from dotenv import dotenv_values, find_dotenv
+
+log = logging.getLogger(__name__)
 
 # The development settings file: read by development and testing only (read_dotenv below)
 ROOT_DOTENV = Path(__file__).resolve().parent.parent / ".env"
@@ -238,11 +241,14 @@ class Config:
 
     @classmethod
     def validate(cls, config: Mapping[str, Any]) -> None:
-        """Refuse to start with an error (every error is named)."""
-        errors = [problem for problem in cls.problems(config) if problem.error]
+        """Refuse to start with an error (every error is named); log each warning."""
+        problems = cls.problems(config)
+        errors = [problem for problem in problems if problem.error]
         if errors:
             raise RuntimeError(f"{cls.NAME} configuration: " + "; ".join(
                 f"{problem.variable}: {problem.message}" for problem in errors))
+        for problem in problems:
+            log.warning("%s configuration: %s", cls.NAME, problem)
 
 
 class Development(Config):
