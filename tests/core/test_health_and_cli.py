@@ -147,8 +147,17 @@ PRODUCTION = {"CONFIG": "production", "SECRET_KEY": "s" * 40, "FIELD_ENCRYPTION_
 def production_env(monkeypatch, tmp_path):
     """The environment a sound production deployment has (the app reads DATABASE_URL and BASE_URL from it), run
     from a directory without `.env`, in a process that read none (whatever the developer's checkout holds)."""
-    from app import config
+    from celery import _state
 
+    from app import config
+    from app.extensions import limiter
+
+    # building an app binds process-wide state to it (Celery's current app, the one rate limiter): the suite's app
+    # gets it back afterwards, rather than a broker and limits on hosts that do not exist
+    monkeypatch.setattr(_state._tls, "current_app", getattr(_state._tls, "current_app", None))
+    monkeypatch.setattr(_state, "default_app", _state.default_app)
+    for name, value in list(vars(limiter).items()):
+        monkeypatch.setattr(limiter, name, value)
     monkeypatch.setenv("DATABASE_URL", PRODUCTION["SQLALCHEMY_DATABASE_URI"])
     monkeypatch.setenv("BASE_URL", PRODUCTION["BASE_URL"])
     monkeypatch.setenv("METRICS_TOKEN", "m" * 32)
