@@ -129,6 +129,7 @@ def _derive_service_urls(app: Flask, instance: Path, *, production: bool) -> Non
         if not redis_url:
             app.config.setdefault("RATELIMIT_ENABLED", False)
             app.config.setdefault("CACHE_TYPE", "NullCache")
+            app.config.setdefault("CACHE_NO_NULL_WARNING", True)  # the check's output lists the problem itself
         return
     if not broker:
         if app.config.get("CELERY_TASK_ALWAYS_EAGER"):
