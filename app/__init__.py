@@ -6,23 +6,11 @@ import secrets
 from pathlib import Path
 
 from cryptography.fernet import Fernet
-from dotenv import load_dotenv
 from flask import Flask
 
-
-def _read_dotenv() -> None:
-    """`.env` at the repository root is read in development (never overriding the real environment), before the
-    configuration classes read the environment. Production takes its settings from the environment only."""
-    if os.environ.get("FREEHOLD_CONFIG", "development").lower() == "production":
-        return
-    env_file = Path(__file__).resolve().parent.parent / ".env"
-    if env_file.is_file():
-        load_dotenv(env_file, override=False)
-
-
-_read_dotenv()
-
-from app.config import CONFIGS, Config, config_from_env  # noqa: E402
+# Importing the configuration reads `.env` in development and testing, before the configuration classes read the
+# environment; production never reads it (app/config.py read_dotenv)
+from app.config import CONFIGS, Config, config_from_env
 
 
 def create_app(config: type[Config] | str | dict | None = None, *, validate: bool = True) -> Flask:
@@ -35,7 +23,7 @@ def create_app(config: type[Config] | str | dict | None = None, *, validate: boo
     # Imported here, not at the top: this package's __init__ runs before any module under app/ does, so importing
     # the application's modules at the top would load all of them (views, console, API, tasks) whenever any one
     # is imported, and each imports app.core and app.extensions back (a cycle); they also need the configuration
-    # read above (.env first). Each import below is one of these and says so.
+    # read above. Each import below is one of these and says so.
     from app import models  # noqa: F401  (in the factory, see above; registers every model with the metadata)
     from app.admin import init_admin  # in the factory, see above
     from app.api import init_api  # in the factory, see above
@@ -111,9 +99,9 @@ def _load_config(app: Flask, config, *, validate: bool = True) -> None:
             app.config["FIELD_ENCRYPTION_KEYS"] = _instance_secret(instance / "field_keys", _new_fernet_key)
 
     app.config["SQLALCHEMY_DATABASE_URI"] = _absolute_sqlite(app.config["SQLALCHEMY_DATABASE_URI"], root)
-    _derive_service_urls(app, instance)
-    if validate:
+    if validate:  # before anything is derived: the configuration is judged as the environment gave it
         cls.validate(app.config)
+    _derive_service_urls(app, instance, production=cls.NAME == "production")
 
 
 def _absolute_sqlite(url: str, root: Path) -> str:
@@ -124,9 +112,25 @@ def _absolute_sqlite(url: str, root: Path) -> str:
     return url
 
 
-def _derive_service_urls(app: Flask, instance: Path) -> None:
+def _derive_service_urls(app: Flask, instance: Path, *, production: bool) -> None:
     redis_url = app.config.get("REDIS_URL")
     broker = app.config.get("CELERY_BROKER_URL")
+    app.config.setdefault("CACHE_KEY_PREFIX", "freehold:")
+    if redis_url:
+        app.config.setdefault("RATELIMIT_STORAGE_URI", redis_url)
+        app.config.setdefault("CACHE_TYPE", "RedisCache")
+        app.config.setdefault("CACHE_REDIS_URL", redis_url)
+    if production:
+        # Never a fallback: the broker, the cache and the rate limits are shared by every process through Redis,
+        # and the production configuration refuses to start without REDIS_URL (Production.problems). Only an app
+        # built without that refusal gets here without it (`flask config check`, which serves nothing): it gets no
+        # broker, no cache and no rate limits rather than process-local ones.
+        app.config["CELERY_BROKER_URL"] = broker or redis_url
+        if not redis_url:
+            app.config.setdefault("RATELIMIT_ENABLED", False)
+            app.config.setdefault("CACHE_TYPE", "NullCache")
+            app.config.setdefault("CACHE_NO_NULL_WARNING", True)  # the check's output lists the problem itself
+        return
     if not broker:
         if app.config.get("CELERY_TASK_ALWAYS_EAGER"):
             broker = "memory://"
@@ -135,13 +139,8 @@ def _derive_service_urls(app: Flask, instance: Path) -> None:
         else:
             broker = f"sqla+sqlite:///{instance / 'celery-broker.sqlite'}"
     app.config["CELERY_BROKER_URL"] = broker
-    app.config.setdefault("RATELIMIT_STORAGE_URI", redis_url or "memory://")
-    if redis_url:
-        app.config.setdefault("CACHE_TYPE", "RedisCache")
-        app.config.setdefault("CACHE_REDIS_URL", redis_url)
-    else:
-        app.config.setdefault("CACHE_TYPE", "SimpleCache")
-    app.config.setdefault("CACHE_KEY_PREFIX", "freehold:")
+    app.config.setdefault("RATELIMIT_STORAGE_URI", "memory://")
+    app.config.setdefault("CACHE_TYPE", "SimpleCache")
 
 
 def _instance_secret(path: Path, make) -> str:

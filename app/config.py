@@ -1,11 +1,50 @@
 """Configuration read from the environment (CONTRACT.md lists the variables)."""
 from __future__ import annotations
 
+import ipaddress
+import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from typing import Any, overload
+
+from dotenv import dotenv_values, find_dotenv
+
+log = logging.getLogger(__name__)
+
+# The development settings file: read by development and testing only (read_dotenv below)
+ROOT_DOTENV = Path(__file__).resolve().parent.parent / ".env"
+
+
+@dataclass(frozen=True)
+class DotenvRead:
+    """What this process took from `.env` when it started (read_dotenv)."""
+
+    path: Path | None = None
+    loaded: tuple[str, ...] = ()  # the variables it set
+    production_named: bool = False  # `.env` named FREEHOLD_CONFIG=production: that alone was taken
+
+
+def read_dotenv(path: Path = ROOT_DOTENV, environ: MutableMapping[str, str] = os.environ) -> DotenvRead:
+    """`.env` at the repository root is read by development and testing, never over a variable already set, before
+    the configuration classes below read the environment. Production takes its settings from the environment only:
+    nothing is read when the environment names it, and when `.env` itself names it only that choice is taken (so
+    the app starts as production, and refuses to: Production.problems)."""
+    if not path.is_file() or (environ.get("FREEHOLD_CONFIG") or "").strip().lower() == "production":
+        return DotenvRead()
+    values = {name: value for name, value in dotenv_values(path, encoding="utf-8").items() if value is not None}
+    if not environ.get("FREEHOLD_CONFIG") and (values.get("FREEHOLD_CONFIG") or "").strip().lower() == "production":
+        environ["FREEHOLD_CONFIG"] = "production"
+        return DotenvRead(path, ("FREEHOLD_CONFIG",), production_named=True)
+    loaded = tuple(name for name in values if name not in environ)
+    for name in loaded:
+        environ[name] = values[name]
+    return DotenvRead(path, loaded)
+
+
+DOTENV = read_dotenv()
 
 
 @overload
@@ -202,11 +241,14 @@ class Config:
 
     @classmethod
     def validate(cls, config: Mapping[str, Any]) -> None:
-        """Refuse to start with an error (every error is named)."""
-        errors = [problem for problem in cls.problems(config) if problem.error]
+        """Refuse to start with an error (every error is named); log each warning."""
+        problems = cls.problems(config)
+        errors = [problem for problem in problems if problem.error]
         if errors:
             raise RuntimeError(f"{cls.NAME} configuration: " + "; ".join(
                 f"{problem.variable}: {problem.message}" for problem in errors))
+        for problem in problems:
+            log.warning("%s configuration: %s", cls.NAME, problem)
 
 
 class Development(Config):
@@ -248,14 +290,102 @@ class Production(Config):
         if config.get("RECOVERY_CODE_KEY") and len(config["RECOVERY_CODE_KEY"]) < 32:
             found.append(Problem("RECOVERY_CODE_KEY", "must be at least 32 characters (or unset: derived from "
                                                       "SECRET_KEY)"))
-        if not config.get("MAIL_SERVER"):
-            found.append(Problem("MAIL_SERVER", "production needs SMTP (mail is never written to the log there)"))
+        found += _mail_problems(config)
         if not config.get("TRUSTED_HOSTS"):
             found.append(Problem("TRUSTED_HOSTS", "unset: the app answers any Host header; name the public host(s)",
                                  error=False))
         if not (config.get("METRICS_TOKEN") or _env("METRICS_TOKEN")):
             found.append(Problem("METRICS_TOKEN", "unset: /metrics needs a bearer token in production", error=False))
+        found += _shared_services_problems(config)
+        if _env("SENTRY_DSN"):
+            found.append(Problem("SENTRY_DSN", "set, but error tracking is not in effect yet: errors go to the log "
+                                               "only", error=False))
+        found += _dotenv_problems()
         return found
+
+
+REDIS_SCHEMES = ("redis://", "rediss://")
+LOCAL_BROKERS = ("memory://", "sqla+sqlite", "filesystem://")
+
+
+def _shared_services_problems(config: Mapping[str, Any]) -> list[Problem]:
+    """The broker, the cache and the rate limits are shared by every process (web workers, Celery workers, beat)
+    through Redis: production never falls back to a SQLite broker, a per-process cache or per-process limits."""
+    found = []
+    redis_url = config.get("REDIS_URL")
+    broker = config.get("CELERY_BROKER_URL")
+    if not redis_url:
+        if broker:
+            found.append(Problem("REDIS_URL", "missing: the cache and the rate limits must be shared by every process "
+                                              "(CELERY_BROKER_URL is the broker only)"))
+        else:
+            found.append(Problem("REDIS_URL", "missing: the broker, the cache and the rate limits must be shared by "
+                                              "every process (production never falls back to a SQLite broker or "
+                                              "per-process limits)"))
+    elif not str(redis_url).startswith(REDIS_SCHEMES):
+        found.append(Problem("REDIS_URL", "must be a redis:// or rediss:// URL"))
+    if broker and str(broker).startswith(LOCAL_BROKERS):
+        found.append(Problem("CELERY_BROKER_URL", "an in-process or file broker is not shared by the workers: "
+                                                  "name the Redis server (or unset it: REDIS_URL)"))
+    return found
+
+
+def _is_local_host(host: str) -> bool:
+    if host.lower() in {"localhost", "localhost.localdomain"}:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _mail_problems(config: Mapping[str, Any]) -> list[Problem]:
+    server = config.get("MAIL_SERVER")
+    if not server:
+        return [Problem("MAIL_SERVER", "production needs SMTP (mail is never written to the log there)")]
+    found = []
+    tls, ssl = config.get("MAIL_USE_TLS"), config.get("MAIL_USE_SSL")
+    if not (tls or ssl) and not _is_local_host(str(server)):
+        found.append(Problem("MAIL_USE_TLS", f"off, and MAIL_USE_SSL too: mail to {server} (its links, and the "
+                                             "SMTP password) crosses the network unencrypted", error=False))
+    if tls and ssl:
+        found.append(Problem("MAIL_USE_SSL", "on, and MAIL_USE_TLS too: implicit TLS is used, STARTTLS is not",
+                             error=False))
+    return found
+
+
+def _flask_reads_dotenv() -> bool:
+    """Flask's own rule: the `flask` command reads `.env` unless FLASK_SKIP_DOTENV is set (to anything but 0, false
+    or no)."""
+    skip = os.environ.get("FLASK_SKIP_DOTENV")
+    return not skip or skip.strip().lower() in {"0", "false", "no"}
+
+
+def _dotenv_problems() -> list[Problem]:
+    """Production takes its settings from the environment only. The app never reads `.env` under it (read_dotenv),
+    but the `flask` command reads the nearest `.env` above its working directory before the app starts, unless
+    FLASK_SKIP_DOTENV=1."""
+    found = []
+    if DOTENV.production_named:
+        found.append(Problem("FREEHOLD_CONFIG", f"production is named in {DOTENV.path}, which production never "
+                                                "reads: set FREEHOLD_CONFIG=production in the environment"))
+    elif DOTENV.loaded:
+        found.append(Problem("FREEHOLD_CONFIG", f"this process read {DOTENV.path} ({', '.join(DOTENV.loaded)}) "
+                                                "before building the production configuration: start it with "
+                                                "FREEHOLD_CONFIG=production in the environment"))
+    if not _flask_reads_dotenv():
+        return found
+    nearest = find_dotenv(".env", usecwd=True)
+    if nearest and os.environ.get("FLASK_RUN_FROM_CLI") == "true":
+        found.append(Problem("FLASK_SKIP_DOTENV", f"unset, so this flask command read {nearest}: production takes its "
+                                                  "settings from the environment only (set FLASK_SKIP_DOTENV=1)"))
+        return found
+    present = sorted({str(Path(path).resolve()) for path in (nearest, ROOT_DOTENV) if path and Path(path).is_file()})
+    if present:
+        found.append(Problem("FLASK_SKIP_DOTENV", f"unset, and {', '.join(present)} exists: a flask command run "
+                                                  "below it would read it (set FLASK_SKIP_DOTENV=1, or remove it)",
+                             error=False))
+    return found
 
 
 CONFIGS = {"development": Development, "testing": Testing, "production": Production}

@@ -138,16 +138,34 @@ def test_production_config_demands_its_secrets(monkeypatch):
 # flask config check ------------------------------------------------------------------------------------------------
 PRODUCTION = {"CONFIG": "production", "SECRET_KEY": "s" * 40, "FIELD_ENCRYPTION_KEYS": TEST_FERNET_KEYS,
               "SQLALCHEMY_DATABASE_URI": "postgresql+psycopg://freehold@db.internal/freehold",
-              "MAIL_SERVER": "smtp.internal", "BASE_URL": "https://freehold.example",
-              "TRUSTED_HOSTS": ["freehold.example"]}
+              "REDIS_URL": "redis://cache.internal:6379/0", "CELERY_BROKER_URL": None,
+              "MAIL_SERVER": "smtp.internal", "MAIL_USE_TLS": True, "MAIL_USE_SSL": False,
+              "BASE_URL": "https://freehold.example", "TRUSTED_HOSTS": ["freehold.example"]}
 
 
 @pytest.fixture
-def production_env(monkeypatch):
-    """The environment a sound production deployment has (the app reads DATABASE_URL and BASE_URL from it)."""
+def production_env(monkeypatch, tmp_path):
+    """The environment a sound production deployment has (the app reads DATABASE_URL and BASE_URL from it), run
+    from a directory without `.env`, in a process that read none (whatever the developer's checkout holds)."""
+    from celery import _state
+
+    from app import config
+    from app.extensions import limiter
+
+    # building an app binds process-wide state to it (Celery's current app, the one rate limiter): the suite's app
+    # gets it back afterwards, rather than a broker and limits on hosts that do not exist
+    monkeypatch.setattr(_state._tls, "current_app", getattr(_state._tls, "current_app", None))
+    monkeypatch.setattr(_state, "default_app", _state.default_app)
+    for name, value in list(vars(limiter).items()):
+        monkeypatch.setattr(limiter, name, value)
     monkeypatch.setenv("DATABASE_URL", PRODUCTION["SQLALCHEMY_DATABASE_URI"])
     monkeypatch.setenv("BASE_URL", PRODUCTION["BASE_URL"])
     monkeypatch.setenv("METRICS_TOKEN", "m" * 32)
+    for name in ("SENTRY_DSN", "FLASK_SKIP_DOTENV", "FLASK_RUN_FROM_CLI"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(config, "ROOT_DOTENV", tmp_path / "checkout" / ".env")
+    monkeypatch.setattr(config, "DOTENV", config.DotenvRead())
 
 
 def _check(application):
@@ -191,6 +209,7 @@ def test_config_check_names_every_error_and_exits_1(production_env, monkeypatch)
     monkeypatch.setitem(application.config, "MAIL_SERVER", None)
     monkeypatch.setitem(application.config, "RECOVERY_CODE_KEY", "too-short")
     monkeypatch.setitem(application.config, "TRUSTED_HOSTS", None)
+    monkeypatch.setitem(application.config, "REDIS_URL", None)
     monkeypatch.delenv("BASE_URL")
     result = _check(application)
     assert result.exit_code == 1
@@ -201,7 +220,10 @@ def test_config_check_names_every_error_and_exits_1(production_env, monkeypatch)
                      "error: MAIL_SERVER: production needs SMTP (mail is never written to the log there)",
                      "warning: TRUSTED_HOSTS: unset: the app answers any Host header; name the public host(s)"):
         assert expected in lines
-    assert lines[-1] == "config NOT ok (production): 4 error(s), 1 warning(s)"
+    # the broker the app was given is Redis's: the cache and the rate limits still have none
+    assert ("error: REDIS_URL: missing: the cache and the rate limits must be shared by every process "
+            "(CELERY_BROKER_URL is the broker only)") in lines
+    assert lines[-1] == "config NOT ok (production): 5 error(s), 1 warning(s)"
 
 
 def test_production_refuses_to_start_naming_every_error(monkeypatch):
@@ -211,9 +233,10 @@ def test_production_refuses_to_start_naming_every_error(monkeypatch):
     monkeypatch.delenv("BASE_URL", raising=False)
     with pytest.raises(RuntimeError) as refused:
         create_app({"CONFIG": "production", "SECRET_KEY": None, "FIELD_ENCRYPTION_KEYS": None,
-                    "SQLALCHEMY_DATABASE_URI": "sqlite:///instance/prod.db", "MAIL_SERVER": None})
+                    "SQLALCHEMY_DATABASE_URI": "sqlite:///instance/prod.db", "MAIL_SERVER": None,
+                    "REDIS_URL": None, "CELERY_BROKER_URL": None})
     message = str(refused.value)
-    for variable in ("SECRET_KEY", "FIELD_ENCRYPTION_KEYS", "DATABASE_URL", "BASE_URL", "MAIL_SERVER"):
+    for variable in ("SECRET_KEY", "FIELD_ENCRYPTION_KEYS", "DATABASE_URL", "BASE_URL", "MAIL_SERVER", "REDIS_URL"):
         assert f"{variable}: " in message
     assert "TRUSTED_HOSTS" not in message  # a warning does not stop the app
 
@@ -227,14 +250,205 @@ def test_config_check_from_the_shell_lists_the_errors_of_a_configuration_that_ca
 
     root = Path(__file__).resolve().parents[2]
     flask = str(Path(sys.executable).parent / "flask")
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "FREEHOLD_CONFIG": "production", "FLASK_APP": "wsgi"}
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "FREEHOLD_CONFIG": "production", "FLASK_APP": "wsgi",
+           "FLASK_SKIP_DOTENV": "1"}
     checked = subprocess.run([flask, "config", "check"], cwd=root, env=env, capture_output=True, text=True,
                              timeout=120, check=False)
     assert checked.returncode == 1
     assert "Traceback" not in checked.stderr + checked.stdout
-    for variable in ("SECRET_KEY", "FIELD_ENCRYPTION_KEYS", "DATABASE_URL", "BASE_URL", "MAIL_SERVER"):
+    for variable in ("SECRET_KEY", "FIELD_ENCRYPTION_KEYS", "DATABASE_URL", "BASE_URL", "MAIL_SERVER", "REDIS_URL"):
         assert f"error: {variable}: " in checked.stderr
-    assert "config NOT ok (production): 5 error(s), 2 warning(s)" in checked.stderr
+    assert "config NOT ok (production): 6 error(s), 2 warning(s)" in checked.stderr
     refused = subprocess.run([flask, "ledger", "verify"], cwd=root, env=env, capture_output=True, text=True,
                              timeout=120, check=False)
     assert refused.returncode != 0 and "production configuration: SECRET_KEY: missing" in refused.stderr
+
+
+# production refuses mistakes ---------------------------------------------------------------------------------------
+def _refusal(**overrides) -> str:
+    from app import create_app
+
+    with pytest.raises(RuntimeError) as refused:
+        create_app(dict(PRODUCTION, **overrides))
+    return str(refused.value)
+
+
+def test_a_sound_production_configuration_shares_broker_cache_and_limits_through_redis(production_env):
+    from app import create_app
+
+    config = create_app(dict(PRODUCTION)).config
+    assert config["CELERY_BROKER_URL"] == "redis://cache.internal:6379/0"
+    assert config["RATELIMIT_STORAGE_URI"] == "redis://cache.internal:6379/0"
+    assert (config["CACHE_TYPE"], config["CACHE_REDIS_URL"]) == ("RedisCache", "redis://cache.internal:6379/0")
+    broker = create_app(dict(PRODUCTION, CELERY_BROKER_URL="redis://queue.internal:6379/1")).config
+    assert broker["CELERY_BROKER_URL"] == "redis://queue.internal:6379/1"
+    assert broker["RATELIMIT_STORAGE_URI"] == "redis://cache.internal:6379/0"
+
+
+def test_production_without_redis_refuses_to_start_instead_of_falling_back(production_env):
+    assert _refusal(REDIS_URL=None) == (
+        "production configuration: REDIS_URL: missing: the broker, the cache and the rate limits must be shared by "
+        "every process (production never falls back to a SQLite broker or per-process limits)")
+
+
+def test_a_broker_alone_is_not_enough_for_the_cache_and_the_rate_limits(production_env):
+    assert _refusal(REDIS_URL=None, CELERY_BROKER_URL="redis://queue.internal:6379/1") == (
+        "production configuration: REDIS_URL: missing: the cache and the rate limits must be shared by every "
+        "process (CELERY_BROKER_URL is the broker only)")
+
+
+@pytest.mark.parametrize("broker", ["sqla+sqlite:////srv/freehold/broker.sqlite", "memory://"])
+def test_production_refuses_a_broker_the_workers_do_not_share(production_env, broker):
+    assert _refusal(CELERY_BROKER_URL=broker) == (
+        "production configuration: CELERY_BROKER_URL: an in-process or file broker is not shared by the workers: "
+        "name the Redis server (or unset it: REDIS_URL)")
+
+
+def test_production_refuses_a_redis_url_that_is_not_redis(production_env):
+    assert _refusal(REDIS_URL="memcached://cache.internal:11211") == (
+        "production configuration: REDIS_URL: must be a redis:// or rediss:// URL")
+
+
+def test_production_refuses_a_sqlite_database_url(production_env, monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", "sqlite:////srv/freehold/freehold.db")
+    assert _refusal(SQLALCHEMY_DATABASE_URI="sqlite:////srv/freehold/freehold.db") == (
+        "production configuration: DATABASE_URL: production needs PostgreSQL: it points at SQLite")
+
+
+def test_production_refuses_to_start_without_base_url(production_env, monkeypatch):
+    monkeypatch.delenv("BASE_URL")
+    assert _refusal() == ("production configuration: BASE_URL: missing (every link in mail, SMS, push and API "
+                          "answers is built from it)")
+
+
+def test_the_unrefused_app_of_config_check_has_no_process_local_stand_ins(production_env):
+    """`flask config check` builds the app without refusing: without Redis it still gets no SQLite broker, no
+    per-process cache and no per-process limits."""
+    from app import create_app
+
+    config = create_app(dict(PRODUCTION, REDIS_URL=None), validate=False).config
+    assert config["CELERY_BROKER_URL"] is None
+    assert config["CACHE_TYPE"] == "NullCache" and config["RATELIMIT_ENABLED"] is False
+    assert "RATELIMIT_STORAGE_URI" not in config
+
+
+def test_config_check_warns_of_plain_smtp_beyond_this_machine(production_env):
+    from app import create_app
+
+    result = _check(create_app(dict(PRODUCTION, MAIL_USE_TLS=False)))
+    assert result.exit_code == 0, result.output
+    assert result.output.strip().splitlines() == [
+        "warning: MAIL_USE_TLS: off, and MAIL_USE_SSL too: mail to smtp.internal (its links, and the SMTP password) "
+        "crosses the network unencrypted",
+        "config ok (production): 1 warning(s)"]
+    local = _check(create_app(dict(PRODUCTION, MAIL_USE_TLS=False, MAIL_SERVER="127.0.0.1")))
+    assert local.output.strip() == "config ok (production)"  # a relay on this machine
+    implicit = _check(create_app(dict(PRODUCTION, MAIL_USE_SSL=True, MAIL_PORT=465)))
+    assert implicit.output.strip().splitlines() == [
+        "warning: MAIL_USE_SSL: on, and MAIL_USE_TLS too: implicit TLS is used, STARTTLS is not",
+        "config ok (production): 1 warning(s)"]
+
+
+def test_config_check_warns_that_error_tracking_is_not_in_effect(production_env, monkeypatch):
+    from app import create_app
+
+    monkeypatch.setenv("SENTRY_DSN", "https://key@sentry.example/1")
+    result = _check(create_app(dict(PRODUCTION)))
+    assert result.exit_code == 0
+    assert ("warning: SENTRY_DSN: set, but error tracking is not in effect yet: errors go to the log only"
+            in result.output.splitlines())
+
+
+# .env stays out of production --------------------------------------------------------------------------------------
+def test_dotenv_is_read_in_development_never_over_the_environment(tmp_path):
+    from app.config import read_dotenv
+
+    (tmp_path / ".env").write_text("SECRET_KEY=from-dotenv\nMAIL_SERVER=smtp.dev\n")
+    environ = {"MAIL_SERVER": "smtp.real"}
+    read = read_dotenv(tmp_path / ".env", environ)
+    assert environ == {"MAIL_SERVER": "smtp.real", "SECRET_KEY": "from-dotenv"}
+    assert read.loaded == ("SECRET_KEY",) and not read.production_named
+
+
+def test_dotenv_is_never_read_when_the_environment_names_production(tmp_path):
+    from app.config import DotenvRead, read_dotenv
+
+    (tmp_path / ".env").write_text("SECRET_KEY=from-dotenv\nDATABASE_URL=sqlite:///dev.db\n")
+    environ = {"FREEHOLD_CONFIG": "production"}
+    assert read_dotenv(tmp_path / ".env", environ) == DotenvRead()
+    assert environ == {"FREEHOLD_CONFIG": "production"}
+
+
+def test_a_dotenv_naming_production_starts_production_without_its_settings_and_is_refused(
+        tmp_path, production_env, monkeypatch):
+    from app import config
+    from app.config import read_dotenv
+
+    (tmp_path / ".env").write_text("FREEHOLD_CONFIG=production\nSECRET_KEY=from-dotenv\n")
+    environ: dict[str, str] = {}
+    read = read_dotenv(tmp_path / ".env", environ)
+    assert environ == {"FREEHOLD_CONFIG": "production"}  # production is chosen, none of the file's settings taken
+    assert read.production_named
+    monkeypatch.setattr(config, "DOTENV", read)
+    assert _refusal() == (f"production configuration: FREEHOLD_CONFIG: production is named in {tmp_path / '.env'}, "
+                          "which production never reads: set FREEHOLD_CONFIG=production in the environment")
+
+
+def test_production_built_by_a_process_that_read_dotenv_is_refused(tmp_path, production_env, monkeypatch):
+    from app import config
+
+    monkeypatch.setattr(config, "DOTENV", config.DotenvRead(tmp_path / ".env", ("SECRET_KEY", "REDIS_URL")))
+    assert _refusal() == (f"production configuration: FREEHOLD_CONFIG: this process read {tmp_path / '.env'} "
+                          "(SECRET_KEY, REDIS_URL) before building the production configuration: start it with "
+                          "FREEHOLD_CONFIG=production in the environment")
+
+
+def test_config_check_warns_of_a_dotenv_a_flask_command_would_read(tmp_path, production_env, monkeypatch):
+    from app import create_app
+
+    (tmp_path / ".env").write_text("SECRET_KEY=from-dotenv\n")
+    application = create_app(dict(PRODUCTION))  # gunicorn or a worker: the app itself never reads it
+    result = _check(application)
+    assert result.exit_code == 0
+    assert result.output.strip().splitlines() == [
+        f"warning: FLASK_SKIP_DOTENV: unset, and {tmp_path / '.env'} exists: a flask command run below it would "
+        "read it (set FLASK_SKIP_DOTENV=1, or remove it)",
+        "config ok (production): 1 warning(s)"]
+    monkeypatch.setenv("FLASK_SKIP_DOTENV", "1")
+    assert _check(application).output.strip() == "config ok (production)"
+
+
+def test_a_flask_command_that_read_dotenv_refuses_production(tmp_path, production_env, monkeypatch):
+    (tmp_path / ".env").write_text("SECRET_KEY=from-dotenv\n")
+    monkeypatch.setenv("FLASK_RUN_FROM_CLI", "true")  # what the flask command sets before it reads .env
+    assert _refusal() == (f"production configuration: FLASK_SKIP_DOTENV: unset, so this flask command read "
+                          f"{tmp_path / '.env'}: production takes its settings from the environment only (set "
+                          "FLASK_SKIP_DOTENV=1)")
+    monkeypatch.setenv("FLASK_SKIP_DOTENV", "1")
+    from app import create_app
+
+    assert create_app(dict(PRODUCTION)).config["CONFIG_NAME"] == "production"
+
+
+def test_the_flask_command_in_production_keeps_dotenv_out_from_the_shell(tmp_path):
+    """From a directory holding a `.env` with the secrets production lacks: the flask command refuses what it read;
+    with FLASK_SKIP_DOTENV=1 it reads nothing, and the secrets are missing."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    flask = str(Path(sys.executable).parent / "flask")
+    (tmp_path / ".env").write_text(f"SECRET_KEY={'d' * 40}\nFIELD_ENCRYPTION_KEYS={TEST_FERNET_KEYS}\n")
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "FREEHOLD_CONFIG": "production",
+           "FLASK_APP": str(root / "wsgi.py")}
+    read = subprocess.run([flask, "config", "check"], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert read.returncode == 1
+    assert f"error: FLASK_SKIP_DOTENV: unset, so this flask command read {tmp_path / '.env'}" in read.stderr
+    assert "error: SECRET_KEY" not in read.stderr  # what it read is there, and refused
+    skipped = subprocess.run([flask, "config", "check"], cwd=tmp_path, env=dict(env, FLASK_SKIP_DOTENV="1"),
+                             capture_output=True, text=True, timeout=120, check=False)
+    assert skipped.returncode == 1
+    assert "error: SECRET_KEY: missing" in skipped.stderr and "error: FIELD_ENCRYPTION_KEYS: missing" in skipped.stderr
+    assert "FLASK_SKIP_DOTENV" not in skipped.stderr
