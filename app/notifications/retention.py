@@ -16,7 +16,7 @@ from app.notifications.models import Delivery, Notification
 
 def prune(now: datetime | None = None) -> dict[str, int]:
     """Delete the in-app notifications read more than READ_NOTIFICATIONS_KEPT ago, and their deliveries (deleted
-    first: SQLite does not cascade without its foreign-key pragma). One that staff sent again stays: the audit
+    first, in their own statement, rather than left to the foreign key's cascade). One that staff sent again stays: the audit
     trail names its deliveries. Returns the notifications gone."""
     now = now or utcnow()
     copy = aliased(Delivery)
