@@ -5,14 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 
 from flask import current_app
-from sqlalchemy import delete, or_
+from sqlalchemy import Delete, delete, or_
 
 from app.auth.models import ApiToken, LoginAttempt, UserSession
 from app.core.db import utcnow
 from app.extensions import db
 
 
-def _deleted(statement) -> int:
+def _deleted(statement: Delete) -> int:
     result = db.session.execute(statement.execution_options(synchronize_session=False))
     return int(getattr(result, "rowcount", 0) or 0)
 
