@@ -120,3 +120,15 @@ def test_the_nightly_job_prunes_what_is_past_its_age_and_keeps_the_rest(app, inv
 
 def test_nothing_to_prune_on_an_empty_database(app):
     assert set(retention.delay().get().values()) == {0}
+
+
+def test_an_emptied_webhook_event_still_shows_in_the_console(app, client, make_user, login):
+    old = utcnow() - app.config["WEBHOOK_BODIES_KEPT"] - DAY
+    event_id = db.session.execute(insert(WebhookInbox).values(
+        provider="stripe", event_id="evt_old", type="checkout.session.completed", payload={"id": "evt_old"},
+        status="processed", received_at=old, processed_at=old).returning(WebhookInbox.id)).scalar_one()
+    db.session.commit()
+    assert retention.delay().get()["webhook_bodies"] == 1
+    login(make_user(role="finance"))
+    page = client.get(f"/admin/webhooks_inbox/details/?id={event_id}")
+    assert page.status_code == 200 and "evt_old" in page.get_data(as_text=True)
