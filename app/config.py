@@ -203,6 +203,16 @@ class Config:
     MFA_PENDING_SECONDS = 300
     WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session
 
+    # Retention (the nightly `ops.retention` job, app/retention.py): how long rows that nothing needs any more are
+    # kept. Sessions and API tokens: after they expired or were ended; read in-app notifications: after reading;
+    # webhook events: the body of a processed one is emptied (the row and its outcome stay)
+    SESSIONS_KEPT = timedelta(days=int(_env("SESSIONS_KEPT_DAYS", "30") or 30))
+    API_TOKENS_KEPT = timedelta(days=int(_env("API_TOKENS_KEPT_DAYS", "30") or 30))
+    LOGIN_ATTEMPTS_KEPT = timedelta(days=int(_env("LOGIN_ATTEMPTS_KEPT_DAYS", "90") or 90))
+    IDEMPOTENCY_KEYS_KEPT = timedelta(days=int(_env("IDEMPOTENCY_KEYS_KEPT_DAYS", "7") or 7))
+    READ_NOTIFICATIONS_KEPT = timedelta(days=int(_env("READ_NOTIFICATIONS_KEPT_DAYS", "90") or 90))
+    WEBHOOK_BODIES_KEPT = timedelta(days=int(_env("WEBHOOK_BODIES_KEPT_DAYS", "90") or 90))
+
     # Passwords: argon2id with the library's defaults (RFC 9106 low-memory profile)
     ARGON2_TIME_COST = 3
     ARGON2_MEMORY_COST = 65536

@@ -10,6 +10,7 @@ from app.notifications import tasks as notification_tasks  # noqa: F401
 from app.payments import tasks as payment_tasks  # noqa: F401
 from app.payouts import tasks as payout_tasks  # noqa: F401
 from app.properties import tasks as property_tasks  # noqa: F401
+from app.retention import retention  # noqa: F401
 
 BEAT_SCHEDULE = {
     "ledger-verify-nightly": {"task": "ledger.verify", "schedule": crontab(hour=2, minute=30)},
@@ -22,4 +23,5 @@ BEAT_SCHEDULE = {
     "installments-remind-daily": {"task": "investing.installment_reminders", "schedule": crontab(hour=7, minute=0)},
     "signin-failures-prune-daily": {"task": "auth.prune_signin_failures", "schedule": crontab(hour=4, minute=20)},
     "returns-distribute-daily": {"task": "investing.distribute_returns", "schedule": crontab(hour=1, minute=0)},
+    "retention-nightly": {"task": "ops.retention", "schedule": crontab(hour=4, minute=40)},
 }

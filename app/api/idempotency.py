@@ -22,7 +22,7 @@ from functools import wraps
 from typing import Any
 
 from flask import Response, current_app, jsonify, request
-from sqlalchemy import JSON, ForeignKey, Integer, String, UniqueConstraint, select
+from sqlalchemy import JSON, ForeignKey, Integer, String, UniqueConstraint, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -48,6 +48,15 @@ class IdempotencyKey(IdMixin, Model):
     status_code: Mapped[int] = mapped_column(Integer, nullable=False, default=IN_PROGRESS)
     response: Mapped[dict | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
+
+
+def prune(now: datetime | None = None) -> dict[str, int]:
+    """Delete the keys older than IDEMPOTENCY_KEYS_KEPT (a week): a client retries within minutes, so an older key
+    only takes room (the nightly job, app/retention.py). Flushes, never commits. Returns the keys gone."""
+    before = (now or utcnow()) - current_app.config["IDEMPOTENCY_KEYS_KEPT"]
+    result = db.session.execute(delete(IdempotencyKey).where(IdempotencyKey.created_at < before)
+                                .execution_options(synchronize_session=False))
+    return {"idempotency_keys": int(getattr(result, "rowcount", 0) or 0)}
 
 
 class _Refused(Exception):

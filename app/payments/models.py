@@ -110,7 +110,7 @@ class WebhookInbox(IdMixin, Model):
     event_id: Mapped[str] = mapped_column(String(200), nullable=False)
     type: Mapped[str] = mapped_column(String(100), nullable=False, index=True)
     reference: Mapped[str | None] = mapped_column(String(200), index=True)
-    payload: Mapped[dict] = mapped_column(JSON, nullable=False)
+    payload: Mapped[dict | None] = mapped_column(JSON)  # emptied once processed long ago (app/payments/retention.py)
     status: Mapped[str] = mapped_column(String(12), nullable=False, default="received", index=True)
     attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     error: Mapped[str | None] = mapped_column(String(500))
