@@ -108,9 +108,10 @@ def _move(d: DeclaredDistribution, target: str, *, extra_where=(), **values) -> 
                conflict=Conflict, **values)
 
 
-def parse_amount(raw, currency: str) -> int:
-    """The declared amount in minor units: a Money of the property's currency, an int of minor units, or a decimal
-    string in major units read by Money.parse (its refusal becomes the form's error)."""
+def parse_amount(raw, currency: str, *, grouping: bool = False) -> int:
+    """An amount of a property's money in minor units, more than zero: a Money of the property's currency, an int of
+    minor units, or a decimal string in major units read by Money.parse (`grouping`: thousands separators allowed;
+    its refusal becomes the form's error). Declared distributions and fundings read their amounts with it."""
     if isinstance(raw, Money):
         if raw.currency != currency:
             raise ValidationError(f"this property pays in {currency}", {"amount": [f"Use {currency}."]})
@@ -119,11 +120,11 @@ def parse_amount(raw, currency: str) -> int:
         minor = raw
     else:
         try:
-            minor = Money.parse(str(raw or "").strip(), currency).minor
+            minor = Money.parse(str(raw or "").strip(), currency, grouping=grouping).minor
         except MoneyError as exc:
             raise ValidationError(str(exc), {"amount": [str(exc)[:1].upper() + str(exc)[1:] + "."]}) from None
     if minor <= 0:
-        raise ValidationError("the amount must be positive", {"amount": ["Must be more than zero."]})
+        raise ValidationError("the amount must be more than zero", {"amount": ["Must be more than zero."]})
     return minor
 
 

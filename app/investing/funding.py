@@ -24,11 +24,12 @@ from app.auth.models import User
 from app.core import audit
 from app.core.db import utcnow
 from app.core.errors import Conflict, Forbidden, IllegalTransition, NotFound, ValidationError
-from app.core.money import Money, MoneyError
+from app.core.money import Money
 from app.core.security import has_permission
 from app.core.states import transition
 from app.extensions import db
 from app.investing.accounts import distributions_account
+from app.investing.declared import parse_amount as declared_amount
 from app.investing.models import (
     FUNDING_APPROVED,
     FUNDING_CANCELLED,
@@ -124,19 +125,7 @@ def fundable_properties() -> list[FundableProperty]:
 def parse_amount(raw, currency: str) -> int:
     """A decimal string in major units (or an int of minor units, or Money of the currency) -> minor units, more
     than zero and at most MAX_FUNDING_MAJOR."""
-    if isinstance(raw, Money):
-        if raw.currency != currency:
-            raise ValidationError(f"this property pays in {currency}", {"amount": [f"Use {currency}."]})
-        minor = raw.minor
-    elif isinstance(raw, int) and not isinstance(raw, bool):
-        minor = raw
-    else:
-        try:
-            minor = Money.parse(str(raw or "").strip(), currency, grouping=True).minor
-        except MoneyError as exc:
-            raise ValidationError(str(exc), {"amount": [str(exc)[:1].upper() + str(exc)[1:] + "."]}) from None
-    if minor <= 0:
-        raise ValidationError("the amount must be more than zero", {"amount": ["Must be more than zero."]})
+    minor = declared_amount(raw, currency, grouping=True)
     limit = Money.parse(str(MAX_FUNDING_MAJOR), currency)
     if minor > limit.minor:
         raise ValidationError(f"the amount is above the limit of one funding ({limit.display()})",
