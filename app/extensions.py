@@ -35,7 +35,7 @@ class RoutingSession(FlaskSession):
     """`db.session`'s class. `router`, when installed (app/core/replica.py), may send a statement to the read
     replica: it is asked first and answers an engine, or None for Flask-SQLAlchemy's own choice (the primary)."""
 
-    router: ClassVar[Callable[[RoutingSession, Any], Engine | None] | None] = None
+    router: ClassVar[Callable[["RoutingSession", Any], Engine | None] | None] = None
 
     def get_bind(self, mapper: Any | None = None, clause: Any | None = None,
                  bind: Engine | Connection | None = None, **kwargs: Any) -> Engine | Connection:

@@ -168,7 +168,7 @@ def _choose() -> Replica | None:
     return replica
 
 
-class replica_reads(ContextDecorator):  # noqa: N801 - used like a function: `with replica_reads():`, `@replica_reads()`
+class replica_reads(ContextDecorator):
     """Mark read-only work whose plain reads may come from the replica (see the module's docstring for when they
     still come from the primary). `when=False` marks nothing (the caller knows the data changed moments ago)."""
 

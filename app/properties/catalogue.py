@@ -11,8 +11,8 @@ from sqlalchemy.orm import lazyload, selectinload
 
 from app.auth.models import User
 from app.core.db import after_commit
-from app.core.replica import read_after_write_seconds, replica_reads
 from app.core.errors import NotFound
+from app.core.replica import read_after_write_seconds, replica_reads
 from app.core.security import has_permission
 from app.extensions import cache, db
 from app.properties.models import ACTIVE, COMPLETED, FUNDED, Property
