@@ -87,6 +87,13 @@ class Replica:
                 self._engine.dispose()
             self._engine = None
 
+    def reset(self) -> None:
+        """Forget the breaker and the measured lag (the replica is tried, and measured, on next use)."""
+        self._down_until = 0.0
+        self._outage = False
+        self._lag_checked = float("-inf")
+        self.lag = None
+
     @property
     def available(self) -> bool:
         return time.monotonic() >= self._down_until
