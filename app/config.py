@@ -299,7 +299,7 @@ class Production(Config):
         elif str(config["SQLALCHEMY_DATABASE_URI"]).startswith("sqlite"):
             found.append(Problem("DATABASE_URL", "production needs PostgreSQL: it points at SQLite"))
         read_url = config.get("DATABASE_READ_URL")
-        if read_url and not str(read_url).startswith("postgresql"):
+        if read_url and not str(read_url).startswith(("postgresql", "postgres://")):
             found.append(Problem("DATABASE_READ_URL", "production needs PostgreSQL: it points at "
                                                       f"{str(read_url).split(':', 1)[0]}"))
         if not _env("BASE_URL"):

@@ -34,6 +34,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
+from app.config import normalize_database_url
 from app.extensions import RoutingSession
 
 log = logging.getLogger(__name__)
@@ -245,6 +246,7 @@ def init_app(app: Flask) -> None:
     url = app.config.get("DATABASE_READ_URL")
     if not url:
         return
+    url = app.config["DATABASE_READ_URL"] = normalize_database_url(str(url))
     options = dict(app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
     options.setdefault("pool_pre_ping", True)
     if url.startswith("postgresql"):

@@ -11,10 +11,10 @@ from sqlalchemy import select, text
 from app.auth.models import User
 from app.core import audit
 from app.core.db import unit_of_work
-from app.core.replica import PRIMARY_UNTIL, replica_of, replica_reads, reading_replica
+from app.core.replica import PRIMARY_UNTIL, reading_replica, replica_of, replica_reads
 from app.extensions import cache, db
 from app.properties.catalogue import CHANGED_AT_KEY
-from tests.support import build_app, csrf_from, free_port
+from tests.support import csrf_from, free_port
 
 
 def _outside_write_window(client) -> None:
@@ -144,18 +144,15 @@ def test_a_replica_too_far_behind_is_not_used(pair, client, login, make_user, ap
     assert replica_of(app).lag > 1
 
 
-def test_an_unreachable_replica_is_skipped_and_reported_once(pair, make_user, caplog):
+def test_an_unreachable_replica_is_skipped_and_reported_once(pair, other_app, make_user, login, caplog):
+    """A replica that refuses connections (a closed port): pages work from the primary, the breaker keeps the
+    replica out for a while, and the outage is reported once."""
     closed = free_port()
-    other = build_app(pair.primary_url, DATABASE_READ_URL=f"postgresql+psycopg://postgres@127.0.0.1:{closed}/x")
+    other = other_app(DATABASE_READ_URL=f"postgresql+psycopg://postgres@127.0.0.1:{closed}/postgres")
     staff = make_user("support@example.com", role="support")
     make_user("ann@example.com", last_name="Before")
     client = other.test_client()
-    page = client.get("/login")
-    client.post("/login", data={"email": staff.email, "password": "Correct-horse-battery-9",
-                                "csrf_token": csrf_from(page.get_data(as_text=True))})
-    from tests.support import totp_now
-    step = client.get("/login/code")
-    client.post("/login/code", data={"code": totp_now(staff), "csrf_token": csrf_from(step.get_data(as_text=True))})
+    login(staff, http=client)
     _outside_write_window(client)
 
     replica = replica_of(other)
@@ -170,7 +167,3 @@ def test_an_unreachable_replica_is_skipped_and_reported_once(pair, make_user, ca
     warnings = [r for r in caplog.records if "replica unreachable" in r.getMessage()]
     assert len(warnings) == 1
     assert elapsed < 5
-    replica.dispose()
-    with other.app_context():
-        db.session.remove()
-        db.engine.dispose()
