@@ -4,7 +4,7 @@ the primary and DATABASE_READ_URL the replica. The rest of the suite runs withou
 The pair is started once per test session on two free ports under a temporary folder owned by `postgres`
 (initdb, a replication line in pg_hba.conf, pg_basebackup -R -X stream), with the binaries of PostgreSQL 15; the
 primary gets the schema from the migrations. Without those binaries (or without root to run them as `postgres`)
-the tests skip, except under CI=true, where they fail."""
+the tests skip, except under CI=true, where they fail. PG_BIN names another folder of PostgreSQL binaries."""
 from __future__ import annotations
 
 import os
@@ -16,11 +16,12 @@ from contextlib import suppress
 from pathlib import Path
 
 import pytest
+from celery import _state
 from flask_migrate import upgrade
 from sqlalchemy import create_engine, text
 
 from app.core.replica import replica_of
-from app.extensions import db
+from app.extensions import db, limiter
 from tests.support import build_app, free_port
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -121,10 +122,26 @@ def pg_pair():
         shutil.rmtree(folder, ignore_errors=True)
 
 
+def _process_state() -> tuple:
+    """What building an app binds process-wide: Celery's current and default app, the one rate limiter."""
+    return getattr(_state._tls, "current_app", None), _state.default_app, dict(vars(limiter))
+
+
+def _bind(state: tuple) -> None:
+    _state._tls.current_app, _state.default_app = state[0], state[1]
+    for name, value in state[2].items():
+        setattr(limiter, name, value)
+
+
 @pytest.fixture(scope="session")
 def app(pg_pair):
-    """The suite's app fixture for this folder: DATABASE_URL the primary, DATABASE_READ_URL the replica."""
+    """The suite's app fixture for this folder: DATABASE_URL the primary, DATABASE_READ_URL the replica. The
+    process-wide state it binds is handed back at once (the suite's other folders keep theirs) and bound to it
+    only around each test here (_bound)."""
+    before = _process_state()
     application = build_app(pg_pair.primary_url, DATABASE_READ_URL=pg_pair.replica_url)
+    application.extensions["tests.replica.bound"] = _process_state()
+    _bind(before)
     with application.app_context():
         upgrade(directory=str(ROOT / "migrations"))
         db.session.remove()
@@ -133,6 +150,14 @@ def app(pg_pair):
     yield application
     with application.app_context():
         replica_of(application).dispose()
+
+
+@pytest.fixture(autouse=True)
+def _bound(app):
+    before = _process_state()
+    _bind(app.extensions["tests.replica.bound"])
+    yield
+    _bind(before)
 
 
 @pytest.fixture
