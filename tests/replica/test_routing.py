@@ -167,3 +167,16 @@ def test_an_unreachable_replica_is_skipped_and_reported_once(pair, other_app, ma
     warnings = [r for r in caplog.records if "replica unreachable" in r.getMessage()]
     assert len(warnings) == 1
     assert elapsed < 5
+
+
+def test_statement_export_reads_the_replica(pair, client, login, make_user, fund):
+    investor = make_user("ann@example.com")
+    fund(investor, "100.00")
+    login(investor)
+    _outside_write_window(client)
+    pair.pause()
+    fund(investor, "250.00")  # committed on the primary, not yet replayed
+
+    statement = client.get("/wallet/statement.csv").get_data(as_text=True)
+    assert "100.00" in statement and "250.00" not in statement
+    assert "350.00" in client.get("/wallet").get_data(as_text=True)  # the wallet page itself: the primary
