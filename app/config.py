@@ -90,6 +90,11 @@ class Config:
     SECRET_KEY = _env("SECRET_KEY")
     SQLALCHEMY_DATABASE_URI = normalize_database_url(_env("DATABASE_URL", "sqlite:///instance/freehold.db"))
     SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+    # A read replica for read-only heavy work (console lists and exports, statements, catalogue lists); unset: the
+    # primary does it all (app/core/replica.py)
+    DATABASE_READ_URL = normalize_database_url(_env("DATABASE_READ_URL", "")) or None
+    # After a state-changing request a browser reads the primary this long; a replica further behind is not used
+    READ_AFTER_WRITE_SECONDS = float(_env("READ_AFTER_WRITE_SECONDS", "30") or 30)
     REDIS_URL = _env("REDIS_URL")
     CELERY_BROKER_URL = _env("CELERY_BROKER_URL")
     FREEHOLD_CURRENCY = (_env("FREEHOLD_CURRENCY", "USD") or "USD").upper()
@@ -293,6 +298,10 @@ class Production(Config):
             found.append(Problem("DATABASE_URL", "missing"))
         elif str(config["SQLALCHEMY_DATABASE_URI"]).startswith("sqlite"):
             found.append(Problem("DATABASE_URL", "production needs PostgreSQL: it points at SQLite"))
+        read_url = config.get("DATABASE_READ_URL")
+        if read_url and not str(read_url).startswith(("postgresql", "postgres://")):
+            found.append(Problem("DATABASE_READ_URL", "production needs PostgreSQL: it points at "
+                                                      f"{str(read_url).split(':', 1)[0]}"))
         if not _env("BASE_URL"):
             found.append(Problem("BASE_URL", "missing (every link in mail, SMS, push and API answers is built from it)"))
         elif not str(config.get("BASE_URL", "")).startswith("https://"):

@@ -1,5 +1,6 @@
 """Extensions, created unbound and initialised in create_app()."""
-from typing import TYPE_CHECKING, ClassVar
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from flask_bootstrap import Bootstrap5
 from flask_caching import Cache
@@ -8,8 +9,10 @@ from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
+from flask_sqlalchemy.session import Session as FlaskSession
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import MetaData, Table
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import DeclarativeBase
 
 NAMING_CONVENTION = {
@@ -28,7 +31,23 @@ class Base(DeclarativeBase):
         __table__: ClassVar[Table]
 
 
-db = SQLAlchemy(model_class=Base)
+class RoutingSession(FlaskSession):
+    """`db.session`'s class. `router`, when installed (app/core/replica.py), may send a statement to the read
+    replica: it is asked first and answers an engine, or None for Flask-SQLAlchemy's own choice (the primary)."""
+
+    router: ClassVar[Callable[["RoutingSession", Any], Engine | None] | None] = None
+
+    def get_bind(self, mapper: Any | None = None, clause: Any | None = None,
+                 bind: Engine | Connection | None = None, **kwargs: Any) -> Engine | Connection:
+        router = RoutingSession.router
+        if bind is None and router is not None:
+            chosen = router(self, clause)
+            if chosen is not None:
+                return chosen
+        return super().get_bind(mapper=mapper, clause=clause, bind=bind, **kwargs)
+
+
+db = SQLAlchemy(model_class=Base, session_options={"class_": RoutingSession})
 migrate = Migrate()
 login_manager = LoginManager()
 csrf = CSRFProtect()

@@ -381,3 +381,34 @@ def aws_env(monkeypatch):
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
     monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
 
+
+
+# a second app ------------------------------------------------------------------------------------------------------
+@pytest.fixture
+def other_app(app, monkeypatch):
+    """other_app(**overrides): another app on the suite's database (or database_url=...) with configuration
+    overrides. Building an app binds process-wide state to it (Celery's current app, the one rate limiter): the
+    suite's app gets it back afterwards; the other app's engines are closed."""
+    from celery import _state
+
+    from app.core.replica import replica_of
+
+    monkeypatch.setattr(_state._tls, "current_app", getattr(_state._tls, "current_app", None))
+    monkeypatch.setattr(_state, "default_app", _state.default_app)
+    for name, value in list(vars(limiter).items()):
+        monkeypatch.setattr(limiter, name, value)
+    built = []
+
+    def _build(database_url=None, **overrides):
+        application = build_app(database_url or app.config["SQLALCHEMY_DATABASE_URI"], **overrides)
+        built.append(application)
+        return application
+
+    yield _build
+    for application in built:
+        with application.app_context():
+            db.session.remove()
+            db.engine.dispose()
+        replica = replica_of(application)
+        if replica is not None:
+            replica.dispose()

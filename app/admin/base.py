@@ -17,6 +17,7 @@ from flask_admin.model.form import converts
 from flask_login import current_user, logout_user
 from flask_wtf import FlaskForm
 
+from app.admin.replica import ReplicaListsMixin
 from app.auth import services as auth
 from app.auth.login import current_session
 from app.core.audit import record
@@ -135,7 +136,7 @@ class SecureIndexView(SecureMixin, AdminIndexView):
     pass
 
 
-class SecureModelView(SecureMixin, ModelView):
+class SecureModelView(ReplicaListsMixin, SecureMixin, ModelView):
     """Read-only by default: state changes that matter are actions that call services."""
 
     filter_converter = FreeholdFilterConverter()

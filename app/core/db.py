@@ -23,6 +23,7 @@ from sqlalchemy.orm import Mapped, Session, SessionTransaction, mapped_column
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.types import TypeDecorator
 
+from app.core import replica
 from app.extensions import db
 
 _QUEUE_KEY = "freehold_after_commit"
@@ -156,6 +157,7 @@ _listening = False
 
 def init_app(app: Flask) -> None:
     global _listening
+    replica.init_app(app)  # DATABASE_READ_URL: read-only work marked replica_reads() may read from it
     if not _listening:
         # Listen on the Session class: the queue lives in each session's own `info`.
         event.listen(Session, "after_transaction_create", _mark_savepoint)

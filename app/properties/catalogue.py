@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 
 from sqlalchemy import func, or_, select, text
 from sqlalchemy.orm import lazyload, selectinload
@@ -11,6 +12,7 @@ from sqlalchemy.orm import lazyload, selectinload
 from app.auth.models import User
 from app.core.db import after_commit
 from app.core.errors import NotFound
+from app.core.replica import read_after_write_seconds, replica_reads
 from app.core.security import has_permission
 from app.extensions import cache, db
 from app.properties.models import ACTIVE, COMPLETED, FUNDED, Property
@@ -18,6 +20,7 @@ from app.properties.models import ACTIVE, COMPLETED, FUNDED, Property
 PUBLIC_STATUSES = (ACTIVE, FUNDED, COMPLETED)
 SORTS = ("newest", "closing_soon", "return_rate", "funded")
 CACHE_VERSION_KEY = "properties:version"
+CHANGED_AT_KEY = "properties:changed_at"  # epoch seconds of the last change: lists are read from the primary a while
 CACHE_TTL = 300
 
 
@@ -33,6 +36,7 @@ def cache_version() -> int:
 def _bump_cache() -> None:
     """Atomic where the backend can (Redis INCR); every process sees the new version at once."""
     backend = cache.cache
+    cache.set(CHANGED_AT_KEY, time.time(), timeout=0)
     cache_version()
     if getattr(backend, "inc", None) is None or backend.inc(CACHE_VERSION_KEY) is None:
         cache.set(CACHE_VERSION_KEY, cache_version() + 1, timeout=0)
@@ -47,12 +51,22 @@ def photos_changed(property_id: int) -> None:
     _bump_cache()  # called by the photo task after its own commit
 
 
-def cached(kind: str, args: dict, build):
+def changed_recently() -> bool:
+    """A change committed less than READ_AFTER_WRITE_SECONDS ago: the read replica may not show it yet."""
+    changed_at = cache.get(CHANGED_AT_KEY)
+    return changed_at is not None and time.time() - float(changed_at) < read_after_write_seconds()
+
+
+def cached(kind: str, args: dict, build, *, replica: bool = False):
+    """build() once per catalogue version. replica=True: it may read from the read replica, unless the catalogue
+    changed moments ago (what it builds is kept for CACHE_TTL under the new version: never from a copy that may
+    not have the change yet)."""
     key = f"properties:{kind}:v{cache_version()}:" + hashlib.sha256(
         json.dumps(args, sort_keys=True, default=str).encode()).hexdigest()[:32]
     value = cache.get(key)
     if value is None:
-        value = build()
+        with replica_reads(when=replica and not changed_recently()):
+            value = build()
         cache.set(key, value, timeout=CACHE_TTL)
     return value
 

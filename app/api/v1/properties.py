@@ -137,7 +137,7 @@ def catalogue(args):
         rows, total = properties.search(**query)
         return {"items": [presenters.summary(p) for p in rows], "total": total}
 
-    data = properties.cached("api-list", query, build)
+    data = properties.cached("api-list", query, build, replica=True)
     return ok(data["items"], meta=page_meta(args["page"], args["per_page"], data["total"]))
 
 

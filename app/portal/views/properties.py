@@ -42,7 +42,7 @@ def catalogue():
         rows, total = properties.search(**args)
         return {"items": [presenters.summary(p) for p in rows], "total": total}
 
-    data = properties.cached("portal-list", args, build)
+    data = properties.cached("portal-list", args, build, replica=True)
     pages = max((data["total"] + PER_PAGE - 1) // PER_PAGE, 1)
     return render_template("portal/properties/catalogue.html", items=data["items"], total=data["total"],
                            page=args["page"], pages=pages, args=request.args, types=TYPES, sorts=properties.SORTS)

@@ -10,6 +10,7 @@ from flask_login import current_user
 
 from app.core.csvfile import csv_text
 from app.core.db import utcnow
+from app.core.replica import replica_reads
 from app.extensions import limiter
 from app.ledger import services as ledger
 from app.portal import bp
@@ -77,6 +78,7 @@ def wallet():
 
 @bp.get("/wallet/statement.csv")
 @limiter.limit("20/minute")
+@replica_reads()  # a whole statement: read from the read replica when there is one
 def wallet_statement():
     f = statement_filter(request.args)
     if f.errors:
