@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from typing import Any
 
-from celery import Celery, signals
+from celery import Celery, signals, states
+from celery.exceptions import Retry
 from flask import Flask, Response, g, request
 from prometheus_client import (REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics,
                                generate_latest, multiprocess, start_http_server)
@@ -135,23 +137,36 @@ def _on_prerun(sender: Any = None, task_id: str | None = None, **_: Any) -> None
             _task_started[task_id] = time.perf_counter()
 
 
-def _on_postrun(sender: Any = None, task_id: str | None = None, task: Any = None, **_: Any) -> None:
+def _outcome(state: str | None) -> str | None:
+    """succeeded, failed or retried; None for a run that was revoked, ignored or rejected. A task run eagerly whose
+    error propagates to its caller (tests, `task_eager_propagates`) ends with no state: its error is in flight."""
+    if state == states.SUCCESS:
+        return "succeeded"
+    if state == states.RETRY:
+        return "retried"
+    if state == states.FAILURE:
+        return "failed"
+    if state is None:
+        error = sys.exc_info()[1]
+        if isinstance(error, Retry):
+            return "retried"
+        if error is not None:
+            return "failed"
+    return None
+
+
+def _on_postrun(sender: Any = None, task_id: str | None = None, task: Any = None, state: str | None = None,
+                **_: Any) -> None:
+    """Sent after every run, in the worker and eagerly alike (Celery sends no failure signal for an eager run
+    whose error propagates): the run's time and outcome."""
     with _task_started_lock:
         started = _task_started.pop(task_id, None) if task_id else None
+    name = _task_name(sender, task)
     if started is not None:
-        CELERY_TASK_DURATION.labels(task=_task_name(sender, task)).observe(time.perf_counter() - started)
-
-
-def _on_success(sender: Any = None, **_: Any) -> None:
-    CELERY_TASKS.labels(task=_task_name(sender), outcome="succeeded").inc()
-
-
-def _on_failure(sender: Any = None, **_: Any) -> None:
-    CELERY_TASKS.labels(task=_task_name(sender), outcome="failed").inc()
-
-
-def _on_retry(sender: Any = None, **_: Any) -> None:
-    CELERY_TASKS.labels(task=_task_name(sender), outcome="retried").inc()
+        CELERY_TASK_DURATION.labels(task=name).observe(time.perf_counter() - started)
+    outcome = _outcome(state)
+    if outcome is not None:
+        CELERY_TASKS.labels(task=name, outcome=outcome).inc()
 
 
 def start_worker_server(port: int, addr: str = "0.0.0.0") -> Any:  # noqa: S104 - scraped from outside
@@ -187,8 +202,7 @@ def _on_process_shutdown(pid: int | None = None, **_: Any) -> None:
 
 
 _HANDLERS = (
-    (signals.task_prerun, _on_prerun), (signals.task_postrun, _on_postrun), (signals.task_success, _on_success),
-    (signals.task_failure, _on_failure), (signals.task_retry, _on_retry), (signals.worker_ready, _on_worker_ready),
+    (signals.task_prerun, _on_prerun), (signals.task_postrun, _on_postrun), (signals.worker_ready, _on_worker_ready),
     (signals.worker_process_shutdown, _on_process_shutdown),
 )
 

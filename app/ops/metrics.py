@@ -54,8 +54,8 @@ def _kyc() -> Iterator[Metric]:
 
 
 def _payouts() -> Iterator[Metric]:
-    rows = dict(db.session.execute(select(Payout.status, func.count(Payout.id))
-                                   .where(Payout.status.in_(PAYOUT_OPEN)).group_by(Payout.status)).tuples().all())
+    rows: dict[str, int] = dict(db.session.execute(select(Payout.status, func.count(Payout.id))
+                                   .where(Payout.status.in_(PAYOUT_OPEN)).group_by(Payout.status)).all())
     family = GaugeMetricFamily("freehold_payouts_pending", "Payouts not yet resolved: `requested` waits for "
                                "approval, `approved` for the money to leave", labels=["status"])
     for status in PAYOUT_OPEN:
