@@ -45,7 +45,8 @@ def on_starting(server):
 
 
 def child_exit(server, worker):
-    from prometheus_client import multiprocess  # here: the metrics library is only imported once the folder is set
+    # imported here: the metrics library must not be loaded before PROMETHEUS_MULTIPROC_DIR is set (above)
+    from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(worker.pid)
 

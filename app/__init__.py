@@ -40,9 +40,9 @@ def create_app(config: type[Config] | str | dict | None = None, *, validate: boo
     from app.extensions import bootstrap, cache, csrf, db, limiter, login_manager, migrate  # in the factory
     from app.health import bp as health_bp  # in the factory, see above
     from app.investing.services import check_units_sold  # in the factory, see above
-    from app.ops.metrics import bp as metrics_bp  # in the factory, see above
     from app.ledger.checks import register_check  # in the factory, see above
     from app.notifications import handlers as notification_handlers  # in the factory, see above
+    from app.ops.metrics import bp as metrics_bp  # in the factory, see above
     from app.payments.webhooks import bp as webhooks_bp  # in the factory, see above
     from app.portal import bp as portal_bp  # in the factory, see above
     from app.properties.views import bp as media_bp  # in the factory, see above

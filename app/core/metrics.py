@@ -22,13 +22,22 @@ from typing import Any
 from celery import Celery, signals, states
 from celery.exceptions import Retry
 from flask import Flask, Response, g, request
-from prometheus_client import (REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics,
-                               generate_latest, multiprocess, start_http_server)
+from prometheus_client import (
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+    multiprocess,
+    start_http_server,
+)
 
 log = logging.getLogger(__name__)
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
-disable_created_metrics()  # no `_created` series beside each counter and histogram: Prometheus does not need them
+disable_created_metrics()  # type: ignore[no-untyped-call]  # no `_created` series beside each counter and histogram: Prometheus does not need them
 NO_ROUTE = "<no route>"  # a request no route matched (a 404): its path is never a label
 
 REQUEST_DURATION = Histogram(
@@ -74,7 +83,7 @@ def registry() -> CollectorRegistry:
     if folder is None:
         return REGISTRY
     combined = CollectorRegistry()
-    multiprocess.MultiProcessCollector(combined, path=folder)
+    multiprocess.MultiProcessCollector(combined, path=folder)  # type: ignore[no-untyped-call]
     return combined
 
 
@@ -198,7 +207,7 @@ def _on_worker_ready(sender: Any = None, **_: Any) -> None:
 def _on_process_shutdown(pid: int | None = None, **_: Any) -> None:
     """A pool process ends: its live gauges leave the sums (multiprocess mode only)."""
     if multiprocess_dir():
-        multiprocess.mark_process_dead(pid or os.getpid())
+        multiprocess.mark_process_dead(pid or os.getpid())  # type: ignore[no-untyped-call]
 
 
 _HANDLERS = (

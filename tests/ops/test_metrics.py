@@ -24,7 +24,7 @@ from app.tasks import BEAT_SCHEDULE
 from tests.payouts.helpers import usable_method
 from tests.support import free_port
 
-TOKEN = "a-metrics-token-long-enough"  # noqa: S105 - a test value
+TOKEN = "a-metrics-token-long-enough"
 
 
 def scrape(client, **kwargs) -> str:
@@ -286,7 +286,7 @@ def test_the_worker_serves_its_task_metrics_on_its_port(monkeypatch):
     signals.worker_ready.send(sender=None)  # what the main worker process sends once its pool runs
     try:
         succeeds.delay()
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:  # noqa: S310
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
             text = response.read().decode()
     finally:
         core_metrics.stop_worker_server()
