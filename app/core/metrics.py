@@ -37,7 +37,8 @@ from prometheus_client import (
 log = logging.getLogger(__name__)
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
-disable_created_metrics()  # type: ignore[no-untyped-call]  # no `_created` series beside each counter and histogram: Prometheus does not need them
+# no `_created` series beside each counter and histogram: Prometheus does not need them
+disable_created_metrics()  # type: ignore[no-untyped-call]
 NO_ROUTE = "<no route>"  # a request no route matched (a 404): its path is never a label
 
 REQUEST_DURATION = Histogram(
