@@ -267,9 +267,10 @@ def test_config_check_from_the_shell_lists_the_errors_of_a_configuration_that_ca
                              timeout=120, check=False)
     assert checked.returncode == 1
     assert "Traceback" not in checked.stderr + checked.stdout
-    for variable in ("SECRET_KEY", "FIELD_ENCRYPTION_KEYS", "DATABASE_URL", "BASE_URL", "MAIL_SERVER", "REDIS_URL"):
+    for variable in ("SECRET_KEY", "FIELD_ENCRYPTION_KEYS", "DATABASE_URL", "BASE_URL", "MAIL_SERVER", "REDIS_URL",
+                     "METRICS_TOKEN"):
         assert f"error: {variable}: " in checked.stderr
-    assert "config NOT ok (production): 6 error(s), 2 warning(s)" in checked.stderr
+    assert "config NOT ok (production): 7 error(s), 1 warning(s)" in checked.stderr
     refused = subprocess.run([flask, "ledger", "verify"], cwd=root, env=env, capture_output=True, text=True,
                              timeout=120, check=False)
     assert refused.returncode != 0 and "production configuration: SECRET_KEY: missing" in refused.stderr
