@@ -22,44 +22,39 @@ from sqlalchemy import func, select
 from app.core.db import discard, utcnow
 from app.core.metrics import exposition, registry
 from app.extensions import csrf, db, limiter
-from app.kyc.models import PENDING as KYC_PENDING
-from app.kyc.models import KycSubmission
+from app.kyc import services as kyc
 from app.ops.models import OPEN as FAILED_TASK_OPEN
 from app.ops.models import BeatJob, FailedTask
-from app.payments.models import WebhookInbox
-from app.payments.services import INBOX_DONE
-from app.payouts.models import PAYOUT_OPEN, Payout
+from app.payments import services as payments
+from app.payouts import services as payouts
+from app.payouts.models import PAYOUT_OPEN
 
 log = logging.getLogger(__name__)
 
 bp = Blueprint("metrics", __name__)
 
 
-# what the database says at scrape time -----------------------------------------------------------------------------
+# what the database says at scrape time, through each domain's services ------------------------------------------------
 def _inbox() -> Iterator[Metric]:
-    unprocessed = WebhookInbox.status.not_in(INBOX_DONE)
-    count, oldest = db.session.execute(
-        select(func.count(WebhookInbox.id), func.min(WebhookInbox.received_at)).where(unprocessed)).one()
+    count, oldest = payments.backlog()
     yield GaugeMetricFamily("freehold_webhook_inbox_backlog", "Gateway events stored and not processed yet "
-                            "(received, processing or failed)", value=count or 0)
+                            "(received, processing or failed)", value=count)
     age = max(0.0, (utcnow() - oldest).total_seconds()) if oldest is not None else 0.0
     yield GaugeMetricFamily("freehold_webhook_inbox_oldest_age_seconds", "Age of the oldest unprocessed gateway "
                             "event (0 when none waits)", value=age)
 
 
 def _kyc() -> Iterator[Metric]:
-    count = db.session.scalar(select(func.count(KycSubmission.id)).where(KycSubmission.status == KYC_PENDING))
     yield GaugeMetricFamily("freehold_kyc_pending_cases", "KYC submissions waiting for a review decision",
-                            value=count or 0)
+                            value=kyc.queue_counts()["pending"])
 
 
 def _payouts() -> Iterator[Metric]:
-    rows: dict[str, int] = dict(db.session.execute(select(Payout.status, func.count(Payout.id))
-                                   .where(Payout.status.in_(PAYOUT_OPEN)).group_by(Payout.status)).all())
+    counts = payouts.queue_counts()  # what the payout console's queue shows
     family = GaugeMetricFamily("freehold_payouts_pending", "Payouts not yet resolved: `requested` waits for "
                                "approval, `approved` for the money to leave", labels=["status"])
     for status in PAYOUT_OPEN:
-        family.add_metric([status], rows.get(status, 0))
+        family.add_metric([status], counts[status])
     yield family
 
 
