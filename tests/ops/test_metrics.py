@@ -8,7 +8,6 @@ from datetime import timedelta
 import pytest
 from celery import shared_task, signals
 from prometheus_client import REGISTRY
-from prometheus_client.parser import text_string_to_metric_families
 
 from app.core import metrics as core_metrics
 from app.core.db import unit_of_work, utcnow
@@ -21,6 +20,7 @@ from app.ops.models import BeatJob, FailedTask
 from app.payments.models import WebhookInbox
 from app.payouts.models import Payout
 from app.tasks import BEAT_SCHEDULE
+from tests.ops.scrape import samples, value
 from tests.payouts.helpers import usable_method
 from tests.support import free_port
 
@@ -32,19 +32,6 @@ def scrape(client, **kwargs) -> str:
     assert response.status_code == 200, response.get_data(as_text=True)
     assert response.content_type.startswith("text/plain; version=")
     return response.get_data(as_text=True)
-
-
-def samples(text: str) -> dict:
-    """{(name, frozenset(labels)): value} of every sample in a text exposition."""
-    found = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            found[sample.name, frozenset(sample.labels.items())] = sample.value
-    return found
-
-
-def value(text: str, name: str, **labels) -> float | None:
-    return samples(text).get((name, frozenset(labels.items())))
 
 
 def counted(name: str, **labels) -> float:

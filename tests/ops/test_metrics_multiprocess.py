@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from tests.ops.test_metrics import value
+from tests.ops.scrape import value
 from tests.support import TEST_FERNET_KEYS, free_port
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -55,20 +55,25 @@ def test_each_scrape_adds_up_every_workers_requests(app, database_url, tmp_path)
                 time.sleep(0.2)
         assert status == 200
         assert not (folder / "counter_1.db").exists()  # an earlier run's samples were cleared at start
-        sent = 1
         # until both workers have served some (the kernel hands each new connection to either)
         while len(_writers(folder)) < 2:
             assert time.monotonic() < deadline, "one worker took every connection"
             for _ in range(10):
                 assert _get(port, "/healthz")[0] == 200
-                sent += 1
 
         assert _get(port, "/metrics")[0] == 401  # the token is required
+        scrape = {"Authorization": f"Bearer {TOKEN}"}
+        status, text = _get(port, "/metrics", scrape)
+        before = value(text, "freehold_http_request_duration_seconds_count", endpoint="/healthz", method="GET",
+                       status="2xx")
+        assert status == 200 and before >= 11
+        for _ in range(20):
+            assert _get(port, "/healthz")[0] == 200
         for _ in range(6):  # each scrape, whichever worker answers it, shows the requests of both
-            status, text = _get(port, "/metrics", {"Authorization": f"Bearer {TOKEN}"})
+            status, text = _get(port, "/metrics", scrape)
             assert status == 200
             assert value(text, "freehold_http_request_duration_seconds_count", endpoint="/healthz", method="GET",
-                         status="2xx") == sent
+                         status="2xx") == before + 20
             assert value(text, "freehold_webhook_inbox_backlog") == 0  # read from the database at scrape time
     finally:
         server.terminate()
