@@ -201,7 +201,7 @@ def _on_worker_ready(sender: Any = None, **_: Any) -> None:
     if port and _worker["server"] is None:
         try:
             start_worker_server(int(port), _worker["addr"])
-        except OSError:
+        except (OSError, ValueError):  # taken, not allowed, or not a port number: the worker runs on without
             log.exception("worker metrics: cannot listen on %s:%s", _worker["addr"], port)
 
 
