@@ -40,6 +40,7 @@ MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 # no `_created` series beside each counter and histogram: Prometheus does not need them
 disable_created_metrics()  # type: ignore[no-untyped-call]
 NO_ROUTE = "<no route>"  # a request no route matched (a 404): its path is never a label
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 REQUEST_DURATION = Histogram(
     "freehold_http_request_duration_seconds", "Time to answer an HTTP request, by route pattern, method and status "
@@ -118,7 +119,8 @@ def _observe_request(response: Response) -> Response:
     started = g.get(_STARTED)
     if started is not None:
         endpoint = request.url_rule.rule if request.url_rule is not None else NO_ROUTE
-        REQUEST_DURATION.labels(endpoint=endpoint, method=request.method,
+        method = request.method if request.method in METHODS else "other"  # a client may send any word
+        REQUEST_DURATION.labels(endpoint=endpoint, method=method,
                                 status=f"{response.status_code // 100}xx").observe(time.perf_counter() - started)
     return response
 

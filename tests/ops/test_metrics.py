@@ -57,6 +57,11 @@ def test_request_times_are_labelled_by_route_pattern_never_by_path(client):
     assert value(text, "freehold_http_request_duration_seconds_count", endpoint="<no route>", method="GET",
                  status="4xx") >= 1
     assert 'le="+Inf"' in text
+    client.open("/healthz", method="BREW")  # any word a client sends is one label value, not a new one each
+    text = scrape(client)
+    assert value(text, "freehold_http_request_duration_seconds_count", endpoint="<no route>", method="other",
+                 status="4xx") >= 1
+    assert 'method="BREW"' not in text
     assert "secret-reset-token-123" not in text and "page-with-secret-xyz" not in text
 
 
