@@ -9,9 +9,18 @@ workers, gthread with 8 threads accepted about 1,300 signed webhooks a second, g
 cooperates with gevent by itself; redis-py, requests (Stripe), boto3 and smtplib go through the patched socket.
 Long calls that release the interpreter lock (argon2 password hashing) run in gevent's thread pool
 (app/core/offload.py), so a sign-in does not hold up the other requests of its worker.
-GUNICORN_WORKER_CLASS=gthread (with GUNICORN_THREADS) switches back to threads."""
+GUNICORN_WORKER_CLASS=gthread (with GUNICORN_THREADS) switches back to threads.
+
+Metrics: every worker writes its samples to files in PROMETHEUS_MULTIPROC_DIR and `/metrics`, whichever worker
+answers, adds up all of them (app/core/metrics.py). The variable is set here, before the app (and the metrics
+library) is imported, to a folder of this server's own unless the environment names one; the folder is emptied when
+the server starts (counters start again from zero, as after any restart), a worker that exits leaves the live sums,
+and a folder of our own is removed when the server stops."""
 import multiprocessing
 import os
+import shutil
+import tempfile
+from pathlib import Path
 
 workers = int(os.environ.get("WEB_CONCURRENCY") or multiprocessing.cpu_count())
 worker_class = os.environ.get("GUNICORN_WORKER_CLASS") or "gevent"
@@ -21,3 +30,27 @@ keepalive = 5  # seconds an idle keep-alive connection is kept (behind a load ba
 # The access log (off unless --access-logfile is given) never prints the path or the query, which may carry a
 # token (reset and verification links): the app logs each request with its route pattern (app/core/requestlog.py).
 access_log_format = '%(h)s %(t)s "%(m)s" %(s)s %(b)s %(L)s'
+
+# metrics in multiprocess mode (see above): set before the app is loaded, --preload included
+_OWN_METRICS_DIR = not os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+if _OWN_METRICS_DIR:
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(Path(tempfile.gettempdir()) / f"freehold-metrics-{os.getpid()}")
+Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).mkdir(parents=True, exist_ok=True)
+
+
+def on_starting(server):
+    """The samples of an earlier run of the server are not this one's."""
+    for leftover in Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).glob("*.db"):
+        leftover.unlink(missing_ok=True)
+
+
+def child_exit(server, worker):
+    # imported here: the metrics library must not be loaded before PROMETHEUS_MULTIPROC_DIR is set (above)
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server):
+    if _OWN_METRICS_DIR:
+        shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)

@@ -34,6 +34,7 @@ def create_app(config: type[Config] | str | dict | None = None, *, validate: boo
     from app.core import db as core_db  # in the factory, see above
     from app.core.errors import register_error_handlers  # in the factory, see above
     from app.core.headers import init_security_headers  # in the factory, see above
+    from app.core.metrics import init_request_metrics  # in the factory, see above
     from app.core.perimeter import init_perimeter  # in the factory, see above
     from app.core.requestlog import init_app as init_request_log  # in the factory, see above
     from app.extensions import bootstrap, cache, csrf, db, limiter, login_manager, migrate  # in the factory
@@ -41,6 +42,7 @@ def create_app(config: type[Config] | str | dict | None = None, *, validate: boo
     from app.investing.services import check_units_sold  # in the factory, see above
     from app.ledger.checks import register_check  # in the factory, see above
     from app.notifications import handlers as notification_handlers  # in the factory, see above
+    from app.ops.metrics import bp as metrics_bp  # in the factory, see above
     from app.payments.webhooks import bp as webhooks_bp  # in the factory, see above
     from app.portal import bp as portal_bp  # in the factory, see above
     from app.properties.views import bp as media_bp  # in the factory, see above
@@ -54,6 +56,7 @@ def create_app(config: type[Config] | str | dict | None = None, *, validate: boo
     bootstrap.init_app(app)
     core_db.init_app(app)
     init_request_log(app)
+    init_request_metrics(app)
     core_db.configure_engine(app)
     celery_init_app(app)
 
@@ -61,6 +64,7 @@ def create_app(config: type[Config] | str | dict | None = None, *, validate: boo
     notification_handlers.connect()  # notifications answer what the accounts domain signals
     init_login(app)
     app.register_blueprint(health_bp)
+    app.register_blueprint(metrics_bp)
     app.register_blueprint(auth_bp)
     app.register_blueprint(portal_bp)
     app.register_blueprint(media_bp)

@@ -13,6 +13,7 @@ from app.core import audit
 from app.core.crypto import rotate_all
 from app.core.db import discard, unit_of_work
 from app.core.errors import DomainError
+from app.core.metrics import record_audit_verify
 from app.core.money import Money
 from app.core.security import ROLES
 from app.investing import returns
@@ -145,6 +146,7 @@ def verify_audit():
     checked, broken, problem = audit.verify_chain()
     broken_id = broken.id if broken is not None else None
     discard()  # the check only read
+    record_audit_verify(broken_id is None)
     if broken_id is None:
         click.echo(f"audit ok: {checked} records")
         return

@@ -234,6 +234,12 @@ class Config:
     API_RATE_LIMIT_ANONYMOUS = "20/minute"
     API_MAX_PER_PAGE = 100
 
+    # Metrics (app/ops/metrics.py, app/core/metrics.py): the bearer token `/metrics` requires (production refuses to
+    # start without it; unset elsewhere: loopback only), and where a Celery worker serves its own (unset: off)
+    METRICS_TOKEN = _env("METRICS_TOKEN")
+    WORKER_METRICS_PORT = _env("WORKER_METRICS_PORT")
+    WORKER_METRICS_ADDR = _env("WORKER_METRICS_ADDR", "0.0.0.0")  # noqa: S104 - the scraper is on another host
+
     # Gateway webhooks, per source address: generous (a gateway sends bursts), 429 past it
     WEBHOOK_RATE_LIMIT = _env("WEBHOOK_RATE_LIMIT", "1200/minute")
 
@@ -313,8 +319,13 @@ class Production(Config):
         if not config.get("TRUSTED_HOSTS"):
             found.append(Problem("TRUSTED_HOSTS", "unset: the app answers any Host header; name the public host(s)",
                                  error=False))
-        if not (config.get("METRICS_TOKEN") or _env("METRICS_TOKEN")):
-            found.append(Problem("METRICS_TOKEN", "unset: /metrics needs a bearer token in production", error=False))
+        if not config.get("METRICS_TOKEN"):
+            found.append(Problem("METRICS_TOKEN", "missing: /metrics needs a bearer token in production"))
+        elif len(str(config["METRICS_TOKEN"])) < 16:
+            found.append(Problem("METRICS_TOKEN", "must be at least 16 characters"))
+        port = config.get("WORKER_METRICS_PORT")
+        if port and not (str(port).isdigit() and 0 < int(port) < 65536):
+            found.append(Problem("WORKER_METRICS_PORT", "must be a TCP port number (or unset: off)"))
         found += _shared_services_problems(config)
         if _env("SENTRY_DSN"):
             found.append(Problem("SENTRY_DSN", "set, but error tracking is not in effect yet: errors go to the log "

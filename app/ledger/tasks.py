@@ -5,6 +5,7 @@ from typing import Any
 from celery import shared_task
 
 from app.core.db import discard
+from app.core.metrics import record_ledger_verify
 from app.ledger.checks import verify
 
 log = logging.getLogger(__name__)
@@ -14,6 +15,7 @@ log = logging.getLogger(__name__)
 def verify_ledger() -> dict[str, Any]:
     report = verify()
     discard()  # the proof only reads: its transaction ends here
+    record_ledger_verify(len(report.violations))
     if report.ok:
         log.info("ledger ok: %s entries, %s accounts", report.entries, report.accounts)
     else:

@@ -12,11 +12,12 @@ import hashlib
 import logging
 import threading
 import time
+from datetime import datetime
 
 import redis
 from celery import current_app as celery_current_app
 from flask import current_app
-from sqlalchemy import Text, bindparam, cast, select, update
+from sqlalchemy import Text, bindparam, cast, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from app.core import audit
@@ -116,6 +117,14 @@ def pending_events(after_id: int = 0, limit: int = 100, *, received_before=None)
     if received_before is not None:
         query = query.where(WebhookInbox.received_at < received_before)
     return list(db.session.scalars(query.order_by(WebhookInbox.id).limit(limit)))
+
+
+def backlog() -> tuple[int, datetime | None]:
+    """How many stored events are not processed yet (received, being processed, or failed and waiting for their
+    retry), and when the oldest of them arrived (None: none waits). One query on the indexed status."""
+    count, oldest = db.session.execute(select(func.count(WebhookInbox.id), func.min(WebhookInbox.received_at))
+                                       .where(WebhookInbox.status.not_in(INBOX_DONE))).one()
+    return int(count or 0), oldest
 
 
 def mark_failed(inbox_id: int, error: Exception) -> int:

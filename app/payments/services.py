@@ -36,6 +36,7 @@ from app.payments.gateway_settings import (
 from app.payments.inbox import (
     INBOX_DONE,
     announce_events,
+    backlog,
     claim_event,
     claim_events,
     deposit_for_reference,
@@ -52,7 +53,7 @@ from app.payments.timeline import flag, log, notices_batch, resolve_attention, t
 
 __all__ = [
     "ABANDONED_AFTER", "GATEWAYS", "GATEWAY_LABELS", "INBOX_DONE", "GatewayTerms", "Money", "announce_events",
-    "apply_refund", "approve_bank_transfer", "attach_proof", "begin_deposit", "claim_event", "claim_events", "complete_deposit",
+    "apply_refund", "approve_bank_transfer", "attach_proof", "backlog", "begin_deposit", "claim_event", "claim_events", "complete_deposit",
     "confirm_redirect", "create_deposit", "deposit_for_reference", "expire_abandoned", "fail_deposit", "fee_for",
     "flag", "gateway_row", "log", "mark_failed", "notices_batch", "open_payment", "pending_events", "process_event",
     "process_events", "quote", "reconcile", "refund", "reject_bank_transfer", "reprocess_event", "resolve_attention",

@@ -140,7 +140,8 @@ PRODUCTION = {"CONFIG": "production", "SECRET_KEY": "s" * 40, "FIELD_ENCRYPTION_
               "SQLALCHEMY_DATABASE_URI": "postgresql+psycopg://freehold@db.internal/freehold",
               "REDIS_URL": "redis://cache.internal:6379/0", "CELERY_BROKER_URL": None,
               "MAIL_SERVER": "smtp.internal", "MAIL_USE_TLS": True, "MAIL_USE_SSL": False,
-              "BASE_URL": "https://freehold.example", "TRUSTED_HOSTS": ["freehold.example"]}
+              "BASE_URL": "https://freehold.example", "TRUSTED_HOSTS": ["freehold.example"],
+              "METRICS_TOKEN": "m" * 32}
 
 
 @pytest.fixture
@@ -160,7 +161,6 @@ def production_env(monkeypatch, tmp_path):
         monkeypatch.setattr(limiter, name, value)
     monkeypatch.setenv("DATABASE_URL", PRODUCTION["SQLALCHEMY_DATABASE_URI"])
     monkeypatch.setenv("BASE_URL", PRODUCTION["BASE_URL"])
-    monkeypatch.setenv("METRICS_TOKEN", "m" * 32)
     for name in ("SENTRY_DSN", "FLASK_SKIP_DOTENV", "FLASK_RUN_FROM_CLI"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)
@@ -187,17 +187,28 @@ def test_config_check_passes_for_a_complete_production_configuration(production_
     assert result.output.strip() == "config ok (production)"
 
 
-def test_config_check_warns_of_an_open_host_list_and_metrics_without_a_token(production_env, monkeypatch):
+def test_config_check_warns_of_an_open_host_list(production_env):
     from app import create_app
 
-    monkeypatch.delenv("METRICS_TOKEN")
     result = _check(create_app(dict(PRODUCTION, TRUSTED_HOSTS=[], BASE_URL="http://freehold.example")))
     assert result.exit_code == 0, result.output  # warnings do not fail the check
     lines = result.output.strip().splitlines()
     assert "warning: TRUSTED_HOSTS: unset: the app answers any Host header; name the public host(s)" in lines
-    assert "warning: METRICS_TOKEN: unset: /metrics needs a bearer token in production" in lines
     assert "warning: BASE_URL: not https: links and cookies need TLS" in lines
-    assert lines[-1] == "config ok (production): 3 warning(s)"
+    assert lines[-1] == "config ok (production): 2 warning(s)"
+
+
+def test_production_refuses_to_start_without_a_metrics_token(production_env):
+    from app import create_app
+
+    with pytest.raises(RuntimeError, match="METRICS_TOKEN: missing: /metrics needs a bearer token in production"):
+        create_app(dict(PRODUCTION, METRICS_TOKEN=None))
+    application = create_app(dict(PRODUCTION, METRICS_TOKEN=None), validate=False)
+    result = _check(application)
+    assert result.exit_code == 1
+    assert "error: METRICS_TOKEN: missing: /metrics needs a bearer token in production" in result.output
+    with pytest.raises(RuntimeError, match="METRICS_TOKEN: must be at least 16 characters"):
+        create_app(dict(PRODUCTION, METRICS_TOKEN="short"))
 
 
 def test_config_check_names_every_error_and_exits_1(production_env, monkeypatch):
@@ -256,9 +267,10 @@ def test_config_check_from_the_shell_lists_the_errors_of_a_configuration_that_ca
                              timeout=120, check=False)
     assert checked.returncode == 1
     assert "Traceback" not in checked.stderr + checked.stdout
-    for variable in ("SECRET_KEY", "FIELD_ENCRYPTION_KEYS", "DATABASE_URL", "BASE_URL", "MAIL_SERVER", "REDIS_URL"):
+    for variable in ("SECRET_KEY", "FIELD_ENCRYPTION_KEYS", "DATABASE_URL", "BASE_URL", "MAIL_SERVER", "REDIS_URL",
+                     "METRICS_TOKEN"):
         assert f"error: {variable}: " in checked.stderr
-    assert "config NOT ok (production): 6 error(s), 2 warning(s)" in checked.stderr
+    assert "config NOT ok (production): 7 error(s), 1 warning(s)" in checked.stderr
     refused = subprocess.run([flask, "ledger", "verify"], cwd=root, env=env, capture_output=True, text=True,
                              timeout=120, check=False)
     assert refused.returncode != 0 and "production configuration: SECRET_KEY: missing" in refused.stderr

@@ -487,3 +487,20 @@ def test_closing_keeps_the_due_rows_of_an_earning_investment_only(make_property,
                                      ScheduledReturn.last)).all()
     assert len(rows) == 2 and all(i == earning.id and due <= TODAY and cap == 0 and not last
                                   for i, due, cap, last in rows)
+
+
+def test_a_run_is_timed_and_its_payments_counted_in_the_metrics(setup):
+    from prometheus_client import REGISTRY
+
+    def sample(name, **labels):
+        return REGISTRY.get_sample_value(name, labels) or 0.0
+
+    runs = sample("freehold_distribution_run_duration_seconds_count", status=SUCCEEDED)
+    paid = sample("freehold_distribution_payments_total")
+    run = returns.distribute()
+    assert run.payments == 6
+    assert sample("freehold_distribution_run_duration_seconds_count", status=SUCCEEDED) == runs + 1
+    assert sample("freehold_distribution_payments_total") == paid + 6
+    returns.distribute()  # a second run pays nothing more
+    assert sample("freehold_distribution_payments_total") == paid + 6
+    assert sample("freehold_distribution_run_duration_seconds_count", status=SUCCEEDED) == runs + 2

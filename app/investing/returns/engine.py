@@ -76,6 +76,7 @@ from sqlalchemy import CursorResult
 
 from app.core.db import discard, in_unit_of_work, unit_of_work, utcnow
 from app.core.errors import ValidationError
+from app.core.metrics import record_distribution_run
 from app.extensions import db
 from app.investing.models import FAILED, RUNNING, SUCCEEDED, DistributionRun
 from app.investing.returns.batch import Accounts, PaidElsewhere, RunInfo, pay_waiting_capital
@@ -188,7 +189,9 @@ def distribute(as_of: date | None = None, *, trigger: str = "cli", actor_id: int
     finally:
         if lock is not None:
             sql.release_run_lock(lock)
-    return db.session.get_one(DistributionRun, run_id)
+    run = db.session.get_one(DistributionRun, run_id)
+    record_distribution_run(run.status, (run.duration_ms or 0) / 1000, run.payments or 0)
+    return run
 
 
 def _finish(run_id: int, status: str, started: float, *, error: str | None = None) -> None:
