@@ -183,5 +183,5 @@ def record_task_runs(celery: Celery, app: Flask) -> Recorder:
     """Connect the recording to `celery` (the one call celery_init_app makes)."""
     recorder = Recorder(celery, app)
     recorder.connect()
-    celery.ops_recorder = recorder  # type: ignore[attr-defined]  # keeps the weakly connected receivers alive
+    celery.ops_recorder = recorder  # keeps the weakly connected receivers alive
     return recorder

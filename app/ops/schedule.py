@@ -130,8 +130,8 @@ def _due_and_late(value: Any, job: BeatJob | None, now: datetime) -> tuple[datet
     started = job.last_started_at if job else None
     seconds = _seconds(value)
     if seconds is not None:  # an interval: the next run was due one interval after the last start
-        due = started + timedelta(seconds=seconds) if started else now - timedelta(seconds=seconds)
-        return due, started is None or now >= due + GRACE
+        next_due = started + timedelta(seconds=seconds) if started else now - timedelta(seconds=seconds)
+        return next_due, started is None or now >= next_due + GRACE
     due = previous_due(value, now)
     if due is None or now < due + GRACE:
         return due, False

@@ -8,7 +8,6 @@ Create Date: 2026-12-03 14:38:17.959205
 import sqlalchemy as sa
 from alembic import op
 
-
 # revision identifiers, used by Alembic.
 revision = '20261203_failed_task_payload'
 down_revision = '20261203_ops_records'

@@ -17,7 +17,7 @@ from tests.support import csrf_from
 CALLS: list[dict] = []
 BEHAVIOUR = {"fail": True}
 CARD = "4242424242424242"
-API_TOKEN = "tok_live_4f9a8b7c6d5e4f3a2b1c0d9e"  # noqa: S105 - a made-up value, checked to be hidden
+API_TOKEN = "tok_live_4f9a8b7c6d5e4f3a2b1c0d9e"
 BEARER = "sk_live_51HxYz0123456789abcdefGHIJ"
 
 
