@@ -128,6 +128,15 @@ class WorkersReport:
     error: str | None = None
 
 
+def _broadcasts(celery: Celery) -> bool:
+    """Whether the broker's transport delivers to every worker (a fanout exchange): a ping needs it."""
+    try:
+        with celery.connection_for_read() as conn:  # not connected: the transport class is enough
+            return "fanout" in conn.transport.implements.exchange_type
+    except Exception:
+        return True  # let the ping itself say what is wrong
+
+
 def workers_online(celery: Celery, timeout: float = TIMEOUT) -> WorkersReport:
     """The workers that answer a control ping within `timeout`; the ping runs in a thread of its own so that a broker
     that does not answer holds the page for `timeout` plus a little at most."""
@@ -135,6 +144,9 @@ def workers_online(celery: Celery, timeout: float = TIMEOUT) -> WorkersReport:
         return WorkersReport([], "tasks run inside the web process (eager): there are no workers to ask")
     if str(celery.conf.broker_url or "").startswith("memory://"):
         return WorkersReport([], "the in-process broker reaches no worker")
+    if not _broadcasts(celery):
+        return WorkersReport([], "this broker carries no broadcast, so workers cannot be pinged through it (the "
+                                 "embedded broker): a queue that empties shows a worker at work")
     found: dict[str, Any] = {}
 
     def ping() -> None:

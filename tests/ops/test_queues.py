@@ -60,6 +60,11 @@ def test_workers_are_asked_with_a_short_timeout(tmp_path):
     assert report.names == [] and report.error
 
 
+def test_the_embedded_broker_says_workers_cannot_be_pinged(tmp_path):
+    report = workers_online(broker_app(f"sqla+sqlite:///{tmp_path}/broker.sqlite"), timeout=5)
+    assert report.names == [] and "cannot be pinged" in report.error
+
+
 def test_the_page_names_the_broker(app, client, make_user, login):
     login(make_user(role="admin"))
     html = client.get("/admin/ops/").get_data(as_text=True)
