@@ -6,6 +6,7 @@ import json
 
 import pytest
 from celery import shared_task
+from celery.exceptions import Retry
 from sqlalchemy import func, select
 
 from app.core.audit import AuditRecord
@@ -73,15 +74,25 @@ def test_the_same_task_failing_again_counts_attempts(app):
     assert db.session.scalar(select(func.count(FailedTask.id))) == 1
 
 
-def test_a_retried_attempt_is_not_a_failure_for_good(app):
-    task = app.extensions["celery"].tasks["tests.ops.charge"]
-    # a run that asks to be retried (Celery's task_retry) is not recorded; only the final failure is
-    from celery.exceptions import Retry
+@shared_task(name="tests.ops.flaky", bind=True, max_retries=2)
+def flaky(self, order_id):
+    CALLS.append({"order_id": order_id, "retries": self.request.retries})
+    try:
+        raise ConnectionError("the gateway timed out")
+    except ConnectionError as exc:
+        raise self.retry(exc=exc, countdown=0) from exc
 
-    from app.ops.recording import Recorder
-    recorder: Recorder = app.extensions["celery"].ops_recorder
-    recorder.on_postrun(sender=task, task_id="r-1", task=task, retval=Retry("later"), state="RETRY")
+
+def test_retried_attempts_are_not_failures_for_good_only_the_last_one_is(app):
+    task = app.extensions["celery"].tasks["tests.ops.flaky"]
+    with pytest.raises(Retry):  # the first attempt asks to be tried again: not a failure for good
+        task.apply(args=[7], task_id="flaky-1")
     assert db.session.scalar(select(func.count(FailedTask.id))) == 0
+    with pytest.raises(ConnectionError):  # the third attempt (two retries spent) fails for good
+        task.apply(args=[7], task_id="flaky-1", retries=2)
+    db.session.expire_all()
+    [row] = db.session.scalars(select(FailedTask)).all()
+    assert row.task_name == "tests.ops.flaky" and row.attempts == 3 and "the gateway timed out" in row.exception
 
 
 def test_the_page_shows_failed_tasks_scrubbed_with_a_collapsed_traceback(app, client, make_user, login):
