@@ -6,6 +6,7 @@ from celery import Celery, Task
 from flask import Flask, has_app_context
 
 from app.core.metrics import init_celery_metrics
+from app.ops.recording import record_task_runs
 from app.tasks import BEAT_SCHEDULE  # importing it registers every task module with the worker
 
 # the embedded (SQLite) broker polls; keep the latency of `make dev` low
@@ -38,10 +39,14 @@ def celery_init_app(app: Flask) -> Celery:
         enable_utc=True,
         beat_schedule=dict(app.config.get("CELERY_BEAT_SCHEDULE") or {}),
         broker_transport_options={"visibility_timeout": 3600} if app.config.get("REDIS_URL") else {},
+        # task events, so that a monitor (Flower, `celery events`) can follow the workers: docs/operations.md
+        worker_send_task_events=True,
+        task_send_sent_event=True,
     )
     for name, entry in BEAT_SCHEDULE.items():
         celery.conf.beat_schedule.setdefault(name, entry)
     init_celery_metrics(celery, app.config)
+    record_task_runs(celery, app)  # beat jobs' runs and tasks that failed for good (app/ops)
     celery.set_default()
     app.extensions["celery"] = celery
     return celery

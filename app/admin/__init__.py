@@ -15,6 +15,7 @@ from app.admin.views import (
     kyc,
     ledger,
     notifications,
+    ops_jobs,
     payments,
     payouts,
     properties,
@@ -34,6 +35,6 @@ def init_admin(app: Flask) -> Admin:
         csp_nonce_generator=csp_nonce,  # Flask-Admin's own <script> and <link> tags carry the request's nonce
     )
     for module in (users, staff_requests, kyc, properties, investments, declared, distributions, funding, payments,
-                   payouts, settings, ledger, notifications, audit):
+                   payouts, settings, ledger, notifications, ops_jobs, audit):
         module.register(admin)
     return admin

@@ -20,6 +20,7 @@ from app.kyc.services import queue_counts
 from app.ledger.checks import verify
 from app.ledger.models import USER_HELD, USER_WALLET, Account, Hold, JournalEntry
 from app.ledger.services import platform_currency
+from app.ops import failed_tasks
 from app.payments.models import Deposit
 from app.properties import services as properties
 
@@ -60,7 +61,8 @@ class DashboardView(SecureIndexView):
                            staff_changes=auth.pending_staff_count()
                            if has_permission(current_user, "staff.manage") else None,
                            offerings_to_approve=properties.pending_count()
-                           if has_permission(current_user, "properties.approve") else None)
+                           if has_permission(current_user, "properties.approve") else None,
+                           failed_tasks=failed_tasks.open_count() if has_permission(current_user, "ops.view") else None)
 
     @expose("/ledger/verify", methods=["POST"])
     @requires("ledger.verify")

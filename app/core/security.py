@@ -75,6 +75,9 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "notifications.view": frozenset({COMPLIANCE, SUPPORT}),
     "notifications.resend": frozenset({SUPPORT}),
     "notifications.templates": frozenset({SUPPORT}),
+    # operations: the jobs page (queues, workers, beat jobs, failed tasks); retrying and discarding failed tasks
+    "ops.view": frozenset({FINANCE}),
+    "ops.jobs": frozenset(),
 }
 
 

@@ -6,6 +6,7 @@ from datetime import datetime
 from sqlalchemy import CheckConstraint, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
+from app.core.crypto import EncryptedString
 from app.core.db import IdMixin, UTCDateTime, utcnow
 from app.extensions import Model
 
@@ -61,3 +62,5 @@ class FailedTask(IdMixin, Model):
     resolved_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     retried_task_id: Mapped[str | None] = mapped_column(String(64))  # the new run started by Retry
+    # the original arguments, {"args": [...], "kwargs": {...}} as JSON, encrypted: what Retry sends again. Never shown.
+    payload: Mapped[str | None] = mapped_column(EncryptedString())
