@@ -217,6 +217,7 @@ class Config:
     IDEMPOTENCY_KEYS_KEPT = timedelta(days=int(_env("IDEMPOTENCY_KEYS_KEPT_DAYS", "7") or 7))
     READ_NOTIFICATIONS_KEPT = timedelta(days=int(_env("READ_NOTIFICATIONS_KEPT_DAYS", "90") or 90))
     WEBHOOK_BODIES_KEPT = timedelta(days=int(_env("WEBHOOK_BODIES_KEPT_DAYS", "90") or 90))
+    FAILED_TASKS_KEPT = timedelta(days=int(_env("FAILED_TASKS_KEPT_DAYS", "90") or 90))
 
     # Passwords: argon2id with the library's defaults (RFC 9106 low-memory profile)
     ARGON2_TIME_COST = 3

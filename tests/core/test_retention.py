@@ -13,6 +13,7 @@ from app.extensions import db
 from app.ledger.checks import verify
 from app.ledger.models import JournalEntry, Posting
 from app.notifications.models import Delivery, Notification
+from app.ops.models import FailedTask
 from app.payments.models import Deposit, WebhookInbox
 from app.payouts.models import Payout
 from app.retention import retention
@@ -74,6 +75,14 @@ def fill(app, user) -> None:
                                  ("failed-long-ago", "failed", bodies - DAY),
                                  ("ignored-long-ago", "ignored", bodies - DAY),
                                  ("received-long-ago", "received", None))])
+    resolved = now - config["FAILED_TASKS_KEPT"]
+    db.session.execute(insert(FailedTask), [
+        dict(task_id=name, task_name="payments.reconcile", exception="boom", status=status,
+             first_failed_at=resolved - DAY * 5, last_failed_at=resolved - DAY * 5, resolved_at=at)
+        for name, status, at in (("retried-long-ago", "retried", resolved - DAY),
+                                 ("discarded-long-ago", "discarded", resolved - DAY),
+                                 ("discarded-lately", "discarded", resolved + DAY),
+                                 ("open-long-ago", "failed", None))])
     db.session.commit()
 
 
@@ -90,7 +99,7 @@ def test_the_nightly_job_prunes_what_is_past_its_age_and_keeps_the_rest(app, inv
         pruned = retention.delay().get()
 
     assert pruned == {"sessions": 2, "api_tokens": 2, "login_attempts": 1, "idempotency_keys": 1,
-                      "read_notifications": 1, "webhook_bodies": 1}
+                      "read_notifications": 1, "webhook_bodies": 1, "resolved_failed_tasks": 2}
     for kind, count in pruned.items():
         assert f"retention: {kind} pruned: {count}" in caplog.text
     db.session.expire_all()
@@ -108,6 +117,7 @@ def test_the_nightly_job_prunes_what_is_past_its_age_and_keeps_the_rest(app, inv
     emptied = inbox["processed-long-ago"]
     assert emptied.payload is None and emptied.status == "processed" and emptied.processed_at is not None
     assert all(inbox[name].payload == {"id": name} for name in inbox if name != "processed-long-ago")
+    assert sorted(db.session.scalars(select(FailedTask.task_id))) == ["discarded-lately", "open-long-ago"]
 
     assert counts() == before
     assert verify().ok
