@@ -5,6 +5,7 @@ import kombu.transport.sqlalchemy
 from celery import Celery, Task
 from flask import Flask, has_app_context
 
+from app.ops.worker import install as install_ops_watch
 from app.tasks import BEAT_SCHEDULE  # importing it registers every task module with the worker
 
 # the embedded (SQLite) broker polls; keep the latency of `make dev` low
@@ -40,6 +41,7 @@ def celery_init_app(app: Flask) -> Celery:
     )
     for name, entry in BEAT_SCHEDULE.items():
         celery.conf.beat_schedule.setdefault(name, entry)
+    install_ops_watch(app, celery)  # every worker runs the alert checks on its own timer
     celery.set_default()
     app.extensions["celery"] = celery
     return celery
