@@ -75,6 +75,9 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "notifications.view": frozenset({COMPLIANCE, SUPPORT}),
     "notifications.resend": frozenset({SUPPORT}),
     "notifications.templates": frozenset({SUPPORT}),
+    # operations: scheduled jobs, queues, failed tasks and alerts; Retry and Discard of failed tasks
+    "ops.view": frozenset({FINANCE}),
+    "ops.jobs": frozenset(),
 }
 
 

@@ -12,8 +12,9 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import Index, String, Text, select, text, update
+from sqlalchemy import CursorResult, Index, String, Text, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -177,8 +178,9 @@ def resolve_alert(key: str, *, now: datetime | None = None) -> Alert | None:
     if alert is None:
         return None
     now = now or utcnow()
-    closed = db.session.execute(update(Alert).where(Alert.id == alert.id, Alert.resolved_at.is_(None))
-                                .values(resolved_at=now).execution_options(synchronize_session=False)).rowcount
+    closed = cast("CursorResult[Any]", db.session.execute(
+        update(Alert).where(Alert.id == alert.id, Alert.resolved_at.is_(None))
+        .values(resolved_at=now).execution_options(synchronize_session=False))).rowcount
     if not closed:
         return None
     db.session.refresh(alert)

@@ -134,6 +134,7 @@ def unfunded_returns(now: datetime) -> list[Problem]:
         found.setdefault(property_id, []).append(
             f"{count} declared distribution(s) of {Money(int(amount), currency).display()} asked to be paid since "
             f"{_when(oldest)} wait")
+        oldest = oldest or cutoff
         since[property_id] = min(since.get(property_id, oldest), oldest)
     missing = [pid for pid in found if pid not in titles]
     if missing:

@@ -8,7 +8,6 @@ Create Date: 2026-12-03 14:40:21.501088
 import sqlalchemy as sa
 from alembic import op
 
-
 # revision identifiers, used by Alembic.
 revision = '20261203_alerts'
 down_revision = '20261203_ops_records'
