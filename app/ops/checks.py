@@ -130,12 +130,12 @@ def unfunded_returns(now: datetime) -> list[Problem]:
         .where(DeclaredDistribution.status == APPROVED, DeclaredDistribution.payment_requested_at.is_not(None),
                DeclaredDistribution.payment_requested_at < cutoff)
         .group_by(DeclaredDistribution.property_id)).all()
-    for property_id, count, oldest, amount, currency in declared:
+    for property_id, count, asked, amount, currency in declared:
         found.setdefault(property_id, []).append(
             f"{count} declared distribution(s) of {Money(int(amount), currency).display()} asked to be paid since "
-            f"{_when(oldest)} wait")
-        oldest = oldest or cutoff
-        since[property_id] = min(since.get(property_id, oldest), oldest)
+            f"{_when(asked)} wait")
+        first: datetime = asked or cutoff
+        since[property_id] = min(since.get(property_id, first), first)
     missing = [pid for pid in found if pid not in titles]
     if missing:
         titles.update(db.session.execute(select(Property.id, Property.title).where(Property.id.in_(missing))).tuples())
