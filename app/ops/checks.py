@@ -114,7 +114,9 @@ def unfunded_returns(now: datetime) -> list[Problem]:
     found: dict[int, list[str]] = {}
     since: dict[int, datetime] = {}
     titles: dict[int, str] = {}
-    for s in returns.shortfalls(now.date()):
+    # periods due yesterday or earlier only: those due today are not a day late, and a quarter's periods due today
+    # (possibly many, until the night's run pays them) are not read every minute
+    for s in returns.shortfalls((now - UNFUNDED_AFTER).date()):
         oldest = datetime.combine(s.oldest_due, datetime.min.time(), tzinfo=now.tzinfo)
         if oldest > cutoff:
             continue
