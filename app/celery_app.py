@@ -7,6 +7,7 @@ from flask import Flask, has_app_context
 
 from app.core.metrics import init_celery_metrics
 from app.ops.recording import record_task_runs
+from app.ops.worker import install as install_ops_watch
 from app.tasks import BEAT_SCHEDULE  # importing it registers every task module with the worker
 
 # the embedded (SQLite) broker polls; keep the latency of `make dev` low
@@ -47,6 +48,7 @@ def celery_init_app(app: Flask) -> Celery:
         celery.conf.beat_schedule.setdefault(name, entry)
     init_celery_metrics(celery, app.config)
     record_task_runs(celery, app)  # beat jobs' runs and tasks that failed for good (app/ops)
+    install_ops_watch(app, celery)  # every worker runs the alert checks on its own timer
     celery.set_default()
     app.extensions["celery"] = celery
     return celery

@@ -13,13 +13,14 @@ from app.core import audit
 from app.core.crypto import rotate_all
 from app.core.db import discard, unit_of_work
 from app.core.errors import DomainError
-from app.core.metrics import record_audit_verify
 from app.core.money import Money
 from app.core.security import ROLES
 from app.investing import returns
 from app.investing.tasks import pay_declared_waiting
 from app.ledger.checks import verify as verify_ledger_invariants
 from app.ledger.services import platform_currency
+from app.ops.checks import record_audit_verify, record_ledger_verify
+from app.ops.cli import ops_cli
 from app.seed import seed_demo as load_demo_data
 
 
@@ -31,6 +32,7 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(keys_cli)
     app.cli.add_command(returns_cli)
     app.cli.add_command(config_cli)
+    app.cli.add_command(ops_cli)
 
 
 @click.group("users", help="Manage user accounts.")
@@ -125,6 +127,8 @@ def verify_ledger():
     """Check every ledger invariant; exit 1 listing each violation."""
     report = verify_ledger_invariants()
     discard()  # the proof only read
+    with unit_of_work():  # its outcome opens or resolves the ledger alert
+        record_ledger_verify(report.ok, list(report.violations), entries=report.entries, accounts=report.accounts)
     if report.ok:
         click.echo(f"ledger ok: {report.entries} entries, {report.accounts} accounts")
         return
@@ -146,7 +150,8 @@ def verify_audit():
     checked, broken, problem = audit.verify_chain()
     broken_id = broken.id if broken is not None else None
     discard()  # the check only read
-    record_audit_verify(broken_id is None)
+    with unit_of_work():  # its outcome opens or resolves the audit alert
+        record_audit_verify(checked, broken_id, problem)
     if broken_id is None:
         click.echo(f"audit ok: {checked} records")
         return

@@ -147,6 +147,11 @@ class Config:
     # caps a four-eyes setting (card_funds.hold_days): the environment can lower it, never raise it
     CARD_FUNDS_HOLD_DAYS = int(_env("CARD_FUNDS_HOLD_DAYS", "30") or 30)
 
+    # Operations alerts (app/ops): every Celery worker runs the alert checks this often (0: not in this worker;
+    # beat's `ops.watch` still runs them), and a beat job counts as late this long after it was due
+    OPS_WATCH_SECONDS = int(_env("OPS_WATCH_SECONDS", "60") or 0)
+    OPS_BEAT_GRACE_SECONDS = int(_env("OPS_BEAT_GRACE_SECONDS", "300") or 300)
+
     MAIL_SERVER = _env("MAIL_SERVER")
     MAIL_PORT = int(_env("MAIL_PORT", "25") or 25)
     MAIL_USERNAME = _env("MAIL_USERNAME")

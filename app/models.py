@@ -28,6 +28,7 @@ from app.notifications.models import (  # noqa: F401
     NotificationTemplate,
     PushDevice,
 )
+from app.ops.alerts import Alert  # noqa: F401
 from app.ops.models import BeatJob, FailedTask  # noqa: F401
 from app.payments.models import (  # noqa: F401
     Deposit,

@@ -7,6 +7,7 @@ from app.investing import tasks as investing_tasks  # noqa: F401
 from app.kyc import tasks as kyc_tasks  # noqa: F401
 from app.ledger import tasks as ledger_tasks  # noqa: F401
 from app.notifications import tasks as notification_tasks  # noqa: F401
+from app.ops import tasks as ops_tasks  # noqa: F401
 from app.payments import tasks as payment_tasks  # noqa: F401
 from app.payouts import tasks as payout_tasks  # noqa: F401
 from app.properties import tasks as property_tasks  # noqa: F401
@@ -24,4 +25,6 @@ BEAT_SCHEDULE = {
     "signin-failures-prune-daily": {"task": "auth.prune_signin_failures", "schedule": crontab(hour=4, minute=20)},
     "returns-distribute-daily": {"task": "investing.distribute_returns", "schedule": crontab(hour=1, minute=0)},
     "retention-nightly": {"task": "ops.retention", "schedule": crontab(hour=4, minute=40)},
+    "ops-watch": {"task": "ops.watch", "schedule": 60.0},
+    "audit-verify-nightly": {"task": "ops.audit_verify", "schedule": crontab(hour=2, minute=50)},
 }

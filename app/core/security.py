@@ -75,7 +75,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "notifications.view": frozenset({COMPLIANCE, SUPPORT}),
     "notifications.resend": frozenset({SUPPORT}),
     "notifications.templates": frozenset({SUPPORT}),
-    # operations: the jobs page (queues, workers, beat jobs, failed tasks); retrying and discarding failed tasks
+    # operations: the jobs page (queues, workers, beat jobs, failed tasks) and alerts; Retry and Discard of failed tasks
     "ops.view": frozenset({FINANCE}),
     "ops.jobs": frozenset(),
 }

@@ -48,6 +48,15 @@ SAMPLE_HOST = "https://freehold.example"  # replaced by BASE_URL in the preview
 _SAMPLE_USER = {"first_name": "Iris", "last_name": "Investor", "email": "investor@example.com",
                 "full_name": "Iris Investor"}
 
+# what an operations alert's messages are given (app/ops/alerts.py)
+_ALERT_SAMPLE = {"key": "webhook_inbox_stale", "kind": "webhook_inbox_stale",
+                 "title": "Gateway events wait unprocessed in the webhook inbox",
+                 "summary": "3 gateway event(s) received more than 10 minutes ago are not processed",
+                 "details": "The oldest was received at 2026-12-03 08:41 UTC.", "since": "2026-12-03 08:41 UTC",
+                 "raised_at": "2026-12-03 08:52 UTC", "resolved_at": "",
+                 "where": "Money → Webhook inbox (status received, processing or failed)",
+                 "action": "Check that the Celery workers run and read the failed events' errors."}
+
 EVENTS: dict[str, Event] = {e.key: e for e in (
     Event("verify_email", "account", (EMAIL,), "Link to verify the e-mail address", mandatory=True, secret=True,
           sample={"link": "https://freehold.example/verify-email/TOKEN"}),
@@ -174,6 +183,12 @@ EVENTS: dict[str, Event] = {e.key: e for e in (
           roles=("finance",), sample={"title": "Harbour Lofts", "amount": "USD 40,000.00", "decision": "approved",
                                       "bank_reference": "OPS-2026-0412", "decided_by": "finance2@example.com",
                                       "reason": ""}),
+    Event("ops.alert_raised", "staff_alerts", (EMAIL, IN_APP),
+          "A problem in the platform's own running (jobs, verifications, gateways, returns) was found",
+          audience=STAFF, roles=("admin", "finance"), mandatory=True, sample=_ALERT_SAMPLE),
+    Event("ops.alert_resolved", "staff_alerts", (EMAIL, IN_APP),
+          "A problem in the platform's own running is no longer seen", audience=STAFF, roles=("admin", "finance"),
+          mandatory=True, sample={**_ALERT_SAMPLE, "resolved_at": "2026-12-03 09:12 UTC"}),
 )}
 
 

@@ -1,10 +1,11 @@
 """The beat schedule in words, when each job was last due, and which jobs are late.
 
-Late: the job has not started since its schedule's previous due time, and GRACE has passed since that time. For a
-crontab entry the previous due time is the latest time it matches, at or before now; for an interval ("every 60 s")
-it is one interval after the last start. A job that has never run is late (a crontab entry once a due time has
-passed, with GRACE): on a new installation that shows until each job's first run, and it is how a stopped beat
-shows. The schedule is the Celery app's (the code's BEAT_SCHEDULE with the
+Late: the job has not started since its schedule's previous due time, and the grace (`OPS_BEAT_GRACE_SECONDS`,
+five minutes by default) has passed since that time. For a crontab entry the previous due time is the latest time
+it matches, at or before now; for an interval ("every 60 s") it is one interval after the last start. A job never
+recorded is not judged: it is watched from its first recorded start (a new entry waits for its first fire, and a
+fresh installation has no history); a stopped beat still shows, because the every-minute jobs stop. The jobs page
+shows such a job as "never run". The schedule is the Celery app's (the code's BEAT_SCHEDULE with the
 configuration's CELERY_BEAT_SCHEDULE on top)."""
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from celery.schedules import schedule as interval_schedule
 from flask import current_app
 from sqlalchemy import select
 
+from app.core.db import utcnow
 from app.extensions import db
 from app.ops.models import BeatJob
 
@@ -126,38 +128,50 @@ def previous_due(value: Any, now: datetime) -> datetime | None:
     return None
 
 
-def _due_and_late(value: Any, job: BeatJob | None, now: datetime) -> tuple[datetime | None, bool]:
-    started = job.last_started_at if job else None
+def previous_fire(cron: crontab, now: datetime) -> datetime | None:
+    """The latest time at or before `now` (UTC) that a crontab entry fires."""
+    return previous_due(cron, now)
+
+
+def grace() -> timedelta:
+    seconds = current_app.config.get("OPS_BEAT_GRACE_SECONDS")
+    return timedelta(seconds=int(seconds)) if seconds is not None else GRACE
+
+
+def _due_and_late(value: Any, job: BeatJob | None, now: datetime, late_after: timedelta
+                  ) -> tuple[datetime | None, bool]:
+    started = _utc(job.last_started_at) if job and job.last_started_at else None
     seconds = _seconds(value)
     if seconds is not None:  # an interval: the next run was due one interval after the last start
         next_due = started + timedelta(seconds=seconds) if started else now - timedelta(seconds=seconds)
-        return next_due, started is None or now >= next_due + GRACE
+        return next_due, started is not None and now >= next_due + late_after
     due = previous_due(value, now)
-    if due is None or now < due + GRACE:
+    if due is None or now < due + late_after:
         return due, False
-    return due, started is None or started < due - EARLY
+    return due, started is not None and started < due - EARLY
 
 
 def beat_schedule() -> Mapping[str, Mapping[str, Any]]:
     return current_app.extensions["celery"].conf.beat_schedule or {}
 
 
-def job_statuses(now: datetime, schedule: Mapping[str, Mapping[str, Any]] | None = None) -> list[JobStatus]:
+def job_statuses(now: datetime | None = None, schedule: Mapping[str, Mapping[str, Any]] | None = None) -> list[JobStatus]:
     """Every entry of the beat schedule, in its order, with its latest run and whether it is late."""
     schedule = beat_schedule() if schedule is None else schedule
-    now = _utc(now)
+    now = _utc(now or utcnow())
+    late_after = grace()
     jobs = {job.name: job for job in db.session.scalars(select(BeatJob))}
     found = []
     for name, entry in schedule.items():
         value = entry.get("schedule")
         job = jobs.get(name)
-        due, late = _due_and_late(value, job, now)
+        due, late = _due_and_late(value, job, now, late_after)
         found.append(JobStatus(name=name, task=str(entry.get("task", "")), schedule=describe(value), due_at=due,
                                late=late, job=job))
     return found
 
 
-def overdue_jobs(now: datetime, schedule: Mapping[str, Mapping[str, Any]] | None = None) -> list[JobStatus]:
+def overdue_jobs(now: datetime | None = None, schedule: Mapping[str, Mapping[str, Any]] | None = None) -> list[JobStatus]:
     """The beat jobs that are late at `now` (see the module's rule); each has .name, .task, .due_at and
     .last_started_at."""
     return [status for status in job_statuses(now, schedule) if status.late]

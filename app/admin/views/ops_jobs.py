@@ -17,7 +17,7 @@ from app.extensions import db
 from app.ops import failed_tasks
 from app.ops.models import FailedTask
 from app.ops.queues import broker_report, workers_online
-from app.ops.schedule import GRACE, job_statuses
+from app.ops.schedule import grace, job_statuses
 
 
 def ago(moment, now) -> str:
@@ -54,7 +54,7 @@ class JobsView(SecureBaseView):
         discard()  # read only: hand the connection back before asking the broker and the workers
         return self.render("admin/ops_jobs.html", broker=broker_report(celery), workers=workers_online(celery),
                            jobs=jobs, failed=failed, open_count=open_count, now=now, ago=ago, pretty=pretty,
-                           grace_minutes=int(GRACE.total_seconds() // 60), form=SimpleForm(),
+                           grace_minutes=int(grace().total_seconds() // 60), form=SimpleForm(),
                            may_act=has_permission(current_user, "ops.jobs"))
 
     def _row(self, failed_id: int) -> FailedTask:
