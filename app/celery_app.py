@@ -5,6 +5,7 @@ import kombu.transport.sqlalchemy
 from celery import Celery, Task
 from flask import Flask, has_app_context
 
+from app.core.logs import init_celery as init_celery_logging
 from app.tasks import BEAT_SCHEDULE  # importing it registers every task module with the worker
 
 # the embedded (SQLite) broker polls; keep the latency of `make dev` low
@@ -40,6 +41,7 @@ def celery_init_app(app: Flask) -> Celery:
     )
     for name, entry in BEAT_SCHEDULE.items():
         celery.conf.beat_schedule.setdefault(name, entry)
+    init_celery_logging()  # worker and beat keep the app's logging; task lines carry the task and its request
     celery.set_default()
     app.extensions["celery"] = celery
     return celery

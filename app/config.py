@@ -243,6 +243,15 @@ class Config:
 
     CELERY_TASK_ALWAYS_EAGER = False
 
+    # Logs (app/core/logs.py): `json` or `text`; unset means json under production, text otherwise
+    LOG_FORMAT = _env("LOG_FORMAT")
+    LOG_LEVEL = _env("LOG_LEVEL", "INFO")
+
+    # Error tracking (app/core/sentry.py): off unless SENTRY_DSN is set
+    SENTRY_DSN = _env("SENTRY_DSN")
+    SENTRY_ENVIRONMENT = _env("SENTRY_ENVIRONMENT")
+    SENTRY_TRACES_SAMPLE_RATE = float(_env("SENTRY_TRACES_SAMPLE_RATE", "0") or 0)
+
     @classmethod
     def problems(cls, config: Mapping[str, Any]) -> list[Problem]:
         """Every problem of `config` (the app's loaded configuration): development and testing accept generated
@@ -307,9 +316,8 @@ class Production(Config):
         if not (config.get("METRICS_TOKEN") or _env("METRICS_TOKEN")):
             found.append(Problem("METRICS_TOKEN", "unset: /metrics needs a bearer token in production", error=False))
         found += _shared_services_problems(config)
-        if _env("SENTRY_DSN"):
-            found.append(Problem("SENTRY_DSN", "set, but error tracking is not in effect yet: errors go to the log "
-                                               "only", error=False))
+        if not (config.get("SENTRY_DSN") or _env("SENTRY_DSN")):
+            found.append(Problem("SENTRY_DSN", "unset: errors are only logged (no error tracking)", error=False))
         found += _dotenv_problems()
         return found
 
