@@ -89,7 +89,8 @@ class Config:
     NAME = "base"
     SECRET_KEY = _env("SECRET_KEY")
     SQLALCHEMY_DATABASE_URI = normalize_database_url(_env("DATABASE_URL", "sqlite:///instance/freehold.db"))
-    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+    # hide_parameters: a database error's message (which is logged) never carries the values of its statement
+    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True, "hide_parameters": True}
     REDIS_URL = _env("REDIS_URL")
     CELERY_BROKER_URL = _env("CELERY_BROKER_URL")
     FREEHOLD_CURRENCY = (_env("FREEHOLD_CURRENCY", "USD") or "USD").upper()

@@ -130,10 +130,10 @@ class TextFormatter(logging.Formatter):
 
 
 def json_formatter() -> logging.Formatter:
-    """One JSON object a line: timestamp, level, logger, message, the context fields and any `extra`."""
-    return JsonFormatter("%(asctime)s %(levelname)s %(name)s %(message)s",
-                         rename_fields={"asctime": "timestamp", "levelname": "level", "name": "logger"},
-                         timestamp=False, json_ensure_ascii=False)
+    """One JSON object a line: level, logger, message, the context fields, any `extra`, and the time (ISO 8601,
+    UTC) as `timestamp`; an exception's traceback as `exc_info`."""
+    return JsonFormatter("%(levelname)s %(name)s %(message)s", rename_fields={"levelname": "level", "name": "logger"},
+                         timestamp=True, json_ensure_ascii=False)
 
 
 class StderrHandler(logging.StreamHandler[TextIO]):
@@ -180,8 +180,10 @@ class LogSettings:
         return cls(fmt, level, links=config.get("CONFIG_NAME") != "development")
 
 
-# libraries that say at INFO what nobody running the platform needs (alembic lists its plugins on import)
-QUIET = {"alembic.runtime.plugins": logging.WARNING}
+# Loggers held at WARNING or above whatever LOG_LEVEL says: SQLAlchemy's echo writes every statement with its
+# parameters (INFO) and every row read with its decrypted values (DEBUG): bank account numbers, KYC answers. Alembic
+# lists its plugins at INFO on import.
+QUIET = {"sqlalchemy": logging.WARNING, "alembic.runtime.plugins": logging.WARNING}
 _current: list[LogSettings] = []  # what the process was last set up with
 
 
@@ -203,7 +205,7 @@ def configure(settings: LogSettings) -> None:
     root.addHandler(handler)
     root.setLevel(settings.level)
     for name, level in QUIET.items():
-        logging.getLogger(name).setLevel(max(level, logging.getLogger().getEffectiveLevel()))
+        logging.getLogger(name).setLevel(max(level, root.level))
     _current[:] = [settings]
 
 

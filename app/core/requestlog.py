@@ -55,8 +55,9 @@ def _log_request(response: Response) -> Response:
     user_id = user_id_var.get() or request_user_id()
     route = route_of()
     log.info("%s %s %s %sms", request.method, route, response.status_code, duration_ms,
-             extra={"method": request.method, "route": route, "status": response.status_code,
-                    "duration_ms": duration_ms, "user_id": user_id, "request_id": request_id})
+             extra={name: value for name, value in (
+                 ("method", request.method), ("route", route), ("status", response.status_code),
+                 ("duration_ms", duration_ms), ("user_id", user_id), ("request_id", request_id)) if value is not None})
     if request_id:
         response.headers[REQUEST_ID_HEADER] = request_id
     return response
