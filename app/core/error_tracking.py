@@ -4,7 +4,7 @@ Errors of the web processes (Flask) and of tasks (Celery) are reported with the 
 the environment (SENTRY_ENVIRONMENT, else the configuration's name) and the request they happened in, stripped of
 what could carry a secret before anything leaves the process (`scrub`): no request body, no cookies, no
 Authorization or Cookie header, no token in a query string or in an access link's path, no local variables of the
-stack frames, and log messages and breadcrumbs pass the log's own redaction. Performance tracing is off unless
+stack frames, no command line, and log messages and breadcrumbs pass the log's own redaction. Performance tracing is off unless
 SENTRY_TRACES_SAMPLE_RATE is above 0."""
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import importlib.metadata
 import re
 from collections.abc import Mapping
 from typing import Any, cast
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from flask import Flask
 
@@ -39,6 +39,7 @@ def init_app(app: Flask) -> None:
     if not dsn:
         return
     import sentry_sdk
+    from sentry_sdk.integrations.argv import ArgvIntegration
     from sentry_sdk.integrations.celery import CeleryIntegration
     from sentry_sdk.integrations.flask import FlaskIntegration
 
@@ -58,6 +59,8 @@ def init_app(app: Flask) -> None:
         before_send=cast(Any, scrub),
         before_breadcrumb=cast(Any, _scrub_breadcrumb),
         integrations=[FlaskIntegration(transaction_style="url"), CeleryIntegration()],
+        # the command line may carry a secret (`flask users create --password ...`)
+        disabled_integrations=[ArgvIntegration()],
     )
     _configured[:] = [options]
 
@@ -88,7 +91,10 @@ def scrub(event: dict[str, Any], hint: Mapping[str, Any] | None = None) -> dict[
         if request.get("query_string"):
             request["query_string"] = scrub_query(request["query_string"])
         if isinstance(request.get("url"), str):
-            request["url"] = redact(request["url"].split("?", 1)[0])
+            request["url"] = _url_without_path_values(request["url"])
+    extra = event.get("extra")
+    if isinstance(extra, dict):
+        extra.pop("sys.argv", None)
     for entry in (event.get("exception") or {}).get("values") or []:
         if isinstance(entry.get("value"), str):
             entry["value"] = redact(entry["value"])
@@ -109,6 +115,18 @@ def scrub(event: dict[str, Any], hint: Mapping[str, Any] | None = None) -> dict[
     if isinstance(event.get("transaction"), str):
         event["transaction"] = redact(event["transaction"])
     return event
+
+
+def _url_without_path_values(url: str) -> str:
+    """The address with the route pattern for a path (`/password/reset/<token>`), as the request log has it; no
+    query (it is reported apart, scrubbed)."""
+    from flask import has_request_context, request
+
+    parts = urlsplit(url)
+    if has_request_context():  # before_send runs where the error was captured
+        rule = request.url_rule.rule if request.url_rule is not None else "<no route>"
+        return urlunsplit((parts.scheme, parts.netloc, rule, "", ""))
+    return redact(urlunsplit((parts.scheme, parts.netloc, parts.path, "", "")))
 
 
 def scrub_query(query: str | Mapping[str, Any]) -> str:

@@ -123,10 +123,9 @@ class TextFormatter(logging.Formatter):
     def __init__(self) -> None:
         super().__init__("%(asctime)s %(levelname)s %(name)s%(context)s %(message)s")
 
-    def format(self, record: logging.LogRecord) -> str:
+    def formatMessage(self, record: logging.LogRecord) -> str:
         known = [f"{name}={getattr(record, name)}" for name in CONTEXT_FIELDS if getattr(record, name, None) is not None]
-        record.context = f" [{' '.join(known)}]" if known else ""
-        return super().format(record)
+        return self._fmt % {**record.__dict__, "context": f" [{' '.join(known)}]" if known else ""}  # type: ignore[operator]
 
 
 def json_formatter() -> logging.Formatter:
