@@ -15,11 +15,12 @@ and outside development the token of a reset or verification link."""
 from __future__ import annotations
 
 import logging
+import os
 import re
 import sys
 from collections.abc import Mapping
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, TextIO
 
 from pythonjsonlogger.json import JsonFormatter
@@ -229,8 +230,14 @@ def init_celery() -> None:
     signals.task_postrun.connect(_task_postrun, weak=False, dispatch_uid="freehold.logs.postrun")
 
 
-def _celery_setup_logging(**_: Any) -> None:
-    configure(current_settings() or LogSettings())
+def _celery_setup_logging(loglevel: int | str | None = None, **_: Any) -> None:
+    """A worker or beat: the app's set-up; without LOG_LEVEL in the environment, at its `--loglevel`."""
+    settings = current_settings() or LogSettings()
+    if loglevel and not os.environ.get("LOG_LEVEL"):
+        name = logging.getLevelName(loglevel) if isinstance(loglevel, int) else str(loglevel).upper()
+        if isinstance(logging.getLevelName(name), int):
+            settings = replace(settings, level=name)
+    configure(settings)
 
 
 def _before_task_publish(headers: dict[str, Any] | None = None, **_: Any) -> None:

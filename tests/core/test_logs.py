@@ -250,10 +250,19 @@ def test_the_safety_net_redacts_what_looks_like_a_secret():
     assert logs.redact("GET /password/reset/<token> 200 1.0ms") == "GET /password/reset/<token> 200 1.0ms"
 
 
-def test_the_worker_keeps_the_apps_logging(app):
+def test_the_worker_keeps_the_apps_logging(app, monkeypatch):
     """Celery configures the root logger itself only when nobody answers its setup_logging signal."""
     from celery import signals
 
-    answered = signals.setup_logging.send(sender=None, loglevel="INFO", logfile=None, format="", colorize=False)
-    assert logs._celery_setup_logging in [receiver for receiver, _ in answered]
-    assert len([h for h in logging.getLogger().handlers if getattr(h, "_freehold_logs", False)]) == 1
+    monkeypatch.delenv("LOG_LEVEL", raising=False)
+    monkeypatch.setattr(logging.getLogger(), "level", logging.getLogger().level)
+
+    before = logs.current_settings()
+    try:
+        answered = signals.setup_logging.send(sender=None, loglevel=logging.WARNING, logfile=None, format="",
+                                              colorize=False)
+        assert logs._celery_setup_logging in [receiver for receiver, _ in answered]
+        assert len([h for h in logging.getLogger().handlers if getattr(h, "_freehold_logs", False)]) == 1
+        assert logs.current_settings().level == "WARNING", "the worker's --loglevel, LOG_LEVEL being unset"
+    finally:
+        logs.configure(before)
