@@ -248,7 +248,7 @@ class Config:
     LOG_FORMAT = _env("LOG_FORMAT")
     LOG_LEVEL = _env("LOG_LEVEL", "INFO")
 
-    # Error tracking (app/core/sentry.py): off unless SENTRY_DSN is set
+    # Error tracking (app/core/error_tracking.py): off unless SENTRY_DSN is set
     SENTRY_DSN = _env("SENTRY_DSN")
     SENTRY_ENVIRONMENT = _env("SENTRY_ENVIRONMENT")
     SENTRY_TRACES_SAMPLE_RATE = float(_env("SENTRY_TRACES_SAMPLE_RATE", "0") or 0)

@@ -10,10 +10,11 @@ name and id (the context below, filled by app/core/requestlog.py for requests an
 tasks). A task queued during a request carries that request's id in its message headers, so the task's lines and
 the request's share it.
 
-Nothing secret is logged on purpose; `RedactSecrets` is the safety net: bearer tokens, `password=...`-style values,
-and outside development the token of a reset or verification link."""
+Nothing secret is logged on purpose; `redact`, applied to what the handler writes, is the safety net: bearer tokens,
+`password=...`-style values, and outside development the token of a reset or verification link."""
 from __future__ import annotations
 
+import copy
 import logging
 import os
 import re
@@ -84,7 +85,7 @@ def _primary_key(obj: object, attribute: str = "id") -> int | None:
 # redaction ---------------------------------------------------------------------------------------------------------
 _BEARER = re.compile(r"(?i)\b(bearer\s+)[A-Za-z0-9._~+/=-]{8,}")
 _KEY_VALUE = re.compile(r"(?i)\b((?:password|passwd|secret|api[_-]?key|access[_-]?token|refresh[_-]?token|token|otp|"
-                        r"totp|authorization|account[_-]?number|iban)[\"']?\s*[:=]\s*[\"']?)([^\s\"'&,;]+)")
+                        r"totp|authorization|account[_-]?number|iban)[\"']?\s*[:=]\s*[\"']?)([^\s\"'&,;\\]+)")
 # the token of an access link (app/auth/views.py); written to the log only by the development mail stand-in
 _LINK_TOKEN = re.compile(r"(/(?:password/reset|verify-email)/)[^\s/?#\"'<>]+")
 REDACTED = "[redacted]"
@@ -96,25 +97,6 @@ def redact(text: str, *, links: bool = True) -> str:
     if links:
         text = _LINK_TOKEN.sub(lambda m: m.group(1) + REDACTED, text)
     return text
-
-
-class RedactSecrets(logging.Filter):
-    """Rewrites a message that carries something that looks like a secret. links=False (development only) keeps
-    the links of the mail the development configuration writes to the log instead of sending."""
-
-    def __init__(self, *, links: bool = True) -> None:
-        super().__init__()
-        self.links = links
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            message = record.getMessage()
-        except Exception:  # a malformed record: let the handler report it as ever
-            return True
-        cleaned = redact(message, links=self.links)
-        if cleaned != message:
-            record.msg, record.args = cleaned, None
-        return True
 
 
 # formats -----------------------------------------------------------------------------------------------------------
@@ -137,11 +119,25 @@ def json_formatter() -> logging.Formatter:
 
 
 class StderrHandler(logging.StreamHandler[TextIO]):
-    """Writes to whatever `sys.stderr` is when a record arrives (a test may swap it), unless given a stream."""
+    """Writes to whatever `sys.stderr` is when a record arrives (a test may swap it), unless given a stream. What it
+    writes passes `redact` (links=False, under development only, keeps the links of the mail the development
+    configuration writes to the log instead of sending); the record itself is left as logged, for other handlers."""
 
-    def __init__(self, stream: TextIO | None = None) -> None:
+    def __init__(self, stream: TextIO | None = None, *, links: bool = True) -> None:
         super().__init__(stream)
         self._fixed = stream
+        self.links = links
+
+    def format(self, record: logging.LogRecord) -> str:
+        try:
+            message = record.getMessage()
+        except Exception:  # a malformed record: the formatter reports it as ever
+            return super().format(record)
+        cleaned = redact(message, links=self.links)
+        if cleaned != message:
+            record = copy.copy(record)
+            record.msg, record.args = cleaned, None
+        return super().format(record)
 
     @property
     def stream(self) -> TextIO:
@@ -154,10 +150,9 @@ class StderrHandler(logging.StreamHandler[TextIO]):
 
 def make_handler(fmt: str, *, links: bool = True, stream: TextIO | None = None) -> logging.Handler:
     """The handler of the set-up: the format, the context and the redaction."""
-    handler = StderrHandler(stream)
+    handler = StderrHandler(stream, links=links)
     handler.setFormatter(json_formatter() if fmt == "json" else TextFormatter())
     handler.addFilter(ContextFilter())
-    handler.addFilter(RedactSecrets(links=links))
     return handler
 
 
