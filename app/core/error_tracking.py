@@ -14,7 +14,11 @@ from collections.abc import Mapping
 from typing import Any, cast
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from flask import Flask
+import sentry_sdk
+from flask import Flask, has_request_context, request
+from sentry_sdk.integrations.argv import ArgvIntegration
+from sentry_sdk.integrations.celery import CeleryIntegration
+from sentry_sdk.integrations.flask import FlaskIntegration
 
 from app.core.logs import redact
 
@@ -38,11 +42,6 @@ def init_app(app: Flask) -> None:
     dsn = app.config.get("SENTRY_DSN")
     if not dsn:
         return
-    import sentry_sdk
-    from sentry_sdk.integrations.argv import ArgvIntegration
-    from sentry_sdk.integrations.celery import CeleryIntegration
-    from sentry_sdk.integrations.flask import FlaskIntegration
-
     environment = app.config.get("SENTRY_ENVIRONMENT") or app.config.get("CONFIG_NAME")
     rate = float(app.config.get("SENTRY_TRACES_SAMPLE_RATE") or 0)
     options = (dsn, environment, rate)
@@ -67,8 +66,6 @@ def init_app(app: Flask) -> None:
 
 def shutdown() -> None:
     """Send what is queued and stop reporting (the process's client becomes a non-recording one)."""
-    import sentry_sdk
-
     client = sentry_sdk.get_client()
     if client.is_active():
         client.close(timeout=2)
@@ -120,8 +117,6 @@ def scrub(event: dict[str, Any], hint: Mapping[str, Any] | None = None) -> dict[
 def _url_without_path_values(url: str) -> str:
     """The address with the route pattern for a path (`/password/reset/<token>`), as the request log has it; no
     query (it is reported apart, scrubbed)."""
-    from flask import has_request_context, request
-
     parts = urlsplit(url)
     if has_request_context():  # before_send runs where the error was captured
         rule = request.url_rule.rule if request.url_rule is not None else "<no route>"

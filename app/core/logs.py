@@ -24,7 +24,10 @@ from contextvars import ContextVar
 from dataclasses import dataclass, replace
 from typing import Any, TextIO
 
+from celery import signals
+from flask import g, has_app_context, has_request_context
 from pythonjsonlogger.json import JsonFormatter
+from sqlalchemy import inspect
 
 # the context of the work being done: set by the request hooks (requestlog.py) and the task signals below
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
@@ -54,8 +57,6 @@ class ContextFilter(logging.Filter):
 
 def request_user_id() -> int | None:
     """The id of the user this request has already signed in (browser session or API token), without a query."""
-    from flask import g, has_app_context, has_request_context
-
     if not (has_request_context() and has_app_context()):
         return None
     user = g.get("_login_user")  # Flask-Login keeps the user it loaded here
@@ -72,8 +73,6 @@ def _primary_key(obj: object, attribute: str = "id") -> int | None:
     would query the database from inside a log call)."""
     value = obj.__dict__.get(attribute)
     if value is None and attribute == "id":
-        from sqlalchemy import inspect
-
         try:
             identity = inspect(obj).identity
         except Exception:  # not a mapped row: nothing to name
@@ -217,8 +216,6 @@ def init_celery() -> None:
     """Connect the Celery signals (global, once per process): the worker and beat keep this set-up instead of
     Celery's own (any receiver of `setup_logging` stops Celery from configuring the root logger), a queued task
     carries its request's id in its headers, and a running task's lines carry its name, id and that request id."""
-    from celery import signals
-
     signals.setup_logging.connect(_celery_setup_logging, weak=False, dispatch_uid="freehold.logs.setup")
     signals.before_task_publish.connect(_before_task_publish, weak=False, dispatch_uid="freehold.logs.publish")
     signals.task_prerun.connect(_task_prerun, weak=False, dispatch_uid="freehold.logs.prerun")
