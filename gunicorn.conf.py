@@ -54,3 +54,27 @@ def child_exit(server, worker):
 def on_exit(server):
     if _OWN_METRICS_DIR:
         shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)
+
+
+# gunicorn's own lines (start-up, worker exits, timeouts; the access log when on) go through the app's log set-up
+# (app/core/logs.py), so every process writes one format: JSON lines under the production configuration
+def _app_logger_class():
+    from gunicorn.glogging import Logger
+
+    class AppLogger(Logger):
+        def setup(self, cfg):
+            super().setup(cfg)
+            from app.config import config_from_env  # the app's configuration class, read from the environment
+            from app.core.logs import configure_from_config
+
+            cls = config_from_env()
+            configure_from_config({"LOG_FORMAT": cls.LOG_FORMAT, "LOG_LEVEL": cls.LOG_LEVEL, "CONFIG_NAME": cls.NAME})
+            for log in (self.error_log, self.access_log):
+                for handler in list(log.handlers):
+                    log.removeHandler(handler)  # gunicorn's own stream handlers: the app's handler writes instead
+                log.propagate = True
+
+    return AppLogger
+
+
+logger_class = _app_logger_class()

@@ -32,6 +32,7 @@ def create_app(config: type[Config] | str | dict | None = None, *, validate: boo
     from app.celery_app import celery_init_app  # in the factory, see above
     from app.cli import register_cli  # in the factory, see above
     from app.core import db as core_db  # in the factory, see above
+    from app.core.error_tracking import init_app as init_error_tracking  # in the factory, see above
     from app.core.errors import register_error_handlers  # in the factory, see above
     from app.core.headers import init_security_headers  # in the factory, see above
     from app.core.metrics import init_request_metrics  # in the factory, see above
@@ -47,6 +48,7 @@ def create_app(config: type[Config] | str | dict | None = None, *, validate: boo
     from app.portal import bp as portal_bp  # in the factory, see above
     from app.properties.views import bp as media_bp  # in the factory, see above
 
+    init_error_tracking(app)  # before the first request or task: Sentry when SENTRY_DSN is set
     db.init_app(app)
     migrate.init_app(app, db, render_as_batch=True, compare_type=True)
     login_manager.init_app(app)
@@ -92,6 +94,9 @@ def _load_config(app: Flask, config, *, validate: bool = True) -> None:
     app.config.from_object(cls)
     app.config.update(overrides)
     app.config["CONFIG_NAME"] = cls.NAME
+    from app.core.logs import configure_from_config  # in the factory, see create_app
+
+    configure_from_config(app.config)  # before validating: its warnings are logged in the configured format
 
     root = Path(app.root_path).parent
     instance = Path(app.instance_path)

@@ -5,6 +5,7 @@ import kombu.transport.sqlalchemy
 from celery import Celery, Task
 from flask import Flask, has_app_context
 
+from app.core.logs import init_celery as init_celery_logging
 from app.core.metrics import init_celery_metrics
 from app.ops.recording import record_task_runs
 from app.ops.worker import install as install_ops_watch
@@ -49,6 +50,7 @@ def celery_init_app(app: Flask) -> Celery:
     init_celery_metrics(celery, app.config)
     record_task_runs(celery, app)  # beat jobs' runs and tasks that failed for good (app/ops)
     install_ops_watch(app, celery)  # every worker runs the alert checks on its own timer
+    init_celery_logging()  # worker and beat keep the app's logging; task lines carry the task and its request
     celery.set_default()
     app.extensions["celery"] = celery
     return celery

@@ -89,7 +89,8 @@ class Config:
     NAME = "base"
     SECRET_KEY = _env("SECRET_KEY")
     SQLALCHEMY_DATABASE_URI = normalize_database_url(_env("DATABASE_URL", "sqlite:///instance/freehold.db"))
-    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+    # hide_parameters: a database error's message (which is logged) never carries the values of its statement
+    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True, "hide_parameters": True}
     # A read replica for read-only heavy work (console lists and exports, statements, catalogue lists); unset: the
     # primary does it all (app/core/replica.py)
     DATABASE_READ_URL = normalize_database_url(_env("DATABASE_READ_URL", "")) or None
@@ -260,6 +261,15 @@ class Config:
 
     CELERY_TASK_ALWAYS_EAGER = False
 
+    # Logs (app/core/logs.py): `json` or `text`; unset means json under production, text otherwise
+    LOG_FORMAT = _env("LOG_FORMAT")
+    LOG_LEVEL = _env("LOG_LEVEL", "INFO")
+
+    # Error tracking (app/core/error_tracking.py): off unless SENTRY_DSN is set
+    SENTRY_DSN = _env("SENTRY_DSN")
+    SENTRY_ENVIRONMENT = _env("SENTRY_ENVIRONMENT")
+    SENTRY_TRACES_SAMPLE_RATE = float(_env("SENTRY_TRACES_SAMPLE_RATE", "0") or 0)
+
     @classmethod
     def problems(cls, config: Mapping[str, Any]) -> list[Problem]:
         """Every problem of `config` (the app's loaded configuration): development and testing accept generated
@@ -333,9 +343,8 @@ class Production(Config):
         if port and not (str(port).isdigit() and 0 < int(port) < 65536):
             found.append(Problem("WORKER_METRICS_PORT", "must be a TCP port number (or unset: off)"))
         found += _shared_services_problems(config)
-        if _env("SENTRY_DSN"):
-            found.append(Problem("SENTRY_DSN", "set, but error tracking is not in effect yet: errors go to the log "
-                                               "only", error=False))
+        if not (config.get("SENTRY_DSN") or _env("SENTRY_DSN")):
+            found.append(Problem("SENTRY_DSN", "unset: errors are only logged (no error tracking)", error=False))
         found += _dotenv_problems()
         return found
 

@@ -5,6 +5,7 @@ from flask import abort, current_app, g, request
 from flask_limiter.util import get_remote_address
 
 from app.auth import services as auth
+from app.core.logs import user_id_var
 
 
 def public(view):
@@ -26,6 +27,8 @@ def resolve_token():
     if "api_token" not in g:
         raw = _bearer()
         g.api_token = auth.token_for(raw) if raw else None
+        if g.api_token is not None:
+            user_id_var.set(g.api_token.user_id)  # this request's log lines name the token's user
     return g.api_token
 
 

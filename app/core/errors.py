@@ -9,6 +9,7 @@ from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException
 
 from app.core.db import discard
+from app.core.requestlog import route_of
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +105,8 @@ def register_error_handlers(app: Flask) -> None:
     def unexpected(exc: Exception) -> ResponseReturnValue:
         if isinstance(exc, HTTPException):
             return http_error(exc)
-        log.exception("unhandled error on %s %s", request.method, request.path)
+        # the route pattern, never the path, which may carry a token (a reset or verification link)
+        log.exception("unhandled error on %s %s", request.method, route_of())
         discard()
         if wants_json():
             response = jsonify(error_envelope("Internal server error."))
