@@ -1,7 +1,6 @@
 """Configuration read from the environment (CONTRACT.md lists the variables)."""
 from __future__ import annotations
 
-import ipaddress
 import logging
 import os
 from collections.abc import Mapping, MutableMapping
@@ -11,6 +10,8 @@ from pathlib import Path
 from typing import Any, overload
 
 from dotenv import dotenv_values, find_dotenv
+
+from app.config_problems import Problem, mail_problems, shared_services_problems
 
 log = logging.getLogger(__name__)
 
@@ -70,19 +71,6 @@ def normalize_database_url(url: str) -> str:
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://"):]
     return url
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One problem of a configuration, named by its environment variable. An error stops the app from starting;
-    a warning does not."""
-
-    variable: str
-    message: str
-    error: bool = True
-
-    def __str__(self) -> str:
-        return f"{'error' if self.error else 'warning'}: {self.variable}: {self.message}"
 
 
 class Config:
@@ -331,7 +319,7 @@ class Production(Config):
         if config.get("RECOVERY_CODE_KEY") and len(config["RECOVERY_CODE_KEY"]) < 32:
             found.append(Problem("RECOVERY_CODE_KEY", "must be at least 32 characters (or unset: derived from "
                                                       "SECRET_KEY)"))
-        found += _mail_problems(config)
+        found += mail_problems(config)
         if not config.get("TRUSTED_HOSTS"):
             found.append(Problem("TRUSTED_HOSTS", "unset: the app answers any Host header; name the public host(s)",
                                  error=False))
@@ -342,61 +330,11 @@ class Production(Config):
         port = config.get("WORKER_METRICS_PORT")
         if port and not (str(port).isdigit() and 0 < int(port) < 65536):
             found.append(Problem("WORKER_METRICS_PORT", "must be a TCP port number (or unset: off)"))
-        found += _shared_services_problems(config)
+        found += shared_services_problems(config)
         if not (config.get("SENTRY_DSN") or _env("SENTRY_DSN")):
             found.append(Problem("SENTRY_DSN", "unset: errors are only logged (no error tracking)", error=False))
         found += _dotenv_problems()
         return found
-
-
-REDIS_SCHEMES = ("redis://", "rediss://")
-LOCAL_BROKERS = ("memory://", "sqla+sqlite", "filesystem://")
-
-
-def _shared_services_problems(config: Mapping[str, Any]) -> list[Problem]:
-    """The broker, the cache and the rate limits are shared by every process (web workers, Celery workers, beat)
-    through Redis: production never falls back to a SQLite broker, a per-process cache or per-process limits."""
-    found = []
-    redis_url = config.get("REDIS_URL")
-    broker = config.get("CELERY_BROKER_URL")
-    if not redis_url:
-        if broker:
-            found.append(Problem("REDIS_URL", "missing: the cache and the rate limits must be shared by every process "
-                                              "(CELERY_BROKER_URL is the broker only)"))
-        else:
-            found.append(Problem("REDIS_URL", "missing: the broker, the cache and the rate limits must be shared by "
-                                              "every process (production never falls back to a SQLite broker or "
-                                              "per-process limits)"))
-    elif not str(redis_url).startswith(REDIS_SCHEMES):
-        found.append(Problem("REDIS_URL", "must be a redis:// or rediss:// URL"))
-    if broker and str(broker).startswith(LOCAL_BROKERS):
-        found.append(Problem("CELERY_BROKER_URL", "an in-process or file broker is not shared by the workers: "
-                                                  "name the Redis server (or unset it: REDIS_URL)"))
-    return found
-
-
-def _is_local_host(host: str) -> bool:
-    if host.lower() in {"localhost", "localhost.localdomain"}:
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def _mail_problems(config: Mapping[str, Any]) -> list[Problem]:
-    server = config.get("MAIL_SERVER")
-    if not server:
-        return [Problem("MAIL_SERVER", "production needs SMTP (mail is never written to the log there)")]
-    found = []
-    tls, ssl = config.get("MAIL_USE_TLS"), config.get("MAIL_USE_SSL")
-    if not (tls or ssl) and not _is_local_host(str(server)):
-        found.append(Problem("MAIL_USE_TLS", f"off, and MAIL_USE_SSL too: mail to {server} (its links, and the "
-                                             "SMTP password) crosses the network unencrypted", error=False))
-    if tls and ssl:
-        found.append(Problem("MAIL_USE_SSL", "on, and MAIL_USE_TLS too: implicit TLS is used, STARTTLS is not",
-                             error=False))
-    return found
 
 
 def _flask_reads_dotenv() -> bool:
