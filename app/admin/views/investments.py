@@ -15,7 +15,7 @@ from markupsafe import Markup, escape
 from sqlalchemy import func, select
 from sqlalchemy.orm import contains_eager, lazyload
 
-from app.admin.base import SecureModelView, money_formatter, requires, run_action
+from app.admin.base import BigListMixin, SecureModelView, exact_filters, money_formatter, range_filters, requires, run_action
 from app.auth.forms import SimpleForm
 from app.auth.models import User
 from app.core.db import utcnow
@@ -184,13 +184,13 @@ class DaysOverdueFilter(BaseSQLAFilter):
 
 
 # investments -------------------------------------------------------------------------------------------------------
-class InvestmentView(LiveFilterOptions, SecureModelView):
+class InvestmentView(BigListMixin, LiveFilterOptions, SecureModelView):
     permission = "investments.view"
     details_template = "admin/investments/details.html"
     column_auto_select_related = False  # the query below loads the investor and the property with one join
     column_list = ("id", "invested_on", "investor", "property", "amount", "paid_amount", "status", "fees_paid",
                    "refunded_amount")
-    column_sortable_list = ("id", "invested_on", "amount", "paid_amount", "status")
+    column_sortable_list = ("id", "invested_on", "status")  # indexed columns only (a million investments)
     column_default_sort = ("id", True)
     column_labels = {"paid_amount": "Paid", "fees_paid": "Late fees", "refunded_amount": "Refunded",
                      "invested_on": "Invested on", "escrow_amount": "In escrow", "entry_id": "First entry",
@@ -289,6 +289,31 @@ def details_context(inv: Investment) -> dict:
         "calendar": calendar, "payments": payments, "shares": shares, "entries": entries,
         "wallet_moves": wallet_moves, "today": today,
         "money": lambda minor: Money(int(minor or 0), inv.currency).display(),
+    }
+
+
+# return payments ----------------------------------------------------------------------------------------------------
+class ReturnPaymentView(BigListMixin, SecureModelView):
+    """Every return period paid, newest first: a distribution run writes a million of these, so the list sorts and
+    filters by what the table's indexes answer (the payment's id, its investment)."""
+
+    permission = "investments.view"
+    can_view_details = False
+    column_auto_select_related = False
+    column_list = ("id", "investment_id", "period_index", "due_on", "amount", "capital", "entry_id", "run_id",
+                   "paid_at")
+    column_sortable_list = ("id", "investment_id")
+    column_default_sort = ("id", True)
+    column_labels = {"investment_id": "Investment", "period_index": "Period", "due_on": "Due on",
+                     "entry_id": "Entry", "run_id": "Run", "paid_at": "Paid at"}
+    column_filters = (*exact_filters(ReturnPayment.investment_id, "Investment", integer=True),
+                      *range_filters(ReturnPayment.id, "ID", integer=True))
+    column_formatters = {
+        "investment_id": _investment_link,
+        "amount": lambda v, c, m, n: Money(m.amount, current_app.config["FREEHOLD_CURRENCY"]).display(),
+        "capital": lambda v, c, m, n: Money(m.capital, current_app.config["FREEHOLD_CURRENCY"]).display(),
+        "entry_id": lambda v, c, m, n: Markup(f'<a href="{url_for("ledger_entries.details_view", id=m.entry_id)}">'
+                                              f'#{m.entry_id}</a>') if m.entry_id else "",
     }
 
 
@@ -411,3 +436,5 @@ def register(admin) -> None:
     admin.add_view(InvestmentView(Investment, db, name="Investments", endpoint="investments", category="Investing"))
     admin.add_view(InstallmentView(Installment, db, name="Installments due", endpoint="installments",
                                    category="Investing"))
+    admin.add_view(ReturnPaymentView(ReturnPayment, db, name="Return payments", endpoint="return_payments",
+                                     category="Investing"))
