@@ -82,15 +82,15 @@ GENERATE_MORE = [
                      'auth.login', 'auth.logout', 'auth.2fa_enabled', 'ledger.adjusted', 'audit.export'])
               [1 + g % 14],
               (ARRAY['users', 'kyc_submissions', 'payouts', 'deposits', 'properties'])[1 + g % 5],
-              CAST(1 + (g * 7919) % :users AS VARCHAR), NULL, '{"bench": true}', NULL,
+              CAST(1 + (g::bigint * 7919) % :users AS VARCHAR), NULL, '{"bench": true}', NULL,
               '10.0.' || (g % 250) || '.' || (g % 200), 'bench', md5('p' || g) || md5('p' || g),
               md5('h' || g) || md5('h' || g)
        FROM generate_series(1, :audit) AS g""",
     # sign-in attempts over the last year: one address in six an investor's, one attempt in six failed
     """INSERT INTO login_attempts (user_id, email, ip, user_agent, channel, success, reason, created_at)
-       SELECT CASE WHEN g % 6 = 0 THEN NULL ELSE u.u0 + (g * 7919) % u.users END,
+       SELECT CASE WHEN g % 6 = 0 THEN NULL ELSE u.u0 + (g::bigint * 7919) % u.users END,
               CASE WHEN g % 6 = 0 THEN 'nobody-' || (g % 50000) || '@example.com'
-                   ELSE 'bench-' || (1 + (g * 7919) % u.users) || '@example.com' END,
+                   ELSE 'bench-' || (1 + (g::bigint * 7919) % u.users) || '@example.com' END,
               '10.' || (g % 200) || '.' || ((g / 200) % 250) || '.' || (g % 7), 'bench',
               CASE WHEN g % 4 = 0 THEN 'api' ELSE 'portal' END, g % 6 <> 0,
               CASE WHEN g % 6 = 0 THEN 'unknown_email' ELSE 'ok' END,

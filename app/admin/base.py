@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 from functools import wraps
+from typing import Any
 
 from flask import abort, flash, redirect, request, session, url_for
 from flask_admin import AdminIndexView, BaseView
@@ -257,6 +258,8 @@ class ListCount(int):
     """A list's row count that is not exact: `about` PostgreSQL's estimate, or `more than` the cap of a count that
     stopped there. It is an int for Flask-Admin's pager arithmetic and reads as its label in a template."""
 
+    qualifier: str
+
     def __new__(cls, value: int, qualifier: str):
         self = super().__new__(cls, value)
         self.qualifier = qualifier
@@ -281,6 +284,8 @@ class BigListMixin:
     - the view offers sorting and filtering only on indexed columns (see each view), newest first by id by default.
     """
 
+    model: Any
+    page_size: int
     list_template = "admin/model/big_list.html"
     simple_list_pager = False
     count_cap = 1_000
@@ -299,7 +304,7 @@ class BigListMixin:
                 return int(reltuples)
         source = count_query.with_entities(literal_column("1")).statement
         compiled = source.compile(dialect=db.session.get_bind().dialect, compile_kwargs={"literal_binds": True})
-        plan = db.session.execute(text(f"EXPLAIN (FORMAT JSON) {compiled}")).scalar()
+        plan: Any = db.session.execute(text(f"EXPLAIN (FORMAT JSON) {compiled}")).scalar()
         return int(plan[0]["Plan"]["Plan Rows"])
 
     def _capped_count(self, count_query) -> int:

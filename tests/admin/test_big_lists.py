@@ -174,4 +174,4 @@ def test_queries_per_page_do_not_grow_with_its_rows(app, client, staff, count_qu
     make(45, False)
     with count_queries() as many:
         assert client.get(f"/admin/{endpoint}/").status_code == 200
-    assert len(many) == len(few), "\n".join(s[:70] for s in few + ["--"] + many)
+    assert len(many) == len(few), "\n".join(s[:70] for s in [*few, "--", *many])

@@ -15,7 +15,15 @@ from markupsafe import Markup, escape
 from sqlalchemy import func, select
 from sqlalchemy.orm import contains_eager, lazyload
 
-from app.admin.base import BigListMixin, SecureModelView, exact_filters, money_formatter, range_filters, requires, run_action
+from app.admin.base import (
+    BigListMixin,
+    SecureModelView,
+    exact_filters,
+    money_formatter,
+    range_filters,
+    requires,
+    run_action,
+)
 from app.auth.forms import SimpleForm
 from app.auth.models import User
 from app.core.db import utcnow

@@ -7,7 +7,14 @@ from flask_admin import expose
 from flask_login import current_user
 from markupsafe import Markup
 
-from app.admin.base import BigListMixin, SecureModelView, act_on_account, exact_filters, range_filters, requires
+from app.admin.base import (
+    BigListMixin,
+    SecureModelView,
+    act_on_account,
+    exact_filters,
+    range_filters,
+    requires,
+)
 from app.auth import services
 from app.auth import sessions as user_sessions
 from app.auth.forms import SimpleForm
