@@ -231,25 +231,27 @@ def sort_arg(view, column: str) -> str:
 def pages(app, values: dict) -> list[tuple[str, str, str]]:
     """(list, page, url) for each list: its first page, a later page, a filtered page, a page sorted otherwise."""
     plan = [
-        ("Postings", "ledger_postings", ("Account ID", "equals", values["wallet_id"]), "entry_id"),
-        ("Journal entries", "ledger_entries", ("Kind", "equals", "payout"), "created_at"),
-        ("Investments", "investments", ("Property", "is", values["property_id"]), "invested_on"),
-        ("Return payments", "return_payments", ("Investment", "equals", values["investment_id"]), "investment_id"),
-        ("Audit trail", "audit", ("Actor", "equals", "staff3@example.com"), "created_at"),
-        ("Sign-in attempts", "sign_ins", ("Email", "equals", values["email"]), "created_at"),
+        ("Postings", "ledger_postings", [("Account ID", "equals", values["wallet_id"])], "entry_id"),
+        ("Journal entries", "ledger_entries", [("Kind", "equals", "payout")], "created_at"),
+        ("Investments", "investments", [("Property", "is", values["property_id"]),
+                                        ("Investor e-mail", "is", values["investor_email"])], "invested_on"),
+        ("Return payments", "return_payments", [("Investment", "equals", values["investment_id"])],
+         "investment_id"),
+        ("Audit trail", "audit", [("Actor", "equals", "staff3@example.com")], "created_at"),
+        ("Sign-in attempts", "sign_ins", [("Email", "equals", values["email"]), ("Reason", "equals", "ok")],
+         "created_at"),
     ]
     out = []
-    for label, endpoint, (name, operation, value), sort_column in plan:
+    for label, endpoint, filters, sort_column in plan:
         view = _view(app, endpoint)
         base = f"/admin/{endpoint}/"
-        out += [
-            (label, "first page", base),
-            (label, f"page {LATER_PAGE + 1}", base + "?" + urlencode({"page": LATER_PAGE})),
-            (label, f"filtered: {name} {operation} {value}",
-             base + "?" + urlencode({filter_arg(view, name, operation): value})),
-            (label, f"sorted by {sort_column}", base + "?" + urlencode({"sort": sort_arg(view, sort_column),
-                                                                          "desc": 1})),
-        ]
+        out += [(label, "first page", base),
+                (label, f"page {LATER_PAGE + 1}", base + "?" + urlencode({"page": LATER_PAGE}))]
+        out += [(label, f"filtered: {name} {operation} {value}",
+                 base + "?" + urlencode({filter_arg(view, name, operation): value}))
+                for name, operation, value in filters]
+        out.append((label, f"sorted by {sort_column}", base + "?" + urlencode({"sort": sort_arg(view, sort_column),
+                                                                                 "desc": 1})))
     return out
 
 
@@ -295,6 +297,9 @@ def main() -> int:
             "investment_id": conn.execute(text("SELECT investment_id FROM return_payments ORDER BY id LIMIT 1"))
             .scalar(),
             "email": conn.execute(text("SELECT email FROM login_attempts ORDER BY id DESC LIMIT 1")).scalar(),
+            "investor_email": conn.execute(text(
+                "SELECT u.email FROM investments AS i JOIN users AS u ON u.id = i.user_id ORDER BY i.id DESC LIMIT 1"))
+            .scalar(),
         }
     engine.dispose()
     print("  rows (estimated): " + ", ".join(f"{t} {c:,}" for t, c in counts.items()))
