@@ -175,3 +175,37 @@ def test_queries_per_page_do_not_grow_with_its_rows(app, client, staff, count_qu
     with count_queries() as many:
         assert client.get(f"/admin/{endpoint}/").status_code == 200
     assert len(many) == len(few), "\n".join(s[:70] for s in [*few, "--", *many])
+
+
+def test_investments_and_return_payments_pages_do_not_grow_with_their_rows(app, client, make_user, login,
+                                                                           make_investor, make_property,
+                                                                           count_queries):
+    """5 investments (of different investors and properties) with a return payment each, then 50."""
+    from app.core.money import Money
+    from app.investing import services as investing
+    from app.investing.models import ReturnPayment
+
+    def invest(count: int) -> None:
+        for _ in range(count):
+            user, prop = make_investor("5000.00"), make_property()
+            inv = investing.invest(user, prop.id, Money.parse("1000.00", "USD"), acknowledged=True)
+            db.session.commit()
+            with unit_of_work():
+                db.session.add(ReturnPayment(investment_id=inv.id, period_index=1, due_on=utcnow().date(),
+                                             amount=667, capital=0))
+
+    invest(5)
+    assert login(make_user(role="admin")).status_code == 302
+    pages = ("/admin/investments/", "/admin/return_payments/")
+    few = {}
+    for page in pages:
+        client.get(page)
+        with count_queries() as statements:
+            assert client.get(page).status_code == 200
+        few[page] = len(statements)
+    invest(45)
+    for page in pages:
+        with count_queries() as statements:
+            html = client.get(page).get_data(as_text=True)
+        assert len(statements) == few[page], page
+        assert html.count("/admin/investments/details/?id=") >= 50, page
