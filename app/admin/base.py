@@ -5,17 +5,31 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 from functools import wraps
+from typing import Any
 
 from flask import abort, flash, redirect, request, session, url_for
 from flask_admin import AdminIndexView, BaseView
 from flask_admin.babel import gettext
 from flask_admin.contrib.sqla import ModelView
-from flask_admin.contrib.sqla.filters import FilterConverter
+from flask_admin.contrib.sqla.filters import (
+    DateTimeBetweenFilter,
+    DateTimeGreaterFilter,
+    DateTimeSmallerFilter,
+    FilterConverter,
+    FilterEqual,
+    FilterInList,
+    IntEqualFilter,
+    IntGreaterFilter,
+    IntInListFilter,
+    IntSmallerFilter,
+)
 from flask_admin.contrib.sqla.form import AdminModelConverter
 from flask_admin.model import typefmt
 from flask_admin.model.form import converts
 from flask_login import current_user, logout_user
 from flask_wtf import FlaskForm
+from sqlalchemy import func, literal_column, select, text
+from sqlalchemy.orm import joinedload
 
 from app.admin.replica import ReplicaListsMixin
 from app.auth import services as auth
@@ -239,6 +253,120 @@ class SecureModelView(ReplicaListsMixin, SecureMixin, ModelView):
             return False
         self.after_model_delete(model)
         return True
+
+
+class ListCount(int):
+    """A list's row count that is not exact: `about` PostgreSQL's estimate, or `more than` the cap of a count that
+    stopped there. It is an int for Flask-Admin's pager arithmetic and reads as its label in a template."""
+
+    qualifier: str
+
+    def __new__(cls, value: int, qualifier: str):
+        self = super().__new__(cls, value)
+        self.qualifier = qualifier
+        return self
+
+    approximate = True
+
+    def __str__(self) -> str:
+        return f"{self.qualifier} {int(self):,}"
+
+    __html__ = __str__
+
+
+class BigListMixin:
+    """A console list over a table of millions of rows, each page in a bounded number of index reads:
+
+    - no count(*) over the table: unfiltered, PostgreSQL's own estimate (pg_class.reltuples, or the planner's row
+      estimate when the view's query narrows the table) shown as "about N"; searched or filtered, a count that stops
+      at `count_cap` (`SELECT count(*) FROM (SELECT 1 ... LIMIT cap + 1)`), "more than N" beyond it. A list the
+      estimate puts under the cap is counted exactly (by the same capped count). SQLite counts exactly;
+    - pages stop at `max_list_rows` rows (the offset stays small): older rows are reached by filtering, by ID or date;
+    - the view offers sorting and filtering only on indexed columns (see each view), newest first by id by default.
+    """
+
+    model: Any
+    page_size: int
+    list_template = "admin/model/big_list.html"
+    simple_list_pager = False
+    count_cap = 1_000
+    max_list_rows = 10_000
+
+    def _is_postgres(self) -> bool:
+        return db.session.get_bind().dialect.name == "postgresql"
+
+    def _estimated_rows(self, count_query) -> int:
+        """PostgreSQL's own idea of how many rows the (unfiltered) list has, without reading them."""
+        if count_query.whereclause is None:
+            reltuples = db.session.execute(
+                text("SELECT reltuples FROM pg_class WHERE oid = to_regclass(:table)"),
+                {"table": self.model.__table__.name}).scalar()
+            if reltuples is not None and reltuples >= 0:  # -1: never analysed
+                return int(reltuples)
+        source = count_query.with_entities(literal_column("1")).statement
+        compiled = source.compile(dialect=db.session.get_bind().dialect, compile_kwargs={"literal_binds": True})
+        plan: Any = db.session.execute(text(f"EXPLAIN (FORMAT JSON) {compiled}")).scalar()
+        return int(plan[0]["Plan"]["Plan Rows"])
+
+    def _capped_count(self, count_query) -> int:
+        rows = count_query.with_entities(literal_column("1")).order_by(None).limit(self.count_cap + 1).subquery()
+        return db.session.execute(select(func.count()).select_from(rows)).scalar_one()
+
+    def list_count(self, count_query, *, narrowed: bool) -> int:
+        if not self._is_postgres():
+            return count_query.scalar()
+        if not narrowed:
+            estimate = self._estimated_rows(count_query)
+            if estimate > self.count_cap:
+                return ListCount(estimate, "about")
+        counted = self._capped_count(count_query)
+        return ListCount(self.count_cap, "more than") if counted > self.count_cap else counted
+
+    def max_page(self, page_size: int | None) -> int:
+        """The last page number (from 0) a list shows."""
+        return max(0, self.max_list_rows // (page_size or self.page_size) - 1)
+
+    def get_list(self, page, sort_column, sort_desc, search, filters, execute=True, page_size=None):
+        """Flask-Admin 2.2's ModelView.get_list, with the count above and the page number held to max_page."""
+        joins: dict = {}
+        count_joins: dict = {}
+        query = self.get_query()
+        count_query = self.get_count_query()
+        if self._search_supported and search:
+            query, count_query, joins, count_joins = self._apply_search(query, count_query, joins, count_joins,
+                                                                        search)
+        if filters and self._filters:
+            query, count_query, joins, count_joins = self._apply_filters(query, count_query, joins, count_joins,
+                                                                         filters)
+        count = self.list_count(count_query, narrowed=bool(search or filters)) if execute else None
+        for j in self._auto_joins:
+            query = query.options(joinedload(j))
+        query, joins = self._apply_sorting(query, joins, sort_column, sort_desc)
+        if page:
+            page = min(page, self.max_page(page_size))
+        query = self._apply_pagination(query, page, page_size)
+        return count, (query.all() if execute else query)
+
+    def _get_list_extra_args(self):
+        args = super()._get_list_extra_args()
+        if args.page:
+            args.page = min(args.page, self.max_page(self.get_safe_page_size(args.page_size)))
+        return args
+
+
+def exact_filters(column, name: str, *, options=None, integer: bool = False) -> tuple:
+    """Filters that an index answers: equal to one value or to one of a list (no `contains`: a substring cannot
+    use an index and would read the whole table)."""
+    if integer:
+        return IntEqualFilter(column, name), IntInListFilter(column, name)
+    return FilterEqual(column, name, options=options), FilterInList(column, name, options=options)
+
+
+def range_filters(column, name: str, *, integer: bool = False) -> tuple:
+    """Filters an ordered index answers: after, before, between (ids: greater and smaller than)."""
+    if integer:
+        return IntEqualFilter(column, name), IntGreaterFilter(column, name), IntSmallerFilter(column, name)
+    return DateTimeGreaterFilter(column, name), DateTimeSmallerFilter(column, name), DateTimeBetweenFilter(column, name)
 
 
 def money_formatter(field: str, currency_field: str = "currency"):

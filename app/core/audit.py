@@ -24,10 +24,10 @@ class AuditRecord(IdMixin, Model):
 
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False, index=True)
     actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
-    actor_email: Mapped[str | None] = mapped_column(String(254))
+    actor_email: Mapped[str | None] = mapped_column(String(254), index=True)
     action: Mapped[str] = mapped_column(String(80), nullable=False, index=True)
-    target_type: Mapped[str | None] = mapped_column(String(40))
-    target_id: Mapped[str | None] = mapped_column(String(64))
+    target_type: Mapped[str | None] = mapped_column(String(40), index=True)
+    target_id: Mapped[str | None] = mapped_column(String(64), index=True)
     before: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     after: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     reason: Mapped[str | None] = mapped_column(Text)

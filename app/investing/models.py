@@ -74,7 +74,7 @@ class Investment(IdMixin, TimestampMixin, Model):
     escrow_amount: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)  # paid, still in escrow
     fees_paid: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)  # late fees charged
     status: Mapped[str] = mapped_column(String(12), nullable=False, default=PAYING, index=True)
-    invested_on: Mapped[date] = mapped_column(Date, nullable=False)
+    invested_on: Mapped[date] = mapped_column(Date, index=True, nullable=False)
     return_anchor: Mapped[date | None] = mapped_column(Date)  # returns count from here (None: not known yet)
     # the offering documents acknowledged before investing
     documents_version: Mapped[str] = mapped_column(String(64), nullable=False)

@@ -169,7 +169,7 @@ def test_investments_list_filters(client, login, make_user, make_investor, make_
     assert a.email in html and b.email in html and "USD 2,000.00" in html
     only_q = _page(client, f"/admin/investments/?flt0_{index['PropertyFilter']}={q.id}")
     assert b.email in only_q and a.email not in only_q
-    by_email = _page(client, f"/admin/investments/?flt0_{index['InvestorEmailFilter']}={a.email.upper()}")
+    by_email = _page(client, f"/admin/investments/?flt0_{index['InvestorEmailIsFilter']}={a.email.upper()}")
     assert a.email in by_email and b.email not in by_email
     by_status = _page(client, f"/admin/investments/?flt0_{index['InvestmentStatusFilter']}=defaulted")
     assert a.email not in by_status and b.email not in by_status

@@ -9,7 +9,7 @@ from flask_admin import expose
 from flask_login import current_user
 from markupsafe import Markup
 
-from app.admin.base import SecureModelView, requires
+from app.admin.base import BigListMixin, SecureModelView, exact_filters, range_filters, requires
 from app.core.audit import AuditRecord, record, verify_chain
 from app.core.db import discard, unit_of_work
 from app.core.security import has_permission
@@ -35,12 +35,11 @@ def _iso_time(view, context, model, name):
     return model.created_at.isoformat(timespec="microseconds")
 
 
-class AuditView(SecureModelView):
+class AuditView(BigListMixin, SecureModelView):
     permission = "audit.view"
     export_permission = "audit.export"
 
     list_template = "admin/audit_list.html"
-    simple_list_pager = True
 
     @property
     def can_export(self) -> bool:
@@ -51,7 +50,11 @@ class AuditView(SecureModelView):
     column_list = ("id", "created_at", "actor_email", "action", "target_type", "target_id", "reason", "ip")
     column_details_list = ALL_COLUMNS
     column_export_list = ALL_COLUMNS
-    column_filters = ("action", "actor_email", "target_type", "target_id", "created_at")
+    column_filters = (*exact_filters(AuditRecord.action, "Action"), *exact_filters(AuditRecord.actor_email, "Actor"),
+                      *exact_filters(AuditRecord.target_type, "Target type"),
+                      *exact_filters(AuditRecord.target_id, "Target ID"),
+                      *range_filters(AuditRecord.created_at, "Created at"),
+                      *range_filters(AuditRecord.id, "ID", integer=True))
     column_sortable_list = ("id", "created_at", "action", "actor_email")
     column_default_sort = ("id", True)
     column_labels = {"actor_id": "Actor ID", "actor_email": "Actor", "target_type": "Target type",

@@ -7,15 +7,23 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Any, cast
 
-from flask import abort, current_app, request, url_for
+from flask import abort, current_app, g, request, url_for
 from flask_admin import expose
 from flask_admin.contrib.sqla.filters import BaseSQLAFilter, DateBetweenFilter
 from flask_login import current_user
 from markupsafe import Markup, escape
 from sqlalchemy import func, select
-from sqlalchemy.orm import contains_eager, lazyload
+from sqlalchemy.orm import contains_eager, lazyload, selectinload
 
-from app.admin.base import SecureModelView, money_formatter, requires, run_action
+from app.admin.base import (
+    BigListMixin,
+    SecureModelView,
+    exact_filters,
+    money_formatter,
+    range_filters,
+    requires,
+    run_action,
+)
 from app.auth.forms import SimpleForm
 from app.auth.models import User
 from app.core.db import utcnow
@@ -55,20 +63,27 @@ def _status(view, context, model, name):
                   f'{escape(model.status)}</span>')
 
 
+def _details_url(endpoint: str, record_id: int) -> str:
+    """url_for(f"{endpoint}.details_view", id=record_id), its base built once a request: a list page makes 100."""
+    bases = g.setdefault("_details_urls", {})
+    if endpoint not in bases:
+        bases[endpoint] = url_for(f"{endpoint}.details_view")
+    return f"{bases[endpoint]}?id={int(record_id)}"
+
+
 def _investor(view, context, model, name):
     inv = model if isinstance(model, Investment) else model.investment
-    return Markup(f'<a href="{url_for("users.details_view", id=inv.user_id)}">{escape(inv.user.email)}</a>')
+    return Markup(f'<a href="{_details_url("users", inv.user_id)}">{escape(inv.user.email)}</a>')
 
 
 def _property(view, context, model, name):
     inv = model if isinstance(model, Investment) else model.investment
-    return Markup(f'<a href="{url_for("properties.details_view", id=inv.property_id)}">'
-                  f'{escape(inv.property.title)}</a>')
+    return Markup(f'<a href="{_details_url("properties", inv.property_id)}">{escape(inv.property.title)}</a>')
 
 
 def _investment_link(view, context, model, name):
     inv_id = model.id if isinstance(model, Investment) else model.investment_id
-    return Markup(f'<a href="{url_for("investments.details_view", id=inv_id)}">#{inv_id}</a>')
+    return Markup(f'<a href="{_details_url("investments", inv_id)}">#{inv_id}</a>')
 
 
 # filters ---------------------------------------------------------------------------------------------------------
@@ -117,6 +132,17 @@ class InvestorEmailFilter(BaseSQLAFilter):
 
     def operation(self):
         return "contains"
+
+
+class InvestorEmailIsFilter(InvestorEmailFilter):
+    """The investor's whole address, as stored (lower case): the users' unique index answers it, where a substring
+    would read every user."""
+
+    def apply(self, query, value, alias=None):
+        return query.filter(Investment.user_id.in_(select(User.id).where(User.email == value.strip().lower())))
+
+    def operation(self):
+        return "is"
 
 
 class InvestmentStatusFilter(BaseSQLAFilter):
@@ -184,13 +210,13 @@ class DaysOverdueFilter(BaseSQLAFilter):
 
 
 # investments -------------------------------------------------------------------------------------------------------
-class InvestmentView(LiveFilterOptions, SecureModelView):
+class InvestmentView(BigListMixin, LiveFilterOptions, SecureModelView):
     permission = "investments.view"
     details_template = "admin/investments/details.html"
-    column_auto_select_related = False  # the query below loads the investor and the property with one join
+    column_auto_select_related = False  # the query below loads the investor and the property
     column_list = ("id", "invested_on", "investor", "property", "amount", "paid_amount", "status", "fees_paid",
                    "refunded_amount")
-    column_sortable_list = ("id", "invested_on", "amount", "paid_amount", "status")
+    column_sortable_list = ("id", "invested_on", "status")  # indexed columns only (a million investments)
     column_default_sort = ("id", True)
     column_labels = {"paid_amount": "Paid", "fees_paid": "Late fees", "refunded_amount": "Refunded",
                      "invested_on": "Invested on", "escrow_amount": "In escrow", "entry_id": "First entry",
@@ -198,7 +224,7 @@ class InvestmentView(LiveFilterOptions, SecureModelView):
     column_filters = (
         PropertyFilter(Investment.property_id, "Property"),
         InvestmentStatusFilter(Investment.status, "Status"),
-        InvestorEmailFilter(Investment.user_id, "Investor e-mail"),
+        InvestorEmailIsFilter(Investment.user_id, "Investor e-mail"),
         DateBetweenFilter(Investment.invested_on, "Invested on"),
     )
     column_formatters = {"investor": _investor, "property": _property, "status": _status,
@@ -216,17 +242,15 @@ class InvestmentView(LiveFilterOptions, SecureModelView):
         "entry_id": lambda v, c, m, n: Markup(f'<a href="{url_for("ledger_entries.details_view", id=m.entry_id)}">'
                                               f'#{m.entry_id}</a>') if m.entry_id else ""}
 
-    def _joined(self, query):
-        return (query.join(User, User.id == Investment.user_id).join(Property, Property.id == Investment.property_id))
-
     def get_query(self):
-        return (self._joined(db.session.query(Investment))
-                .options(contains_eager(Investment.user).lazyload("*"),
-                         contains_eager(Investment.property).lazyload("*"),
+        # the investor and the property of the page's rows in one query each, not joined into the list query: a
+        # page deep in a million investments then skips index entries of investments only
+        return (db.session.query(Investment)
+                .options(selectinload(Investment.user).lazyload("*"), selectinload(Investment.property).lazyload("*"),
                          lazyload(Investment.installments)))
 
     def get_count_query(self):
-        return self._joined(db.session.query(func.count(Investment.id)).select_from(Investment))
+        return db.session.query(func.count(Investment.id)).select_from(Investment)
 
     def get_one(self, id):
         return db.session.get(Investment, int(id)) if str(id).isdigit() else None
@@ -289,6 +313,31 @@ def details_context(inv: Investment) -> dict:
         "calendar": calendar, "payments": payments, "shares": shares, "entries": entries,
         "wallet_moves": wallet_moves, "today": today,
         "money": lambda minor: Money(int(minor or 0), inv.currency).display(),
+    }
+
+
+# return payments ----------------------------------------------------------------------------------------------------
+class ReturnPaymentView(BigListMixin, SecureModelView):
+    """Every return period paid, newest first: a distribution run writes a million of these, so the list sorts and
+    filters by what the table's indexes answer (the payment's id, its investment)."""
+
+    permission = "investments.view"
+    can_view_details = False
+    column_auto_select_related = False
+    column_list = ("id", "investment_id", "period_index", "due_on", "amount", "capital", "entry_id", "run_id",
+                   "paid_at")
+    column_sortable_list = ("id", "investment_id")
+    column_default_sort = ("id", True)
+    column_labels = {"investment_id": "Investment", "period_index": "Period", "due_on": "Due on",
+                     "entry_id": "Entry", "run_id": "Run", "paid_at": "Paid at"}
+    column_filters = (*exact_filters(ReturnPayment.investment_id, "Investment", integer=True),
+                      *range_filters(ReturnPayment.id, "ID", integer=True))
+    column_formatters = {
+        "investment_id": _investment_link,
+        "amount": lambda v, c, m, n: Money(m.amount, current_app.config["FREEHOLD_CURRENCY"]).display(),
+        "capital": lambda v, c, m, n: Money(m.capital, current_app.config["FREEHOLD_CURRENCY"]).display(),
+        "entry_id": lambda v, c, m, n: Markup(f'<a href="{url_for("ledger_entries.details_view", id=m.entry_id)}">'
+                                              f'#{m.entry_id}</a>') if m.entry_id else "",
     }
 
 
@@ -411,3 +460,5 @@ def register(admin) -> None:
     admin.add_view(InvestmentView(Investment, db, name="Investments", endpoint="investments", category="Investing"))
     admin.add_view(InstallmentView(Installment, db, name="Installments due", endpoint="installments",
                                    category="Investing"))
+    admin.add_view(ReturnPaymentView(ReturnPayment, db, name="Return payments", endpoint="return_payments",
+                                     category="Investing"))

@@ -3,7 +3,7 @@ through services."""
 from flask import url_for
 from markupsafe import Markup, escape
 
-from app.admin.base import SecureModelView, money_formatter
+from app.admin.base import BigListMixin, SecureModelView, exact_filters, money_formatter, range_filters
 from app.core.money import Money
 from app.extensions import db
 from app.ledger.models import Account, Hold, JournalEntry, Posting
@@ -41,13 +41,17 @@ class AccountView(SecureModelView):
     column_formatters = {"balance": money_formatter("balance")}
 
 
-class JournalEntryView(SecureModelView):
+class JournalEntryView(BigListMixin, SecureModelView):
+    """Millions of entries: sorting and filters on indexed columns only (an entry is found by its exact
+    idempotency key, not by a substring of its memo)."""
+
     permission = "ledger.view"
-    simple_list_pager = True
     column_list = ("id", "created_at", "kind", "memo", "idempotency_key", "actor", "reverses_id")
     column_details_list = ("id", "created_at", "kind", "memo", "idempotency_key", "actor", "reverses_id", "postings")
-    column_searchable_list = ("idempotency_key", "memo")
-    column_filters = ("kind", "created_at", "actor_id")
+    column_filters = (*exact_filters(JournalEntry.kind, "Kind"), *range_filters(JournalEntry.created_at, "Created at"),
+                      *exact_filters(JournalEntry.actor_id, "Actor ID", integer=True),
+                      *exact_filters(JournalEntry.idempotency_key, "Idempotency key"),
+                      *range_filters(JournalEntry.id, "ID", integer=True))
     column_sortable_list = ("id", "created_at", "kind")
     column_default_sort = ("id", True)
     column_labels = {"reverses_id": "Reverses"}
@@ -55,12 +59,14 @@ class JournalEntryView(SecureModelView):
     column_formatters_detail = {"postings": _postings_table, "reverses_id": _entry_link}
 
 
-class PostingView(SecureModelView):
+class PostingView(BigListMixin, SecureModelView):
     permission = "ledger.view"
-    simple_list_pager = True
     can_view_details = False
     column_list = ("id", "entry_id", "account", "amount")
-    column_filters = ("account_id", "entry_id")
+    column_sortable_list = ("id", "entry_id")
+    column_filters = (*exact_filters(Posting.account_id, "Account ID", integer=True),
+                      *range_filters(Posting.entry_id, "Entry", integer=True),
+                      *range_filters(Posting.id, "ID", integer=True))
     column_default_sort = ("id", True)
     column_labels = {"entry_id": "Entry"}
     column_formatters = {

@@ -7,7 +7,14 @@ from flask_admin import expose
 from flask_login import current_user
 from markupsafe import Markup
 
-from app.admin.base import SecureModelView, act_on_account, requires
+from app.admin.base import (
+    BigListMixin,
+    SecureModelView,
+    act_on_account,
+    exact_filters,
+    range_filters,
+    requires,
+)
 from app.auth import services
 from app.auth import sessions as user_sessions
 from app.auth.forms import SimpleForm
@@ -144,13 +151,17 @@ class RoleView(SecureModelView):
     }
 
 
-class LoginAttemptView(SecureModelView):
+class LoginAttemptView(BigListMixin, SecureModelView):
+    """Millions of attempts: the e-mail address and the IP are matched exactly (each has an index)."""
+
     permission = "signins.view"
-    simple_list_pager = True
     can_view_details = False
     column_list = ("created_at", "email", "user", "success", "reason", "channel", "ip", "user_agent")
-    column_filters = ("success", "reason", "channel", "ip", "email", "user_id", "created_at")
-    column_searchable_list = ("email", "ip")
+    column_sortable_list = ("created_at",)
+    column_filters = (*exact_filters(LoginAttempt.email, "Email"), *exact_filters(LoginAttempt.ip, "IP"),
+                      *exact_filters(LoginAttempt.user_id, "User ID", integer=True),
+                      *range_filters(LoginAttempt.created_at, "When"), "success",
+                      *exact_filters(LoginAttempt.reason, "Reason"), *exact_filters(LoginAttempt.channel, "Channel"))
     column_default_sort = ("id", True)
     column_labels = {"created_at": "When"}
 
