@@ -39,6 +39,7 @@ from app.core.csvfile import csv_response, escape_cell
 from app.core.db import in_unit_of_work, unit_of_work
 from app.core.errors import DomainError, Forbidden
 from app.core.money import Money
+from app.core.replica import READ_ONLY
 from app.core.security import has_permission
 from app.extensions import db
 
@@ -274,6 +275,9 @@ class ListCount(int):
     __html__ = __str__
 
 
+READS_ONLY = {READ_ONLY: True}  # the estimates below only read: on the replica in a list's replica_reads()
+
+
 class BigListMixin:
     """A console list over a table of millions of rows, each page in a bounded number of index reads:
 
@@ -293,19 +297,20 @@ class BigListMixin:
     max_list_rows = 10_000
 
     def _is_postgres(self) -> bool:
-        return db.session.get_bind().dialect.name == "postgresql"
+        return db.engine.dialect.name == "postgresql"  # the engine: asking the session would pin it to the primary
 
     def _estimated_rows(self, count_query) -> int:
         """PostgreSQL's own idea of how many rows the (unfiltered) list has, without reading them."""
         if count_query.whereclause is None:
             reltuples = db.session.execute(
-                text("SELECT reltuples FROM pg_class WHERE oid = to_regclass(:table)"),
+                text("SELECT reltuples FROM pg_class WHERE oid = to_regclass(:table)").execution_options(**READS_ONLY),
                 {"table": self.model.__table__.name}).scalar()
             if reltuples is not None and reltuples >= 0:  # -1: never analysed
                 return int(reltuples)
         source = count_query.with_entities(literal_column("1")).statement
-        compiled = source.compile(dialect=db.session.get_bind().dialect, compile_kwargs={"literal_binds": True})
-        plan: Any = db.session.execute(text(f"EXPLAIN (FORMAT JSON) {compiled}")).scalar()
+        compiled = source.compile(dialect=db.engine.dialect, compile_kwargs={"literal_binds": True})
+        explain = text(f"EXPLAIN (FORMAT JSON) {compiled}").execution_options(**READS_ONLY)
+        plan: Any = db.session.execute(explain).scalar()
         return int(plan[0]["Plan"]["Plan Rows"])
 
     def _capped_count(self, count_query) -> int:

@@ -202,10 +202,17 @@ def reading_replica() -> bool:
     return _READS.get() is not None
 
 
+READ_ONLY = "replica_read_only"  # execution option: raw SQL its author vouches only reads (an estimate, a plan)
+
+
 def _plain_read(clause: Any) -> bool:
-    """A SELECT without FOR UPDATE/SHARE. Raw SQL (text()) is never taken for one: it may lock or write."""
-    return (clause is not None and bool(getattr(clause, "is_select", False))
-            and getattr(clause, "_for_update_arg", None) is None)
+    """A SELECT without FOR UPDATE/SHARE. Raw SQL (text()) is not taken for one, since it may lock or write, unless
+    it carries the READ_ONLY execution option (`text(...).execution_options(replica_read_only=True)`)."""
+    if clause is None:
+        return False
+    if getattr(clause, "_execution_options", {}).get(READ_ONLY):
+        return True
+    return bool(getattr(clause, "is_select", False)) and getattr(clause, "_for_update_arg", None) is None
 
 
 def route(session: RoutingSession, clause: Any) -> Engine | None:
