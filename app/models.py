@@ -28,6 +28,7 @@ from app.notifications.models import (  # noqa: F401
     NotificationTemplate,
     PushDevice,
 )
+from app.ops.models import BeatJob, FailedTask  # noqa: F401
 from app.payments.models import (  # noqa: F401
     Deposit,
     DepositEvent,
@@ -36,7 +37,6 @@ from app.payments.models import (  # noqa: F401
     ReconciliationItem,
     WebhookInbox,
 )
-from app.ops.models import BeatJob, FailedTask  # noqa: F401
 from app.payouts.models import Payout, PayoutBatch, PayoutEvent, PayoutMethod  # noqa: F401
 from app.properties.models import (  # noqa: F401
     Amenity,
