@@ -9,7 +9,7 @@ from datetime import date, datetime
 from typing import cast, overload
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import contains_eager, lazyload
+from sqlalchemy.orm import contains_eager
 
 from app.core.db import utcnow
 from app.core.errors import NotFound

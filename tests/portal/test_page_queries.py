@@ -45,3 +45,20 @@ def test_the_kyc_status_is_the_newest_submissions(app, make_investor, kyc_review
         assert [kyc.form_status(statuses, f.id) for f in forms] == [kyc.form_status(submissions, f.id) for f in forms]
         assert kyc.overall_status(user.id) == "approved"
         assert kyc.missing_for(user.id, kyc.INVEST) == []
+
+
+def test_the_dashboard_costs_the_same_queries_for_1_or_8_ledger_lines(app, make_investor, fund, login,
+                                                                       count_queries):
+    counts = {}
+    for deposits in (1, 8):
+        user = make_investor("100.00")
+        for _ in range(deposits - 1):
+            fund(user, "10.00")
+        http = app.test_client()
+        login(user, http=http)
+        http.get("/")  # warm up
+        with count_queries() as statements:
+            html = http.get("/").get_data(as_text=True)
+        assert html.count("Deposit #") == min(deposits, 5)  # the newest five lines
+        counts[deposits] = len(statements)
+    assert counts[1] == counts[8], counts
