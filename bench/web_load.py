@@ -171,8 +171,14 @@ class Client:
     def __init__(self, base: str, email: str, index: int):
         import requests
 
+        from requests.adapters import HTTPAdapter
+        from urllib3.util.retry import Retry
+
         self.base, self.email = base, email
         self.http = requests.Session()
+        # a keep-alive connection idle past gunicorn's 5 s (while the other clients finish a page) may be closed
+        # just as it is reused: a GET goes again once (urllib3 never repeats a POST)
+        self.http.mount("http://", HTTPAdapter(max_retries=Retry(total=1, status=0, redirect=0)))
         self.http.headers["X-Forwarded-For"] = f"10.1.{index // 250}.{index % 250 + 1}"
         self.http.headers["X-Forwarded-Proto"] = "https"  # the cookies are Secure, as behind TLS
         self.token = ""
