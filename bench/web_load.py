@@ -170,7 +170,6 @@ class Client:
 
     def __init__(self, base: str, email: str, index: int):
         import requests
-
         from requests.adapters import HTTPAdapter
         from urllib3.util.retry import Retry
 
