@@ -225,7 +225,7 @@ class Config:
     OPENAPI_URL_PREFIX = "/api/v1"
     OPENAPI_JSON_PATH = "openapi.json"
     API_TOKEN_TTL = timedelta(days=int(_env("API_TOKEN_TTL_DAYS", "30") or 30))
-    API_RATE_LIMIT_USER = "100/minute"
+    API_RATE_LIMIT_USER = _env("API_RATE_LIMIT_USER", "100/minute") or "100/minute"
     API_RATE_LIMIT_ANONYMOUS = "20/minute"
     API_MAX_PER_PAGE = 100
 

@@ -126,6 +126,8 @@ class ScheduledReturn(IdMixin, Model):
     __table_args__ = (
         UniqueConstraint("investment_id", "period_index", name="uq_return_schedule_investment_id_period_index"),
         CheckConstraint("amount >= 0 AND capital >= 0", name="amounts_not_negative"),
+        # a portfolio's next return date and amount: a user's unpaid periods, soonest first
+        Index("ix_return_schedule_user_id_due_on", "user_id", "due_on"),
     )
 
     investment_id: Mapped[int] = mapped_column(ForeignKey("investments.id"), nullable=False)
@@ -226,6 +228,7 @@ class DistributionShare(IdMixin, Model):
     __table_args__ = (
         UniqueConstraint("distribution_id", "investment_id", name="uq_distribution_shares_distribution_id_investment_id"),
         Index("ix_distribution_shares_user_id", "user_id"),
+        Index("ix_distribution_shares_investment_id", "investment_id"),  # returns earned per holding
     )
 
     distribution_id: Mapped[int] = mapped_column(ForeignKey("declared_distributions.id"), nullable=False)

@@ -147,6 +147,10 @@ def holdings(user_id: int, *, page: int = 1, per_page: int = 20, status: str | N
     """The user's investments, newest first, with returns earned and the next return; and their count.
     `status` is one investment status, "live" (paying and active) or "closed" (the others)."""
     query, _ = _query(user_id, status)
+    # a list shows each property's title and terms: its photos, documents, FAQ and amenities (four more queries
+    # each time, loaded with every property by default) load only if something reads them
+    query = query.options(*(contains_eager(Investment.property).lazyload(getattr(Property, name))
+                            for name in ("amenities", "faqs", "photos", "documents")))
     total = db.session.execute(
         select(func.count()).select_from(query.with_only_columns(Investment.id).subquery())).scalar_one()
     rows = list(db.session.scalars(query.order_by(Investment.id.desc()).limit(per_page)

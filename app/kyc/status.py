@@ -4,6 +4,7 @@ and the name the identity was verified under."""
 from __future__ import annotations
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import lazyload
 
 from app.auth.models import User
 from app.core.errors import Forbidden, NotFound
@@ -29,13 +30,17 @@ def mask(value: str | None) -> str:
     return "•" * max(len(value) - 4, 3) + value[-4:] if len(value) > 4 else "•" * len(value)
 
 
-def active_forms() -> list[KycForm]:
-    return list(db.session.scalars(select(KycForm).where(KycForm.active.is_(True))
-                                   .order_by(KycForm.position, KycForm.id)))
+def active_forms(*, with_fields: bool = True) -> list[KycForm]:
+    """The forms in use; `with_fields=False` leaves each form's fields to be loaded on first use (a status check
+    never reads them)."""
+    query = select(KycForm).where(KycForm.active.is_(True)).order_by(KycForm.position, KycForm.id)
+    if not with_fields:
+        query = query.options(lazyload(KycForm.fields))
+    return list(db.session.scalars(query))
 
 
 def required_forms(purpose: str | None = None) -> list[KycForm]:
-    forms = active_forms()
+    forms = active_forms(with_fields=False)
     if purpose == INVEST:
         return [f for f in forms if f.required_for_investing]
     if purpose == WITHDRAW:
@@ -52,9 +57,21 @@ def latest_submissions(user_id: int) -> dict[int, KycSubmission]:
     return {s.form_id: s for s in rows}
 
 
-def form_status(latest: dict[int, KycSubmission], form_id: int) -> str:
-    submission = latest.get(form_id)
-    return submission.status if submission else NOT_STARTED
+def latest_statuses(user_id: int) -> dict[int, str]:
+    """The status of the user's newest submission for each form, {form id: status} (one query, no submission
+    loaded: the status checks of every page and every investment read only this)."""
+    newest = (select(func.max(KycSubmission.id)).where(KycSubmission.user_id == user_id)
+              .group_by(KycSubmission.form_id))
+    rows = db.session.execute(select(KycSubmission.form_id, KycSubmission.status).where(KycSubmission.id.in_(newest)))
+    return {form_id: status for form_id, status in rows}
+
+
+def form_status(latest: dict[int, KycSubmission] | dict[int, str], form_id: int) -> str:
+    """The status of a form, from latest_submissions() or latest_statuses()."""
+    found = latest.get(form_id)
+    if found is None:
+        return NOT_STARTED
+    return found if isinstance(found, str) else found.status
 
 
 def overall_status(user_id: int) -> str:
@@ -62,7 +79,7 @@ def overall_status(user_id: int) -> str:
     forms = required_forms()
     if not forms:
         return NOT_STARTED
-    latest = latest_submissions(user_id)
+    latest = latest_statuses(user_id)
     statuses = [form_status(latest, f.id) for f in forms]
     if all(s == APPROVED for s in statuses):
         return APPROVED
@@ -73,7 +90,7 @@ def overall_status(user_id: int) -> str:
 
 
 def missing_for(user_id: int, purpose: str) -> list[KycForm]:
-    latest = latest_submissions(user_id)
+    latest = latest_statuses(user_id)
     return [f for f in required_forms(purpose) if form_status(latest, f.id) != APPROVED]
 
 
@@ -84,7 +101,7 @@ def require_approved(user: User, purpose: str) -> None:
         names = ", ".join(f.name for f in missing)
         action = "invest" if purpose == INVEST else "withdraw"
         raise Forbidden(f"Identity verification is not complete: to {action}, {names} must be approved.",
-                        {"kyc": [f"{f.name}: {form_status(latest_submissions(user.id), f.id).replace('_', ' ')}"
+                        {"kyc": [f"{f.name}: {form_status(latest_statuses(user.id), f.id).replace('_', ' ')}"
                                  for f in missing]})
 
 

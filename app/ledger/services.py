@@ -60,7 +60,7 @@ from app.ledger.rules import (
     fingerprint,
     overdrawn,
 )
-from app.ledger.statements import StatementLine, statement, statement_export, statement_kinds
+from app.ledger.statements import StatementLine, recent_lines, statement, statement_export, statement_kinds
 
 __all__ = [
     "HOLD_KINDS",
@@ -81,6 +81,7 @@ __all__ = [
     "platform_currency",
     "post",
     "post_many",
+    "recent_lines",
     "register_check",
     "release",
     "reverse",

@@ -58,6 +58,13 @@ def statement(user_id: int, *, page: int = 1, per_page: int = 20, kinds: Sequenc
     ], total
 
 
+def recent_lines(user_id: int, limit: int = 5) -> list[StatementLine]:
+    """The user's newest `limit` ledger lines, without the count statement() adds (a summary needs no pages)."""
+    rows = db.session.execute(_statement_query(user_id).order_by(Posting.id.desc()).limit(limit)).all()
+    return [StatementLine(pid, eid, kind, memo, akind, Money(amount, currency), created)
+            for pid, eid, kind, memo, akind, amount, currency, created in rows]
+
+
 def statement_kinds(user_id: int) -> list[str]:
     """The entry kinds that appear in the user's ledger lines (for filters)."""
     return sorted(db.session.scalars(

@@ -9,6 +9,6 @@ from app.portal import bp
 @bp.get("/")
 def dashboard():
     balance = ledger.balance_of(current_user.id)
-    lines, _ = ledger.statement(current_user.id, page=1, per_page=5)
+    lines = ledger.recent_lines(current_user.id, 5)
     return render_template("portal/dashboard.html", balance=balance, lines=lines,
                            kyc_missing=missing_for(current_user.id, INVEST), kyc_status=overall_status(current_user.id))
