@@ -73,7 +73,7 @@ KINDS: dict[str, Kind] = {
         "fixed. Deposits wait until their events are processed."),
     FAILED_TASK: Kind(
         "A background task failed for good",
-        "Operations → Failed tasks",
+        "Operations → Jobs (its failed tasks)",
         "Read the task's error. Retry it once the cause is fixed, or discard it if it is no longer needed."),
     RETURNS_UNFUNDED: Kind(
         "Due returns wait because a property's distributions are not funded",
@@ -82,7 +82,7 @@ KINDS: dict[str, Kind] = {
         "next returns run pays what waits."),
     BEAT_LATE: Kind(
         "A scheduled job did not run when it should have",
-        "Operations → Scheduled jobs (the job's last run and error) and Operations → Alerts",
+        "Operations → Jobs (the job's last run and error) and Operations → Alerts",
         "Check that the Celery beat process runs (only one) and that the workers take its tasks; look at the "
         "job's last error. The alert closes when the job runs again."),
 }

@@ -31,7 +31,7 @@ def test_finance_sees_open_alerts_first_with_what_to_do(client, make_user, login
     assert html.index("The task payments.process_webhook failed for good") < html.index("3 events wait")
     assert "A background task failed for good" in html and ">open<" in html and ">resolved<" in html
     details = client.get(f"/admin/alerts/details/?id={old_open.id}").get_data(as_text=True)
-    assert "Operations → Failed tasks" in details and "Retry it once the cause is fixed" in details
+    assert "Operations → Jobs (its failed tasks)" in details and "Retry it once the cause is fixed" in details
     assert "ValueError: bad" in details
 
 
