@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
 from app.admin.base import SecureModelView, describe, money_formatter, requires, run_action
-from app.admin.views.investments import LiveFilterOptions, PropertyFilter
+from app.admin.views.investment_filters import LiveFilterOptions, PropertyFilter
 from app.auth.forms import SimpleForm
 from app.core.audit import AuditRecord
 from app.core.db import utcnow
