@@ -77,6 +77,9 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "notifications.templates": frozenset({SUPPORT}),
     # operations: the jobs page (queues, workers, beat jobs, failed tasks) and alerts; Retry and Discard of failed tasks
     "ops.view": frozenset({FINANCE}),
+    "market.view": frozenset({FINANCE, COMPLIANCE, SUPPORT}),
+    "market.halt": frozenset({FINANCE, COMPLIANCE}),
+    "market.surveillance": frozenset({COMPLIANCE}),
     "ops.jobs": frozenset(),
 }
 

@@ -27,15 +27,20 @@ ACTIVE = "active"          # fully paid; earning returns
 COMPLETED = "completed"    # every return period paid (and the capital back when the terms say so)
 CANCELLED = "cancelled"    # the property was cancelled: refunded in full
 DEFAULTED = "defaulted"    # installments unpaid past the default period: cancelled by finance, paid part refunded
-INVESTMENT_STATUSES = (PAYING, ACTIVE, COMPLETED, CANCELLED, DEFAULTED)
+SOLD = "sold"              # every unit sold on the market: amount 0; periods due before the sale still paid to it
+INVESTMENT_STATUSES = (PAYING, ACTIVE, COMPLETED, CANCELLED, DEFAULTED, SOLD)
 LIVE = (PAYING, ACTIVE)    # count towards the property's raised amount
 INVESTMENT_TRANSITIONS = {
     PAYING: {ACTIVE, CANCELLED, DEFAULTED},
-    ACTIVE: {COMPLETED, CANCELLED},
+    ACTIVE: {COMPLETED, CANCELLED, SOLD},
     COMPLETED: set(),
+    SOLD: set(),
     CANCELLED: set(),
     DEFAULTED: set(),
 }
+
+# how a holding was acquired
+ACQUIRED_OFFERING, ACQUIRED_TRADE = "offering", "trade"
 
 # installment states
 DUE, PAID, VOID = "due", "paid", "void"
@@ -57,11 +62,13 @@ BASIS_PAID, BASIS_DAYS = "paid_amount", "days_held"
 class Investment(IdMixin, TimestampMixin, Model):
     __tablename__ = "investments"
     __table_args__ = (
-        CheckConstraint("amount > 0", name="amount_positive"),
+        CheckConstraint("amount > 0 OR (amount = 0 AND status = 'sold')", name="amount_positive"),
         CheckConstraint("paid_amount >= 0 AND paid_amount <= amount", name="paid_within_amount"),
         CheckConstraint("escrow_amount >= 0 AND escrow_amount <= paid_amount", name="escrow_within_paid"),
-        CheckConstraint("status in ('paying', 'active', 'completed', 'cancelled', 'defaulted')",
+        CheckConstraint("status in ('paying', 'active', 'completed', 'cancelled', 'defaulted', 'sold')",
                         name="status_valid"),
+        CheckConstraint("units >= 0 AND units_listed >= 0 AND units_listed <= units", name="units_listed_within"),
+        CheckConstraint("acquired_by in ('offering', 'trade')", name="acquired_by_valid"),
         Index("ix_investments_property_id_status", "property_id", "status"),
         Index("ix_investments_user_id_created_at", "user_id", "created_at"),
     )
@@ -84,6 +91,13 @@ class Investment(IdMixin, TimestampMixin, Model):
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     close_reason: Mapped[str | None] = mapped_column(String(500))
     refunded_amount: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    # units of the offering's unit price this holding owns (paid_amount // unit price) and how many of them are
+    # reserved by an open market listing; `acquired_by` says whether it came from the offering or a trade, and a
+    # traded holding keeps what its buyer paid (price + fee) in `cost_amount` for statements
+    units: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    units_listed: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    acquired_by: Mapped[str] = mapped_column(String(10), nullable=False, default=ACQUIRED_OFFERING)
+    cost_amount: Mapped[int | None] = mapped_column(BigInteger)
 
     user = relationship("User", lazy="select")
     property = relationship("Property", lazy="select")

@@ -19,6 +19,7 @@ from app.extensions import db
 from app.investing.accounts import distributions_account, escrow_account
 from app.investing.checks import check_units_sold
 from app.investing.closing import cancel_defaulted, cancel_property_investments
+from app.investing.holdings import split_two, transfer_units, units_in
 from app.investing.installments import default_overdue, late_fee_for, pay_installments
 from app.investing.invest import check_amount, first_installment, invest, offering_version, tell_funded
 from app.investing.models import LIVE, Investment
@@ -36,8 +37,9 @@ __all__ = [
     "LIFETIME_HORIZON_YEARS", "TOP_UP_WHEN_YEARS_LEFT", "cancel_defaulted", "cancel_property_investments",
     "check_amount", "check_units_sold", "default_overdue", "distributions_account", "escrow_account",
     "first_installment", "get_for_user", "has_investments", "invest", "late_fee_for", "live_investment_total",
-    "next_return", "next_returns", "offering_version", "pay_installments", "returns_earned", "tell_funded",
-    "top_up_lifetime_calendars", "write_calendar",
+    "next_return", "next_returns", "offering_version", "pay_installments", "returns_earned", "split_two",
+    "tell_funded",
+    "top_up_lifetime_calendars", "transfer_units", "units_in", "write_calendar",
 ]
 
 

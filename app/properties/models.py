@@ -63,6 +63,7 @@ class Property(IdMixin, TimestampMixin, Model):
         CheckConstraint("property_type in ('residential', 'commercial', 'industrial', 'land', 'mixed_use')",
                         name="type_valid"),
         CheckConstraint("target_amount > 0", name="target_positive"),
+        CheckConstraint("unit_price > 0 AND units_sold >= 0", name="units_valid"),
         CheckConstraint("raised_amount >= 0 AND raised_amount <= target_amount", name="raised_within_target"),
         Index("ix_properties_status_funding_ends_at", "status", "funding_ends_at"),
     )
@@ -103,6 +104,12 @@ class Property(IdMixin, TimestampMixin, Model):
     funding_starts_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     funding_ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     resale_allowed: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    # the market: holdings trade in whole units of `unit_price` (a fixed-amount offering's amount; for a range,
+    # set by the property manager, default 1.00); listing opens `resale_lockup_days` after the funding window
+    # closed (None: the market setting's default); `units_sold` is what the offering sold, checked by ledger verify
+    unit_price: Mapped[int] = mapped_column(BigInteger, nullable=False, default=100)
+    resale_lockup_days: Mapped[int | None] = mapped_column(Integer)
+    units_sold: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
 
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     funded_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

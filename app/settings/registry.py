@@ -61,6 +61,19 @@ KEYS: dict[str, Key] = {k.key: k for k in (
     *(k for gateway in GATEWAYS for k in _gateway_keys(gateway)),
     Key("properties.rate_cap_bps", "Highest annual return rate a property may offer", BPS, 3_000, 100, 10_000,
         "Properties", ADMIN_KEYS),
+    Key("market.seller_fee_bps", "Seller's fee on a market trade (percentage)", BPS, 100, 0, 1_000, "Market"),
+    Key("market.seller_fee_min", "Seller's smallest fee on a market trade", MONEY, 100, 0, 100_000, "Market"),
+    Key("market.buyer_fee_bps", "Buyer's fee on a market trade (percentage)", BPS, 100, 0, 1_000, "Market"),
+    Key("market.buyer_fee_min", "Buyer's smallest fee on a market trade", MONEY, 100, 0, 100_000, "Market"),
+    Key("market.price_band_low_bps", "Lowest asking price, as a percentage of a unit's nominal value", BPS, 5_000,
+        100, 10_000, "Market"),
+    Key("market.price_band_high_bps", "Highest asking price, as a percentage of a unit's nominal value", BPS,
+        15_000, 10_000, 100_000, "Market"),
+    Key("market.listing_days", "Days a listing stays open unless its seller says otherwise", DAYS, 30, 1, 365,
+        "Market"),
+    Key("market.offer_days", "Days an offer stays open unless its buyer says otherwise", DAYS, 7, 1, 90, "Market"),
+    Key("market.lockup_days", "Days after a property's funding window closed before its units may be listed "
+        "(when the property sets none)", DAYS, 180, 0, 3_650, "Market"),
     Key("card_funds.hold_days", "Days card-funded money is held before it can be paid out", DAYS, 7, 1, 90,
         "Deposits", env_cap="CARD_FUNDS_HOLD_DAYS"),
 )}
@@ -69,6 +82,7 @@ KEYS: dict[str, Key] = {k.key: k for k in (
 ORDERED: tuple[tuple[str, str], ...] = (
     ("payout.min", "payout.max"),
     ("payout.daily_limit", "payout.monthly_limit"),
+    ("market.price_band_low_bps", "market.price_band_high_bps"),
     *((f"gateway.{g}.min_amount", f"gateway.{g}.max_amount") for g in GATEWAYS),
 )
 

@@ -25,7 +25,6 @@ from app.ledger.checks import verify
 from app.ledger.models import ADJUSTMENTS, OPERATOR_FUNDING, RETURNS_FUNDING, Account, JournalEntry
 from app.notifications.models import Notification
 from tests.concurrency import run_threads
-from tests.factories import PropertyFactory, UserFactory
 from tests.support import csrf_from, test_config
 
 MIGRATIONS = str(Path(__file__).resolve().parents[2] / "migrations")
@@ -296,9 +295,13 @@ def test_migration_brings_negative_distributions_accounts_to_zero(scratch_url):
     with scratch.app_context():
         upgrade(directory=MIGRATIONS, revision="20261203_property_approvals")
         with unit_of_work():
-            manager = UserFactory(role="property_manager")
-            p = PropertyFactory(publish=True, actor=manager)
-            pid = p.id
+            # the property as its table was at that revision (the model has grown columns since)
+            pid = db.session.execute(text(
+                "INSERT INTO properties (slug, title, property_type, description, status, street, city, region, "
+                "postal_code, country, currency, target_amount, raised_amount, return_frequency, capital_back, "
+                "resale_allowed, created_at, updated_at) VALUES ('old-one', 'Old one', 'residential', '', 'active', "
+                "'', 'Leeds', '', '', 'GB', 'USD', 1000000, 0, 'quarterly', true, false, CURRENT_TIMESTAMP, "
+                "CURRENT_TIMESTAMP) RETURNING id")).scalar_one()
             # as the ledger opened them before: allowed to go negative
             owed = Account(code=f"returns_funding:{pid}", kind=RETURNS_FUNDING, name="Returns funding", ref=str(pid),
                            currency="USD", balance=0, allow_negative=True)
