@@ -47,7 +47,13 @@ def test_the_registry_names_every_key_with_todays_defaults():
              "payout.monthly_limit", "payout.dual_approval_above", "bank_transfer.second_approval_above",
              "properties.rate_cap_bps", "card_funds.hold_days"}
     names |= {f"gateway.{g}.{n}" for g in GATEWAYS for n in ("min_amount", "max_amount", "fee_bps", "fee_fixed")}
+    market = {"market.seller_fee_bps": 100, "market.seller_fee_min": 100, "market.buyer_fee_bps": 100,
+              "market.buyer_fee_min": 100, "market.price_band_low_bps": 5_000, "market.price_band_high_bps": 15_000,
+              "market.listing_days": 30, "market.offer_days": 7, "market.lockup_days": 180}
+    names |= set(market)
     assert set(KEYS) == names
+    assert {k: KEYS[k].default for k in market} == market
+    assert all(KEYS[k].group == "Market" and not KEYS[k].admin_only for k in market)
     assert {k: KEYS[k].default for k in ("payout.min", "payout.max", "payout.fee_bps", "payout.fee_fixed",
                                          "payout.dual_approval_above", "properties.rate_cap_bps",
                                          "card_funds.hold_days")} == {
