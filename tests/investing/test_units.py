@@ -2,6 +2,8 @@
 and refund, the offering's units sold, `flask ledger verify` checking both, and how a holding shows its units."""
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from sqlalchemy import update
 
@@ -9,10 +11,10 @@ from app.core.errors import Conflict, ValidationError
 from app.extensions import db
 from app.investing import services as investing
 from app.investing.checks import check_units_sold
-from app.investing.models import ACQUIRED_OFFERING, CANCELLED, PAYING, Investment
+from app.investing.models import ACQUIRED_OFFERING, CANCELLED, DEFAULTED, PAYING, Investment
 from app.properties import services as properties
 from app.properties.models import Property
-from tests.investing.holdings_support import assert_verified, invest, trade, usd
+from tests.investing.holdings_support import TODAY, assert_verified, invest, trade, usd
 
 INSTALLMENTS = {"installments_count": 4, "installment_interval": 1, "installment_unit": "months"}
 
@@ -112,6 +114,22 @@ def test_refunded_holdings_give_their_units_back(make_property, make_investor, m
     db.session.commit()
     assert _property(p.id).units_sold == 0
     assert all(inv.units == 0 and inv.status == CANCELLED for inv in db.session.query(Investment))
+    assert_verified()
+
+
+def test_a_holding_cancelled_after_default_gives_its_units_back(make_property, make_investor, make_user):
+    p = make_property(**INSTALLMENTS)
+    user, other = make_investor("5000.00"), make_investor("5000.00")
+    inv = invest(user, p, "1000.00")
+    invest(other, p, "100.00")
+    for inst in inv.installments[1:]:
+        inst.due_on = TODAY - timedelta(days=45)
+    db.session.commit()
+    investing.cancel_defaulted(inv, actor=make_user(role="finance"), reason="Installments unpaid for 45 days")
+    db.session.commit()
+    db.session.refresh(inv)
+    assert (inv.status, inv.units, inv.units_listed) == (DEFAULTED, 0, 0)
+    assert _property(p.id).units_sold == 25  # the other holding's first installment
     assert_verified()
 
 
