@@ -64,7 +64,7 @@ def test_cancelling_releases_live_offers_once(tradable, make_investor):
     seller, inv, _p = tradable
     buyer = make_investor()
     listing = list_units(seller, inv, 5)
-    offer, hold = _offer(listing, buyer, 1, 10_000)
+    offer, _hold = _offer(listing, buyer, 1, 10_000)
     with unit_of_work():
         market.cancel_listing(seller, listing.id)
     db.session.expire_all()
