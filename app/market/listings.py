@@ -16,7 +16,7 @@ from app.core.money import Money
 from app.extensions import db
 from app.investing import services as investing
 from app.investing.models import ACTIVE as HOLDING_ACTIVE
-from app.investing.models import Investment
+from app.investing.models import LIVE, Investment
 from app.market import fees, notices, rules
 from app.market.models import CANCELLED, EXPIRED, OPEN, REJECTED, Listing
 from app.market.releasing import release_live_offers
@@ -69,7 +69,8 @@ def _close(listing: Listing, status: str, reason: str, now: datetime) -> bool:
         db.session.refresh(listing)
         return False
     remaining, investment_id = row
-    db.session.execute(update(Investment).where(Investment.id == investment_id)
+    # a holding refunded in the same unit of work (its property cancelled) has no listed units left to free
+    db.session.execute(update(Investment).where(Investment.id == investment_id, Investment.status.in_(LIVE))
                        .values(units_listed=Investment.units_listed - remaining)
                        .execution_options(synchronize_session=False))
     db.session.refresh(listing)
@@ -103,4 +104,18 @@ def expire_listings(now: datetime | None = None) -> int:
             closed += 1
             notices.tell([listing.seller], "market.listing_expired", link=f"/market/listings/{listing.id}",
                          **notices.listing_context(listing))
+    return closed
+
+
+def cancel_property_listings(property_id: int, reason: str) -> int:
+    """Close every open listing of a cancelled property and release the live offers on them; the sellers are told.
+    Returns how many were closed."""
+    now = utcnow()
+    closed = 0
+    for listing in db.session.scalars(select(Listing).where(Listing.property_id == property_id,
+                                                            Listing.status == OPEN).order_by(Listing.id)).all():
+        if _close(listing, CANCELLED, reason, now):
+            closed += 1
+            notices.tell([listing.seller], "market.listing_cancelled", link=f"/market/listings/{listing.id}",
+                         **notices.listing_context(listing, reason=reason))
     return closed
