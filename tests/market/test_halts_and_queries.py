@@ -131,3 +131,29 @@ def test_parties_only_see_their_trades(tradable, make_investor):
     with pytest.raises(NotFound):
         market.get_trade_for(stranger, trade.id)
     assert [x.id for x in market.listings_of(seller)] == [listing.id] and market.listings_of(buyer) == []
+
+
+def test_settlement_itself_refuses_during_a_halt(tradable, make_investor, finance):
+    seller, inv, p = tradable
+    buyer = make_investor()
+    listing = list_units(seller, inv, 5)
+    with unit_of_work():
+        market.halt(finance, p.id, "Valuation under review")
+    with pytest.raises(Conflict, match="halted"), unit_of_work():  # a purchase checked before the halt
+        market.settle_trade(listing, buyer=buyer, units=1, price_per_unit=listing.price_per_unit, key="test:late")
+    assert wallet(buyer) == 1_000_000 and market.trades_of(buyer) == []
+
+
+def test_a_hold_is_paid_out_only_in_full(tradable, make_investor):
+    seller, inv, _p = tradable
+    buyer = make_investor()
+    listing = list_units(seller, inv, 5)
+    _offer_made, hold = _offer(listing, buyer, 1, 10_000)  # 101.00 held
+    seller_wallet = ledger.user_account(seller.id)
+    for lines in ([(seller_wallet, 10_000)], [(seller_wallet, 10_100), (seller_wallet, 0)], []):
+        with pytest.raises(ValidationError), unit_of_work():
+            ledger.settle_split(db.session.get(Hold, hold.id), lines, key="test:split")
+    assert held(buyer) == 10_100
+    with unit_of_work():
+        db.session.execute(update(Offer).values(status="withdrawn"))
+        ledger.release(db.session.get(Hold, hold.id), key="test:split:release")
