@@ -16,6 +16,7 @@ from datetime import timedelta
 
 from sqlalchemy import and_, or_, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import lazyload
 
 from app.auth import services as auth
 from app.core.audit import record
@@ -150,7 +151,8 @@ def review_flag(actor, flag_id: int, outcome: str, note: str | None) -> Surveill
         raise ValidationError("a note is required", {"note": ["Say what you found."]})
     if len(text) > NOTE_MAX:
         raise ValidationError("the note is too long", {"note": [f"At most {NOTE_MAX} characters."]})
-    flag = db.session.scalars(select(SurveillanceFlag).where(SurveillanceFlag.id == flag_id).with_for_update()
+    flag = db.session.scalars(select(SurveillanceFlag).options(lazyload(SurveillanceFlag.trade))
+                              .where(SurveillanceFlag.id == flag_id).with_for_update()
                               .execution_options(populate_existing=True)).first() \
         if isinstance(flag_id, int) and not isinstance(flag_id, bool) else None
     if flag is None:
