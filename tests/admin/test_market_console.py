@@ -321,6 +321,10 @@ def live_market(make_property, make_investor):
     seller, buyer = make_investor(), make_investor()
     with unit_of_work():
         held = investing.invest(seller, p.id, Money.parse("200.00", p.currency), acknowledged=True)
+        if held.units == 0:  # where investing does not count units yet, count them as it would
+            held.units = investing.units_in(held.paid_amount, p.unit_price)
+            db.session.execute(update(Property).where(Property.id == p.id)
+                               .values(units_sold=Property.units_sold + held.units))
         long_ago = utcnow() - timedelta(days=400)
         db.session.execute(update(Property).where(Property.id == p.id).values(
             funding_starts_at=long_ago - timedelta(days=30), funding_ends_at=long_ago))
