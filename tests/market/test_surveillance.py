@@ -16,6 +16,7 @@ from app.market import services as market
 from app.market.models import SurveillanceFlag, Trade
 from app.market.surveillance_tasks import surveil_trade
 from app.notifications.models import Notification
+from tests.concurrency import run_threads
 from tests.market.trade_rows import holding, signed_in, trade_row
 
 
@@ -142,6 +143,19 @@ def test_flags_are_raised_once_and_compliance_is_told_once(parties, make_user):
     assert told[0].context["trade_id"] == trade.id and told[0].context["count"] == 3
     assert {n.user_id for n in told} & {seller.id, buyer.id} == set()
     assert surveil_trade(10**9) == []  # no such trade: nothing to do
+
+
+def test_runs_at_once_raise_each_flag_once(app, postgres, parties, make_user):
+    p, seller, buyer, sold_from, _ = parties
+    officer = make_user(role="compliance")
+    trade = trade_row(p, seller=seller, buyer=buyer, seller_investment=sold_from, price=150)
+    trade_id = trade.id  # read here: the test's session is not for the threads
+    results = run_threads(app, 6, lambda i: surveil_trade(trade_id), commit=False)
+    assert all(isinstance(r, list) for r in results), results
+    assert sorted(kind for r in results for kind in r) == ["far_from_nominal"]
+    assert kinds_of(trade) == {"far_from_nominal"}
+    assert db.session.scalar(select(func.count(Notification.id)).where(
+        Notification.event == "market.flagged", Notification.user_id == officer.id)) == 1
 
 
 # review ------------------------------------------------------------------------------------------------------------
