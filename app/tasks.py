@@ -6,6 +6,7 @@ from app.investing import reminder_tasks as installment_reminder_tasks  # noqa: 
 from app.investing import tasks as investing_tasks  # noqa: F401
 from app.kyc import tasks as kyc_tasks  # noqa: F401
 from app.ledger import tasks as ledger_tasks  # noqa: F401
+from app.market import surveillance_tasks as market_surveillance_tasks  # noqa: F401
 from app.market import tasks as market_tasks  # noqa: F401
 from app.notifications import tasks as notification_tasks  # noqa: F401
 from app.ops import tasks as ops_tasks  # noqa: F401

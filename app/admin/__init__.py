@@ -15,6 +15,7 @@ from app.admin.views import (
     investments,
     kyc,
     ledger,
+    market,
     notifications,
     ops_jobs,
     payments,
@@ -36,6 +37,6 @@ def init_admin(app: Flask) -> Admin:
         csp_nonce_generator=csp_nonce,  # Flask-Admin's own <script> and <link> tags carry the request's nonce
     )
     for module in (users, staff_requests, kyc, properties, investments, declared, distributions, funding, payments,
-                   payouts, settings, ledger, notifications, ops_jobs, audit, alerts):
+                   payouts, market, settings, ledger, notifications, ops_jobs, audit, alerts):
         module.register(admin)
     return admin

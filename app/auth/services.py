@@ -14,6 +14,7 @@ from app.auth.accounts import (
     user_by_email,
     verify_email,
 )
+from app.auth.footprints import SharedSignIns, shared_sign_ins
 from app.auth.hierarchy import record_refusal, require_may_act
 from app.auth.links import reset_token, verification_token
 from app.auth.password_changes import change_password, request_password_reset, reset_password, user_for_reset
@@ -47,6 +48,7 @@ from app.auth.staff_requests import (
 from app.auth.tokens import issue_token, revoke_all_tokens, revoke_token, token_for
 
 __all__ = [
+    "SharedSignIns",
     "SignIn",
     "approve_staff_request",
     "block_user",
@@ -81,6 +83,7 @@ __all__ = [
     "revoke_token",
     "send_verification",
     "set_roles",
+    "shared_sign_ins",
     "staff_request",
     "staff_resend_verification",
     "token_for",

@@ -8,6 +8,7 @@
     offers.py      prefunded offers
     halts.py       trading halts
     queries.py     reading the market
+    surveillance.py  flags on settled trades and their review
 Services flush and never commit; amounts are integer minor units, prices per unit `Money` at the edges."""
 from __future__ import annotations
 
@@ -40,6 +41,7 @@ from app.market.queries import (
 )
 from app.market.rules import check_buyer, check_listable, halt_in_force, lockup_ends_on
 from app.market.settlement import settle_trade, trade_by_key
+from app.market.surveillance import flag_trade, review_flag
 
 __all__ = [
     "MESSAGE_MAX",
@@ -57,6 +59,7 @@ __all__ = [
     "expire_offers",
     "fee",
     "fee_terms",
+    "flag_trade",
     "get_listing",
     "get_offer_for",
     "get_trade_for",
@@ -74,6 +77,7 @@ __all__ = [
     "reject_offer",
     "release_live_offers",
     "resume",
+    "review_flag",
     "settle_trade",
     "trade_by_key",
     "trade_side",
