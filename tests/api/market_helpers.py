@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from app.core.db import unit_of_work, utcnow
 from app.core.money import Money
@@ -17,6 +17,7 @@ from app.ledger.models import JournalEntry
 from app.ledger.services import platform_currency
 from app.market import services as market
 from app.market.models import Listing, Offer, Trade
+from app.properties.models import Property
 
 MARKET = "/api/v1/market"
 
@@ -33,8 +34,15 @@ def close_funding(p) -> None:
 
 
 def holding(user, p, amount: str = "500.00") -> Investment:
+    """The user's holding in `p`, invested through the service, its units counted."""
     with unit_of_work():
-        return investing.invest(user, p.id, Money.parse(amount, platform_currency()), acknowledged=True)
+        inv = investing.invest(user, p.id, Money.parse(amount, platform_currency()), acknowledged=True)
+        if inv.units == 0 and inv.paid_amount == inv.amount:  # where investing does not count units itself
+            inv.units = investing.units_in(inv.paid_amount, p.unit_price)
+            db.session.execute(update(Property).where(Property.id == p.id)
+                               .values(units_sold=Property.units_sold + inv.units))
+    db.session.expire_all()
+    return db.session.get(Investment, inv.id)
 
 
 def listed(seller, investment: Investment, units: int = 100, price: str = "1.00") -> Listing:

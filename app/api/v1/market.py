@@ -8,6 +8,8 @@ from and only the seller may cancel one (403 for anyone else). An offer is seen 
 listing's seller only (404 for anyone else), like every other private object of the API."""
 from __future__ import annotations
 
+import hashlib
+
 from flask import request
 from flask_smorest import Blueprint
 from sqlalchemy import func, select
@@ -43,6 +45,7 @@ blp = Blueprint("api_market", __name__, description="The secondary market: listi
 
 IDEMPOTENCY_HEADER = {"in": "header", "name": "Idempotency-Key", "required": False, "schema": {"type": "string"},
                       "description": "the same key with the same body answers the first answer again, once"}
+TRADE_KEY_MAX = 100  # the longest key the market keeps for a trade
 SECURITY: list[dict[str, list[str]]] = [{"bearerAuth": []}]
 
 
@@ -55,10 +58,13 @@ def _page(rows: list, args: dict) -> tuple[list, dict]:
     return rows[start:start + args["per_page"]], page_meta(args["page"], args["per_page"], len(rows))
 
 
-def _trade_key(user_id: int) -> str | None:
-    """The trade's idempotency key from the request's Idempotency-Key, scoped to the caller."""
+def _trade_key() -> str | None:
+    """The trade's idempotency key from the request's Idempotency-Key (the service scopes it to the caller); a key
+    longer than the market keeps goes by its digest."""
     key = (request.headers.get("Idempotency-Key") or "").strip()
-    return f"api:{user_id}:{key}" if key else None
+    if len(key) > TRADE_KEY_MAX:
+        return "sha256:" + hashlib.sha256(key.encode()).hexdigest()
+    return key or None
 
 
 # listings ----------------------------------------------------------------------------------------------------------
@@ -138,7 +144,7 @@ def buy(body, listing_id: int):
     holding of the caller, at once. With `Idempotency-Key`, a retry answers the same trade and pays once."""
     user = current_api_user()
     with unit_of_work():
-        trade = market.buy(user, listing_id, body["units"], key=_trade_key(user.id), ip=request.remote_addr)
+        trade = market.buy(user, listing_id, body["units"], key=_trade_key(), ip=request.remote_addr)
     return ok(trade_data(trade, "buy"))
 
 
