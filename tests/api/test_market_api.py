@@ -345,14 +345,14 @@ def test_reject_and_withdraw_release_the_hold(client, token_for, seller, buyer, 
 def test_hostile_message_text_comes_back_as_plain_text(client, token_for, seller, buyer, listing):
     hostile = '<script>alert("x")</script><img src=x onerror=alert(1)> & "quotes"'
     response = client.post(f"{MARKET}/listings/{listing.id}/offers", headers=token_for(buyer),
-                           json={"units": 1, "price_per_unit": "1.00", "message": hostile})
+                           json={"units": 10, "price_per_unit": "1.00", "message": hostile})
     assert response.status_code == 201, response.get_json()
     assert response.mimetype == "application/json"
     assert response.get_json()["data"]["buyer_message"] == hostile
     listed_offers = client.get(f"{MARKET}/offers", headers=token_for(seller)).get_json()["data"]
     assert listed_offers[0]["buyer_message"] == hostile
     too_long = client.post(f"{MARKET}/listings/{listing.id}/offers", headers=token_for(buyer),
-                           json={"units": 1, "price_per_unit": "1.00", "message": "x" * 501})
+                           json={"units": 10, "price_per_unit": "1.00", "message": "x" * 501})
     assert too_long.status_code == 422 and "message" in too_long.get_json()["errors"]
 
 
