@@ -46,6 +46,7 @@ __all__ = ["MESSAGE_MAX", "accept_offer", "clean_message", "counter_offer", "exp
            "reject_offer", "release_live_offers", "withdraw_offer"]
 
 MAX_UNITS = 10**9
+EXPIRE_BATCH = 500
 _KEPT_CONTROLS = {"\n", "\t"}
 
 
@@ -117,6 +118,8 @@ def _expiry(listing: Listing, expires_at: object, now: datetime) -> datetime:
 # finding things ----------------------------------------------------------------------------------------------------
 def _lock_listing(listing_id: int) -> Listing:
     """The listing, its row locked for this transaction (refreshed from the database)."""
+    if isinstance(listing_id, bool) or not isinstance(listing_id, int):
+        raise NotFound("no such listing")
     listing = db.session.scalar(select(Listing).where(Listing.id == listing_id)
                                 .with_for_update().execution_options(populate_existing=True))
     if listing is None:
@@ -125,8 +128,11 @@ def _lock_listing(listing_id: int) -> Listing:
 
 
 def _open(listing: Listing, now: datetime) -> None:
+    """The listing open, unexpired, its property not halted."""
     if listing.status != OPEN or listing.expires_at <= now:
         raise Conflict("the listing is no longer open")
+    if rules.halt_in_force(listing.property_id) is not None:
+        raise Conflict("trading in this property is halted")
 
 
 def _offer_for(user: User, offer_id: object) -> Offer:
@@ -302,10 +308,10 @@ def withdraw_offer(user: User, offer_id: int) -> Offer:
 
 def expire_offers(now: datetime | None = None) -> int:
     """End every live offer past its expiry (the beat job, every minute), releasing each hold once; both sides are
-    told. Returns how many expired."""
+    told. At most EXPIRE_BATCH a run (the next minute's run takes the rest). Returns how many expired."""
     now = now or utcnow()
     due = db.session.scalars(select(Offer).where(Offer.status.in_(OFFER_LIVE), Offer.expires_at <= now)
-                             .order_by(Offer.id)).all()
+                             .order_by(Offer.expires_at, Offer.id).limit(EXPIRE_BATCH)).all()
     expired = 0
     for offer in due:
         try:

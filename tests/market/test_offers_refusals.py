@@ -155,3 +155,15 @@ def test_the_buyer_cannot_top_up_a_counter_they_cannot_afford(market_setup, make
     refused(InsufficientFunds, lambda: market.accept_offer(tight, offer.id))
     offer = fresh(Offer, offer.id)
     assert offer.status == "countered" and held(tight) == offer.held_amount
+
+
+def test_no_offer_while_trading_is_halted(market_setup, make_user):
+    _seller, buyer, listing, prop = market_setup
+    officer = make_user(role="compliance")
+    with unit_of_work():
+        market.halt(officer, prop.id, "price manipulation suspected")
+    refused(Conflict, lambda: market.make_offer(buyer, listing.id, 1, money(listing, prop.unit_price)))
+    with unit_of_work():
+        market.resume(officer, prop.id, "reviewed: nothing wrong")
+    offer = offer_on(buyer, listing, 1, prop.unit_price)
+    assert fresh(Offer, offer.id).status == OPEN
