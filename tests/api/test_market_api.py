@@ -159,7 +159,11 @@ def test_buy_units_pays_both_sides_and_shows_the_trade(client, token_for, seller
     bought = client.get(f"{MARKET}/trades", headers=token_for(buyer)).get_json()["data"]
     assert [(t["id"], t["side"]) for t in bought] == [(trade["id"], "buy")]
     holdings = client.get("/api/v1/investments", headers=token_for(buyer)).get_json()["data"]
-    assert trade["investment_id"] in [h["id"] for h in holdings]
+    bought_holding = next(h for h in holdings if h["id"] == trade["investment_id"])
+    assert bought_holding["units"] == 40 and bought_holding["acquired_by"] == "trade"
+    assert bought_holding["amount"] == money("40.00"), "the units' nominal value"
+    sold_from = client.get(f"/api/v1/investments/{listing.investment_id}", headers=token_for(seller)).get_json()
+    assert sold_from["data"]["units"] == 460 and sold_from["data"]["acquired_by"] == "offering"
 
 
 def test_buy_replayed_with_its_key_answers_the_same_trade_and_pays_once(client, token_for, buyer, listing):
