@@ -220,3 +220,33 @@ def test_a_traded_holding_shows_its_units_and_cost_in_the_api_and_the_portfolio(
     assert 'data-testid="units">250 units of' in html
     assert "Bought on the market" in html and "263.00" in html
     assert_verified()
+
+
+def test_installments_paid_while_the_property_is_cancelled_leave_the_units_whole(app, postgres, make_property,
+                                                                                make_investor, manager):
+    """Installment payments lock the property row first, as a cancellation does: eight investors paying while the
+    offering is cancelled never deadlock, and the units sold end at zero with every holding refunded."""
+    from app.auth.models import User
+    from tests.concurrency import run_threads
+
+    p = make_property(**INSTALLMENTS)
+    investors = [make_investor("5000.00") for _ in range(8)]
+    holdings = [invest(user, p, "400.00").id for user in investors]
+    user_ids, property_id, manager_id = [u.id for u in investors], p.id, manager.id
+
+    def work(index):
+        if index == 8:
+            properties.cancel(db.session.get_one(Property, property_id),
+                              actor=db.session.get_one(User, manager_id), reason="Permit refused")
+            return "cancelled"
+        investing.pay_installments(db.session.get_one(User, user_ids[index]), holdings[index], all_remaining=True)
+        return "paid"
+
+    results = run_threads(app, 9, work)
+    assert not any("deadlock" in str(r).lower() for r in results), results
+    assert all(not isinstance(r, Exception) or isinstance(r, Conflict) for r in results), results
+    p = _property(property_id)
+    assert p.status == "cancelled" and p.units_sold == 0
+    assert all(inv.units == 0 and inv.status == CANCELLED for inv in db.session.query(Investment))
+    assert check_units_sold() == []
+    assert_verified()
