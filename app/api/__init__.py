@@ -21,6 +21,7 @@ from app.api.v1 import (
     deposits,
     investments,
     kyc,
+    market,
     me,
     notifications,
     payout_methods,
@@ -31,7 +32,8 @@ from app.api.v1 import (
 from app.extensions import csrf, limiter
 
 PREFIX = "/api/v1"
-MODULES = (auth, me, wallet, notifications, kyc, properties, investments, deposits, payout_methods, payouts)
+MODULES = (auth, me, wallet, notifications, kyc, properties, investments, deposits, payout_methods, payouts,
+           market)
 ERROR_SCHEMA_NAME = "ErrorEnvelope"
 
 # what each error code means in this API (every one answers with the error envelope)

@@ -19,6 +19,7 @@ from app.auth.services import notify_security_change
 from app.extensions import db
 from app.investing.models import Investment
 from app.kyc.demo import ensure_forms
+from tests.api.market_helpers import close_funding, holding, resale_property
 from tests.core import files
 from tests.payouts.helpers import BANK, approve_kyc, usable_method
 from tests.support import PASSWORD, identity_parts
@@ -34,6 +35,9 @@ MONEY_FIELDS = {  # the money members of the answers: each is {amount, currency}
     "Property": ("target_amount", "raised_amount", "remaining_funding", "min_investment", "max_investment",
                  "fixed_amount"),
     "Terms": ("return_fixed_amount", "late_fee"), "NextInstallment": ("amount",), "Month": ("amount",),
+    "Listing": ("unit_price", "price_per_unit", "seller_fee_min", "buyer_fee_min"),
+    "Offer": ("price_per_unit", "counter_price_per_unit", "buyer_fee", "held"),
+    "Trade": ("price_per_unit", "amount", "buyer_fee", "seller_fee", "total"),
 }
 
 
@@ -340,6 +344,65 @@ def test_every_operation_answers_as_documented(app, client, spec, make_user, fun
     document = "/api/v1/kyc/documents/{document_id}"
     api.call("get", document, 200, headers=applicant, path={"document_id": submission["documents"][0]["id"]})
     api.call("get", document, 404, headers=headers, path={"document_id": submission["documents"][0]["id"]})
+
+    # the market
+    traded = resale_property(make_property)
+    position = holding(investor, traded, "500.00")
+    close_funding(traded)
+    counterpart = make_user()
+    approve_kyc(counterpart, reviewer)
+    fund(counterpart, "1000.00")
+    them, stranger = token_for(counterpart), token_for(no_kyc)
+    lists, a_listing = "/api/v1/market/listings", "/api/v1/market/listings/{listing_id}"
+    terms = {"investment_id": position.id, "units": 100, "price_per_unit": "1.00"}
+    keyed = {**headers, "Idempotency-Key": "list-1"}
+    made = api.call("post", lists, 201, headers=keyed, json=terms).get_json()["data"]
+    on = {"listing_id": made["id"]}
+    api.call("post", lists, 409, headers=keyed, json={**terms, "units": 101})
+    api.call("post", lists, 422, headers=headers, json={**terms, "units": "5"})
+    api.call("post", lists, 404, headers=headers, json={**terms, "investment_id": 999999})
+    api.call("get", lists, 200, headers=them, query_string={"property_id": traded.id})
+    api.call("get", lists, 200, headers=headers, query_string={"mine": "true"})
+    api.call("get", lists, 422, headers=them, query_string={"per_page": 1000})
+    api.call("get", a_listing, 200, headers=them, path=on)
+    api.call("get", a_listing, 404, headers=them, path={"listing_id": 999999})
+    buy = "/api/v1/market/listings/{listing_id}/buy"
+    api.call("post", buy, 201, headers={**them, "Idempotency-Key": "buy-1"}, path=on, json={"units": 10})
+    api.call("post", buy, 409, headers=them, path=on, json={"units": 1000})
+    api.call("post", buy, 422, headers=them, path=on, json={"units": 1.5})
+    api.call("post", buy, 403, headers=headers, path=on, json={"units": 1})
+    api.call("post", buy, 404, headers=them, path={"listing_id": 999999}, json={"units": 1})
+    make_offer = "/api/v1/market/listings/{listing_id}/offers"
+    bid = {"units": 10, "price_per_unit": "0.90", "message": "Would you take 0.90?"}
+    offer = api.call("post", make_offer, 201, headers=them, path=on, json=bid).get_json()["data"]
+    api.call("post", make_offer, 422, headers=them, path=on, json={**bid, "price_per_unit": "0.9001"})
+    api.call("post", make_offer, 403, headers=headers, path=on, json=bid)
+    api.call("post", make_offer, 409, headers=them, path=on, json={**bid, "units": 1000})
+    api.call("post", make_offer, 404, headers=them, path={"listing_id": 999999}, json=bid)
+    api.call("get", "/api/v1/market/offers", 200, headers=headers)
+    api.call("get", "/api/v1/market/offers", 422, headers=headers, query_string={"per_page": 0})
+    act = "/api/v1/market/offers/{offer_id}/"
+    one = {"offer_id": offer["id"]}
+    api.call("post", act + "counter", 200, headers=headers, path=one, json={"price_per_unit": "0.95"})
+    api.call("post", act + "counter", 422, headers=headers, path=one, json={"price_per_unit": "-0.95"})
+    api.call("post", act + "accept", 404, headers=stranger, path=one, json={})
+    api.call("post", act + "accept", 200, headers=them, path=one, json={})
+    api.call("post", act + "accept", 409, headers=them, path=one, json={})
+    api.call("post", act + "counter", 409, headers=headers, path=one, json={"price_per_unit": "0.95"})
+    second = {"offer_id": api.call("post", make_offer, 201, headers=them, path=on, json=bid).get_json()["data"]["id"]}
+    api.call("post", act + "reject", 404, headers=stranger, path=second, json={})
+    api.call("post", act + "reject", 200, headers=headers, path=second, json={"message": "No, thank you"})
+    api.call("post", act + "reject", 409, headers=headers, path=second, json={})
+    third = {"offer_id": api.call("post", make_offer, 201, headers=them, path=on, json=bid).get_json()["data"]["id"]}
+    api.call("post", act + "withdraw", 404, headers=stranger, path=third)
+    api.call("post", act + "withdraw", 200, headers=them, path=third)
+    api.call("post", act + "withdraw", 409, headers=them, path=third)
+    api.call("get", "/api/v1/market/trades", 200, headers=them)
+    api.call("get", "/api/v1/market/trades", 422, headers=them, query_string={"page": 0})
+    api.call("delete", a_listing, 403, headers=them, path=on)
+    api.call("delete", a_listing, 200, headers=headers, path=on)
+    api.call("delete", a_listing, 409, headers=headers, path=on)
+    api.call("delete", a_listing, 404, headers=headers, path={"listing_id": 999999})
 
     # too many requests
     monkeypatch.setitem(app.config, "API_RATE_LIMIT_USER", "1/minute")
