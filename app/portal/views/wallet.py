@@ -13,16 +13,16 @@ from app.core.db import utcnow
 from app.core.replica import replica_reads
 from app.extensions import limiter
 from app.ledger import services as ledger
-from app.portal import bp
+from app.portal import bp, market_data
 
 PER_PAGE = 25
 
 KIND_LABELS = {
     "deposit": "Deposits", "deposit_refund": "Deposit refunds", "investment": "Investments",
     "installment": "Installments", "investment_refund": "Investment refunds", "returns": "Returns",
-    "return": "Returns", "distribution": "Distributions", "hold": "Withdrawals requested",
-    "hold_release": "Withdrawals released", "hold_settle": "Withdrawals paid", "payout_fee": "Withdrawal fees",
-    "reversal": "Corrections",
+    "return": "Returns", "distribution": "Distributions", "hold": "Money held (withdrawals, offers)",
+    "hold_release": "Held money released", "hold_settle": "Held money paid out", "payout_fee": "Withdrawal fees",
+    "reversal": "Corrections", "market_trade": "Market trades", "market_offer_settle": "Market offers paid",
 }
 STATEMENT_HEADER = ("Date (UTC)", "Entry", "Type", "Description", "Account", "Money in", "Money out", "Balance after",
                     "Currency")
@@ -73,7 +73,8 @@ def wallet():
     pages = max((total + PER_PAGE - 1) // PER_PAGE, 1)
     kinds = [(k, kind_label(k)) for k in ledger.statement_kinds(current_user.id)]
     return render_template("portal/wallet.html", balance=balance, lines=lines, page=page, pages=pages, total=total,
-                           filters=f, kinds=kinds, raw=request.args)
+                           filters=f, kinds=kinds, raw=request.args,
+                           descriptions=market_data.wallet_descriptions(current_user.id, lines))
 
 
 @bp.get("/wallet/statement.csv")
