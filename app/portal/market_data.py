@@ -160,7 +160,7 @@ def wallet_descriptions(user_id: int, lines) -> dict[int, str]:
         if line.kind == "hold":
             out[line.posting_id] = f"Offer held: {what}"
         elif line.kind == "hold_release" and "replaced" in (line.memo or ""):
-            out[line.posting_id] = f"Offer held again at the new price: {what}"
+            out[line.posting_id] = f"Offer released, to be held again at the new price: {what}"
         elif line.kind == "hold_release":
             out[line.posting_id] = f"Offer released: {what}"
         else:

@@ -45,9 +45,10 @@ def make_holding(make_property, market_fees):
                                    .values(funding_ends_at=utcnow() + timedelta(days=1)))
             inv = investing.invest(user, p.id, Money.parse(amount, p.currency), acknowledged=True,
                                    documents_version=investing.offering_version(db.session.get(Property, p.id)))
-            db.session.flush()
-            db.session.execute(update(Investment).where(Investment.id == inv.id, Investment.units == 0)
-                               .values(units=Investment.paid_amount // UNIT))
+            if inv.units == 0:  # where investing does not count units yet, count them as it would
+                inv.units = investing.units_in(inv.paid_amount, p.unit_price)
+                db.session.execute(update(Property).where(Property.id == p.id)
+                                   .values(units_sold=Property.units_sold + inv.units))
             db.session.execute(update(Property).where(Property.id == p.id)
                                .values(funding_ends_at=utcnow() - timedelta(days=1)))
         db.session.expire_all()
