@@ -219,3 +219,18 @@ def preload(*, offers=(), listings=(), trades=()) -> list:
                                      .options(*(lazyload(getattr(Property, name))
                                                 for name in ("amenities", "faqs", "photos", "documents")))).all()
     return loaded
+
+
+def described(user_id: int, lines, batch: int = 500):
+    """(line, plain description or None) for a stream of statement lines, the market ones described a batch at a
+    time (two queries per batch at most)."""
+    chunk: list = []
+    for line in lines:
+        chunk.append(line)
+        if len(chunk) >= batch:
+            texts = wallet_descriptions(user_id, chunk)
+            yield from ((c, texts.get(c.posting_id)) for c in chunk)
+            chunk = []
+    if chunk:
+        texts = wallet_descriptions(user_id, chunk)
+        yield from ((c, texts.get(c.posting_id)) for c in chunk)

@@ -122,6 +122,8 @@ def test_buying_shows_every_amount_then_buys(client, login, listing, buyer, sell
     assert "Bought on the market for USD 222.20" in portfolio
     wallet = text(client.get("/wallet"))
     assert "Bought 2 units of Northgate Logistics Park on the market" in wallet
+    statement = client.get("/wallet/statement.csv").get_data(as_text=True)
+    assert "Bought 2 units of Northgate Logistics Park on the market,Available,,222.20" in statement
 
     login(seller, http=(seller_http := client.application.test_client()))
     assert "Sold 2 units of Northgate Logistics Park on the market" in text(seller_http.get("/wallet"))

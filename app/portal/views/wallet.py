@@ -88,10 +88,10 @@ def wallet_statement():
     lines = ledger.statement_export(current_user.id, kinds=[f.kind] if f.kind else None, since=f.since,
                                     until=f.until)
     rows = ((line.created_at.strftime("%Y-%m-%d %H:%M:%S"), line.entry_id, kind_label(line.kind),
-             line.memo or kind_label(line.kind), "Held" if line.account_kind == "user_held" else "Available",
+             plain or line.memo or kind_label(line.kind), "Held" if line.account_kind == "user_held" else "Available",
              line.amount.amount_str() if line.amount.minor > 0 else "",
              (-line.amount).amount_str() if line.amount.minor < 0 else "", line.balance.amount_str(),
-             line.amount.currency) for line in lines)
+             line.amount.currency) for line, plain in market_data.described(current_user.id, lines))
     name = (f"freehold-statement-{f.since.isoformat() if f.since else 'start'}-to-"
             f"{(f.until or utcnow().date()).isoformat()}.csv")
     response = Response(csv_text(STATEMENT_HEADER, rows), mimetype="text/csv")
