@@ -31,8 +31,16 @@ from tests.market.offers_support import (
     offer_holds,
     offer_on,
     seller_net,
+    stray_holds,
     wallet,
 )
+
+
+@pytest.fixture(autouse=True)
+def _no_stray_holds():
+    """After every test: no money held for an offer that is no longer live."""
+    yield
+    assert stray_holds() == []
 
 
 @pytest.fixture
