@@ -41,6 +41,8 @@ from app.portal.views import (  # noqa: E402,F401
     dashboard,
     deposits,
     kyc,
+    market,
+    market_mine,
     notifications,
     payouts,
     portfolio,

@@ -18,7 +18,7 @@ from app.investing import services as investing
 from app.investing.declared import paid_shares_for
 from app.ledger import services as ledger
 from app.ledger.services import platform_currency
-from app.portal import bp
+from app.portal import bp, market_data
 from app.portal.views.property_page import invest_panel, render_detail
 from app.properties import services as properties
 
@@ -159,7 +159,8 @@ def portfolio_holding(investment_id: int):
         next_due=(Money(due[0].amount + fees.get(due[0].index, 0), h.currency) if due else None),
         all_due=(Money(sum(i.amount + fees.get(i.index, 0) for i in due), h.currency) if due else None),
         hidden_periods=max(unpaid_periods - UPCOMING_SHOWN, 0), paid_periods=paid_periods,
-        available=ledger.balance_of(current_user.id).available, today=utcnow().date())
+        available=ledger.balance_of(current_user.id).available, today=utcnow().date(),
+        sell_blocked=market_data.sell_state(h.investment), market=market_data.holding_market(h.investment))
 
 
 @bp.post("/portfolio/<int:investment_id>/pay")

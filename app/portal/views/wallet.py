@@ -13,16 +13,16 @@ from app.core.db import utcnow
 from app.core.replica import replica_reads
 from app.extensions import limiter
 from app.ledger import services as ledger
-from app.portal import bp
+from app.portal import bp, market_data
 
 PER_PAGE = 25
 
 KIND_LABELS = {
     "deposit": "Deposits", "deposit_refund": "Deposit refunds", "investment": "Investments",
     "installment": "Installments", "investment_refund": "Investment refunds", "returns": "Returns",
-    "return": "Returns", "distribution": "Distributions", "hold": "Withdrawals requested",
-    "hold_release": "Withdrawals released", "hold_settle": "Withdrawals paid", "payout_fee": "Withdrawal fees",
-    "reversal": "Corrections",
+    "return": "Returns", "distribution": "Distributions", "hold": "Money held (withdrawals, offers)",
+    "hold_release": "Held money released", "hold_settle": "Held money paid out", "payout_fee": "Withdrawal fees",
+    "reversal": "Corrections", "market_trade": "Market trades", "market_offer_settle": "Market offers paid",
 }
 STATEMENT_HEADER = ("Date (UTC)", "Entry", "Type", "Description", "Account", "Money in", "Money out", "Balance after",
                     "Currency")
@@ -73,7 +73,8 @@ def wallet():
     pages = max((total + PER_PAGE - 1) // PER_PAGE, 1)
     kinds = [(k, kind_label(k)) for k in ledger.statement_kinds(current_user.id)]
     return render_template("portal/wallet.html", balance=balance, lines=lines, page=page, pages=pages, total=total,
-                           filters=f, kinds=kinds, raw=request.args)
+                           filters=f, kinds=kinds, raw=request.args,
+                           descriptions=market_data.wallet_descriptions(current_user.id, lines))
 
 
 @bp.get("/wallet/statement.csv")
@@ -87,10 +88,10 @@ def wallet_statement():
     lines = ledger.statement_export(current_user.id, kinds=[f.kind] if f.kind else None, since=f.since,
                                     until=f.until)
     rows = ((line.created_at.strftime("%Y-%m-%d %H:%M:%S"), line.entry_id, kind_label(line.kind),
-             line.memo or kind_label(line.kind), "Held" if line.account_kind == "user_held" else "Available",
+             plain or line.memo or kind_label(line.kind), "Held" if line.account_kind == "user_held" else "Available",
              line.amount.amount_str() if line.amount.minor > 0 else "",
              (-line.amount).amount_str() if line.amount.minor < 0 else "", line.balance.amount_str(),
-             line.amount.currency) for line in lines)
+             line.amount.currency) for line, plain in market_data.described(current_user.id, lines))
     name = (f"freehold-statement-{f.since.isoformat() if f.since else 'start'}-to-"
             f"{(f.until or utcnow().date()).isoformat()}.csv")
     response = Response(csv_text(STATEMENT_HEADER, rows), mimetype="text/csv")
