@@ -42,6 +42,7 @@ def create_app(config: type[Config] | str | dict | None = None, *, validate: boo
     from app.health import bp as health_bp  # in the factory, see above
     from app.investing.services import check_units_sold  # in the factory, see above
     from app.ledger.checks import register_check  # in the factory, see above
+    from app.market.checks import check_market  # in the factory, see above
     from app.notifications import handlers as notification_handlers  # in the factory, see above
     from app.ops.metrics import bp as metrics_bp  # in the factory, see above
     from app.payments.webhooks import bp as webhooks_bp  # in the factory, see above
@@ -63,6 +64,7 @@ def create_app(config: type[Config] | str | dict | None = None, *, validate: boo
     celery_init_app(app)
 
     register_check(check_units_sold)
+    register_check(check_market)
     notification_handlers.connect()  # notifications answer what the accounts domain signals
     init_login(app)
     app.register_blueprint(health_bp)

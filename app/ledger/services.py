@@ -86,6 +86,7 @@ __all__ = [
     "release",
     "reverse",
     "settle",
+    "settle_split",
     "statement",
     "statement_export",
     "statement_kinds",
@@ -211,6 +212,21 @@ def settle(record: Hold, *, key: str, destination: Account | None = None, memo: 
     held = user_account(record.user_id, USER_HELD)
     return _resolve(record, HOLD_SETTLED, [(held, -record.amount), (destination, record.amount)],
                     key=key, kind="hold_settle", memo=memo, actor_id=actor_id)
+
+
+def settle_split(record: Hold, lines: Iterable[tuple[Account, int]], *, key: str, memo: str = "",
+                 actor_id: int | None = None, kind: str = "hold_settle") -> Hold:
+    """Pay the held money out to several destinations at once (a market trade: the seller, fee revenue, any
+    excess back to the wallet), in one entry. `lines` are (account, positive amount) adding up to the hold's
+    amount. Once only, as settle."""
+    lines = list(lines)
+    if not lines or any(isinstance(amt, bool) or not isinstance(amt, int) or amt <= 0 for _, amt in lines):
+        raise ValidationError("a hold is paid out in positive amounts")
+    if sum(amt for _, amt in lines) != record.amount:
+        raise ValidationError(f"the destinations must add up to the hold's {record.amount}")
+    held = user_account(record.user_id, USER_HELD)
+    return _resolve(record, HOLD_SETTLED, [(held, -record.amount), *lines],
+                    key=key, kind=kind, memo=memo, actor_id=actor_id)
 
 
 def release(record: Hold, *, key: str, memo: str = "", actor_id: int | None = None) -> Hold:

@@ -41,6 +41,7 @@ GROUPS = {
     "returns": "Returns",
     "kyc": "Identity verification",
     "properties": "Properties you follow",
+    "market": "Market: listings, offers and trades",
     "staff_alerts": "Staff alerts",
 }
 
@@ -56,6 +57,9 @@ _ALERT_SAMPLE = {"key": "webhook_inbox_stale", "kind": "webhook_inbox_stale",
                  "raised_at": "2026-12-03 08:52 UTC", "resolved_at": "",
                  "where": "Money → Webhook inbox (status received, processing or failed)",
                  "action": "Check that the Celery workers run and read the failed events' errors."}
+
+# what the market's messages are given (app/market/notices.py)
+_MARKET = {"title": "Harbour Lofts", "listing_id": 7, "units": 10, "price": "101.50", "currency": "USD"}
 
 EVENTS: dict[str, Event] = {e.key: e for e in (
     Event("verify_email", "account", (EMAIL,), "Link to verify the e-mail address", mandatory=True, secret=True,
@@ -183,6 +187,31 @@ EVENTS: dict[str, Event] = {e.key: e for e in (
           roles=("finance",), sample={"title": "Harbour Lofts", "amount": "USD 40,000.00", "decision": "approved",
                                       "bank_reference": "OPS-2026-0412", "decided_by": "finance2@example.com",
                                       "reason": ""}),
+    Event("market.listed", "market", (EMAIL, IN_APP), "Your units were listed on the market",
+          sample={**_MARKET, "expires": "2027-01-02 09:00 UTC", "net": "1004.85", "fee": "10.15"}),
+    Event("market.offer_received", "market", (EMAIL, IN_APP), "Someone made an offer on your listing",
+          sample={**_MARKET, "message": "Would you take a little less?"}),
+    Event("market.offer_countered", "market", (EMAIL, IN_APP), "An offer was countered", sample=_MARKET),
+    Event("market.offer_accepted", "market", (EMAIL, IN_APP), "An offer was accepted and the trade settled",
+          mandatory=True, sample=_MARKET),
+    Event("market.offer_rejected", "market", (EMAIL, IN_APP), "An offer was rejected or declined",
+          sample={**_MARKET, "reason": "the listing was cancelled"}),
+    Event("market.offer_withdrawn", "market", (EMAIL, IN_APP), "A buyer withdrew an offer on your listing",
+          sample=_MARKET),
+    Event("market.offer_expired", "market", (EMAIL, IN_APP), "An offer expired and its money was released",
+          sample={**_MARKET, "held": "1025.15"}),
+    Event("market.listing_expired", "market", (EMAIL, IN_APP), "A listing expired; its unsold units are free again",
+          sample={**_MARKET, "expires": "2027-01-02 09:00 UTC"}),
+    Event("market.listing_cancelled", "market", (EMAIL, IN_APP), "A listing was cancelled",
+          sample={**_MARKET, "reason": "cancelled by the seller"}),
+    Event("market.sold", "market", (EMAIL, IN_APP), "Units were sold on the market", mandatory=True,
+          sample={**_MARKET, "amount": "1015.00", "fee": "10.15", "net": "1004.85", "remaining": 5}),
+    Event("market.bought", "market", (EMAIL, IN_APP), "Units were bought on the market", mandatory=True,
+          sample={**_MARKET, "amount": "1015.00", "fee": "10.15", "total": "1025.15"}),
+    Event("market.halted", "market", (EMAIL, IN_APP), "Trading was halted in a property",
+          sample={"title": "Harbour Lofts", "reason": "Valuation under review"}),
+    Event("market.resumed", "market", (EMAIL, IN_APP), "Trading resumed in a property",
+          sample={"title": "Harbour Lofts", "reason": "Valuation confirmed"}),
     Event("ops.alert_raised", "staff_alerts", (EMAIL, IN_APP),
           "A problem in the platform's own running (jobs, verifications, gateways, returns) was found",
           audience=STAFF, roles=("admin", "finance"), mandatory=True, sample=_ALERT_SAMPLE),

@@ -1,0 +1,39 @@
+"""The market's facade: every caller (portal, API, console, tasks, CLI) imports this module only.
+
+    fees.py        fees, quotes and the price band
+    rules.py       who may list or buy what, and when
+    listings.py    listing units, cancelling, expiry
+    settlement.py  one trade, one transaction (settle_trade)
+    buying.py      buying outright
+    offers.py      prefunded offers
+    halts.py       trading halts
+    queries.py     reading the market
+Services flush and never commit; amounts are integer minor units, prices per unit `Money` at the edges."""
+from __future__ import annotations
+
+from app.market.buying import buy
+from app.market.fees import Quote, fee, fee_terms, listing_quote, price_band, quote
+from app.market.halts import halt, resume
+from app.market.listings import cancel_listing, create_listing, expire_listings
+from app.market.offers import release_live_offers
+from app.market.queries import (
+    Stats,
+    get_listing,
+    get_offer_for,
+    get_trade_for,
+    listings_of,
+    market_stats,
+    offers_of,
+    open_listings,
+    trade_side,
+    trades_of,
+)
+from app.market.rules import check_buyer, check_listable, halt_in_force, lockup_ends_on
+from app.market.settlement import settle_trade, trade_by_key
+
+__all__ = [
+    "Quote", "Stats", "buy", "cancel_listing", "check_buyer", "check_listable", "create_listing", "expire_listings",
+    "fee", "fee_terms", "get_listing", "get_offer_for", "get_trade_for", "halt", "halt_in_force", "listing_quote",
+    "listings_of", "lockup_ends_on", "market_stats", "offers_of", "open_listings", "price_band", "quote",
+    "release_live_offers", "resume", "settle_trade", "trade_by_key", "trade_side", "trades_of",
+]

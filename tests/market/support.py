@@ -1,0 +1,40 @@
+"""Helpers for the market's tests: balances and quick listings."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from app.core.db import unit_of_work, utcnow
+from app.core.money import Money
+from app.extensions import db
+from app.ledger.models import FEE_REVENUE, Account
+from app.ledger.services import balance_of
+from app.market import services as market
+
+
+def wallet(user) -> int:
+    """The user's wallet balance in minor units, as committed."""
+    db.session.expire_all()
+    return balance_of(user.id).available.minor
+
+
+def held(user) -> int:
+    db.session.expire_all()
+    return balance_of(user.id).held.minor
+
+
+def fee_revenue() -> int:
+    db.session.expire_all()
+    return db.session.scalar(select(Account.balance).where(Account.kind == FEE_REVENUE)) or 0
+
+
+def money(text: str, currency: str = "USD") -> Money:
+    return Money.parse(text, currency)
+
+
+def list_units(seller, investment, units: int, price: str = "100.00", *, days: int | None = None):
+    """A committed listing of `units` of `investment` at `price` per unit."""
+    expires = utcnow() + timedelta(days=days) if days is not None else None
+    with unit_of_work():
+        return market.create_listing(seller, investment.id, units, money(price), expires)
