@@ -6,6 +6,7 @@ from app.investing import reminder_tasks as installment_reminder_tasks  # noqa: 
 from app.investing import tasks as investing_tasks  # noqa: F401
 from app.kyc import tasks as kyc_tasks  # noqa: F401
 from app.ledger import tasks as ledger_tasks  # noqa: F401
+from app.market import tasks as market_tasks  # noqa: F401
 from app.notifications import tasks as notification_tasks  # noqa: F401
 from app.ops import tasks as ops_tasks  # noqa: F401
 from app.payments import tasks as payment_tasks  # noqa: F401
@@ -27,4 +28,5 @@ BEAT_SCHEDULE = {
     "retention-nightly": {"task": "ops.retention", "schedule": crontab(hour=4, minute=40)},
     "ops-watch": {"task": "ops.watch", "schedule": 60.0},
     "audit-verify-nightly": {"task": "ops.audit_verify", "schedule": crontab(hour=2, minute=50)},
+    "market-expire": {"task": "market.expire", "schedule": 60.0},
 }

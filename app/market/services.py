@@ -15,7 +15,17 @@ from app.market.buying import buy
 from app.market.fees import Quote, fee, fee_terms, listing_quote, price_band, quote
 from app.market.halts import halt, resume
 from app.market.listings import cancel_listing, create_listing, expire_listings
-from app.market.offers import release_live_offers
+from app.market.offers import (
+    MESSAGE_MAX,
+    accept_offer,
+    clean_message,
+    counter_offer,
+    expire_offers,
+    make_offer,
+    reject_offer,
+    release_live_offers,
+    withdraw_offer,
+)
 from app.market.queries import (
     Stats,
     get_listing,
@@ -32,8 +42,41 @@ from app.market.rules import check_buyer, check_listable, halt_in_force, lockup_
 from app.market.settlement import settle_trade, trade_by_key
 
 __all__ = [
-    "Quote", "Stats", "buy", "cancel_listing", "check_buyer", "check_listable", "create_listing", "expire_listings",
-    "fee", "fee_terms", "get_listing", "get_offer_for", "get_trade_for", "halt", "halt_in_force", "listing_quote",
-    "listings_of", "lockup_ends_on", "market_stats", "offers_of", "open_listings", "price_band", "quote",
-    "release_live_offers", "resume", "settle_trade", "trade_by_key", "trade_side", "trades_of",
+    "MESSAGE_MAX",
+    "Quote",
+    "Stats",
+    "accept_offer",
+    "buy",
+    "cancel_listing",
+    "check_buyer",
+    "check_listable",
+    "clean_message",
+    "counter_offer",
+    "create_listing",
+    "expire_listings",
+    "expire_offers",
+    "fee",
+    "fee_terms",
+    "get_listing",
+    "get_offer_for",
+    "get_trade_for",
+    "halt",
+    "halt_in_force",
+    "listing_quote",
+    "listings_of",
+    "lockup_ends_on",
+    "make_offer",
+    "market_stats",
+    "offers_of",
+    "open_listings",
+    "price_band",
+    "quote",
+    "reject_offer",
+    "release_live_offers",
+    "resume",
+    "settle_trade",
+    "trade_by_key",
+    "trade_side",
+    "trades_of",
+    "withdraw_offer",
 ]

@@ -27,7 +27,7 @@ from app.ledger import services as ledger
 from app.ledger.models import FEE_REVENUE, USER_WALLET
 from app.market import fees, notices, rules
 from app.market.models import EXPIRED, OPEN, SOLD, Listing, Trade
-from app.market.offers import release_live_offers
+from app.market.releasing import release_live_offers  # not offers.py: offers import settlement
 from app.market.sql import changed
 
 TRADE_KIND = "market_trade"
