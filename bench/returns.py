@@ -70,10 +70,10 @@ GENERATE = [
     # active investments, scattered over the properties and investors as they come in over time
     """INSERT INTO investments (user_id, property_id, currency, amount, paid_amount, escrow_amount, fees_paid, status,
                                 invested_on, return_anchor, documents_version, acknowledged_at, refunded_amount,
-                                created_at, updated_at)
+                                units, created_at, updated_at)
        SELECT u0 + floor(random() * :users)::bigint, p0 + floor(random() * :properties)::bigint, 'USD', :amount,
               :amount, :amount, 0, 'active',
-              CAST(:as_of AS DATE) - 60, CAST(:as_of AS DATE) - 60, 'bench', now(), 0, now(), now()
+              CAST(:as_of AS DATE) - 60, CAST(:as_of AS DATE) - 60, 'bench', now(), 0, :amount / 100, now(), now()
        FROM generate_series(1, :positions) AS g,
             (SELECT min(id) AS u0 FROM users) AS u, (SELECT min(id) AS p0 FROM properties) AS p""",
     # the return calendar: DUE periods due (the last of them ends the term of one investment in a hundred, with
@@ -92,8 +92,8 @@ GENERATE = [
                                               ('returns_funding', 'Returns funding')) AS k(kind, label)
        UNION ALL SELECT 'adjustments', 'adjustments', 'Manual adjustments', NULL, 'USD', 0, true, now()
        UNION ALL SELECT 'operator_funding', 'operator_funding', 'Operator funding', NULL, 'USD', 0, true, now()""",
-    """UPDATE properties AS p SET raised_amount = s.total
-       FROM (SELECT property_id, SUM(amount) AS total FROM investments GROUP BY property_id) AS s
+    """UPDATE properties AS p SET raised_amount = s.total, units_sold = s.units
+       FROM (SELECT property_id, SUM(amount) AS total, SUM(units) AS units FROM investments GROUP BY property_id) AS s
        WHERE p.id = s.property_id""",
     """INSERT INTO ledger_entries (kind, memo, idempotency_key, fingerprint, created_at)
        SELECT 'bench_escrow', 'escrow of property #' || id, 'bench-escrow:' || id, md5(id::text) || md5(id::text),

@@ -44,7 +44,12 @@ def refund(inv: Investment, *, keep: int, key: str, memo: str, actor_id: int | N
 
 
 def close(inv: Investment, target: str, reason: str) -> None:
+    """Drop the calendar's future, void what is still due, and give the holding's units back to the offering
+    (the property row is locked already: by the cancellation, or by the funding released after default)."""
     drop_calendars([inv.id])
+    properties.record_units(inv.property_id, -inv.units)
+    inv.units = 0
+    inv.units_listed = 0
     db.session.execute(update(Installment).where(Installment.investment_id == inv.id, Installment.status == DUE)
                        .values(status=VOID).execution_options(synchronize_session=False))
     move(inv, target, closed_at=clock.utcnow(), close_reason=reason[:500])

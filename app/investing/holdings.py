@@ -61,6 +61,11 @@ def transfer_units(seller_inv: Investment, *, buyer_id: int, units: int, unit_pr
     before_paid = seller_inv.paid_amount
     if nominal > before_paid:
         raise Conflict(f"holding #{seller_inv.id} does not hold {units} units")
+    ended = db.session.scalar(select(ScheduledReturn.id).where(
+        ScheduledReturn.investment_id == seller_inv.id, ScheduledReturn.due_on <= on,
+        (ScheduledReturn.capital > 0) | ScheduledReturn.last).limit(1))
+    if ended is not None:  # its term is over: the capital comes back to the seller at the next run
+        raise Conflict(f"holding #{seller_inv.id} has reached the end of its term and cannot be traded")
     moved_escrow = seller_inv.escrow_amount * nominal // before_paid
 
     buyer_inv = Investment(

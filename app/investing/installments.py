@@ -14,11 +14,13 @@ from app.core.money import Money
 from app.extensions import db
 from app.investing import clock
 from app.investing.accounts import escrow_account
+from app.investing.holdings import units_in
 from app.investing.lifecycle import move
 from app.investing.models import ACTIVE, DUE, PAID, PAYING, Installment, Investment
 from app.investing.return_calendar import write_calendar
 from app.ledger import services as ledger
 from app.ledger.models import FEE_REVENUE, USER_WALLET
+from app.properties import services as properties
 from app.properties.models import Property
 
 
@@ -47,6 +49,10 @@ def pay_installment(inv: Investment, p, inst: Installment, *, today: date, actor
     lines = [(wallet, -(inst.amount + fee)), (escrow_account(p.id), inst.amount)]
     if fee:
         lines.append((ledger.platform_account(FEE_REVENUE), fee))
+    # the units this payment completes, counted on the property before the ledger locks its accounts (lock order:
+    # the property row first)
+    units = units_in(inv.paid_amount + inst.amount, p.unit_price)
+    properties.record_units(p.id, units - inv.units)
     kind = "investment" if inst.index == 1 else "installment"
     memo = (f"{p.title}: investment #{inv.id}" if len(inv.installments) <= 1 and inst.index == 1
             else f"{p.title}: investment #{inv.id}, installment {inst.index}")
@@ -63,6 +69,7 @@ def pay_installment(inv: Investment, p, inst: Installment, *, today: date, actor
         raise Conflict(f"installment {inst.index} was paid meanwhile")
     db.session.refresh(inst)
     inv.paid_amount += inst.amount
+    inv.units = units
     inv.escrow_amount += inst.amount
     inv.fees_paid += fee
     db.session.flush()

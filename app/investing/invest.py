@@ -54,6 +54,10 @@ def check_amount(p, amount: int) -> None:
     if high and amount > high:
         raise ValidationError(f"the maximum investment is {fmt(high)} {cur}",
                               {"amount": [f"At most {fmt(high)} {cur}."]})
+    unit = p.unit_price or 1
+    if amount % unit:
+        raise ValidationError(f"this offering takes investments in whole units of {fmt(unit)} {cur}",
+                              {"amount": [f"In whole units of {fmt(unit)} {cur}."]})
     count = p.installments_count or 1
     if count > 1 and amount < count:
         raise ValidationError("the amount is too small to split into installments",

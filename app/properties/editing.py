@@ -45,10 +45,22 @@ def has_investments(p: Property) -> bool:
 
 def check_terms_change(p: Property, before: dict) -> None:
     """Refuse incoherent terms, and any change of terms once someone has invested (`before`: the snapshot taken
-    before the change, empty for a new property); keep the annualised rate the catalogue sorts by."""
+    before the change, empty for a new property); keep the annualised rate the catalogue sorts by. A fixed-amount
+    offering's unit price is its fixed amount, kept in step here; a range's defaults to 1.00.
+
+    The unit price may change only while nobody has invested (it is a term: locked with the others, and on a
+    published offering changed through approval); investments after it is set are whole units of it."""
+    sync_unit_price(p)
     terms.check_change(p, before)
     p.expected_return_bps = terms.expected_return_bps(p)
     catalogue_changed()
+
+
+def sync_unit_price(p: Property) -> None:
+    if p.fixed_amount:
+        p.unit_price = p.fixed_amount
+    elif p.unit_price is None:
+        p.unit_price = terms.DEFAULT_UNIT_PRICE
 
 
 def create_property(data: Mapping[str, Any], *, actor: User) -> Property:

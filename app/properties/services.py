@@ -53,7 +53,7 @@ from app.properties.media import (
 )
 from app.properties.models import TRANSITIONS, TYPES
 from app.properties.terms import commitment, offering_version
-from app.properties.workflow import cancel, complete, record_funding, release_funding
+from app.properties.workflow import cancel, complete, record_funding, record_units, release_funding
 
 __all__ = [
     "CACHE_TTL",
@@ -89,6 +89,7 @@ __all__ = [
     "photo_for",
     "photos_changed",
     "record_funding",
+    "record_units",
     "reject",
     "release_funding",
     "remove_photo",

@@ -23,8 +23,10 @@ TERM_FIELDS = (
     "currency", "target_amount", "fixed_amount", "min_investment", "max_investment", "installments_count",
     "installment_interval", "installment_unit", "late_fee", "return_rate_bps", "return_fixed_amount",
     "return_frequency", "return_every_days", "return_periods", "capital_back", "funding_starts_at",
-    "funding_ends_at", "resale_allowed",
+    "funding_ends_at", "resale_allowed", "unit_price", "resale_lockup_days",
 )
+DEFAULT_UNIT_PRICE = 100  # a range offering's unit, in minor units (1.00), until its manager sets another
+MAX_LOCKUP_DAYS = 3650
 
 
 def rate_cap_bps() -> int:
@@ -135,6 +137,17 @@ def problems(p, *, bounds: bool = True) -> dict[str, list[str]]:
                 add("fixed_amount", "The fixed amount is above the target.")
             elif p.target_amount % p.fixed_amount:
                 add("fixed_amount", "The target must be a whole number of fixed amounts.")
+    unit = DEFAULT_UNIT_PRICE if p.unit_price is None else p.unit_price  # unset: the default, once saved
+    if ranged and (isinstance(unit, bool) or not isinstance(unit, int) or not 0 < unit <= MAX_AMOUNT):
+        add("unit_price", "The unit price must be a positive amount.")
+        unit = None
+    if ranged and unit and p.min_investment and p.max_investment and (p.min_investment % unit
+                                                                     or p.max_investment % unit):
+        add("unit_price", "The minimum and the maximum must be whole units of the unit price.")
+    lockup = p.resale_lockup_days
+    if lockup is not None and (isinstance(lockup, bool) or not isinstance(lockup, int)
+                               or not 0 <= lockup <= MAX_LOCKUP_DAYS):
+        add("resale_lockup_days", f"0 to {MAX_LOCKUP_DAYS:,} days, or empty for the market's default.")
     if ranged:
         if p.min_investment is None or p.max_investment is None:
             add("min_investment", "Set both a minimum and a maximum.")

@@ -118,3 +118,20 @@ def release_funding(property_id: int, amount: int) -> None:
     if released != 1:
         raise Conflict("the property has not raised that much")
     catalogue_changed()
+
+
+def record_units(property_id: int, units: int) -> None:
+    """Add `units` (negative: take them off) to the units the property's offering sold: an investment paid more of
+    its amount, or a holding was refunded. Taking off more than were sold is refused (409)."""
+    if isinstance(units, bool) or not isinstance(units, int):
+        raise ValidationError("a whole number of units is required")
+    if units == 0:
+        return
+    moved = cast("CursorResult[Any]", db.session.execute(
+        update(Property).where(Property.id == property_id, Property.units_sold + units >= 0)
+        .values(units_sold=Property.units_sold + units).execution_options(synchronize_session=False))).rowcount
+    if moved != 1:
+        raise Conflict("the offering has not sold that many units")
+    loaded = db.session.identity_map.get(db.session.identity_key(Property, property_id))
+    if loaded is not None:
+        db.session.expire(loaded, ["units_sold"])

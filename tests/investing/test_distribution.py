@@ -37,14 +37,15 @@ def book(p, user, *, amount=100_000, schedule=(), status=ACTIVE):
     """An investment written directly (escrow funded through the ledger) with the given return calendar."""
     inv = Investment(user_id=user.id, property_id=p.id, currency="USD", amount=amount, paid_amount=amount,
                      escrow_amount=amount, fees_paid=0, status=status, invested_on=TODAY - timedelta(days=400),
-                     return_anchor=TODAY - timedelta(days=400), documents_version="v1", acknowledged_at=utcnow())
+                     return_anchor=TODAY - timedelta(days=400), documents_version="v1", acknowledged_at=utcnow(),
+                     units=amount // p.unit_price)
     db.session.add(inv)
     db.session.flush()
     ledger.post([(ledger.platform_account(ADJUSTMENTS), -amount),
                  (ledger.platform_account(PROPERTY_ESCROW, ref=str(p.id)), amount)],
                 key=f"test-escrow:{inv.id}", kind="test_escrow", memo="test escrow")
-    db.session.execute(text("UPDATE properties SET raised_amount = raised_amount + :a WHERE id = :p"),
-                       {"a": amount, "p": p.id})
+    db.session.execute(text("UPDATE properties SET raised_amount = raised_amount + :a, units_sold = units_sold + :u "
+                            "WHERE id = :p"), {"a": amount, "u": inv.units, "p": p.id})
     if schedule:
         db.session.execute(ScheduledReturn.__table__.insert(), [
             {"investment_id": inv.id, "property_id": p.id, "user_id": user.id, "period_index": k,

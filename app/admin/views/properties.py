@@ -33,15 +33,17 @@ from app.properties.models import FREQUENCIES, TYPES, Amenity, Property, Propert
 log = logging.getLogger(__name__)
 
 MONEY_FIELDS = {"target": "target_amount", "fixed": "fixed_amount", "minimum": "min_investment",
-                "maximum": "max_investment", "late_fee_amount": "late_fee", "fixed_return": "return_fixed_amount"}
+                "maximum": "max_investment", "late_fee_amount": "late_fee", "fixed_return": "return_fixed_amount",
+                "unit": "unit_price"}
 MONEY_LABELS = {"target": "Target amount", "fixed": "Fixed amount per investment (or leave empty for a range)",
                 "minimum": "Minimum per investment", "maximum": "Maximum per investment",
-                "late_fee_amount": "Late fee per installment", "fixed_return": "Fixed return per period"}
+                "late_fee_amount": "Late fee per installment", "fixed_return": "Fixed return per period",
+                "unit": "Unit price (a range's investments are whole units of it; a fixed amount is its own unit)"}
 # form fields that are the model's own columns, given to the service as they are
 COLUMN_FIELDS = ("title", "slug", "property_type", "description", "street", "city", "region", "postal_code",
                  "country", "latitude", "longitude", "video_url", "installments_count", "installment_interval",
                  "installment_unit", "return_frequency", "return_every_days", "return_periods", "capital_back",
-                 "funding_starts_at", "funding_ends_at", "resale_allowed")
+                 "funding_starts_at", "funding_ends_at", "resale_allowed", "resale_lockup_days")
 
 
 def _status(view, context, model, name):
@@ -75,7 +77,7 @@ class PropertyView(SecureModelView):
                     "target", "fixed", "minimum", "maximum", "annual_rate", "fixed_return",
                     "installments_count", "late_fee_amount", "installment_interval", "installment_unit",
                     "return_frequency", "return_every_days", "return_periods", "capital_back",
-                    "funding_starts_at", "funding_ends_at", "resale_allowed")
+                    "funding_starts_at", "funding_ends_at", "resale_allowed", "unit", "resale_lockup_days")
     form_extra_fields = {name: StringField(label) for name, label in MONEY_LABELS.items()} | {
         "annual_rate": StringField("Annual return rate, % (or leave empty for a fixed return)")}
     form_choices = {"property_type": [(t, t.replace("_", " ")) for t in TYPES],
@@ -83,6 +85,8 @@ class PropertyView(SecureModelView):
                     "installment_unit": [("", "—"), ("days", "days"), ("months", "months")]}
     form_widget_args = {"description": {"rows": 10}}
     form_args = {"description": {"description": "Markdown: **bold**, lists, links. Scripts and images are removed."},
+                 "resale_lockup_days": {"label": "Resale lock-up (days after the funding window closes)",
+                                        "description": "Empty: the market's default lock-up."},
                  "slug": {"description": "Leave empty to derive it from the title.",
                           "validators": [Optional(), Length(max=120)]}}
     inline_models = (FaqInline(PropertyFaq),)
@@ -172,6 +176,8 @@ class PropertyView(SecureModelView):
                 data[column] = Money.parse(raw, currency).minor if raw else None
             except MoneyError as exc:
                 errors[name] = str(exc)
+        if data.get("unit_price") is None:  # empty: the offering keeps its unit (a fixed amount is its own)
+            data.pop("unit_price", None)
         raw_rate = (form.annual_rate.data or "").strip()
         try:
             data["return_rate_bps"] = int((Decimal(raw_rate) * 100).to_integral_value()) if raw_rate else None
