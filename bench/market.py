@@ -185,8 +185,9 @@ def build(*, listings: int = LISTINGS, units: int = UNITS, sellers: int = SELLER
             buyer_ids.append(user.id)
     with unit_of_work():
         fee_account = ledger.platform_account(FEE_REVENUE).id
-        wallets = dict(db.session.execute(select(Account.user_id, Account.id).where(
-            Account.user_id.in_(buyer_ids + seller_users), Account.kind == "user_wallet")).tuples().all())
+        wallets = {user_id: account_id for user_id, account_id in db.session.execute(select(
+            Account.user_id, Account.id).where(Account.user_id.in_(buyer_ids + seller_users),
+                                               Account.kind == "user_wallet"))}
         fees = {k: int(value(f"market.{k}")) for k in ("seller_fee_bps", "seller_fee_min", "buyer_fee_bps",
                                                       "buyer_fee_min")}
     return Plan(listing_ids, buyer_ids, wallets, fee_account, fees)

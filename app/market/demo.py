@@ -57,15 +57,14 @@ def seed_market(investor, coinvestors: dict) -> None:
                 market.buy(buyer, listing.id, TAPE_UNITS, key=TAPE_KEY, ip="127.0.0.1")
 
     with unit_of_work():  # the demo investor's open listing
-        listing = db.session.scalar(select(Listing).where(Listing.property_id == p.id,
-                                                          Listing.seller_id == investor.id).order_by(Listing.id))
-        if listing is None:
+        listing_id = db.session.scalar(select(Listing.id).where(Listing.property_id == p.id,
+                                                                Listing.seller_id == investor.id).order_by(Listing.id))
+        if listing_id is None:
             holding = _holding(investor, p)
             if holding is None:
                 return
-            listing = market.create_listing(investor, holding.id, LISTING_UNITS,
-                                            Money.parse(LISTING_PRICE, p.currency))
-        listing_id = listing.id
+            listing_id = market.create_listing(investor, holding.id, LISTING_UNITS,
+                                               Money.parse(LISTING_PRICE, p.currency)).id
 
     with unit_of_work():  # a co-investor's open offer on it, held from their wallet
         offered = db.session.scalar(select(Offer.id).where(Offer.listing_id == listing_id,
