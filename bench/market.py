@@ -80,6 +80,8 @@ class Run:
     units: int = 0
     refused: int = 0
     elapsed: float = 0.0
+    cpu: float = 0.0  # this process's CPU seconds over the run (every thread)
+    statements: int = 0  # SQL statements sent over the run, refusals and their reads included
     latencies: list[float] = field(default_factory=list)
 
     @property
@@ -89,6 +91,12 @@ class Run:
     @property
     def p95_ms(self) -> float:
         return percentile(self.latencies, 0.95) * 1000
+
+    def per_trade(self) -> str:
+        if not self.trades:
+            return ""
+        return (f"per trade {self.cpu / self.trades * 1000:.1f} ms of CPU here and "
+                f"{self.statements / self.trades:.0f} statements")
 
 
 def build(*, listings: int = LISTINGS, units: int = UNITS, sellers: int = SELLERS, properties: int = PROPERTIES,
@@ -268,7 +276,9 @@ def take_back_lower_bound() -> int:
 def drive(app, plan: Plan, threads: int, trade, *, seed: int = SEED) -> Run:
     """`threads` threads buy until every listing is sold out; trade(listing_id, buyer_id, units) -> bool settles
     one trade in the thread's app context (False or an error: refused). Returns the run's figures."""
-    from sqlalchemy import text
+    import itertools
+
+    from sqlalchemy import event, text
 
     from app.extensions import db
 
@@ -323,14 +333,23 @@ def drive(app, plan: Plan, threads: int, trade, *, seed: int = SEED) -> Run:
             finally:
                 db.session.remove()
 
+    sent = itertools.count()
+
+    def count(*_args) -> None:
+        next(sent)
+
+    engine = db.engine
     workers = [threading.Thread(target=worker, args=(i,)) for i in range(threads)]
     for w in workers:
         w.start()
+    event.listen(engine, "before_cursor_execute", count)
     barrier.wait()
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     for w in workers:
         w.join()
-    run.elapsed = time.perf_counter() - started
+    run.elapsed, run.cpu = time.perf_counter() - started, time.process_time() - cpu
+    event.remove(engine, "before_cursor_execute", count)
+    run.statements = next(sent)
     if errors:
         raise errors[0]
     return run
@@ -446,7 +465,7 @@ def main() -> int:
     for label, r in (("lower bound (plain SQL)", lower), ("engine (market.buy)", engine)):
         print(f"  {label:24} {r.trades:5} trades ({r.units} units, {r.refused} refusals) in {r.elapsed:6.2f} s: "
               f"{r.rate:7.1f} trades/s, settlement p50 {percentile(r.latencies, 0.5) * 1000:6.1f} ms, "
-              f"p95 {r.p95_ms:6.1f} ms")
+              f"p95 {r.p95_ms:6.1f} ms; {r.per_trade()}")
     ratio = engine.rate / lower.rate if lower.rate else 0.0
     print(f"  trades/s ratio engine / lower bound: {ratio:.2f} (goal at least {MIN_RATIO:.2f}); p95 "
           f"{engine.p95_ms:.0f} ms against {lower.p95_ms:.0f} ms; mean {statistics.fmean(engine.latencies or [0]) * 1000:.0f} ms "
