@@ -12,7 +12,7 @@ from app.core.errors import Conflict, NotFound, ValidationError
 from app.extensions import db
 from app.market import notices
 from app.market.models import EXPIRED, OFFER_LIVE, OPEN, Listing, Offer, TradingHalt
-from app.market.offers import release_live_offers
+from app.market.releasing import release_live_offers
 from app.market.sql import changed
 from app.properties.models import Property
 
@@ -60,7 +60,7 @@ def halt(actor, property_id: int, reason: str) -> TradingHalt:
         for offer in db.session.scalars(select(Offer).where(Offer.listing_id == listing.id,
                                                             Offer.status.in_(OFFER_LIVE))):
             people[offer.buyer_id] = offer.buyer
-        release_live_offers(listing, f"trading halted: {why}", EXPIRED)
+        release_live_offers(listing, f"trading halted: {why}", EXPIRED, tell_buyers=False)
     audit.record("market.halted", actor=actor, target=record, after={"property_id": p.id}, reason=why)
     notices.tell(people.values(), "market.halted", link=f"/market?property_id={p.id}", title=p.title, reason=why)
     return record

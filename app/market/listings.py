@@ -19,7 +19,7 @@ from app.investing.models import ACTIVE as HOLDING_ACTIVE
 from app.investing.models import Investment
 from app.market import fees, notices, rules
 from app.market.models import CANCELLED, EXPIRED, OPEN, REJECTED, Listing
-from app.market.offers import release_live_offers
+from app.market.releasing import release_live_offers
 from app.market.sql import changed
 
 EXPIRE_BATCH = 500

@@ -110,7 +110,7 @@ def tell(recipient: Any, offer: Offer, listing: Listing, event: str | None = Non
     notify(recipient, event or EVENTS[offer.status], link=OFFERS_LINK, **context(offer, listing, **extra))
 
 
-def release_live_offers(listing: Listing, reason: str, status: str = REJECTED, *, tell_buyers: bool = True) -> int:
+def release_live_offers(listing: Listing, reason: str, status: str = EXPIRED, *, tell_buyers: bool = True) -> int:
     """End every live offer of `listing` (it sold out, was cancelled, expired or trading was halted) with
     `status` (rejected or expired), releasing each hold exactly once; tell each buyer unless `tell_buyers` is
     False (a halt tells both sides itself). Returns how many offers were released. The caller holds the listing."""

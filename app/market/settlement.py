@@ -1,7 +1,7 @@
 """Settlement: one trade, one transaction. Nothing is created, lost or spent twice:
 
-1. the units are claimed from the listing by a conditional UPDATE (open, not expired, enough units left): two
-   buyers can never take the same unit; the last units sold close the listing (`sold`);
+1. the units are claimed from the listing by a conditional UPDATE (open, not expired, enough units left, no
+   trading halt in force): two buyers can never take the same unit; the last units sold close the listing;
 2. the seller's holding is locked (SELECT ... FOR UPDATE);
 3. the Trade row is written with its unique idempotency key (a replay of the key finds the first trade);
 4. one balanced ledger entry (kind `market_trade`, the trade's key): the buyer pays amount + buyer's fee (from the
@@ -14,7 +14,7 @@ id order. A caller holding an offer's row lock (accepting an offer) should lock 
 Everything runs in a savepoint: a refusal leaves nothing behind."""
 from __future__ import annotations
 
-from sqlalchemy import case, literal, select, update
+from sqlalchemy import case, exists, literal, select, update
 from sqlalchemy.exc import IntegrityError
 
 from app.core.db import UTCDateTime, after_commit, utcnow
@@ -26,7 +26,7 @@ from app.investing.models import Investment
 from app.ledger import services as ledger
 from app.ledger.models import FEE_REVENUE, USER_WALLET
 from app.market import fees, notices, rules
-from app.market.models import EXPIRED, OPEN, SOLD, Listing, Trade
+from app.market.models import EXPIRED, OPEN, SOLD, Listing, Trade, TradingHalt
 from app.market.releasing import release_live_offers  # not offers.py: offers import settlement
 from app.market.sql import changed
 
@@ -51,15 +51,18 @@ def _refusal(listing: Listing, units: int) -> Conflict:
         return Conflict(f"this listing is {listing.status}")
     if listing.expires_at <= utcnow():
         return Conflict("this listing has expired")
+    if rules.halt_in_force(listing.property_id) is not None:
+        return Conflict(f"trading in {listing.property.title} is halted")
     return Conflict(f"only {listing.units_remaining} units of this listing remain",
                     {"units": [f"At most {listing.units_remaining}."]})
 
 
 def _claim(listing: Listing, units: int, now) -> None:
     sells_out = Listing.units_remaining == units
+    halted = exists().where(TradingHalt.property_id == listing.property_id, TradingHalt.resumed_at.is_(None))
     claimed = changed(
         update(Listing).where(Listing.id == listing.id, Listing.status == OPEN, Listing.expires_at > now,
-                              Listing.units_remaining >= units)
+                              Listing.units_remaining >= units, ~halted)
         .values(units_remaining=Listing.units_remaining - units,
                 status=case((sells_out, SOLD), else_=OPEN),
                 closed_at=case((sells_out, literal(now, UTCDateTime())), else_=None),

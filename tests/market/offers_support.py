@@ -88,3 +88,15 @@ def offer_holds(offer_id: int) -> list[Hold]:
     """Every hold ever made for the offer (its first and those replacing it), oldest first."""
     keys = select(JournalEntry.id).where(JournalEntry.idempotency_key.like(f"market:offer:{offer_id}:hold%"))
     return list(db.session.scalars(select(Hold).where(Hold.hold_entry_id.in_(keys)).order_by(Hold.id)))
+
+
+def stray_holds() -> list[Hold]:
+    """Pending holds of offers that no live offer points at: money held for nothing (must be none)."""
+    from app.ledger.models import HOLD_PENDING
+    from app.market.models import OFFER_LIVE
+
+    db.session.expire_all()
+    live = select(Offer.hold_id).where(Offer.status.in_(OFFER_LIVE), Offer.hold_id.is_not(None))
+    offer_entries = select(JournalEntry.id).where(JournalEntry.idempotency_key.like("market:offer:%"))
+    return list(db.session.scalars(select(Hold).where(Hold.status == HOLD_PENDING, Hold.id.not_in(live),
+                                                      Hold.hold_entry_id.in_(offer_entries))))

@@ -21,7 +21,7 @@ def _buy(user, listing, units, **kwargs):
 
 
 def test_buying_moves_money_and_units_in_one_entry(tradable, make_investor):
-    seller, inv, p = tradable
+    seller, inv, _p = tradable
     buyer = make_investor("5000.00")
     listing = list_units(seller, inv, 5, "101.50")
     seller_before, revenue_before = wallet(seller), fee_revenue()
@@ -99,7 +99,7 @@ def test_a_wallet_short_of_the_price_and_fee_is_refused(tradable, make_investor)
     seller, inv, _p = tradable
     buyer = make_investor("200.00")
     listing = list_units(seller, inv, 5)
-    with pytest.raises(InsufficientFunds, match="costs USD 202.00"):  # 2 x 100.00 + 2.00 fee
+    with pytest.raises(InsufficientFunds, match=r"costs USD 202\.00"):  # 2 x 100.00 + 2.00 fee
         _buy(buyer, listing, 2)
     _nothing_written(listing, buyer, 20_000)
     _buy(buyer, listing, 1)

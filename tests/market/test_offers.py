@@ -31,8 +31,16 @@ from tests.market.offers_support import (
     offer_holds,
     offer_on,
     seller_net,
+    stray_holds,
     wallet,
 )
+
+
+@pytest.fixture(autouse=True)
+def _no_stray_holds():
+    """After every test: no money held for an offer that is no longer live."""
+    yield
+    assert stray_holds() == []
 
 
 @pytest.fixture
@@ -135,6 +143,10 @@ def test_a_cheaper_counter_accepted_by_the_buyer_returns_the_excess(market_setup
     assert (offer.status, offer.counter_price_per_unit, offer.countered_by_id) == (COUNTERED, counter, seller.id)
     assert offer.held_amount == buyer_cost(5, high) and held(buyer) == buyer_cost(5, high)  # nothing moved yet
     assert events(buyer, "market.offer_countered") == 1
+    told = db.session.scalars(select(Notification).where(Notification.user_id == buyer.id,
+                                                         Notification.event == "market.offer_countered")).one()
+    assert told.context["price"] == money(listing, counter).amount_str()  # the price now on the table
+    assert told.context["message"] == "Let us meet here" and told.context["units"] == 5
     with unit_of_work():
         trade = market.accept_offer(buyer, offer.id)
     assert trade.price_per_unit == counter

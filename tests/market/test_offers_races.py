@@ -25,6 +25,7 @@ from tests.market.offers_support import (
     list_units,
     offer_on,
     seller_net,
+    stray_holds,
     wallet,
 )
 
@@ -70,6 +71,8 @@ def test_two_offers_accepted_at_once_for_the_last_units(app, setup):
     assert wallet(seller) == seller_before + seller_net(10, price)
     trade = trades()[0]
     assert fee_revenue() == fees_before + trade.buyer_fee + trade.seller_fee
+    assert stray_holds() == []
+
 
 
 def test_the_offer_left_short_waits_then_is_released_when_the_listing_sells_out(app, setup):
@@ -95,6 +98,8 @@ def test_the_offer_left_short_waits_then_is_released_when_the_listing_sells_out(
     assert wallet(buyers[loser]) == before[loser] and held(buyers[loser]) == 0
     assert wallet(buyers[1 - loser]) == before[1 - loser] - buyer_cost(6, price)
     assert len(trades()) == 2
+    assert stray_holds() == []
+
 
 
 def test_an_offer_accepted_while_the_buyer_withdraws_it_ends_one_way(app, setup):
@@ -123,6 +128,8 @@ def test_an_offer_accepted_while_the_buyer_withdraws_it_ends_one_way(app, setup)
             assert offer.status == WITHDRAWN and hold_of(offer).status == HOLD_RELEASED
             assert offer.trade_id is None and wallet(buyer) == before and wallet(seller) == seller_before
         assert held(buyer) == 0
+    assert stray_holds() == []
+
 
 
 def test_a_listing_expiring_while_an_offer_is_accepted_ends_one_way(app, setup):
@@ -155,3 +162,4 @@ def test_a_listing_expiring_while_an_offer_is_accepted_ends_one_way(app, setup):
         outcomes.add(offer.status)
     assert db.session.scalar(select(func.count()).select_from(Trade)) == sum(
         1 for o in db.session.scalars(select(Offer)) if o.status == ACCEPTED)
+    assert stray_holds() == []

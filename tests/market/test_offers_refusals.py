@@ -22,8 +22,16 @@ from tests.market.offers_support import (
     list_units,
     money,
     offer_on,
+    stray_holds,
     wallet,
 )
+
+
+@pytest.fixture(autouse=True)
+def _no_stray_holds():
+    """After every test: no money held for an offer that is no longer live."""
+    yield
+    assert stray_holds() == []
 
 
 @pytest.fixture
