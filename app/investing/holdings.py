@@ -10,7 +10,12 @@ investment that is not a whole unit stays with its holder. A trade of `units` mo
   Periods due on or before the trade date (paid, or waiting for funding) stay with the seller. Every later period
   of the calendar is split between the two holdings in proportion to the nominal value each holds, exactly to the
   cent: each side gets its exact share rounded down, and the cent left over (at most one) goes to the larger
-  remainder, to the seller when the remainders are equal. Capital repayments split the same way.
+  remainder, to the seller when the remainders are equal. Capital repayments split the same way. A holding whose
+  last period (or capital) is due and unpaid has reached the end of its term and is not traded.
+
+Lifetime calendars topped up later (return_calendar.top_up_lifetime_calendars) write each holding's new periods on
+its own nominal value: the two sides may then differ from the unsplit holding's period by up to two cents (see
+docs/domains/investing.md, "Units, and returns that follow them").
 """
 from __future__ import annotations
 

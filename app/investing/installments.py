@@ -82,6 +82,13 @@ def pay_installment(inv: Investment, p, inst: Installment, *, today: date, actor
 def pay_installments(user, investment_id: int, *, all_remaining: bool = False) -> list[Installment]:
     """Pay the next due installment, or all remaining ones, from the wallet (late fees included)."""
     require_verified(user)
+    # lock order as everywhere: the property row first (a payment counts its units there, a cancellation locks it
+    # before the investments), then the investment, then the ledger accounts
+    property_id = db.session.scalar(select(Investment.property_id).where(Investment.id == investment_id,
+                                                                         Investment.user_id == user.id))
+    if property_id is None:
+        raise NotFound("no such investment")
+    db.session.execute(select(Property.id).where(Property.id == property_id).with_for_update())
     inv = db.session.scalar(select(Investment).where(Investment.id == investment_id).with_for_update())
     if inv is None or inv.user_id != user.id:
         raise NotFound("no such investment")

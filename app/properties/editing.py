@@ -51,7 +51,8 @@ def check_terms_change(p: Property, before: dict) -> None:
     The unit price may change only while nobody has invested (it is a term: locked with the others, and on a
     published offering changed through approval); investments after it is set are whole units of it."""
     sync_unit_price(p)
-    terms.check_change(p, before)
+    with db.session.no_autoflush:  # refused values never reach the table's own checks first
+        terms.check_change(p, before)
     p.expected_return_bps = terms.expected_return_bps(p)
     catalogue_changed()
 

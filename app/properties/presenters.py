@@ -43,6 +43,7 @@ def summary(p: Property) -> dict:
         "min_investment": money(p.fixed_amount if p.fixed_amount else p.min_investment, p.currency),
         "max_investment": None if p.fixed_amount else money(p.max_investment, p.currency),
         "fixed_amount": money(p.fixed_amount, p.currency),
+        "unit_price": money(p.unit_price, p.currency),
         "installments": ({"count": p.installments_count,
                           "interval": f"{p.installment_interval} {p.installment_unit}"}
                          if p.installments_count else None),
@@ -71,6 +72,7 @@ def detail(p: Property) -> dict:
                   "return_fixed_amount": money(p.return_fixed_amount, p.currency),
                   "return_periods": p.return_periods, "capital_back": p.capital_back,
                   "late_fee": money(p.late_fee, p.currency), "resale_allowed": p.resale_allowed,
+                  "resale_lockup_days": p.resale_lockup_days,
                   "summary": terms.summary(p), "example": terms.example(p)["sentence"]},
     })
     return data

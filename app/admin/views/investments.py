@@ -145,7 +145,12 @@ class InvestmentView(BigListMixin, LiveFilterOptions, SecureModelView):
     def cancel_default(self, investment_id: int):
         if not SimpleForm().validate_on_submit():
             abort(400)
-        # the row lock orders this after an installment payment in flight (pay_installments locks it too)
+        # the row locks order this after an installment payment in flight (pay_installments takes them too, in the
+        # same order: the property row first, then the investment)
+        property_id = db.session.scalar(select(Investment.property_id).where(Investment.id == investment_id))
+        if property_id is None:
+            abort(404)
+        db.session.execute(select(Property.id).where(Property.id == property_id).with_for_update())
         inv = db.session.scalar(select(Investment).where(Investment.id == investment_id).with_for_update()
                                 .execution_options(populate_existing=True))
         if inv is None:

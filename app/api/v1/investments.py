@@ -93,8 +93,17 @@ class InvestmentSchema(Schema):
     amount = MoneyField(metadata={"description": "committed, every installment included"})
     paid_amount = MoneyField()
     returns_earned = MoneyField()
-    status = fields.String(metadata={"description": "paying, active, completed, cancelled or defaulted",
+    status = fields.String(metadata={"description": "paying, active, completed, cancelled, defaulted or sold "
+                                                    "(every unit sold on the market)",
                                      "enum": list(INVESTMENT_STATUSES)})
+    units = fields.Integer(metadata={"description": "whole units of the offering's unit price held: the paid amount "
+                                                    "divided by the unit price, rounded down"})
+    units_listed = fields.Integer(metadata={"description": "units reserved by an open market listing"})
+    unit_price = MoneyField(metadata={"description": "the offering's unit price"})
+    acquired_by = fields.String(metadata={"description": "offering (invested) or trade (bought on the market)",
+                                          "enum": ["offering", "trade"]})
+    cost_amount = MoneyField(allow_none=True, metadata={
+        "description": "bought on the market: what was paid (price and fee); returns are on the nominal `amount`"})
     next_return_date = fields.String(allow_none=True, metadata={"format": "date"})
     next_return_amount = MoneyField(allow_none=True, metadata={"description": "return (and capital) due then"})
     next_installment = fields.Nested(NextInstallmentSchema, allow_none=True)
@@ -133,7 +142,9 @@ def present(h: portfolio.Holding, *, fees: dict | None = None, schedule: bool = 
     data = {
         "id": inv.id, "property_id": inv.property_id, "property_title": inv.property.title,
         "property_slug": inv.property.slug, "amount": h.money(inv.amount), "paid_amount": h.money(inv.paid_amount),
-        "returns_earned": h.money(h.returns_earned), "status": inv.status,
+        "returns_earned": h.money(h.returns_earned), "status": inv.status, "units": inv.units,
+        "units_listed": inv.units_listed, "unit_price": h.money(inv.property.unit_price),
+        "acquired_by": inv.acquired_by, "cost_amount": h.money(inv.cost_amount),
         "next_return_date": _date(h.next_return_date), "next_return_amount": h.next_return_amount,
         "next_installment": ({"index": nxt.index, "due_on": nxt.due_on.isoformat(),
                               "amount": h.money(nxt.amount + fees.get(nxt.index, 0)).as_dict()} if nxt else None),

@@ -65,6 +65,7 @@ class PropertySchema(Schema):
     min_investment = MoneyField(allow_none=True)
     max_investment = MoneyField(allow_none=True, metadata={"description": "null for fixed-amount offerings"})
     fixed_amount = MoneyField(allow_none=True, metadata={"description": "null for a min-max range"})
+    unit_price = MoneyField(metadata={"description": "holdings are whole units of it (a fixed amount is its own)"})
     installments = fields.Nested(InstallmentTermsSchema, allow_none=True)
     expected_return_rate = fields.String(allow_none=True, metadata={"description": "percent per year",
                                                                     "example": "8.00"})
@@ -103,6 +104,8 @@ class TermsSchema(Schema):
     capital_back = fields.Boolean()
     late_fee = MoneyField(allow_none=True)
     resale_allowed = fields.Boolean()
+    resale_lockup_days = fields.Integer(allow_none=True, metadata={
+        "description": "days after the funding window closes before holdings may be listed; null: the market's"})
     summary = fields.List(fields.List(fields.String()), metadata={
         "description": "label and value pairs", "items": {"type": "array", "items": {"type": "string"},
                                                           "minItems": 2, "maxItems": 2}})
