@@ -1,4 +1,4 @@
-"""Helpers for the market's tests: balances and quick listings."""
+"""Shared pieces of the market's tests: balances, quick listings and many funded buyers."""
 from __future__ import annotations
 
 from datetime import timedelta
