@@ -15,6 +15,7 @@ from app.investing import returns
 from app.investing.demo import fund_distributions, seed_properties
 from app.kyc.demo import approve_identity, ensure_forms
 from app.ledger.services import platform_currency
+from app.market.demo import seed_market
 from app.payments import services as payments
 from app.payments.models import Deposit
 from app.payouts import services as payouts
@@ -51,8 +52,8 @@ class Login:
 
 def seed_demo() -> list[Login]:
     """Load the demo people (one unit of work), then the demo properties (they commit as they go: their photos are
-    processed from committed rows), then fund each property's distributions (four eyes, as in real use) and pay
-    the returns their history has made due."""
+    processed from committed rows), then fund each property's distributions (four eyes, as in real use), pay
+    the returns their history has made due, and open the market on Northgate Logistics Park."""
     with unit_of_work():
         logins, investors = _people()
     manager = auth.user_by_email("properties@example.com")
@@ -60,6 +61,9 @@ def seed_demo() -> list[Login]:
     with unit_of_work():  # the operators fund their distributions: finance proposes, a second finance approves
         fund_distributions(auth.user_by_email("finance@example.com"), auth.user_by_email("finance2@example.com"))
     _pay_due_returns()
+    # the market on a funded offering: a trade on the tape, the investor's listing and an offer on it
+    seed_market(auth.user_by_email(INVESTOR_EMAIL),
+                {number: auth.user_by_email(email) for number, (email, _, _) in enumerate(COINVESTORS, start=1)})
     return logins
 
 

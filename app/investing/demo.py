@@ -35,7 +35,7 @@ def demo_clock(moment: datetime) -> Iterator[None]:
         clock.utcnow = saved
 
 
-def _ensure_funds(user, needed: int) -> None:
+def ensure_funds(user, needed: int) -> None:
     """Top the co-investor's wallet up by a completed bank transfer when it holds less than `needed`."""
     available = balance_of(user.id).available.minor
     if available >= needed:
@@ -52,7 +52,7 @@ def _invest_all(p: Property, plan: property_demo.Plan, *, investors: dict) -> No
         user = investors[who]
         money = Money.parse(amount, p.currency)
         if who != "investor":
-            _ensure_funds(user, investing.first_installment(p, money.minor))
+            ensure_funds(user, investing.first_installment(p, money.minor))
         investing.invest(user, p.id, money, acknowledged=True, documents_version=investing.offering_version(p),
                          ip="127.0.0.1")
 

@@ -54,7 +54,8 @@ DEMO: list[tuple[str, str, str, str, str, str, int, dict[str, Any], str, Plan]] 
      "Eight detached family homes near good schools, paid for in six monthly installments.", OAK),
     ("northgate-logistics", "Northgate Logistics Park", "industrial", "Manchester", "GB", "funded", 40_000_000,
      dict(min_investment=50_000, max_investment=5_000_000, return_rate_bps=720, return_frequency="monthly",
-          return_periods=84, capital_back=True), "A last-mile distribution warehouse let to a national carrier; "
+          return_periods=84, capital_back=True, resale_allowed=True, resale_lockup_days=90),
+     "A last-mile distribution warehouse let to a national carrier; "
      "the rent is shared out every month.", NORTHGATE),
     ("vineyard-plot", "Douro Vineyard Plot", "land", "Porto", "PT", "completed", 5_000_000,
      dict(min_investment=10_000, max_investment=500_000, return_rate_bps=500, return_frequency="yearly",

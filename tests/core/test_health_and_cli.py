@@ -59,11 +59,16 @@ def test_seed_demo_is_idempotent_and_funds_through_the_ledger(app):
     from sqlalchemy import func, select
 
     from app.ledger.models import JournalEntry
+    from app.market.models import Listing, Offer, Trade
 
-    entries = db.session.scalar(select(func.count(JournalEntry.id)))
+    def market_rows():
+        return [db.session.scalar(select(func.count(model.id))) for model in (Listing, Offer, Trade)]
+
+    entries, market = db.session.scalar(select(func.count(JournalEntry.id))), market_rows()
     second = runner.invoke(args=["seed", "demo"])
     assert second.exit_code == 0
     assert db.session.scalar(select(func.count(JournalEntry.id))) == entries  # a second run changes nothing
+    assert market_rows() == market
     from app.auth.services import user_by_email
 
     investor = user_by_email("investor@example.com")
@@ -92,8 +97,55 @@ def test_seed_demo_is_idempotent_and_funds_through_the_ledger(app):
     from app.kyc.services import overall_status
 
     assert overall_status(investor.id) == "approved"  # identity and address approved by the demo reviewer
+    _the_demo_market_holds(investor)
     verify = runner.invoke(args=["ledger", "verify"])
     assert verify.exit_code == 0 and verify.output.strip().startswith("ledger ok: "), verify.output
+
+
+def _the_demo_market_holds(investor):
+    """CONTRACT.md's demo market: Northgate Logistics Park allows resale and its lock-up is over; the demo investor's
+    fully paid holding there has an open listing; a co-investor's open offer on it is held from their wallet; one
+    trade between two co-investors is on the tape, settled through the ledger."""
+    from datetime import date
+
+    from sqlalchemy import select
+
+    from app.auth.services import user_by_email
+    from app.investing.models import Investment
+    from app.ledger.models import Hold, JournalEntry
+    from app.market import services as market
+    from app.market.models import Listing, Offer, Trade
+    from app.properties.models import Property
+
+    northgate = db.session.scalar(select(Property).where(Property.slug == "northgate-logistics"))
+    assert northgate.resale_allowed and northgate.status in ("active", "funded")
+    lockup_ends = market.lockup_ends_on(northgate)
+    assert lockup_ends is not None and lockup_ends <= date.today()
+    assert market.halt_in_force(northgate.id) is None
+
+    listing = db.session.scalar(select(Listing).where(Listing.seller_id == investor.id))
+    assert listing.property_id == northgate.id and listing.status == "open" and listing.units_remaining > 0
+    holding = db.session.get(Investment, listing.investment_id)
+    assert holding.user_id == investor.id and holding.status == "active"
+    assert holding.paid_amount == holding.amount and holding.units > 0 and holding.units_listed == listing.units
+    assert holding.units == holding.paid_amount // northgate.unit_price
+
+    offer = db.session.scalar(select(Offer).where(Offer.listing_id == listing.id))
+    coinvestors = {user_by_email(f"coinvestor{n}@example.com").id for n in (1, 2, 3)}
+    assert offer.status == "open" and offer.buyer_id in coinvestors
+    hold = db.session.get(Hold, offer.hold_id)
+    assert hold.status == "pending" and hold.user_id == offer.buyer_id
+    assert hold.amount == offer.held_amount == offer.units * offer.price_per_unit + offer.buyer_fee
+
+    trades = db.session.scalars(select(Trade)).all()
+    assert len(trades) == 1
+    trade = trades[0]
+    assert trade.property_id == northgate.id and {trade.seller_id, trade.buyer_id} <= coinvestors
+    assert trade.seller_id != trade.buyer_id and trade.entry_id is not None
+    assert db.session.get(JournalEntry, trade.entry_id).idempotency_key
+    bought = db.session.get(Investment, trade.buyer_investment_id)
+    assert bought.acquired_by == "trade" and bought.units == trade.units
+    assert bought.amount == trade.units * trade.unit_price and bought.cost_amount == trade.amount + trade.buyer_fee
 
 
 @pytest.mark.ledger_tampered
