@@ -36,9 +36,18 @@ default sizes (200 listings of 10 units, 64 buyers, 32 threads; set-up 539 s):
                               settlement p50 9,031 ms, p95 47,123 ms; per trade 128.2 ms of CPU here and 69 statements
     ratio 0.04 (goal 0.33): NOT MET; oversold units: 0 listings wrong (2000 of 2000 units sold); ledger verify: ok
 
-The engine spends 28 times the lower bound's CPU a trade in this process and sends 11 times its statements; the
-run used 0.27 s of CPU a second (2.1 x 0.128), about one process's share of that machine, so the figure follows
-the interpreter's cost of a trade rather than lock waits. Where the time goes: docs/domains/market.md#figures.
+Again at 19:02 the same day, the machine quieter (load average 2.6-3.5; set-up 59 s), the code of every market
+branch merged:
+
+    lower bound (plain SQL)   1068 trades (2000 units, 423 refusals) in   5.72 s: 186.7 trades/s,
+                              settlement p50 102 ms, p95 390 ms; per trade 4.3 ms of CPU here and 6 statements
+    engine (market.buy)       1074 trades (2000 units, 417 refusals) in 132.48 s:   8.1 trades/s,
+                              settlement p50 2,514 ms, p95 10,153 ms; per trade 107.6 ms of CPU here and 69 statements
+    ratio 0.04 (goal 0.33): NOT MET; oversold units: 0 listings wrong (2000 of 2000 units sold); ledger verify: ok
+
+The engine spends 25-28 times the lower bound's CPU a trade in this process and sends 11 times its statements;
+on the quieter machine it used 0.87 s of CPU a second (8.1 x 0.1076), one whole interpreter: the figure follows
+the interpreter's cost of a trade, not lock waits. Where the time goes: docs/domains/market.md#figures.
 """
 from __future__ import annotations
 
