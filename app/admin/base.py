@@ -12,9 +12,6 @@ from flask_admin import AdminIndexView, BaseView
 from flask_admin.babel import gettext
 from flask_admin.contrib.sqla import ModelView
 from flask_admin.contrib.sqla.filters import (
-    DateTimeBetweenFilter,
-    DateTimeGreaterFilter,
-    DateTimeSmallerFilter,
     FilterConverter,
     FilterEqual,
     FilterInList,
@@ -32,6 +29,7 @@ from sqlalchemy import func, literal_column, select, text
 from sqlalchemy.orm import joinedload
 
 from app.admin.replica import ReplicaListsMixin
+from app.admin.time_filters import time_filters
 from app.auth import services as auth
 from app.auth.login import current_session
 from app.core.audit import record
@@ -371,7 +369,7 @@ def range_filters(column, name: str, *, integer: bool = False) -> tuple:
     """Filters an ordered index answers: after, before, between (ids: greater and smaller than)."""
     if integer:
         return IntEqualFilter(column, name), IntGreaterFilter(column, name), IntSmallerFilter(column, name)
-    return DateTimeGreaterFilter(column, name), DateTimeSmallerFilter(column, name), DateTimeBetweenFilter(column, name)
+    return time_filters(column, name)
 
 
 def money_formatter(field: str, currency_field: str = "currency"):

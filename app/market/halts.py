@@ -36,8 +36,11 @@ def _property(property_id: int) -> Property:
 
 
 def _open_listings(property_id: int) -> list[Listing]:
+    """Locked: an offer being made on one of them (it locks its listing) either commits first, and is released
+    below, or waits and then sees the halt."""
     return list(db.session.scalars(select(Listing).where(Listing.property_id == property_id,
-                                                         Listing.status == OPEN).order_by(Listing.id)))
+                                                         Listing.status == OPEN).order_by(Listing.id)
+                                   .with_for_update()))
 
 
 def halt(actor, property_id: int, reason: str) -> TradingHalt:

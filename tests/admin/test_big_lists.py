@@ -209,3 +209,18 @@ def test_investments_and_return_payments_pages_do_not_grow_with_their_rows(app, 
             html = client.get(page).get_data(as_text=True)
         assert len(statements) == few[page], page
         assert html.count("/admin/investments/details/?id=") >= 50, page
+
+
+@pytest.mark.parametrize("endpoint,name", [("audit", "Created at"), ("ledger_entries", "Created at"),
+                                           ("sign_ins", "When")])
+def test_time_filters_take_a_utc_moment_and_narrow_the_list(app, client, staff, endpoint, name):
+    """A date and time typed into a time filter is UTC; the list narrows instead of failing."""
+    _attempts(2)
+    _entries(2)
+    _audit(2)
+    later = (utcnow() + timedelta(days=1)).strftime("%Y-%m-%d %H:%M:%S")
+    earlier = (utcnow() - timedelta(days=1)).strftime("%Y-%m-%d %H:%M:%S")
+    after = client.get(f"/admin/{endpoint}/?{_filter(app, endpoint, name, 'greater than')}={later}")
+    assert after.status_code == 200 and _list_label(after.get_data(as_text=True)) in ("", "0")
+    between = client.get(f"/admin/{endpoint}/?{_filter(app, endpoint, name, 'between')}={earlier} to {later}")
+    assert between.status_code == 200 and _list_label(between.get_data(as_text=True)) not in ("", "0")

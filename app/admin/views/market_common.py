@@ -2,18 +2,12 @@
 status (indexed columns only)."""
 from __future__ import annotations
 
-from datetime import UTC
-
 from flask import g, url_for
-from flask_admin.contrib.sqla.filters import (
-    BaseSQLAFilter,
-    DateTimeBetweenFilter,
-    DateTimeGreaterFilter,
-    DateTimeSmallerFilter,
-)
+from flask_admin.contrib.sqla.filters import BaseSQLAFilter
 from markupsafe import Markup
 from sqlalchemy import or_, select
 
+from app.admin.time_filters import time_filters  # noqa: F401 - the market views import it from here
 from app.auth.models import User
 from app.extensions import db
 from app.market.models import Listing, Offer
@@ -115,28 +109,3 @@ class StatusIs(BaseSQLAFilter):
         return value in self.statuses
 
 
-class _InUTC:
-    """A date and time typed in the console is UTC: our columns refuse naive datetimes."""
-
-    def clean(self, value):
-        cleaned = super().clean(value)
-        if isinstance(cleaned, list):
-            return [moment.replace(tzinfo=UTC) for moment in cleaned]
-        return cleaned.replace(tzinfo=UTC)
-
-
-class AfterUTC(_InUTC, DateTimeGreaterFilter):
-    pass
-
-
-class BeforeUTC(_InUTC, DateTimeSmallerFilter):
-    pass
-
-
-class BetweenUTC(_InUTC, DateTimeBetweenFilter):
-    pass
-
-
-def time_filters(column, name: str) -> tuple:
-    """After, before, between (UTC) on an indexed time column."""
-    return AfterUTC(column, name), BeforeUTC(column, name), BetweenUTC(column, name)

@@ -1,0 +1,36 @@
+"""Console filters on time columns. A date and time typed in the console is UTC: the columns (UTCDateTime) refuse
+naive datetimes, so the value is made timezone-aware before it reaches the query."""
+from __future__ import annotations
+
+from datetime import UTC
+
+from flask_admin.contrib.sqla.filters import (
+    DateTimeBetweenFilter,
+    DateTimeGreaterFilter,
+    DateTimeSmallerFilter,
+)
+
+
+class _InUTC:
+    def clean(self, value):
+        cleaned = super().clean(value)  # type: ignore[misc]
+        if isinstance(cleaned, list):
+            return [moment.replace(tzinfo=UTC) for moment in cleaned]
+        return cleaned.replace(tzinfo=UTC)
+
+
+class AfterUTC(_InUTC, DateTimeGreaterFilter):
+    pass
+
+
+class BeforeUTC(_InUTC, DateTimeSmallerFilter):
+    pass
+
+
+class BetweenUTC(_InUTC, DateTimeBetweenFilter):
+    pass
+
+
+def time_filters(column, name: str) -> tuple:
+    """After, before, between (UTC) on an indexed time column."""
+    return AfterUTC(column, name), BeforeUTC(column, name), BetweenUTC(column, name)
