@@ -48,6 +48,18 @@ branch merged:
 The engine spends 25-28 times the lower bound's CPU a trade in this process and sends 11 times its statements;
 on the quieter machine it used 0.87 s of CPU a second (8.1 x 0.1076), one whole interpreter: the figure follows
 the interpreter's cost of a trade, not lock waits. Where the time goes: docs/domains/market.md#figures.
+
+After the settlement's duplicate reads were removed (the listing and its property in one query without the
+property's collections, one key lookup, one wallet read, the claim's RETURNING instead of two listing refreshes),
+40 listings, 16 buyers, 8 threads, the old and new code run side by side on the same machine:
+
+    before: engine 3.7 trades/s, 109.2 ms of CPU and 68 statements a trade (lower bound 125.4 trades/s): ratio 0.03
+    after:  engine 4.3 trades/s,  91.0 ms of CPU and 52 statements a trade (lower bound 151.8 trades/s): ratio 0.03
+
+Run alone afterwards (same sizes): engine 9.5 trades/s, 80.7 ms of CPU and 52 statements a trade against the lower
+bound's 192.7 trades/s: ratio 0.05; 0 oversold, ledger verified. One trade at a time: 63 -> 48 statements, about
+100 -> 55 ms of CPU; 46 once the in-app notification is rendered before its row is written (no UPDATE after). The lower bound still writes fewer rows than a
+trade (no journal entry, postings, holding or calendar), so the ratio understates the engine.
 """
 from __future__ import annotations
 

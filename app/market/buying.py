@@ -3,11 +3,14 @@ from __future__ import annotations
 
 from uuid import uuid4
 
+from sqlalchemy import select
+from sqlalchemy.orm import joinedload
+
 from app.core.errors import NotFound, ValidationError
 from app.extensions import db
 from app.market import fees, rules
 from app.market.models import Listing, Trade
-from app.market.settlement import settle_trade, trade_by_key
+from app.market.settlement import replayed, settle_new, trade_by_key
 
 KEY_MAX = 100
 
@@ -28,14 +31,20 @@ def buy(user, listing_id: int, units: int, *, key: str | None = None, ip: str | 
     for investing, or the seller; 409 closed, halted or fewer units left; 422 bad units or not enough money."""
     fees.check_units(units)
     trade_key = buy_key(user, key)
-    listing = db.session.get(Listing, listing_id) if isinstance(listing_id, int) else None
+    listing = _listing(listing_id) if isinstance(listing_id, int) else None
     if listing is None:
         raise NotFound("no such listing")
     if key is not None:
         existing = trade_by_key(trade_key)
         if existing is not None:  # before the checks: the first purchase may have taken the last units
-            return settle_trade(listing, buyer=user, units=units, price_per_unit=listing.price_per_unit,
-                                key=trade_key)
+            return replayed(existing, listing, user, units, listing.price_per_unit)
     rules.check_buyer(user, listing, units)
-    return settle_trade(listing, buyer=user, units=units, price_per_unit=listing.price_per_unit, key=trade_key,
-                        ip=ip)
+    return settle_new(listing, buyer=user, units=units, price_per_unit=listing.price_per_unit, key=trade_key,
+                      ip=ip)
+
+
+def _listing(listing_id: int) -> Listing | None:
+    """The listing and its property in one query; the property's collections (photos, FAQ, amenities, documents)
+    stay unloaded until something reads them."""
+    return db.session.scalar(select(Listing).where(Listing.id == listing_id)
+                             .options(joinedload(Listing.property).lazyload("*")))

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from sqlalchemy import case, exists, literal, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import lazyload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from app.core.db import UTCDateTime, after_commit, utcnow
 from app.core.errors import Conflict, IdempotencyConflict, InsufficientFunds, ValidationError
@@ -28,7 +30,6 @@ from app.ledger.models import FEE_REVENUE, USER_WALLET
 from app.market import fees, notices, rules
 from app.market.models import EXPIRED, OPEN, SOLD, Listing, Trade, TradingHalt
 from app.market.releasing import release_live_offers  # not offers.py: offers import settlement
-from app.market.sql import changed
 
 TRADE_KIND = "market_trade"
 SURVEIL_TASK = "market.surveil_trade"
@@ -38,7 +39,7 @@ def trade_by_key(key: str) -> Trade | None:
     return db.session.scalar(select(Trade).where(Trade.idempotency_key == key))
 
 
-def _replayed(trade: Trade, listing: Listing, buyer, units: int, price: int) -> Trade:
+def replayed(trade: Trade, listing: Listing, buyer, units: int, price: int) -> Trade:
     if (trade.listing_id, trade.buyer_id, trade.units, trade.price_per_unit) != (listing.id, buyer.id, units, price):
         raise IdempotencyConflict("this idempotency key was already used for a different trade")
     return trade
@@ -58,23 +59,29 @@ def _refusal(listing: Listing, units: int) -> Conflict:
 
 
 def _claim(listing: Listing, units: int, now) -> None:
+    """The conditional UPDATE; what it left (units, status, close) is set on `listing` from its RETURNING."""
     sells_out = Listing.units_remaining == units
     halted = exists().where(TradingHalt.property_id == listing.property_id, TradingHalt.resumed_at.is_(None))
-    claimed = changed(
+    row = db.session.execute(
         update(Listing).where(Listing.id == listing.id, Listing.status == OPEN, Listing.expires_at > now,
                               Listing.units_remaining >= units, ~halted)
         .values(units_remaining=Listing.units_remaining - units,
                 status=case((sells_out, SOLD), else_=OPEN),
                 closed_at=case((sells_out, literal(now, UTCDateTime())), else_=None),
-                close_reason=case((sells_out, "every unit sold"), else_=None)))
-    if claimed != 1:
+                close_reason=case((sells_out, "every unit sold"), else_=None))
+        .returning(Listing.units_remaining, Listing.status, Listing.closed_at, Listing.close_reason)
+        .execution_options(synchronize_session=False)).first()
+    if row is None:
         raise _refusal(listing, units)
+    for name, value in zip(("units_remaining", "status", "closed_at", "close_reason"), row, strict=True):
+        set_committed_value(listing, name, value)
 
 
-def _pay(trade: Trade, quote: fees.Quote, *, buyer, hold, memo: str):
-    """The trade's one ledger entry; returns its id."""
+def _pay(trade: Trade, quote: fees.Quote, *, buyer, hold, memo: str, buyer_wallet=None):
+    """The trade's one ledger entry; returns its id. `buyer_wallet`: the buyer's wallet when already read."""
     seller_wallet = ledger.user_account(trade.seller_id, USER_WALLET)
-    buyer_wallet = ledger.user_account(buyer.id, USER_WALLET)
+    if buyer_wallet is None:
+        buyer_wallet = ledger.user_account(buyer.id, USER_WALLET)
     fee_total = quote.buyer_fee + quote.seller_fee
     credits = [(seller_wallet, quote.seller_net)]
     if fee_total:
@@ -104,46 +111,61 @@ def _short(wallet, quote: fees.Quote) -> InsufficientFunds:
                              {"units": [f"Costs {need.display()}; the wallet holds {have.display()}."]})
 
 
+def _check_key(key) -> None:
+    if not isinstance(key, str) or not key.strip() or len(key) > 200:
+        raise ValidationError("a trade needs an idempotency key of 1 to 200 characters")
+
+
 def settle_trade(listing: Listing, *, buyer, units: int, price_per_unit: int, key: str, hold=None, offer=None,
                  ip: str | None = None) -> Trade:
     """Settle `units` of `listing` at `price_per_unit` to `buyer` (see the module's docstring). Replaying `key`
     returns the first trade; the same key for another trade is a 409."""
     fees.check_units(units)
-    if not isinstance(key, str) or not key.strip() or len(key) > 200:
-        raise ValidationError("a trade needs an idempotency key of 1 to 200 characters")
+    _check_key(key)
     existing = trade_by_key(key)
     if existing is not None:
-        return _replayed(existing, listing, buyer, units, price_per_unit)
+        return replayed(existing, listing, buyer, units, price_per_unit)
+    return settle_new(listing, buyer=buyer, units=units, price_per_unit=price_per_unit, key=key, hold=hold,
+                      offer=offer, ip=ip)
+
+
+def settle_new(listing: Listing, *, buyer, units: int, price_per_unit: int, key: str, hold=None, offer=None,
+               ip: str | None = None) -> Trade:
+    """settle_trade once the caller has looked `key` up and found no trade (a concurrent settlement of the same
+    key is still caught by the key's unique index and replayed)."""
+    fees.check_units(units)
+    _check_key(key)
     if buyer.id == listing.seller_id:
         raise Conflict("a seller cannot buy their own units")
     quote = fees.quote(listing, units, price_per_unit)
     rules.check_fee_below(quote)
+    wallet = None
     if hold is None:
         wallet = ledger.user_account(buyer.id, USER_WALLET)
         if wallet.balance < quote.buyer_total:  # the ledger refuses it anyway; say it before claiming anything
             raise _short(wallet, quote)
     try:
         with db.session.begin_nested():
-            trade = _settle(listing, quote, buyer=buyer, key=key, hold=hold, offer=offer, ip=ip)
+            trade = _settle(listing, quote, buyer=buyer, key=key, hold=hold, offer=offer, ip=ip, wallet=wallet)
     except IntegrityError:
         existing = trade_by_key(key)  # the same key settled by a concurrent transaction
         if existing is None:
             raise
-        return _replayed(existing, listing, buyer, units, price_per_unit)
+        return replayed(existing, listing, buyer, units, price_per_unit)
     except Conflict:
         existing = trade_by_key(key)
         if existing is not None:
-            return _replayed(existing, listing, buyer, units, price_per_unit)
+            return replayed(existing, listing, buyer, units, price_per_unit)
         raise
-    db.session.refresh(listing)
     _announce(trade, listing, quote)
     return trade
 
 
-def _settle(listing: Listing, quote: fees.Quote, *, buyer, key: str, hold, offer, ip) -> Trade:
+def _settle(listing: Listing, quote: fees.Quote, *, buyer, key: str, hold, offer, ip, wallet) -> Trade:
     now = utcnow()
     _claim(listing, quote.units, now)
     seller_inv = db.session.scalars(select(Investment).where(Investment.id == listing.investment_id)
+                                    .options(lazyload(Investment.installments))  # a trade needs none of them
                                     .with_for_update().execution_options(populate_existing=True)).one()
     trade = Trade(listing_id=listing.id, offer_id=offer.id if offer is not None else None,
                   property_id=listing.property_id, seller_id=listing.seller_id, buyer_id=buyer.id,
@@ -154,14 +176,13 @@ def _settle(listing: Listing, quote: fees.Quote, *, buyer, key: str, hold, offer
     db.session.flush()
     p = listing.property
     memo = f"Market trade #{trade.id}: {quote.units} units of {p.title}"
-    entry_id = _pay(trade, quote, buyer=buyer, hold=hold, memo=memo)
+    entry_id = _pay(trade, quote, buyer=buyer, hold=hold, memo=memo, buyer_wallet=wallet)
     bought = investing.transfer_units(
         seller_inv, buyer_id=buyer.id, units=quote.units, unit_price=listing.unit_price, cost=quote.buyer_total,
         on=now.date(), at=now, documents_version=investing.offering_version(p), ip=ip, entry_id=entry_id)
     trade.entry_id = entry_id
     trade.buyer_investment_id = bought.id
     db.session.flush()
-    db.session.refresh(listing)
     if listing.status == SOLD:
         release_live_offers(listing, "the listing sold out", EXPIRED)
     return trade

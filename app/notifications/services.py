@@ -96,13 +96,15 @@ def notify(recipient, event: str, *, link: str | None = None, **context) -> list
         ctx = {**rendering._plain(context), "user": _user_context(user),
                "link": secrets.PLACEHOLDER if secret is not None else link}
         notification = Notification(user_id=user.id, event=event, context=rendering._plain(context), link=link)
+        channels = [c for c in spec.channels if wants(user.id, spec, c, prefs) and channel_enabled(c)]
+        in_app = _in_app(notification, event, ctx) if IN_APP in channels else None  # before the INSERT: no UPDATE
         db.session.add(notification)
         db.session.flush()
-        for channel in spec.channels:
-            if not wants(user.id, spec, channel, prefs) or not channel_enabled(channel):
-                continue
+        for channel in channels:
             if channel == IN_APP:
-                _in_app(notification, event, ctx)
+                if in_app is not None:
+                    in_app.notification_id = notification.id
+                    db.session.add(in_app)
                 continue
             for address in _addresses(user, channel):
                 _queue(notification, channel, address, event, ctx, secret=secret)
@@ -110,19 +112,18 @@ def notify(recipient, event: str, *, link: str | None = None, **context) -> list
     return created
 
 
-def _in_app(notification: Notification, event: str, ctx: dict) -> None:
+def _in_app(notification: Notification, event: str, ctx: dict) -> Delivery:
+    """Render the in-app message onto the (not yet written) notification; returns its delivery record."""
     try:
         content = rendering.render(event, IN_APP, ctx)
     except Exception as exc:
         log.exception("in-app template for %s failed", event)
-        db.session.add(Delivery(notification_id=notification.id, channel=IN_APP, to_address="in-app",
-                                status=FAILED, last_error=str(exc)[:500]))
-        return
+        return Delivery(channel=IN_APP, to_address="in-app", status=FAILED, last_error=str(exc)[:500])
     notification.in_app = True
     notification.title = (content.subject or event)[:300]
     notification.body = content.body.strip()
-    db.session.add(Delivery(notification_id=notification.id, channel=IN_APP, to_address="in-app",
-                            subject=notification.title, body=notification.body, status=SENT, sent_at=utcnow()))
+    return Delivery(channel=IN_APP, to_address="in-app", subject=notification.title, body=notification.body,
+                    status=SENT, sent_at=utcnow())
 
 
 def _queue(notification: Notification, channel: str, address: str, event: str, ctx: dict, *,
