@@ -13,7 +13,7 @@ from flask_admin.contrib.sqla.filters import (
 
 class _InUTC:
     def clean(self, value):
-        cleaned = super().clean(value)  # type: ignore[misc]
+        cleaned = super().clean(value)
         if isinstance(cleaned, list):
             return [moment.replace(tzinfo=UTC) for moment in cleaned]
         return cleaned.replace(tzinfo=UTC)
