@@ -8,6 +8,7 @@ from datetime import date, datetime, timedelta
 
 from sqlalchemy import func, select
 
+from app.core.charts import nice_ceiling
 from app.core.db import utcnow
 from app.core.money import Money
 from app.extensions import db
@@ -32,19 +33,6 @@ class TradeChart:
     days: int
     trades: int
     empty: bool
-
-
-def _nice_ceiling(value: int) -> int:
-    """The smallest 1, 2, 2.5 or 5 times a power of ten (in minor units) at or above `value`."""
-    if value <= 0:
-        return 100
-    power = 1
-    while power * 10 <= value:
-        power *= 10
-    for step in (1, 2, 2.5, 5, 10):
-        if step * power >= value:
-            return int(step * power)
-    return power * 10
 
 
 def _day(value) -> date:
@@ -75,8 +63,8 @@ def trade_chart(p, *, days: int = 30) -> TradeChart:
     since = datetime.combine(first, datetime.min.time(), tzinfo=utcnow().tzinfo)
     by_day = {d: (n, units, amount, price) for d, n, units, amount, price in daily(p.id, since)}
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
-    volume_top = _nice_ceiling(max((v[2] for v in by_day.values()), default=0))
-    price_top = _nice_ceiling(max((v[3] for v in by_day.values()), default=0))
+    volume_top = nice_ceiling(max((v[2] for v in by_day.values()), default=0))
+    price_top = nice_ceiling(max((v[3] for v in by_day.values()), default=0))
     slot = plot_w / days
     bar_w = slot * 0.62
     bars, dots = [], []

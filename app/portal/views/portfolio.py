@@ -9,6 +9,7 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from app.auth.forms import SimpleForm
+from app.core.charts import nice_ceiling
 from app.core.db import unit_of_work, utcnow
 from app.core.errors import DomainError
 from app.core.money import Money, MoneyError
@@ -91,24 +92,11 @@ class Chart:
     empty: bool
 
 
-def _nice_ceiling(value: int) -> int:
-    """The smallest 1, 2, 2.5 or 5 times a power of ten (in minor units) at or above `value`."""
-    if value <= 0:
-        return 100
-    power = 1
-    while power * 10 <= value:
-        power *= 10
-    for step in (1, 2, 2.5, 5, 10):
-        if step * power >= value:
-            return int(step * power)
-    return power * 10
-
-
 def returns_chart(months: list[folio.MonthTotal]) -> Chart:
     width, height, left, right, top, bottom = 720, 240, 72, 12, 14, 30
     plot_w, plot_h = width - left - right, height - top - bottom
     peak = max((m.amount.minor for m in months), default=0)
-    ceiling = _nice_ceiling(peak)
+    ceiling = nice_ceiling(peak)
     slot = plot_w / max(len(months), 1)
     bar_w = slot * 0.62
     bars = []
