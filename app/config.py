@@ -117,6 +117,13 @@ class Config:
     RAZORPAY_API_BASE = _env("RAZORPAY_API_BASE", "https://api.razorpay.com")
     RAZORPAY_TIMEOUT_SECONDS = float(_env("RAZORPAY_TIMEOUT_SECONDS", "10") or 10)
 
+    # PayPal (Orders v2): on when the client id, client secret and webhook id are all set
+    PAYPAL_CLIENT_ID = _env("PAYPAL_CLIENT_ID")
+    PAYPAL_CLIENT_SECRET = _env("PAYPAL_CLIENT_SECRET")
+    PAYPAL_WEBHOOK_ID = _env("PAYPAL_WEBHOOK_ID")
+    PAYPAL_API_BASE = _env("PAYPAL_API_BASE", "https://api-m.paypal.com")
+    PAYPAL_TIMEOUT_SECONDS = float(_env("PAYPAL_TIMEOUT_SECONDS", "10") or 10)
+
     # Bank transfer: the account investors pay into. The defaults are a demo account, refused in production.
     BANK_TRANSFER_BENEFICIARY = _env("BANK_TRANSFER_BENEFICIARY", "Freehold Client Money")
     BANK_TRANSFER_IBAN = _env("BANK_TRANSFER_IBAN", "GB33BUKB20201555555555")

@@ -1,8 +1,10 @@
-"""The one CSV writer: every export (audit, statements, bank files, console lists) goes through it.
+"""The one export writer, CSV and XLSX: every export (audit, statements, bank files, console lists, reports) goes
+through it.
 
 A spreadsheet must never run a cell as a formula, so a cell that begins with `=`, `+`, `-`, `@`, a tab or a
 carriage return is written with a leading apostrophe (OWASP's advice for CSV injection). Lines end in CRLF as
-RFC 4180 says.
+RFC 4180 says. An XLSX file gets the same cells: numbers as numbers, every other cell as escaped text (written
+with write_string, so even a text that escaped nothing is never read as a formula or a number).
 
 Negative numbers: the decision is made by the value's type, never by how its text looks. A number we hold as a
 number (int, Decimal, a finite float, Money as its decimal amount) is written as the number, `-12.50` included:
@@ -71,3 +73,62 @@ def csv_response(header: Sequence[Any] | None, rows: Iterable[Sequence[Any]], fi
     """A download; `rows` may be a generator of rows already read (streaming needs no request context)."""
     return Response(csv_lines(header, rows), mimetype="text/csv; charset=utf-8",
                     headers={"Content-Disposition": f"attachment; filename={secure_filename(filename)}"})
+
+
+XLSX_MIMETYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def _xlsx_value(value: Any) -> Decimal | int | float | str:
+    if isinstance(value, Money):
+        return value.to_decimal()
+    if isinstance(value, Decimal) and value.is_finite():
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, float) and math.isfinite(value):
+        return value
+    return escape_cell(value)
+
+
+def xlsx_bytes(header: Sequence[Any] | None, rows: Iterable[Sequence[Any]], *, sheet: str = "Export") -> bytes:
+    """The workbook as bytes, one sheet; XlsxWriter's constant-memory mode writes row by row."""
+    import xlsxwriter
+
+    out = io.BytesIO()
+    workbook = xlsxwriter.Workbook(out, {"constant_memory": True, "in_memory": False,
+                                         "strings_to_formulas": False, "strings_to_numbers": False,
+                                         "strings_to_urls": False})
+    worksheet = workbook.add_worksheet(sheet[:31] or "Export")
+    bold = workbook.add_format({"bold": True})
+    row_index = 0
+    if header is not None:
+        for col, value in enumerate(header):
+            worksheet.write_string(row_index, col, escape_cell(value), bold)
+        row_index += 1
+    for row in rows:
+        for col, value in enumerate(row):
+            cell = _xlsx_value(value)
+            if isinstance(cell, str):
+                worksheet.write_string(row_index, col, cell)
+            else:
+                worksheet.write_number(row_index, col, cell)
+        row_index += 1
+    workbook.close()
+    return out.getvalue()
+
+
+def xlsx_response(header: Sequence[Any] | None, rows: Iterable[Sequence[Any]], filename: str, *,
+                  sheet: str = "Export") -> Response:
+    """A download of the workbook (`filename` ends in .xlsx)."""
+    return Response(xlsx_bytes(header, rows, sheet=sheet), mimetype=XLSX_MIMETYPE,
+                    headers={"Content-Disposition": f"attachment; filename={secure_filename(filename)}"})
+
+
+def export_response(fmt: str, header: Sequence[Any] | None, rows: Iterable[Sequence[Any]], basename: str, *,
+                    sheet: str = "Export") -> Response:
+    """CSV or XLSX by `fmt` ("csv" or "xlsx"); anything else is a ValueError for the caller to answer 400."""
+    if fmt == "csv":
+        return csv_response(header, rows, f"{basename}.csv")
+    if fmt == "xlsx":
+        return xlsx_response(header, rows, f"{basename}.xlsx", sheet=sheet)
+    raise ValueError(f"unknown export format {fmt!r}")

@@ -81,6 +81,16 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "market.halt": frozenset({FINANCE, COMPLIANCE}),
     "market.surveillance": frozenset({COMPLIANCE}),
     "ops.jobs": frozenset(),
+    # finance operations: disputes and chargebacks; bank statements (matches above the two-person threshold take a
+    # second finance user); balance adjustments (always two people); period close (reopening: two admins)
+    "disputes.manage": frozenset({FINANCE}),
+    "statements.import": frozenset({FINANCE}),
+    "adjustments.propose": frozenset({FINANCE}),
+    "adjustments.approve": frozenset({FINANCE}),
+    "periods.close": frozenset({FINANCE}),
+    "periods.reopen": frozenset(),
+    "reports.view": frozenset({FINANCE}),
+    "reports.export": frozenset({FINANCE}),
 }
 
 

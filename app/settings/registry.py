@@ -14,8 +14,9 @@ UNITS = (MONEY, BPS, DAYS, COUNT)
 FINANCE_KEYS = "finance"  # proposed and approved by finance (admins too)
 ADMIN_KEYS = "admin"  # proposed and approved by admins only
 
-GATEWAYS = ("stripe", "bank_transfer", "razorpay")
-GATEWAY_LABELS = {"stripe": "card (Stripe)", "bank_transfer": "bank transfer", "razorpay": "Razorpay"}
+GATEWAYS = ("stripe", "bank_transfer", "razorpay", "paypal")
+GATEWAY_LABELS = {"stripe": "card (Stripe)", "bank_transfer": "bank transfer", "razorpay": "Razorpay",
+                  "paypal": "PayPal"}
 
 
 @dataclass(frozen=True)
