@@ -152,4 +152,10 @@ def payout_fits(payout: Payout, line: StatementLine) -> bool:
 
 
 def batch_fits(batch: PayoutBatch, line: StatementLine) -> bool:
-    return batch.status == BATCH_PAID and batch.total_amount == line.amount and batch.currency == line.currency
+    """The batch was paid, and what the bank sent (its payouts marked paid: one that failed on its own was not
+    sent) is the line's amount."""
+    if batch.status != BATCH_PAID or batch.currency != line.currency:
+        return False
+    sent = db.session.scalar(select(func.coalesce(func.sum(Payout.amount), 0))
+                             .where(Payout.batch_id == batch.id, Payout.status == PAYOUT_PAID))
+    return int(sent or 0) == line.amount
