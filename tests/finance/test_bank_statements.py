@@ -178,7 +178,8 @@ def test_above_the_threshold_two_different_finance_users_confirm(scene, investor
 
 
 def test_an_amount_that_differs_from_the_deposit_is_never_proposed(investor, transfer, finance, upload, paid_payout):
-    a, b = transfer(investor, "250.00"), transfer(investor, "80.00")
+    a = transfer(investor, "250.00")
+    transfer(investor, "80.00")
     payout = paid_payout("100.00")
     data = fill("statement.camt053.xml", AMOUNT_A="249.00", REFERENCE_A=a.gateway_reference, AMOUNT_B="1.00",
                 AMOUNT_PAYOUT="99.00", PAYOUT_ID=payout.id)

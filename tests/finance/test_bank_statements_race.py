@@ -89,7 +89,7 @@ def test_the_same_file_uploaded_twice_at_once_is_imported_once(app, imported, fi
                                                 actor=db.session.get(User, users[i]))
 
     results = run_threads(app, 2, work)
-    assert all(isinstance(r, tuple) or isinstance(r, Conflict) for r in results), results
+    assert all(isinstance(r, (tuple, Conflict)) for r in results), results
     db.session.expire_all()
     assert db.session.scalar(select(func.count()).select_from(BankStatement)) == 2
     assert db.session.scalar(select(func.count()).select_from(StatementLine)) == 4
