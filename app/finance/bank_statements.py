@@ -197,6 +197,8 @@ def confirm(line: StatementLine, *, actor) -> str:
         payout = db.session.get(Payout, line.payout_id)
         if payout is None or not payout_fits(payout, line):
             raise Conflict("the payout is no longer paid with this amount and currency: reject the match")
+        if payout.user_id == actor.id:
+            raise Forbidden("nobody confirms their own payout")
         result = "reconciled"
     else:
         batch = db.session.get(PayoutBatch, line.batch_id)
