@@ -62,13 +62,15 @@ def _column(spec: str | None, header: list[str] | None, what: str) -> int | None
 def parse(data: bytes, mapping: CsvMapping, *, default_currency: str) -> ParsedStatement:
     text = _text(data)
     delimiter = "\t" if mapping.delimiter in ("\\t", "\t") else mapping.delimiter
+    if len(delimiter or "") != 1 or delimiter in "\r\n\"":
+        raise StatementRejected("the mapping's delimiter must be one character: fix the CSV mapping")
     try:
         rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True))
     except csv.Error as exc:
         raise StatementRejected(f"the file is not a readable CSV: {exc}") from None
-    header = rows[mapping.header_rows - 1] if mapping.header_rows else None
-    if mapping.header_rows and len(rows) < mapping.header_rows:
+    if len(rows) < mapping.header_rows:
         raise StatementRejected("the file is shorter than its header")
+    header = rows[mapping.header_rows - 1] if mapping.header_rows else None
     columns = {
         "date": _column(mapping.date_column, header, "date"),
         "amount": _column(mapping.amount_column, header, "amount"),

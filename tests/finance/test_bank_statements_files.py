@@ -167,3 +167,12 @@ def test_the_sample_csv_reads_with_credit_and_debit_columns(finance):
                                                         fmt="csv", mapping_id=mapping.id, actor=finance)
     lines = sorted(statement.lines, key=lambda line: line.line_index)
     assert [(line.direction, line.amount) for line in lines] == [("credit", 500), ("debit", 725)]
+
+
+def test_a_file_shorter_than_its_header_is_refused(finance, csv_mapping):
+    with unit_of_work():
+        csv_mapping.header_rows = 3
+    with pytest.raises(StatementRejected, match="shorter than its header"), unit_of_work():
+        bank_statements.import_statement(b"Date,Amount,Reference,Name\n2026-12-01,1.00,x,y\n", file_name="s.csv",
+                                         fmt="csv", mapping_id=csv_mapping.id, actor=finance)
+    _nothing_written()
