@@ -50,7 +50,8 @@ def scene(investor, transfer, paid_payout):
     return a, b, paid_payout("100.00")
 
 
-def test_camt053_statement_is_matched_and_a_confirmation_credits_the_wallet_once(scene, investor, finance, upload):
+def test_camt053_statement_is_matched_and_a_confirmation_credits_the_wallet_once(app, scene, investor, finance,
+                                                                                   upload):
     a, b, payout = scene
     statement, created = upload(camt(a, b, payout), finance)
     assert created and statement.format == "camt053" and statement.account == "GB33BUKB20201555555555"
@@ -75,6 +76,7 @@ def test_camt053_statement_is_matched_and_a_confirmation_credits_the_wallet_once
     assert wallet(investor) == before + 25_000  # a payout's reconciliation moves no money
     db.session.expire_all()
     assert [line.status for line in lines_of(statement)] == ["matched", "proposed", "matched", "unmatched"]
+    assert app.test_cli_runner().invoke(args=["ledger", "verify"]).exit_code == 0
     actions = set(db.session.scalars(select(AuditRecord.action)))
     assert {"statements.imported", "statements.match_confirmed", "deposits.approve"} <= actions
 
@@ -211,9 +213,11 @@ def test_other_staff_roles_are_refused(client, make_user, login, role, scene, fi
                  f"/admin/bank_statements/{statement.id}/file", "/admin/statement_lines/",
                  f"/admin/statement_lines/{line.id}", "/admin/statement_lines/export?fmt=csv", "/admin/csv_mappings/"):
         assert client.get(path).status_code == 403, path
+    token = csrf_from(client.get("/admin/").get_data(as_text=True))
     for path in ("/admin/bank_statements/upload", f"/admin/statement_lines/{line.id}/confirm",
-                 f"/admin/statement_lines/{line.id}/reject"):
-        assert client.post(path, data={"reason": "x"}).status_code in (400, 403), path
+                 f"/admin/statement_lines/{line.id}/reject", f"/admin/statement_lines/{line.id}/match",
+                 f"/admin/statement_lines/{line.id}/ignore", "/admin/csv_mappings/new/"):
+        assert client.post(path, data={"reason": "x", "csrf_token": token}).status_code == 403, path
     assert db.session.get(StatementLine, line.id).status == "proposed"
     assert db.session.get(Deposit, a.id).status == "pending"
 
@@ -222,13 +226,15 @@ def test_finance_uploads_confirms_and_exports_in_the_console_with_hostile_text_e
                                                                                        investor):
     a, b, payout = scene
     login(finance)
-    response = _upload_page(client, camt(a, b, payout))
+    response = _upload_page(client, camt(a, b, payout), name='<img src=x onerror="alert(1)">.xml')
     assert response.status_code == 302
     statement = db.session.scalar(select(BankStatement))
     page = client.get(response.headers["Location"]).get_data(as_text=True)
     assert "Statement imported: 4 new line(s)." in page
     assert '<script>alert("pwn")</script>' not in page and "&lt;script&gt;alert(" in page
     assert a.gateway_reference in page and "proposed" in page
+    listing = client.get("/admin/bank_statements/").get_data(as_text=True)
+    assert "<img src=x" not in listing and "&lt;img src=x" in listing
     again = _upload_page(client, camt(a, b, payout))
     assert "already imported" in client.get(again.headers["Location"]).get_data(as_text=True)
     one = lines_of(statement)[0]
