@@ -70,9 +70,19 @@ def test_finance_imports_a_statement_and_confirms_a_match(browser, live_server, 
     expect(page.get_by_test_id(f"status-{line_id}")).to_have_text("matched")
     shot(page, "3-confirmed")
 
+    page.click("nav >> text=Finance")
+    page.click("nav >> text=Statement lines")
+    expect(page.get_by_test_id("lines")).to_contain_text("savings top-up")
+    expect(page.get_by_test_id(f"status-{line_id}")).to_have_count(0)  # the queue shows what is still open
+    page.fill("input[name=q]", "HYPERLINK")
+    page.click("text=Search")
+    expect(page.get_by_test_id("lines").get_by_role("row")).to_have_count(2)  # the header and the one line
+    shot(page, "4-queue-searched")
+
+    page.goto(f"{live_server}/admin/statement_lines/{line_id}")
     page.click(f"text=deposit #{first.id}")
     expect(page.get_by_text("succeeded").first).to_be_visible()
-    shot(page, "4-deposit-completed")
+    shot(page, "5-deposit-completed")
 
     db.session.expire_all()
     assert db.session.get(Deposit, first.id).status == "succeeded"
