@@ -283,3 +283,16 @@ def test_csv_mappings_are_reference_data_checked_and_audited(client, login, fina
     assert db.session.scalar(select(CsvMapping.bank_name)) == "Acme Bank"
     assert db.session.scalar(select(func.count()).select_from(AuditRecord)
                              .where(AuditRecord.action == "statements.csv_mapping_saved")) == 1
+
+
+def test_a_deposit_approved_by_hand_meanwhile_is_reconciled_without_a_second_credit(scene, investor, finance,
+                                                                                    finance2, upload):
+    a, b, payout = scene
+    statement, _ = upload(camt(a, b, payout), finance)
+    from app.payments import services as payments
+
+    act(payments.approve_bank_transfer, db.session.get(Deposit, a.id), actor=finance2)  # from Money → Deposits
+    credited = wallet(investor)
+    assert act(bank_statements.confirm, lines_of(statement)[0], actor=finance) == "reconciled"
+    assert wallet(investor) == credited
+    assert lines_of(statement)[0].status == "matched"
