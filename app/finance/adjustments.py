@@ -216,23 +216,23 @@ def approve(a: BalanceAdjustment, *, actor, comment: str | None = None) -> Balan
     before = _snapshot(a)
     wallet = ledger.user_account(a.user_id, USER_WALLET)
     signed = a.amount if a.direction == CREDIT else -a.amount
+    # the claim: a replay, a double click or a concurrent approval stops here (on PostgreSQL the row stays locked
+    # until the unit of work ends, so a concurrent approver waits, then finds it approved)
+    _move(a, APPROVED, extra_where=(BalanceAdjustment.proposed_by_id != actor.id, BalanceAdjustment.user_id != actor.id),
+          decided_by_id=actor.id, decided_at=utcnow(), decision_reason=comment)
     try:
-        with db.session.begin_nested():  # a refused debit leaves the claim undone: the proposal stays proposed
-            _move(a, APPROVED, extra_where=(BalanceAdjustment.proposed_by_id != actor.id,
-                                            BalanceAdjustment.user_id != actor.id),
-                  decided_by_id=actor.id, decided_at=utcnow(), decision_reason=comment)
-            entry = ledger.post([(wallet, signed), (ledger.platform_account(ADJUSTMENTS), -signed)],
-                                key=f"adjustment-{a.id}", kind=ENTRY_KIND, actor_id=actor.id,
-                                memo=investor_memo(a.direction, a.note))
-            a.entry_id = entry.id
-            db.session.flush()
+        entry = ledger.post([(wallet, signed), (ledger.platform_account(ADJUSTMENTS), -signed)],
+                            key=f"adjustment-{a.id}", kind=ENTRY_KIND, actor_id=actor.id,
+                            memo=investor_memo(a.direction, a.note))
     except InsufficientFunds:
-        db.session.refresh(a)
+        # the caller's unit of work rolls back (the claim with it): the proposal stays proposed
         held = ledger.user_account(a.user_id, USER_WALLET)
         raise InsufficientFunds(
             f"the wallet holds {Money(held.balance, held.currency).display()}: a debit of "
             f"{Money(a.amount, a.currency).display()} would take it below zero; the adjustment stays proposed"
         ) from None
+    a.entry_id = entry.id
+    db.session.flush()
     audit.record("adjustments.approved", actor=actor, target=a, before=before, after=_snapshot(a),
                  reason=comment or a.reason)
     shown = Money(a.amount, a.currency).display()
