@@ -63,6 +63,8 @@ def test_propose_then_approve_by_another(app, client, login, investor, finance, 
     client.post(f"/admin/adjustments/{a.id}/approve", data={"csrf_token": csrf_from(details)})
     db.session.expire_all()
     assert db.session.get(BalanceAdjustment, a.id).status == "proposed" and entries() == 0
+    refused = db.session.scalar(select(AuditRecord).where(AuditRecord.action == "adjustments.refused"))
+    assert refused.actor_id == finance.id and "second person" in refused.after["refusal"]
 
     checker = app.test_client()
     login(finance2, http=checker)

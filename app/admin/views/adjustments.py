@@ -12,7 +12,7 @@ from markupsafe import Markup
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
-from app.admin.base import SecureModelView, describe, requires, run_action
+from app.admin.base import SecureModelView, describe, requires
 from app.admin.time_filters import time_filters
 from app.admin.views.investment_filters import LiveFilterOptions
 from app.auth.forms import SimpleForm
@@ -21,7 +21,7 @@ from app.core import audit
 from app.core.audit import AuditRecord
 from app.core.csvfile import export_response
 from app.core.db import unit_of_work
-from app.core.errors import DomainError, ValidationError
+from app.core.errors import DomainError, Forbidden, ValidationError
 from app.core.money import Money, MoneyError
 from app.core.uploads import UploadRejected
 from app.extensions import db
@@ -241,7 +241,24 @@ class AdjustmentView(LiveFilterOptions, SecureModelView):
         return a
 
     def _run(self, a: BalanceAdjustment, func, message):
-        return run_action(func, message, url_for(".details_view", id=a.id))
+        """run_action; a four-eyes refusal (one's own proposal or wallet) is audited in a unit of work of its own,
+        since the refused one rolls back."""
+        back = url_for(".details_view", id=a.id)
+        try:
+            with unit_of_work():
+                result = func()
+        except Forbidden as exc:
+            with unit_of_work():
+                audit.record("adjustments.refused", actor=current_user._get_current_object(), target=a,
+                             after={"attempted": request.endpoint, "refusal": exc.message},
+                             reason=request.form.get("reason") or request.form.get("comment"))
+            flash(describe(exc), "error")
+            return redirect(back)
+        except DomainError as exc:
+            flash(describe(exc), "error")
+            return redirect(back)
+        flash(message(result) if callable(message) else message, "success")
+        return redirect(back)
 
     @expose("/<int:adjustment_id>/approve", methods=["POST"])
     @requires("adjustments.approve")
