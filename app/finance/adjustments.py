@@ -13,8 +13,7 @@
 The investor is told of an approved adjustment (`wallet_adjusted`: amount and the note, never the reason); finance
 hears of a proposal waiting for approval, the proposer of the decision. Every step is audited
 (`adjustments.proposed`, `.approved`, `.rejected`, `.cancelled`, `.attachment_viewed`, `.export`; a refused
-  self-approval or own-wallet attempt in the console: `.refused`). Services flush
-and never commit.
+self-approval or own-wallet attempt in the console: `.refused`). Services flush and never commit.
 """
 from __future__ import annotations
 
