@@ -213,6 +213,8 @@ def approve(a: BalanceAdjustment, *, actor, comment: str | None = None) -> Balan
     if a.status != PROPOSED:
         raise IllegalTransition(f"adjustment #{a.id} is {a.status}: it cannot be approved")
     comment = _text(comment, "comment", REASON_MAX, required=False, one_line=False) or None
+    if db.session.get_one(User, a.user_id).is_staff:  # given a staff role since the proposal
+        raise ValidationError("adjustments are made to investors' wallets, not staff accounts: reject it")
     before = _snapshot(a)
     wallet = ledger.user_account(a.user_id, USER_WALLET)
     signed = a.amount if a.direction == CREDIT else -a.amount

@@ -5,6 +5,7 @@ import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 
+from app.auth.models import Role, User
 from app.core.audit import AuditRecord
 from app.core.db import unit_of_work
 from app.core.errors import (
@@ -172,6 +173,19 @@ def test_nobody_approves_an_adjustment_of_their_own_wallet(make_user, finance, f
     assert a.status == "proposed" and entries() == 0
 
 
+def test_a_wallet_whose_owner_became_staff_is_not_adjusted(make_user, finance, finance2):
+    target = make_user()
+    support = make_user(role="support")
+    a = _propose(target, finance)
+    with unit_of_work():
+        db.session.get_one(User, target.id).roles.append(db.session.scalar(select(Role).where(Role.name == "support")))
+    assert support.is_staff
+    with pytest.raises(ValidationError, match="staff"), unit_of_work():
+        adjustments.approve(a, actor=finance2)
+    db.session.refresh(a)
+    assert a.status == "proposed" and entries() == 0
+
+
 def test_a_debit_below_zero_is_refused_at_proposal_and_at_approval(investor, finance, finance2, make_property):
     with pytest.raises(InsufficientFunds, match="below zero"), unit_of_work():
         adjustments.propose(investor.email, direction="debit", amount="1000.01", reason="x", attachment=PDF,
@@ -315,8 +329,6 @@ def test_concurrent_approvals_post_once(app, investor, finance, make_user, postg
     adjustment_id, ids = a.id, [c.id for c in checkers]
 
     def approve(i):
-        from app.auth.models import User  # each thread reads its own rows
-
         return adjustments.approve(db.session.get(BalanceAdjustment, adjustment_id),
                                    actor=db.session.get(User, ids[i])).entry_id
 
@@ -336,8 +348,6 @@ def test_concurrent_debits_never_overdraw(app, investor, finance, finance2, post
     ids = [first.id, second.id]
 
     def approve(i):
-        from app.auth.models import User
-
         return adjustments.approve(db.session.get(BalanceAdjustment, ids[i]),
                                    actor=db.session.get(User, finance2.id)).status
 
