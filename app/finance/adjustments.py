@@ -53,6 +53,7 @@ from app.finance.adjustment_models import (
 )
 from app.ledger import services as ledger
 from app.ledger.models import ADJUSTMENTS, USER_WALLET
+from app.notifications import template_rules
 from app.notifications.services import notify, recipients_for
 
 __all__ = [
@@ -171,6 +172,9 @@ def propose(user_ref, *, direction: str, amount, reason: str, note: str = "", at
     minor = parse_amount(amount, wallet.currency)
     reason = _text(reason, "reason", REASON_MAX, required=True, one_line=False)
     note = _text(note, "note", NOTE_MAX, required=False, one_line=True)
+    if template_rules.foreign_urls(subject=None, body=note, html=None) or template_rules.ACTIVE_SCHEME.search(note):
+        raise ValidationError("the note the investor reads may not link elsewhere than this site",
+                              {"note": ["No links to other sites: plain words only."]})
     if direction == DEBIT and minor > wallet.balance:
         raise InsufficientFunds(
             f"the wallet holds {Money(wallet.balance, wallet.currency).display()}: a debit of "

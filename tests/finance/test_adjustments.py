@@ -230,7 +230,9 @@ def test_bad_amounts_are_refused(investor, finance):
 
 
 def test_bad_fields_are_refused(investor, finance):
-    for field, value in (("direction", "refund"), ("reason", "  "), ("note", "x" * 201), ("note", "line\x00null")):
+    for field, value in (("direction", "refund"), ("reason", "  "), ("note", "x" * 201), ("note", "line\x00null"),
+                         ("note", "Confirm at https://evil.example/login"), ("note", "see www.evil.example"),
+                         ("note", "javascript:alert(1)")):
         _refused(ValidationError, field, user_ref=investor.email, actor=finance, **{field: value})
     assert rows() == 0
 
