@@ -10,6 +10,7 @@ from app.auth.models import (  # noqa: F401
     UserSession,
 )
 from app.core.audit import AuditRecord  # noqa: F401
+from app.finance.adjustment_models import BalanceAdjustment  # noqa: F401
 from app.finance.bank_models import BankStatement, CsvMapping, StatementLine  # noqa: F401
 from app.investing.models import (  # noqa: F401
     DeclaredDistribution,

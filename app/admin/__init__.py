@@ -7,6 +7,7 @@ from flask_admin.theme import Bootstrap4Theme
 
 from app.admin.dashboard import DashboardView
 from app.admin.views import (
+    adjustments,
     alerts,
     audit,
     bank_statements,
@@ -38,6 +39,7 @@ def init_admin(app: Flask) -> Admin:
         csp_nonce_generator=csp_nonce,  # Flask-Admin's own <script> and <link> tags carry the request's nonce
     )
     for module in (users, staff_requests, kyc, properties, investments, declared, distributions, funding, payments,
-                   payouts, market, bank_statements, settings, ledger, notifications, ops_jobs, audit, alerts):
+                   payouts, market, bank_statements, adjustments, settings, ledger, notifications, ops_jobs, audit,
+                   alerts):
         module.register(admin)
     return admin

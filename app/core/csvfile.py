@@ -92,7 +92,7 @@ def _xlsx_value(value: Any) -> Decimal | int | float | str:
 
 def xlsx_bytes(header: Sequence[Any] | None, rows: Iterable[Sequence[Any]], *, sheet: str = "Export") -> bytes:
     """The workbook as bytes, one sheet; XlsxWriter's constant-memory mode writes row by row."""
-    import xlsxwriter
+    import xlsxwriter  # only exports need it: a web process that never exports never loads it
 
     out = io.BytesIO()
     workbook = xlsxwriter.Workbook(out, {"constant_memory": True, "in_memory": False,

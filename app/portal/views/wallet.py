@@ -22,7 +22,7 @@ KIND_LABELS = {
     "installment": "Installments", "investment_refund": "Investment refunds", "returns": "Returns",
     "return": "Returns", "distribution": "Distributions", "hold": "Money held (withdrawals, offers)",
     "hold_release": "Held money released", "hold_settle": "Held money paid out", "payout_fee": "Withdrawal fees",
-    "reversal": "Corrections", "market_trade": "Market trades", "market_offer_settle": "Market offers paid",
+    "reversal": "Corrections", "adjustment": "Balance corrections", "market_trade": "Market trades", "market_offer_settle": "Market offers paid",
 }
 STATEMENT_HEADER = ("Date (UTC)", "Entry", "Type", "Description", "Account", "Money in", "Money out", "Balance after",
                     "Currency")
