@@ -44,6 +44,7 @@ from app.ledger import services as ledger
 from app.ledger.models import GATEWAY_CLEARING, RECEIVABLES, USER_WALLET, Account, Hold, JournalEntry
 from app.notifications import services as notifications
 from app.payments import timeline
+from app.payments.gateways.registry import get_gateway
 from app.payments.models import (
     DEPOSIT_SUCCEEDED,
     DISPUTE_LOST,
@@ -59,8 +60,8 @@ from app.payments.models import (
 OUTCOMES = (DISPUTE_WON, DISPUTE_LOST)
 NOTE_MAX = 4000
 
-__all__ = ["OUTCOMES", "add_note", "close_dispute", "dispute_for", "open_dispute", "sync_stripe_dispute",
-           "update_dispute"]
+__all__ = ["OUTCOMES", "add_note", "close_dispute", "dispute_for", "is_dispute_event", "open_dispute",
+           "sync_stripe_dispute", "update_dispute"]
 
 
 # finding and creating ------------------------------------------------------------------------------------------------
@@ -305,5 +306,40 @@ def add_note(dispute: Dispute, *, actor, body: str | None) -> DisputeNote:
     return note
 
 
-def sync_stripe_dispute(dispute_id: str, *, event_type: str) -> Dispute | None:  # filled in with the Stripe part
-    raise NotImplementedError
+# gateway events ------------------------------------------------------------------------------------------------------
+# a gateway's own dispute status -> the outcome it means (other statuses: still open)
+STRIPE_OUTCOMES = {"won": DISPUTE_WON, "warning_closed": DISPUTE_WON, "prevented": DISPUTE_WON,
+                   "lost": DISPUTE_LOST}
+DISPUTE_EVENTS = {"stripe": "charge.dispute."}
+
+
+def is_dispute_event(provider: str, event_type: str) -> bool:
+    prefix = DISPUTE_EVENTS.get(provider)
+    return prefix is not None and event_type.startswith(prefix)
+
+
+def _deposit_for_charge(provider: str, charge_reference: str | None) -> Deposit | None:
+    if not charge_reference:
+        return None
+    return db.session.scalar(select(Deposit).where(Deposit.gateway == provider,
+                                                   Deposit.charge_reference == charge_reference).with_for_update())
+
+
+def sync_stripe_dispute(external_id: str, *, event_type: str) -> Dispute:
+    """A Stripe `charge.dispute.*` event (created, updated, closed, funds_withdrawn, funds_reinstated): whatever the
+    event says, the dispute is read again from Stripe and the record brought in step with it (opened, booked,
+    closed) once. The deposit is the one whose payment intent the dispute names; none -> recorded for finance,
+    nothing moves."""
+    found = get_gateway("stripe").fetch_dispute(external_id)
+    deposit = _deposit_for_charge("stripe", found.charge_reference)
+    outcome = STRIPE_OUTCOMES.get(found.status)
+    if deposit is not None:
+        timeline.log(deposit, "dispute_event", {"type": event_type, "dispute": external_id,
+                                                "status": found.status})
+    if outcome is None:
+        return open_dispute(provider="stripe", external_id=found.external_id, deposit=deposit, amount=found.amount,
+                            currency=found.currency or ledger.platform_currency(), reason=found.reason,
+                            provider_status=found.status, evidence_due_at=found.evidence_due_at)
+    return close_dispute(provider="stripe", external_id=found.external_id, outcome=outcome, deposit=deposit,
+                         amount=found.amount, currency=found.currency or None, reason=found.reason,
+                         provider_status=found.status)
