@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import and_, case, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from app.core import audit
@@ -41,7 +41,17 @@ from app.core.money import Money
 from app.core.states import transition
 from app.extensions import db
 from app.ledger import services as ledger
-from app.ledger.models import GATEWAY_CLEARING, RECEIVABLES, USER_WALLET, Account, Hold, JournalEntry
+from app.ledger.models import (
+    GATEWAY_CLEARING,
+    HOLD_PENDING,
+    HOLD_RELEASED,
+    HOLD_SETTLED,
+    RECEIVABLES,
+    USER_WALLET,
+    Account,
+    Hold,
+    JournalEntry,
+)
 from app.notifications import services as notifications
 from app.payments import timeline
 from app.payments.gateways.registry import get_gateway
@@ -60,8 +70,8 @@ from app.payments.models import (
 OUTCOMES = (DISPUTE_WON, DISPUTE_LOST)
 NOTE_MAX = 4000
 
-__all__ = ["OUTCOMES", "add_note", "close_dispute", "dispute_for", "is_dispute_event", "open_dispute",
-           "sync_stripe_dispute", "update_dispute"]
+__all__ = ["OUTCOMES", "add_note", "close_dispute", "dispute_for", "disputes_match_the_ledger", "is_dispute_event",
+           "open_dispute", "sync_stripe_dispute", "update_dispute"]
 
 
 # finding and creating ------------------------------------------------------------------------------------------------
@@ -343,3 +353,32 @@ def sync_stripe_dispute(external_id: str, *, event_type: str) -> Dispute:
     return close_dispute(provider="stripe", external_id=found.external_id, outcome=outcome, deposit=deposit,
                          amount=found.amount, currency=found.currency or None, reason=found.reason,
                          provider_status=found.status)
+
+
+# `flask ledger verify` -----------------------------------------------------------------------------------------------
+@ledger.register_check
+def disputes_match_the_ledger() -> list[str]:
+    """Each dispute's held part is its hold's amount, pending while open, released once won and settled once lost;
+    its receivable part is its Receivable's, reversed once won and only then; nothing is held or owed before it is
+    booked."""
+    expected = case({DISPUTE_OPEN: HOLD_PENDING, DISPUTE_WON: HOLD_RELEASED}, value=Dispute.status,
+                    else_=HOLD_SETTLED)
+    rows = db.session.execute(
+        select(Dispute.id, Dispute.status, Dispute.held, Dispute.receivable, Hold.status, Hold.amount,
+               Receivable.amount, Dispute.reversal_entry_id, Dispute.booked_at)
+        .outerjoin(Hold, Hold.id == Dispute.hold_id).outerjoin(Receivable, Receivable.id == Dispute.receivable_id)
+        .where(or_(
+            and_(Dispute.held > 0, or_(Hold.id.is_(None), Hold.amount != Dispute.held, Hold.status != expected,
+                                       Hold.user_id != Dispute.user_id)),
+            and_(Dispute.held == 0, Dispute.hold_id.is_not(None)),
+            and_(Dispute.receivable > 0, or_(Receivable.id.is_(None), Receivable.amount != Dispute.receivable,
+                                             Receivable.user_id != Dispute.user_id)),
+            and_(Dispute.receivable == 0, Dispute.receivable_id.is_not(None)),
+            and_(Dispute.receivable > 0, Dispute.status == DISPUTE_WON, Dispute.reversal_entry_id.is_(None)),
+            and_(Dispute.status != DISPUTE_WON, Dispute.reversal_entry_id.is_not(None)),
+            and_(Dispute.booked_at.is_(None), or_(Dispute.held > 0, Dispute.receivable > 0)),
+        )).order_by(Dispute.id)).all()
+    return [f"dispute #{did} ({status}, held {held}, receivable {owed}) does not match the ledger: hold "
+            f"{hold_status or 'none'} of {hold_amount or 0}, receivable of {receivable or 0}, "
+            f"reversal {reversal or 'none'}, booked {'yes' if booked else 'no'}"
+            for did, status, held, owed, hold_status, hold_amount, receivable, reversal, booked in rows]
