@@ -36,7 +36,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from app.core import audit
 from app.core.db import utcnow
-from app.core.errors import ValidationError
+from app.core.errors import Forbidden, ValidationError
 from app.core.money import Money
 from app.core.states import transition
 from app.extensions import db
@@ -179,6 +179,7 @@ def _book(dispute: Dispute, *, actor_id: int | None) -> None:
         _attention(dispute, f"Disputed in {dispute.currency} but deposit #{deposit.id} is in {deposit.currency}: "
                             f"nothing was held.")
         return
+    dispute.attention_reason, dispute.attention_at = None, None  # an earlier refusal to book no longer holds
     left = deposit.amount + deposit.fee - deposit.refunded_amount
     disputed = min(dispute.amount, left)
     if dispute.amount > left:
@@ -302,6 +303,8 @@ def close_dispute(*, provider: str, external_id: str, outcome: str, actor_id: in
 
 # finance's notes -----------------------------------------------------------------------------------------------------
 def add_note(dispute: Dispute, *, actor, body: str | None) -> DisputeNote:
+    if dispute.user_id is not None and dispute.user_id == actor.id:
+        raise Forbidden("nobody acts on a dispute of their own money")
     text = (body or "").strip()
     if not text:
         raise ValidationError("write the note", {"body": ["Required."]})
