@@ -105,8 +105,10 @@ def _insert_once(provider: str, external_id: str, *, deposit: Deposit | None, am
 
 
 def _check(provider: str, external_id: str, amount: int, currency: str | None) -> None:
-    if not provider or not external_id:
+    if not provider or not external_id or not isinstance(provider, str) or not isinstance(external_id, str):
         raise ValidationError("a dispute needs its provider and its id")
+    if len(provider) > 30 or len(external_id) > 200:
+        raise ValidationError("a dispute's provider or id is too long")
     if isinstance(amount, bool) or not isinstance(amount, int) or amount < 0:
         raise ValidationError("a disputed amount is a whole number of minor units, not negative")
     if currency is not None and (not isinstance(currency, str) or len(currency) != 3):
@@ -127,6 +129,7 @@ def open_dispute(*, provider: str, external_id: str, deposit: Deposit | None, am
         raise RuntimeError(f"{provider} dispute {external_id} vanished")
     if not created:
         _refresh_details(dispute, provider_status=provider_status, evidence_due_at=evidence_due_at, reason=reason)
+        _attach(dispute, deposit, actor_id=actor_id)
         if dispute.status == DISPUTE_OPEN:
             _book(dispute, actor_id=actor_id)  # a deposit credited since the dispute opened
         return dispute
@@ -138,6 +141,20 @@ def open_dispute(*, provider: str, external_id: str, deposit: Deposit | None, am
     _book(dispute, actor_id=actor_id)
     _alert_finance(dispute)
     return dispute
+
+
+def _attach(dispute: Dispute, deposit: Deposit | None, *, actor_id: int | None) -> None:
+    """A dispute first recorded without its deposit (its payment not known yet) gets it when a later event names
+    it; a dispute is never moved from one deposit to another."""
+    if deposit is None or dispute.deposit_id is not None:
+        return
+    dispute.deposit_id, dispute.user_id = deposit.id, deposit.user_id
+    db.session.flush()
+    db.session.refresh(dispute, ["deposit"])
+    timeline.log(deposit, "dispute_opened", {"dispute": dispute.id, "provider": dispute.provider,
+                                             "external_id": dispute.external_id, "amount": dispute.amount,
+                                             "currency": dispute.currency, "reason": dispute.reason,
+                                             "found_later": True}, actor_id=actor_id)
 
 
 def _refresh_details(dispute: Dispute, *, provider_status: str | None, evidence_due_at: datetime | None,
@@ -265,6 +282,7 @@ def close_dispute(*, provider: str, external_id: str, outcome: str, actor_id: in
                                reason=reason, actor_id=actor_id, provider_status=provider_status)
     else:
         _refresh_details(dispute, provider_status=provider_status, evidence_due_at=None, reason=reason)
+        _attach(dispute, deposit, actor_id=actor_id)
     if dispute.status == outcome:
         return dispute  # the same close again
     if dispute.status != DISPUTE_OPEN:
