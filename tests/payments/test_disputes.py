@@ -4,7 +4,7 @@ and the order. The ledger verifies after each test (tests/conftest.py)."""
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from app.core.db import unit_of_work
 from app.core.errors import Forbidden, IllegalTransition, ValidationError
@@ -166,3 +166,16 @@ def test_bad_input_is_refused_and_nothing_written(investor, bad):
     with pytest.raises(ValidationError), unit_of_work():
         disputes.close_dispute(provider="stripe", external_id="du_bad", outcome="maybe")
     assert db.session.scalar(select(func.count(Dispute.id))) == 0
+
+
+def test_verify_checks_each_dispute_against_the_ledger(investor):
+    deposit = card_deposit(investor)
+    dispute_id = open_it(deposit)
+    assert ledger.verify().ok
+    db.session.execute(update(Dispute).where(Dispute.id == dispute_id).values(held=9_000))
+    assert any(f"dispute #{dispute_id}" in v for v in disputes.disputes_match_the_ledger())
+    db.session.rollback()
+    db.session.execute(update(Dispute).where(Dispute.id == dispute_id).values(status="won"))
+    assert any("pending" in v for v in disputes.disputes_match_the_ledger())
+    db.session.rollback()
+    assert disputes.disputes_match_the_ledger() == []
