@@ -234,10 +234,11 @@ def _book(dispute: Dispute, *, actor_id: int | None) -> None:
         timeline.flag(deposit, f"{dispute.provider} dispute {dispute.external_id}: "
                                f"{Money(owed, deposit.currency).amount_str()} was no longer in the wallet and is owed "
                                f"by the investor.")
-    timeline.tell_investor(deposit, "dispute_opened", dispute_id=dispute.id,
-                           disputed=Money(disputed, deposit.currency).display(),
-                           held=Money(held, deposit.currency).display(),
-                           owed=Money(owed, deposit.currency).display() if owed else None)
+    if disputed:
+        timeline.tell_investor(deposit, "dispute_opened", dispute_id=dispute.id,
+                               disputed=Money(disputed, deposit.currency).display(),
+                               held=Money(held, deposit.currency).display(),
+                               owed=Money(owed, deposit.currency).display() if owed else None)
 
 
 def _locked_wallet(user_id: int) -> Account:
@@ -311,7 +312,7 @@ def close_dispute(*, provider: str, external_id: str, outcome: str, actor_id: in
     if deposit is not None:
         timeline.log(deposit, f"dispute_{outcome}", {"dispute": dispute.id, "held": dispute.held,
                                                      "receivable": dispute.receivable}, actor_id=actor_id)
-        if dispute.booked_at is not None:
+        if dispute.booked_at is not None and dispute.held + dispute.receivable:
             timeline.tell_investor(deposit, f"dispute_{outcome}", dispute_id=dispute.id,
                                    held=Money(dispute.held, dispute.currency).display(),
                                    owed=Money(dispute.receivable, dispute.currency).display()
