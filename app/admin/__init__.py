@@ -12,6 +12,7 @@ from app.admin.views import (
     audit,
     bank_statements,
     declared,
+    disputes,
     distributions,
     funding,
     investments,
@@ -39,7 +40,7 @@ def init_admin(app: Flask) -> Admin:
         csp_nonce_generator=csp_nonce,  # Flask-Admin's own <script> and <link> tags carry the request's nonce
     )
     for module in (users, staff_requests, kyc, properties, investments, declared, distributions, funding, payments,
-                   payouts, market, bank_statements, adjustments, settings, ledger, notifications, ops_jobs, audit,
-                   alerts):
+                   disputes, payouts, market, bank_statements, adjustments, settings, ledger, notifications,
+                   ops_jobs, audit, alerts):
         module.register(admin)
     return admin

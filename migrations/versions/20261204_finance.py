@@ -2,14 +2,14 @@
 adjustments, ...), which each start from the market's revision
 
 Revision ID: 20261204_finance
-Revises: 20261204_bank_statements, 20261204_adjustments
+Revises: 20261204_bank_statements, 20261204_adjustments, 20261204_disputes
 Create Date: 2026-12-04 00:00:00
 
 """
 
 # revision identifiers, used by Alembic.
 revision = '20261204_finance'
-down_revision = ('20261204_bank_statements', '20261204_adjustments')
+down_revision = ('20261204_bank_statements', '20261204_adjustments', '20261204_disputes')
 branch_labels = None
 depends_on = None
 
