@@ -154,6 +154,10 @@ class Withdrawable:
     def __init__(self, now: Money, later: list[tuple[date, Money]], held: Money):
         self.now, self.later, self.held = now, later, held
 
+    @property
+    def hold_days(self) -> int:
+        return hold_days()
+
     def __iter__(self):  # (now, later), as a pair
         return iter((self.now, self.later))
 
@@ -167,7 +171,7 @@ class Withdrawable:
             text += "; " + ", ".join(parts)
             if len(self.later) > MAX_DATES_SAID:
                 text += " and the rest later"
-            text += f" (card deposits are held for {hold_days()} days)"
+            text += f" (card deposits are held for {self.hold_days} days)"
         return text
 
 
