@@ -65,7 +65,7 @@ def payout_count() -> int:
 
 
 def test_the_card_gateways_are_named_once():
-    assert card_funds.CARD_GATEWAYS == {"stripe", "razorpay", "paypal"}
+    assert {"stripe", "razorpay", "paypal"} == card_funds.CARD_GATEWAYS
     assert not card_funds.is_card("bank_transfer")
 
 
@@ -118,7 +118,7 @@ def test_the_fee_counts_against_what_can_be_withdrawn(investor, method, fund):
     fund(investor, "100.00")
     card_deposit(investor, "500.00")
     # the default fee is 0.50 % + 1.00: 100.00 asked costs 101.50 from the wallet
-    with pytest.raises(InsufficientFunds, match="You can withdraw USD 100.00 now"), unit_of_work():
+    with pytest.raises(InsufficientFunds, match=r"You can withdraw USD 100\.00 now"), unit_of_work():
         payouts.request_payout(investor, usd("100.00"), method.id)
     with unit_of_work():
         payout = payouts.request_payout(investor, usd("98.00"), method.id)
