@@ -21,6 +21,7 @@ from app.payouts.models import Payout
 from app.settings import services as money_settings
 from app.settings.models import SettingChange
 from tests.concurrency import run_threads
+from tests.payments.card_support import card_deposit, move_clock
 from tests.payouts.helpers import balances
 from tests.support import csrf_from
 
@@ -37,22 +38,10 @@ def usd(text: str) -> Money:
     return Money.parse(text, USD)
 
 
-def card_deposit(user, amount: str, gateway: str = "stripe"):
-    with unit_of_work():
-        deposit = payments.create_deposit(user.id, usd(amount), gateway, reference=f"ref-{gateway}-{amount}")
-        payments.complete_deposit(deposit)
-    return deposit
-
-
 def later(user) -> tuple[int, list[tuple[str, int]]]:
     db.session.expire_all()
     room = card_funds.withdrawable(user.id)
     return room.now.minor, [(day.isoformat(), amount.minor) for day, amount in room.later]
-
-
-def move_clock(monkeypatch, days: float) -> None:
-    moved = utcnow() + timedelta(days=days)
-    monkeypatch.setattr(card_funds, "utcnow", lambda: moved)
 
 
 def lock_of(deposit) -> CardFundLock:
