@@ -228,3 +228,18 @@ def test_two_payouts_at_once_cannot_together_exceed_what_is_withdrawable(app, in
     assert [type(r) for r in results if not isinstance(r, Payout)] == [InsufficientFunds]
     assert balances(investor) == (110_000, 20_000)
     assert later(investor)[0] == 10_000
+
+
+def test_deposits_credited_by_the_drainers_batch_are_held_once(app, stripe_config, investor, make_user):
+    from app.payments import tasks
+    from tests.payments.test_webhook_inbox import event_for, paid_deposits, store_unannounced
+
+    other = make_user()
+    deposits = paid_deposits(stripe_config, investor, 2) + paid_deposits(stripe_config, other, 1)
+    store_unannounced([event_for(d, n) for n in range(2) for d in deposits])  # each event twice
+    assert tasks.drain() == {"processed": 6, "more": False}
+    db.session.expire_all()
+    locks = db.session.scalars(select(CardFundLock).order_by(CardFundLock.deposit_id)).all()
+    assert [(lock.deposit_id, lock.user_id, lock.remaining) for lock in locks] == [
+        (deposits[0].id, investor.id, 10_000), (deposits[1].id, investor.id, 10_000), (deposits[2].id, other.id, 10_000)]
+    assert later(investor)[0] == 0 and later(other)[0] == 0
