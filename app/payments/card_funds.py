@@ -54,7 +54,7 @@ def lock_deposit(deposit: Deposit, *, now: datetime | None = None) -> CardFundLo
         return None
     now = now or utcnow()
     lock = CardFundLock(user_id=deposit.user_id, deposit_id=deposit.id, amount=deposit.amount,
-                        remaining=deposit.amount, currency=deposit.currency,
+                        remaining=deposit.amount, invested=0, currency=deposit.currency,
                         releases_at=now + timedelta(days=hold_days()), created_at=now)
     db.session.add(lock)
     return lock
@@ -81,7 +81,8 @@ def consume(user_id: int, amount: int, *, now: datetime | None = None) -> int:
         take = min(left, remaining)
         moved = cast("CursorResult[Any]", db.session.execute(
             update(CardFundLock).where(CardFundLock.id == lock_id, CardFundLock.remaining >= take)
-            .values(remaining=CardFundLock.remaining - take).execution_options(synchronize_session=False))).rowcount
+            .values(remaining=CardFundLock.remaining - take, invested=CardFundLock.invested + take)
+            .execution_options(synchronize_session=False))).rowcount
         if moved != 1:
             raise Conflict("your card deposits changed meanwhile: please try again")
         left -= take
@@ -98,15 +99,19 @@ def relock(user_id: int, amount: int, *, now: datetime | None = None) -> int:
     if amount <= 0:
         return 0
     now = now or utcnow()
-    rows = db.session.execute(select(CardFundLock.id, CardFundLock.amount - CardFundLock.remaining)
-                              .where(*_unreleased(user_id, now), CardFundLock.remaining < CardFundLock.amount)
+    rows = db.session.execute(select(CardFundLock.id, CardFundLock.invested)
+                              .where(*_unreleased(user_id, now), CardFundLock.invested > 0)
                               .order_by(CardFundLock.releases_at, CardFundLock.id)).all()
     left = amount
-    for lock_id, room in rows:
-        put = min(left, room)
-        db.session.execute(update(CardFundLock)
-                           .where(CardFundLock.id == lock_id, CardFundLock.remaining + put <= CardFundLock.amount)
-                           .values(remaining=CardFundLock.remaining + put).execution_options(synchronize_session=False))
+    for lock_id, invested in rows:
+        put = min(left, invested)
+        moved = cast("CursorResult[Any]", db.session.execute(
+            update(CardFundLock).where(CardFundLock.id == lock_id, CardFundLock.invested >= put,
+                                       CardFundLock.remaining + put <= CardFundLock.amount)
+            .values(remaining=CardFundLock.remaining + put, invested=CardFundLock.invested - put)
+            .execution_options(synchronize_session=False))).rowcount
+        if moved != 1:
+            continue  # taken back meanwhile (refunded): nothing to refill there
         left -= put
         if not left:
             break

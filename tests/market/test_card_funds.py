@@ -94,3 +94,5 @@ def test_proceeds_of_a_holding_bought_with_held_card_money_stay_inside_the_hold(
     net = wallet(seller)
     assert net == 99_000  # 1,000.00 less the seller's 1 % fee
     assert card_funds.held_minor(seller.id) == net and _withdrawable(seller) == 0
+    [lock] = card_funds.locks_of(seller.id)
+    assert (lock.remaining, lock.invested) == (net, 200_000 - net)

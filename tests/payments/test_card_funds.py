@@ -152,9 +152,12 @@ def test_a_refund_takes_the_money_that_left_out_of_the_hold(investor, fund, make
     assert lock_of(deposit).remaining == 5_000
     with unit_of_work():  # the rest refunded: more than is left in the lock, which stops at zero
         payments.apply_refund(db.session.get(type(deposit), deposit.id), 30_000)
-    assert lock_of(deposit).remaining == 0
+    assert (lock_of(deposit).remaining, lock_of(deposit).invested) == (0, 15_000)
+    with unit_of_work():  # proceeds from the holding refill only what was invested, never the refunded part
+        assert card_funds.relock(investor.id, 100_000) == 15_000
+    assert lock_of(deposit).remaining == 15_000
     with unit_of_work():
-        card_funds.take_back(deposit.id, 1)  # a dispute on it later changes nothing below zero
+        card_funds.take_back(deposit.id, 20_000)  # a dispute on it later changes nothing below zero
     assert lock_of(deposit).remaining == 0
 
 
