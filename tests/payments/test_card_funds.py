@@ -246,3 +246,19 @@ def test_deposits_credited_by_the_drainers_batch_are_held_once(app, stripe_confi
     assert [(lock.deposit_id, lock.user_id, lock.remaining) for lock in locks] == [
         (deposits[0].id, investor.id, 10_000), (deposits[1].id, investor.id, 10_000), (deposits[2].id, other.id, 10_000)]
     assert later(investor)[0] == 0 and later(other)[0] == 0
+
+
+def test_card_money_refunded_by_a_cancelled_offering_comes_back_inside_the_hold(investor, fund, make_property,
+                                                                                  manager):
+    from app.properties import services as properties
+
+    fund(investor, "100.00")
+    deposit = card_deposit(investor, "500.00")
+    p = make_property()
+    with unit_of_work():
+        investing.invest(investor, p.id, usd("400.00"), acknowledged=True)
+    assert later(investor)[0] == 10_000 and lock_of(deposit).remaining == 10_000
+    with unit_of_work():
+        properties.cancel(db.session.merge(p), actor=manager, reason="Permit refused")
+    assert (lock_of(deposit).remaining, lock_of(deposit).invested) == (50_000, 0)
+    assert later(investor)[0] == 10_000  # the 400.00 refunded is card money inside its hold again
