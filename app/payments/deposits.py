@@ -19,7 +19,7 @@ from app.core.states import check_allowed, transition
 from app.extensions import db
 from app.ledger import services as ledger
 from app.ledger.models import FEE_REVENUE, GATEWAY_CLEARING, RECEIVABLES, USER_WALLET, Account
-from app.payments import timeline
+from app.payments import card_funds, timeline
 from app.payments.gateway_settings import GATEWAY_LABELS, GATEWAYS, fee_for, settings_for
 from app.payments.gateways.base import EXPIRED, FAILED, PAID, Payment
 from app.payments.gateways.registry import get_gateway
@@ -134,6 +134,7 @@ def complete_deposit(deposit: Deposit, *, actor_id: int | None = None, charge_re
                         exclusive=locked)  # under the lock the key is ours and a credit cannot overdraw
     extra = {"charge_reference": charge_reference} if charge_reference else {}
     transition_deposit(deposit, DEPOSIT_SUCCEEDED, completed_at=utcnow(), ledger_entry_id=entry.id, **extra)
+    card_funds.lock_deposit(deposit)  # card money stays inside the hold for a while (nothing for bank transfers)
     timeline.log(deposit, "credited", {"entry": entry.id, "amount": deposit.amount, "fee": deposit.fee},
                  actor_id=actor_id)
     timeline.tell_investor(deposit, "deposit_received")
@@ -239,6 +240,7 @@ def apply_refund(deposit: Deposit, refunded_total: int, *, actor_id: int | None 
         lines.append((receivable_account, -shortfall))
     entry = ledger.post(lines, key=f"deposit:{deposit.id}:refund:{refunded_total}", kind="deposit_refund",
                         memo=f"Refund of deposit #{deposit.id}", actor_id=actor_id)
+    card_funds.take_back(deposit.id, wallet_delta)  # what went back to the card is no longer inside the hold
     moved = cast("CursorResult[Any]", db.session.execute(
         update(Deposit).where(Deposit.id == deposit.id, Deposit.refunded_amount == previous)
         .values(refunded_amount=refunded_total).execution_options(synchronize_session=False))).rowcount

@@ -9,6 +9,7 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
@@ -221,3 +222,28 @@ class DisputeNote(IdMixin, Model):
 
     dispute: Mapped[Dispute] = relationship(back_populates="notes")
     author = relationship("User", lazy="select")
+
+
+class CardFundLock(IdMixin, Model):
+    """The part of a card deposit's credit still inside the card-funds hold: it may be invested in offerings but
+    not paid out or spent on the market until `releases_at`. `remaining` shrinks when the money is invested
+    (oldest lock first; `invested` counts it, and proceeds coming back from a holding refill it) or leaves again by
+    a refund or a dispute; written with the deposit's credit, in its
+    transaction (app/payments/card_funds.py)."""
+
+    __tablename__ = "card_fund_locks"
+    __table_args__ = (
+        CheckConstraint("amount > 0", name="amount_positive"),
+        CheckConstraint("remaining >= 0 AND remaining <= amount", name="remaining_within"),
+        CheckConstraint("invested >= 0 AND invested <= amount", name="invested_within"),
+        Index("ix_card_fund_locks_user_id_releases_at", "user_id", "releases_at"),
+    )
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), nullable=False)
+    deposit_id: Mapped[int] = mapped_column(ForeignKey("deposits.id"), nullable=False, unique=True)
+    amount: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    remaining: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    invested: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)  # consumed by investing
+    currency: Mapped[str] = mapped_column(String(3), nullable=False)
+    releases_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)

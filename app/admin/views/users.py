@@ -26,9 +26,11 @@ from app.auth.models import (
     User,
     UserSession,
 )
+from app.core.money import Money
 from app.core.security import BLOCK_LABELS, ROLES, grantable_roles, has_permission, role_permissions
 from app.extensions import db
 from app.kyc.services import overall_status as kyc_overall_status
+from app.payments import card_funds
 
 
 class UserView(SecureModelView):
@@ -63,6 +65,9 @@ class UserView(SecureModelView):
                 grantable=grantable_roles(current_user),
                 block_categories=BLOCK_LABELS,
                 staff_requests=services.pending_staff_requests(user.id),
+                room=card_funds.withdrawable(user.id),
+                card_locks=[(lock, Money(lock.amount, lock.currency), Money(lock.remaining, lock.currency))
+                            for lock in card_funds.locks_of(user.id)],
             )
         return super().render(template, **kwargs)
 

@@ -7,10 +7,12 @@ from app.api.auth import current_api_user
 from app.api.envelope import PageArgsSchema, envelope, ok, page_meta
 from app.api.fields import AmountField, MoneyField
 from app.api.idempotency import idempotent
+from app.api.v1.wallet import LaterSchema, later_rows
 from app.core.db import unit_of_work, utcnow
 from app.core.money import Money
 from app.extensions import limiter
 from app.ledger.services import balance_of
+from app.payments import card_funds
 from app.payouts import services as payouts
 from app.payouts.models import PAYOUT_PAID, PAYOUT_STATUSES, mask
 
@@ -94,6 +96,10 @@ class QuoteSchema(Schema):
     fee = MoneyField()
     total = MoneyField()
     available = MoneyField()
+    withdrawable = MoneyField(metadata={"description": "what can leave the wallet now (card money inside its "
+                                                      "hold cannot)"})
+    withdrawable_later = fields.List(fields.Nested(LaterSchema), metadata={
+        "description": "what more becomes withdrawable, and from which UTC day"})
     daily_remaining = MoneyField()
     monthly_remaining = MoneyField()
 
@@ -135,7 +141,9 @@ def get_quote(args):
     user = current_api_user()
     q = payouts.quote(payouts.parse_amount(args["amount"]))
     left = payouts.allowance(user.id)
+    room = card_funds.withdrawable(user.id)
     return ok({"amount": q.amount, "fee": q.fee, "total": q.total, "available": balance_of(user.id).available,
+               "withdrawable": room.now, "withdrawable_later": later_rows(room),
                "daily_remaining": left.today, "monthly_remaining": left.this_month})
 
 

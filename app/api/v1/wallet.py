@@ -7,15 +7,26 @@ from app.api.envelope import PageArgsSchema, envelope, ok, page_meta
 from app.api.fields import CURRENCY_PATTERN, MoneyField
 from app.ledger import services as ledger
 from app.ledger.models import USER_KINDS
+from app.payments import card_funds
 
 URL = "/wallet"
 blp = Blueprint("api_wallet", __name__, description="Wallet and ledger lines")
+
+
+class LaterSchema(Schema):
+    amount = MoneyField()
+    from_ = fields.Date(data_key="from", attribute="from", metadata={"description": "the UTC day it becomes free"})
 
 
 class WalletSchema(Schema):
     available = MoneyField()
     held = MoneyField()
     currency = fields.String(metadata={"pattern": CURRENCY_PATTERN, "example": "USD"})
+    withdrawable = MoneyField(metadata={
+        "description": "what can be paid out or spent on the market now: available less card money still "
+                       "inside its hold"})
+    withdrawable_later = fields.List(fields.Nested(LaterSchema), metadata={
+        "description": "the rest of the available balance and the day each part leaves the card-funds hold"})
 
 
 class TransactionSchema(Schema):
@@ -36,9 +47,17 @@ class TransactionSchema(Schema):
 @blp.response(200, envelope(WalletSchema))
 @blp.doc(security=[{"bearerAuth": []}])
 def wallet():
-    """Available and held balances, from the ledger."""
-    balance = ledger.balance_of(current_api_user().id)
-    return ok({"available": balance.available, "held": balance.held, "currency": balance.available.currency})
+    """Available and held balances, from the ledger, and how much of the available balance can be withdrawn now
+    (card deposits stay inside a hold for some days: they can be invested in offerings meanwhile)."""
+    user_id = current_api_user().id
+    balance = ledger.balance_of(user_id)
+    room = card_funds.withdrawable(user_id)
+    return ok({"available": balance.available, "held": balance.held, "currency": balance.available.currency,
+               "withdrawable": room.now, "withdrawable_later": later_rows(room)})
+
+
+def later_rows(room: card_funds.Withdrawable) -> list[dict]:
+    return [{"amount": amount, "from": day} for day, amount in room.later]
 
 
 @blp.get("/transactions")

@@ -10,6 +10,7 @@ from app.core.money import Money
 from app.extensions import limiter
 from app.kyc import services as kyc
 from app.ledger import services as ledger
+from app.payments import card_funds
 from app.payouts import services as payouts
 from app.payouts.models import PAYOUT_STATUSES, PayoutEvent
 from app.portal import bp
@@ -37,7 +38,7 @@ def payouts_index():
     return render_template("portal/payouts/index.html", payouts=rows, total=total, page=page, status=status,
                            pages=max((total + PER_PAGE - 1) // PER_PAGE, 1), balance=ledger.balance_of(current_user.id),
                            methods=payouts.methods_of(current_user.id), badge=STATUS_BADGE, now=utcnow(),
-                           statuses=PAYOUT_STATUSES)
+                           statuses=PAYOUT_STATUSES, room=card_funds.withdrawable(current_user.id))
 
 
 @bp.route("/payouts/new", methods=["GET", "POST"])
@@ -73,7 +74,8 @@ def payout_new():
     return render_template("portal/payouts/new.html", form=form, methods=methods, usable=usable, missing=missing,
                            errors=errors, quote=quote, values=values, balance=balance, cfg=cfg, now=now,
                            next_usable=min((m.usable_from for m in methods if m.usable_from), default=now),
-                           allowance=payouts.allowance(current_user.id)), (422 if errors else 200)
+                           allowance=payouts.allowance(current_user.id),
+                           room=card_funds.withdrawable(current_user.id)), (422 if errors else 200)
 
 
 @bp.get("/payouts/<int:payout_id>")

@@ -13,6 +13,7 @@ from app.core.db import utcnow
 from app.core.replica import replica_reads
 from app.extensions import limiter
 from app.ledger import services as ledger
+from app.payments import card_funds
 from app.portal import bp, market_data
 
 PER_PAGE = 25
@@ -74,7 +75,8 @@ def wallet():
     kinds = [(k, kind_label(k)) for k in ledger.statement_kinds(current_user.id)]
     return render_template("portal/wallet.html", balance=balance, lines=lines, page=page, pages=pages, total=total,
                            filters=f, kinds=kinds, raw=request.args,
-                           descriptions=market_data.wallet_descriptions(current_user.id, lines))
+                           descriptions=market_data.wallet_descriptions(current_user.id, lines),
+                           room=card_funds.withdrawable(current_user.id))
 
 
 @bp.get("/wallet/statement.csv")
