@@ -359,12 +359,12 @@ def totals(rows: list[TrialRow]) -> dict[str, int]:
 
 
 def export_rows(rows: list[TrialRow]) -> list[list[Any]]:
-    """Rows for the escaping writer: amounts as decimal strings in major units; a positive balance is a debit."""
+    """Rows for the escaping writer, amounts as numbers in major units (Money): a positive balance is a debit."""
     out: list[list[Any]] = []
     for r in rows:
-        amount = Money(abs(r.balance), r.currency).amount_str()
-        out.append([r.code, r.name, r.kind, r.currency, amount if r.balance > 0 else "",
-                    amount if r.balance < 0 else "", r.money.amount_str()])
+        amount = Money(abs(r.balance), r.currency)
+        out.append([r.code, r.name, r.kind, r.currency, amount if r.balance > 0 else None,
+                    amount if r.balance < 0 else None, r.money])
     return out
 
 

@@ -8,9 +8,9 @@ Create Date: 2026-12-04 09:00:00
 On PostgreSQL the guard is a statement-level trigger with a transition table: once per INSERT, whatever its number
 of rows, it finds the earliest effective date inserted; a date of the current month (UTC) passes at once (a month
 is closed only once it has ended); an earlier one takes the shared advisory lock a close takes exclusively, then is
-compared with the one row of ledger_closed_through (docs/decisions/0019-closed-periods-guard.md). On SQLite, one
-writer at a time, a row trigger compares each new row with that row. On both, an entry's effective date is never
-changed.
+compared with the one row of ledger_closed_through (docs/decisions/0019-closed-periods-guard.md); ledger_entries is
+already append-only there (no UPDATE). On SQLite, one writer at a time, a row trigger compares each new row with
+that row, and another refuses a change of an entry's effective date.
 """
 import sqlalchemy as sa
 from alembic import op
@@ -45,18 +45,8 @@ BEGIN
 END $$;
 CREATE TRIGGER ledger_entries_open_period AFTER INSERT ON ledger_entries
     REFERENCING NEW TABLE AS new_entries FOR EACH STATEMENT EXECUTE FUNCTION ledger_entries_check_open_period();
-CREATE FUNCTION ledger_entries_refuse_redating() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    RAISE EXCEPTION 'ledger period closed: the effective date of a journal entry is never changed'
-        USING ERRCODE = 'check_violation';
-END $$;
-CREATE TRIGGER ledger_entries_effective_date_fixed BEFORE UPDATE OF effective_date ON ledger_entries
-    FOR EACH ROW WHEN (OLD.effective_date IS DISTINCT FROM NEW.effective_date)
-    EXECUTE FUNCTION ledger_entries_refuse_redating();
 """
 PG_GUARD_DROP = (
-    "DROP TRIGGER IF EXISTS ledger_entries_effective_date_fixed ON ledger_entries",
-    "DROP FUNCTION IF EXISTS ledger_entries_refuse_redating()",
     "DROP TRIGGER IF EXISTS ledger_entries_open_period ON ledger_entries",
     "DROP FUNCTION IF EXISTS ledger_entries_check_open_period()",
 )
