@@ -109,7 +109,7 @@ def effective(day: date | None) -> date:
     now = today()
     if day is None:
         return now
-    if not isinstance(day, date):
+    if type(day) is not date:  # a datetime is a date too, but not a day
         raise ValidationError("an effective date is a date", {"effective_date": ["Choose a date."]})
     if day > now:
         raise ValidationError("an entry cannot be dated in the future", {"effective_date": ["Choose today or earlier."]})
@@ -125,6 +125,9 @@ def earliest(days: list[date | None]) -> list[date]:
     now = today()
     out = [now if d is None else d for d in days]
     given = [d for d in days if d is not None]
+    for day in given:
+        if type(day) is not date:
+            effective(day)  # refused: not a day
     if given:
         effective(min(given))
         if max(given) > now:

@@ -69,15 +69,15 @@ def _postgres() -> bool:
 
 
 def upgrade():
-    # existing entries count for the UTC day they were written
+    # existing entries count for the UTC day they were written; a raw INSERT that names no day gets the current one
     if _postgres():
         op.add_column('ledger_entries', sa.Column('effective_date', sa.Date(), nullable=True))
         op.execute("UPDATE ledger_entries SET effective_date = CAST(created_at AT TIME ZONE 'UTC' AS date)")
-        op.alter_column('ledger_entries', 'effective_date', nullable=False)
-    else:  # SQLite adds a NOT NULL column only with a constant default; created_at is stored in UTC
-        with op.batch_alter_table('ledger_entries', schema=None) as batch_op:
+        op.alter_column('ledger_entries', 'effective_date', nullable=False, server_default=sa.text('CURRENT_DATE'))
+    else:  # SQLite adds a column with a non-constant default only by copying the table; created_at is stored in UTC
+        with op.batch_alter_table('ledger_entries', schema=None, recreate='always') as batch_op:
             batch_op.add_column(sa.Column('effective_date', sa.Date(), nullable=False,
-                                          server_default='1970-01-01'))
+                                          server_default=sa.text('(CURRENT_DATE)')))
         op.execute("UPDATE ledger_entries SET effective_date = date(created_at)")
     op.create_index(op.f('ix_ledger_entries_effective_date'), 'ledger_entries', ['effective_date'], unique=False)
 

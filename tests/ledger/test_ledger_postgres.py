@@ -88,8 +88,8 @@ def test_holds_resolved_concurrently_resolve_once(app, postgres, make_user, fund
 
 def _raw_entry(key: str) -> int:
     return db.session.execute(text(
-        "INSERT INTO ledger_entries (kind, memo, idempotency_key, fingerprint, created_at, effective_date) "
-        "VALUES ('raw', '', :k, 'x', now(), CURRENT_DATE) RETURNING id"), {"k": key}).scalar_one()
+        "INSERT INTO ledger_entries (kind, memo, idempotency_key, fingerprint, created_at) "
+        "VALUES ('raw', '', :k, 'x', now()) RETURNING id"), {"k": key}).scalar_one()
 
 
 def _raw_postings(rows: list[tuple[int, int, int]]) -> None:

@@ -107,7 +107,7 @@ def test_the_database_refuses_a_raw_insert_dated_in_a_closed_month(booked, finan
             "VALUES ('raw', '', 'raw-late', 'x', :now, :day)"), {"now": TODAY, "day": day})
     db.session.rollback()
     entry = ledger.entry_by_key("tb-today")
-    with pytest.raises(DBAPIError, match="never changed|append-only"):  # an entry is not moved into (or out of) a month either
+    with pytest.raises(DBAPIError, match=r"never changed|append-only"):  # an entry is not moved into (or out of) a month either
         db.session.execute(text("UPDATE ledger_entries SET effective_date = :day WHERE id = :id"),
                            {"day": LAST_END, "id": entry.id})
     db.session.rollback()
