@@ -1,6 +1,6 @@
 """Effective dates, closing a month, the frozen trial balance, the database's guard, and reopening with two admins.
 Runs on SQLite and PostgreSQL alike (the races are in test_periods_postgres.py)."""
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select, text
@@ -56,7 +56,10 @@ def test_an_entry_is_dated_today_by_default_or_as_of_an_earlier_day(booked):
                     "tb-today": TODAY}
     with pytest.raises(ValidationError, match="future"):
         _credit(booked.id, 1, "tomorrow", TODAY + timedelta(days=1))
+    with pytest.raises(ValidationError, match="is a date"):
+        _credit(booked.id, 1, "a-time", datetime.combine(TODAY, datetime.min.time()))
     db.session.rollback()
+    assert ledger.entry_by_key("tomorrow") is None and ledger.entry_by_key("a-time") is None
 
 
 def test_close_freezes_the_trial_balance_as_of_the_month_end(booked, finance):
