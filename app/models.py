@@ -23,6 +23,7 @@ from app.investing.models import (  # noqa: F401
 )
 from app.kyc.models import KycDocument, KycField, KycForm, KycSubmission, KycValue, ReasonCode  # noqa: F401
 from app.ledger.models import Account, Hold, JournalEntry, Posting  # noqa: F401
+from app.ledger.period_models import ClosedThrough, PeriodClose, PeriodReopen, TrialBalanceLine  # noqa: F401
 from app.market.models import Listing, Offer, SurveillanceFlag, Trade, TradingHalt  # noqa: F401
 from app.notifications.models import (  # noqa: F401
     Delivery,

@@ -23,6 +23,7 @@ from app.admin.views import (
     ops_jobs,
     payments,
     payouts,
+    periods,
     properties,
     settings,
     staff_requests,
@@ -40,7 +41,7 @@ def init_admin(app: Flask) -> Admin:
         csp_nonce_generator=csp_nonce,  # Flask-Admin's own <script> and <link> tags carry the request's nonce
     )
     for module in (users, staff_requests, kyc, properties, investments, declared, distributions, funding, payments,
-                   disputes, payouts, market, bank_statements, adjustments, settings, ledger, notifications,
-                   ops_jobs, audit, alerts):
+                   disputes, payouts, market, bank_statements, adjustments, settings, ledger, periods,
+                   notifications, ops_jobs, audit, alerts):
         module.register(admin)
     return admin

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, bindparam, text
@@ -26,6 +26,7 @@ from sqlalchemy.exc import IntegrityError
 from app.core.db import UTCDateTime, utcnow
 from app.core.errors import IdempotencyConflict, InsufficientFunds, ValidationError
 from app.extensions import db
+from app.ledger import periods
 from app.ledger.rules import MOVE_BALANCE, check_key, check_lines, expire_balances, fingerprint, overdrawn
 
 _NOW = bindparam("now", type_=UTCDateTime())
@@ -34,13 +35,15 @@ _NOW = bindparam("now", type_=UTCDateTime())
 @dataclass(frozen=True)
 class BulkEntry:
     """One entry of a bulk posting. `lines` are (account id, amount in minor units), as `post` takes (account,
-    amount); at least two, summing to zero in each currency."""
+    amount); at least two, summing to zero in each currency. `effective_date`: as `post` takes it (default today,
+    UTC; never in the future nor in a closed month)."""
 
     key: str
     kind: str
     lines: Sequence[tuple[int, int]]
     memo: str = ""
     actor_id: int | None = None
+    effective_date: date | None = None
 
 
 def post_many(entries: Sequence[BulkEntry]) -> list[int]:
@@ -51,6 +54,7 @@ def post_many(entries: Sequence[BulkEntry]) -> list[int]:
         return []
     sql = _Postgres() if db.engine.dialect.name == "postgresql" else _SQLite()
     fingerprints = _checked(entries, sql)
+    days = periods.earliest([e.effective_date for e in entries])  # one look-up at most, only for back-dated ones
     now = utcnow()
     ids: list[int | None] = [None] * len(entries)
     moved: set[int] = set()
@@ -65,7 +69,14 @@ def post_many(entries: Sequence[BulkEntry]) -> list[int]:
                 else:
                     fresh.append(n)
             if fresh:
-                created = sql.insert_entries([entries[n] for n in fresh], [fingerprints[n] for n in fresh], now)
+                try:
+                    created = sql.insert_entries([entries[n] for n in fresh], [fingerprints[n] for n in fresh],
+                                                 [days[n] for n in fresh], now)
+                except IntegrityError as exc:  # back-dated into a month closed meanwhile: the database refused it
+                    refused = periods.guard_refusal(exc)
+                    if refused is None:
+                        raise
+                    raise refused from None
                 taken = [n for n in fresh if entries[n].key not in created]
                 if taken:  # posted before, or by a concurrent transaction that committed first: those stand
                     theirs = sql.existing([entries[n].key for n in taken])
@@ -140,10 +151,11 @@ class _Postgres:
     EXISTING = text("SELECT idempotency_key, id, fingerprint FROM ledger_entries "
                     "WHERE idempotency_key = ANY(CAST(:keys AS TEXT[]))")
     ENTRIES = text("""
-        INSERT INTO ledger_entries (kind, memo, idempotency_key, fingerprint, actor_id, created_at)
-        SELECT e.kind, e.memo, e.key, e.fp, e.actor, :now
+        INSERT INTO ledger_entries (kind, memo, idempotency_key, fingerprint, actor_id, created_at, effective_date)
+        SELECT e.kind, e.memo, e.key, e.fp, e.actor, :now, e.day
         FROM unnest(CAST(:kinds AS TEXT[]), CAST(:memos AS TEXT[]), CAST(:keys AS TEXT[]), CAST(:fps AS TEXT[]),
-                    CAST(:actors AS BIGINT[])) WITH ORDINALITY AS e(kind, memo, key, fp, actor, n)
+                    CAST(:actors AS BIGINT[]), CAST(:days AS DATE[]))
+             WITH ORDINALITY AS e(kind, memo, key, fp, actor, day, n)
         ORDER BY e.n
         ON CONFLICT (idempotency_key) DO NOTHING
         RETURNING idempotency_key, id
@@ -169,11 +181,12 @@ class _Postgres:
     def existing(self, keys: list[str]) -> dict[str, tuple[int, str]]:
         return {k: (i, fp) for k, i, fp in db.session.execute(self.EXISTING, {"keys": keys})}
 
-    def insert_entries(self, entries: list[BulkEntry], fps: list[str], now: datetime) -> dict[str, int]:
+    def insert_entries(self, entries: list[BulkEntry], fps: list[str], days: list[date],
+                       now: datetime) -> dict[str, int]:
         return dict(db.session.execute(self.ENTRIES, {
             "kinds": [e.kind for e in entries], "memos": [e.memo[:500] for e in entries],
             "keys": [e.key for e in entries], "fps": fps, "actors": [e.actor_id for e in entries],
-            "now": now}).all())
+            "days": days, "now": now}).all())
 
     def insert_postings(self, rows: list[tuple[int, int, int]]) -> None:
         entries, accounts, amounts = zip(*rows)
@@ -197,8 +210,8 @@ class _SQLite:
 
     EXISTING = text("SELECT idempotency_key, id, fingerprint FROM ledger_entries "
                     "WHERE idempotency_key IN (SELECT value FROM json_each(:keys))")
-    ENTRIES = text("INSERT INTO ledger_entries (kind, memo, idempotency_key, fingerprint, actor_id, created_at) "
-                   "VALUES (:kind, :memo, :key, :fp, :actor, :now)").bindparams(_NOW)
+    ENTRIES = text("INSERT INTO ledger_entries (kind, memo, idempotency_key, fingerprint, actor_id, created_at, "
+                   "effective_date) VALUES (:kind, :memo, :key, :fp, :actor, :now, :day)").bindparams(_NOW)
     POSTINGS = text("INSERT INTO ledger_postings (entry_id, account_id, amount) VALUES (:entry, :account, :amount)")
 
     def currencies(self, account_ids: set[int]) -> dict[int, str]:
@@ -208,11 +221,12 @@ class _SQLite:
     def existing(self, keys: list[str]) -> dict[str, tuple[int, str]]:
         return {k: (i, fp) for k, i, fp in db.session.execute(self.EXISTING, {"keys": json.dumps(keys)})}
 
-    def insert_entries(self, entries: list[BulkEntry], fps: list[str], now: datetime) -> dict[str, int]:
+    def insert_entries(self, entries: list[BulkEntry], fps: list[str], days: list[date],
+                       now: datetime) -> dict[str, int]:
         # one writer at a time: a key written since `existing` read them would make this INSERT fail, whole
         db.session.execute(self.ENTRIES, [
-            {"kind": e.kind, "memo": e.memo[:500], "key": e.key, "fp": fp, "actor": e.actor_id, "now": now}
-            for e, fp in zip(entries, fps)])
+            {"kind": e.kind, "memo": e.memo[:500], "key": e.key, "fp": fp, "actor": e.actor_id, "now": now,
+             "day": day.isoformat()} for e, fp, day in zip(entries, fps, days)])
         return {k: i for k, i, _ in db.session.execute(self.EXISTING, {"keys": json.dumps([e.key for e in entries])})}
 
     def insert_postings(self, rows: list[tuple[int, int, int]]) -> None:

@@ -6,9 +6,19 @@ Every entry's postings sum to zero, hence the whole ledger sums to zero.
 """
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import BigInteger, Boolean, CheckConstraint, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Date,
+    ForeignKey,
+    Index,
+    String,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.core.db import STATEMENT_CHECKED, IdMixin, UTCDateTime, utcnow
@@ -81,6 +91,11 @@ class JournalEntry(IdMixin, Model):
     actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
     reverses_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_entries.id"), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False, index=True)
+    # the day the entry counts for in the books (trial balances, closed months): the day it is posted, or an
+    # earlier day for an operation made "as of" it; never on or before a closed month's end (app.ledger.periods).
+    # The database's default serves a raw INSERT that names no day.
+    effective_date: Mapped[date] = mapped_column(Date, nullable=False, index=True, default=lambda: utcnow().date(),
+                                                 server_default=text("CURRENT_DATE"))
 
     postings: Mapped[list[Posting]] = relationship(
         back_populates="entry", lazy="selectin", order_by="Posting.id"

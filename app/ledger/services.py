@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from contextlib import nullcontext
+from datetime import date
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, insert, select, update
@@ -23,6 +24,7 @@ from app.core.errors import (
     ValidationError,
 )
 from app.extensions import db
+from app.ledger import periods
 from app.ledger.accounts import (
     AccountBalance,
     Balance,
@@ -76,6 +78,7 @@ __all__ = [
     "entry_by_key",
     "hold",
     "open_user_accounts",
+    "periods",
     "platform_account",
     "platform_account_ids",
     "platform_currency",
@@ -121,15 +124,20 @@ def entry_by_key(key: str) -> JournalEntry | None:
 
 
 def post(lines: Iterable[tuple[Account, int]], *, key: str, kind: str, memo: str = "",
-         actor_id: int | None = None, reverses_id: int | None = None, exclusive: bool = False) -> JournalEntry:
+         actor_id: int | None = None, reverses_id: int | None = None, exclusive: bool = False,
+         effective_date: date | None = None) -> JournalEntry:
     """Write one balanced entry and move the cached balances. Replaying `key` with the same lines returns the
     first entry and changes nothing; the same key with other lines is an IdempotencyConflict.
 
     exclusive=True: the caller holds the lock that makes it the only transaction that can post `key` (the row
     lock of the record the entry belongs to) and no line can overdraw, so the replay lookup and the savepoint are
-    skipped; any failure then aborts the caller's unit of work, which must roll back."""
+    skipped; any failure then aborts the caller's unit of work, which must roll back.
+
+    effective_date: the day the entry counts for (default today, UTC); never in the future nor in or before a
+    closed month (periods.ClosedPeriod, checked here and by the database)."""
     lines = list(lines)
     _validate(lines, key)
+    effective_date = periods.effective(effective_date)
     entry_fingerprint = _fingerprint(kind, lines, reverses_id)
     if not exclusive:
         existing = entry_by_key(key)
@@ -142,7 +150,7 @@ def post(lines: Iterable[tuple[Account, int]], *, key: str, kind: str, memo: str
     try:
         with nullcontext() if exclusive else db.session.begin_nested():
             entry = JournalEntry(kind=kind, memo=memo[:500], idempotency_key=key, fingerprint=entry_fingerprint,
-                                 actor_id=actor_id, reverses_id=reverses_id)
+                                 actor_id=actor_id, reverses_id=reverses_id, effective_date=effective_date)
             db.session.add(entry)
             db.session.flush()
             connection = db.session.connection()
@@ -156,7 +164,10 @@ def post(lines: Iterable[tuple[Account, int]], *, key: str, kind: str, memo: str
                 result = connection.execute(MOVE_BALANCE, {"account_id": account_id, "delta": deltas[account_id]})
                 if result.rowcount != 1:  # the balances moved so far are rolled back with the entry
                     raise overdrawn({account_id: deltas[account_id]})
-    except IntegrityError:
+    except IntegrityError as exc:
+        refused = periods.guard_refusal(exc)  # back-dated into a month closed meanwhile: the database refused it
+        if refused is not None:
+            raise refused from None
         if exclusive:
             raise
         existing = entry_by_key(key)  # a concurrent transaction committed the same key first
@@ -169,8 +180,11 @@ def post(lines: Iterable[tuple[Account, int]], *, key: str, kind: str, memo: str
     return entry
 
 
-def reverse(entry: JournalEntry, *, key: str, memo: str, actor_id: int | None = None) -> JournalEntry:
-    """Undo an entry with a new one carrying the opposite postings. An entry is reversed at most once."""
+def reverse(entry: JournalEntry, *, key: str, memo: str, actor_id: int | None = None,
+            effective_date: date | None = None) -> JournalEntry:
+    """Undo an entry with a new one carrying the opposite postings. An entry is reversed at most once. The
+    reversal goes into the open period (today by default), whatever the day of the entry it undoes: that is how
+    an entry of a closed month is corrected."""
     if entry.kind in HOLD_KINDS:
         raise IllegalTransition("hold entries are resolved by settling or releasing the hold, not by reversal")
     if not memo or not memo.strip():
@@ -179,16 +193,19 @@ def reverse(entry: JournalEntry, *, key: str, memo: str, actor_id: int | None = 
     if already is not None and already.idempotency_key != key:
         raise Conflict(f"entry #{entry.id} was already reversed by entry #{already.id}")
     lines = [(p.account, -p.amount) for p in entry.postings]
-    return post(lines, key=key, kind="reversal", memo=memo, actor_id=actor_id, reverses_id=entry.id)
+    return post(lines, key=key, kind="reversal", memo=memo, actor_id=actor_id, reverses_id=entry.id,
+                effective_date=effective_date)
 
 
 # holds ----------------------------------------------------------------------------------------------------------
-def hold(user_id: int, amount: int, *, key: str, memo: str = "", actor_id: int | None = None) -> Hold:
+def hold(user_id: int, amount: int, *, key: str, memo: str = "", actor_id: int | None = None,
+         effective_date: date | None = None) -> Hold:
     """Move `amount` from the user's wallet to their held account, pending one resolution."""
     if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
         raise ValidationError("a hold needs a positive amount")
     wallet, held = user_account(user_id, USER_WALLET), user_account(user_id, USER_HELD)
-    entry = post([(wallet, -amount), (held, amount)], key=key, kind="hold", memo=memo, actor_id=actor_id)
+    entry = post([(wallet, -amount), (held, amount)], key=key, kind="hold", memo=memo, actor_id=actor_id,
+                 effective_date=effective_date)
     existing = db.session.scalar(select(Hold).where(Hold.hold_entry_id == entry.id))
     if existing is not None:
         return existing
@@ -206,16 +223,16 @@ def hold(user_id: int, amount: int, *, key: str, memo: str = "", actor_id: int |
 
 
 def settle(record: Hold, *, key: str, destination: Account | None = None, memo: str = "",
-           actor_id: int | None = None) -> Hold:
+           actor_id: int | None = None, effective_date: date | None = None) -> Hold:
     """Pay the held money out to `destination` (payouts in transit by default). Once only."""
     destination = destination or platform_account(PAYOUTS_IN_TRANSIT)
     held = user_account(record.user_id, USER_HELD)
     return _resolve(record, HOLD_SETTLED, [(held, -record.amount), (destination, record.amount)],
-                    key=key, kind="hold_settle", memo=memo, actor_id=actor_id)
+                    key=key, kind="hold_settle", memo=memo, actor_id=actor_id, effective_date=effective_date)
 
 
 def settle_split(record: Hold, lines: Iterable[tuple[Account, int]], *, key: str, memo: str = "",
-                 actor_id: int | None = None, kind: str = "hold_settle") -> Hold:
+                 actor_id: int | None = None, kind: str = "hold_settle", effective_date: date | None = None) -> Hold:
     """Pay the held money out to several destinations at once (a market trade: the seller, fee revenue, any
     excess back to the wallet), in one entry. `lines` are (account, positive amount) adding up to the hold's
     amount. Once only, as settle."""
@@ -226,17 +243,19 @@ def settle_split(record: Hold, lines: Iterable[tuple[Account, int]], *, key: str
         raise ValidationError(f"the destinations must add up to the hold's {record.amount}")
     held = user_account(record.user_id, USER_HELD)
     return _resolve(record, HOLD_SETTLED, [(held, -record.amount), *lines],
-                    key=key, kind=kind, memo=memo, actor_id=actor_id)
+                    key=key, kind=kind, memo=memo, actor_id=actor_id, effective_date=effective_date)
 
 
-def release(record: Hold, *, key: str, memo: str = "", actor_id: int | None = None) -> Hold:
+def release(record: Hold, *, key: str, memo: str = "", actor_id: int | None = None,
+            effective_date: date | None = None) -> Hold:
     """Give the held money back to the user's wallet. Once only."""
     wallet, held = user_account(record.user_id, USER_WALLET), user_account(record.user_id, USER_HELD)
     return _resolve(record, HOLD_RELEASED, [(held, -record.amount), (wallet, record.amount)],
-                    key=key, kind="hold_release", memo=memo, actor_id=actor_id)
+                    key=key, kind="hold_release", memo=memo, actor_id=actor_id, effective_date=effective_date)
 
 
-def _resolve(record: Hold, status: str, lines: Iterable[tuple[Account, int]], *, key: str, kind: str, memo: str, actor_id: int | None) -> Hold:
+def _resolve(record: Hold, status: str, lines: Iterable[tuple[Account, int]], *, key: str, kind: str, memo: str,
+             actor_id: int | None, effective_date: date | None = None) -> Hold:
     claimed = cast("CursorResult[Any]", db.session.execute(
         update(Hold).where(Hold.id == record.id, Hold.status == HOLD_PENDING)
         .values(status=status, resolved_at=utcnow())
@@ -248,7 +267,10 @@ def _resolve(record: Hold, status: str, lines: Iterable[tuple[Account, int]], *,
         if record.status == status and done and done.idempotency_key == key:
             return record  # the same resolution, replayed
         raise IllegalTransition(f"hold #{record.id} is already {record.status}")
-    entry = post(lines, key=key, kind=kind, memo=memo or record.memo, actor_id=actor_id)
+    if effective_date is not None:  # checked before the hold is claimed: a refusal leaves it pending
+        effective_date = periods.effective(effective_date)
+    entry = post(lines, key=key, kind=kind, memo=memo or record.memo, actor_id=actor_id,
+                 effective_date=effective_date)
     db.session.execute(
         update(Hold).where(Hold.id == record.id).values(resolution_entry_id=entry.id)
         .execution_options(synchronize_session=False)
