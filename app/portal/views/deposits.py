@@ -28,7 +28,8 @@ def _available() -> list[dict]:
 
 @bp.route("/deposits/new", methods=["GET", "POST"])
 @limiter.limit("30/hour", methods=["POST"])
-@csp(form_action="'self' https://checkout.stripe.com")  # the form's answer redirects to Stripe's hosted checkout
+# the form's answer redirects to Stripe's hosted checkout or to PayPal's approval page
+@csp(form_action="'self' https://checkout.stripe.com https://www.paypal.com https://www.sandbox.paypal.com")
 def deposit_new():
     form = SimpleForm()
     gateways = _available()
@@ -84,7 +85,9 @@ def deposit_return(deposit_id: int):
     deposit = _own(deposit_id)
     try:
         with unit_of_work():
-            payments.confirm_redirect(deposit, current_user, request.args.get("session_id"))
+            # Stripe names its checkout session; PayPal adds ?token=<order id> to the return address
+            payments.confirm_redirect(deposit, current_user,
+                                      request.args.get("session_id") or request.args.get("token"))
     except DomainError:
         pass  # rolled back: the status page shows the deposit as it is
     return redirect(url_for("portal.deposit_status", deposit_id=deposit.id))
