@@ -167,6 +167,8 @@ def deposit_for_reference(provider: str, reference: str | None) -> Deposit | Non
 def process_event(row) -> str:
     """Re-read the payment from the gateway and sync the deposit (idempotent: safe to run again). Marks the row
     done and counts the attempt; the caller's unit of work commits."""
+    if _dispute_event(row):
+        return _process_paypal_dispute(row)
     deposit = deposit_for_reference(row.provider, row.reference)
     if deposit is None:
         _finish(row, "ignored", error="no deposit for this reference")
@@ -187,6 +189,11 @@ def process_events(rows) -> list[str]:
     payments at once, the rows are marked done by one statement, and the timeline rows and the investors'
     notices go out together. All or nothing: any error propagates, and the caller's unit rolls the whole batch
     back (the drainer then processes its events one by one). Returns processed | ignored for each row."""
+    if any(_dispute_event(row) for row in rows):  # not about a payment: each on its own, the rest as a batch
+        rest = [row for row in rows if not _dispute_event(row)]
+        results = {row.id: process_event(row) for row in rows if _dispute_event(row)}
+        results.update(zip((row.id for row in rest), process_events(rest) if rest else []))
+        return [results[row.id] for row in rows]
     deposits = _lock_deposits(rows)
     found = list({deposit.id: deposit for deposit in deposits.values()}.values())
     db.session.info[LOCKED_ACCOUNTS] = _lock_credit_accounts(found)
@@ -216,6 +223,16 @@ def process_events(rows) -> list[str]:
     finally:
         db.session.info.pop(LOCKED_ACCOUNTS, None)
     return ["processed" if deposit else "ignored" for _, deposit in todo]
+
+
+def _dispute_event(row) -> bool:
+    """A PayPal dispute event: about a dispute, not about the state of a payment."""
+    return row.provider == "paypal" and str(row.type or "").startswith("CUSTOMER.DISPUTE.")
+
+
+def _process_paypal_dispute(row) -> str:
+    _finish(row, "ignored", error="PayPal dispute events are kept but not acted on")
+    return "ignored"
 
 
 def _lock_deposits(rows) -> dict[tuple[str, str], Deposit]:

@@ -324,6 +324,11 @@ class PayPalGateway(Gateway):
 
 
 # reading PayPal's objects -------------------------------------------------------------------------------------------
+def _object(obj: dict, key: str) -> dict:
+    value = obj.get(key)
+    return value if isinstance(value, dict) else {}
+
+
 def _unit(order: dict) -> dict:
     units = order.get("purchase_units")
     unit = units[0] if isinstance(units, list) and units else None
@@ -333,14 +338,14 @@ def _unit(order: dict) -> dict:
 def payment_from_order(order_id: str, order: dict) -> Payment:
     """An order as a Payment: PAID only with a COMPLETED (or later refunded) capture, for the capture's amount."""
     unit = _unit(order)
-    payments = unit.get("payments") if isinstance(unit.get("payments"), dict) else {}
+    payments = _object(unit, "payments")
     captures = [c for c in payments.get("captures") or [] if isinstance(c, dict)]
     refunds = [r for r in payments.get("refunds") or [] if isinstance(r, dict)]
     deposit_id = _deposit_id(unit.get("custom_id"))
     if captures:
         return _payment_from_capture(order_id, captures[0], refunds=refunds, deposit_id=deposit_id,
                                      raw={"order": order})
-    amount = unit.get("amount") if isinstance(unit.get("amount"), dict) else {}
+    amount = _object(unit, "amount")
     currency = str(amount.get("currency_code") or "").upper()
     status = EXPIRED if order.get("status") == "VOIDED" else UNPAID
     return Payment(reference=order_id, status=status, amount=_minor(amount.get("value"), currency),
@@ -350,7 +355,7 @@ def payment_from_order(order_id: str, order: dict) -> Payment:
 
 def _payment_from_capture(order_id: str, capture: dict, *, refunds: list | None = None,
                           deposit_id: int | None = None, raw: dict) -> Payment:
-    amount_field = capture.get("amount") if isinstance(capture.get("amount"), dict) else {}
+    amount_field = _object(capture, "amount")
     currency = str(amount_field.get("currency_code") or "").upper()
     amount = _minor(amount_field.get("value"), currency)
     status = capture.get("status")
