@@ -12,6 +12,7 @@ issued and has not expired.
     POST /v1/notifications/verify-webhook-signature SUCCESS only for a delivery this fake built (webhook()) with
                                                     this webhook id, headers and event unchanged; FAILURE otherwise
     GET  /v1/reporting/transactions                 captures in [start_date, end_date], page by page
+    GET  /v1/customer/disputes?disputed_transaction_id=  the disputes of a capture
     GET  /v1/customer/disputes/{id}                 one dispute
 
 Helpers act as the investor and PayPal would: approve(), deny(), refund(), reverse(), open_dispute(),
@@ -29,7 +30,7 @@ import string
 import threading
 from collections import deque
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from urllib.parse import parse_qs
 
@@ -240,6 +241,7 @@ class FakePayPal:
                 "dispute_amount": {"currency_code": capture["amount"]["currency_code"], "value": value},
                 "disputed_transactions": [{"seller_transaction_id": capture_id, "custom": capture["custom_id"]}],
                 "create_time": iso(), "update_time": iso(), "dispute_life_cycle_stage": "CHARGEBACK",
+                "seller_response_due_date": iso(datetime.now(UTC) + timedelta(days=10)),
             }
             self.disputes[dispute["dispute_id"]] = dispute
             return dispute
@@ -389,6 +391,13 @@ class FakePayPal:
             return self._verify(recorded)
         if parts == ["v1", "reporting", "transactions"] and method == "GET":
             return self._transactions(request)
+        if parts == ["v1", "customer", "disputes"] and method == "GET":
+            capture_id = request.args.get("disputed_transaction_id")
+            items = [{"dispute_id": d["dispute_id"], "status": d["status"], "reason": d["reason"],
+                      "dispute_amount": d["dispute_amount"]} for d in self.disputes.values()
+                     if capture_id is None or any(t["seller_transaction_id"] == capture_id
+                                                  for t in d["disputed_transactions"])]
+            return self._respond(200, {"items": items, "links": []})
         if len(parts) == 4 and parts[:3] == ["v1", "customer", "disputes"] and method == "GET":
             dispute = self.disputes.get(parts[3])
             return self._respond(200, dispute) if dispute else self._missing()

@@ -272,11 +272,33 @@ def test_what_each_event_is_about(paypal_config):
         "PAYMENT.CAPTURE.DENIED": (fake.captures[capture_id], order_id),
         "PAYMENT.CAPTURE.REFUNDED": (refund, capture_id),
         "PAYMENT.CAPTURE.REVERSED": (reversal, capture_id),
-        "CUSTOMER.DISPUTE.CREATED": (dispute, capture_id),
+        "CUSTOMER.DISPUTE.CREATED": (dispute, dispute["dispute_id"]),
     }
     for event_type, (resource, expected) in cases.items():
         assert webhook_reference(event_type, json.loads(json.dumps(resource))) == expected, event_type
     assert webhook_reference("PAYMENT.CAPTURE.REFUNDED", {"links": [{"rel": "up", "href": "https://x/evil"}]}) is None
+
+
+def test_a_dispute_as_paypal_reports_it(paypal_config):
+    fake = paypal_config
+    payment = paid(fake)
+    opened = fake.open_dispute(payment.charge_reference, 4_000, reason="MERCHANDISE_OR_SERVICE_NOT_RECEIVED")
+    found = PayPalGateway().fetch_dispute(opened["dispute_id"])
+    assert (found.external_id, found.status, found.amount, found.currency, found.charge_reference) == (
+        opened["dispute_id"], "OPEN", 4_000, "USD", payment.charge_reference)
+    assert found.reason == "MERCHANDISE_OR_SERVICE_NOT_RECEIVED" and found.evidence_due_at is not None
+    fake.resolve_dispute(opened["dispute_id"], "RESOLVED_SELLER_FAVOUR")
+    assert PayPalGateway().fetch_dispute(opened["dispute_id"]).status == "RESOLVED_SELLER_FAVOUR"
+    assert gateway_error(PayPalGateway().fetch_dispute, "../evil").retryable is False
+
+
+def test_a_chargebacks_reversal_is_not_a_refund(paypal_config):
+    fake = paypal_config
+    payment = paid(fake)
+    fake.open_dispute(payment.charge_reference)
+    fake.reverse(payment.charge_reference)
+    state = PayPalGateway().fetch_payment(payment.reference)
+    assert (state.status, state.refunded_amount) == (PAID, 0)  # the dispute holds and settles it
 
 
 # reconciliation ---------------------------------------------------------------------------------------------------

@@ -31,6 +31,7 @@ from app.payments.gateways.base import (
     UNPAID,
     Checkout,
     Gateway,
+    GatewayDispute,
     GatewayError,
     Payment,
     WebhookEvent,
@@ -52,7 +53,6 @@ WEBHOOK_HEADERS = {  # verify-webhook-signature field -> the header PayPal sends
     "cert_url": "PAYPAL-CERT-URL",
     "auth_algo": "PAYPAL-AUTH-ALGO",
 }
-DISPUTE_EVENTS = ("CUSTOMER.DISPUTE.CREATED", "CUSTOMER.DISPUTE.UPDATED", "CUSTOMER.DISPUTE.RESOLVED")
 
 _ID = re.compile(r"[A-Z0-9-]{1,64}")  # PayPal's order, capture, refund and dispute ids
 _EVENT_ID = re.compile(r"[A-Za-z0-9-]{1,200}")
@@ -203,7 +203,13 @@ class PayPalGateway(Gateway):
         order = self._request("GET", f"/v2/checkout/orders/{order_id}")
         if order.get("status") == "APPROVED":
             order = self._capture(order_id, order)
-        return payment_from_order(order_id, order)
+        payment = payment_from_order(order_id, order)
+        captures = _object(_unit(order), "payments").get("captures") or []
+        reversed_capture = [c for c in captures if isinstance(c, dict) and c.get("status") == "REVERSED"]
+        if reversed_capture and payment.charge_reference and self._disputed(payment.charge_reference):
+            # a chargeback: the money PayPal took back is the dispute's to hold and settle, not a refund
+            payment = payment_from_order(order_id, order, reversal_is_refund=False)
+        return payment
 
     def _capture(self, order_id: str, order: dict) -> dict:
         deposit_id = _deposit_id(_unit(order).get("custom_id"))
@@ -318,9 +324,16 @@ class PayPalGateway(Gateway):
         raise GatewayError(f"PayPal's transactions report has more than {MAX_PAGES} pages", retryable=False)
 
     # disputes ---------------------------------------------------------------------------------------------------
-    def fetch_dispute(self, dispute_id: str) -> dict:
-        """A dispute as PayPal reports it (GET /v1/customer/disputes/{id})."""
-        return self._request("GET", f"/v1/customer/disputes/{_id(dispute_id, 'dispute')}")
+    def fetch_dispute(self, external_id: str) -> GatewayDispute:
+        """A dispute as PayPal reports it (GET /v1/customer/disputes/{id}). Its status is PayPal's, or once it is
+        RESOLVED the outcome (RESOLVED_SELLER_FAVOUR, RESOLVED_BUYER_FAVOUR, ...)."""
+        return dispute_from_object(self._request("GET", f"/v1/customer/disputes/{_id(external_id, 'dispute')}"))
+
+    def _disputed(self, capture_id: str) -> bool:
+        """Whether PayPal has a dispute on this capture (GET /v1/customer/disputes?disputed_transaction_id=)."""
+        answer = self._request("GET", "/v1/customer/disputes", params={"disputed_transaction_id": capture_id})
+        items = answer.get("items")
+        return isinstance(items, list) and any(isinstance(item, dict) for item in items)
 
 
 # reading PayPal's objects -------------------------------------------------------------------------------------------
@@ -335,8 +348,9 @@ def _unit(order: dict) -> dict:
     return unit if isinstance(unit, dict) else {}
 
 
-def payment_from_order(order_id: str, order: dict) -> Payment:
-    """An order as a Payment: PAID only with a COMPLETED (or later refunded) capture, for the capture's amount."""
+def payment_from_order(order_id: str, order: dict, *, reversal_is_refund: bool = True) -> Payment:
+    """An order as a Payment: PAID only with a COMPLETED (or later refunded) capture, for the capture's amount.
+    A REVERSED capture counts as refunded in full, unless reversal_is_refund is False (a dispute's chargeback)."""
     unit = _unit(order)
     payments = _object(unit, "payments")
     captures = [c for c in payments.get("captures") or [] if isinstance(c, dict)]
@@ -344,7 +358,7 @@ def payment_from_order(order_id: str, order: dict) -> Payment:
     deposit_id = _deposit_id(unit.get("custom_id"))
     if captures:
         return _payment_from_capture(order_id, captures[0], refunds=refunds, deposit_id=deposit_id,
-                                     raw={"order": order})
+                                     raw={"order": order}, reversal_is_refund=reversal_is_refund)
     amount = _object(unit, "amount")
     currency = str(amount.get("currency_code") or "").upper()
     status = EXPIRED if order.get("status") == "VOIDED" else UNPAID
@@ -354,7 +368,7 @@ def payment_from_order(order_id: str, order: dict) -> Payment:
 
 
 def _payment_from_capture(order_id: str, capture: dict, *, refunds: list | None = None,
-                          deposit_id: int | None = None, raw: dict) -> Payment:
+                          deposit_id: int | None = None, raw: dict, reversal_is_refund: bool = True) -> Payment:
     amount_field = _object(capture, "amount")
     currency = str(amount_field.get("currency_code") or "").upper()
     amount = _minor(amount_field.get("value"), currency)
@@ -364,7 +378,7 @@ def _payment_from_capture(order_id: str, capture: dict, *, refunds: list | None 
                    .upper() == currency)
     if status == "REFUNDED":
         refunded = max(refunded, amount)
-    elif status == "REVERSED":  # taken back by PayPal (a chargeback or a reversal): all of it is gone
+    elif status == "REVERSED" and reversal_is_refund:  # taken back by PayPal: all of it is gone
         refunded = amount
     if status in ("COMPLETED", "PARTIALLY_REFUNDED", "REFUNDED", "REVERSED"):
         state = REFUNDED if amount and refunded >= amount else PAID
@@ -394,12 +408,9 @@ def webhook_reference(event_type: str, resource: dict) -> str | None:
     if event_type.startswith("CHECKOUT.ORDER."):
         value = resource.get("id")
         return value if isinstance(value, str) and _ID.fullmatch(value) else None
-    if event_type.startswith("CUSTOMER.DISPUTE."):
-        for transaction in resource.get("disputed_transactions") or []:
-            value = transaction.get("seller_transaction_id") if isinstance(transaction, dict) else None
-            if isinstance(value, str) and _ID.fullmatch(value):
-                return value
-        return None
+    if event_type.startswith("CUSTOMER.DISPUTE."):  # the dispute (processing reads it again)
+        value = resource.get("dispute_id")
+        return value if isinstance(value, str) and _ID.fullmatch(value) else None
     order_id = _related_order(resource)
     if order_id:
         return order_id
@@ -413,10 +424,25 @@ def webhook_reference(event_type: str, resource: dict) -> str | None:
     return None
 
 
-def dispute_id(event_payload: dict) -> str | None:
-    resource = event_payload.get("resource") if isinstance(event_payload, dict) else None
-    value = resource.get("dispute_id") if isinstance(resource, dict) else None
-    return value if isinstance(value, str) and _ID.fullmatch(value) else None
+def dispute_from_object(data: dict) -> GatewayDispute:
+    """A PayPal dispute as the gateway-neutral GatewayDispute: the disputed amount, the capture it disputes."""
+    external_id = data.get("dispute_id")
+    if not isinstance(external_id, str) or not _ID.fullmatch(external_id):
+        raise GatewayError("PayPal answered a dispute without its id", retryable=True)
+    amount = _object(data, "dispute_amount")
+    currency = str(amount.get("currency_code") or "").upper()
+    capture_id = None
+    for transaction in data.get("disputed_transactions") or []:
+        value = transaction.get("seller_transaction_id") if isinstance(transaction, dict) else None
+        if isinstance(value, str) and _ID.fullmatch(value):
+            capture_id = value
+            break
+    status = str(data.get("status") or "")
+    if status == "RESOLVED":
+        status = str(_object(data, "dispute_outcome").get("outcome_code") or status)
+    return GatewayDispute(external_id=external_id, status=status[:40], amount=_minor(amount.get("value"), currency),
+                          currency=currency, charge_reference=capture_id, reason=str(data.get("reason") or ""),
+                          evidence_due_at=_parse_time(data.get("seller_response_due_date")), raw=data)
 
 
 # helpers ------------------------------------------------------------------------------------------------------------
