@@ -120,6 +120,19 @@ def test_approve_then_return_captures_and_credits_once(client, paypal_config, in
     assert wallet(investor) == 10_000 and len(captures_of(fake, deposit.gateway_reference)) == 1
 
 
+def test_paypal_unavailable_on_return_leaves_the_deposit_for_the_webhook(client, paypal_config, investor, token_for,
+                                                                       login):
+    fake = paypal_config
+    deposit = begin(client, investor, token_for)
+    fake.approve(deposit.gateway_reference)
+    fake.fail_next(503, path=f"/v2/checkout/orders/{deposit.gateway_reference}/capture")
+    login(investor)
+    response = come_back(client, deposit)
+    assert response.status_code == 302 and status(deposit) == "pending"
+    deliver(client, fake, "CHECKOUT.ORDER.APPROVED", deposit.gateway_reference)
+    assert status(deposit) == "succeeded" and wallet(investor) == 10_000 and len(fake.captures) == 1
+
+
 def test_the_return_never_credits_from_what_the_browser_says(client, paypal_config, investor, token_for, login,
                                                               make_user):
     fake = paypal_config

@@ -57,6 +57,7 @@ WEBHOOK_HEADERS = {  # verify-webhook-signature field -> the header PayPal sends
 _ID = re.compile(r"[A-Z0-9-]{1,64}")  # PayPal's order, capture, refund and dispute ids
 _EVENT_ID = re.compile(r"[A-Za-z0-9-]{1,200}")
 _HEADER_SAFE = re.compile(r"[\x21-\x7e]{1,108}")
+_PRINTABLE = re.compile(r"[\x21-\x7e]+")
 
 # requests errors that mean the configuration is wrong, not that the network hiccuped
 _CONFIG_ERRORS = (
@@ -294,8 +295,8 @@ class PayPalGateway(Gateway):
                     continue
                 if info.get("transaction_status") != "S" or _deposit_id(info.get("custom_field")) is None:
                     continue
-                amount = info.get("transaction_amount") or {}
-                if not str(amount.get("value", "")).strip() or str(amount.get("value")).startswith("-"):
+                value = str(_object(info, "transaction_amount").get("value") or "").strip()
+                if not value or value.startswith("-"):
                     continue  # refunds and other money out
                 capture = self._request("GET", f"/v2/payments/captures/{capture_id}")
                 order_id = _related_order(capture)
@@ -485,7 +486,9 @@ def _minor(value, currency: str) -> int:
 
 
 def _invoice_id(key: str) -> str:
-    if len(key) <= MAX_INVOICE_ID_CHARS and _HEADER_SAFE.fullmatch(key[:108]):
+    """The idempotency key as an invoice id (unique per deposit row, or per refund); hashed when PayPal would not
+    take it as it is."""
+    if len(key) <= MAX_INVOICE_ID_CHARS and _PRINTABLE.fullmatch(key):
         return key
     return "key-" + hashlib.sha256(key.encode()).hexdigest()
 

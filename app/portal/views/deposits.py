@@ -12,6 +12,7 @@ from app.extensions import db, limiter
 from app.kyc.services import read_upload
 from app.ledger.services import platform_currency
 from app.payments import services as payments
+from app.payments.gateways.base import GatewayError
 from app.payments.gateways.registry import get_gateway
 from app.payments.models import Deposit
 from app.portal import bp
@@ -88,8 +89,8 @@ def deposit_return(deposit_id: int):
             # Stripe names its checkout session; PayPal adds ?token=<order id> to the return address
             payments.confirm_redirect(deposit, current_user,
                                       request.args.get("session_id") or request.args.get("token"))
-    except DomainError:
-        pass  # rolled back: the status page shows the deposit as it is
+    except (DomainError, GatewayError):
+        pass  # rolled back: the status page shows the deposit as it is (its webhook or a later return completes it)
     return redirect(url_for("portal.deposit_status", deposit_id=deposit.id))
 
 
