@@ -222,7 +222,9 @@ class PayPalGateway(Gateway):
             # ORDER_ALREADY_CAPTURED (captured meanwhile), INSTRUMENT_DECLINED (the payer must choose another way
             # to pay): the order as it is now tells
             return self._request("GET", f"/v2/checkout/orders/{order_id}")
-        return answer if answer.get("purchase_units") else self._request("GET", f"/v2/checkout/orders/{order_id}")
+        if answer.get("id") == order_id and answer.get("purchase_units"):
+            return answer
+        return self._request("GET", f"/v2/checkout/orders/{order_id}")  # a short answer: the order tells
 
     def refund(self, payment: Payment, amount: int, *, idempotency_key: str) -> str:
         self._require_enabled()
