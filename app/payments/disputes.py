@@ -36,7 +36,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from app.core import audit
 from app.core.db import utcnow
-from app.core.errors import ValidationError
+from app.core.errors import Forbidden, ValidationError
 from app.core.money import Money
 from app.core.states import transition
 from app.extensions import db
@@ -105,8 +105,10 @@ def _insert_once(provider: str, external_id: str, *, deposit: Deposit | None, am
 
 
 def _check(provider: str, external_id: str, amount: int, currency: str | None) -> None:
-    if not provider or not external_id:
+    if not provider or not external_id or not isinstance(provider, str) or not isinstance(external_id, str):
         raise ValidationError("a dispute needs its provider and its id")
+    if len(provider) > 30 or len(external_id) > 200:
+        raise ValidationError("a dispute's provider or id is too long")
     if isinstance(amount, bool) or not isinstance(amount, int) or amount < 0:
         raise ValidationError("a disputed amount is a whole number of minor units, not negative")
     if currency is not None and (not isinstance(currency, str) or len(currency) != 3):
@@ -127,6 +129,7 @@ def open_dispute(*, provider: str, external_id: str, deposit: Deposit | None, am
         raise RuntimeError(f"{provider} dispute {external_id} vanished")
     if not created:
         _refresh_details(dispute, provider_status=provider_status, evidence_due_at=evidence_due_at, reason=reason)
+        _attach(dispute, deposit, actor_id=actor_id)
         if dispute.status == DISPUTE_OPEN:
             _book(dispute, actor_id=actor_id)  # a deposit credited since the dispute opened
         return dispute
@@ -138,6 +141,20 @@ def open_dispute(*, provider: str, external_id: str, deposit: Deposit | None, am
     _book(dispute, actor_id=actor_id)
     _alert_finance(dispute)
     return dispute
+
+
+def _attach(dispute: Dispute, deposit: Deposit | None, *, actor_id: int | None) -> None:
+    """A dispute first recorded without its deposit (its payment not known yet) gets it when a later event names
+    it; a dispute is never moved from one deposit to another."""
+    if deposit is None or dispute.deposit_id is not None:
+        return
+    dispute.deposit_id, dispute.user_id = deposit.id, deposit.user_id
+    db.session.flush()
+    db.session.refresh(dispute, ["deposit"])
+    timeline.log(deposit, "dispute_opened", {"dispute": dispute.id, "provider": dispute.provider,
+                                             "external_id": dispute.external_id, "amount": dispute.amount,
+                                             "currency": dispute.currency, "reason": dispute.reason,
+                                             "found_later": True}, actor_id=actor_id)
 
 
 def _refresh_details(dispute: Dispute, *, provider_status: str | None, evidence_due_at: datetime | None,
@@ -179,6 +196,7 @@ def _book(dispute: Dispute, *, actor_id: int | None) -> None:
         _attention(dispute, f"Disputed in {dispute.currency} but deposit #{deposit.id} is in {deposit.currency}: "
                             f"nothing was held.")
         return
+    dispute.attention_reason, dispute.attention_at = None, None  # an earlier refusal to book no longer holds
     left = deposit.amount + deposit.fee - deposit.refunded_amount
     disputed = min(dispute.amount, left)
     if dispute.amount > left:
@@ -216,10 +234,11 @@ def _book(dispute: Dispute, *, actor_id: int | None) -> None:
         timeline.flag(deposit, f"{dispute.provider} dispute {dispute.external_id}: "
                                f"{Money(owed, deposit.currency).amount_str()} was no longer in the wallet and is owed "
                                f"by the investor.")
-    timeline.tell_investor(deposit, "dispute_opened", dispute_id=dispute.id,
-                           disputed=Money(disputed, deposit.currency).display(),
-                           held=Money(held, deposit.currency).display(),
-                           owed=Money(owed, deposit.currency).display() if owed else None)
+    if disputed:
+        timeline.tell_investor(deposit, "dispute_opened", dispute_id=dispute.id,
+                               disputed=Money(disputed, deposit.currency).display(),
+                               held=Money(held, deposit.currency).display(),
+                               owed=Money(owed, deposit.currency).display() if owed else None)
 
 
 def _locked_wallet(user_id: int) -> Account:
@@ -264,6 +283,7 @@ def close_dispute(*, provider: str, external_id: str, outcome: str, actor_id: in
                                reason=reason, actor_id=actor_id, provider_status=provider_status)
     else:
         _refresh_details(dispute, provider_status=provider_status, evidence_due_at=None, reason=reason)
+        _attach(dispute, deposit, actor_id=actor_id)
     if dispute.status == outcome:
         return dispute  # the same close again
     if dispute.status != DISPUTE_OPEN:
@@ -292,7 +312,7 @@ def close_dispute(*, provider: str, external_id: str, outcome: str, actor_id: in
     if deposit is not None:
         timeline.log(deposit, f"dispute_{outcome}", {"dispute": dispute.id, "held": dispute.held,
                                                      "receivable": dispute.receivable}, actor_id=actor_id)
-        if dispute.booked_at is not None:
+        if dispute.booked_at is not None and dispute.held + dispute.receivable:
             timeline.tell_investor(deposit, f"dispute_{outcome}", dispute_id=dispute.id,
                                    held=Money(dispute.held, dispute.currency).display(),
                                    owed=Money(dispute.receivable, dispute.currency).display()
@@ -302,6 +322,8 @@ def close_dispute(*, provider: str, external_id: str, outcome: str, actor_id: in
 
 # finance's notes -----------------------------------------------------------------------------------------------------
 def add_note(dispute: Dispute, *, actor, body: str | None) -> DisputeNote:
+    if dispute.user_id is not None and dispute.user_id == actor.id:
+        raise Forbidden("nobody acts on a dispute of their own money")
     text = (body or "").strip()
     if not text:
         raise ValidationError("write the note", {"body": ["Required."]})

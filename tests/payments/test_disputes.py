@@ -4,9 +4,10 @@ and the order. The ledger verifies after each test (tests/conftest.py)."""
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from app.core.db import unit_of_work
+from app.core.errors import Forbidden, IllegalTransition, ValidationError
 from app.core.money import Money
 from app.extensions import db
 from app.ledger import services as ledger
@@ -115,3 +116,66 @@ def test_unknown_deposit_moves_nothing(investor):
     with unit_of_work():
         disputes.close_dispute(provider="stripe", external_id="du_x", outcome="lost")
     assert db.session.scalar(select(Dispute)).status == "lost"
+
+
+def test_a_dispute_before_the_deposit_was_credited_books_when_it_is(investor):
+    with unit_of_work():
+        deposit = payments.create_deposit(investor.id, Money(10_000, "USD"), "stripe")
+        disputes.open_dispute(provider="stripe", external_id="du_early", deposit=deposit, amount=10_000,
+                              currency="USD")
+    dispute = db.session.scalar(select(Dispute))
+    assert dispute.booked_at is None and "not credited" in dispute.attention_reason
+    with unit_of_work():
+        payments.complete_deposit(db.session.get(Deposit, deposit.id))
+    assert balances(investor) == (10_000, 0)
+    close_it(deposit, "lost", external_id="du_early")
+    dispute = db.session.scalar(select(Dispute))
+    assert dispute.status == "lost" and dispute.held == 10_000 and dispute.attention_reason is None
+    assert balances(investor) == (0, 0)
+
+
+def test_a_disputed_deposit_cannot_be_refunded_by_finance(investor, finance):
+    deposit = card_deposit(investor)
+    open_it(deposit)
+    with pytest.raises(IllegalTransition, match="disputed"), unit_of_work():
+        payments.refund(db.session.get(Deposit, deposit.id), None, actor=finance, reason="asked")
+    assert db.session.get(Deposit, deposit.id).refunded_amount == 0
+
+
+def test_more_than_the_charge_is_never_booked(investor):
+    deposit = card_deposit(investor)
+    dispute = db.session.get(Dispute, open_it(deposit, amount=25_000))
+    assert dispute.held == 10_000 and dispute.receivable == 0 and "250.00" in dispute.attention_reason
+
+
+def test_nobody_writes_notes_on_a_dispute_of_their_own_money(make_user):
+    staff = make_user(role="finance")
+    deposit = card_deposit(staff)
+    dispute = db.session.get(Dispute, open_it(deposit))
+    with pytest.raises(Forbidden), unit_of_work():
+        disputes.add_note(dispute, actor=staff, body="mine")
+
+
+@pytest.mark.parametrize("bad", [{"amount": -1}, {"amount": 1.5}, {"currency": "DOLLARS"}, {"external_id": ""}])
+def test_bad_input_is_refused_and_nothing_written(investor, bad):
+    deposit = card_deposit(investor)
+    args = {"provider": "stripe", "external_id": "du_bad", "deposit": deposit, "amount": 100, "currency": "USD",
+            **bad}
+    with pytest.raises(ValidationError), unit_of_work():
+        disputes.open_dispute(**args)
+    with pytest.raises(ValidationError), unit_of_work():
+        disputes.close_dispute(provider="stripe", external_id="du_bad", outcome="maybe")
+    assert db.session.scalar(select(func.count(Dispute.id))) == 0
+
+
+def test_verify_checks_each_dispute_against_the_ledger(investor):
+    deposit = card_deposit(investor)
+    dispute_id = open_it(deposit)
+    assert ledger.verify().ok
+    db.session.execute(update(Dispute).where(Dispute.id == dispute_id).values(held=9_000))
+    assert any(f"dispute #{dispute_id}" in v for v in disputes.disputes_match_the_ledger())
+    db.session.rollback()
+    db.session.execute(update(Dispute).where(Dispute.id == dispute_id).values(status="won"))
+    assert any("pending" in v for v in disputes.disputes_match_the_ledger())
+    db.session.rollback()
+    assert disputes.disputes_match_the_ledger() == []

@@ -133,5 +133,6 @@ def test_exports_are_audited_and_escaped(console, finance, queue):
     values = [cell.value for row in book.active.iter_rows() for cell in row if isinstance(cell.value, str)]
     assert "'=HYPERLINK(\"http://x\")" in values and not any(v.startswith(("=", "@")) for v in values)
     assert http.get(f"{QUEUE}export/xls/").status_code in (302, 400)  # not offered
-    exports = db.session.scalars(select(AuditRecord).where(AuditRecord.action == "disputes.export")).all()
+    exports = db.session.scalars(select(AuditRecord).where(AuditRecord.action == "disputes.export")
+                                 .order_by(AuditRecord.id)).all()
     assert [e.after["format"] for e in exports] == ["csv", "xlsx"] and exports[0].after["rows"] == 3

@@ -13,8 +13,9 @@ from app.extensions import db
 from app.ledger import services as ledger
 from app.ledger.models import FEE_REVENUE, GATEWAY_CLEARING, RECEIVABLES, USER_HELD, USER_WALLET
 from app.notifications.models import Notification
+from app.payments import disputes, tasks
 from app.payments import services as payments
-from app.payments import tasks
+from app.payments.gateways.base import WebhookEvent
 from app.payments.gateways.stripe import StripeGateway
 from app.payments.models import Deposit, Dispute, Receivable, WebhookInbox
 
@@ -207,3 +208,57 @@ def test_two_dispute_events_at_once_hold_once(app, postgres, stripe_config, inve
     assert balances(investor) == (0, 10_000)
     assert db.session.scalar(select(func.count(Dispute.id))) == 1
     assert db.session.scalar(select(func.count(WebhookInbox.id)).where(WebhookInbox.status == "processed")) == 4
+
+
+def test_the_drainer_processes_dispute_events_beside_payments(stripe_config, investor):
+    deposit = paid_deposit(stripe_config, investor)
+    dispute_id = stripe_config.create_dispute(deposit.gateway_reference)["id"]
+    events = [WebhookEvent(event_id=f"evt_d{n}", type=kind, reference=dispute_id, payload={"id": f"evt_d{n}"})
+              for n, kind in enumerate(("charge.dispute.created", "charge.dispute.funds_withdrawn"))]
+    events.append(WebhookEvent(event_id="evt_pay", type="checkout.session.completed",
+                               reference=deposit.gateway_reference, payload={"id": "evt_pay"}))
+    payments.store_events([("stripe", e) for e in events], connection=db.session.connection())
+    db.session.commit()
+    counts = tasks.drain(chunk=5)
+    assert counts.get("processed") == 3
+    assert balances(investor) == (0, 10_000)
+
+
+@pytest.mark.postgres
+def test_open_and_close_at_once_move_the_money_once(app, postgres, stripe_config, investor):
+    from tests.concurrency import run_threads
+
+    deposit = paid_deposit(stripe_config, investor)
+
+    def work(index):
+        found = db.session.get(Deposit, deposit.id)
+        if index % 2:
+            return disputes.close_dispute(provider="stripe", external_id="du_race", outcome="lost", deposit=found,
+                                          amount=10_000, currency="USD").status
+        return disputes.open_dispute(provider="stripe", external_id="du_race", deposit=found, amount=10_000,
+                                     currency="USD").status
+
+    results = run_threads(app, 4, work)
+    assert not [r for r in results if isinstance(r, Exception)], results
+    dispute = the_dispute()
+    assert dispute.status == "lost" and dispute.held == 10_000
+    assert balances(investor) == (0, 0)
+    assert ledger.platform_account(GATEWAY_CLEARING, "stripe").balance == 0
+
+
+def test_a_dispute_processed_before_the_payment_it_disputes_is_matched_later(stripe_config, investor):
+    deposit = payments.start_deposit(investor, Money.parse("100.00", "USD"), "stripe")
+    db.session.commit()
+    payments.open_payment(deposit, success_url="http://x/{CHECKOUT_SESSION_ID}", cancel_url="http://x")
+    db.session.commit()
+    stripe_config.complete_session(deposit.gateway_reference)
+    dispute_id = stripe_config.create_dispute(deposit.gateway_reference)["id"]
+    deliver(stripe_config, "charge.dispute.created", dispute_id)  # before the payment's own event
+    assert the_dispute().deposit_id is None and the_dispute().attention_reason
+    deliver(stripe_config, "checkout.session.completed", deposit.gateway_reference)
+    assert balances(investor) == (10_000, 0)
+    stripe_config.close_dispute(dispute_id, "lost")
+    deliver(stripe_config, "charge.dispute.closed", dispute_id)
+    dispute = the_dispute()
+    assert (dispute.deposit_id, dispute.status, dispute.held) == (deposit.id, "lost", 10_000)
+    assert dispute.attention_reason is None and balances(investor) == (0, 0)
