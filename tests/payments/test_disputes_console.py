@@ -106,7 +106,10 @@ def test_details_show_the_timeline_and_a_note_is_audited(console, finance, queue
     http = console(finance)
     url = f"{QUEUE}details/?id={queue['owed'].id}"
     page = http.get(url).get_data(as_text=True)
-    assert ("dispute booked" in page and "Needs attention" not in page) or "dispute opened" in page
+    assert "dispute opened" in page and "dispute booked" in page and "USD 60.00" in page  # the timeline, the owed
+    assert "Needs attention" not in page
+    unknown = http.get(f"{QUEUE}details/?id={queue['unknown'].id}").get_data(as_text=True)
+    assert "No deposit matches" in unknown and "Timeline of deposit" not in unknown
     token = csrf_from(page)
     blank = http.post(f"{QUEUE}{queue['owed'].id}/note", data={"csrf_token": token, "body": "  "},
                       follow_redirects=True)
