@@ -1,5 +1,5 @@
 """The checks of a production configuration that read only its values (app/config.py runs them): the shared services
-(broker, cache, rate limits) and mail."""
+(broker, cache, rate limits), mail and the payment gateways' credentials."""
 from __future__ import annotations
 
 import ipaddress
@@ -68,4 +68,25 @@ def mail_problems(config: Mapping[str, Any]) -> list[Problem]:
     if tls and ssl:
         found.append(Problem("MAIL_USE_SSL", "on, and MAIL_USE_TLS too: implicit TLS is used, STARTTLS is not",
                              error=False))
+    return found
+
+
+PAYPAL_KEYS = ("PAYPAL_CLIENT_ID", "PAYPAL_CLIENT_SECRET", "PAYPAL_WEBHOOK_ID")
+
+
+def paypal_problems(config: Mapping[str, Any]) -> list[Problem]:
+    """PayPal is on only with its three values: some of them without the others is a mistake (PayPal would be off
+    without saying so), and its API is spoken over TLS."""
+    found = []
+    present = [key for key in PAYPAL_KEYS if config.get(key)]
+    if present:
+        found += [Problem(key, f"missing: PayPal needs {', '.join(PAYPAL_KEYS)} together (it stays off without it)")
+                  for key in PAYPAL_KEYS if key not in present]
+        base = str(config.get("PAYPAL_API_BASE") or "")
+        if not base.startswith("https://"):
+            found.append(Problem("PAYPAL_API_BASE", "must be an https:// address (https://api-m.paypal.com, or "
+                                                    "https://api-m.sandbox.paypal.com for the sandbox)"))
+        elif "sandbox" in base:
+            found.append(Problem("PAYPAL_API_BASE", "points at PayPal's sandbox: no real money is taken",
+                                 error=False))
     return found

@@ -53,7 +53,7 @@ from app.ledger.models import (
     JournalEntry,
 )
 from app.notifications import services as notifications
-from app.payments import timeline
+from app.payments import card_funds, timeline
 from app.payments.gateways.registry import get_gateway
 from app.payments.models import (
     DEPOSIT_SUCCEEDED,
@@ -307,6 +307,8 @@ def close_dispute(*, provider: str, external_id: str, outcome: str, actor_id: in
     elif record is not None and deposit is not None:
         ledger.settle(record, key=f"{key}:settle", memo=memo, actor_id=actor_id,
                       destination=ledger.platform_account(GATEWAY_CLEARING, deposit.gateway))
+        # the whole disputed amount went back to the card: none of it is inside the card-funds hold any more
+        card_funds.take_back(deposit.id, dispute.held + dispute.receivable)
     transition(dispute, outcome, DISPUTE_TRANSITIONS, what=f"dispute #{dispute.id}", closed_at=utcnow(),
                reversal_entry_id=reversal.id if reversal else None)
     if deposit is not None:
@@ -342,7 +344,7 @@ def add_note(dispute: Dispute, *, actor, body: str | None) -> DisputeNote:
 # a gateway's own dispute status -> the outcome it means (other statuses: still open)
 STRIPE_OUTCOMES = {"won": DISPUTE_WON, "warning_closed": DISPUTE_WON, "prevented": DISPUTE_WON,
                    "lost": DISPUTE_LOST}
-DISPUTE_EVENTS = {"stripe": "charge.dispute."}
+DISPUTE_EVENTS = {"stripe": "charge.dispute.", "paypal": "CUSTOMER.DISPUTE."}
 
 
 def is_dispute_event(provider: str, event_type: str) -> bool:

@@ -30,6 +30,7 @@ from app.payments.deposits import LOCKED_ACCOUNTS, reference_of, sync
 from app.payments.gateways.base import Payment, WebhookEvent
 from app.payments.gateways.registry import get_gateway
 from app.payments.models import Deposit, WebhookInbox
+from app.payments.paypal_disputes import sync_paypal_dispute
 from app.payments.timeline import log, notices_batch, timeline_batch
 
 logger = logging.getLogger(__name__)
@@ -189,7 +190,8 @@ def _process_dispute_event(row) -> str:
         _finish(row, "ignored", error="the event names no dispute")
         return "ignored"
     with timeline_batch():
-        dispute = disputes.sync_stripe_dispute(row.reference, event_type=row.type)
+        sync_dispute = sync_paypal_dispute if row.provider == "paypal" else disputes.sync_stripe_dispute
+        dispute = sync_dispute(row.reference, event_type=row.type)
         _finish(row, "processed", deposit_id=dispute.deposit_id,
                 error=None if dispute.deposit_id else "no deposit for this dispute: recorded for finance")
     return "processed"

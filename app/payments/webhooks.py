@@ -21,7 +21,7 @@ from app.payments.gateways.base import WebhookRejected
 from app.payments.gateways.registry import get_gateway
 
 bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
-PROVIDERS = ("stripe", "razorpay")
+PROVIDERS = ("stripe", "razorpay", "paypal")
 
 
 def _rate_limit() -> str:

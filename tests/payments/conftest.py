@@ -1,10 +1,11 @@
-"""Fixtures of the deposit and gateway tests: the investor who deposits (no money yet, no KYC), and the Stripe and
-Razorpay API fakes on 127.0.0.1 with the app configured against them. The ledger verifies after every test that
+"""Fixtures of the deposit and gateway tests: the investor who deposits (no money yet, no KYC), and the Stripe,
+Razorpay and PayPal API fakes on 127.0.0.1 with the app configured against them. The ledger verifies after every test that
 moved money (tests/conftest.py)."""
 from __future__ import annotations
 
 import pytest
 
+from tests.fakes.paypal_api import FakePayPal
 from tests.fakes.razorpay_api import FakeRazorpay
 from tests.fakes.stripe_api import FakeStripe
 
@@ -50,3 +51,29 @@ def razorpay_config(app, monkeypatch, fake_razorpay):
     }.items():
         monkeypatch.setitem(app.config, key, value)
     return fake_razorpay
+
+
+@pytest.fixture
+def fake_paypal():
+    """A started FakePayPal (stopped after the test)."""
+    server = FakePayPal().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def paypal_config(app, monkeypatch, fake_paypal):
+    """PayPal switched on against the fake (no access token cached from another test); returns the fake."""
+    from app.payments.gateways.paypal import forget_tokens
+
+    for key, value in {
+        "PAYPAL_CLIENT_ID": fake_paypal.client_id,
+        "PAYPAL_CLIENT_SECRET": fake_paypal.client_secret,
+        "PAYPAL_WEBHOOK_ID": fake_paypal.webhook_id,
+        "PAYPAL_API_BASE": fake_paypal.url,
+        "PAYPAL_TIMEOUT_SECONDS": 5,
+    }.items():
+        monkeypatch.setitem(app.config, key, value)
+    forget_tokens()
+    yield fake_paypal
+    forget_tokens()

@@ -12,7 +12,7 @@ from app.core.money import Money
 from app.extensions import db
 from app.ledger import services as ledger
 from app.ledger.models import FEE_REVENUE, GATEWAY_CLEARING, RECEIVABLES, USER_HELD, USER_WALLET, Hold
-from app.payments import disputes
+from app.payments import card_funds, disputes
 from app.payments import services as payments
 from app.payments.models import Deposit, Dispute, Receivable
 
@@ -179,3 +179,17 @@ def test_verify_checks_each_dispute_against_the_ledger(investor):
     assert any("pending" in v for v in disputes.disputes_match_the_ledger())
     db.session.rollback()
     assert disputes.disputes_match_the_ledger() == []
+
+
+def test_a_lost_dispute_leaves_nothing_of_its_deposit_inside_the_card_funds_hold(investor):
+    deposit = card_deposit(investor)
+    assert card_funds.held_minor(investor.id) == 10_000
+    open_it(deposit)
+    assert card_funds.held_minor(investor.id) == 10_000  # won would give it back, still inside its hold days
+    close_it(deposit, "lost")
+    db.session.expire_all()
+    assert card_funds.held_minor(investor.id) == 0
+    with unit_of_work():  # money from the bank afterwards is withdrawable at once, not blocked by the lost charge
+        bank = payments.create_deposit(investor.id, Money(5_000, "USD"), "bank_transfer")
+        payments.complete_deposit(bank)
+    assert card_funds.withdrawable(investor.id).now.minor == 5_000

@@ -9,6 +9,7 @@ import pytest
 
 from app.payments.gateways.bank_transfer import BankTransferGateway
 from app.payments.gateways.base import Gateway
+from app.payments.gateways.paypal import PayPalGateway
 from app.payments.gateways.razorpay import RazorpayGateway
 from app.payments.gateways.registry import GATEWAYS, gateway_names, get_gateway
 
@@ -16,13 +17,14 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_names():
-    assert gateway_names() == ("stripe", "bank_transfer", "razorpay")
+    assert gateway_names() == ("stripe", "bank_transfer", "razorpay", "paypal")
     assert tuple(GATEWAYS) == gateway_names()
-    assert len(GATEWAYS) == 3
-    assert "razorpay" in GATEWAYS and "paypal" not in GATEWAYS
+    assert len(GATEWAYS) == 4
+    assert "razorpay" in GATEWAYS and "paypal" in GATEWAYS and "square" not in GATEWAYS
 
 
-@pytest.mark.parametrize("name, cls", [("bank_transfer", BankTransferGateway), ("razorpay", RazorpayGateway)])
+@pytest.mark.parametrize("name, cls", [("bank_transfer", BankTransferGateway), ("razorpay", RazorpayGateway),
+                                       ("paypal", PayPalGateway)])
 def test_get_gateway(name, cls):
     gateway = get_gateway(name)
     assert type(gateway) is cls
@@ -39,19 +41,19 @@ def test_get_stripe():
     assert gateway.name == "stripe"
 
 
-@pytest.mark.parametrize("name", ["paypal", "", "Razorpay", "stripe ", None, 3])
+@pytest.mark.parametrize("name", ["square", "", "Razorpay", "PayPal", "stripe ", None, 3])
 def test_unknown_names_are_refused(name):
     with pytest.raises(ValueError) as caught:
         get_gateway(name)
     message = str(caught.value)
     assert "unknown payment gateway" in message
-    assert "stripe, bank_transfer, razorpay" in message
+    assert "stripe, bank_transfer, razorpay, paypal" in message
 
 
 def test_unknown_key_in_the_mapping():
     with pytest.raises(KeyError):
-        GATEWAYS["paypal"]
-    assert GATEWAYS.get("paypal") is None
+        GATEWAYS["square"]
+    assert GATEWAYS.get("square") is None
 
 
 def test_importing_the_registry_imports_no_gateway():

@@ -191,7 +191,8 @@ def test_a_page_whose_address_holds_a_token_sends_no_referrer(client):
 
 def test_only_the_deposit_form_may_send_the_investor_on_to_the_card_checkout(client, login, investor):
     login(investor)
-    assert _policy(client.get("/deposits/new"))["form-action"] == "'self' https://checkout.stripe.com"
+    assert _policy(client.get("/deposits/new"))["form-action"] == (
+        "'self' https://checkout.stripe.com https://www.paypal.com https://www.sandbox.paypal.com")
     assert _policy(client.get("/wallet"))["form-action"] == "'self'"
 
 

@@ -11,6 +11,7 @@ _PATHS: dict[str, tuple[str, str]] = {
     "stripe": ("app.payments.gateways.stripe", "StripeGateway"),
     "bank_transfer": ("app.payments.gateways.bank_transfer", "BankTransferGateway"),
     "razorpay": ("app.payments.gateways.razorpay", "RazorpayGateway"),
+    "paypal": ("app.payments.gateways.paypal", "PayPalGateway"),
 }
 
 

@@ -12,6 +12,7 @@ from app.extensions import db, limiter
 from app.kyc.services import read_upload
 from app.ledger.services import platform_currency
 from app.payments import services as payments
+from app.payments.gateways.base import GatewayError
 from app.payments.gateways.registry import get_gateway
 from app.payments.models import Deposit
 from app.portal import bp
@@ -28,7 +29,8 @@ def _available() -> list[dict]:
 
 @bp.route("/deposits/new", methods=["GET", "POST"])
 @limiter.limit("30/hour", methods=["POST"])
-@csp(form_action="'self' https://checkout.stripe.com")  # the form's answer redirects to Stripe's hosted checkout
+# the form's answer redirects to Stripe's hosted checkout or to PayPal's approval page
+@csp(form_action="'self' https://checkout.stripe.com https://www.paypal.com https://www.sandbox.paypal.com")
 def deposit_new():
     form = SimpleForm()
     gateways = _available()
@@ -84,9 +86,11 @@ def deposit_return(deposit_id: int):
     deposit = _own(deposit_id)
     try:
         with unit_of_work():
-            payments.confirm_redirect(deposit, current_user, request.args.get("session_id"))
-    except DomainError:
-        pass  # rolled back: the status page shows the deposit as it is
+            # Stripe names its checkout session; PayPal adds ?token=<order id> to the return address
+            payments.confirm_redirect(deposit, current_user,
+                                      request.args.get("session_id") or request.args.get("token"))
+    except (DomainError, GatewayError):
+        pass  # rolled back: the status page shows the deposit as it is (its webhook or a later return completes it)
     return redirect(url_for("portal.deposit_status", deposit_id=deposit.id))
 
 
