@@ -21,7 +21,7 @@ from app.investing.return_calendar import drop_calendars
 from app.ledger import services as ledger
 from app.ledger.models import FEE_REVENUE, USER_WALLET
 from app.notifications.services import notify
-from app.payments import card_funds
+from app.payments.services import relock_card_funds
 from app.properties import services as properties
 from app.properties.models import Property
 
@@ -39,7 +39,7 @@ def refund(inv: Investment, *, keep: int, key: str, memo: str, actor_id: int | N
     if keep:
         lines.append((ledger.platform_account(FEE_REVENUE), keep))
     entry = ledger.post(lines, key=key, kind="investment_refund", memo=memo, actor_id=actor_id)
-    card_funds.relock(inv.user_id, back)  # held card money invested comes back inside its hold
+    relock_card_funds(inv.user_id, back)  # held card money invested comes back inside its hold
     inv.refunded_amount = back
     inv.escrow_amount = 0
     return entry

@@ -20,7 +20,7 @@ from app.investing.models import ACTIVE, DUE, PAID, PAYING, Installment, Investm
 from app.investing.return_calendar import write_calendar
 from app.ledger import services as ledger
 from app.ledger.models import FEE_REVENUE, USER_WALLET
-from app.payments import card_funds
+from app.payments.services import consume_card_funds
 from app.properties import services as properties
 from app.properties.models import Property
 
@@ -62,7 +62,7 @@ def pay_installment(inv: Investment, p, inst: Installment, *, today: date, actor
                             actor_id=actor_id)
     except InsufficientFunds:
         raise insufficient(wallet.balance, inst.amount + fee, inv.currency) from None
-    card_funds.consume(inv.user_id, inst.amount + fee)  # invested card money is no longer inside the hold
+    consume_card_funds(inv.user_id, inst.amount + fee)  # invested card money is no longer inside the hold
     claimed = cast("CursorResult[Any]", db.session.execute(
         update(Installment).where(Installment.id == inst.id, Installment.status == DUE)
         .values(status=PAID, paid_at=clock.utcnow(), entry_id=entry.id, late_fee=fee)

@@ -40,7 +40,7 @@ from app.market.models import (
     Trade,
 )
 from app.market.releasing import claim, end_offer, hold_key, release_key, release_live_offers, tell
-from app.payments import card_funds
+from app.payments.services import guard_card_funds
 from app.settings.services import value as setting
 
 __all__ = ["MESSAGE_MAX", "accept_offer", "clean_message", "counter_offer", "expire_offers", "make_offer",
@@ -175,7 +175,7 @@ def _rehold(offer: Offer, amount: int) -> None:
                          memo=f"Offer #{offer.id} on listing #{offer.listing_id}")
     offer.hold_id, offer.held_amount = record.id, amount
     db.session.flush()
-    card_funds.guard(offer.buyer_id, amount, debited=True, field="price_per_unit", market=True)
+    guard_card_funds(offer.buyer_id, amount, debited=True, field="price_per_unit", market=True)
 
 
 # the service -------------------------------------------------------------------------------------------------------
@@ -207,7 +207,7 @@ def make_offer(user: User, listing_id: int, units: int, price_per_unit: Money, e
     offer.hold_id = record.id
     db.session.flush()
     # card money inside its hold is not spent on the market: checked with the wallet locked by the hold
-    card_funds.guard(user.id, quote.buyer_total, debited=True, field="price_per_unit", market=True)
+    guard_card_funds(user.id, quote.buyer_total, debited=True, field="price_per_unit", market=True)
     tell(listing.seller, offer, listing, "market.offer_received", message=text)
     return offer
 

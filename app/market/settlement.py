@@ -30,7 +30,7 @@ from app.ledger.models import FEE_REVENUE, USER_WALLET
 from app.market import fees, notices, rules
 from app.market.models import EXPIRED, OPEN, SOLD, Listing, Trade, TradingHalt
 from app.market.releasing import release_live_offers  # not offers.py: offers import settlement
-from app.payments import card_funds
+from app.payments.services import guard_card_funds, relock_card_funds
 
 TRADE_KIND = "market_trade"
 SURVEIL_TASK = "market.surveil_trade"
@@ -179,9 +179,9 @@ def _settle(listing: Listing, quote: fees.Quote, *, buyer, key: str, hold, offer
     memo = f"Market trade #{trade.id}: {quote.units} units of {p.title}"
     entry_id = _pay(trade, quote, buyer=buyer, hold=hold, memo=memo, buyer_wallet=wallet)
     if hold is None:  # card money inside its hold is not spent on the market (an offer's hold was checked)
-        card_funds.guard(buyer.id, quote.buyer_total, debited=True, field="units", market=True)
+        guard_card_funds(buyer.id, quote.buyer_total, debited=True, field="units", market=True)
     # a seller who invested held card money gets it back inside the hold: it cannot leave round a holding
-    card_funds.relock(trade.seller_id, quote.seller_net)
+    relock_card_funds(trade.seller_id, quote.seller_net)
     bought = investing.transfer_units(
         seller_inv, buyer_id=buyer.id, units=quote.units, unit_price=listing.unit_price, cost=quote.buyer_total,
         on=now.date(), at=now, documents_version=investing.offering_version(p), ip=ip, entry_id=entry_id)

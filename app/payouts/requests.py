@@ -22,7 +22,7 @@ from app.kyc.services import WITHDRAW, require_approved
 from app.ledger import services as ledger
 from app.ledger.models import FEE_REVENUE, PAYOUTS_IN_TRANSIT, USER_WALLET, Account
 from app.notifications.services import notify
-from app.payments import card_funds
+from app.payments.services import guard_card_funds
 from app.payouts.models import (
     PAYOUT_APPROVED,
     PAYOUT_CANCELLED,
@@ -117,7 +117,7 @@ def request_payout(user: User, amount: Money, payout_method_id) -> Payout:
         raise InsufficientFunds("the amount and fee are above your available balance", {"amount": [
             f"{q.amount.display()} plus the {q.fee.display()} fee is more than your available "
             f"{available.display()}."]})
-    card_funds.guard(user.id, q.total.minor)  # card money inside its hold stays (the wallet is locked above)
+    guard_card_funds(user.id, q.total.minor)  # card money inside its hold stays (the wallet is locked above)
     token = uuid.uuid4().hex
     memo = f"Payout to {method.bank_name} {mask(method.account_number)} (held)"
     try:
