@@ -21,6 +21,7 @@ from app.admin.views import (
     payments,
     payouts,
     properties,
+    reports,
     settings,
     staff_requests,
     users,
@@ -37,6 +38,6 @@ def init_admin(app: Flask) -> Admin:
         csp_nonce_generator=csp_nonce,  # Flask-Admin's own <script> and <link> tags carry the request's nonce
     )
     for module in (users, staff_requests, kyc, properties, investments, declared, distributions, funding, payments,
-                   payouts, market, settings, ledger, notifications, ops_jobs, audit, alerts):
+                   payouts, market, reports, settings, ledger, notifications, ops_jobs, audit, alerts):
         module.register(admin)
     return admin
