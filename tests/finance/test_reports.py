@@ -14,7 +14,13 @@ from app.core.money import Money
 from app.extensions import db
 from app.finance import reports
 from app.investing import services as investing
-from app.investing.models import DIST_PAID, DeclaredDistribution, DistributionShare, Installment, ReturnPayment
+from app.investing.models import (
+    DIST_PAID,
+    DeclaredDistribution,
+    DistributionShare,
+    Installment,
+    ReturnPayment,
+)
 from app.ledger import services as ledger
 from app.ledger.models import ADJUSTMENTS, FEE_REVENUE, USER_WALLET, Account, JournalEntry, Posting
 from app.payments.models import Deposit

@@ -8,7 +8,7 @@ from flask import abort, request, url_for
 from flask_admin import expose
 from flask_login import current_user
 
-from app.admin.base import SecureBaseView, requires
+from app.admin.base import SecureBaseView, refuse
 from app.admin.views.reports_chart import bar_chart
 from app.core import audit
 from app.core.csvfile import export_response
@@ -28,6 +28,12 @@ def _page_number() -> int:
         return max(0, int(request.args.get("page", "0")))
     except ValueError:
         return 0
+
+
+def _may_export() -> None:
+    """An export (a GET download, so not a @requires action, which are POST-only) needs reports.export."""
+    if not has_permission(current_user, "reports.export"):
+        refuse("reports.export")
 
 
 def _format(fmt: str) -> str:
@@ -62,8 +68,8 @@ class ReportsView(SecureBaseView):
                            can_export=has_permission(current_user, "reports.export"))
 
     @expose("/<key>/export/<fmt>")
-    @requires("reports.export")
     def export(self, key: str, fmt: str):
+        _may_export()
         if key not in reports.TITLES:
             abort(404)
         fmt = _format(fmt)
@@ -119,8 +125,8 @@ class StatementView(SecureBaseView):
                                                          page=page))
 
     @expose("/export/<fmt>")
-    @requires("reports.export")
     def export(self, fmt: str):
+        _may_export()
         fmt = _format(fmt)
         account = self._account()
         if account is None:
