@@ -61,7 +61,7 @@ def _finance_charts() -> list[dict]:
     charts = []
     for report in (reports.deposits_withdrawals(last_six), reports.payouts_waiting()):
         args: dict[str, Any] = last_six.args if report.key in reports.MONTHLY else {}
-        charts.append({"report": report, "chart": bar_chart(report, width=420, height=170, compact=True),
+        charts.append({"report": report, "chart": bar_chart(report, width=560, height=200, compact=True),
                        "href": url_for("finance_reports.report", key=report.key, **args)})
     return charts
 

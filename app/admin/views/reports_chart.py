@@ -32,6 +32,8 @@ def _short(label: str, compact: bool) -> str:
         names = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
         month = names[int(label[5:]) - 1]
         return month if compact else f"{month} {label[2:4]}"
+    if compact:  # an age bucket: "1-3 days" -> "1-3 d"
+        label = label.replace("Under ", "< ").replace(" days or more", "+ d").replace(" days", " d").replace(" day", " d")
     return label if len(label) <= 16 else label[:15] + "…"
 
 
@@ -46,7 +48,7 @@ def bar_chart(report: Report, *, width: int = 760, height: int = 260, compact: b
     groups = max(1, len(report.labels))
     slot = plot_w / groups
     per = max(1, len(report.series))
-    bar_w = slot * 0.7 / per
+    bar_w = min(slot * 0.7 / per, 48.0)  # a few groups: bars stay bars, not slabs
     every = max(1, -(-groups // (8 if compact else 14)))  # label at most ~14 groups (8 when small)
 
     def money(minor: int) -> str:
@@ -69,7 +71,7 @@ def bar_chart(report: Report, *, width: int = 760, height: int = 260, compact: b
         value = high - span * k // steps
         amount = Money(value, report.currency).to_decimal()
         ticks.append({"y": round(top + plot_h * k / steps, 1),
-                      "label": f"{amount:,.0f}" if span >= 10_000 or compact else f"{amount:,.2f}"})
+                      "label": f"{amount:,.0f}" if span >= 10_000 else f"{amount:,.2f}"})
     legend = [{"name": name, "fill": colour} for name, colour, _series in report.series]
     return BarChart(width, height, left, top, plot_w, plot_h, round(zero_y, 1), bars, labels, ticks, legend,
                     f"{report.title} ({report.currency})", not any(values))
