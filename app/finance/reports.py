@@ -92,8 +92,8 @@ def _month(text: str, name: str) -> date:
         parsed = date(int(text[:4]), int(text[5:]), 1)
     except ValueError:
         raise BadRange(f"{name}: a month is written YYYY-MM") from None
-    if parsed.year < 2000:
-        raise BadRange(f"{name}: no month before 2000")
+    if not 2000 <= parsed.year <= 2999:
+        raise BadRange(f"{name}: a month from 2000 to 2999")
     return parsed
 
 
@@ -376,8 +376,8 @@ def statement_range(from_text: str | None, to_text: str | None, *, today: date |
         raise BadRange("from: the first day comes after the last")
     if (last - first).days > MAX_STATEMENT_DAYS:
         raise BadRange("at most ten years at a time")
-    if first.year < 2000:
-        raise BadRange("from: no day before 2000")
+    if first.year < 2000 or last.year > 2999:
+        raise BadRange("days from 2000 to 2999")
     return first, last
 
 

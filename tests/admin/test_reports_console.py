@@ -120,7 +120,7 @@ def test_hostile_memos_are_exported_as_text(console, finance, make_investor):
 
 
 @pytest.mark.parametrize("query", ["from=2026-13", "from=2026-05&to=2026-01", "to=yesterday", "from=2020-01&to=2026-12",
-                                   "from=%00"])
+                                   "from=%00", "from=9999-12&to=9999-12"])
 def test_bad_month_ranges_are_400(console, finance, query):
     http = console(finance)
     page = http.get(f"/admin/finance/reports/funds-raised/?{query}")
@@ -138,6 +138,8 @@ def test_bad_statement_requests(console, finance, make_investor):
         assert http.get(f"/admin/finance/statement/export/csv?account={account.id}&{query}").status_code == 400
     assert http.get("/admin/finance/statement/?account=999999").status_code == 404
     assert http.get("/admin/finance/statement/?account=nope").status_code == 404
+    assert http.get("/admin/finance/statement/?account=99999999999999999999999").status_code == 404
+    assert http.get(f"/admin/finance/statement/?account={account.id}&to=9999-12-31").status_code == 400
     assert http.get("/admin/finance/statement/export/csv").status_code == 400
     assert http.get("/admin/finance/reports/no-such/").status_code == 404
     assert http.get("/admin/finance/reports/fee-revenue/export/pdf").status_code == 400

@@ -155,7 +155,8 @@ def test_the_fee_revenue_of_entries_posted_in_earlier_months(make_investor, fina
 
 
 @pytest.mark.parametrize("args", [("2026-13", None), ("26-01", None), ("2026-01", "2025-12"), ("x", "y"),
-                                  ("1999-01", "1999-02"), ("2000-01", "2026-01"), ("２０２６-01", None)])
+                                  ("1999-01", "1999-02"), ("2000-01", "2026-01"), ("２０２６-01", None),
+                                  ("9999-12", "9999-12")])
 def test_unreadable_month_ranges(args):
     with pytest.raises(reports.BadRange):
         reports.months(*args, today=date(2026, 12, 3))
@@ -191,7 +192,8 @@ def test_the_statement_adds_up_and_ends_at_the_ledger_balance(make_investor):
 
 
 @pytest.mark.parametrize("args", [("2026-02-30", None), ("2026-03-01", "2026-02-01"), ("yesterday", None),
-                                  ("1990-01-01", "1990-02-01"), ("2000-01-01", "2026-01-01")])
+                                  ("1990-01-01", "1990-02-01"), ("2000-01-01", "2026-01-01"),
+                                  ("9999-12-30", "9999-12-31")])
 def test_unreadable_statement_dates(args):
     with pytest.raises(reports.BadRange):
         reports.statement_range(*args, today=date(2026, 12, 3))

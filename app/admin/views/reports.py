@@ -97,7 +97,9 @@ class StatementView(SecureBaseView):
         raw = request.args.get("account", "").strip()
         if not raw:
             return None
-        account = db.session.get(Account, int(raw)) if raw.isdigit() else \
+        if len(raw) > 120:
+            abort(404, description="no such account")
+        account = db.session.get(Account, int(raw)) if raw.isascii() and raw.isdigit() and len(raw) < 19 else \
             db.session.query(Account).filter(Account.code == raw).one_or_none()
         if account is None:
             abort(404, description="no such account")
