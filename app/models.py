@@ -34,6 +34,8 @@ from app.ops.models import BeatJob, FailedTask  # noqa: F401
 from app.payments.models import (  # noqa: F401
     Deposit,
     DepositEvent,
+    Dispute,
+    DisputeNote,
     GatewaySetting,
     Receivable,
     ReconciliationItem,

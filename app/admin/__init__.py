@@ -10,6 +10,7 @@ from app.admin.views import (
     alerts,
     audit,
     declared,
+    disputes,
     distributions,
     funding,
     investments,
@@ -38,6 +39,6 @@ def init_admin(app: Flask) -> Admin:
         csp_nonce_generator=csp_nonce,  # Flask-Admin's own <script> and <link> tags carry the request's nonce
     )
     for module in (users, staff_requests, kyc, properties, investments, declared, distributions, funding, payments,
-                   payouts, market, reports, settings, ledger, notifications, ops_jobs, audit, alerts):
+                   disputes, payouts, market, reports, settings, ledger, notifications, ops_jobs, audit, alerts):
         module.register(admin)
     return admin

@@ -29,7 +29,10 @@ from app.payments.models import (
     DEPOSIT_REFUNDED,
     DEPOSIT_SUCCEEDED,
     DEPOSIT_TRANSITIONS,
+    DISPUTE_LOST,
+    DISPUTE_OPEN,
     Deposit,
+    Dispute,
     Receivable,
 )
 
@@ -183,6 +186,10 @@ def refund(deposit: Deposit, amount: int | None, *, actor, reason: str) -> Depos
         raise IllegalTransition(f"deposit #{deposit.id} is refunded already: nothing is left to refund")
     if deposit.status != DEPOSIT_SUCCEEDED:
         raise IllegalTransition(f"deposit #{deposit.id} is {deposit.status}")
+    if db.session.scalar(select(Dispute.id).where(Dispute.deposit_id == deposit.id,
+                                                  Dispute.status.in_((DISPUTE_OPEN, DISPUTE_LOST)))):
+        # the payer has it back already (lost) or may have (open): a refund would return it twice
+        raise IllegalTransition(f"deposit #{deposit.id} is disputed: the dispute decides what goes back")
     charged = deposit.amount + deposit.fee
     amount = charged - deposit.refunded_amount if amount is None else amount
     left = charged - deposit.refunded_amount

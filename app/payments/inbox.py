@@ -25,6 +25,7 @@ from app.core.db import after_commit, enqueue_after_commit, utcnow
 from app.extensions import db
 from app.ledger import services as ledger
 from app.ledger.models import FEE_REVENUE, GATEWAY_CLEARING, USER_WALLET, Account
+from app.payments import disputes
 from app.payments.deposits import LOCKED_ACCOUNTS, reference_of, sync
 from app.payments.gateways.base import Payment, WebhookEvent
 from app.payments.gateways.registry import get_gateway
@@ -166,7 +167,10 @@ def deposit_for_reference(provider: str, reference: str | None) -> Deposit | Non
 
 def process_event(row) -> str:
     """Re-read the payment from the gateway and sync the deposit (idempotent: safe to run again). Marks the row
-    done and counts the attempt; the caller's unit of work commits."""
+    done and counts the attempt; the caller's unit of work commits. A dispute event re-reads the dispute instead
+    (app.payments.disputes)."""
+    if disputes.is_dispute_event(row.provider, row.type):
+        return _process_dispute_event(row)
     deposit = deposit_for_reference(row.provider, row.reference)
     if deposit is None:
         _finish(row, "ignored", error="no deposit for this reference")
@@ -180,13 +184,27 @@ def process_event(row) -> str:
     return "processed"
 
 
+def _process_dispute_event(row) -> str:
+    if not row.reference:
+        _finish(row, "ignored", error="the event names no dispute")
+        return "ignored"
+    with timeline_batch():
+        dispute = disputes.sync_stripe_dispute(row.reference, event_type=row.type)
+        _finish(row, "processed", deposit_id=dispute.deposit_id,
+                error=None if dispute.deposit_id else "no deposit for this dispute: recorded for finance")
+    return "processed"
+
+
 def process_events(rows) -> list[str]:
     """process_event for several claimed rows (the drainer's batch) as one unit of work.
     The same steps, gathered: the deposits are locked by one statement, then the ledger accounts their credits
     touch by another (both in id order, so two batches cannot deadlock), the gateway is asked about all the
     payments at once, the rows are marked done by one statement, and the timeline rows and the investors'
     notices go out together. All or nothing: any error propagates, and the caller's unit rolls the whole batch
-    back (the drainer then processes its events one by one). Returns processed | ignored for each row."""
+    back (the drainer then processes its events one by one). Returns processed | ignored for each row.
+    Disputes are rare: a batch holding a dispute event is processed row by row, in the same unit of work."""
+    if any(disputes.is_dispute_event(row.provider, row.type) for row in rows):
+        return [process_event(row) for row in rows]
     deposits = _lock_deposits(rows)
     found = list({deposit.id: deposit for deposit in deposits.values()}.values())
     db.session.info[LOCKED_ACCOUNTS] = _lock_credit_accounts(found)

@@ -154,3 +154,70 @@ class Receivable(IdMixin, Model):
     ledger_entry_id: Mapped[int] = mapped_column(ForeignKey("ledger_entries.id"), unique=True, nullable=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
     settled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+DISPUTE_OPEN = "open"
+DISPUTE_WON = "won"
+DISPUTE_LOST = "lost"
+DISPUTE_STATUSES = (DISPUTE_OPEN, DISPUTE_WON, DISPUTE_LOST)
+# the one place dispute transitions are allowed: a dispute is decided once
+DISPUTE_TRANSITIONS = {DISPUTE_OPEN: {DISPUTE_WON, DISPUTE_LOST}, DISPUTE_WON: set(), DISPUTE_LOST: set()}
+
+
+class Dispute(IdMixin, TimestampMixin, Model):
+    """A card or PayPal dispute (chargeback) of a deposit's payment, once per (provider, external id).
+
+    While open, `held` is in the investor's held account (hold `hold_id`, pending) and `receivable` (what the wallet
+    could not cover) is owed on the receivables account (Receivable `receivable_id`). Won: the hold is released and
+    the receivable reversed. Lost: the hold is settled to the gateway's clearing account, the receivable stays.
+    `booked_at` is set once the money moved; a dispute whose deposit is unknown or not credited never books and
+    waits for finance (`attention_reason`)."""
+
+    __tablename__ = "disputes"
+    __table_args__ = (
+        UniqueConstraint("provider", "external_id", name="uq_disputes_provider_external_id"),
+        CheckConstraint("amount >= 0", name="amount_not_negative"),
+        CheckConstraint("held >= 0 AND receivable >= 0", name="parts_not_negative"),
+        CheckConstraint("status in ('open', 'won', 'lost')", name="status_valid"),
+    )
+
+    provider: Mapped[str] = mapped_column(String(30), nullable=False)
+    external_id: Mapped[str] = mapped_column(String(200), nullable=False)
+    deposit_id: Mapped[int | None] = mapped_column(ForeignKey("deposits.id"), index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    amount: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    currency: Mapped[str] = mapped_column(String(3), nullable=False)
+    reason: Mapped[str] = mapped_column(String(100), nullable=False, default="")
+    status: Mapped[str] = mapped_column(String(8), nullable=False, default=DISPUTE_OPEN, index=True)
+    provider_status: Mapped[str | None] = mapped_column(String(40))
+    evidence_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    held: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    receivable: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    hold_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_holds.id"), unique=True)
+    receivable_id: Mapped[int | None] = mapped_column(ForeignKey("receivables.id"), unique=True)
+    reversal_entry_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_entries.id"), unique=True)
+    booked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False, index=True)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    attention_reason: Mapped[str | None] = mapped_column(String(500))
+    attention_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    deposit = relationship(Deposit, lazy="select")
+    user = relationship("User", foreign_keys=[user_id], lazy="select")
+    notes: Mapped[list[DisputeNote]] = relationship(back_populates="dispute", lazy="select",
+                                                    order_by="DisputeNote.id")
+
+
+class DisputeNote(IdMixin, Model):
+    """What finance wrote about a dispute (evidence sent, the investor contacted ...); audited."""
+
+    __tablename__ = "dispute_notes"
+
+    dispute_id: Mapped[int] = mapped_column(ForeignKey("disputes.id", ondelete="CASCADE"), nullable=False,
+                                            index=True)
+    author_id: Mapped[int] = mapped_column(ForeignKey("users.id"), nullable=False)
+    body: Mapped[str] = mapped_column(Text, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
+
+    dispute: Mapped[Dispute] = relationship(back_populates="notes")
+    author = relationship("User", lazy="select")

@@ -4,6 +4,7 @@ ephemeral port, daemon thread), so the official `stripe` client talks to it unch
     POST /v1/checkout/sessions              GET /v1/checkout/sessions[/<id>]     POST /v1/checkout/sessions/<id>/expire
     GET  /v1/payment_intents/<id>           GET /v1/charges/<id>
     POST /v1/refunds                        GET /v1/refunds/<id>
+    GET  /v1/disputes/<id>
 
 Like Stripe it checks the bearer secret key (401 otherwise; the message repeats the key unmasked, unlike Stripe, so
 tests can prove the gateway never passes it on), parses form-encoded bracket keys into nested params, honours
@@ -20,7 +21,9 @@ Usage in a test (the fixtures `fake_stripe` and `stripe_config` are in tests/pay
         headers = {"Stripe-Signature": stripe_config.sign(body)}
 
 Test helpers: complete_session, expire_session, fail_async, refund_charge, set_amount, fail_next, event, sign,
-session / payment_intent / charge (current objects), requests (everything received) and calls(method, path).
+create_dispute / update_dispute / close_dispute (a payer's chargeback on a paid charge, its status, won or lost),
+session / payment_intent / charge / dispute (current objects), requests (everything received) and
+calls(method, path).
 
 In a process of its own (so that a benchmark's measuring process and the fake do not share one interpreter):
 
@@ -57,7 +60,11 @@ API_VERSION = stripe.api_version
 MIN_EXPIRY, MAX_EXPIRY = 30 * 60, 24 * 3600  # Stripe's bounds for a Checkout Session's expires_at
 # the helpers a fake in its own process offers over HTTP (POST /_fake/<name>)
 REMOTE_HELPERS = ("complete_session", "expire_session", "fail_async", "refund_charge", "set_amount", "fail_next",
-                  "event", "session", "payment_intent", "charge")
+                  "event", "session", "payment_intent", "charge", "create_dispute", "update_dispute", "close_dispute",
+                  "dispute")
+# a dispute's statuses (Stripe's): open ones, then the closed ones
+DISPUTE_OPEN_STATUSES = ("warning_needs_response", "warning_under_review", "needs_response", "under_review")
+DISPUTE_CLOSED_STATUSES = ("warning_closed", "won", "lost")
 
 
 # form decoding ---------------------------------------------------------------------------------------------------
@@ -141,6 +148,7 @@ class FakeStripe:
         self.payment_intents: dict[str, dict] = {}
         self.charges: dict[str, dict] = {}
         self.refunds: dict[str, dict] = {}
+        self.disputes: dict[str, dict] = {}
         self.requests: list[Recorded] = []
         self.page_limit: int | None = None  # caps `limit` on lists (Stripe: 100), to test pagination cheaply
         self._idempotent: dict[str, tuple[str, str, dict, int, dict]] = {}
@@ -253,6 +261,8 @@ class FakeStripe:
             ("POST", r"/v1/refunds", lambda: self._create_refund_via_api(p)),
             ("GET", r"/v1/refunds/([^/]+)", lambda i: self._render("refund", self._get(self.refunds, i),
                                                                    p.get("expand"))),
+            ("GET", r"/v1/disputes/([^/]+)", lambda i: self._render("dispute", self._get(self.disputes, i),
+                                                                    p.get("expand"))),
         ]
         for method, pattern, handler in routes:
             match = re.fullmatch(pattern, r.path)
@@ -279,6 +289,7 @@ class FakeStripe:
         "payment_intent": {"latest_charge": ("charge", "charges")},
         "charge": {"payment_intent": ("payment_intent", "payment_intents")},
         "refund": {"charge": ("charge", "charges"), "payment_intent": ("payment_intent", "payment_intents")},
+        "dispute": {"charge": ("charge", "charges"), "payment_intent": ("payment_intent", "payment_intents")},
     }
 
     def _render(self, kind: str, obj: dict, expand=None) -> dict:
@@ -457,6 +468,64 @@ class FakeStripe:
         with self._lock:
             return self._render("charge", self.charges[charge_id])
 
+    def dispute(self, dispute_id: str) -> dict:
+        with self._lock:
+            return self._render("dispute", self.disputes[dispute_id])
+
+    def create_dispute(self, ref: str, amount: int | None = None, *, reason: str = "fraudulent",
+                       status: str = "needs_response", with_payment_intent: bool = True) -> dict:
+        """The payer disputes a paid charge with their bank: ref is a session, payment intent or charge id; amount
+        None disputes the whole charge. with_payment_intent=False leaves the dispute's payment_intent empty (older
+        API versions): only its charge names the payment. Returns the dispute."""
+        if status not in DISPUTE_OPEN_STATUSES:
+            raise ValueError(f"a dispute opens as one of {DISPUTE_OPEN_STATUSES}")
+        with self._lock:
+            if ref in self.sessions:
+                ref = self.sessions[ref]["payment_intent"]
+            if ref in self.payment_intents:
+                ref = self.payment_intents[ref]["latest_charge"]
+            charge = self.charges[ref]
+            if not charge["paid"]:
+                raise ValueError("only a paid charge can be disputed")
+            amount = charge["amount"] if amount is None else int(amount)
+            if not 0 < amount <= charge["amount"]:
+                raise ValueError("a dispute is for at most the charge's amount")
+            dispute_id = _new_id("du_test")
+            now = self._now()
+            dispute = {
+                "id": dispute_id, "object": "dispute", "amount": amount, "currency": charge["currency"],
+                "charge": charge["id"], "payment_intent": charge["payment_intent"] if with_payment_intent else None,
+                "reason": reason, "status": status, "created": now, "is_charge_refundable": False,
+                "evidence_details": {"due_by": now + 7 * 86400, "has_evidence": False, "past_due": False,
+                                     "submission_count": 0},
+                "balance_transactions": [], "metadata": {}, "livemode": False,
+            }
+            charge["disputed"] = True
+            self.disputes[dispute_id] = dispute
+            return self._render("dispute", dispute)
+
+    def update_dispute(self, dispute_id: str, status: str = "under_review") -> dict:
+        """The dispute moves on while open (evidence submitted: under_review)."""
+        if status not in DISPUTE_OPEN_STATUSES:
+            raise ValueError(f"an open dispute is one of {DISPUTE_OPEN_STATUSES}")
+        with self._lock:
+            dispute = self.disputes[dispute_id]
+            if dispute["status"] in DISPUTE_CLOSED_STATUSES:
+                raise ValueError("the dispute is closed")
+            dispute["status"] = status
+            return self._render("dispute", dispute)
+
+    def close_dispute(self, dispute_id: str, status: str) -> dict:
+        """The issuer decides: won, lost, or (an inquiry) warning_closed."""
+        if status not in DISPUTE_CLOSED_STATUSES:
+            raise ValueError(f"a dispute closes as one of {DISPUTE_CLOSED_STATUSES}")
+        with self._lock:
+            dispute = self.disputes[dispute_id]
+            if dispute["status"] in DISPUTE_CLOSED_STATUSES:
+                raise ValueError("the dispute is closed already")
+            dispute["status"] = status
+            return self._render("dispute", dispute)
+
     def calls(self, method: str, path: str) -> list[Recorded]:
         """Requests received for one method and path (exact, or a regex matching the whole path)."""
         return [r for r in self.requests if r.method == method and re.fullmatch(path, r.path)]
@@ -528,12 +597,13 @@ class FakeStripe:
             self._programmed.extend(_Programmed(status, copy.deepcopy(body)) for _ in range(times))
 
     def event(self, type: str, obj, *, event_id: str | None = None, created: int | None = None) -> bytes:
-        """A webhook body for `type` about obj: a dict, or the id of a session, payment intent, charge or refund
-        held by the fake (rendered as it is now). Each call gets a fresh evt_ id unless one is given."""
+        """A webhook body for `type` about obj: a dict, or the id of a session, payment intent, charge, refund or
+        dispute held by the fake (rendered as it is now). Each call gets a fresh evt_ id unless one is given."""
         with self._lock:
             if isinstance(obj, str):
                 for kind, store in (("session", self.sessions), ("payment_intent", self.payment_intents),
-                                    ("charge", self.charges), ("refund", self.refunds)):
+                                    ("charge", self.charges), ("refund", self.refunds),
+                                    ("dispute", self.disputes)):
                     if obj in store:
                         obj = self._render(kind, store[obj])
                         break

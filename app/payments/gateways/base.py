@@ -34,6 +34,20 @@ class Payment:
 
 
 @dataclass(frozen=True)
+class GatewayDispute:
+    """What the gateway says about a dispute (chargeback) of a payment when asked."""
+
+    external_id: str  # the gateway's dispute id
+    status: str  # the gateway's own status (Stripe: needs_response, under_review, won, lost, warning_closed ...)
+    amount: int  # minor units disputed
+    currency: str  # ISO 4217, upper case
+    charge_reference: str | None  # the payment it disputes, as Deposit.charge_reference holds it
+    reason: str = ""
+    evidence_due_at: datetime | None = None
+    raw: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class WebhookEvent:
     event_id: str
     type: str
@@ -91,3 +105,7 @@ class Gateway(ABC):
     @abstractmethod
     def list_paid(self, since: datetime) -> list[Payment]:
         """Payments completed since `since`, for reconciliation."""
+
+    def fetch_dispute(self, external_id: str) -> GatewayDispute:
+        """Ask the gateway for the truth about a dispute (gateways whose disputes arrive as events override it)."""
+        raise GatewayError(f"{self.name} does not report disputes this way", retryable=False)

@@ -25,6 +25,7 @@ from app.payments.gateways.base import (
     UNPAID,
     Checkout,
     Gateway,
+    GatewayDispute,
     GatewayError,
     Payment,
     WebhookEvent,
@@ -147,6 +148,22 @@ def payment_from_session(session: dict) -> Payment:
         created_at=datetime.fromtimestamp(int(created), UTC) if created else None,
         raw=session,
     )
+
+
+DISPUTE_EVENT_PREFIX = "charge.dispute."
+
+
+def dispute_from_object(data: dict) -> GatewayDispute:
+    """A Stripe Dispute object (its charge expanded or not) as the gateway-neutral GatewayDispute."""
+    charge = data.get("charge")
+    intent = _get_id(data.get("payment_intent")) or (_get_id(charge.get("payment_intent"))
+                                                     if isinstance(charge, dict) else None)
+    due = (data.get("evidence_details") or {}).get("due_by")
+    return GatewayDispute(
+        external_id=data["id"], status=str(data.get("status") or ""), amount=int(data.get("amount") or 0),
+        currency=str(data.get("currency") or "").upper(), charge_reference=intent,
+        reason=str(data.get("reason") or ""),
+        evidence_due_at=datetime.fromtimestamp(int(due), UTC) if due else None, raw=data)
 
 
 class StripeGateway(Gateway):
@@ -295,12 +312,21 @@ class StripeGateway(Gateway):
 
         return [payment_from_session(session) for session in self._call("checkout session listing", paid_sessions)]
 
+    def fetch_dispute(self, external_id: str) -> GatewayDispute:
+        """The dispute (GET /v1/disputes/{id}, its charge expanded so the payment intent is known whatever the
+        API version puts on the dispute itself)."""
+        client = self._client()
+        response = self._call("dispute lookup", lambda: client.raw_request(
+            "get", f"/v1/disputes/{quote(external_id, safe='')}", expand=["charge"]))
+        return dispute_from_object(response.data)
+
     # webhooks ----------------------------------------------------------------------------------------------------
     def parse_webhook(self, body: bytes, headers) -> WebhookEvent:
         """Verify the Stripe-Signature header (HMAC of the raw body with STRIPE_WEBHOOK_SECRET, timestamp at most
         300 s old and at most 300 s ahead) and parse the event. The reference is the Checkout Session id for
-        checkout.session.* events, and the payment intent id for charge.* events (charge.refunded: the
-        caller finds the deposit through Payment.charge_reference) and payment_intent.* events; None otherwise.
+        checkout.session.* events, the dispute id for charge.dispute.* events, the payment intent id for other
+        charge.* events (charge.refunded: the caller finds the deposit through Payment.charge_reference) and
+        payment_intent.* events; None otherwise.
         Raises WebhookRejected on any failure, with a message that never contains the secret."""
         secret = self._config("STRIPE_WEBHOOK_SECRET")
         if not secret:
@@ -327,7 +353,8 @@ class StripeGateway(Gateway):
             raise WebhookRejected("unreadable Stripe event") from None
         if not isinstance(event_id, str) or not isinstance(event_type, str) or not isinstance(obj, dict):
             raise WebhookRejected("unreadable Stripe event")
-        if event_type.startswith(("checkout.session.", "payment_intent.")):
+        # a dispute event's reference is the dispute's id (processing reads the dispute again)
+        if event_type.startswith(("checkout.session.", "payment_intent.", DISPUTE_EVENT_PREFIX)):
             reference = _get_id(obj.get("id"))
         elif event_type.startswith("charge."):
             reference = _get_id(obj.get("payment_intent"))
