@@ -27,7 +27,14 @@ from app.extensions import db
 from app.investing.models import DIST_PAID, PAID, DeclaredDistribution, Installment, Investment, ReturnPayment
 from app.ledger.models import FEE_REVENUE, Account, JournalEntry, Posting
 from app.ledger.services import platform_currency
-from app.payments.models import DEPOSIT_REFUNDED, DEPOSIT_SUCCEEDED, Deposit, Receivable
+from app.payments.models import (
+    DEPOSIT_REFUNDED,
+    DEPOSIT_SUCCEEDED,
+    DISPUTE_OPEN,
+    Deposit,
+    Dispute,
+    Receivable,
+)
 from app.payouts.models import PAYOUT_APPROVED, PAYOUT_PAID, PAYOUT_REQUESTED, Payout
 
 MAX_MONTHS = 60
@@ -302,16 +309,30 @@ def payouts_waiting(currency: str | None = None, *, now: datetime | None = None)
 
 
 def open_items(currency: str | None = None) -> Report:
-    """Money owed to the platform and still open: receivables (and disputes where they are recorded)."""
+    """Money owed to the platform or in question, as of now: receivables not settled, and disputes (chargebacks) open
+    with what is held from wallets for them and what the wallets could not cover. One read."""
     currency = currency or platform_currency()
-    n, amount = db.session.execute(
-        select(func.count(Receivable.id), func.coalesce(func.sum(Receivable.amount), 0))
-        .where(Receivable.settled_at.is_(None), Receivable.currency == currency)).one()
-    items: list[tuple[str, int, int]] = [("Receivables open", int(n), int(amount))]
+    open_dispute = (Dispute.status == DISPUTE_OPEN, Dispute.currency == currency)
+
+    def count_sum(model, amount, *where):
+        return (select(func.count(model.id)).where(*where).scalar_subquery(),
+                select(func.coalesce(func.sum(amount), 0)).where(*where).scalar_subquery())
+
+    figures = db.session.execute(select(
+        *count_sum(Receivable, Receivable.amount, Receivable.settled_at.is_(None), Receivable.currency == currency),
+        *count_sum(Dispute, Dispute.amount, *open_dispute),
+        *count_sum(Dispute, Dispute.held, *open_dispute, Dispute.held > 0),
+        *count_sum(Dispute, Dispute.receivable, *open_dispute, Dispute.receivable > 0))).one()
+    labels = ("Receivables open", "Disputes open (amount disputed)", "Disputes open: held from wallets",
+              "Disputes open: not covered by the wallet")
+    items = [(label, int(figures[2 * i]), int(figures[2 * i + 1])) for i, label in enumerate(labels)]
     rows: list[list[Any]] = [[label, count, Money(minor, currency)] for label, count, minor in items]
     return Report("open-items", "Receivables and disputes open", ["Item", "Open", "Amount"], rows,
-                  [label for label, _n, _a in items], [("Open", "#b35c00", [a for _l, _n, a in items])], currency,
-                  "What investors owe after a refund of money already spent, not yet settled; as of now.")
+                  ["Receivables", "Disputed", "Held", "Not covered"], [("Open", "#b35c00", [a for _l, _n, a in items])],
+                  currency,
+                  "As of now. Receivables: what investors owe after a refund or a dispute of money already spent, not "
+                  "yet settled (a dispute's uncovered part is one of them). Disputes: chargebacks not yet won or lost; "
+                  "what is held from the wallet for them, and what the wallet could not cover.")
 
 
 MONTHLY = {"deposits-withdrawals": deposits_withdrawals, "funds-raised": funds_raised,

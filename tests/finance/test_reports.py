@@ -23,7 +23,7 @@ from app.investing.models import (
 )
 from app.ledger import services as ledger
 from app.ledger.models import ADJUSTMENTS, FEE_REVENUE, USER_WALLET, Account, JournalEntry, Posting
-from app.payments.models import Deposit
+from app.payments.models import Deposit, Dispute
 from app.payouts.models import Payout
 from tests.finance.report_books import clock_at, mid_month, month_start, move, paid_payout, waiting_payout
 from tests.payouts.helpers import usable_method
@@ -138,7 +138,19 @@ def test_payouts_waiting_by_age(books):
     assert rows["Under 1 day"][1:] == [1, 0, Money(1500, "USD")]
     assert rows["7-14 days"][1:] == [1, 0, Money(4000, "USD")]
     assert report.totals[1] == 2
-    assert reports.open_items().rows == [["Receivables open", 0, Money(0, "USD")]]
+
+
+def test_receivables_and_disputes_open(make_investor):
+    """Disputes not yet booked (no hold, nothing owed) count by their disputed amount; decided ones do not."""
+    user = make_investor("20.00")
+    with unit_of_work():
+        for n, (status, amount) in enumerate((("open", 1234), ("open", 66), ("won", 5000), ("lost", 7000))):
+            db.session.add(Dispute(provider="stripe", external_id=f"dp_{n}", user_id=user.id, amount=amount,
+                                   currency="USD", status=status, attention_reason="payment not found"))
+    rows = {row[0]: row[1:] for row in reports.open_items().rows}
+    assert rows["Receivables open"] == [0, Money(0, "USD")]
+    assert rows["Disputes open (amount disputed)"] == [2, Money(1300, "USD")]
+    assert rows["Disputes open: held from wallets"] == [0, Money(0, "USD")]
 
 
 def test_the_fee_revenue_of_entries_posted_in_earlier_months(make_investor, finance):
@@ -203,7 +215,7 @@ def test_reports_read_a_fixed_number_of_times(books, count_queries, make_investo
     def reads() -> int:
         with count_queries() as statements:
             for key in reports.TITLES:
-                reports.build(key, _months(12))
+                reports.build(key, _months(12))  # open-items: receivables and disputes in one read
         return len(statements)
 
     few = reads()
