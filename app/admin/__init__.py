@@ -25,6 +25,7 @@ from app.admin.views import (
     payouts,
     periods,
     properties,
+    reports,
     settings,
     staff_requests,
     users,
@@ -41,7 +42,7 @@ def init_admin(app: Flask) -> Admin:
         csp_nonce_generator=csp_nonce,  # Flask-Admin's own <script> and <link> tags carry the request's nonce
     )
     for module in (users, staff_requests, kyc, properties, investments, declared, distributions, funding, payments,
-                   disputes, payouts, market, bank_statements, adjustments, settings, ledger, periods,
+                   disputes, payouts, market, bank_statements, adjustments, reports, settings, ledger, periods,
                    notifications, ops_jobs, audit, alerts):
         module.register(admin)
     return admin

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from flask import flash, redirect, url_for
 from flask_admin import expose
@@ -9,6 +10,7 @@ from flask_login import current_user
 from sqlalchemy import func, select
 
 from app.admin.base import SecureIndexView, requires
+from app.admin.views.reports_chart import bar_chart
 from app.auth import services as auth
 from app.auth.models import Role, User, user_roles
 from app.core import audit
@@ -16,6 +18,7 @@ from app.core.db import discard, unit_of_work, utcnow
 from app.core.money import Money
 from app.core.security import STAFF_ROLES, has_permission
 from app.extensions import db
+from app.finance import reports
 from app.kyc.services import queue_counts
 from app.ledger.checks import verify
 from app.ledger.models import USER_HELD, USER_WALLET, Account, Hold, JournalEntry
@@ -52,6 +55,17 @@ def _counts() -> dict:
     }
 
 
+def _finance_charts() -> list[dict]:
+    """Small charts for those who read the finance reports, each linking to its report: three grouped reads."""
+    last_six = reports.months(None, None, default=6)
+    charts = []
+    for report in (reports.deposits_withdrawals(last_six), reports.payouts_waiting()):
+        args: dict[str, Any] = last_six.args if report.key in reports.MONTHLY else {}
+        charts.append({"report": report, "chart": bar_chart(report, width=560, height=200, compact=True),
+                       "href": url_for("finance_reports.report", key=report.key, **args)})
+    return charts
+
+
 class DashboardView(SecureIndexView):
     @expose("/")
     def index(self):
@@ -62,7 +76,8 @@ class DashboardView(SecureIndexView):
                            if has_permission(current_user, "staff.manage") else None,
                            offerings_to_approve=properties.pending_count()
                            if has_permission(current_user, "properties.approve") else None,
-                           failed_tasks=failed_tasks.open_count() if has_permission(current_user, "ops.view") else None)
+                           failed_tasks=failed_tasks.open_count() if has_permission(current_user, "ops.view") else None,
+                           finance_charts=_finance_charts() if has_permission(current_user, "reports.view") else [])
 
     @expose("/ledger/verify", methods=["POST"])
     @requires("ledger.verify")

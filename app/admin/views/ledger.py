@@ -1,10 +1,12 @@
 """Ledger: accounts, journal entries with their postings, holds, deposits. Read-only: money moves only
 through services."""
 from flask import url_for
+from flask_login import current_user
 from markupsafe import Markup, escape
 
 from app.admin.base import BigListMixin, SecureModelView, exact_filters, money_formatter, range_filters
 from app.core.money import Money
+from app.core.security import has_permission
 from app.extensions import db
 from app.ledger.models import Account, Hold, JournalEntry, Posting
 
@@ -30,15 +32,22 @@ def _entry_link(view, context, model, name):
     return Markup(f'<a href="{url_for("ledger_entries.details_view", id=entry_id)}">#{entry_id}</a>')
 
 
+def _statement_link(view, context, account, name):
+    """The account's statement (Finance → Account statement) for those who may read reports."""
+    if not has_permission(current_user, "reports.view"):
+        return ""
+    return Markup(f'<a href="{url_for("account_statement.index", account=account.id)}">Statement</a>')
+
+
 class AccountView(SecureModelView):
     permission = "ledger.view"
     simple_list_pager = True
-    column_list = ("code", "kind", "name", "user", "currency", "balance", "allow_negative", "created_at")
+    column_list = ("code", "kind", "name", "user", "currency", "balance", "allow_negative", "created_at", "statement")
     column_searchable_list = ("code", "name")
     column_filters = ("kind", "currency", "allow_negative", "user_id")
     column_sortable_list = ("code", "kind", "balance", "created_at")
     column_default_sort = ("id", False)
-    column_formatters = {"balance": money_formatter("balance")}
+    column_formatters = {"balance": money_formatter("balance"), "statement": _statement_link}
 
 
 class JournalEntryView(BigListMixin, SecureModelView):
