@@ -128,7 +128,8 @@ def documents_checked_once():
     """While an investor's identity is approved for a test's set-up, the same demo documents (the same bytes every
     time) go through the upload check in its child process once per process, not three times per investor: about
     0.1 s per document on a quiet machine, and most tests make an investor. The first investor of each worker runs
-    the real check; the tests of the checks themselves (tests/core/test_uploads.py, tests/kyc) never come here."""
+    the real check; tests that submit documents themselves (tests/core/test_uploads.py, tests/kyc, the portal and
+    API forms) go through the check every time."""
     real = kyc_submission.clean_upload
 
     def checked_once(data, *args, **kwargs):
