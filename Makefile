@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 5000
+# the suite's processes (pytest-xdist; each its own database): TEST_WORKERS=0 runs it in this one, serially
+TEST_WORKERS ?= 2
 export FLASK_APP := wsgi
 
 .PHONY: dev test lint lock bench clean-venv
@@ -26,7 +28,7 @@ dev: $(VENV)/.installed
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho --procfile Procfile start --port $(PORT)
 
 test: $(VENV)/.installed
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 # ruff (style, bugs, security, datetimes), mypy (strict on app/core and app/ledger), the import-layer contract
 lint: $(VENV)/.installed

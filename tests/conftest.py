@@ -11,21 +11,24 @@ import os
 import re
 import tempfile
 from contextlib import contextmanager, suppress
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from _pytest.nodeid import NodeId
 from celery._state import _set_task_join_will_block
 from flask_migrate import upgrade
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine, make_url
 
 from app.auth import services as auth
+from app.auth import sessions as auth_sessions
 from app.config import normalize_database_url
 from app.core.db import unit_of_work
 from app.extensions import db, limiter
 from app.ledger.checks import verify
 from tests.factories import DepositFactory, InvestorFactory, PayoutMethodFactory, PropertyFactory, UserFactory
-from tests.support import PASSWORD, RUN_ID, build_app, csrf_from, mail_server, set_setting, totp_now
+from tests.support import PASSWORD, RUN_ID, WORKER, build_app, csrf_from, mail_server, set_setting, totp_now
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
@@ -34,6 +37,30 @@ ARTIFACTS = ROOT / "test-artifacts"
 def pytest_configure(config):
     config.addinivalue_line("markers", "ledger_tampered: the test corrupts the ledger on purpose; the ledger "
                                        "is not verified after it")
+
+
+# folders whose tests share one costly session resource: under `--dist loadgroup` (make test) each runs on one worker
+_GROUPS = {"replica": "pg-pair"}  # a private PostgreSQL primary and replica, started once (tests/replica)
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist's own hook
+def pytest_collection_modifyitems(config, items):
+    """Mark the tests of the folders in _GROUPS with their `xdist_group`. Under `--dist loadgroup` a worker tells
+    the scheduler a test's group as a suffix of its node id ("...::test_x@pg-pair"); pytest-xdist 3.8 writes that
+    suffix where pytest 9 no longer reads it, so without this no group would be kept together: it is written here."""
+    tests = Path(__file__).parent
+    for item in items:
+        with suppress(ValueError):
+            folder = item.path.relative_to(tests).parts[0]
+            if folder in _GROUPS:
+                item.add_marker(pytest.mark.xdist_group(_GROUPS[folder]))
+    if not getattr(config.option, "loadgroup", False):  # set on xdist's workers under --dist loadgroup
+        return
+    for item in items:
+        names = sorted({str(mark.args[0] if mark.args else mark.kwargs.get("name", "default"))
+                        for mark in item.iter_markers("xdist_group")})
+        if names and "@" not in item.nodeid:
+            item._id = NodeId.parse(f"{item.nodeid}@{'_'.join(names)}")
 
 
 # the database and the app ------------------------------------------------------------------------------------------
@@ -52,7 +79,7 @@ def database_url():
         yield f"sqlite:///{folder}/test.db"
         return
     base = make_url(server)
-    name = f"{base.database or 'freehold'}_pytest_{RUN_ID}"
+    name = f"{base.database or 'freehold'}_pytest_{RUN_ID}_{WORKER}"  # one per process: each xdist worker its own
     admin_engine = create_engine(base, isolation_level="AUTOCOMMIT")
     with admin_engine.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
@@ -192,8 +219,12 @@ def artifacts_dir() -> Path:
 
 
 @pytest.fixture
-def count_queries(app):
-    """with count_queries() as queries: ...  -> len(queries) statements were sent."""
+def count_queries(app, monkeypatch):
+    """with count_queries() as queries: ...  -> len(queries) statements were sent. A signed-in session notes its
+    activity at most once a minute (app.auth.sessions.TOUCH_EVERY): in a test that counts queries, not within a
+    day, so that a set-up slower than a minute (a busy machine, the other worker) does not add that write to one
+    measurement and not to the other."""
+    monkeypatch.setattr(auth_sessions, "TOUCH_EVERY", timedelta(days=1))
 
     @contextmanager
     def _count():

@@ -23,7 +23,10 @@ from tests.notifications.smtp_server import SmtpServer
 
 PASSWORD = "Correct-horse-battery-9"
 TEST_FERNET_KEYS = "8fQR6ze4U6Q9aoZAiZxFUyofI5SLGCLDA6aoBDUQcb4=,lD3N1DRqUyftfHn3HscJqcDRgWGX8hJ6f8EtIMNrpXQ="
-RUN_ID = uuid.uuid4().hex[:8]  # keeps this run's rate limits, cache keys and database apart from any other
+# pytest-xdist runs the suite in several processes (gw0, gw1, ...), each importing this module: everything below is
+# per process, so each worker has its own database, rate limits, cache keys, uploads folder, SMTP server and ports
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "main")
+RUN_ID = uuid.uuid4().hex[:8]  # keeps this process's rate limits, cache keys and database apart from any other
 UPLOADS = tempfile.mkdtemp(prefix="freehold-uploads-")  # never the real instance/ folder
 _MAIL_SERVER: list[SmtpServer] = []
 
@@ -53,6 +56,9 @@ def test_config(database_url: str, **overrides) -> dict:
     if os.environ.get("REDIS_URL"):
         config["REDIS_URL"] = os.environ["REDIS_URL"]
         config["RATELIMIT_STORAGE_URI"] = os.environ["REDIS_URL"]
+        # limiter.reset() (before each test) deletes every key under the storage's prefix: this process's own, not
+        # those of another worker's test that is counting attempts right now
+        config["RATELIMIT_STORAGE_OPTIONS"] = {"key_prefix": f"LIMITS-{RUN_ID}"}
     config.update(overrides)
     return config
 
@@ -75,7 +81,8 @@ def build_app(database_url: str, **overrides):
 
 
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on (for a server the test starts)."""
+    """A TCP port on 127.0.0.1 that nothing listens on (for a server the test starts). The kernel picks it at random
+    from its free ports, so two xdist workers (or two runs on one machine) do not get the same one in practice."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]

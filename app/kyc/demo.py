@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+from functools import lru_cache
 
 from PIL import Image, ImageDraw
 from sqlalchemy import select
@@ -62,6 +63,7 @@ def ensure_forms() -> tuple[KycForm, KycForm]:
     return identity, address
 
 
+@lru_cache(maxsize=32)  # the same few pictures for every demo and test investor: drawn once per process
 def sample_image(text: str, size=(640, 400)) -> bytes:
     image = Image.new("RGB", size, (232, 240, 236))
     draw = ImageDraw.Draw(image)
@@ -74,6 +76,7 @@ def sample_image(text: str, size=(640, 400)) -> bytes:
     return buffer.getvalue()
 
 
+@lru_cache(maxsize=32)
 def sample_pdf(text: str) -> bytes:
     image = Image.open(io.BytesIO(sample_image(text, (620, 877)))).convert("RGB")
     buffer = io.BytesIO()
