@@ -7,7 +7,7 @@ from datetime import datetime
 from functools import wraps
 from typing import Any
 
-from flask import abort, flash, redirect, request, session, url_for
+from flask import flash, redirect, request, session, url_for
 from flask_admin import AdminIndexView, BaseView
 from flask_admin.babel import gettext
 from flask_admin.contrib.sqla import ModelView
@@ -28,13 +28,13 @@ from flask_wtf import FlaskForm
 from sqlalchemy import func, literal_column, select, text
 from sqlalchemy.orm import joinedload
 
+from app.admin.list_exports import AuditedListExport
+from app.admin.refusal import refuse
 from app.admin.replica import ReplicaListsMixin
 from app.admin.time_filters import time_filters
 from app.auth import services as auth
 from app.auth.login import current_session
-from app.core.audit import record
-from app.core.csvfile import csv_response, escape_cell
-from app.core.db import in_unit_of_work, unit_of_work
+from app.core.db import unit_of_work
 from app.core.errors import DomainError, Forbidden
 from app.core.money import Money
 from app.core.replica import READ_ONLY
@@ -110,20 +110,6 @@ class SecureMixin:
 
 
 
-FORBIDDEN = "console.forbidden"
-
-
-def refuse(permission: str | None):
-    """403 for a signed-in user who lacks what the console page or action needs, audited (who, what, which
-    permission) in a unit of work of its own: a staff member trying pages beyond their role shows in the trail."""
-    if not in_unit_of_work():  # inside one, the refusal would roll back with it: the caller's error is enough
-        with unit_of_work():
-            record(FORBIDDEN, actor=current_user._get_current_object(), after={
-                "endpoint": request.endpoint, "method": request.method, "path": request.path[:300],
-                "permission": permission})
-    abort(403)
-
-
 def requires(permission: str):
     """Mark and guard an action inside a view that needs more than the view's own permission. The mark lets
     tests enumerate every action with the permission it needs."""
@@ -149,7 +135,7 @@ class SecureIndexView(SecureMixin, AdminIndexView):
     pass
 
 
-class SecureModelView(ReplicaListsMixin, SecureMixin, ModelView):
+class SecureModelView(AuditedListExport, ReplicaListsMixin, SecureMixin, ModelView):
     """Read-only by default: state changes that matter are actions that call services."""
 
     filter_converter = FreeholdFilterConverter()
@@ -164,50 +150,12 @@ class SecureModelView(ReplicaListsMixin, SecureMixin, ModelView):
     column_type_formatters_detail = DETAIL_TYPE_FORMATTERS
     page_size = 50
     action_disallowed_list = ["delete"]
-    # Flask-Admin's list export (can_export), when a view turns it on: CSV through app.core.csvfile only, audited
+    # Flask-Admin's list export (can_export), when a view turns it on: CSV (and XLSX where a view lists it) through
+    # app.core.csvfile only, audited
     # under export_action (default "<endpoint>.export"); export_permission, when set, is needed on top of the view's
     export_types = ["csv"]
     export_permission: str | None = None
     export_action: str | None = None
-
-    def get_export_value(self, model, name):
-        """Text that starts like a spreadsheet formula is written as text, whatever the format (csv, or any tablib
-        format a view may list); numbers stay numbers."""
-        value = super().get_export_value(model, name)
-        return escape_cell(value) if isinstance(value, str) else value
-
-    def _active_filters(self, filters) -> list[dict]:
-        described = []
-        for idx, _name, value in filters or ():
-            flt = self._filters[idx]
-            described.append({"column": str(flt.name), "operation": str(flt.operation()), "value": value})
-        return described
-
-    def _export_csv(self, return_url):
-        """Flask-Admin's own CSV writer is never used: record who exported what (the filters, search, sort and row
-        count), commit, then stream the rows through the one CSV writer."""
-        if self.export_permission and not has_permission(current_user, self.export_permission):
-            refuse(self.export_permission)
-        with unit_of_work():
-            args = self._get_list_extra_args()
-            _count, models = self._export_data()
-            columns = self._export_columns
-            rows = [[self.get_export_value(model, name) for name, _title in columns] for model in models]
-            sort = self._get_column_by_idx(args.sort)
-            record(self.export_action or f"{self.endpoint}.export", target=(self.model.__tablename__, None), after={
-                "format": "csv",
-                "filters": self._active_filters(args.filters),
-                "search": args.search,
-                "sort": {"column": sort[0], "desc": bool(args.sort_desc)} if sort else None,
-                "rows": len(rows),
-            })
-        # the rows are already read: streaming needs no request context
-        return csv_response([title for _name, title in columns], rows, self.get_export_name(export_type="csv"))
-
-    def _export_tablib(self, export_type, return_url):
-        """Only CSV, the audited export above (a tablib format would skip the audit)."""
-        flash("Only CSV exports are offered.", "error")
-        return redirect(return_url)
 
     # Flask-Admin's create, edit and delete (reference data only), each as one unit of work: the same steps,
     # hooks, messages and answers as Flask-Admin 2's ModelView, whose own commit and rollback are the unit's.

@@ -72,7 +72,11 @@ def upgrade():
     # existing entries count for the UTC day they were written; a raw INSERT that names no day gets the current one
     if _postgres():
         op.add_column('ledger_entries', sa.Column('effective_date', sa.Date(), nullable=True))
+        # entries are append-only (a trigger refuses any UPDATE): this one backfill of the new column is the
+        # migration's alone, inside its transaction, with the guard off for that statement only
+        op.execute("ALTER TABLE ledger_entries DISABLE TRIGGER ledger_entries_append_only")
         op.execute("UPDATE ledger_entries SET effective_date = CAST(created_at AT TIME ZONE 'UTC' AS date)")
+        op.execute("ALTER TABLE ledger_entries ENABLE TRIGGER ledger_entries_append_only")
         op.alter_column('ledger_entries', 'effective_date', nullable=False, server_default=sa.text('CURRENT_DATE'))
     else:  # SQLite adds a column with a non-constant default only by copying the table; created_at is stored in UTC
         with op.batch_alter_table('ledger_entries', schema=None, recreate='always') as batch_op:

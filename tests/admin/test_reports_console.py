@@ -115,7 +115,8 @@ def test_hostile_memos_are_exported_as_text(console, finance, make_investor):
     assert "'" + HOSTILE in memos and HOSTILE not in memos
     assert rows[1][3] == "Opening balance" and rows[-1][3] == "Closing balance"
     assert rows[-1][5] == 55 and rows[1][5] == 0  # numbers stay numbers: USD 55.00 closing
-    trail = db.session.scalars(select(AuditRecord).where(AuditRecord.action == "reports.statement_export")).all()
+    trail = db.session.scalars(select(AuditRecord).where(AuditRecord.action == "reports.statement_export")
+                               .order_by(AuditRecord.id)).all()
     assert [t.after["format"] for t in trail] == ["csv", "xlsx"] and trail[0].target_id == str(account.id)
 
 

@@ -41,7 +41,9 @@ def test_token_me_and_wallet_success_envelopes(client, make_user, fund):
 
     wallet = client.get("/api/v1/wallet", headers=headers).get_json()
     assert wallet["data"] == {"available": {"amount": "250.00", "currency": "USD"},
-                              "held": {"amount": "0.00", "currency": "USD"}, "currency": "USD"}
+                              "held": {"amount": "0.00", "currency": "USD"}, "currency": "USD",
+                              # bank money: all of it withdrawable now, none waiting for the card-funds hold
+                              "withdrawable": {"amount": "250.00", "currency": "USD"}, "withdrawable_later": []}
 
 
 def test_transactions_are_paginated_newest_first(client, make_user, fund, token_for):

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from app.core.db import unit_of_work, utcnow
 from app.core.money import Money
 from app.extensions import db
-from app.finance import reports
+from app.finance import account_statements, reports
 from app.investing import services as investing
 from app.investing.models import (
     DIST_PAID,
@@ -190,17 +190,17 @@ def test_the_statement_adds_up_and_ends_at_the_ledger_balance(make_investor):
                         key=f"test-adj:{back}:{amount}", kind="adjustment", memo=f"adjustment {amount}")
     wallet = db.session.scalar(select(Account).where(Account.user_id == user.id, Account.kind == USER_WALLET))
     first, last = month_start(2).date(), (month_start(1) - timedelta(days=1)).date()
-    st = reports.statement(wallet, first, last)
+    st = account_statements.statement(wallet, first, last)
     assert st.opening == 1000 and [line["amount"] for line in st.lines] == [2000, -500]
     assert st.closing == st.opening + sum(line["amount"] for line in st.lines) == 2500
     assert st.lines[-1]["balance"] == st.closing
-    whole = reports.statement(wallet, month_start(3).date(), utcnow().date())
+    whole = account_statements.statement(wallet, month_start(3).date(), utcnow().date())
     assert whole.opening == 0 and whole.closing == wallet.balance == 10000 + 3200
     assert whole.closing == whole.opening + sum(line["amount"] for line in whole.lines)
-    paged = [reports.statement(wallet, month_start(3).date(), utcnow().date(), page=n, page_size=2) for n in (0, 1, 2)]
+    paged = [account_statements.statement(wallet, month_start(3).date(), utcnow().date(), page=n, page_size=2) for n in (0, 1, 2)]
     assert [p.page_opening for p in paged] == [0, 3000, 3200]  # the deposit of today comes last
     assert [line["balance"] for p in paged for line in p.lines] == [line["balance"] for line in whole.lines]
-    assert reports.statement(wallet, first, last, page=99, page_size=1).page == 1  # held to the last page
+    assert account_statements.statement(wallet, first, last, page=99, page_size=1).page == 1  # held to the last page
 
 
 @pytest.mark.parametrize("args", [("2026-02-30", None), ("2026-03-01", "2026-02-01"), ("yesterday", None),
@@ -208,7 +208,7 @@ def test_the_statement_adds_up_and_ends_at_the_ledger_balance(make_investor):
                                   ("9999-12-30", "9999-12-31")])
 def test_unreadable_statement_dates(args):
     with pytest.raises(reports.BadRange):
-        reports.statement_range(*args, today=date(2026, 12, 3))
+        account_statements.statement_range(*args, today=date(2026, 12, 3))
 
 
 def test_reports_read_a_fixed_number_of_times(books, count_queries, make_investor):

@@ -1,5 +1,6 @@
 """Funding a property's distributions: four eyes (a proposal writes nothing to the ledger; a second finance user
 approves it, once), the refusals, the console, and the migration that ended negative distributions accounts."""
+from datetime import UTC
 from pathlib import Path
 
 import pytest
@@ -310,8 +311,20 @@ def test_migration_brings_negative_distributions_accounts_to_zero(scratch_url):
             db.session.add_all([owed, fine])
             db.session.flush()
             source = ledger.platform_account(ADJUSTMENTS)
-            ledger.post([(owed, -12_345), (source, 12_345)], key="old-run", kind="returns")
-            ledger.post([(source, -100), (fine, 100)], key="old-funded", kind="returns")
+            # the entries as the ledger wrote them at that revision (its journal entries had no effective date yet)
+            for key, lines in (("old-run", [(owed, -12_345), (source, 12_345)]),
+                               ("old-funded", [(source, -100), (fine, 100)])):
+                entry_id = db.session.execute(text(
+                    "INSERT INTO ledger_entries (kind, memo, idempotency_key, fingerprint, created_at) VALUES "
+                    "('returns', '', :key, :fp, CURRENT_TIMESTAMP) RETURNING id"), {"key": key, "fp": key.ljust(64, "0")}
+                ).scalar_one()
+                db.session.execute(text("INSERT INTO ledger_postings (entry_id, account_id, amount) VALUES "
+                                        "(:e, :a1, :m1), (:e, :a2, :m2)"),
+                                   {"e": entry_id, "a1": lines[0][0].id, "m1": lines[0][1], "a2": lines[1][0].id,
+                                    "m2": lines[1][1]})
+                for account, amount in lines:
+                    db.session.execute(text("UPDATE ledger_accounts SET balance = balance + :m WHERE id = :a"),
+                                       {"m": amount, "a": account.id})
             owed_id, fine_id = owed.id, fine.id
         db.session.remove()
 
@@ -327,6 +340,9 @@ def test_migration_brings_negative_distributions_accounts_to_zero(scratch_url):
         assert (row.property_id, row.amount, row.kind, row.status) == (pid, 12_345, "migrated", "to_confirm")
         entry = db.session.get(JournalEntry, row.entry_id)
         assert entry.idempotency_key == f"migrated-funding:{owed_id}"
+        # the entries written before effective dates existed count for the UTC day they were written
+        old_run = db.session.scalar(select(JournalEntry).where(JournalEntry.idempotency_key == "old-run"))
+        assert old_run.effective_date == old_run.created_at.astimezone(UTC).date()
         assert sorted(p.amount for p in entry.postings) == [-12_345, 12_345]
         report = verify()
         assert report.ok, report.violations

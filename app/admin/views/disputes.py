@@ -10,15 +10,12 @@ from flask_admin.contrib.sqla.filters import BaseSQLAFilter, FilterEqual
 from flask_login import current_user
 from markupsafe import Markup
 
-from app.admin.base import SecureModelView, money_formatter, refuse, requires, run_action
+from app.admin.base import SecureModelView, money_formatter, requires, run_action
 from app.admin.time_filters import time_filters
 from app.admin.views.market_common import EmailIs, StatusIs, details_url
 from app.auth.forms import SimpleForm
-from app.core.audit import record
-from app.core.csvfile import export_response
-from app.core.db import unit_of_work, utcnow
+from app.core.db import utcnow
 from app.core.money import Money
-from app.core.security import has_permission
 from app.extensions import db
 from app.payments import disputes
 from app.payments.gateway_settings import GATEWAYS
@@ -139,26 +136,17 @@ class DisputeView(SecureModelView):
         return run_action(lambda: disputes.add_note(dispute, actor=current_user, body=request.form.get("body")),
                           "Note added.", url_for(".details_view", id=dispute_id))
 
-    # export: CSV or XLSX through app.core.csvfile, audited --------------------------------------------------------
-    def _export_csv(self, return_url):
-        return self._export("csv")
+    # export: CSV or XLSX through the console's one audited export (app/admin/base.py), with the rows below
+    export_action = "disputes.export"
 
-    def _export_tablib(self, export_type, return_url):
-        return self._export(export_type)
+    def export_header(self) -> list:
+        return list(EXPORT_HEADER)
 
-    def _export(self, fmt: str):
-        if fmt not in EXPORT_FORMATS:
-            abort(400)
-        if not has_permission(current_user, self.permission):
-            refuse(self.permission)
-        with unit_of_work():
-            args = self._get_list_extra_args()
-            _count, models = self._export_data()
-            rows = [export_row(model) for model in models]
-            record("disputes.export", target=("disputes", None), after={
-                "format": fmt, "filters": self._active_filters(args.filters), "search": args.search,
-                "rows": len(rows)})
-        return export_response(fmt, EXPORT_HEADER, rows, f"disputes-{utcnow():%Y%m%d-%H%M%S}", sheet="Disputes")
+    def export_rows(self, models) -> list[list]:
+        return [export_row(model) for model in models]
+
+    def get_export_name(self, export_type="csv"):
+        return f"disputes-{utcnow():%Y%m%d-%H%M%S}.{export_type}"
 
 
 def register(admin) -> None:

@@ -16,7 +16,7 @@ from app.core.db import discard, unit_of_work
 from app.core.money import Money
 from app.core.security import has_permission
 from app.extensions import db
-from app.finance import reports
+from app.finance import account_statements, reports
 from app.ledger.models import Account
 
 FORMATS = ("csv", "xlsx")
@@ -106,7 +106,7 @@ class StatementView(SecureBaseView):
         return account
 
     def _dates(self):
-        return reports.statement_range(request.args.get("from"), request.args.get("to"))
+        return account_statements.statement_range(request.args.get("from"), request.args.get("to"))
 
     @expose("/")
     def index(self):
@@ -119,7 +119,7 @@ class StatementView(SecureBaseView):
             return self.render("admin/reports/statement.html", error=str(exc), form=form, st=None,
                                account=account, can_export=False), 400
         form.update({"from": first.isoformat(), "to": last.isoformat()})
-        st = reports.statement(account, first, last, page=_page_number()) if account is not None else None
+        st = account_statements.statement(account, first, last, page=_page_number()) if account is not None else None
         return self.render("admin/reports/statement.html", error=None, form=form, st=st, account=account,
                            can_export=has_permission(current_user, "reports.export"),
                            page_url=lambda page: url_for(".index", account=account.id if account else "",
@@ -135,7 +135,7 @@ class StatementView(SecureBaseView):
             abort(400, description="choose an account")
         try:
             first, last = self._dates()
-            opening, closing, lines = reports.statement_rows(account, first, last, limit=STATEMENT_EXPORT_LIMIT)
+            opening, closing, lines = account_statements.statement_rows(account, first, last, limit=STATEMENT_EXPORT_LIMIT)
         except reports.BadRange as exc:
             abort(400, description=str(exc))
         discard()
