@@ -176,3 +176,12 @@ def test_the_ledger_accounts_list_links_to_statements(console, finance, make_use
     make_investor("10.00")
     assert "/admin/finance/statement/?account=" in console(finance).get("/admin/ledger_accounts/").get_data(
         as_text=True)
+
+
+def test_small_charts_write_their_axis_amounts_short_enough_to_fit():
+    from decimal import Decimal
+
+    from app.admin.views.reports_chart import _short_amount
+
+    assert [_short_amount(Decimal(v)) for v in ("1000000", "750000", "1500000", "999", "-250000")] == \
+        ["1M", "750k", "1.5M", "999", "-250k"]

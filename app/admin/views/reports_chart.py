@@ -37,6 +37,14 @@ def _short(label: str, compact: bool) -> str:
     return label if len(label) <= 16 else label[:15] + "…"
 
 
+def _short_amount(amount) -> str:
+    """An axis label that fits a small chart's margin: 750k, 1.5M."""
+    for size, suffix in ((1_000_000_000, "B"), (1_000_000, "M"), (1_000, "k")):
+        if abs(amount) >= size:
+            return f"{amount / size:,.1f}".rstrip("0").rstrip(".") + suffix
+    return f"{amount:,.0f}"
+
+
 def bar_chart(report: Report, *, width: int = 760, height: int = 260, compact: bool = False) -> BarChart:
     left, right, top, bottom = (56, 8, 10, 22) if compact else (84, 16, 14, 34)
     plot_w, plot_h = width - left - right, height - top - bottom
@@ -71,7 +79,8 @@ def bar_chart(report: Report, *, width: int = 760, height: int = 260, compact: b
         value = high - span * k // steps
         amount = Money(value, report.currency).to_decimal()
         ticks.append({"y": round(top + plot_h * k / steps, 1),
-                      "label": f"{amount:,.0f}" if span >= 10_000 else f"{amount:,.2f}"})
+                      "label": _short_amount(amount) if compact and span >= 10_000
+                      else f"{amount:,.0f}" if span >= 10_000 else f"{amount:,.2f}"})
     legend = [{"name": name, "fill": colour} for name, colour, _series in report.series]
     return BarChart(width, height, left, top, plot_w, plot_h, round(zero_y, 1), bars, labels, ticks, legend,
                     f"{report.title} ({report.currency})", not any(values))
