@@ -35,6 +35,7 @@ def create_app(config: type[Config] | str | dict | None = None, *, validate: boo
     from app.core.error_tracking import init_app as init_error_tracking  # in the factory, see above
     from app.core.errors import register_error_handlers  # in the factory, see above
     from app.core.headers import init_security_headers  # in the factory, see above
+    from app.core.i18n import init_i18n  # in the factory, see above
     from app.core.metrics import init_request_metrics  # in the factory, see above
     from app.core.perimeter import init_perimeter  # in the factory, see above
     from app.core.requestlog import init_app as init_request_log  # in the factory, see above
@@ -57,6 +58,7 @@ def create_app(config: type[Config] | str | dict | None = None, *, validate: boo
     limiter.init_app(app)
     cache.init_app(app)
     bootstrap.init_app(app)
+    init_i18n(app)
     core_db.init_app(app)
     init_request_log(app)
     init_request_metrics(app)

@@ -143,6 +143,22 @@ class Config:
     # caps a four-eyes setting (card_funds.hold_days): the environment can lower it, never raise it
     CARD_FUNDS_HOLD_DAYS = int(_env("CARD_FUNDS_HOLD_DAYS", "30") or 30)
 
+    # The investor's own account (app/account): social sign-in providers, off unless both id and secret are set;
+    # *_METADATA_URL / *_API_BASE point elsewhere (tests: a local fake identity provider)
+    GOOGLE_CLIENT_ID = _env("GOOGLE_CLIENT_ID")
+    GOOGLE_CLIENT_SECRET = _env("GOOGLE_CLIENT_SECRET")
+    GOOGLE_METADATA_URL = _env("GOOGLE_METADATA_URL",
+                               "https://accounts.google.com/.well-known/openid-configuration")
+    GITHUB_CLIENT_ID = _env("GITHUB_CLIENT_ID")
+    GITHUB_CLIENT_SECRET = _env("GITHUB_CLIENT_SECRET")
+    GITHUB_OAUTH_BASE = _env("GITHUB_OAUTH_BASE", "https://github.com")
+    GITHUB_API_BASE = _env("GITHUB_API_BASE", "https://api.github.com")
+    # how long KYC documents of a closed account are kept before they are deleted
+    KYC_RETENTION_DAYS = int(_env("KYC_RETENTION_DAYS", "1825") or 1825)
+    # languages of the portal and of investors' messages (the console stays in English)
+    LANGUAGES = ("en", "es")
+    BABEL_DEFAULT_LOCALE = "en"
+
     # Operations alerts (app/ops): every Celery worker runs the alert checks this often (0: not in this worker;
     # beat's `ops.watch` still runs them), and a beat job counts as late this long after it was due
     OPS_WATCH_SECONDS = int(_env("OPS_WATCH_SECONDS", "60") or 0)

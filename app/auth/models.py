@@ -71,6 +71,8 @@ class User(IdMixin, TimestampMixin, Model):
     failures_since: Mapped[datetime | None] = mapped_column(UTCDateTime())
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
     phone_number: Mapped[str | None] = mapped_column(EncryptedString())  # E.164, for SMS notices
+    # the language the investor chose (app.config LANGUAGES); None: the browser's Accept-Language decides
+    locale: Mapped[str | None] = mapped_column(String(8))
     totp_secret: Mapped[str | None] = mapped_column(EncryptedString())
     totp_enabled: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     totp_last_step: Mapped[int | None] = mapped_column(BigInteger)

@@ -34,6 +34,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "users.unblock": frozenset({COMPLIANCE, SUPPORT}),  # within UNBLOCKERS; staff accounts need staff.manage
     "users.reset_2fa": frozenset({SUPPORT}),  # investors; a staff member's takes two admins (staff.manage)
     "users.resend_verification": frozenset({SUPPORT}),
+    # closing an investor's account at their request: proposed by one, approved by a different holder
+    "users.close": frozenset({COMPLIANCE, SUPPORT}),
     "roles.view": frozenset(),
     "roles.assign": frozenset(),
     "sessions.view": frozenset({COMPLIANCE, SUPPORT}),

@@ -1,0 +1,1 @@
+"""The investor's own account: profile changes, statements, their data and leaving."""
