@@ -16,13 +16,13 @@ def languages() -> tuple[str, ...]:
 
 def select_locale() -> str:
     if not has_request_context():
-        return current_app.config["BABEL_DEFAULT_LOCALE"]
+        return str(current_app.config["BABEL_DEFAULT_LOCALE"])
     if request.path.startswith("/admin"):
         return "en"
     chosen = getattr(current_user, "locale", None) if current_user else None
     if chosen in languages():
-        return chosen
-    return request.accept_languages.best_match(languages()) or current_app.config["BABEL_DEFAULT_LOCALE"]
+        return str(chosen)
+    return str(request.accept_languages.best_match(languages()) or current_app.config["BABEL_DEFAULT_LOCALE"])
 
 
 def init_i18n(app: Flask) -> None:

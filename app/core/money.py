@@ -134,6 +134,21 @@ class Money:
         exp = exponent(self.currency)
         return f"{self.currency} {self.to_decimal():,.{exp}f}"
 
+    def local(self, locale: str | None = None) -> str:
+        """The amount as an investor reads it in their language: "$1,250.00" in English, "1250,00 US$" in Spanish
+        (Babel's CLDR data). `locale` defaults to the current one (Flask-Babel: the investor's choice, English in
+        the console and outside a request). The console, logs and exports keep display()."""
+        from babel.numbers import format_currency  # only here: Money's arithmetic must not need Babel
+        from flask_babel import get_locale  # only here: Money's arithmetic must not need Flask
+
+        if locale is None:
+            try:
+                current = get_locale()
+            except RuntimeError:  # outside an app context
+                current = None
+            locale = str(current) if current is not None else "en"
+        return format_currency(self.to_decimal(), self.currency, locale=locale)
+
     def __str__(self) -> str:
         return self.display()
 
