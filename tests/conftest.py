@@ -7,11 +7,13 @@ that corrupts it on purpose with `@pytest.mark.ledger_tampered`). Data comes fro
 helpers (csrf_from, outbox, PASSWORD, ...) from tests/support.py: test modules never import a conftest."""
 from __future__ import annotations
 
+import importlib
 import os
 import re
+import sys
 import tempfile
 from contextlib import contextmanager, suppress
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -162,6 +164,19 @@ def _may_skip_triggers(conn) -> bool:
     if not _SUPERUSER:
         _SUPERUSER.append(conn.execute(text("SELECT current_setting('is_superuser') = 'on'")).scalar_one())
     return _SUPERUSER[0]
+
+
+@pytest.fixture(autouse=True)
+def _dated_modules_follow_the_date():
+    """Test modules that work out dates when they are imported (TODAY, LAST_MONTH, ...) say so with COLLECTED_ON;
+    when a run crosses midnight UTC after they were imported, they are imported again (in the same module object,
+    so their tests and fixtures read the new dates) before the next test runs. The modules that import dates from
+    another say which with DATES_FROM, and that one is read again first."""
+    today = datetime.now(UTC).date()
+    stale = [m for name, m in list(sys.modules.items())
+             if name.startswith("tests.") and getattr(m, "COLLECTED_ON", today) != today]
+    for module in sorted(stale, key=lambda m: bool(getattr(m, "DATES_FROM", ()))):
+        importlib.reload(module)
 
 
 @pytest.fixture(autouse=True)

@@ -24,6 +24,7 @@ from app.ledger.checks import verify
 from app.ledger.models import ADJUSTMENTS, PROPERTY_ESCROW, RETURNS_FUNDING, Account, JournalEntry
 
 TODAY = returns.today()
+COLLECTED_ON = TODAY  # tests/conftest.py reads this module again if the date changes during a run
 
 
 def periods(n, *, amount=1_000, first=None, capital=0, last=True, every=30):

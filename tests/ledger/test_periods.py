@@ -21,6 +21,7 @@ from tests import support
 
 periods = ledger.periods
 TODAY = periods.today()
+COLLECTED_ON = TODAY  # tests/conftest.py reads this module again if the date changes during a run
 THIS_MONTH = TODAY.replace(day=1)
 LAST_MONTH = (THIS_MONTH - timedelta(days=1)).replace(day=1)
 TWO_AGO = (LAST_MONTH - timedelta(days=1)).replace(day=1)

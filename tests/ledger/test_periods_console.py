@@ -14,8 +14,12 @@ from app.core.security import STAFF_ROLES, has_permission
 from app.extensions import db
 from app.ledger import services as ledger
 from app.ledger.period_models import PeriodClose, PeriodReopen
+from tests.ledger import test_periods
 from tests.ledger.test_periods import LAST_END, LAST_MONTH, TODAY, _credit
 from tests.support import csrf_from
+
+COLLECTED_ON = test_periods.TODAY  # read again with tests/ledger/test_periods.py if the date changes
+DATES_FROM = ("tests.ledger.test_periods",)
 
 periods = ledger.periods
 LABEL = LAST_MONTH.strftime("%Y-%m")

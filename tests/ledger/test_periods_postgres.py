@@ -13,7 +13,11 @@ from app.ledger import services as ledger
 from app.ledger.checks import verify
 from app.ledger.models import GATEWAY_CLEARING, USER_WALLET
 from app.ledger.periods import PERIOD_LOCK_KEY, ClosedPeriod
+from tests.ledger import test_periods
 from tests.ledger.test_periods import LAST_END, LAST_MONTH, _credit
+
+COLLECTED_ON = test_periods.TODAY  # read again with tests/ledger/test_periods.py if the date changes
+DATES_FROM = ("tests.ledger.test_periods",)
 
 pytestmark = pytest.mark.postgres
 periods = ledger.periods
