@@ -117,11 +117,11 @@ class ErrorResponses(BasePlugin):
                 responses.setdefault(str(code), http.HTTPStatus(code).name)
             for status, response in responses.items():
                 if status.isdigit() and int(status) >= 400 and isinstance(response, dict) \
-                        and "schema" not in response.get("content", {}).get("application/json", {}):
+                        and "$ref" not in response:
                     content = response.setdefault("content", {}).setdefault("application/json", {})
-                    content["schema"] = {"$ref": f"#/components/schemas/{ERROR_SCHEMA_NAME}"}
-                    if "examples" not in content:
-                        content.setdefault("example", _error_example(int(status)))
+                    content.setdefault("schema", {"$ref": f"#/components/schemas/{ERROR_SCHEMA_NAME}"})
+                    if "example" not in content and "examples" not in content:
+                        content["example"] = _error_example(int(status))
                     if int(status) == 429:
                         response.setdefault("headers", RETRY_AFTER)
 

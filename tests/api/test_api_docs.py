@@ -16,7 +16,8 @@ import jsonschema
 import pytest
 from openapi_spec_validator import validate as validate_openapi
 
-from app.api.examples import ERRORS
+from app.api import ERROR_SCHEMA_NAME, ErrorResponses
+from app.api.examples import ERRORS, error
 from tests.api.test_openapi import METHODS, resolve, to_json_schema
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -142,15 +143,15 @@ def _is_file(spec: dict, media: dict) -> bool:
 
 
 def missing_examples(spec: dict) -> list[str]:
-    """What each operation lacks: a summary or description, a success response, an example on each JSON success
-    response (a file answer shows none), an example on each request body."""
+    """What each operation lacks: a summary or description, a success response (2xx, or a 3xx redirect), an
+    example on each JSON success response (a file or a redirect shows none), an example on each request body."""
     missing = []
     for method, path, operation in operations(spec):
         name = f"{method.upper()} {path}"
         if not (operation.get("summary") or operation.get("description") or "").strip():
             missing.append(f"{name}: no summary or description (a docstring on the view)")
         successes = {code: resolve(spec, response) for code, response in operation.get("responses", {}).items()
-                     if str(code).startswith("2")}
+                     if str(code)[0] in "23"}  # a redirect (a link to a file) is a success too
         if not successes:
             missing.append(f"{name}: no success response documented")
         for code, response in successes.items():
@@ -213,9 +214,9 @@ def test_every_example_is_what_its_schema_describes(spec):
             validator = jsonschema.Draft4Validator(to_json_schema(spec, media["schema"]),
                                                    format_checker=jsonschema.FormatChecker())
             for example in _examples(media):
-                for error in sorted(validator.iter_errors(example), key=lambda e: list(e.path))[:3]:
-                    wrong.append(f"{method.upper()} {path} {place}: {'/'.join(map(str, error.path))}: "
-                                 f"{error.message[:200]}")
+                for problem in sorted(validator.iter_errors(example), key=lambda e: list(e.path))[:3]:
+                    wrong.append(f"{method.upper()} {path} {place}: {'/'.join(map(str, problem.path))}: "
+                                 f"{problem.message[:200]}")
     assert not wrong, "examples that do not match their schema:\n  " + "\n  ".join(wrong)
 
 
@@ -258,3 +259,25 @@ def test_money_in_the_examples_is_a_decimal_string_with_its_currency(spec):
             for media in resolve(spec, response).get("content", {}).values():
                 for example in _examples(media):
                     walk(example, f"{method.upper()} {path} {code}")
+
+
+def test_an_error_a_view_declares_gets_the_envelope_and_keeps_its_own_example(app):
+    """`alt_response(code, description=...)`, with or without a schema, gets the error envelope and its code's
+    example; `alt_response(..., example=error(...))` keeps its own."""
+    rule = next(r for r in app.url_map.iter_rules() if r.endpoint == "api_payouts.cancel")
+    envelope_ref = {"$ref": f"#/components/schemas/{ERROR_SCHEMA_NAME}"}
+    own = error("the payout is paid: nothing to cancel")
+    operation = {"responses": {
+        "200": {"description": "OK", "content": {JSON: {"schema": {"type": "object"}, "example": {"a": 1}}}},
+        "403": {"description": "not the owner"},
+        "409": {"description": "not requested", "content": {JSON: {"example": own}}},
+        "422": {"description": "invalid", "content": {JSON: {"schema": dict(envelope_ref)}}},
+    }}
+    ErrorResponses(app).operation_helper(path="/api/v1/payouts/{payout_id}/cancel", operations={"post": operation},
+                                         rule=rule)
+    responses = operation["responses"]
+    assert responses["403"]["content"][JSON] == {"schema": envelope_ref, "example": ERRORS[403]}
+    assert responses["409"]["content"][JSON] == {"schema": envelope_ref, "example": own}
+    assert responses["422"]["content"][JSON] == {"schema": envelope_ref, "example": ERRORS[422]}
+    assert responses["200"]["content"][JSON]["example"] == {"a": 1}  # a success is the view's own
+    assert responses["401"] == "UNAUTHORIZED" and responses["404"] == "NOT_FOUND"  # shared components
