@@ -97,7 +97,10 @@ def status():
 @blp.alt_response(409, description="this form is already under review, approved or rejected")
 @blp.alt_response(422, description="a field or a document is not acceptable: `errors` names each")
 @blp.doc(security=[{"bearerAuth": []}], description="multipart/form-data: `form_id`, then one part per field name "
-                                                    "(files for `file` fields: JPEG, PNG, WebP or PDF, 10 MB each).",
+                                                    "(files for `file` fields: JPEG, PNG, WebP or PDF, 10 MB each), "
+                                                    "e.g. `form_id=1`, `document_type=passport`, "
+                                                    "`document_number=P1234567`, `date_of_birth=1988-04-12`, "
+                                                    "`front_image=<file>`, `selfie=<file>`.",
          requestBody={"required": True, "content": {"multipart/form-data": {"schema": {
              "type": "object", "required": ["form_id"],
              "properties": {"form_id": {"type": "string", "pattern": "^[0-9]+$",
