@@ -15,7 +15,10 @@ from flask_smorest.utils import prepare_response
 
 from app.api import fields as api_fields
 from app.api.auth import rate_limit_key, rate_limit_value, require_token
+from app.api.docs import bp as docs_page
 from app.api.envelope import ErrorEnvelopeSchema
+from app.api.examples import ERRORS as ERROR_EXAMPLES
+from app.api.examples import error as error_example
 from app.api.v1 import (
     auth,
     deposits,
@@ -53,6 +56,11 @@ ERROR_DESCRIPTIONS = {
 RETRY_AFTER = {"Retry-After": {"description": "seconds to wait", "schema": {"type": "integer", "minimum": 1}}}
 
 
+def _error_example(status: int) -> dict[str, Any]:
+    """The error envelope as an answer with this code looks (app.api.examples.ERRORS, else the code's phrase)."""
+    return ERROR_EXAMPLES.get(status) or error_example(http.HTTPStatus(status).phrase + ".")
+
+
 class EnvelopeApi(Api):
     """Errors are rendered by app.core.errors for the whole app, as envelopes under /api/; the document says so."""
 
@@ -68,11 +76,13 @@ class EnvelopeApi(Api):
         for status in http.HTTPStatus:
             response: dict[str, Any] = {"description": ERROR_DESCRIPTIONS.get(status.value, status.phrase)}
             if status >= 400:
-                response["content"] = {self.DEFAULT_RESPONSE_CONTENT_TYPE: {"schema": dict(ref)}}
+                response["content"] = {self.DEFAULT_RESPONSE_CONTENT_TYPE: {"schema": dict(ref),
+                                                                            "example": _error_example(status)}}
             if status == http.HTTPStatus.TOO_MANY_REQUESTS:
                 response["headers"] = RETRY_AFTER
             self.spec.components.response(status.name, response, lazy=True)
-        default = {"description": "Any other error, as the error envelope.", "schema": dict(ref)}
+        default = {"description": "Any other error, as the error envelope.", "schema": dict(ref),
+                   "example": ERROR_EXAMPLES[500]}
         prepare_response(default, self.spec, self.DEFAULT_RESPONSE_CONTENT_TYPE)
         self.spec.components.response(self.DEFAULT_ERROR_RESPONSE_NAME, default, lazy=True)
 
@@ -81,7 +91,7 @@ class ErrorResponses(BasePlugin):
     """Documents the errors an operation shares with every operation of its kind: 401 unless the view is public,
     404 for a path naming a resource, 409 for an idempotent call, 400 for a JSON body, 429 everywhere (every
     blueprint is rate limited). An error a view declares without a body (`alt_response(403, description=...)`)
-    gets the error envelope."""
+    gets the error envelope, with the example of its code unless the view gave its own."""
 
     def __init__(self, app: Flask):
         self.app = app
@@ -107,9 +117,11 @@ class ErrorResponses(BasePlugin):
                 responses.setdefault(str(code), http.HTTPStatus(code).name)
             for status, response in responses.items():
                 if status.isdigit() and int(status) >= 400 and isinstance(response, dict) \
-                        and "content" not in response:
-                    response["content"] = {"application/json": {
-                        "schema": {"$ref": f"#/components/schemas/{ERROR_SCHEMA_NAME}"}}}
+                        and "$ref" not in response:
+                    content = response.setdefault("content", {}).setdefault("application/json", {})
+                    content.setdefault("schema", {"$ref": f"#/components/schemas/{ERROR_SCHEMA_NAME}"})
+                    if "example" not in content and "examples" not in content:
+                        content["example"] = _error_example(int(status))
                     if int(status) == 429:
                         response.setdefault("headers", RETRY_AFTER)
 
@@ -133,5 +145,6 @@ def init_api(app: Flask) -> Api:
             csrf.exempt(blp)  # bearer tokens, not cookies: no ambient credential to forge
             blp._freehold_wired = True
         api.register_blueprint(blp, url_prefix=f"{PREFIX}{module.URL}")
+    app.register_blueprint(docs_page)  # /api/v1/docs: public, like the document it shows
     app.extensions["freehold_api"] = api
     return api

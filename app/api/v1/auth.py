@@ -5,6 +5,7 @@ from marshmallow import Schema, fields, validate
 
 from app.api.auth import public, resolve_token
 from app.api.envelope import envelope, ok
+from app.api.examples import accounts as ex
 from app.auth import mfa, services
 from app.core.db import unit_of_work
 from app.extensions import limiter
@@ -48,8 +49,8 @@ class TokenSchema(Schema):
 @blp.post("/register")
 @public
 @limiter.limit("10/hour", override_defaults=False)
-@blp.arguments(RegisterSchema)
-@blp.response(201, envelope(RegisteredSchema),
+@blp.arguments(RegisterSchema, example=ex.REGISTER_REQUEST)
+@blp.response(201, envelope(RegisteredSchema), example=ex.REGISTERED,
               description="The address only: the same answer for a new address and one that has an account")
 @unit_of_work
 def register(body):
@@ -64,8 +65,8 @@ def register(body):
 @blp.post("/token")
 @public
 @limiter.limit("10/minute", key_func=_email_key, override_defaults=False)
-@blp.arguments(TokenRequestSchema)
-@blp.response(200, envelope(TokenSchema))
+@blp.arguments(TokenRequestSchema, example=ex.TOKEN_REQUEST)
+@blp.response(200, envelope(TokenSchema), example=ex.TOKEN)
 @blp.alt_response(401, description="wrong credentials, an account locked or blocked, a 2FA code missing or wrong")
 def create_token(body):
     """Exchange e-mail, password (and a code when 2FA is on) for a bearer token."""
@@ -93,7 +94,7 @@ def create_token(body):
 
 
 @blp.delete("/token")
-@blp.response(200, envelope(None))
+@blp.response(200, envelope(None), example=ex.TOKEN_REVOKED)
 @blp.doc(security=[{"bearerAuth": []}])
 @unit_of_work
 def revoke_token():

@@ -4,6 +4,7 @@ from marshmallow import Schema, fields, validate
 
 from app.api.auth import current_api_user
 from app.api.envelope import envelope, ok
+from app.api.examples import payments as ex
 from app.api.fields import AmountField, MoneyField
 from app.api.idempotency import idempotent
 from app.core.db import unit_of_work
@@ -47,8 +48,8 @@ class DepositSchema(Schema):
 @blp.post("")
 @idempotent
 @limiter.limit("30/hour", override_defaults=False)
-@blp.arguments(DepositRequestSchema)
-@blp.response(201, envelope(DepositSchema))
+@blp.arguments(DepositRequestSchema, example=ex.DEPOSIT_REQUEST)
+@blp.response(201, envelope(DepositSchema), example=ex.DEPOSIT_STARTED)
 @blp.alt_response(403, description="the e-mail address is not verified")
 @blp.doc(security=[{"bearerAuth": []}], parameters=[{"in": "header", "name": "Idempotency-Key", "required": False,
                                                       "schema": {"type": "string"}}])
@@ -62,7 +63,7 @@ def create(body):
 
 
 @blp.get("/<int:deposit_id>")
-@blp.response(200, envelope(DepositSchema))
+@blp.response(200, envelope(DepositSchema), example=ex.DEPOSIT_SUCCEEDED)
 @blp.doc(security=[{"bearerAuth": []}])
 def get(deposit_id: int):
     """One of the caller's deposits (404 for anyone else's)."""

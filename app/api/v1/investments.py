@@ -13,6 +13,7 @@ from marshmallow import ValidationError as SchemaError
 
 from app.api.auth import current_api_user
 from app.api.envelope import PageArgsSchema, envelope, ok, page_meta
+from app.api.examples import investing as ex
 from app.api.fields import AmountField, MoneyField
 from app.api.idempotency import idempotent
 from app.core.db import unit_of_work
@@ -169,8 +170,8 @@ def _detail(user, investment_id: int) -> dict:
 
 @blp.post("/properties/<int:property_id>/invest")
 @idempotent
-@blp.arguments(InvestRequestSchema)
-@blp.response(201, envelope(InvestmentDetailSchema))
+@blp.arguments(InvestRequestSchema, example=ex.INVEST_REQUEST)
+@blp.response(201, envelope(InvestmentDetailSchema), example=ex.INVESTED)
 @blp.alt_response(403, description="e-mail not verified or KYC not approved")
 @blp.alt_response(409, description="not enough funding left, funding closed, or the documents changed")
 @blp.alt_response(422, description="outside the terms, not acknowledged, or more than the wallet holds")
@@ -188,7 +189,7 @@ def invest(body, property_id: int):
 
 @blp.get("/investments")
 @blp.arguments(InvestmentArgs, location="query")
-@blp.response(200, envelope(InvestmentSchema, many=True, paginated=True))
+@blp.response(200, envelope(InvestmentSchema, many=True, paginated=True), example=ex.INVESTMENTS)
 @blp.doc(security=[{"bearerAuth": []}])
 def investments(args):
     """The caller's investments, newest first, with returns earned and the next return."""
@@ -198,7 +199,7 @@ def investments(args):
 
 
 @blp.get("/investments/summary")
-@blp.response(200, envelope(SummarySchema))
+@blp.response(200, envelope(SummarySchema), example=ex.SUMMARY)
 @blp.doc(security=[{"bearerAuth": []}])
 def summary():
     """Totals: invested (live commitments), paid in, returns earned, the next return date and amount, and returns
@@ -213,7 +214,7 @@ def summary():
 
 
 @blp.get("/investments/<int:investment_id>")
-@blp.response(200, envelope(InvestmentDetailSchema))
+@blp.response(200, envelope(InvestmentDetailSchema), example=ex.INVESTMENT)
 @blp.doc(security=[{"bearerAuth": []}])
 def investment(investment_id: int):
     """One of the caller's investments (404 for anyone else's) with its installments and return calendar."""
@@ -222,8 +223,8 @@ def investment(investment_id: int):
 
 @blp.post("/investments/<int:investment_id>/installments/pay")
 @idempotent
-@blp.arguments(PayRequestSchema)
-@blp.response(200, envelope(InvestmentDetailSchema))
+@blp.arguments(PayRequestSchema, example=ex.PAY_REQUEST)
+@blp.response(200, envelope(InvestmentDetailSchema), example=ex.PAID)
 @blp.alt_response(403, description="the e-mail address is not verified")
 @blp.alt_response(409, description="nothing is due, or the investment is not paying")
 @blp.doc(security=[{"bearerAuth": []}], parameters=[IDEMPOTENCY_HEADER])

@@ -5,6 +5,7 @@ from marshmallow import Schema, fields
 
 from app.api.auth import current_api_user
 from app.api.envelope import envelope, ok
+from app.api.examples import accounts as ex
 from app.core.db import unit_of_work
 from app.core.errors import NotFound, ValidationError
 from app.core.uploads import UploadRejected
@@ -73,7 +74,7 @@ class KycSchema(Schema):
 
 
 @blp.get("")
-@blp.response(200, envelope(KycSchema))
+@blp.response(200, envelope(KycSchema), example=ex.KYC)
 @blp.doc(security=[{"bearerAuth": []}])
 def status():
     """KYC status, the forms to fill (with their fields) and the caller's submissions."""
@@ -91,18 +92,22 @@ def status():
 
 @blp.post("/submissions")
 @limiter.limit("20/hour", override_defaults=False)
-@blp.response(201, envelope(SubmissionSchema))
+@blp.response(201, envelope(SubmissionSchema), example=ex.SUBMITTED)
 @blp.alt_response(404, description="no such form, or it is not in use")
 @blp.alt_response(409, description="this form is already under review, approved or rejected")
 @blp.alt_response(422, description="a field or a document is not acceptable: `errors` names each")
 @blp.doc(security=[{"bearerAuth": []}], description="multipart/form-data: `form_id`, then one part per field name "
-                                                    "(files for `file` fields: JPEG, PNG, WebP or PDF, 10 MB each).",
+                                                    "(files for `file` fields: JPEG, PNG, WebP or PDF, 10 MB each), "
+                                                    "e.g. `form_id=1`, `document_type=passport`, "
+                                                    "`document_number=P1234567`, `date_of_birth=1988-04-12`, "
+                                                    "`front_image=<file>`, `selfie=<file>`.",
          requestBody={"required": True, "content": {"multipart/form-data": {"schema": {
              "type": "object", "required": ["form_id"],
              "properties": {"form_id": {"type": "string", "pattern": "^[0-9]+$",
                                         "description": "the id of a form from GET /kyc"}},
              "additionalProperties": {"oneOf": [{"type": "string"}, {"type": "string", "format": "binary"}],
-                                      "description": "one part per field name: its value, or its file"}}}}})
+                                      "description": "one part per field name: its value, or its file"}},
+             "example": ex.SUBMIT_REQUEST}}})
 def submit():
     """Submit a form. Every field is checked and every file inspected before anything is stored."""
     user = current_api_user()

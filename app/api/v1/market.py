@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 
 from app.api.auth import current_api_user
 from app.api.envelope import PageArgsSchema, envelope, ok, page_meta
+from app.api.examples import market as ex
 from app.api.idempotency import idempotent
 from app.api.v1.market_schemas import (
     AcceptedOfferSchema,
@@ -70,7 +71,7 @@ def _trade_key() -> str | None:
 # listings ----------------------------------------------------------------------------------------------------------
 @blp.get("/listings")
 @blp.arguments(ListingArgsSchema, location="query")
-@blp.response(200, envelope(ListingSchema, many=True, paginated=True))
+@blp.response(200, envelope(ListingSchema, many=True, paginated=True), example=ex.LISTINGS)
 @blp.doc(security=SECURITY)
 def listings(args):
     """Open listings, newest first (filter `property_id`); with `mine=true`, the caller's own listings in every
@@ -89,8 +90,8 @@ def listings(args):
 
 @blp.post("/listings")
 @idempotent
-@blp.arguments(ListingRequestSchema)
-@blp.response(201, envelope(ListingSchema))
+@blp.arguments(ListingRequestSchema, example=ex.LISTING_REQUEST)
+@blp.response(201, envelope(ListingSchema), example=ex.LISTING_CREATED)
 @blp.alt_response(403, description="e-mail not verified or KYC not approved for withdrawing")
 @blp.alt_response(404, description="no such holding of the caller's")
 @blp.alt_response(409, description="trading halted, lock-up not over, units already listed, or the property does "
@@ -108,7 +109,7 @@ def create_listing(body):
 
 
 @blp.get("/listings/<int:listing_id>")
-@blp.response(200, envelope(ListingSchema))
+@blp.response(200, envelope(ListingSchema), example=ex.LISTING_ONE)
 @blp.doc(security=SECURITY)
 def listing(listing_id: int):
     """One listing, whoever listed it (the market is public to investors); `investment_id` for its seller only."""
@@ -116,7 +117,7 @@ def listing(listing_id: int):
 
 
 @blp.delete("/listings/<int:listing_id>")
-@blp.response(200, envelope(ListingSchema))
+@blp.response(200, envelope(ListingSchema), example=ex.LISTING_CANCELLED)
 @blp.alt_response(403, description="not the caller's listing")
 @blp.alt_response(409, description="the listing is no longer open")
 @blp.doc(security=SECURITY)
@@ -132,8 +133,8 @@ def cancel_listing(listing_id: int):
 
 @blp.post("/listings/<int:listing_id>/buy")
 @idempotent
-@blp.arguments(BuyRequestSchema)
-@blp.response(201, envelope(TradeSchema))
+@blp.arguments(BuyRequestSchema, example=ex.BUY_REQUEST)
+@blp.response(201, envelope(TradeSchema), example=ex.BOUGHT)
 @blp.alt_response(403, description="e-mail not verified or KYC not approved for investing, or the caller's own "
                                    "listing")
 @blp.alt_response(409, description="fewer units remain, the listing is not open, or trading is halted")
@@ -150,8 +151,8 @@ def buy(body, listing_id: int):
 
 @blp.post("/listings/<int:listing_id>/offers")
 @idempotent
-@blp.arguments(OfferRequestSchema)
-@blp.response(201, envelope(OfferSchema))
+@blp.arguments(OfferRequestSchema, example=ex.OFFER_REQUEST)
+@blp.response(201, envelope(OfferSchema), example=ex.OFFER_MADE)
 @blp.alt_response(403, description="e-mail not verified or KYC not approved for investing, or the caller's own "
                                    "listing")
 @blp.alt_response(409, description="fewer units remain, the listing is not open, or trading is halted")
@@ -170,7 +171,7 @@ def make_offer(body, listing_id: int):
 # offers ------------------------------------------------------------------------------------------------------------
 @blp.get("/offers")
 @blp.arguments(PageArgsSchema, location="query")
-@blp.response(200, envelope(OfferSchema, many=True, paginated=True))
+@blp.response(200, envelope(OfferSchema, many=True, paginated=True), example=ex.OFFERS)
 @blp.doc(security=SECURITY)
 def offers(args):
     """The caller's offers, made (`side: made`) and received on the caller's listings (`side: received`)."""
@@ -181,8 +182,8 @@ def offers(args):
 
 @blp.post("/offers/<int:offer_id>/accept")
 @idempotent
-@blp.arguments(ReplyRequestSchema)
-@blp.response(200, envelope(AcceptedOfferSchema))
+@blp.arguments(ReplyRequestSchema, example=ex.REPLY_REQUEST)
+@blp.response(200, envelope(AcceptedOfferSchema), example=ex.ACCEPTED)
 @blp.alt_response(403, description="not the side whose turn it is")
 @blp.alt_response(409, description="the offer is no longer live, fewer units remain, or trading is halted")
 @blp.alt_response(422, description="the counter costs more than the wallet holds")
@@ -198,8 +199,8 @@ def accept(body, offer_id: int):
 
 
 @blp.post("/offers/<int:offer_id>/reject")
-@blp.arguments(ReplyRequestSchema)
-@blp.response(200, envelope(OfferSchema))
+@blp.arguments(ReplyRequestSchema, example=ex.DECLINE_REQUEST)
+@blp.response(200, envelope(OfferSchema), example=ex.REJECTED)
 @blp.alt_response(403, description="not the side whose turn it is")
 @blp.alt_response(409, description="the offer is no longer live")
 @blp.doc(security=SECURITY)
@@ -212,7 +213,7 @@ def reject(body, offer_id: int):
 
 
 @blp.post("/offers/<int:offer_id>/withdraw")
-@blp.response(200, envelope(OfferSchema))
+@blp.response(200, envelope(OfferSchema), example=ex.WITHDRAWN)
 @blp.alt_response(403, description="not the buyer")
 @blp.alt_response(409, description="the offer is no longer live")
 @blp.doc(security=SECURITY)
@@ -226,8 +227,8 @@ def withdraw(offer_id: int):
 
 @blp.post("/offers/<int:offer_id>/counter")
 @idempotent
-@blp.arguments(CounterRequestSchema)
-@blp.response(200, envelope(OfferSchema))
+@blp.arguments(CounterRequestSchema, example=ex.COUNTER_REQUEST)
+@blp.response(200, envelope(OfferSchema), example=ex.COUNTERED)
 @blp.alt_response(403, description="not the side whose turn it is")
 @blp.alt_response(409, description="the offer is no longer live")
 @blp.alt_response(422, description="price invalid or outside the band, or more than the wallet holds")
@@ -244,7 +245,7 @@ def counter(body, offer_id: int):
 # trades ------------------------------------------------------------------------------------------------------------
 @blp.get("/trades")
 @blp.arguments(PageArgsSchema, location="query")
-@blp.response(200, envelope(TradeSchema, many=True, paginated=True))
+@blp.response(200, envelope(TradeSchema, many=True, paginated=True), example=ex.TRADES)
 @blp.doc(security=SECURITY)
 def trades(args):
     """The caller's trades, bought and sold, newest first."""

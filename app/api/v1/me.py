@@ -4,6 +4,7 @@ from marshmallow import Schema, fields
 
 from app.api.auth import current_api_user
 from app.api.envelope import envelope, ok
+from app.api.examples import accounts as ex
 from app.kyc.services import overall_status as kyc_overall_status
 
 URL = "/me"
@@ -23,7 +24,7 @@ class MeSchema(Schema):
 
 
 @blp.get("")
-@blp.response(200, envelope(MeSchema))
+@blp.response(200, envelope(MeSchema), example=ex.ME)
 @blp.doc(security=[{"bearerAuth": []}])
 def me():
     """Profile, KYC status and two-factor status of the token's user."""

@@ -4,6 +4,7 @@ from marshmallow import Schema, fields, validate
 
 from app.api.auth import current_api_user
 from app.api.envelope import PageArgsSchema, PageMetaSchema, envelope, ok, page_meta
+from app.api.examples import accounts as ex
 from app.core.db import unit_of_work
 from app.core.errors import NotFound
 from app.extensions import db
@@ -46,7 +47,7 @@ class DeviceSchema(Schema):
 
 @blp.get("")
 @blp.arguments(PageArgsSchema, location="query")
-@blp.response(200, envelope(NotificationSchema, many=True, meta=NotificationPageMeta))
+@blp.response(200, envelope(NotificationSchema, many=True, meta=NotificationPageMeta), example=ex.NOTIFICATIONS)
 @blp.doc(security=[{"bearerAuth": []}])
 def list_notifications(args):
     """The caller's in-app notifications, newest first; `meta.unread` counts the unread ones."""
@@ -57,7 +58,7 @@ def list_notifications(args):
 
 
 @blp.post("/<int:notification_id>/read")
-@blp.response(200, envelope(NotificationSchema))
+@blp.response(200, envelope(NotificationSchema), example=ex.NOTIFICATION_READ)
 @blp.doc(security=[{"bearerAuth": []}])
 @unit_of_work
 def read_notification(notification_id: int):
@@ -67,7 +68,7 @@ def read_notification(notification_id: int):
 
 
 @blp.post("/read-all")
-@blp.response(200, envelope(MarkedSchema))
+@blp.response(200, envelope(MarkedSchema), example=ex.MARKED)
 @blp.doc(security=[{"bearerAuth": []}])
 @unit_of_work
 def read_all():
@@ -77,8 +78,8 @@ def read_all():
 
 
 @blp.post("/devices")
-@blp.arguments(DeviceRequestSchema)
-@blp.response(201, envelope(DeviceSchema))
+@blp.arguments(DeviceRequestSchema, example=ex.DEVICE_REQUEST)
+@blp.response(201, envelope(DeviceSchema), example=ex.DEVICE)
 @blp.doc(security=[{"bearerAuth": []}])
 @unit_of_work
 def register_device(body):
@@ -88,7 +89,7 @@ def register_device(body):
 
 
 @blp.delete("/devices/<int:device_id>")
-@blp.response(200, envelope(None))
+@blp.response(200, envelope(None), example=ex.DEVICE_REMOVED)
 @blp.doc(security=[{"bearerAuth": []}])
 @unit_of_work
 def forget_device(device_id: int):

@@ -3,6 +3,7 @@ from flask_smorest import Blueprint
 
 from app.api.auth import current_api_user
 from app.api.envelope import envelope, ok
+from app.api.examples import payments as ex
 from app.api.v1.payouts import PayoutMethodRequestSchema, PayoutMethodSchema
 from app.core.db import unit_of_work
 from app.extensions import limiter
@@ -13,7 +14,7 @@ blp = Blueprint("api_payout_methods", __name__, description="Bank accounts that 
 
 
 @blp.get("")
-@blp.response(200, envelope(PayoutMethodSchema, many=True))
+@blp.response(200, envelope(PayoutMethodSchema, many=True), example=ex.METHODS)
 @blp.doc(security=[{"bearerAuth": []}])
 def index():
     """The caller's bank accounts (numbers masked)."""
@@ -22,8 +23,8 @@ def index():
 
 @blp.post("")
 @limiter.limit("20/hour", override_defaults=False)
-@blp.arguments(PayoutMethodRequestSchema)
-@blp.response(201, envelope(PayoutMethodSchema))
+@blp.arguments(PayoutMethodRequestSchema, example=ex.METHOD_REQUEST)
+@blp.response(201, envelope(PayoutMethodSchema), example=ex.METHOD_ADDED)
 @blp.doc(security=[{"bearerAuth": []}])
 def create(body):
     """Add a bank account: an account number (or an IBAN) with a routing number, a BIC or an IBAN. It is
@@ -35,16 +36,17 @@ def create(body):
 
 
 @blp.get("/<int:method_id>")
-@blp.response(200, envelope(PayoutMethodSchema))
+@blp.response(200, envelope(PayoutMethodSchema), example=ex.METHOD_ONE)
 @blp.doc(security=[{"bearerAuth": []}])
 def get(method_id: int):
+    """One of the caller's bank accounts (404 for anyone else's), numbers masked."""
     return ok(payouts.method_for_owner(method_id, current_api_user()))
 
 
 @blp.put("/<int:method_id>")
 @limiter.limit("20/hour", override_defaults=False)
-@blp.arguments(PayoutMethodRequestSchema)
-@blp.response(200, envelope(PayoutMethodSchema))
+@blp.arguments(PayoutMethodRequestSchema, example=ex.METHOD_REQUEST)
+@blp.response(200, envelope(PayoutMethodSchema), example=ex.METHOD_CHANGED)
 @blp.alt_response(409, description="a payout already used this account")
 @blp.doc(security=[{"bearerAuth": []}])
 def update(body, method_id: int):
@@ -56,7 +58,7 @@ def update(body, method_id: int):
 
 
 @blp.delete("/<int:method_id>")
-@blp.response(200, envelope(None))
+@blp.response(200, envelope(None), example=ex.METHOD_REMOVED)
 @blp.alt_response(409, description="a payout uses this account: it stays on record")
 @blp.doc(security=[{"bearerAuth": []}])
 def delete(method_id: int):

@@ -5,6 +5,7 @@ from marshmallow import Schema, fields, validate
 
 from app.api.auth import current_api_user
 from app.api.envelope import PageArgsSchema, envelope, ok, page_meta
+from app.api.examples import payments as ex
 from app.api.fields import AmountField, MoneyField
 from app.api.idempotency import idempotent
 from app.api.v1.wallet import LaterSchema, later_rows
@@ -107,8 +108,8 @@ class QuoteSchema(Schema):
 @blp.post("")
 @idempotent
 @limiter.limit("30/hour", override_defaults=False)
-@blp.arguments(PayoutRequestSchema)
-@blp.response(201, envelope(PayoutSchema))
+@blp.arguments(PayoutRequestSchema, example=ex.PAYOUT_REQUEST)
+@blp.response(201, envelope(PayoutSchema), example=ex.PAYOUT_REQUESTED)
 @blp.alt_response(403, description="e-mail not verified or identity verification not approved")
 @blp.doc(security=[{"bearerAuth": []}], parameters=[{"in": "header", "name": "Idempotency-Key", "required": False,
                                                       "schema": {"type": "string"}}])
@@ -123,7 +124,7 @@ def create(body):
 
 @blp.get("")
 @blp.arguments(PayoutListArgsSchema, location="query")
-@blp.response(200, envelope(PayoutSchema, many=True, paginated=True))
+@blp.response(200, envelope(PayoutSchema, many=True, paginated=True), example=ex.PAYOUTS)
 @blp.doc(security=[{"bearerAuth": []}])
 def index(args):
     """The caller's payouts, newest first; filter by `status`."""
@@ -134,7 +135,7 @@ def index(args):
 
 @blp.get("/quote")
 @blp.arguments(QuoteArgsSchema, location="query")
-@blp.response(200, envelope(QuoteSchema))
+@blp.response(200, envelope(QuoteSchema), example=ex.QUOTE)
 @blp.doc(security=[{"bearerAuth": []}])
 def get_quote(args):
     """The fee on an amount, with what is available and what the limits still allow."""
@@ -148,7 +149,7 @@ def get_quote(args):
 
 
 @blp.get("/<int:payout_id>")
-@blp.response(200, envelope(PayoutSchema))
+@blp.response(200, envelope(PayoutSchema), example=ex.PAYOUT_ONE)
 @blp.doc(security=[{"bearerAuth": []}])
 def get(payout_id: int):
     """One of the caller's payouts (404 for anyone else's)."""
@@ -157,7 +158,7 @@ def get(payout_id: int):
 
 @blp.post("/<int:payout_id>/cancel")
 @limiter.limit("60/hour", override_defaults=False)
-@blp.response(200, envelope(PayoutSchema))
+@blp.response(200, envelope(PayoutSchema), example=ex.PAYOUT_CANCELLED)
 @blp.alt_response(409, description="the payout is no longer `requested`")
 @blp.doc(security=[{"bearerAuth": []}])
 def cancel(payout_id: int):

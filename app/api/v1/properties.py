@@ -3,6 +3,7 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from app.api.envelope import envelope, ok, page_meta
+from app.api.examples import investing as ex
 from app.api.fields import AmountField, MoneyField
 from app.core.errors import NotFound
 from app.core.money import Money
@@ -127,7 +128,7 @@ class PropertyDetailSchema(PropertySchema):
 
 @blp.get("")
 @blp.arguments(CatalogueArgs, location="query")
-@blp.response(200, envelope(PropertySchema, many=True, paginated=True))
+@blp.response(200, envelope(PropertySchema, many=True, paginated=True), example=ex.PROPERTIES)
 @blp.doc(security=[{"bearerAuth": []}])
 def catalogue(args):
     """Published properties (active by default), filtered, sorted and paginated."""
@@ -145,7 +146,7 @@ def catalogue(args):
 
 
 @blp.get("/<int:property_id>")
-@blp.response(200, envelope(PropertyDetailSchema))
+@blp.response(200, envelope(PropertyDetailSchema), example=ex.PROPERTY)
 @blp.doc(security=[{"bearerAuth": []}])
 def detail(property_id: int):
     """One published property with its terms, funding progress, images, FAQ, documents and amenities."""

@@ -4,6 +4,7 @@ from marshmallow import Schema, fields
 
 from app.api.auth import current_api_user
 from app.api.envelope import PageArgsSchema, envelope, ok, page_meta
+from app.api.examples import accounts as ex
 from app.api.fields import CURRENCY_PATTERN, MoneyField
 from app.ledger import services as ledger
 from app.ledger.models import USER_KINDS
@@ -44,7 +45,7 @@ class TransactionSchema(Schema):
 
 
 @blp.get("")
-@blp.response(200, envelope(WalletSchema))
+@blp.response(200, envelope(WalletSchema), example=ex.WALLET)
 @blp.doc(security=[{"bearerAuth": []}])
 def wallet():
     """Available and held balances, from the ledger, and how much of the available balance can be withdrawn now
@@ -62,7 +63,7 @@ def later_rows(room: card_funds.Withdrawable) -> list[dict]:
 
 @blp.get("/transactions")
 @blp.arguments(PageArgsSchema, location="query")
-@blp.response(200, envelope(TransactionSchema, many=True, paginated=True))
+@blp.response(200, envelope(TransactionSchema, many=True, paginated=True), example=ex.TRANSACTIONS)
 @blp.doc(security=[{"bearerAuth": []}])
 def transactions(args):
     """The caller's ledger lines, newest first."""
