@@ -6,6 +6,7 @@ import pytest
 from sqlalchemy import func, select
 
 from app.auth.models import LoginAttempt, SocialIdentity, User, UserSession
+from app.auth.social_oauth import _SingleUseCache
 from app.config_problems import social_problems
 from app.core.audit import AuditRecord
 from app.core.db import unit_of_work, utcnow
@@ -184,3 +185,11 @@ def test_a_half_set_provider_is_a_configuration_problem():
     assert named == {"GOOGLE_CLIENT_SECRET", "GITHUB_API_BASE"}
     assert all(problem.error for problem in problems)
     assert social_problems({}) == []
+
+
+def test_state_data_is_handed_out_once(app):
+    store = _SingleUseCache()
+    with app.app_context():
+        store.set("_state_google_test-once", '{"data": {}}', 60)
+        assert store.get("_state_google_test-once") == '{"data": {}}'
+        assert store.get("_state_google_test-once") is None  # a second reader (a replay racing) gets nothing
