@@ -4,8 +4,9 @@ that is off answers 404 everywhere."""
 from __future__ import annotations
 
 import time
+from urllib.parse import urlsplit
 
-from flask import abort, current_app, flash, redirect, render_template, session, url_for
+from flask import abort, current_app, flash, make_response, redirect, render_template, session, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
@@ -17,6 +18,7 @@ from app.auth import social, social_oauth
 from app.auth.forms import SimpleForm
 from app.auth.views import PENDING, bp, establish_session, home_for
 from app.core.db import unit_of_work
+from app.core.headers import policy
 from app.extensions import limiter
 
 
@@ -98,13 +100,31 @@ def social_callback(provider: str):
     return redirect(home_for(result.user))
 
 
+def _provider_origins() -> str:
+    """Where the "Connect" forms' answers redirect to: the providers' sign-in pages (Google's by its discovery
+    document's host, GitHub's by GITHUB_OAUTH_BASE)."""
+    cfg = current_app.config
+    urls = {"google": cfg.get("GOOGLE_METADATA_URL"), "github": cfg.get("GITHUB_OAUTH_BASE")}
+    origins = []
+    for provider in social.enabled_providers(cfg):
+        parts = urlsplit(str(urls[provider] or ""))
+        if parts.scheme in ("http", "https") and parts.netloc:
+            origins.append(f"{parts.scheme}://{parts.netloc}")
+    return " ".join(dict.fromkeys(origins))
+
+
 def _connections_page(unlink_form: UnlinkForm | None = None, status: int = 200):
     linked = {identity.provider: identity for identity in social.identities_for(current_user.id)}
     providers = [(provider, social.PROVIDER_NAMES[provider])
                  for provider in social.enabled_providers(current_app.config)]
-    return render_template("auth/connections.html", linked=linked, providers=providers,
-                           names=social.PROVIDER_NAMES, button=SimpleForm(),
-                           unlink_form=unlink_form or UnlinkForm()), status
+    response = make_response(render_template("auth/connections.html", linked=linked, providers=providers,
+                                             names=social.PROVIDER_NAMES, button=SimpleForm(),
+                                             unlink_form=unlink_form or UnlinkForm()), status)
+    # the page's own policy: its "Connect" forms are answered by a redirect to the provider, which form-action
+    # must allow (the app's one policy otherwise)
+    response.headers["Content-Security-Policy"] = policy().replace(
+        "form-action 'self'", f"form-action 'self' {_provider_origins()}".rstrip())
+    return response
 
 
 @bp.get("/account/connections")
