@@ -14,7 +14,7 @@ from flask_wtf import FlaskForm
 from wtforms import PasswordField
 from wtforms.validators import DataRequired, Length
 
-from app.auth import social, social_oauth
+from app.auth import services, social, social_oauth
 from app.auth.forms import SimpleForm
 from app.auth.views import PENDING, bp, establish_session, home_for
 from app.core.db import unit_of_work
@@ -23,13 +23,18 @@ from app.extensions import limiter
 
 
 class UnlinkForm(FlaskForm):
-    password = PasswordField(_l("Your password"), validators=[DataRequired(), Length(max=128)])
+    password = PasswordField(_l("Your password, to confirm"), validators=[DataRequired(), Length(max=128)])
 
 
 def _enabled_or_404(provider: str) -> str:
     if not social.is_enabled(provider, current_app.config):
         abort(404)
     return social.PROVIDER_NAMES[provider]
+
+
+def result_message_locked() -> str:
+    """The password sign-in's own words for a locked account."""
+    return services.SignIn(None, False, "locked").message
 
 
 def _callback_url(endpoint: str, provider: str) -> str:
@@ -88,8 +93,7 @@ def social_callback(provider: str):
                 "your account page.", provider=name), "warning")
         return redirect(url_for("auth.login"))
     if result.reason == "locked":
-        flash(_("Too many failed attempts: signing in to this account is locked for a while. Try again later or "
-                "reset your password."), "danger")
+        flash(result_message_locked(), "danger")
         return redirect(url_for("auth.login"))
     if result.reason == "staff":
         flash(_("Staff accounts sign in with their password and code."), "danger")
@@ -174,7 +178,7 @@ def social_link_callback(provider: str):
             "one_per_provider": _("Another %(provider)s account is connected already: disconnect it first.",
                                   provider=name),
         }
-        flash(messages.get(exc.code, _("That did not work. Please try again.")), "danger")
+        flash(messages.get(exc.code, _("That connection did not work. Please try again.")), "danger")
         return redirect(url_for("auth.connections"))
     flash(_("Your %(provider)s account is connected: you can sign in with it.", provider=name), "success")
     return redirect(url_for("auth.connections"))
@@ -195,7 +199,7 @@ def social_unlink(provider: str):
         if exc.code == "bad_password":
             with unit_of_work():  # the refusal's audit record stays
                 social.record_unlink_refusal(current_user, provider)
-            form.password.errors = [*form.password.errors, _("The password is not correct.")]
+            form.password.errors = [*form.password.errors, _("The password you entered is not your current password.")]
             return _connections_page(form, 422)
         if exc.code == "not_linked":
             abort(404)

@@ -123,7 +123,7 @@ def test_unlink_needs_the_password(client, make_user, login, social_on):
     page = client.get("/account/connections")
     token = csrf_from(page.get_data(as_text=True))
     wrong = client.post("/account/connections/google/unlink", data={"csrf_token": token, "password": "not-it-at-all"})
-    assert wrong.status_code == 422 and "The password is not correct." in wrong.get_data(as_text=True)
+    assert wrong.status_code == 422 and "not your current password" in wrong.get_data(as_text=True)
     assert len(identities(user)) == 1
     assert len(audited("auth.social_unlink_refused")) == 1
     empty = client.post("/account/connections/google/unlink", data={"csrf_token": token, "password": ""})
@@ -157,3 +157,18 @@ def test_connection_pages_of_a_provider_that_is_off_are_404(client, app, monkeyp
     assert client.get("/account/connections/github/callback?code=a&state=b").status_code == 404
     page = client.get("/account/connections").get_data(as_text=True)
     assert "Connect Google" in page and "Connect GitHub" not in page
+
+
+def test_the_pages_speak_spanish(client, make_user, login, social_on):
+    user = make_user()
+    link_directly(user, "github", "4242", "yo@example.org")
+    login(user)
+    spanish = {"Accept-Language": "es"}
+    page = client.get("/account/connections", headers=spanish).get_data(as_text=True)
+    assert "Cuentas conectadas" in page and "Conectar Google" in page and "Desconectar GitHub" in page
+    client.post("/logout", data={"csrf_token": csrf_from(client.get("/logout").get_data(as_text=True))})
+    assert "Iniciar sesión con Google" in client.get("/login", headers=spanish).get_data(as_text=True)
+    social_on.approve_as("g-nobody")
+    client.get(at_provider(client.get("/login/google", headers=spanish)), headers=spanish)
+    assert "Ninguna cuenta está vinculada a esta cuenta de Google" in client.get(
+        "/login", headers=spanish).get_data(as_text=True)
