@@ -2,10 +2,12 @@
 password: only its owner links, never by e-mail; an identity belongs to one account; staff cannot link."""
 from sqlalchemy import select
 
-from app.auth.models import SocialIdentity
+from app.auth import social
+from app.auth.models import SocialIdentity, User
 from app.core.audit import AuditRecord
 from app.extensions import db
 from tests.auth.social_support import at_provider, link_directly, link_with, sign_in_with, switch_on
+from tests.concurrency import run_threads
 from tests.support import PASSWORD, csrf_from
 
 
@@ -172,3 +174,17 @@ def test_the_pages_speak_spanish(client, make_user, login, social_on):
     client.get(at_provider(client.get("/login/google", headers=spanish)), headers=spanish)
     assert "Ninguna cuenta está vinculada a esta cuenta de Google" in client.get(
         "/login", headers=spanish).get_data(as_text=True)
+
+
+def test_two_accounts_linking_one_identity_at_once_end_with_one_link(app, postgres, make_user):
+    ids = [make_user().id, make_user().id]
+    seen = social.ProviderIdentity("google", "g-contested", "x@gmail.example")
+
+    def link(index):
+        return social.link(db.session.get(User, ids[index]), seen)
+
+    results = run_threads(app, 2, link)
+    refused = [r for r in results if isinstance(r, social.SocialRefusal)]
+    assert len(refused) == 1 and refused[0].code == "linked_elsewhere", results
+    [identity] = identities()
+    assert identity.user_id in ids
