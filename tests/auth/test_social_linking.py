@@ -8,7 +8,7 @@ from app.core.audit import AuditRecord
 from app.extensions import db
 from tests.auth.social_support import at_provider, link_directly, link_with, sign_in_with, switch_on
 from tests.concurrency import run_threads
-from tests.support import PASSWORD, csrf_from
+from tests.support import PASSWORD, csrf_from, outbox
 
 
 def identities(user=None):
@@ -37,6 +37,7 @@ def test_link_google_from_the_account_page_then_sign_in_with_it(client, make_use
     assert "Your Google account is connected" in page and "owner@gmail.example" in page and "Disconnect Google" in page
     [record] = audited("auth.social_linked")
     assert record.after["provider"] == "google"
+    assert any("Google account was connected" in mail.body for mail in outbox(user.email, "security_notice"))
 
     client.post("/logout", data={"csrf_token": csrf_from(client.get("/logout").get_data(as_text=True))})
     assert client.get("/").status_code == 302
@@ -134,6 +135,7 @@ def test_unlink_needs_the_password(client, make_user, login, social_on):
     assert right.status_code == 302 and identities(user) == []
     [record] = audited("auth.social_unlinked")
     assert record.before["subject"] == "g-unlink"
+    assert any("Google account was disconnected" in mail.body for mail in outbox(user.email, "security_notice"))
     # the identity no longer signs in
     client.post("/logout", data={"csrf_token": csrf_from(client.get("/logout").get_data(as_text=True))})
     social_on.approve_as("g-unlink")

@@ -7,6 +7,7 @@ from sqlalchemy import func, select
 
 from app.auth.models import LoginAttempt, SocialIdentity, User, UserSession
 from app.auth.social_oauth import _SingleUseCache
+from app.config import CONFIGS
 from app.config_problems import social_problems
 from app.core.audit import AuditRecord
 from app.core.db import unit_of_work, utcnow
@@ -193,3 +194,17 @@ def test_state_data_is_handed_out_once(app):
         store.set("_state_google_test-once", '{"data": {}}', 60)
         assert store.get("_state_google_test-once") == '{"data": {}}'
         assert store.get("_state_google_test-once") is None  # a second reader (a replay racing) gets nothing
+
+
+def test_production_configuration_check_names_a_half_set_provider(app):
+    config = {**app.config, "GITHUB_CLIENT_ID": None, "GITHUB_CLIENT_SECRET": "only-the-secret"}
+    named = {problem.variable for problem in CONFIGS["production"].problems(config) if problem.error}
+    assert "GITHUB_CLIENT_ID" in named
+
+
+def test_an_unreachable_provider_is_a_message_not_an_error(client, app, monkeypatch, idp):
+    switch_on(app, monkeypatch, idp, providers=("google",))
+    monkeypatch.setitem(app.config, "GOOGLE_METADATA_URL", "http://127.0.0.1:9/.well-known/openid-configuration")
+    response = client.get("/login/google")
+    assert response.status_code == 302 and response.headers["Location"] == "/login"
+    assert "cannot be reached just now" in client.get("/login").get_data(as_text=True)
