@@ -26,8 +26,12 @@ def audited(action):
 def test_link_google_from_the_account_page_then_sign_in_with_it(client, make_user, login, social_on):
     user = make_user()
     login(user)
-    page = client.get("/account/connections").get_data(as_text=True)
+    response = client.get("/account/connections")
+    page = response.get_data(as_text=True)
     assert "Connect Google" in page and "Connect GitHub" in page
+    # its forms may go to the provider, and nowhere else
+    assert f"form-action 'self' {social_on.url};" in response.headers["Content-Security-Policy"]
+    assert "form-action 'self';" in client.get("/account/security").headers["Content-Security-Policy"]
     social_on.approve_as("g-owner", "owner@gmail.example")
     response = link_with(client, "google")
     assert response.status_code == 302 and response.headers["Location"] == "/account/connections"
