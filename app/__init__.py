@@ -27,6 +27,7 @@ def create_app(config: type[Config] | str | dict | None = None, *, validate: boo
     from app import models  # noqa: F401  (in the factory, see above; registers every model with the metadata)
     from app.admin import init_admin  # in the factory, see above
     from app.api import init_api  # in the factory, see above
+    from app.auth import social_views  # noqa: F401  (in the factory, see above; its routes join auth's blueprint)
     from app.auth.login import init_login  # in the factory, see above
     from app.auth.views import bp as auth_bp  # in the factory, see above
     from app.celery_app import celery_init_app  # in the factory, see above

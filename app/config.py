@@ -11,7 +11,13 @@ from typing import Any, overload
 
 from dotenv import dotenv_values, find_dotenv
 
-from app.config_problems import Problem, mail_problems, paypal_problems, shared_services_problems
+from app.config_problems import (
+    Problem,
+    mail_problems,
+    paypal_problems,
+    shared_services_problems,
+    social_problems,
+)
 
 log = logging.getLogger(__name__)
 
@@ -355,6 +361,7 @@ class Production(Config):
             found.append(Problem("WORKER_METRICS_PORT", "must be a TCP port number (or unset: off)"))
         found += shared_services_problems(config)
         found += paypal_problems(config)
+        found += social_problems(config)
         if not (config.get("SENTRY_DSN") or _env("SENTRY_DSN")):
             found.append(Problem("SENTRY_DSN", "unset: errors are only logged (no error tracking)", error=False))
         found += _dotenv_problems()

@@ -90,3 +90,23 @@ def paypal_problems(config: Mapping[str, Any]) -> list[Problem]:
             found.append(Problem("PAYPAL_API_BASE", "points at PayPal's sandbox: no real money is taken",
                                  error=False))
     return found
+
+
+SOCIAL_KEYS = {"Google": ("GOOGLE_CLIENT_ID", "GOOGLE_CLIENT_SECRET"),
+               "GitHub": ("GITHUB_CLIENT_ID", "GITHUB_CLIENT_SECRET")}
+SOCIAL_ENDPOINTS = {"Google": ("GOOGLE_METADATA_URL",), "GitHub": ("GITHUB_OAUTH_BASE", "GITHUB_API_BASE")}
+
+
+def social_problems(config: Mapping[str, Any]) -> list[Problem]:
+    """A social sign-in provider is on only with both its client id and secret: one without the other is a mistake
+    (the provider would be off without saying so); an enabled provider is spoken to over TLS."""
+    found = []
+    for name, keys in SOCIAL_KEYS.items():
+        present = [key for key in keys if config.get(key)]
+        if present and len(present) < len(keys):
+            found += [Problem(key, f"missing: {name} sign-in needs {' and '.join(keys)} together (it stays off "
+                                   "without it)") for key in keys if key not in present]
+        if len(present) == len(keys):
+            found += [Problem(key, "must be an https:// address") for key in SOCIAL_ENDPOINTS[name]
+                      if not str(config.get(key) or "").startswith("https://")]
+    return found

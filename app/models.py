@@ -5,6 +5,7 @@ from app.auth.models import (  # noqa: F401
     LoginAttempt,
     RecoveryCode,
     Role,
+    SocialIdentity,
     StaffActionRequest,
     User,
     UserSession,

@@ -256,3 +256,29 @@ class SigninFailure(IdMixin, Model):
     failures: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_failure_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
+
+
+SOCIAL_PROVIDERS = ("google", "github")
+
+
+class SocialIdentity(IdMixin, Model):
+    """An account at Google or GitHub its owner linked, from a signed-in session, to sign in with
+    (app/auth/social.py). `subject` is the provider's stable id of that account (OpenID `sub`, GitHub's numeric
+    id), never the e-mail, which can change hands. One identity per provider per user; an identity belongs to one
+    user."""
+
+    __tablename__ = "social_identities"
+    __table_args__ = (
+        UniqueConstraint("provider", "subject"),
+        UniqueConstraint("user_id", "provider"),
+        CheckConstraint("provider in ('google', 'github')", name="provider_valid"),
+    )
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), nullable=False)
+    provider: Mapped[str] = mapped_column(String(16), nullable=False)
+    subject: Mapped[str] = mapped_column(String(255), nullable=False)
+    email: Mapped[str | None] = mapped_column(String(254))  # the address the provider showed when last used
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    user = relationship(User, lazy="select")

@@ -39,6 +39,11 @@ def _record_attempt(email: str, user: User | None, *, success: bool, reason: str
     db.session.flush()
 
 
+def record_attempt(email: str, user: User | None, *, success: bool, reason: str, channel: str) -> None:
+    """Record a sign-in attempt made by another first factor (a linked social identity, app/auth/social.py)."""
+    _record_attempt(email, user, success=success, reason=reason, channel=channel)
+
+
 def is_locked(user: User, now: datetime | None = None) -> bool:
     """Attempts on `user` from the caller's address are refused for now (its own lock or the account's)."""
     return lockout.is_locked(user, now)
