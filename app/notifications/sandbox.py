@@ -9,6 +9,10 @@ using the server's CPU and memory:
   output stops at MAX_OUTPUT characters and the rendering at its time budget (checked as output is produced).
 Previews and saves render in a child process (`render_parts`, run through `app.core.child`), whose memory and
 wall-clock limits also end what the checks above cannot see (a loop that writes nothing).
+
+The one global is `_(text)`: the trusted e-mail layout's texts looked up in the current language's catalogue
+(English in the child process, which has no app). It takes no variables, so it formats nothing; staff write their
+overrides in one language and have no other use for it.
 """
 from __future__ import annotations
 
@@ -16,6 +20,7 @@ import re
 import time
 from typing import Any
 
+from flask_babel import gettext
 from jinja2 import BaseLoader, DictLoader, StrictUndefined, nodes
 from jinja2.exceptions import SecurityError, TemplateNotFound, TemplateSyntaxError, UndefinedError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
@@ -86,8 +91,15 @@ class LimitedSandbox(ImmutableSandboxedEnvironment):
         return result
 
 
+def _lookup(text: Any) -> str:
+    """The layout's `_()`: a catalogue lookup, never a formatting."""
+    return gettext(str(text)[:MAX_LENGTH])
+
+
 def make_env(*, html: bool, loader: BaseLoader | None = None) -> LimitedSandbox:
-    return LimitedSandbox(autoescape=html, loader=loader)
+    env = LimitedSandbox(autoescape=html, loader=loader)
+    env.globals["_"] = _lookup
+    return env
 
 
 def check_source(env: LimitedSandbox, source: str) -> None:
