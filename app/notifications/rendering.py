@@ -68,8 +68,12 @@ _SANDBOX_HTML = sandbox.make_env(html=True, loader=FunctionLoader(_layout_only))
 
 def _plain(value, *, local: bool = False):
     """Only plain data reaches a template: dicts, lists, strings, numbers, booleans, None. Money becomes text:
-    as the investor reads it in the current language when `local` (Money.local()), else "USD 1,250.00"."""
+    as the investor reads it in the current language when `local` (Money.local()), else "USD 1,250.00"; so does
+    an amount as the API writes it, {"amount": "1250.00", "currency": "USD"} (how amounts cross a task)."""
     if isinstance(value, dict):
+        money = _money(value)
+        if money is not None:
+            return _plain(money, local=local)
         return {str(k): _plain(v, local=local) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_plain(v, local=local) for v in value]
@@ -78,6 +82,15 @@ def _plain(value, *, local: bool = False):
     if isinstance(value, Money):
         return value.local() if local else value.display()
     return str(value)
+
+
+def _money(value: dict) -> Money | None:
+    if set(value) != {"amount", "currency"}:
+        return None
+    try:
+        return Money.parse(str(value["amount"]), str(value["currency"]), allow_zero=True)
+    except MoneyError:
+        return None
 
 
 def local_amount(value, currency: str | None = None) -> str:
@@ -98,7 +111,9 @@ def locale_for(event: str, wanted: str | None) -> str:
     spec = catalogue.EVENTS.get(event)
     if spec is not None and spec.audience == catalogue.STAFF:
         return "en"
-    return wanted if wanted in tuple(current_app.config.get("LANGUAGES", ("en",))) else default
+    if wanted is not None and wanted in tuple(current_app.config.get("LANGUAGES", ("en",))):
+        return wanted
+    return default
 
 
 def _env():
