@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 from dataclasses import dataclass
 
 from flask import current_app
@@ -27,6 +28,7 @@ from app.notifications import catalogue, sandbox, template_rules
 from app.notifications.models import EMAIL, IN_APP, PUSH, SMS, NotificationTemplate
 
 log = logging.getLogger(__name__)
+_SPACES = re.compile(r"[^\S\u00a0\u202f]+")
 
 # files per channel: (subject or title, body, html)
 FILES = {
@@ -184,7 +186,8 @@ def has_files(event: str, channel: str) -> bool:
 
 
 def _one_line(text: str | None) -> str | None:
-    return " ".join(text.split()) if text is not None else None
+    """Runs of white space as one space; the no-break spaces of amounts ("1.000,00\u00a0US$") stay."""
+    return _SPACES.sub(" ", text).strip(" ") if text is not None else None
 
 
 def check_override(event: str, channel: str, *, subject: str | None, body: str | None, html: str | None) -> None:
