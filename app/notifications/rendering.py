@@ -95,17 +95,6 @@ def _money(value: dict) -> Money | None:
         return None
 
 
-def local_amount(value, currency: str | None = None) -> str:
-    """Template filter: a decimal string and its currency ("5000.00", "USD") as the reader reads it in the current
-    language; Money as well. What does not parse is shown as it came."""
-    if isinstance(value, Money):
-        return value.local()
-    try:
-        return Money.parse(str(value), str(currency), allow_zero=True).local()
-    except MoneyError:
-        return f"{currency} {value}" if currency else str(value)
-
-
 def locale_for(event: str, wanted: str | None) -> str:
     """The language `event` is rendered in for a recipient who chose `wanted`: English for staff messages (the
     console's language), else their choice when the site speaks it, else the default."""
@@ -122,7 +111,7 @@ def _env():
     """The app's Jinja environment, with the message filters."""
     env = current_app.jinja_env
     if "local_amount" not in env.filters:
-        env.filters["local_amount"] = local_amount
+        env.filters["local_amount"] = sandbox.local_amount
     return env
 
 
@@ -256,8 +245,25 @@ def _render(event: str, channel: str, context: dict) -> Rendered:
     return Rendered(_one_line(_file(subject_file, event, context)), body, _file(html_file, event, context))
 
 
+_TRANS = re.compile(r"\{%-?\s*trans\b(.*?)-?%\}(.*?)\{%-?\s*endtrans\s*-?%\}", re.S)
+_DECLARED = re.compile(r"\s*,\s*(?=\w+\s*=)")
+
+
+def untranslated(source: str) -> str:
+    """A file template as an override starts from it: in English, its {% trans %} blocks opened (an override is
+    written in one language, with no gettext), the blocks' named values put back as the expressions they name."""
+    def opened(match: re.Match) -> str:
+        header, body = match.group(1).strip(), match.group(2)
+        for declaration in _DECLARED.split(header) if header else []:
+            name, _, expression = declaration.partition("=")
+            body = re.sub(r"\{\{\s*" + re.escape(name.strip()) + r"\s*\}\}", "{{ " + expression.strip() + " }}",
+                          body)
+        return body
+    return _TRANS.sub(opened, source)
+
+
 def file_sources(event: str, channel: str) -> dict:
-    """The file templates' source, to start an override from."""
+    """The file templates' source, in English without gettext (untranslated), to start an override from."""
     loader = current_app.jinja_env.loader
     if loader is None:  # Flask always gives its environment one
         raise RuntimeError("the app's Jinja environment has no loader")
@@ -266,7 +272,7 @@ def file_sources(event: str, channel: str) -> dict:
         if name is None:
             continue
         with contextlib.suppress(TemplateNotFound):
-            sources[part] = loader.get_source(current_app.jinja_env, name.format(event=event))[0]
+            sources[part] = untranslated(loader.get_source(current_app.jinja_env, name.format(event=event))[0])
     return sources
 
 

@@ -10,7 +10,8 @@ using the server's CPU and memory:
 Previews and saves render in a child process (`render_parts`, run through `app.core.child`), whose memory and
 wall-clock limits also end what the checks above cannot see (a loop that writes nothing).
 
-The one global is `_(text)`: the trusted e-mail layout's texts looked up in the current language's catalogue
+Besides the data, an override has the `local_amount` filter of the file templates ("5000.00"|local_amount("USD"))
+and one global, `_(text)`: the trusted e-mail layout's texts looked up in the current language's catalogue
 (English in the child process, which has no app). It takes no variables, so it formats nothing; staff write their
 overrides in one language and have no other use for it.
 """
@@ -24,6 +25,8 @@ from flask_babel import gettext
 from jinja2 import BaseLoader, DictLoader, StrictUndefined, nodes
 from jinja2.exceptions import SecurityError, TemplateNotFound, TemplateSyntaxError, UndefinedError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from app.core.money import Money, MoneyError
 
 MAX_CONSTANT = 1_000_000
 MAX_NUMBER = 10**18
@@ -91,6 +94,17 @@ class LimitedSandbox(ImmutableSandboxedEnvironment):
         return result
 
 
+def local_amount(value: Any, currency: Any = None) -> str:
+    """A decimal string and its currency ("5000.00", "USD"), or Money, as the reader reads it in the current
+    language (Money.local()). What does not parse is shown as it came."""
+    if isinstance(value, Money):
+        return value.local()
+    try:
+        return Money.parse(str(value), str(currency), allow_zero=True).local()
+    except MoneyError:
+        return f"{currency} {value}" if currency else str(value)
+
+
 def _lookup(text: Any) -> str:
     """The layout's `_()`: a catalogue lookup, never a formatting."""
     return gettext(str(text)[:MAX_LENGTH])
@@ -99,6 +113,7 @@ def _lookup(text: Any) -> str:
 def make_env(*, html: bool, loader: BaseLoader | None = None) -> LimitedSandbox:
     env = LimitedSandbox(autoescape=html, loader=loader)
     env.globals["_"] = _lookup
+    env.filters["local_amount"] = local_amount
     return env
 
 
