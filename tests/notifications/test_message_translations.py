@@ -194,15 +194,29 @@ def test_staff_messages_stay_english(app, event):
             assert _render(event, channel, "es") == _render(event, channel, "en")
 
 
+# GSM 03.38's basic alphabet: a text written only in it fits 160 characters a segment, any other 70 (UCS-2)
+GSM7 = set("@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§"
+           "¿abcdefghijklmnopqrstuvwxyzäöñüà")
+
+
+def sms_segments(text: str) -> int:
+    size = 160 if set(text) <= GSM7 else 70
+    return -(-len(text) // size)
+
+
+def test_sms_segments_are_counted_as_phones_count_them():
+    assert sms_segments("a" * 160) == 1 and sms_segments("ñ" * 160) == 1
+    assert sms_segments("á" + "a" * 70) == 2
+
+
 def test_spanish_sms_stays_one_segment_where_english_is(app):
-    for event in INVESTOR_EVENTS:
-        if "sms" not in catalogue.EVENTS[event].channels:
-            continue
+    events = [e for e in INVESTOR_EVENTS if "sms" in catalogue.EVENTS[e].channels]
+    assert events
+    for event in events:
         with app.test_request_context():
             english, spanish = _render(event, "sms", "en").body, _render(event, "sms", "es").body
-        if len(english) <= 160:
-            # Spanish accents need UCS-2 (70 characters a segment); the sample's data is English on both
-            assert len(spanish) <= 160, spanish
+        if sms_segments(english) == 1:
+            assert sms_segments(spanish) == 1, spanish
 
 
 def test_amounts_are_written_in_the_readers_language(app):
