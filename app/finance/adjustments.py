@@ -241,9 +241,9 @@ def approve(a: BalanceAdjustment, *, actor, comment: str | None = None) -> Balan
     db.session.flush()
     audit.record("adjustments.approved", actor=actor, target=a, before=before, after=_snapshot(a),
                  reason=comment or a.reason)
-    shown = Money(a.amount, a.currency).display()
     user = db.session.get_one(User, a.user_id)
-    notify(user, "wallet_adjusted", link="/wallet", direction=a.direction, amount=shown, note=a.note)
+    notify(user, "wallet_adjusted", link="/wallet", direction=a.direction, amount=Money(a.amount, a.currency),
+           note=a.note)
     _tell_proposer(a, actor, "approved")
     return a
 

@@ -316,7 +316,7 @@ def _pay(d: DeclaredDistribution, *, actor, reason: str | None = None) -> Declar
     users = {u.id: u for u in db.session.scalars(select(User).where(User.id.in_(list(per_user))))}
     for user_id, amount in per_user.items():
         notify(users[user_id], "declared_distribution_paid", link="/portfolio", title=p.title, label=d.label,
-               amount=Money(amount, d.currency).display(),
+               amount=Money(amount, d.currency),
                period=f"{d.period_start.isoformat()} to {d.period_end.isoformat()}")
     return d
 

@@ -84,8 +84,8 @@ def remind(kind: str, today: date | None = None, *, limit: int = BATCH) -> int:
     for inst, inv, user, p in rows:
         context = {
             "title": p.title, "investment_id": inv.id, "index": inst.index, "count": p.installments_count or 1,
-            "amount": Money(inst.amount, inv.currency).display(), "due_on": inst.due_on.isoformat(),
-            "late_fee": Money(p.late_fee, inv.currency).display() if p.late_fee else None,
+            "amount": Money(inst.amount, inv.currency), "due_on": inst.due_on.isoformat(),
+            "late_fee": Money(p.late_fee, inv.currency) if p.late_fee else None,
             "late_fee_from": (inst.due_on + timedelta(days=grace)).isoformat(),
         }
         if kind == AFTER:

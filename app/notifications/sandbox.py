@@ -9,6 +9,11 @@ using the server's CPU and memory:
   output stops at MAX_OUTPUT characters and the rendering at its time budget (checked as output is produced).
 Previews and saves render in a child process (`render_parts`, run through `app.core.child`), whose memory and
 wall-clock limits also end what the checks above cannot see (a loop that writes nothing).
+
+Besides the data, an override has the `local_amount` filter of the file templates ("5000.00"|local_amount("USD"))
+and one global, `_(text)`: the trusted e-mail layout's texts looked up in the current language's catalogue
+(English in the child process, which has no app). It takes no variables, so it formats nothing; staff write their
+overrides in one language and have no other use for it.
 """
 from __future__ import annotations
 
@@ -16,9 +21,12 @@ import re
 import time
 from typing import Any
 
+from flask_babel import gettext
 from jinja2 import BaseLoader, DictLoader, StrictUndefined, nodes
 from jinja2.exceptions import SecurityError, TemplateNotFound, TemplateSyntaxError, UndefinedError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from app.core.money import Money, MoneyError
 
 MAX_CONSTANT = 1_000_000
 MAX_NUMBER = 10**18
@@ -86,8 +94,27 @@ class LimitedSandbox(ImmutableSandboxedEnvironment):
         return result
 
 
+def local_amount(value: Any, currency: Any = None) -> str:
+    """A decimal string and its currency ("5000.00", "USD"), or Money, as the reader reads it in the current
+    language (Money.local()). What does not parse is shown as it came."""
+    if isinstance(value, Money):
+        return value.local()
+    try:
+        return Money.parse(str(value), str(currency), allow_zero=True).local()
+    except MoneyError:
+        return f"{currency} {value}" if currency else str(value)
+
+
+def _lookup(text: Any) -> str:
+    """The layout's `_()`: a catalogue lookup, never a formatting."""
+    return gettext(str(text)[:MAX_LENGTH])
+
+
 def make_env(*, html: bool, loader: BaseLoader | None = None) -> LimitedSandbox:
-    return LimitedSandbox(autoescape=html, loader=loader)
+    env = LimitedSandbox(autoescape=html, loader=loader)
+    env.globals["_"] = _lookup
+    env.filters["local_amount"] = local_amount
+    return env
 
 
 def check_source(env: LimitedSandbox, source: str) -> None:

@@ -93,11 +93,12 @@ def notify(recipient, event: str, *, link: str | None = None, **context) -> list
     created = []
     for user in users:
         prefs = preferences_of(user.id)
-        ctx = {**rendering._plain(context), "user": _user_context(user),
+        ctx = {**context, "user": _user_context(user),
                "link": secrets.PLACEHOLDER if secret is not None else link}
         notification = Notification(user_id=user.id, event=event, context=rendering._plain(context), link=link)
         channels = [c for c in spec.channels if wants(user.id, spec, c, prefs) and channel_enabled(c)]
-        in_app = _in_app(notification, event, ctx) if IN_APP in channels else None  # before the INSERT: no UPDATE
+        locale = user.locale  # each recipient reads the message in their own language (rendering.locale_for)
+        in_app = _in_app(notification, event, ctx, locale) if IN_APP in channels else None  # before INSERT
         db.session.add(notification)
         db.session.flush()
         for channel in channels:
@@ -107,15 +108,15 @@ def notify(recipient, event: str, *, link: str | None = None, **context) -> list
                     db.session.add(in_app)
                 continue
             for address in _addresses(user, channel):
-                _queue(notification, channel, address, event, ctx, secret=secret)
+                _queue(notification, channel, address, event, ctx, secret=secret, locale=locale)
         created.append(notification)
     return created
 
 
-def _in_app(notification: Notification, event: str, ctx: dict) -> Delivery:
+def _in_app(notification: Notification, event: str, ctx: dict, locale: str | None) -> Delivery:
     """Render the in-app message onto the (not yet written) notification; returns its delivery record."""
     try:
-        content = rendering.render(event, IN_APP, ctx)
+        content = rendering.render(event, IN_APP, ctx, locale=locale)
     except Exception as exc:
         log.exception("in-app template for %s failed", event)
         return Delivery(channel=IN_APP, to_address="in-app", status=FAILED, last_error=str(exc)[:500])
@@ -127,9 +128,9 @@ def _in_app(notification: Notification, event: str, ctx: dict) -> Delivery:
 
 
 def _queue(notification: Notification, channel: str, address: str, event: str, ctx: dict, *,
-           secret: str | None = None) -> Delivery:
+           secret: str | None = None, locale: str | None = None) -> Delivery:
     try:
-        content = rendering.render(event, channel, ctx)
+        content = rendering.render(event, channel, ctx, locale=locale)
         delivery = Delivery(notification_id=notification.id, channel=channel, to_address=address[:300],
                             subject=content.subject, body=content.body, html=content.html, status=QUEUED,
                             secret=secret)

@@ -219,7 +219,7 @@ def apply_refund(deposit: Deposit, refunded_total: int, *, actor_id: int | None 
         transition_deposit(deposit, DEPOSIT_REFUNDED, refunded_amount=refunded_total)
         timeline.log(deposit, "refunded_before_credit", {"refunded": refunded_total}, actor_id=actor_id)
         timeline.tell_investor(deposit, "deposit_refunded",
-                               refunded=Money(refunded_total, deposit.currency).display())
+                               refunded=Money(refunded_total, deposit.currency).as_dict())
         return deposit
     if deposit.status != DEPOSIT_SUCCEEDED:
         raise IllegalTransition(f"deposit #{deposit.id} is {deposit.status}")
@@ -259,7 +259,7 @@ def apply_refund(deposit: Deposit, refunded_total: int, *, actor_id: int | None 
     if refunded_total >= charged:
         transition_deposit(deposit, DEPOSIT_REFUNDED)
     timeline.tell_investor(deposit, "deposit_refunded",
-                           refunded=Money(wallet_delta + fee_delta, deposit.currency).display())
+                           refunded=Money(wallet_delta + fee_delta, deposit.currency).as_dict())
     return deposit
 
 

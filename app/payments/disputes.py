@@ -236,9 +236,9 @@ def _book(dispute: Dispute, *, actor_id: int | None) -> None:
                                f"by the investor.")
     if disputed:
         timeline.tell_investor(deposit, "dispute_opened", dispute_id=dispute.id,
-                               disputed=Money(disputed, deposit.currency).display(),
-                               held=Money(held, deposit.currency).display(),
-                               owed=Money(owed, deposit.currency).display() if owed else None)
+                               disputed=Money(disputed, deposit.currency).as_dict(),
+                               held=Money(held, deposit.currency).as_dict(),
+                               owed=Money(owed, deposit.currency).as_dict() if owed else None)
 
 
 def _locked_wallet(user_id: int) -> Account:
@@ -316,8 +316,8 @@ def close_dispute(*, provider: str, external_id: str, outcome: str, actor_id: in
                                                      "receivable": dispute.receivable}, actor_id=actor_id)
         if dispute.booked_at is not None and dispute.held + dispute.receivable:
             timeline.tell_investor(deposit, f"dispute_{outcome}", dispute_id=dispute.id,
-                                   held=Money(dispute.held, dispute.currency).display(),
-                                   owed=Money(dispute.receivable, dispute.currency).display()
+                                   held=Money(dispute.held, dispute.currency).as_dict(),
+                                   owed=Money(dispute.receivable, dispute.currency).as_dict()
                                    if dispute.receivable else None)
     return dispute
 

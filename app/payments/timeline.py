@@ -43,9 +43,10 @@ def timeline_batch() -> Iterator[None]:
 
 def tell_investor(deposit: Deposit, event: str, **context) -> None:
     """Tell the investor, once the outcome is committed (its own task: rendering and delivery rows stay off the
-    path that credits the money)."""
+    path that credits the money). Amounts travel as {amount, currency} and are written in the investor's language
+    when the message is rendered."""
     money = Money(deposit.amount, deposit.currency)
-    notice = (deposit.user_id, event, {"deposit_id": deposit.id, "amount": money.display(),
+    notice = (deposit.user_id, event, {"deposit_id": deposit.id, "amount": money.as_dict(),
                                        "gateway": GATEWAY_LABELS.get(deposit.gateway, deposit.gateway), **context})
     batch = db.session.info.get(_NOTICE_BATCH)
     if batch is not None:

@@ -56,8 +56,8 @@ def _transition(payout: Payout, to: str, *, actor_id: int | None, detail: dict |
 
 def _notify(payout: Payout, event: str, **extra) -> None:
     method = payout.method
-    notify(payout.user, event, payout_id=payout.id, amount=Money(payout.amount, payout.currency).display(),
-           fee=Money(payout.fee, payout.currency).display(), bank=method.bank_name,
+    notify(payout.user, event, payout_id=payout.id, amount=Money(payout.amount, payout.currency),
+           fee=Money(payout.fee, payout.currency), bank=method.bank_name,
            account=mask(method.account_number), **extra)
 
 

@@ -16,6 +16,7 @@ from app.core.errors import (
     NotFound,
     ValidationError,
 )
+from app.core.money import Money
 from app.extensions import db
 from app.finance import adjustments
 from app.finance.adjustment_models import BalanceAdjustment
@@ -118,7 +119,7 @@ def test_the_investor_is_told_after_commit_in_plain_words(investor, finance, fin
     with unit_of_work():
         adjustments.approve(a, actor=finance2)
     [mail] = outbox(investor.email, "wallet_adjusted")
-    assert "USD 25.00" in mail.subject and "credited" in mail.subject
+    assert Money(2500, "USD").local() in mail.subject and "credited" in mail.subject  # as the investor reads it
     assert "Refund of a duplicated withdrawal fee" in mail.body
     assert "payout #7" not in mail.body and "Duplicated fee" not in mail.body
     in_app = db.session.scalar(select(Notification).where(Notification.user_id == investor.id,
