@@ -5,8 +5,10 @@ What blocks a closing (each named, so the investor knows what to do first): mone
 payout, live holdings (investments paying or active), open market listings, live offers (money held), payouts
 waiting for approval or payment, deposits still pending (money that could still arrive).
 
-Closing, under a lock on the user row and then on the user's ledger accounts (a deposit credit or an investment
-waits on those rows, so none slips in between the check and the closing): the goodbye e-mail is queued to the
+Closing, under a lock on the user row (FOR UPDATE: it also waits for any transaction that inserted a row naming
+the user, a deposit, payout, investment, listing or offer, since such an insert holds a key-share lock on it) and
+then on the user's ledger accounts (a credit or a debit in progress holds those rows), so nothing slips in between
+the check and the closing: the goodbye e-mail is queued to the
 address on file; the account becomes `closed` (no sign-in, no password reset, no link); names, e-mail (a unique
 `closed-<id>@closed.invalid`), phone, two-factor secret, push devices, social identities, payout methods' holder
 and numbers, identity details are erased; sessions end and API tokens are revoked; archives of "Download my data"
