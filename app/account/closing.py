@@ -124,7 +124,7 @@ def close_own_account(user: User, password: str | None) -> None:
     if user.status != USER_ACTIVE:
         raise IllegalTransition(_("This account cannot be closed here."))
     if not password or not passwords.verify(user.password_hash, password):
-        raise ValidationError(_("The password is not correct."), {"password": [_("The password is not correct.")]})
+        raise ValidationError(_("That password is not correct: the account stays open."), {"password": [_("That password is not correct: the account stays open.")]})
     close_account(user, actor=user, reason="closed by the account holder", via="self")
 
 

@@ -159,3 +159,12 @@ def test_asking_without_a_csrf_token_changes_nothing(client, investor, login):
     login(investor)
     client.post("/account/data/export", data={})
     assert db.session.scalar(select(db.func.count(DataExport.id))) == 0
+
+
+def test_the_pages_speak_spanish_to_a_spanish_browser(client, investor, login):
+    login(investor)
+    spanish = {"Accept-Language": "es"}
+    data = client.get("/account/data", headers=spanish).get_data(as_text=True)
+    assert "Descargar mis datos" in data and "Preparar mis datos" in data
+    close = client.get("/account/close", headers=spanish).get_data(as_text=True)
+    assert "Su cuenta aún no se puede cerrar" in close and "retírelo primero" in close

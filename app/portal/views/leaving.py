@@ -21,9 +21,9 @@ FIRST_STEPS = {"money": "portal.payouts_index", "holdings": "portal.portfolio", 
 
 
 class CloseAccountForm(FlaskForm):
-    password = PasswordField(_l("Your password"), validators=[DataRequired(), Length(max=128)])
+    password = PasswordField(_l("Your password, to confirm"), validators=[DataRequired(), Length(max=128)])
     confirm = BooleanField(_l("I understand that closing my account cannot be undone."),
-                           validators=[DataRequired(message=_l("Tick the box to confirm."))])
+                           validators=[DataRequired(message=_l("Tick the box to confirm the closing."))])
 
 
 @bp.get("/account/data")
