@@ -168,3 +168,21 @@ def test_the_pages_speak_spanish_to_a_spanish_browser(client, investor, login):
     assert "Descargar mis datos" in data and "Preparar mis datos" in data
     close = client.get("/account/close", headers=spanish).get_data(as_text=True)
     assert "Su cuenta aún no se puede cerrar" in close and "retírelo primero" in close
+
+
+def test_the_page_reads_the_same_whatever_the_number_of_exports(client, investor, login, count_queries):
+    login(investor)
+    client.get("/account/data")
+
+    def add_exports(count):
+        with unit_of_work():
+            for _ in range(count):
+                db.session.add(DataExport(user_id=investor.id, status="expired", sections_total=1))
+
+    add_exports(1)
+    with count_queries() as one:
+        assert client.get("/account/data").status_code == 200
+    add_exports(8)
+    with count_queries() as nine:
+        assert client.get("/account/data").status_code == 200
+    assert len(nine) == len(one)
