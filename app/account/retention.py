@@ -43,5 +43,5 @@ def prune_kyc_documents(now: datetime) -> int:
 
 
 def prune(now: datetime) -> dict[str, int]:
-    return {"closed account KYC documents": prune_kyc_documents(now),
-            "data exports expired": data_export.expire_due(now)}
+    return {"closed_account_kyc_documents": prune_kyc_documents(now),
+            "expired_data_exports": data_export.expire_due(now)}

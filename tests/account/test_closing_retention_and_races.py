@@ -41,11 +41,11 @@ def test_identity_documents_go_after_the_retention_period(app, make_investor):
     closed_at = db.session.get(User, closed.id).closed_at
 
     with unit_of_work():
-        assert prune(closed_at + timedelta(days=days - 1))["closed account KYC documents"] == 0
+        assert prune(closed_at + timedelta(days=days - 1))["closed_account_kyc_documents"] == 0
     assert len(_documents(closed.id)) == len(documents)
 
     with unit_of_work():
-        assert prune(closed_at + timedelta(days=days, seconds=1))["closed account KYC documents"] == len(documents)
+        assert prune(closed_at + timedelta(days=days, seconds=1))["closed_account_kyc_documents"] == len(documents)
     assert _documents(closed.id) == [] and not any(get_storage().exists(k) for k in keys)
     assert db.session.scalar(select(KycSubmission).where(KycSubmission.user_id == closed.id)) is not None
     assert _documents(kept.id)  # an open account's documents stay

@@ -121,7 +121,7 @@ def test_an_expired_link_is_refused_and_the_file_deleted(client, investor, token
 
     with unit_of_work():
         counts = prune()
-    assert counts["data exports expired"] == 1
+    assert counts["expired_data_exports"] == 1
     db.session.expire_all()
     assert db.session.get(DataExport, export_id).status == "expired"
     assert not get_storage().exists(key)
