@@ -31,7 +31,7 @@ from app.auth.models import USER_ACTIVE, USER_CLOSED, User
 from app.auth.tokens import revoke_all_tokens
 from app.core import audit
 from app.core.db import utcnow
-from app.core.errors import Conflict, IllegalTransition, ValidationError
+from app.core.errors import Conflict, Forbidden, IllegalTransition, ValidationError
 from app.core.money import Money
 from app.extensions import db
 from app.ledger.models import USER_KINDS, USER_WALLET, Account
@@ -121,8 +121,8 @@ def _lock_user(user: User) -> User:
 
 def close_own_account(user: User, password: str | None) -> None:
     """The investor closes their account with their password."""
-    if user.status != USER_ACTIVE:
-        raise IllegalTransition(_("This account cannot be closed here."))
+    if user.status != USER_ACTIVE or user.is_staff:  # a staff account is retired by an admin (roles, block)
+        raise Forbidden(_("This account cannot be closed here."))
     if not password or not passwords.verify(user.password_hash, password):
         raise ValidationError(_("That password is not correct: the account stays open."), {"password": [_("That password is not correct: the account stays open.")]})
     close_account(user, actor=user, reason="closed by the account holder", via="self")

@@ -165,3 +165,10 @@ def test_the_portal_closes_the_account_and_signs_out(client, make_investor, logi
     assert done.status_code == 302 and done.headers["Location"].startswith("/login")
     assert fresh(investor).status == "closed"
     assert client.get("/account/data").status_code == 302
+
+
+def test_a_staff_member_cannot_close_their_own_account_here(client, make_user, token_for):
+    staff = make_user(role="admin")
+    answer = close(client, token_for(staff))
+    assert answer.status_code == 403
+    assert fresh(staff).status == "active"

@@ -73,10 +73,14 @@ def export_status(export_id: int):
 
 
 @blp.get("/exports/<int:export_id>/download")
-@blp.response(200, description="the ZIP (application/zip), or a 302 to a one-minute storage link",
-              example={"status": "success", "message": None, "meta": None, "data": None})
+@blp.alt_response(409, description="the export is still being prepared")
 @blp.alt_response(410, description="the export expired (or failed): ask for a new one")
-@blp.doc(security=[{"bearerAuth": []}])
+@blp.doc(security=[{"bearerAuth": []}], responses={
+    "200": {"description": "the ZIP itself (local storage)",
+            "content": {"application/zip": {"schema": {"type": "string", "format": "binary"},
+                                            "example": "PK\u0003\u0004 (the archive's bytes)"}}},
+    "302": {"description": "a redirect to a link valid for a minute (S3 storage)",
+            "headers": {"Location": {"schema": {"type": "string", "format": "uri"}}}}})
 def download(export_id: int):
     """The archive itself, while it is ready and not expired (410 after)."""
     return serve_export(account.export_for_owner(export_id, current_api_user()))
