@@ -10,6 +10,7 @@ from datetime import datetime
 
 from celery import shared_task
 
+from app.account import retention as account_retention
 from app.api import idempotency
 from app.auth import retention as auth_retention
 from app.core.db import unit_of_work, utcnow
@@ -24,8 +25,8 @@ def prune(now: datetime | None = None) -> dict[str, int]:
     """Run every domain's pruning at one `now`; one log line per kind with its count. Flushes, never commits."""
     now = now or utcnow()
     counts: dict[str, int] = {}
-    for step in (auth_retention.prune, idempotency.prune, notification_retention.prune, payment_retention.prune,
-                 ops_retention.prune):
+    for step in (account_retention.prune, auth_retention.prune, idempotency.prune, notification_retention.prune,
+                 payment_retention.prune, ops_retention.prune):
         counts.update(step(now))
     for kind, count in counts.items():
         logger.info("retention: %s pruned: %d", kind, count)

@@ -11,6 +11,7 @@ from app.admin.views import (
     alerts,
     audit,
     bank_statements,
+    closures,
     declared,
     disputes,
     distributions,
@@ -41,7 +42,7 @@ def init_admin(app: Flask) -> Admin:
         theme=Bootstrap4Theme(swatch="default", fluid=True),
         csp_nonce_generator=csp_nonce,  # Flask-Admin's own <script> and <link> tags carry the request's nonce
     )
-    for module in (users, staff_requests, kyc, properties, investments, declared, distributions, funding, payments,
+    for module in (users, staff_requests, closures, kyc, properties, investments, declared, distributions, funding, payments,
                    disputes, payouts, market, bank_statements, adjustments, reports, settings, ledger, periods,
                    notifications, ops_jobs, audit, alerts):
         module.register(admin)

@@ -26,6 +26,7 @@ from app.api.v1 import (
     kyc,
     market,
     me,
+    me_data,
     notifications,
     payout_methods,
     payouts,
@@ -36,7 +37,7 @@ from app.extensions import csrf, limiter
 
 PREFIX = "/api/v1"
 MODULES = (auth, me, wallet, notifications, kyc, properties, investments, deposits, payout_methods, payouts,
-           market)
+           market, me_data)
 ERROR_SCHEMA_NAME = "ErrorEnvelope"
 
 # what each error code means in this API (every one answers with the error envelope)
@@ -47,6 +48,7 @@ ERROR_DESCRIPTIONS = {
          "may not do this.",
     404: "No such resource, or it is not the caller's.",
     405: "The path does not take this method.",
+    410: "Gone: the resource expired (a data export's download after its time).",
     409: "The resource is not in a state that allows this, or the Idempotency-Key was used with another request "
          "or its first request is still in progress.",
     422: "The request is not valid: `errors` names each field (or header) with its reasons.",

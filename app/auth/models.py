@@ -26,6 +26,7 @@ from app.extensions import Model, db
 
 USER_ACTIVE = "active"
 USER_BLOCKED = "blocked"
+USER_CLOSED = "closed"  # closed by its owner or by staff on request: personal data erased, no sign-in
 
 user_roles = Table(
     "user_roles",
@@ -48,7 +49,7 @@ class User(IdMixin, TimestampMixin, Model):
     __tablename__ = "users"
     __table_args__ = (
         CheckConstraint("email = lower(email)", name="email_lowercase"),
-        CheckConstraint("status in ('active', 'blocked')", name="status_valid"),
+        CheckConstraint("status in ('active', 'blocked', 'closed')", name="status_valid"),
         CheckConstraint("block_category IS NULL OR block_category in ('compliance', 'security', 'request')",
                         name="block_category_valid"),
     )
@@ -73,6 +74,7 @@ class User(IdMixin, TimestampMixin, Model):
     phone_number: Mapped[str | None] = mapped_column(EncryptedString())  # E.164, for SMS notices
     # the language the investor chose (app.config LANGUAGES); None: the browser's Accept-Language decides
     locale: Mapped[str | None] = mapped_column(String(8))
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # when the account was closed (app.account)
     totp_secret: Mapped[str | None] = mapped_column(EncryptedString())
     totp_enabled: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     totp_last_step: Mapped[int | None] = mapped_column(BigInteger)

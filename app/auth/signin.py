@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from app.auth import lockout, passwords
 from app.auth.accounts import normalize_email, user_by_email
-from app.auth.models import USER_BLOCKED, LoginAttempt, User
+from app.auth.models import USER_BLOCKED, USER_CLOSED, LoginAttempt, User
 from app.core import audit
 from app.core.db import utcnow
 from app.extensions import db
@@ -72,8 +72,8 @@ def check_password(email: str, password: str, *, channel: str = "portal") -> Sig
         return SignIn(None, False, "bad_credentials")
     if user is None:  # verify() accepts no password without a hash
         raise RuntimeError("a password was accepted for no account")
-    if user.status == USER_BLOCKED:
-        _record_attempt(email, user, success=False, reason="blocked", channel=channel)
+    if user.status in (USER_BLOCKED, USER_CLOSED):  # a closed account answers as an unknown one: neutral
+        _record_attempt(email, user, success=False, reason=user.status, channel=channel)
         return SignIn(None, False, "bad_credentials")
     if passwords.needs_rehash(user.password_hash):
         user.password_hash = passwords.hash_password(password)

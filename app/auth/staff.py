@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from app.auth.accounts import ensure_roles, send_verification
 from app.auth.hierarchy import STAFF_PERMISSION, require_may_act
-from app.auth.models import USER_ACTIVE, USER_BLOCKED, Role, User
+from app.auth.models import USER_ACTIVE, USER_BLOCKED, USER_CLOSED, Role, User
 from app.auth.security_changes import end_other_sessions
 from app.core import audit
 from app.core.errors import Conflict, Forbidden, IllegalTransition, ValidationError
@@ -53,6 +53,8 @@ def block_user(user: User, *, actor: User, reason: str | None, category: str | N
             "Compliance, security or at the user's request: it decides who may lift the block."]})
     if user.status == USER_BLOCKED:
         raise IllegalTransition("this user is already blocked")
+    if user.status == USER_CLOSED:
+        raise IllegalTransition("this account is closed")
     if user.has_role(ADMIN) and _active_admins(excluding=user.id) == 0:
         raise Conflict("this is the last active admin: it cannot be blocked")
     user.status = USER_BLOCKED

@@ -74,17 +74,23 @@ def account_code(kind: str, *, user_id: int | None = None, ref: str | None = Non
     return f"{kind}:{ref}" if ref else kind
 
 
+def user_account_name(kind: str, user_id: int | None) -> str:
+    """The stored name of a user's account: neutral, no personal data ("wallet:user:42"); the owner is derived from
+    the user when shown (Account.label)."""
+    return f"{kind.removeprefix('user_')}:user:{user_id}"
+
+
 def open_user_accounts(user: AccountOwner) -> tuple[Account, Account]:
     """Create the wallet and held accounts of a new user (call in the same transaction that creates the user)."""
     if user.id is None:
         db.session.flush()
     currency = platform_currency()
     accounts = []
-    for kind, label in ((USER_WALLET, "Wallet"), (USER_HELD, "Held")):
+    for kind in (USER_WALLET, USER_HELD):
         code = account_code(kind, user_id=user.id)
         account = db.session.scalar(select(Account).where(Account.code == code))
         if account is None:
-            account = Account(code=code, kind=kind, name=f"{label} of {user.email}", user_id=user.id,
+            account = Account(code=code, kind=kind, name=user_account_name(kind, user.id), user_id=user.id,
                               currency=currency, balance=0, allow_negative=False)
             db.session.add(account)
         accounts.append(account)

@@ -78,6 +78,14 @@ class Account(IdMixin, Model):
     def __str__(self) -> str:
         return self.name
 
+    @property
+    def label(self) -> str:
+        """The name as shown to staff. A user's accounts carry no personal data in their stored name
+        ("wallet:user:<id>"): the owner is read from the user when shown (a closed account's reads as closed)."""
+        if self.kind in USER_KINDS and self.user is not None:
+            return f"{'Wallet' if self.kind == USER_WALLET else 'Held'} of {self.user.email}"
+        return self.name
+
 
 class JournalEntry(IdMixin, Model):
     """One balanced movement of money; never edited or deleted (a mistake is reversed by a new entry)."""

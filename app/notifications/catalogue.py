@@ -256,6 +256,13 @@ EVENTS: dict[str, Event] = {e.key: e for e in (
     Event("ops.alert_resolved", "staff_alerts", (EMAIL, IN_APP),
           "A problem in the platform's own running is no longer seen", audience=STAFF, roles=("admin", "finance"),
           mandatory=True, sample={**_ALERT_SAMPLE, "resolved_at": "2026-12-03 09:12 UTC"}),
+    # the investor's own account (app.account): the archive's link needs the investor signed in (not secret)
+    Event("data_export_ready", "account", (EMAIL, IN_APP), "The archive of your data is ready to download",
+          mandatory=True,
+          sample={"export_id": 4, "expires_at": "2026-12-12 09:00 UTC",
+                  "link": "https://freehold.example/account/data"}),
+    Event("account_closed", "account", (EMAIL,), "Goodbye: the account is closed (sent to the address it had)",
+          mandatory=True, security=True, sample={"closed_by": "you"}),
 )}
 
 

@@ -41,6 +41,7 @@ from app.portal.views import (  # noqa: E402,F401
     dashboard,
     deposits,
     kyc,
+    leaving,
     market,
     market_mine,
     notifications,

@@ -404,6 +404,17 @@ def test_every_operation_answers_as_documented(app, client, spec, make_user, fun
     api.call("delete", a_listing, 409, headers=headers, path=on)
     api.call("delete", a_listing, 404, headers=headers, path={"listing_id": 999999})
 
+    # your data and leaving
+    export = api.call("post", "/api/v1/me/export", 202, headers=headers).get_json()["data"]
+    one_export = {"export_id": export["id"]}
+    api.call("get", "/api/v1/me/exports/{export_id}", 200, headers=headers, path=one_export)
+    api.call("get", "/api/v1/me/exports/{export_id}", 404, headers=headers, path={"export_id": 999999})
+    api.call("get", "/api/v1/me/exports/{export_id}/download", 200, headers=headers, path=one_export)
+    api.call("get", "/api/v1/me/exports/{export_id}/download", 404, headers=token_for(no_kyc), path=one_export)
+    api.call("delete", "/api/v1/me", 422, headers=headers, json={"password": "wrong-password-1"})
+    api.call("delete", "/api/v1/me", 409, headers=headers, json={"password": PASSWORD})
+    api.call("delete", "/api/v1/me", 200, headers=token_for(no_kyc), json={"password": PASSWORD})  # nothing left
+
     # too many requests
     monkeypatch.setitem(app.config, "API_RATE_LIMIT_USER", "1/minute")
     api.call("get", "/api/v1/me", 200, headers=headers)

@@ -13,7 +13,7 @@ from app.ledger.models import Account, Hold, JournalEntry, Posting
 
 def _postings_table(view, context, entry, name):
     rows = "".join(
-        f"<tr><td>{escape(p.account.code)}</td><td>{escape(p.account.name)}</td>"
+        f"<tr><td>{escape(p.account.code)}</td><td>{escape(p.account.label)}</td>"
         f"<td class='text-right text-monospace {'text-success' if p.amount > 0 else 'text-danger'}'>"
         f"{'+' if p.amount > 0 else '−'}{escape(Money(abs(p.amount), p.account.currency).display())}</td></tr>"
         for p in entry.postings
@@ -47,7 +47,8 @@ class AccountView(SecureModelView):
     column_filters = ("kind", "currency", "allow_negative", "user_id")
     column_sortable_list = ("code", "kind", "balance", "created_at")
     column_default_sort = ("id", False)
-    column_formatters = {"balance": money_formatter("balance"), "statement": _statement_link}
+    column_formatters = {"balance": money_formatter("balance"), "statement": _statement_link,
+                         "name": lambda view, context, account, name: account.label}
 
 
 class JournalEntryView(BigListMixin, SecureModelView):
