@@ -25,6 +25,16 @@ def reset_link(token: str) -> str:
     return external_url("auth.reset_password", token=token)
 
 
+def email_change_link(token: str) -> str:
+    return external_url("portal.confirm_email_change", token=token)
+
+
+def _fresh_email_change(user: User) -> str:
+    if user.status != USER_ACTIVE:
+        raise IllegalTransition("the account is not active: no link is issued")
+    return email_change_link(auth.fresh_email_change_token(user))
+
+
 def _fresh_verification(user: User) -> str:
     if user.email_verified:
         raise IllegalTransition("this e-mail address is already verified: no new link is needed")
@@ -41,6 +51,7 @@ def _fresh_reset(user: User) -> str:
 REISSUE: dict[str, Callable[[User], str]] = {
     "verify_email": _fresh_verification,
     "reset_password": _fresh_reset,
+    "confirm_email_change": _fresh_email_change,
 }
 
 

@@ -46,6 +46,7 @@ from app.portal.views import (  # noqa: E402,F401
     notifications,
     payouts,
     portfolio,
+    profile,
     properties,
     wallet,
 )
