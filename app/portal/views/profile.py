@@ -1,14 +1,14 @@
 """The investor's profile: name (after approved KYC, a request to compliance), language, e-mail address (a link
 to the new one) and phone (an SMS code). The use cases are in app/account/profile.py."""
 from flask import abort, current_app, flash, redirect, render_template, url_for
-from flask_babel import gettext as _
+from flask_babel import pgettext
 from flask_login import current_user
 
 from app.account import profile
 from app.auth import links
 from app.auth.login import current_session
 from app.core.db import unit_of_work
-from app.core.errors import DomainError
+from app.core.errors import Conflict, DomainError
 from app.extensions import limiter
 from app.kyc import services as kyc
 from app.notifications.phone import mask
@@ -30,16 +30,16 @@ def _form_errors(form, exc: DomainError) -> None:
         target = getattr(form, field, None)
         for message in messages:
             if target is not None:
-                target.errors = [*target.errors, _(message)]
+                target.errors = [*target.errors, pgettext("profile", message)]
             else:
-                flash(_(message), "danger")
+                flash(pgettext("profile", message), "danger")
     if not exc.errors:
-        flash(_(exc.message[:1].upper() + exc.message[1:] + "."), "danger")
+        flash(pgettext("profile", exc.message[:1].upper() + exc.message[1:] + "."), "danger")
 
 
 def _language_form(form: LanguageForm | None = None) -> LanguageForm:
     form = form or LanguageForm(locale=current_user.locale or "")
-    form.locale.choices = [("", _("As my browser asks"))] + [
+    form.locale.choices = [("", pgettext("profile", "As my browser asks"))] + [
         (code, LANGUAGE_NAMES.get(code, code)) for code in current_app.config["LANGUAGES"]]
     return form
 
@@ -81,10 +81,10 @@ def profile_name():
         _form_errors(form, exc)
         return _page(422, name_form=form)
     if request is not None:
-        flash(_("Your new name is waiting for compliance: payouts compare names with your verified identity. "
-                "We will tell you when it is decided."), "info")
+        flash(pgettext("profile", "Your new name is waiting for compliance: payouts compare names with your "
+                                  "verified identity. We will tell you when it is decided."), "info")
     else:
-        flash(_("Your name is saved."), "success")
+        flash(pgettext("profile", "Your name is saved."), "success")
     return redirect(url_for("portal.profile_page"))
 
 
@@ -99,7 +99,7 @@ def profile_language():
     except DomainError as exc:
         _form_errors(form, exc)
         return _page(422, language_form=form)
-    flash(_("Your language is saved."), "success")
+    flash(pgettext("profile", "Your language is saved."), "success")
     return redirect(url_for("portal.profile_page"))
 
 
@@ -115,8 +115,8 @@ def profile_email():
     except DomainError as exc:
         _form_errors(form, exc)
         return _page(422, email_form=form)
-    flash(_("Check your new address: if it can be used, we sent a link to it. Open it within 24 hours while "
-            "signed in to finish the change."), "info")
+    flash(pgettext("profile", "Check your new address: if it can be used, we sent a link to it. Open it within "
+                              "24 hours while signed in to finish the change."), "info")
     return redirect(url_for("portal.profile_page"))
 
 
@@ -126,7 +126,7 @@ def profile_email_cancel():
         abort(400)
     with unit_of_work():
         profile.cancel_email_change(current_user)
-    flash(_("The change of address is cancelled."), "success")
+    flash(pgettext("profile", "The change of address is cancelled."), "success")
     return redirect(url_for("portal.profile_page"))
 
 
@@ -148,22 +148,23 @@ def confirm_email_change(token: str):
             profile.confirm_email_change(token, current_user, keep_session_id=record.id if record else None)
     except links.LinkError as exc:
         return render_template("portal/account/email_link_problem.html", message=_link_message(exc)), 400
-    except DomainError as exc:
-        message = "; ".join(m for ms in (exc.errors or {}).values() for m in ms) or exc.message
-        return render_template("portal/account/email_link_problem.html", message=_taken_message(message)), 409
-    flash(_("Your e-mail address is now %(email)s. Every other session and API token was signed out.",
-            email=current_user.email), "success")
+    except Conflict:
+        return render_template("portal/account/email_link_problem.html", message=_taken_message()), 409
+    flash(pgettext("profile", "Your e-mail address is now %(email)s. Every other session and API token was "
+                              "signed out.", email=current_user.email), "success")
     return redirect(url_for("portal.profile_page"))
 
 
 def _link_message(exc: links.LinkError) -> str:
     if exc.expired:
-        return _("This link has expired: ask for the change again from your profile.")
-    return _("This link is not valid: it was already used, replaced by a newer one, or belongs to another account.")
+        return pgettext("profile", "This link has expired: ask for the change again from your profile.")
+    return pgettext("profile", "This link is not valid: it was already used, replaced by a newer one, or belongs "
+                               "to another account.")
 
 
-def _taken_message(_message: str) -> str:
-    return _("This address now belongs to another account: ask for the change again with another address.")
+def _taken_message() -> str:
+    return pgettext("profile", "This address now belongs to another account: ask for the change again with "
+                               "another address.")
 
 
 @bp.post("/account/profile/phone")
@@ -178,7 +179,7 @@ def profile_phone():
     except DomainError as exc:
         _form_errors(form, exc)
         return _page(exc.status if exc.status == 429 else 422, phone_form=form)
-    flash(_("We sent a code by SMS to your phone. It works for 10 minutes."), "info")
+    flash(pgettext("profile", "We sent a code by SMS to your phone. It works for 10 minutes."), "info")
     return redirect(url_for("portal.profile_page"))
 
 
@@ -197,5 +198,5 @@ def profile_phone_verify():
     if refused is not None:
         _form_errors(form, refused)
         return _page(422, code_form=form)
-    flash(_("Your phone number is verified."), "success")
+    flash(pgettext("profile", "Your phone number is verified."), "success")
     return redirect(url_for("portal.profile_page"))
