@@ -36,6 +36,10 @@ def _hash(user_id: int, verification_id: int, code: str) -> str:
     return hmac.new(key, f"{user_id}:{verification_id}:{code}".encode(), hashlib.sha256).hexdigest()
 
 
+def new_code() -> str:
+    return f"{secrets.randbelow(10 ** 6):06d}"
+
+
 def sends_in_last_hour(user_id: int) -> int:
     return db.session.scalar(select(func.count(PhoneVerification.id)).where(
         PhoneVerification.user_id == user_id, PhoneVerification.created_at > utcnow() - timedelta(hours=1))) or 0
@@ -61,7 +65,7 @@ def send_code(user: User, phone: str) -> PhoneVerification:
                                expires_at=now + timedelta(minutes=CODE_MINUTES))
     db.session.add(record)
     db.session.flush()
-    code = f"{secrets.randbelow(10 ** 6):06d}"
+    code = new_code()
     record.code_hash = _hash(user.id, record.id, code)
     db.session.flush()
     audit.record("profile.phone_code_sent", actor=user, target=user, after={"phone": mask(user.phone_number)})

@@ -18,7 +18,7 @@ def _sign_in(page, server, email):
 
 
 def test_investor_changes_the_email_address(page, live_server, make_investor, artifacts_dir):
-    investor = make_investor(email="iris.before@example.com")
+    make_investor(email="iris.before@example.com")
     _sign_in(page, live_server, "iris.before@example.com")
     page.click("nav >> text=Profile")
     expect(page).to_have_url(f"{live_server}/account/profile")
