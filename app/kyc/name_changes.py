@@ -8,6 +8,7 @@ from __future__ import annotations
 import unicodedata
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
 from app.auth.models import User
 from app.core import audit
@@ -69,13 +70,18 @@ def propose_name_change(user: User, first_name: str | None, last_name: str | Non
         audit.record("profile.name_changed", actor=by, target=user, before=before,
                      after={"first_name": first, "last_name": last})
         return None
+    waiting = Conflict("a name change is already waiting", {"first_name": [
+        "A change of name is already waiting for compliance: you will be told when it is decided."]})
     if open_request(user.id) is not None:
-        raise Conflict("a name change is already waiting", {"first_name": [
-            "A change of name is already waiting for compliance: you will be told when it is decided."]})
+        raise waiting
     request = NameChangeRequest(user_id=user.id, old_first_name=user.first_name, old_last_name=user.last_name,
                                 new_first_name=first, new_last_name=last, status=NAME_PROPOSED, proposed_by_id=by.id)
-    db.session.add(request)
-    db.session.flush()
+    try:
+        with db.session.begin_nested():  # a second request at the same moment meets the one-open index
+            db.session.add(request)
+            db.session.flush()
+    except IntegrityError:
+        raise waiting from None
     audit.record("kyc.name_change_proposed", actor=by, target=request,
                  before={"first_name": user.first_name, "last_name": user.last_name},
                  after={"first_name": first, "last_name": last})

@@ -6,7 +6,9 @@ import pytest
 from sqlalchemy import select
 
 from app.core.audit import AuditRecord
+from app.core.db import unit_of_work
 from app.extensions import db
+from app.kyc import services as kyc
 from app.kyc.models import NAME_APPROVED, NAME_PROPOSED, NAME_REJECTED, NameChangeRequest
 from tests.support import csrf_from, outbox
 
@@ -146,3 +148,25 @@ def test_other_staff_cannot_see_or_decide(client, login, investor, make_user, ro
 def test_investor_cannot_reach_the_console_queue(client, login, investor):
     login(investor)
     assert client.get("/admin/name_changes/").status_code in (302, 403)
+
+
+def test_the_console_queue_costs_the_same_for_more_requests(client, login, make_investor, kyc_reviewer,
+                                                           count_queries):
+    def propose(n):
+        for _ in range(n):
+            user = make_investor(balance=None, email=f"queue{len(queued)}@example.com")
+            queued.append(user)
+            with unit_of_work():
+                kyc.propose_name_change(user, "New", f"Name{chr(65 + len(queued))}", by=user)
+
+    queued: list = []
+    propose(1)
+    login(kyc_reviewer)
+    client.get("/admin/name_changes/")
+    with count_queries() as one:
+        assert client.get("/admin/name_changes/").status_code == 200
+    propose(4)
+    with count_queries() as five:
+        page = client.get("/admin/name_changes/")
+    assert page.get_data(as_text=True).count('data-testid="name-change-status"') == 5
+    assert len(five) == len(one)
