@@ -4,8 +4,9 @@ the request is cancelled, because the row keeps only the hash of the nonce the l
 that no other account took the address meanwhile, marks it verified, ends every other session and API token, tells
 the old address and is audited as a security event.
 
-An address that already has an account is answered as if the request went through (nothing is sent and nothing is
-stored but the audit record), as registration does: the form cannot tell anyone which addresses are customers."""
+An address that already has an account is answered as if the request went through: the request is kept and shown
+as waiting like any other, but no link is sent, so it can only expire or be replaced (audited as refused). As with
+registration, neither the form, the API nor the profile tells anyone which addresses are customers."""
 from __future__ import annotations
 
 import hashlib
@@ -67,14 +68,18 @@ def request_email_change(user: User, email: str) -> EmailChange | None:
     if previous is not None:  # a new request replaces the old one: its link is spent
         previous.cancelled_at = now
         db.session.flush()
-    if user_by_email(new_email) is not None:
-        audit.record("auth.email_change_refused", actor=user, target=user,
-                     after={"reason": "address taken"})
-        return None
     change = EmailChange(user_id=user.id, new_email=new_email, nonce_hash="", created_at=now,
                          expires_at=now + timedelta(seconds=links.MAX_AGE[links.CHANGE_EMAIL]))
     db.session.add(change)
     db.session.flush()
+    if user_by_email(new_email) is not None:
+        # kept as waiting like any other (the profile shows the same), but no link exists for it: its nonce is
+        # never sent anywhere
+        change.nonce_hash = _hash(secrets.token_urlsafe(16))
+        db.session.flush()
+        audit.record("auth.email_change_refused", actor=user, target=user,
+                     after={"reason": "address taken"})
+        return None
     token = _token(change)
     audit.record("auth.email_change_requested", actor=user, target=user, after={"new_email": new_email})
     signals.email_change_requested.send(user, token=token, new_email=new_email)

@@ -160,7 +160,8 @@ def resend(delivery: Delivery, *, actor: User) -> Delivery:
     if delivery.status in (QUEUED, "sending"):
         raise IllegalTransition("this delivery is still in progress")
     spec = catalogue.get(delivery.event)
-    secret = secrets.fresh_link(spec.key, delivery.notification.user) if spec.secret else None
+    secret = (secrets.fresh_link(spec.key, delivery.notification.user, delivery.to_address) if spec.secret
+              else None)
     copy = Delivery(notification_id=delivery.notification_id, channel=delivery.channel,
                     to_address=delivery.to_address, subject=delivery.subject, body=delivery.body, html=delivery.html,
                     status=QUEUED, resent_from_id=delivery.id, secret=secret)

@@ -5,14 +5,17 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import select
 
 from app.auth.models import EmailChange, User
 from app.core.audit import AuditRecord
 from app.core.db import unit_of_work, utcnow
+from app.core.errors import IllegalTransition
 from app.extensions import db
 from app.notifications.models import Delivery
 from app.notifications.secrets import PLACEHOLDER
+from app.notifications.services import resend
 from tests.support import PASSWORD, csrf_from, link_in, outbox
 
 NEW = "iris.new@example.com"
@@ -83,7 +86,9 @@ def test_a_taken_address_is_answered_like_a_free_one(client, login, investor, ma
     response = _ask(client)
     assert response.status_code == 302
     assert outbox(to=NEW, event="confirm_email_change") == []
-    assert db.session.scalar(select(EmailChange)) is None
+    # the profile shows the same waiting state as for a free address: nothing tells the address is taken
+    assert NEW in client.get("/account/profile").get_data(as_text=True)
+    assert db.session.scalar(select(AuditRecord).where(AuditRecord.action == "auth.email_change_refused"))
     assert _user(investor.id).email == old
 
 
@@ -156,14 +161,15 @@ def test_api_asks_with_the_token_only(client, investor, token_for, make_user):
     make_user("taken@example.com")
     taken = client.post("/api/v1/me/email", json={"email": "taken@example.com"}, headers=headers)
     assert taken.status_code == 202 and taken.json["message"] == response.json["message"]
+    assert outbox(to="taken@example.com") == []
+    patched = client.patch("/api/v1/me", json={}, headers=headers).json["data"]
+    assert patched["pending_email"] == "taken@example.com"  # as for a free address
     assert client.post("/api/v1/me/email", json={"email": "not an address"}, headers=headers).status_code == 422
     assert client.post("/api/v1/me/email", json={"email": investor.email}, headers=headers).status_code == 422
     assert client.post("/api/v1/me/email", json={"email": NEW}).status_code == 401
 
 
 def test_staff_resend_issues_a_fresh_link(client, login, investor, make_user):
-    from app.notifications.services import resend
-
     login(investor)
     _ask(client)
     first = link_in(outbox(to=NEW, event="confirm_email_change")[-1])
@@ -176,3 +182,14 @@ def test_staff_resend_issues_a_fresh_link(client, login, investor, make_user):
     assert _confirm(client, first).status_code == 400
     assert _confirm(client, second).status_code == 302
     assert _user(investor.id).email == NEW
+
+
+def test_staff_resend_of_an_older_request_issues_nothing(client, login, investor, make_user):
+    login(investor)
+    _ask(client)
+    _ask(client, email="iris.other@example.com")  # the request to NEW is replaced
+    support = make_user("support@example.com", role="support")
+    old_delivery = db.session.scalar(select(Delivery).where(Delivery.to_address == NEW))
+    with pytest.raises(IllegalTransition), unit_of_work():
+        resend(old_delivery, actor=support)
+    assert len(outbox(to=NEW, event="confirm_email_change")) == 1
