@@ -16,9 +16,10 @@ from sqlalchemy import func, select, update
 from app.auth.models import User
 from app.core import audit
 from app.core.db import utcnow
-from app.core.errors import DomainError, ValidationError
+from app.core.errors import Conflict, DomainError, ValidationError
 from app.extensions import db
-from app.notifications.models import PhoneVerification
+from app.notifications.channels.registry import channel_enabled
+from app.notifications.models import SMS, PhoneVerification
 from app.notifications.services import notify, set_phone_number
 
 CODE_MINUTES = 10
@@ -36,6 +37,10 @@ def _hash(user_id: int, verification_id: int, code: str) -> str:
     return hmac.new(key, f"{user_id}:{verification_id}:{code}".encode(), hashlib.sha256).hexdigest()
 
 
+def sms_available() -> bool:
+    return channel_enabled(SMS)
+
+
 def new_code() -> str:
     return f"{secrets.randbelow(10 ** 6):06d}"
 
@@ -47,6 +52,9 @@ def sends_in_last_hour(user_id: int) -> int:
 
 def send_code(user: User, phone: str) -> PhoneVerification:
     """Store `phone` as the user's unverified number and send it a new code (after commit)."""
+    if not sms_available():
+        raise Conflict("SMS is switched off", {"phone": ["We cannot send SMS messages at the moment: try again "
+                                                         "later."]})
     if sends_in_last_hour(user.id) >= SENDS_PER_HOUR:
         raise TooManyCodes("too many codes were asked for", {"phone": [
             "You asked for 3 codes in the last hour: wait a little before asking again."]})

@@ -141,3 +141,11 @@ def test_a_new_number_loses_the_verification(client, investor, token_for, sms):
     user = _user(investor.id)
     assert user.phone_number == "+447700900123" and user.phone_verified_at is None
     assert len(sms_sent(sms, "+447700900123")) == 1
+
+
+def test_without_sms_the_number_is_not_taken(client, investor, token_for):
+    headers = token_for(investor)
+    response = client.post("/api/v1/me/phone", json={"phone": PHONE}, headers=headers)
+    assert response.status_code == 409 and "cannot send SMS" in response.json["errors"]["phone"][0]
+    assert _user(investor.id).phone_number is None
+    assert db.session.scalar(select(PhoneVerification)) is None
