@@ -3,6 +3,7 @@ from app.account.models import ClosureRequest, DataExport  # noqa: F401
 from app.api.idempotency import IdempotencyKey  # noqa: F401
 from app.auth.models import (  # noqa: F401
     ApiToken,
+    EmailChange,
     LoginAttempt,
     RecoveryCode,
     Role,
@@ -23,7 +24,15 @@ from app.investing.models import (  # noqa: F401
     ReturnPayment,
     ScheduledReturn,
 )
-from app.kyc.models import KycDocument, KycField, KycForm, KycSubmission, KycValue, ReasonCode  # noqa: F401
+from app.kyc.models import (  # noqa: F401
+    KycDocument,
+    KycField,
+    KycForm,
+    KycSubmission,
+    KycValue,
+    NameChangeRequest,
+    ReasonCode,
+)
 from app.ledger.models import Account, Hold, JournalEntry, Posting  # noqa: F401
 from app.ledger.period_models import ClosedThrough, PeriodClose, PeriodReopen, TrialBalanceLine  # noqa: F401
 from app.market.models import Listing, Offer, SurveillanceFlag, Trade, TradingHalt  # noqa: F401
@@ -32,6 +41,7 @@ from app.notifications.models import (  # noqa: F401
     Notification,
     NotificationPreference,
     NotificationTemplate,
+    PhoneVerification,
     PushDevice,
 )
 from app.ops.alerts import Alert  # noqa: F401

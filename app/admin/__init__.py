@@ -20,6 +20,7 @@ from app.admin.views import (
     kyc,
     ledger,
     market,
+    name_changes,
     notifications,
     ops_jobs,
     payments,
@@ -42,7 +43,7 @@ def init_admin(app: Flask) -> Admin:
         theme=Bootstrap4Theme(swatch="default", fluid=True),
         csp_nonce_generator=csp_nonce,  # Flask-Admin's own <script> and <link> tags carry the request's nonce
     )
-    for module in (users, staff_requests, closures, kyc, properties, investments, declared, distributions, funding, payments,
+    for module in (users, staff_requests, closures, kyc, name_changes, properties, investments, declared, distributions, funding, payments,
                    disputes, payouts, market, bank_statements, adjustments, reports, settings, ledger, periods,
                    notifications, ops_jobs, audit, alerts):
         module.register(admin)

@@ -13,7 +13,8 @@ if TYPE_CHECKING:
 
 VERIFY_EMAIL = "verify-email"
 RESET_PASSWORD = "reset-password"  # noqa: S105 - the name of a link's purpose, not a password
-MAX_AGE = {VERIFY_EMAIL: 48 * 3600, RESET_PASSWORD: 3600}
+CHANGE_EMAIL = "change-email"
+MAX_AGE = {VERIFY_EMAIL: 48 * 3600, RESET_PASSWORD: 3600, CHANGE_EMAIL: 24 * 3600}
 
 
 class LinkError(Exception):

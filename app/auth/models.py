@@ -72,6 +72,8 @@ class User(IdMixin, TimestampMixin, Model):
     failures_since: Mapped[datetime | None] = mapped_column(UTCDateTime())
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
     phone_number: Mapped[str | None] = mapped_column(EncryptedString())  # E.164, for SMS notices
+    # when the number above was proven by a code sent to it; SMS goes only to a verified number
+    phone_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # the language the investor chose (app.config LANGUAGES); None: the browser's Accept-Language decides
     locale: Mapped[str | None] = mapped_column(String(8))
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # when the account was closed (app.account)
@@ -284,3 +286,27 @@ class SocialIdentity(IdMixin, Model):
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     user = relationship(User, lazy="select")
+
+
+class EmailChange(IdMixin, Model):
+    """A request to move the account to a new e-mail address, confirmed by a signed, expiring, single-use link sent
+    to that address (app/auth/email_changes.py). The link carries a random nonce of which only a hash is kept here:
+    issuing a new link, confirming or cancelling spends the old one. One open request per user."""
+
+    __tablename__ = "email_changes"
+    __table_args__ = (
+        Index("ix_email_changes_one_open", "user_id", unique=True,
+              postgresql_where=text("confirmed_at IS NULL AND cancelled_at IS NULL"),
+              sqlite_where=text("confirmed_at IS NULL AND cancelled_at IS NULL")),
+    )
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True)
+    new_email: Mapped[str] = mapped_column(String(254), nullable=False)
+    nonce_hash: Mapped[str] = mapped_column(String(64), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    def is_open(self, now: datetime) -> bool:
+        return self.confirmed_at is None and self.cancelled_at is None and self.expires_at > now

@@ -14,6 +14,14 @@ from app.auth.accounts import (
     user_by_email,
     verify_email,
 )
+from app.auth.email_changes import (
+    cancel_email_change,
+    change_for_token,
+    confirm_email_change,
+    fresh_email_change_token,
+    open_email_change,
+    request_email_change,
+)
 from app.auth.footprints import SharedSignIns, shared_sign_ins
 from app.auth.hierarchy import record_refusal, require_may_act
 from app.auth.links import reset_token, verification_token
@@ -53,19 +61,24 @@ __all__ = [
     "approve_staff_request",
     "block_user",
     "break_glass_reset_2fa",
+    "cancel_email_change",
+    "change_for_token",
     "change_password",
     "check_password",
     "complete_sign_in",
+    "confirm_email_change",
     "create_user",
     "decline_staff_request",
     "end_other_sessions",
     "end_sessions",
     "ensure_roles",
+    "fresh_email_change_token",
     "is_locked",
     "issue_token",
     "need_reason",
     "normalize_email",
     "notify_security_change",
+    "open_email_change",
     "pending_staff_count",
     "pending_staff_requests",
     "propose_staff_change",
@@ -73,6 +86,7 @@ __all__ = [
     "record_refusal",
     "register",
     "register_failure",
+    "request_email_change",
     "request_password_reset",
     "require_may_act",
     "require_verified",

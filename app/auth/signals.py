@@ -23,3 +23,7 @@ account_locked = _signals.signal("account-locked")
 # sender: the User; what: the change in one sentence; ip, user_agent: the client; when: "YYYY-MM-DD HH:MM UTC".
 # Sent for every password or two-factor change: the notice cannot be turned off.
 security_changed = _signals.signal("security-changed")
+# sender: the User; token: the signed link token; new_email: the address it goes to (never the account's own).
+email_change_requested = _signals.signal("email-change-requested")
+# sender: the User (already at new_email); old_email: the address it had, which is told of the change.
+email_changed = _signals.signal("email-changed")

@@ -15,6 +15,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -185,3 +186,45 @@ class KycDocument(IdMixin, Model):
 
     submission: Mapped[KycSubmission] = relationship(back_populates="documents")
     field: Mapped[KycField] = relationship(lazy="joined")
+
+
+NAME_PROPOSED = "proposed"
+NAME_APPROVED = "approved"
+NAME_REJECTED = "rejected"
+NAME_CHANGE_STATES = (NAME_PROPOSED, NAME_APPROVED, NAME_REJECTED)
+NAME_CHANGE_TRANSITIONS = {NAME_PROPOSED: {NAME_APPROVED, NAME_REJECTED}, NAME_APPROVED: set(), NAME_REJECTED: set()}
+
+
+class NameChangeRequest(IdMixin, TimestampMixin, Model):
+    """A change of name after the identity was approved: payouts compare names, so compliance approves it before it
+    applies (app/kyc/name_changes.py). One open (proposed) request per user; a rejection says why."""
+
+    __tablename__ = "name_change_requests"
+    __table_args__ = (
+        CheckConstraint("status in ('proposed', 'approved', 'rejected')", name="status_valid"),
+        Index("ix_name_change_requests_one_open", "user_id", unique=True,
+              postgresql_where=text("status = 'proposed'"), sqlite_where=text("status = 'proposed'")),
+    )
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True)
+    old_first_name: Mapped[str] = mapped_column(String(100), nullable=False)
+    old_last_name: Mapped[str] = mapped_column(String(100), nullable=False)
+    new_first_name: Mapped[str] = mapped_column(String(100), nullable=False)
+    new_last_name: Mapped[str] = mapped_column(String(100), nullable=False)
+    status: Mapped[str] = mapped_column(String(16), nullable=False, default=NAME_PROPOSED, index=True)
+    proposed_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"), nullable=False)
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    reason: Mapped[str | None] = mapped_column(Text)
+
+    user = relationship("User", foreign_keys=[user_id], lazy="joined")
+    proposed_by = relationship("User", foreign_keys=[proposed_by_id], lazy="joined")
+    decided_by = relationship("User", foreign_keys=[decided_by_id], lazy="select")
+
+    @property
+    def old_name(self) -> str:
+        return f"{self.old_first_name} {self.old_last_name}".strip()
+
+    @property
+    def new_name(self) -> str:
+        return f"{self.new_first_name} {self.new_last_name}".strip()

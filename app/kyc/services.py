@@ -6,6 +6,16 @@ status.py (forms in use, where a user stands, the gate, history), submission.py 
 submission), review.py (the reviewers' work)."""
 from __future__ import annotations
 
+from app.kyc.name_changes import (
+    approve_name_change,
+    clean_name,
+    needs_review,
+    open_count,
+    open_request,
+    propose_name_change,
+    reject_name_change,
+    request_for_review,
+)
 from app.kyc.review import (
     BulkResult,
     assign,
@@ -47,10 +57,12 @@ __all__ = [
     "BulkResult",
     "Upload",
     "active_forms",
+    "approve_name_change",
     "approved_full_name",
     "assign",
     "bulk_decide",
     "claim",
+    "clean_name",
     "decide",
     "decide_document",
     "document_for",
@@ -62,10 +74,16 @@ __all__ = [
     "latest_submissions",
     "mask",
     "missing_for",
+    "needs_review",
+    "open_count",
+    "open_request",
     "overall_status",
+    "propose_name_change",
     "queue_counts",
     "read_upload",
     "reason_label",
+    "reject_name_change",
+    "request_for_review",
     "require_approved",
     "required_forms",
     "submission_for_owner",

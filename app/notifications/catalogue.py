@@ -27,6 +27,11 @@ class Event:
     # its link grants access (verification, password reset, e-mail change): never stored readable, see
     # app/notifications/secrets.py; a secret event is always a security one
     secret: bool = False
+    # its e-mail goes to the address in this context key instead of the account's (an e-mail change)
+    email_to: str | None = None
+    # its SMS goes to the account's number before it is verified (the verification code itself); every other SMS
+    # waits for a verified number
+    to_unverified_phone: bool = False
 
     @property
     def locked(self) -> bool:
@@ -71,6 +76,16 @@ _MARKET = {"title": "Harbour Lofts", "listing_id": 7, "units": 10, "price": "101
 EVENTS: dict[str, Event] = {e.key: e for e in (
     Event("verify_email", "account", (EMAIL,), "Link to verify the e-mail address", mandatory=True, secret=True,
           sample={"link": "https://freehold.example/verify-email/TOKEN"}),
+    Event("confirm_email_change", "security", (EMAIL,), "Link to confirm a new e-mail address (sent to it)",
+          mandatory=True, secret=True, email_to="new_email",
+          sample={"link": "https://freehold.example/account/email/confirm/TOKEN", "new_email": "new@example.com"}),
+    Event("email_changed", "security", (EMAIL, IN_APP), "The account's e-mail address was changed (told to the old one)",
+          mandatory=True, security=True, email_to="old_email",
+          sample={"old_email": "investor@example.com", "new_email": "new@example.com", "when": "2026-11-25 09:00 UTC"}),
+    Event("phone_code", "security", (SMS,), "Code to verify a phone number", mandatory=True, secret=True,
+          to_unverified_phone=True, sample={"link": "123456", "minutes": 10}),
+    Event("name_change_decided", "kyc", (EMAIL, IN_APP), "A change of name was approved or rejected by compliance",
+          mandatory=True, sample={"decision": "approved", "new_name": "Iris Newname", "reason": None}),
     Event("welcome", "account", (EMAIL, IN_APP), "Welcome after registration",
           sample={"link": "https://freehold.example/"}),
     Event("reset_password", "security", (EMAIL,), "Link to choose a new password", mandatory=True, secret=True,

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from app.auth import signals as auth_signals
 from app.auth.models import User
+from app.core.db import utcnow
 from app.core.urls import external_url
-from app.notifications.secrets import reset_link, verification_link
+from app.notifications.secrets import email_change_link, reset_link, verification_link
 from app.notifications.services import notify
 
 
@@ -39,6 +40,16 @@ def on_security_changed(user: User, *, what: str, ip: str | None, user_agent: st
     notify(user, "security_notice", what=what, ip=ip, user_agent=user_agent, when=when)
 
 
+def on_email_change_requested(user: User, *, token: str, new_email: str, **_) -> None:
+    # a secret event: the link is stored encrypted; it goes to the new address only
+    notify(user, "confirm_email_change", link=email_change_link(token), new_email=new_email)
+
+
+def on_email_changed(user: User, *, old_email: str, new_email: str, **_) -> None:
+    notify(user, "email_changed", old_email=old_email, new_email=new_email,
+           when=utcnow().strftime("%Y-%m-%d %H:%M UTC"))
+
+
 RECEIVERS = (
     (auth_signals.user_registered, on_user_registered),
     (auth_signals.registration_attempted, on_registration_attempted),
@@ -46,6 +57,8 @@ RECEIVERS = (
     (auth_signals.password_reset_requested, on_password_reset_requested),
     (auth_signals.account_locked, on_account_locked),
     (auth_signals.security_changed, on_security_changed),
+    (auth_signals.email_change_requested, on_email_change_requested),
+    (auth_signals.email_changed, on_email_changed),
 )
 
 

@@ -130,3 +130,19 @@ class PushDevice(IdMixin, Model):
     platform: Mapped[str] = mapped_column(String(10), nullable=False, default="android")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class PhoneVerification(IdMixin, Model):
+    """A code sent by SMS to prove a phone number (app/notifications/phone.py). Only a keyed hash of the code is
+    kept; it expires, allows a few attempts, and is spent once used or once a newer code is sent."""
+
+    __tablename__ = "phone_verifications"
+    __table_args__ = (Index("ix_phone_verifications_user_id_created_at", "user_id", "created_at"),)
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), nullable=False)
+    phone: Mapped[str] = mapped_column(EncryptedString(), nullable=False)
+    code_hash: Mapped[str] = mapped_column(String(64), nullable=False)
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

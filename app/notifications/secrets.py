@@ -25,31 +25,47 @@ def reset_link(token: str) -> str:
     return external_url("auth.reset_password", token=token)
 
 
-def _fresh_verification(user: User) -> str:
+def email_change_link(token: str) -> str:
+    return external_url("portal.confirm_email_change", token=token)
+
+
+def _fresh_email_change(user: User, address: str | None) -> str:
+    """Only for the address the request is about: a link must never prove one address by mail sent to another."""
+    if user.status != USER_ACTIVE:
+        raise IllegalTransition("the account is not active: no link is issued")
+    change = auth.open_email_change(user)
+    if change is None or address is None or change.new_email != address:
+        raise IllegalTransition("this e-mail change is no longer waiting for a link at this address")
+    return email_change_link(auth.fresh_email_change_token(user))
+
+
+def _fresh_verification(user: User, address: str | None) -> str:
     if user.email_verified:
         raise IllegalTransition("this e-mail address is already verified: no new link is needed")
     return verification_link(auth.verification_token(user))
 
 
-def _fresh_reset(user: User) -> str:
+def _fresh_reset(user: User, address: str | None) -> str:
     if user.status != USER_ACTIVE:
         raise IllegalTransition("the account is not active: no reset link is issued")
     return reset_link(auth.reset_token(user))
 
 
-# event -> how a new link is issued for the user (a new secret event adds its entry here)
-REISSUE: dict[str, Callable[[User], str]] = {
+# event -> how a new link is issued for the user, given the address the message goes to (a new secret event adds
+# its entry here)
+REISSUE: dict[str, Callable[[User, str | None], str]] = {
     "verify_email": _fresh_verification,
     "reset_password": _fresh_reset,
+    "confirm_email_change": _fresh_email_change,
 }
 
 
-def fresh_link(event: str, user: User) -> str:
-    """A newly issued link of `event` for `user` (a resend never copies the old one)."""
+def fresh_link(event: str, user: User, address: str | None = None) -> str:
+    """A newly issued link of `event` for `user`, to go to `address` (a resend never copies the old one)."""
     issue = REISSUE.get(event)
     if issue is None:
         raise IllegalTransition("this message's link cannot be issued again")
-    return issue(user)
+    return issue(user, address)
 
 
 def reveal(text: str | None, secret: str | None, *, html: bool = False) -> str | None:

@@ -66,11 +66,19 @@ def wants(user_id: int, spec: catalogue.Event, channel: str, prefs: dict | None 
     return prefs.get((spec.group, channel), True)
 
 
-def _addresses(user: User, channel: str) -> list[str]:
+def _addresses(user: User, channel: str, spec: catalogue.Event | None = None, context: dict | None = None
+               ) -> list[str]:
     if channel == EMAIL:
+        if spec is not None and spec.email_to:
+            address = (context or {}).get(spec.email_to)
+            return [address] if address else []
         return [user.email]
-    if channel == SMS:
-        return [user.phone_number] if user.phone_number else []
+    if channel == SMS:  # only a verified number, but for the code that verifies it
+        if not user.phone_number:
+            return []
+        if user.phone_verified_at is None and not (spec is not None and spec.to_unverified_phone):
+            return []
+        return [user.phone_number]
     if channel == PUSH:
         return list(db.session.scalars(select(PushDevice.token).where(PushDevice.user_id == user.id)))
     return []
@@ -107,7 +115,7 @@ def notify(recipient, event: str, *, link: str | None = None, **context) -> list
                     in_app.notification_id = notification.id
                     db.session.add(in_app)
                 continue
-            for address in _addresses(user, channel):
+            for address in _addresses(user, channel, spec, context):
                 _queue(notification, channel, address, event, ctx, secret=secret, locale=locale)
         created.append(notification)
     return created
@@ -153,7 +161,8 @@ def resend(delivery: Delivery, *, actor: User) -> Delivery:
     if delivery.status in (QUEUED, "sending"):
         raise IllegalTransition("this delivery is still in progress")
     spec = catalogue.get(delivery.event)
-    secret = secrets.fresh_link(spec.key, delivery.notification.user) if spec.secret else None
+    secret = (secrets.fresh_link(spec.key, delivery.notification.user, delivery.to_address) if spec.secret
+              else None)
     copy = Delivery(notification_id=delivery.notification_id, channel=delivery.channel,
                     to_address=delivery.to_address, subject=delivery.subject, body=delivery.body, html=delivery.html,
                     status=QUEUED, resent_from_id=delivery.id, secret=secret)
@@ -235,6 +244,8 @@ def set_phone_number(user: User, phone: str | None) -> None:
     if phone is not None and not (phone.startswith("+") and phone[1:].isdigit() and 8 <= len(phone) - 1 <= 15):
         raise ValidationError("not a phone number", {"phone_number": ["Use the international form, e.g. "
                                                                      "+14155550123."]})
+    if phone != user.phone_number:  # a new number is not verified (app/notifications/phone.py)
+        user.phone_verified_at = None
     user.phone_number = phone
     db.session.flush()
 

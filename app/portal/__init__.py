@@ -47,6 +47,7 @@ from app.portal.views import (  # noqa: E402,F401
     notifications,
     payouts,
     portfolio,
+    profile,
     properties,
     wallet,
 )

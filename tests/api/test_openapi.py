@@ -19,6 +19,7 @@ from app.auth.services import notify_security_change
 from app.extensions import db
 from app.investing.models import Investment
 from app.kyc.demo import ensure_forms
+from app.notifications import phone
 from tests.api.market_helpers import close_funding, holding, resale_property
 from tests.core import files
 from tests.payouts.helpers import BANK, approve_kyc, usable_method
@@ -216,6 +217,17 @@ def test_every_operation_answers_as_documented(app, client, spec, make_user, fun
     api.call("delete", "/api/v1/auth/token", 401, headers={"Authorization": f"Bearer {token}"})
     api.call("get", "/api/v1/me", 200, headers=headers)
     api.call("get", "/api/v1/me", 401)
+    api.call("patch", "/api/v1/me", 200, headers=headers, json={"first_name": "Test", "locale": "es"})
+    api.call("patch", "/api/v1/me", 200, headers=headers, json={"locale": None})
+    api.call("patch", "/api/v1/me", 422, headers=headers, json={"locale": "xx"})
+    api.call("post", "/api/v1/me/email", 202, headers=headers, json={"email": "moved.investor@example.com"})
+    api.call("post", "/api/v1/me/email", 422, headers=headers, json={})
+    monkeypatch.setattr(phone, "sms_available", lambda: True)  # the SMS channel is off here: nothing is sent,
+    monkeypatch.setattr(phone, "new_code", lambda: "424242")  # and the code is known
+    api.call("post", "/api/v1/me/phone", 422, headers=headers, json={"phone": "12"})
+    api.call("post", "/api/v1/me/phone", 202, headers=headers, json={"phone": "+14155550123"})
+    api.call("post", "/api/v1/me/phone/verify", 422, headers=headers, json={"code": "x"})
+    api.call("post", "/api/v1/me/phone/verify", 200, headers=headers, json={"code": "424242"})
 
     # the wallet
     api.call("get", "/api/v1/wallet", 200, headers=headers)

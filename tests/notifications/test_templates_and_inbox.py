@@ -5,6 +5,7 @@ from sqlalchemy import select
 
 from app.auth.services import notify_security_change
 from app.core.audit import AuditRecord
+from app.core.db import utcnow
 from app.extensions import db
 from app.notifications import rendering
 from app.notifications import services as notifications
@@ -100,6 +101,7 @@ def test_finance_cannot_edit_templates(client, make_user, login):
 def test_security_notice_reaches_sms_and_push_when_configured(sms_config, push_config, make_user):
     user = make_user()
     notifications.set_phone_number(user, "+14155550123")
+    user.phone_verified_at = utcnow()  # SMS goes only to a verified number (app/notifications/phone.py)
     notifications.register_device(user, "device-token-1", "android")
     db.session.commit()
     notify_security_change(user, "Your password was changed.")
