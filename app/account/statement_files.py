@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
+from flask import Response
 from flask_babel import format_date
 from flask_babel import gettext as _
 from fpdf import FPDF
@@ -13,6 +14,7 @@ from fpdf import FPDF
 from app.account.statement_data import StatementData
 from app.account.statement_lines import account_label, describe_lines
 from app.core.csvfile import csv_text
+from app.core.storage import content_disposition
 
 FONT_DIR = Path("/usr/share/fonts/truetype/dejavu")
 FONT = "DejaVu"
@@ -134,3 +136,12 @@ def csv_bytes(data: StatementData) -> bytes:
                      m(line.amount), m(line.balance), data.currency])
     rows.append([data.last.isoformat(), "", _("Closing balance"), "", "", m(data.closing), data.currency])
     return csv_text(header, rows).encode("utf-8")
+
+
+def download(content: bytes, content_type: str, name: str) -> Response:
+    """A statement's file for its owner: never cached by a shared cache, never sniffed as something else."""
+    response = Response(content, mimetype=content_type)
+    response.headers["Content-Disposition"] = content_disposition(name, inline=False)
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Cache-Control"] = "private, no-store"
+    return response

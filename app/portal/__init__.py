@@ -47,5 +47,6 @@ from app.portal.views import (  # noqa: E402,F401
     payouts,
     portfolio,
     properties,
+    statements,
     wallet,
 )
