@@ -84,13 +84,21 @@ class StatementData:
     def money(self, minor: int, currency: str | None = None) -> Money:
         return Money(minor, currency or self.currency)
 
+    def _per_entry(self) -> list[int]:
+        """What each entry moved in or out of the investor's money as a whole: a hold (available to held) nets to
+        nothing and is neither money in nor money out."""
+        net: dict[int, int] = defaultdict(int)
+        for line in self.lines:
+            net[line.entry_id] += line.amount
+        return list(net.values())
+
     @property
     def money_in(self) -> int:
-        return sum(line.amount for line in self.lines if line.amount > 0)
+        return sum(amount for amount in self._per_entry() if amount > 0)
 
     @property
     def money_out(self) -> int:
-        return -sum(line.amount for line in self.lines if line.amount < 0)
+        return -sum(amount for amount in self._per_entry() if amount < 0)
 
     @property
     def returns(self) -> int:

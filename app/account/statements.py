@@ -8,6 +8,7 @@ from datetime import date
 
 from flask_babel import force_locale
 from flask_babel import gettext as _
+from flask_babel import pgettext
 from sqlalchemy import extract, select
 from sqlalchemy.exc import IntegrityError
 
@@ -48,9 +49,9 @@ def check_range(first: date | None, last: date | None, *, now: date | None = Non
     now = now or today()
     errors: dict[str, list[str]] = {}
     if first is None:
-        errors["from"] = [_("Enter the first day.")]
+        errors["from"] = [pgettext("statement", "Enter the first day.")]
     if last is None:
-        errors["to"] = [_("Enter the last day.")]
+        errors["to"] = [pgettext("statement", "Enter the last day.")]
     if first is not None and last is not None:
         if first > last:
             errors["to"] = [_("The last day comes before the first day.")]

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from flask import abort, flash, jsonify, redirect, render_template, url_for
 from flask_babel import get_locale
-from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_pgettext, pgettext
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import DateField
@@ -24,8 +23,10 @@ BADGE = {"queued": "secondary", "running": "info", "ready": "success", "failed":
 
 
 class RangeForm(FlaskForm):
-    first = DateField(_l("From"), validators=[InputRequired(_l("Enter the first day."))])
-    last = DateField(_l("To"), validators=[InputRequired(_l("Enter the last day."))])
+    first = DateField(lazy_pgettext("statement", "From"),
+                      validators=[InputRequired(lazy_pgettext("statement", "Enter the first day."))])
+    last = DateField(lazy_pgettext("statement", "To"),
+                     validators=[InputRequired(lazy_pgettext("statement", "Enter the last day."))])
 
 
 def _locale() -> str:
@@ -108,8 +109,8 @@ def statement_file(statement_id: int, what: str):
 
 
 def statement_status_label(status: str) -> str:
-    return {"queued": _("Waiting"), "running": _("Being prepared"), "ready": _("Ready"),
-            "failed": _("Failed")}.get(status, status)
+    return {"queued": pgettext("statement", "Waiting"), "running": pgettext("statement", "Being prepared"),
+            "ready": pgettext("statement", "Ready"), "failed": pgettext("statement", "Failed")}.get(status, status)
 
 
 bp.add_app_template_global(statement_status_label, "statement_status_label")
