@@ -7,8 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from flask import Response
-from flask_babel import format_date
-from flask_babel import pgettext
+from flask_babel import format_date, pgettext
 from fpdf import FPDF
 
 from app.account.statement_data import StatementData

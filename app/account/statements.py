@@ -6,9 +6,8 @@ from __future__ import annotations
 import logging
 from datetime import date
 
-from flask_babel import force_locale
+from flask_babel import force_locale, pgettext
 from flask_babel import gettext as _
-from flask_babel import pgettext
 from sqlalchemy import extract, select
 from sqlalchemy.exc import IntegrityError
 

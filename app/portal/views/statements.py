@@ -3,8 +3,7 @@ through a JSON status URL), then downloaded as a PDF or a CSV by their owner onl
 from __future__ import annotations
 
 from flask import abort, flash, jsonify, redirect, render_template, url_for
-from flask_babel import get_locale
-from flask_babel import lazy_pgettext, pgettext
+from flask_babel import get_locale, lazy_pgettext, pgettext
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import DateField
