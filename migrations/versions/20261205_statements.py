@@ -19,7 +19,7 @@ def upgrade():
     op.create_table(
         'account_statements',
         sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
-        sa.Column('user_id', sa.Integer(), nullable=False),
+        sa.Column('user_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
         sa.Column('kind', sa.String(length=8), nullable=False),
         sa.Column('first_day', sa.Date(), nullable=False),
         sa.Column('last_day', sa.Date(), nullable=False),
