@@ -80,6 +80,7 @@ class StatementData:
     holdings: list[Holding] = field(default_factory=list)
     fees: int = 0
     years: list[YearSummary] = field(default_factory=list)
+    descriptions: list[str] = field(default_factory=list)  # one per line, in the investor's words
 
     def money(self, minor: int, currency: str | None = None) -> Money:
         return Money(minor, currency or self.currency)

@@ -11,7 +11,7 @@ from flask_babel import format_date, pgettext
 from fpdf import FPDF
 
 from app.account.statement_data import StatementData
-from app.account.statement_lines import account_label, describe_lines
+from app.account.statement_lines import account_label
 from app.core.csvfile import csv_text
 from app.core.storage import content_disposition
 
@@ -85,7 +85,7 @@ def pdf_bytes(data: StatementData, investor: str, created_at: datetime) -> bytes
         _table(pdf, WIDTHS, (p_("Date"), p_("Description"), p_("Account"), p_("Amount"), p_("Balance")),
                [(_day(line.at), text, account_label(line.account_kind), m(line.amount).local(),
                  m(line.balance).local())
-                for line, text in zip(data.lines, describe_lines(data.user_id, data.lines))], money_from=3)
+                for line, text in zip(data.lines, data.descriptions, strict=True)], money_from=3)
     else:
         pdf.cell(0, 6, p_("No movements in this period."), new_x="LMARGIN", new_y="NEXT")
     pdf.ln(2)
@@ -134,7 +134,7 @@ def csv_bytes(data: StatementData) -> bytes:
               p_("Currency"))
     m = data.money
     rows: list[list] = [[data.first.isoformat(), "", p_("Opening balance"), "", "", m(data.opening), data.currency]]
-    for line, text in zip(data.lines, describe_lines(data.user_id, data.lines)):
+    for line, text in zip(data.lines, data.descriptions, strict=True):
         at = line.at if line.at.tzinfo else line.at.replace(tzinfo=UTC)
         rows.append([f"{at:%Y-%m-%d %H:%M:%S}", line.entry_id, text, account_label(line.account_kind),
                      m(line.amount), m(line.balance), data.currency])

@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 
 from app.account.statement_data import STEPS, StatementData, TooManyLines
 from app.account.statement_files import csv_bytes, pdf_bytes
+from app.account.statement_lines import describe_lines
 from app.account.statement_models import (
     FAILED,
     KIND_RANGE,
@@ -164,6 +165,7 @@ def generate(statement_id: int) -> str:
                     step(data)
                     done += 1
                     _advance(statement_id, done)
+            data.descriptions = describe_lines(user_id, data.lines)  # the one place lines get their words
             pdf = pdf_bytes(data, name, created_at)
             with unit_of_work():
                 done += 1

@@ -167,6 +167,16 @@ def test_api_bad_dates_are_422_and_write_nothing(client, headers, body, field):
     assert field in (response.get_json()["errors"] or {}) and count() == 0
 
 
+def test_api_statement_in_the_investors_language(client, make_investor, token_for, monkeypatch):
+    monkeypatch.setattr(statements, "enqueue_after_commit", lambda *a, **k: None)
+    user = make_investor(email="es@example.com")
+    with unit_of_work():
+        db.session.merge(user).locale = "es"
+    body = {"from": TODAY.isoformat(), "to": TODAY.isoformat()}
+    response = client.post("/api/v1/statements", json=body, headers=token_for(user))
+    assert response.status_code == 202 and response.get_json()["data"]["locale"] == "es"
+
+
 def test_api_the_same_range_while_prepared_answers_the_same_statement(client, headers, monkeypatch):
     monkeypatch.setattr(statements, "enqueue_after_commit", lambda *a, **k: None)
     body = {"from": f"{TODAY.year}-01-01", "to": TODAY.isoformat()}

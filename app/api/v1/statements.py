@@ -2,7 +2,7 @@
 (GET /statements/{id}/pdf, GET /statements/{id}/csv): the caller's own statements only."""
 from __future__ import annotations
 
-from flask import url_for
+from flask import current_app, url_for
 from flask_babel import get_locale
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
@@ -88,9 +88,11 @@ def create(body):
     prepared by a task; follow it with GET /statements/{id}. Asking again for the same days while it is being
     prepared answers the same statement. 422 for dates out of order, in the future or too far apart."""
     user = current_api_user()
+    chosen = user.locale if user.locale in current_app.config.get("LANGUAGES", ()) else None
     with unit_of_work():
         statement, _created = statements.request_statement(user, body["from_"], body["to"],
-                                                           locale=str(get_locale() or "en"), kind=KIND_RANGE)
+                                                           locale=chosen or str(get_locale() or "en"),
+                                                           kind=KIND_RANGE)
     return ok(statement), 202
 
 
