@@ -11,7 +11,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
-from sqlalchemy import extract, func, select
+from sqlalchemy import case, extract, func, or_, select
 
 from app.core.money import Money
 from app.extensions import db
@@ -24,6 +24,8 @@ from app.investing.models import (
     ReturnPayment,
 )
 from app.ledger.models import FEE_REVENUE, USER_HELD, USER_KINDS, USER_WALLET, Account, JournalEntry, Posting
+from app.market.models import Trade
+from app.market.settlement import TRADE_KIND
 from app.payouts.models import PAYOUT_PAID, Payout
 from app.properties.models import Property
 
@@ -183,8 +185,9 @@ def holdings(data: StatementData) -> None:
 
 
 def _fees_by_year(data: StatementData) -> dict[int, int]:
-    """Fees the investor paid: withdrawal fees of paid payouts, and what went to the platform's fee revenue in an
-    entry that moved the investor's own money (late installment fees, what a refund kept)."""
+    """Fees the investor paid: withdrawal fees of paid payouts, their side's fee of market trades, and what went to
+    the platform's fee revenue in any other entry that moved the investor's own money (late installment fees, what
+    a refund kept). A trade's entry holds both parties' fees, hence its own query."""
     start, end = _start(data.first), _end(data.last)
     payout_year = extract("year", Payout.decided_at)
     payout_fees = (select(payout_year, func.sum(Payout.fee))
@@ -196,10 +199,16 @@ def _fees_by_year(data: StatementData) -> dict[int, int]:
     kept = (select(entry_year, func.sum(Posting.amount))
             .join(JournalEntry, JournalEntry.id == Posting.entry_id)
             .join(Account, Account.id == Posting.account_id)
-            .where(Account.kind == FEE_REVENUE, Posting.entry_id.in_(mine),
+            .where(Account.kind == FEE_REVENUE, Posting.entry_id.in_(mine), JournalEntry.kind != TRADE_KIND,
                    JournalEntry.created_at >= start, JournalEntry.created_at < end).group_by(entry_year))
+    trade_year = extract("year", Trade.settled_at)
+    my_fee = (case((Trade.buyer_id == data.user_id, Trade.buyer_fee), else_=0)
+              + case((Trade.seller_id == data.user_id, Trade.seller_fee), else_=0))
+    trades = (select(trade_year, func.sum(my_fee))
+              .where(or_(Trade.buyer_id == data.user_id, Trade.seller_id == data.user_id),
+                     Trade.settled_at >= start, Trade.settled_at < end).group_by(trade_year))
     years: dict[int, int] = defaultdict(int)
-    for query in (payout_fees, kept):
+    for query in (payout_fees, kept, trades):
         for year, amount in db.session.execute(query).all():
             years[int(year)] += int(amount or 0)
     return years

@@ -167,3 +167,23 @@ def test_someone_elses_statement_is_not_found(investor, make_investor, monkeypat
 
     with pytest.raises(NotFound):
         statements.for_owner(mine.id, other.id)
+
+
+def test_the_same_range_asked_six_times_at_once_makes_one_statement(app, postgres, investor, monkeypatch):
+    from app.auth.models import User
+    from tests.concurrency import run_threads
+
+    monkeypatch.setattr(statements, "enqueue_after_commit", lambda *a, **k: None)
+    user_id = investor.id
+
+    def work(_index):
+        user = db.session.get(User, user_id)
+        with unit_of_work():
+            statement, _created = statements.request_statement(user, date(TODAY.year, 1, 1), TODAY, locale="en")
+        return statement.id
+
+    results = run_threads(app, 6, work, commit=False)
+    assert all(isinstance(r, int) for r in results), results
+    assert len(set(results)) == 1
+    db.session.expire_all()
+    assert db.session.scalar(select(func.count()).select_from(Statement)) == 1
