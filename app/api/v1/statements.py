@@ -108,7 +108,7 @@ def get(statement_id: int):
 
 FILE_RESPONSES = {"200": {"description": "the file, for the statement's owner only", "content": {
     "application/pdf": {"schema": {"type": "string", "format": "binary"}, "example": "%PDF-1.3 ..."},
-    "text/csv": {"schema": {"type": "string"},
+    "text/csv": {"schema": {"type": "string", "format": "binary"},
                  "example": "Date (UTC),Entry,Description,Account,Amount,Balance after,Currency\r\n"}}}}
 
 
