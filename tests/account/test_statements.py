@@ -4,19 +4,22 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 from sqlalchemy import func, select
 
 from app.account import statements
 from app.account.statement_models import READY, RUNNING, Statement
+from app.auth.models import User
 from app.core.db import unit_of_work
-from app.core.errors import ValidationError
+from app.core.errors import NotFound, ValidationError
+from app.core.money import Money
 from app.core.storage import get_storage
 from app.extensions import db
 from app.ledger.models import USER_KINDS, Account, JournalEntry, Posting
 from tests.account.statement_support import LAST_YEAR, TODAY, build_history, csv_text_of, pdf_text, usd
+from tests.concurrency import run_threads
 
 
 @pytest.fixture
@@ -46,9 +49,7 @@ def ledger_lines(user_id, first, last):
 
 
 def statements_start(day):
-    from app.account.statement_data import _start  # the same UTC day boundary the statement uses
-
-    return _start(day)
+    return datetime.combine(day, time(), tzinfo=UTC)  # the statement's days are UTC days
 
 
 def test_the_years_pdf_reads_back_with_the_ledgers_totals(history, investor):
@@ -106,8 +107,6 @@ def test_the_csv_is_the_ledgers_lines_with_running_balances(history, investor):
 def test_spanish_statement_speaks_spanish_and_formats_amounts(history, investor):
     s = ask(investor, date(TODAY.year, 1, 1), TODAY, locale="es")
     text = pdf_text(s)
-    from app.core.money import Money
-
     assert "Saldo inicial" in text and Money(100_000, "USD").local("es") in text
 
 
@@ -163,16 +162,11 @@ def test_someone_elses_statement_is_not_found(investor, make_investor, monkeypat
     monkeypatch.setattr(statements, "enqueue_after_commit", lambda *a, **k: None)
     mine = ask(investor, TODAY, TODAY)
     other = make_investor(email="other@example.com")
-    from app.core.errors import NotFound
-
     with pytest.raises(NotFound):
         statements.for_owner(mine.id, other.id)
 
 
 def test_the_same_range_asked_six_times_at_once_makes_one_statement(app, postgres, investor, monkeypatch):
-    from app.auth.models import User
-    from tests.concurrency import run_threads
-
     monkeypatch.setattr(statements, "enqueue_after_commit", lambda *a, **k: None)
     user_id = investor.id
 
