@@ -49,5 +49,6 @@ from app.portal.views import (  # noqa: E402,F401
     portfolio,
     profile,
     properties,
+    statements,
     wallet,
 )

@@ -416,6 +416,20 @@ def test_every_operation_answers_as_documented(app, client, spec, make_user, fun
     api.call("delete", a_listing, 409, headers=headers, path=on)
     api.call("delete", a_listing, 404, headers=headers, path={"listing_id": 999999})
 
+    # statements
+    today = date.today()
+    span = {"from": f"{today.year}-01-01", "to": today.isoformat()}
+    made = api.call("post", "/api/v1/statements", 202, headers=headers, json=span).get_json()["data"]
+    api.call("post", "/api/v1/statements", 422, headers=headers, json={**span, "to": "2999-01-01"})
+    api.call("get", "/api/v1/statements", 200, headers=headers, query_string={"year": today.year})
+    api.call("get", "/api/v1/statements", 422, headers=headers, query_string={"year": 1800})
+    a_statement = {"statement_id": made["id"]}
+    api.call("get", "/api/v1/statements/{statement_id}", 200, headers=headers, path=a_statement)
+    api.call("get", "/api/v1/statements/{statement_id}", 404, headers=stranger, path=a_statement)
+    statement_file = "/api/v1/statements/{statement_id}/{what}"
+    api.call("get", statement_file, 200, headers=headers, path={**a_statement, "what": "pdf"})
+    api.call("get", statement_file, 200, headers=headers, path={**a_statement, "what": "csv"})
+    api.call("get", statement_file, 404, headers=stranger, path={**a_statement, "what": "pdf"})
     # your data and leaving
     export = api.call("post", "/api/v1/me/export", 202, headers=headers).get_json()["data"]
     one_export = {"export_id": export["id"]}
