@@ -63,8 +63,9 @@ def describe_lines(user_id: int, lines: Sequence[Any], locale: str | None = None
             return describe_lines(user_id, lines)
     if not lines:
         return {}
-    keys = dict(db.session.execute(select(JournalEntry.id, JournalEntry.idempotency_key)
-                                   .where(JournalEntry.id.in_({line.entry_id for line in lines}))).tuples())
+    keys = {entry_id: key for entry_id, key in db.session.execute(
+        select(JournalEntry.id, JournalEntry.idempotency_key)
+        .where(JournalEntry.id.in_({line.entry_id for line in lines})))}
     out = {line.posting_id: _plain(line.kind, keys.get(line.entry_id, ""), line.amount.minor) for line in lines}
     out.update(investing.describe_lines(user_id, lines, keys))
     out.update(market.describe_market_lines(user_id, lines))

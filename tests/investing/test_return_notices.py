@@ -1,6 +1,6 @@
 """Return notices: each investor a distribution run pays is told once for the run, after commit, by the channels
-they chose, in their language; a retried, resumed or failed run never tells twice. On PostgreSQL (the run's
-set-based path)."""
+they chose, in their language; a retried, resumed or failed run never tells twice. Run on PostgreSQL (the run's
+set-based path) and on SQLite alike. And the investor's words in their wallet history."""
 from datetime import date, timedelta
 
 import pytest
@@ -15,8 +15,6 @@ from app.investing.tasks import send_return_notice_chunk, send_return_notices
 from app.notifications import services as notifications
 from app.notifications.models import EMAIL, IN_APP, Delivery, Notification
 from tests.investing.test_distribution import book, periods
-
-pytestmark = pytest.mark.usefixtures("postgres")
 
 NOVEMBER = date(2026, 11, 15)
 
@@ -39,8 +37,8 @@ def two_holdings(make_property, make_user, fund_distributions):
     north = make_property(title="Northgate Logistics Park", target_amount=1_000_000_000)
     harbour = make_property(title="Harbour Lofts", target_amount=1_000_000_000)
     ann, bob = make_user(first_name="Ann"), make_user(first_name="Bob")
-    book(north, ann, schedule=periods(2, amount=6_670, first=NOVEMBER - timedelta(days=30), every=30)
-         + [(NOVEMBER + timedelta(days=60), 6_670, 0, True)])
+    book(north, ann, schedule=[*periods(2, amount=6_670, first=NOVEMBER - timedelta(days=30), every=30, last=False),
+                               (NOVEMBER + timedelta(days=60), 6_670, 0, True)])
     book(harbour, ann, schedule=[(NOVEMBER, 1_250, 0, False), (NOVEMBER + timedelta(days=45), 1_250, 0, True)])
     book(harbour, bob, schedule=[(NOVEMBER, 2_500, 0, False), (NOVEMBER + timedelta(days=45), 2_500, 0, True)])
     for p in (north, harbour):
@@ -144,3 +142,64 @@ def test_the_notice_speaks_the_investors_language(two_holdings):
     assert Money(2_500, "USD").local("es") in email.body
     assert "noviembre de 2026" in email.body
     assert "Total pagado" in email.body and "Hello" not in email.body and "Your next" not in email.body
+
+
+# the investor's words in the wallet history ------------------------------------------------------------------------
+NORTHGATE_NOVEMBER = "Return from Northgate Logistics Park, October 2026 – November 2026"
+
+
+def test_the_wallet_page_describes_lines_in_the_investors_words(two_holdings, client, login, fund):
+    ann = two_holdings["ann"]
+    fund(ann, "50.00")
+    returns.distribute()
+    login(ann)
+    page = client.get("/wallet").get_data(as_text=True)
+    assert NORTHGATE_NOVEMBER in page
+    assert "Return from Harbour Lofts, November 2026" in page
+    assert "Deposit to your wallet" in page
+    assert "Returns run #" not in page and "property #" not in page
+    dashboard = client.get("/").get_data(as_text=True)
+    assert "Return from Harbour Lofts, November 2026" in dashboard and "Returns run #" not in dashboard
+    csv = client.get("/wallet/statement.csv").get_data(as_text=True)
+    assert "Return from Harbour Lofts, November 2026" in csv and "Returns run #" not in csv
+
+
+def test_the_api_adds_the_description_and_keeps_the_memo(two_holdings, client, token_for, fund):
+    ann = two_holdings["ann"]
+    fund(ann, "50.00")
+    returns.distribute()
+    body = client.get("/api/v1/wallet/transactions", headers=token_for(ann)).get_json()
+    lines = body["data"]
+    descriptions = {line["description"] for line in lines}
+    assert {NORTHGATE_NOVEMBER, "Return from Harbour Lofts, November 2026", "Deposit to your wallet"} <= descriptions
+    assert all("#" not in d and "run" not in d.lower() for d in descriptions)
+    assert any(line["memo"].startswith("Returns run #") for line in lines)  # the field stays, as the contract says
+
+
+def test_the_history_speaks_the_investors_language(two_holdings, client, login, fund):
+    ann = two_holdings["ann"]
+    with unit_of_work():
+        db.session.merge(ann).locale = "es"
+    returns.distribute()
+    login(ann)
+    page = client.get("/wallet").get_data(as_text=True)
+    assert "Rendimiento de Harbour Lofts, noviembre de 2026" in page
+
+
+def test_the_wallet_page_reads_a_fixed_number_of_queries_whatever_its_lines(two_holdings, client, login, fund,
+                                                                            count_queries, fund_distributions):
+    ann, harbour = two_holdings["ann"], two_holdings["harbour"]
+    fund(ann, "5.00")
+    returns.distribute()
+    login(ann)
+    client.get("/wallet")
+    with count_queries() as few:
+        assert client.get("/wallet").status_code == 200
+    for n in range(4):
+        fund(ann, "5.00")
+        book(harbour, ann, schedule=[(NOVEMBER - timedelta(days=n), 100 + n, 0, True)])
+    returns.distribute()
+    with count_queries() as many:
+        page = client.get("/wallet").get_data(as_text=True)
+    assert page.count("Return from Harbour Lofts, November 2026") >= 2
+    assert 0 < len(many) == len(few)
