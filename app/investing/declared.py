@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 
+from flask_babel import force_locale, format_date
 from sqlalchemy import func, select, text
 
 from app.auth.models import User
@@ -55,6 +56,7 @@ from app.investing.models import (
     Investment,
     ScheduledReturn,
 )
+from app.investing.return_notices import locale_of
 from app.investing.returns.postgres import RUN_LOCK_KEY
 from app.ledger import services as ledger
 from app.ledger.models import USER_WALLET, Account
@@ -314,10 +316,11 @@ def _pay(d: DeclaredDistribution, *, actor, reason: str | None = None) -> Declar
         "status": d.status, "entry_id": entry.id, "investors": len(per_user),
         "amount": Money(d.amount, d.currency).amount_str()}, reason=reason)
     users = {u.id: u for u in db.session.scalars(select(User).where(User.id.in_(list(per_user))))}
-    for user_id, amount in per_user.items():
-        notify(users[user_id], "declared_distribution_paid", link="/portfolio", title=p.title, label=d.label,
-               amount=Money(amount, d.currency).display(),
-               period=f"{d.period_start.isoformat()} to {d.period_end.isoformat()}")
+    for user_id, amount in per_user.items():  # each in the investor's language, amounts as they read them
+        with force_locale(locale_of(users[user_id])):
+            notify(users[user_id], "declared_distribution_paid", link="/portfolio", title=p.title, label=d.label,
+                   amount=Money(amount, d.currency).local(),
+                   period=f"{format_date(d.period_start)} – {format_date(d.period_end)}")
     return d
 
 

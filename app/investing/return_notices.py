@@ -33,6 +33,12 @@ CHUNK = 200  # investors per sending task
 LINK = "/wallet"
 
 
+def locale_of(user: User) -> str:
+    """The language the investor's messages are written in: theirs when the platform speaks it, else the default."""
+    languages = tuple(current_app.config.get("LANGUAGES", ("en",)))
+    return str(user.locale if user.locale in languages else current_app.config.get("BABEL_DEFAULT_LOCALE", "en"))
+
+
 def unsent_ids() -> list[int]:
     """The notices not yet sent of the runs that are over, oldest first."""
     return list(db.session.scalars(
@@ -118,14 +124,12 @@ def send(ids: Sequence[int]) -> int:
     titles = {pid: (title, currency) for pid, title, currency in db.session.execute(
         select(Property.id, Property.title, Property.currency).where(Property.id.in_(property_ids)))}
     upcoming = _next_returns(sorted(users), utcnow().date())
-    languages = tuple(current_app.config.get("LANGUAGES", ("en",)))
     sent = 0
     for row in claimed:
         user = users.get(row[2])
         if user is None:
             continue
-        locale = user.locale if user.locale in languages else current_app.config.get("BABEL_DEFAULT_LOCALE", "en")
-        with force_locale(locale):
+        with force_locale(locale_of(user)):
             notify(user, EVENT, link=LINK, **context_for(tuple(row), titles, upcoming.get(user.id)))
         sent += 1
     return sent
