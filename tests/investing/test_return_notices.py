@@ -110,13 +110,23 @@ def test_a_run_failing_mid_way_tells_only_of_its_committed_batches(two_holdings)
 
 def test_a_notice_left_unsent_by_a_dead_process_is_sent_once_by_the_sweep(two_holdings, monkeypatch):
     sent = []
-    monkeypatch.setattr("app.investing.returns.engine.enqueue_after_commit", lambda *a, **k: sent.append(a))
+    monkeypatch.setattr("app.investing.returns.engine.after_commit", lambda *a, **k: sent.append(a))
     returns.distribute()
     assert sent and sent_total() == 0  # the sending was never queued (the process died before)
     assert db.session.scalar(select(func.count()).select_from(ReturnNotice).where(ReturnNotice.sent_at.is_(None))) == 2
     assert send_return_notices.apply().get() == 2
     assert send_return_notices.apply().get() == 0
     assert sent_total() == 2
+
+
+def test_a_broker_out_of_reach_does_not_fail_the_run(two_holdings, monkeypatch):
+    def unreachable(*args, **kwargs):
+        raise ConnectionError("broker down")
+
+    monkeypatch.setattr(send_return_notices, "apply_async", unreachable)
+    run = returns.distribute()
+    assert run.status == SUCCEEDED and sent_total() == 0
+    assert send_return_notices.apply().get() == 2  # the sweep sends them
 
 
 def test_channels_follow_the_investors_choices(two_holdings):

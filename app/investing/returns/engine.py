@@ -76,9 +76,10 @@ from collections.abc import Callable
 from datetime import date, timedelta
 from typing import Any, cast
 
+from celery import current_app as current_celery
 from sqlalchemy import CursorResult
 
-from app.core.db import discard, enqueue_after_commit, in_unit_of_work, unit_of_work, utcnow
+from app.core.db import after_commit, discard, in_unit_of_work, unit_of_work, utcnow
 from app.core.errors import ValidationError
 from app.core.metrics import record_distribution_run
 from app.extensions import db
@@ -199,11 +200,20 @@ def distribute(as_of: date | None = None, *, trigger: str = "cli", actor_id: int
     return run
 
 
+def _send_notices() -> None:
+    """Queue the sending of the notices (after the run's last commit). A broker out of reach does not fail the run:
+    its notices stay unsent, for beat's hourly sweep of the same task."""
+    try:
+        current_celery.tasks[SEND_NOTICES_TASK].apply_async()
+    except Exception:
+        log.exception("returns: the sending of the return notices could not be queued; beat's sweep will send them")
+
+
 def _finish(run_id: int, status: str, started: float, *, error: str | None = None) -> None:
     with unit_of_work():
         db.session.execute(db.update(DistributionRun).where(DistributionRun.id == run_id).values(
             status=status, finished_at=utcnow(), duration_ms=int((time.monotonic() - started) * 1000), error=error)
             .execution_options(synchronize_session=False))
         # the investors' notices of the committed batches (and any a dead run left unsent), once the run is over
-        enqueue_after_commit(SEND_NOTICES_TASK)
+        after_commit(_send_notices)
     db.session.expire_all()
