@@ -108,6 +108,31 @@ def test_a_run_failing_mid_way_tells_only_of_its_committed_batches(two_holdings)
     assert Money(2_500, "USD").local("en") in bobs.title
 
 
+def test_a_batch_rolled_back_leaves_no_notice_behind(two_holdings, monkeypatch):
+    ann, bob = two_holdings["ann"], two_holdings["bob"]
+    real = returns.dialect()
+
+    class FailingThird:
+        """Batch 3 writes everything (its payments, its investors' notice rows) and then fails: rolled back."""
+
+        def __getattr__(self, name):
+            return getattr(real, name)
+
+        def pay_batch(self, accounts, run, batch_no, ids, now):
+            done = real.pay_batch(accounts, run, batch_no, ids, now)
+            if batch_no == 3:
+                raise RuntimeError("connection lost")
+            return done
+
+    monkeypatch.setattr("app.investing.returns.engine.dialect", lambda: FailingThird())
+    run = returns.distribute(batch_size=1)
+    assert run.status == FAILED and run.payments == 2
+    [row] = db.session.scalars(select(ReturnNotice).where(ReturnNotice.run_id == run.id)).all()
+    assert (row.user_id, row.payments, row.amount) == (ann.id, 2, 13_340)  # Harbour's batch left nothing
+    [only] = notices_of(ann)
+    assert "Harbour" not in only.body and notices_of(bob) == []
+
+
 def test_a_notice_left_unsent_by_a_dead_process_is_sent_once_by_the_sweep(two_holdings, monkeypatch):
     sent = []
     monkeypatch.setattr("app.investing.returns.engine.after_commit", lambda *a, **k: sent.append(a))
