@@ -20,6 +20,14 @@ from app.ledger.models import JournalEntry
 from app.market import services as market
 
 
+def _adjustment(memo: str, amount: int) -> str:
+    """A balance correction: what it is, in the investor's language, and the note finance wrote for the investor
+    (app.finance.adjustments.investor_memo writes "Balance correction (credit): <note>")."""
+    base = _("Balance correction (credit)") if amount > 0 else _("Balance correction (debit)")
+    _head, sep, note = (memo or "").partition(": ")
+    return _("%(correction)s: %(note)s", correction=base, note=note) if sep and note else base
+
+
 def _plain(kind: str, key: str, amount: int) -> str:
     """A line described by what it is, from its entry's kind and key."""
     if key.startswith(("payout-request:", "payout:")):
@@ -66,7 +74,8 @@ def describe_lines(user_id: int, lines: Sequence[Any], locale: str | None = None
     keys = {entry_id: key for entry_id, key in db.session.execute(
         select(JournalEntry.id, JournalEntry.idempotency_key)
         .where(JournalEntry.id.in_({line.entry_id for line in lines})))}
-    out = {line.posting_id: _plain(line.kind, keys.get(line.entry_id, ""), line.amount.minor) for line in lines}
+    out = {line.posting_id: _adjustment(line.memo, line.amount.minor) if line.kind == "adjustment"
+           else _plain(line.kind, keys.get(line.entry_id, ""), line.amount.minor) for line in lines}
     out.update(investing.describe_lines(user_id, lines, keys))
     out.update(market.describe_market_lines(user_id, lines))
     return out
