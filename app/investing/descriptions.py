@@ -34,6 +34,37 @@ def _months(first: date, last: date) -> str:
     return f"{month_words(first)} – {month_words(last)}"
 
 
+def _returns_rows(entry_ids: set[int], user_id: int | None):
+    query = (select(ReturnPayment.entry_id, Property.title, func.min(ReturnPayment.due_on),
+                    func.max(ReturnPayment.due_on), func.sum(ReturnPayment.amount), func.sum(ReturnPayment.capital))
+             .join(Investment, Investment.id == ReturnPayment.investment_id)
+             .join(Property, Property.id == Investment.property_id)
+             .where(ReturnPayment.entry_id.in_(entry_ids)).group_by(ReturnPayment.entry_id, Property.title))
+    return db.session.execute(query.where(Investment.user_id == user_id) if user_id is not None else query)
+
+
+def _describe_returns(user_id: int, entry_ids: set[int], by_entry: dict[int, str]) -> None:
+    """The investor's own payments in each returns entry (the property, the months); for a line paid on units the
+    investor bought since (the calendar row, not the investment, names who is paid), the entry's payments."""
+    _word(_returns_rows(entry_ids, user_id), by_entry)
+    missing = entry_ids - set(by_entry)
+    if missing:
+        _word(_returns_rows(missing, None), by_entry)
+
+
+def _word(rows, by_entry: dict[int, str]) -> None:
+    for entry_id, title, first, last, amount, capital in rows:
+        if entry_id is None or entry_id in by_entry:
+            continue
+        words = {"title": title, "period": _months(first, last)}
+        if amount and capital:
+            by_entry[entry_id] = _("Return and capital back from %(title)s, %(period)s", **words)
+        elif capital:
+            by_entry[entry_id] = _("Capital back from %(title)s, %(period)s", **words)
+        else:
+            by_entry[entry_id] = _("Return from %(title)s, %(period)s", **words)
+
+
 def describe_lines(user_id: int, lines: Iterable, keys: Mapping[int, str]) -> dict[int, str]:
     """Descriptions of the investing lines among `lines` (posting id -> text, in the current language); `keys`
     maps their entry ids to the entries' idempotency keys. Other lines are left out."""
@@ -43,23 +74,7 @@ def describe_lines(user_id: int, lines: Iterable, keys: Mapping[int, str]) -> di
     by_entry: dict[int, str] = {}
     returns = {line.entry_id for line in lines if line.kind == "returns"}
     if returns:
-        rows = db.session.execute(
-            select(ReturnPayment.entry_id, Property.title, func.min(ReturnPayment.due_on),
-                   func.max(ReturnPayment.due_on), func.sum(ReturnPayment.amount), func.sum(ReturnPayment.capital))
-            .join(Investment, Investment.id == ReturnPayment.investment_id)
-            .join(Property, Property.id == Investment.property_id)
-            .where(Investment.user_id == user_id, ReturnPayment.entry_id.in_(returns))
-            .group_by(ReturnPayment.entry_id, Property.title))
-        for entry_id, title, first, last, amount, capital in rows:
-            if entry_id is None:
-                continue
-            words = {"title": title, "period": _months(first, last)}
-            if amount and capital:
-                by_entry[entry_id] = _("Return and capital back from %(title)s, %(period)s", **words)
-            elif capital:
-                by_entry[entry_id] = _("Capital back from %(title)s, %(period)s", **words)
-            else:
-                by_entry[entry_id] = _("Return from %(title)s, %(period)s", **words)
+        _describe_returns(user_id, returns, by_entry)
     declared = {d: e for e in {line.entry_id for line in lines} if (d := _id(keys[e], "declared:")) is not None}
     if declared:
         for d_id, label, title in db.session.execute(
