@@ -27,6 +27,7 @@ BEAT_SCHEDULE = {
     "installments-remind-daily": {"task": "investing.installment_reminders", "schedule": crontab(hour=7, minute=0)},
     "signin-failures-prune-daily": {"task": "auth.prune_signin_failures", "schedule": crontab(hour=4, minute=20)},
     "returns-distribute-daily": {"task": "investing.distribute_returns", "schedule": crontab(hour=1, minute=0)},
+    "returns-notices-sweep": {"task": "investing.send_return_notices", "schedule": crontab(minute=25)},
     "retention-nightly": {"task": "ops.retention", "schedule": crontab(hour=4, minute=40)},
     "ops-watch": {"task": "ops.watch", "schedule": 60.0},
     "audit-verify-nightly": {"task": "ops.audit_verify", "schedule": crontab(hour=2, minute=50)},

@@ -13,7 +13,8 @@ databases are created from it (CREATE DATABASE ... TEMPLATE), so both contenders
   beat task), timed from the outside, start-up included;
 - lower bound: one transaction of INSERT ... SELECT / UPDATE ... FROM that writes the same payment rows, journal
   entries of at most ENTRY_SIZE payments of one property with the same postings, the same balance changes, paid
-  periods taken off the calendar and completed investments; nothing else (no batching, no locks, no run record).
+  periods taken off the calendar, completed investments and one notice row per investor paid (return_notices,
+  what the run tells each investor once it is over); nothing else (no batching, no locks, no run counters).
 
 Then `flask returns distribute` again on the engine's database: nothing is due, it must be cheap. Both databases
 must end with the same payments, balances and investments. Prints the figures and the ratios; exits 1 when the
@@ -162,6 +163,17 @@ LOWER_BOUND = [
              JOIN ledger_accounts AS a ON a.code = 'property_escrow:' || e.property_id
              WHERE e.capital > 0 GROUP BY a.id) AS s
        WHERE a.id = s.account_id AND s.total <> 0""",
+    # the investors' notices: one row per investor paid, what each property paid them (sent after the run)
+    """WITH run AS (INSERT INTO distribution_runs (as_of, trigger, status, payments, total, capital, batches,
+                                                  started_at)
+                    VALUES (:as_of, 'cli', 'succeeded', 0, 0, 0, 1, now()) RETURNING id)
+       INSERT INTO return_notices (run_id, user_id, payments, amount, capital, details, created_at)
+       SELECT run.id, g.user_id, sum(g.n), sum(g.amount), sum(g.capital),
+              string_agg(g.property_id || ':' || g.due_on || ':' || g.amount || ':' || g.capital, ';'
+                         ORDER BY g.property_id, g.due_on), now()
+       FROM (SELECT user_id, property_id, due_on, count(*) AS n, sum(amount) AS amount, sum(capital) AS capital
+             FROM due GROUP BY user_id, property_id, due_on) AS g CROSS JOIN run
+       GROUP BY run.id, g.user_id""",
     """DELETE FROM return_schedule AS s USING due AS d WHERE s.id = d.id""",
     """UPDATE investments AS i SET
            escrow_amount = CASE WHEN i.escrow_amount > c.capital THEN i.escrow_amount - c.capital ELSE 0 END,
@@ -178,6 +190,9 @@ FINGERPRINT = [  # what both runs must agree on
     ("balances", "SELECT kind, SUM(balance), md5(string_agg(code || '=' || balance, ',' ORDER BY code)) "
                  "FROM ledger_accounts GROUP BY kind ORDER BY kind"),
     ("investments", "SELECT status, COUNT(*), SUM(escrow_amount) FROM investments GROUP BY status ORDER BY status"),
+    ("return notices", "SELECT COUNT(*), SUM(payments), SUM(amount), SUM(capital), "
+                       "md5(string_agg(user_id || '=' || payments || ':' || amount || ':' || capital, ',' "
+                       "ORDER BY user_id)) FROM return_notices"),
 ]
 
 

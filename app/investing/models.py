@@ -200,6 +200,25 @@ class DistributionRun(IdMixin, Model):
     actor = relationship("User", lazy="select")
 
 
+class ReturnNotice(IdMixin, Model):
+    """What one distribution run paid one investor, to tell them once: one row per (run, investor), written
+    set-based with each batch of payments (a batch adds to the row of an investor it pays again) and sent after the
+    run by a task that claims it (`sent_at`). `details` is what the notice lists, one item per property and due
+    date: "property_id:due_on:amount:capital" joined by ";"."""
+
+    __tablename__ = "return_notices"
+    __table_args__ = (UniqueConstraint("run_id", "user_id", name="uq_return_notices_run_id_user_id"),)
+
+    run_id: Mapped[int] = mapped_column(ForeignKey("distribution_runs.id"), nullable=False)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), nullable=False, index=True)
+    payments: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    amount: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    capital: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    details: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
+
+
 class DeclaredDistribution(IdMixin, TimestampMixin, Model):
     """An amount finance declares for a property and a period (e.g. the quarter's rent), split pro rata."""
 

@@ -6,6 +6,7 @@ re-exports what the use-case modules hold —
     installments.py      paying installments, late fees, default
     return_calendar.py   the periods still to pay, the next return, the returns earned
     closing.py           refunds when a property is cancelled or an investment defaults
+    descriptions.py      the investor's words for investing's ledger lines (returns, investments, refunds)
     accounts.py          the property's escrow and distributions accounts
     checks.py            investing's invariants for `flask ledger verify`
 (the return distribution engine is app.investing.returns, declared distributions app.investing.declared).
@@ -19,6 +20,7 @@ from app.extensions import db
 from app.investing.accounts import distributions_account, escrow_account
 from app.investing.checks import check_units_sold
 from app.investing.closing import cancel_defaulted, cancel_property_investments
+from app.investing.descriptions import describe_lines
 from app.investing.holdings import split_two, transfer_units, units_in
 from app.investing.installments import default_overdue, late_fee_for, pay_installments
 from app.investing.invest import check_amount, first_installment, invest, offering_version, tell_funded
@@ -35,7 +37,7 @@ from app.investing.return_calendar import (
 
 __all__ = [
     "LIFETIME_HORIZON_YEARS", "TOP_UP_WHEN_YEARS_LEFT", "cancel_defaulted", "cancel_property_investments",
-    "check_amount", "check_units_sold", "default_overdue", "distributions_account", "escrow_account",
+    "check_amount", "check_units_sold", "default_overdue", "describe_lines", "distributions_account", "escrow_account",
     "first_installment", "get_for_user", "has_investments", "invest", "late_fee_for", "live_investment_total",
     "next_return", "next_returns", "offering_version", "pay_installments", "returns_earned", "split_two",
     "tell_funded",

@@ -1,4 +1,4 @@
-"""Investing jobs: the daily return distribution."""
+"""Investing jobs: the daily return distribution and the notices of what it paid."""
 from __future__ import annotations
 
 import logging
@@ -6,8 +6,8 @@ from datetime import date
 
 from celery import shared_task
 
-from app.core.db import discard, unit_of_work
-from app.investing import declared, returns
+from app.core.db import discard, enqueue_after_commit, unit_of_work
+from app.investing import declared, return_notices, returns
 
 log = logging.getLogger(__name__)
 
@@ -38,3 +38,23 @@ def pay_declared_waiting() -> int:
     if paid:
         log.info("%s declared distribution(s) waiting for funding paid", len(paid))
     return len(paid)
+
+
+@shared_task(name="investing.send_return_notices")
+def send_return_notices() -> int:
+    """Queue the sending of the return notices not yet sent (of runs that are over), CHUNK investors a task.
+    Queued by every run once it is over, and swept by beat (a run whose process died). Returns how many."""
+    discard()
+    with unit_of_work():
+        ids = return_notices.unsent_ids()
+        for part in return_notices.chunks(ids):
+            enqueue_after_commit(send_return_notice_chunk, part)
+    return len(ids)
+
+
+@shared_task(name="investing.send_return_notice_chunk")
+def send_return_notice_chunk(ids: list[int]) -> int:
+    """Send the notices `ids` that no one has claimed yet: a retried or duplicated task sends nothing twice."""
+    discard()
+    with unit_of_work():
+        return return_notices.send(ids)

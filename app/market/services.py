@@ -13,6 +13,7 @@ Services flush and never commit; amounts are integer minor units, prices per uni
 from __future__ import annotations
 
 from app.market.buying import buy
+from app.market.descriptions import describe_lines as describe_market_lines
 from app.market.fees import Quote, fee, fee_terms, listing_quote, price_band, quote
 from app.market.halts import halt, resume
 from app.market.listings import cancel_listing, create_listing, expire_listings
@@ -55,6 +56,7 @@ __all__ = [
     "clean_message",
     "counter_offer",
     "create_listing",
+    "describe_market_lines",
     "expire_listings",
     "expire_offers",
     "fee",

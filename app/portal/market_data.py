@@ -3,7 +3,6 @@ property's figures, the properties to filter by, whether a holding can be listed
 market entries in the wallet history. A page costs the same few queries whatever the number of listings."""
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import date
 
@@ -15,11 +14,8 @@ from app.core.money import Money
 from app.extensions import db
 from app.investing.models import ACTIVE
 from app.market import services as market
-from app.market.models import OPEN, Listing, Offer, Trade
+from app.market.models import OPEN, Listing, Trade
 from app.properties.models import Property
-
-OFFER_MEMO = re.compile(r"Offer #(\d+)\b")
-MARKET_KINDS = ("market_trade", "hold", "hold_release", "hold_settle", "market_offer_settle")
 
 
 @dataclass(frozen=True)
@@ -121,53 +117,6 @@ def sell_state(inv) -> str | None:
     return None
 
 
-def _units(n: int) -> str:
-    return f"{n} unit{'s' if n != 1 else ''}"
-
-
-def wallet_descriptions(user_id: int, lines) -> dict[int, str]:
-    """Plain-language descriptions of the market lines among `lines` (posting id -> text): "Bought 5 units of
-    Northgate Logistics Park on the market", "Offer held: ...". Two queries at most, whatever the number of lines."""
-    wanted = [line for line in lines if line.kind in MARKET_KINDS]
-    if not wanted:
-        return {}
-    entry_ids = {line.entry_id for line in wanted}
-    trades = {t.entry_id: t for t in db.session.scalars(
-        select(Trade).where(Trade.entry_id.in_(entry_ids)).options(_light(selectinload(Trade.property))))}
-    offer_ids = {int(found.group(1)) for line in wanted if line.entry_id not in trades
-                 and (found := OFFER_MEMO.match(line.memo or ""))}
-    offers: dict[int, Offer] = {o.id: o for o in db.session.scalars(
-        select(Offer).where(Offer.id.in_(offer_ids), Offer.buyer_id == user_id)
-        .options(selectinload(Offer.listing).options(_light(selectinload(Listing.property)))))} if offer_ids else {}
-    out: dict[int, str] = {}
-    for line in wanted:
-        trade = trades.get(line.entry_id)
-        if trade is not None:
-            title = trade.property.title
-            if trade.buyer_id == user_id and line.amount.minor > 0:
-                out[line.posting_id] = f"Offer released: the rest of what was held to buy {_units(trade.units)} of {title}"
-            elif trade.buyer_id == user_id:
-                via = " (paid from your offer)" if line.account_kind == "user_held" else ""
-                out[line.posting_id] = f"Bought {_units(trade.units)} of {title} on the market{via}"
-            else:
-                out[line.posting_id] = f"Sold {_units(trade.units)} of {title} on the market"
-            continue
-        found = OFFER_MEMO.match(line.memo or "")
-        offer = offers.get(int(found.group(1))) if found else None
-        if offer is None:
-            continue
-        what = f"{_units(offer.units)} of {offer.listing.property.title}"
-        if line.kind == "hold":
-            out[line.posting_id] = f"Offer held: {what}"
-        elif line.kind == "hold_release" and "replaced" in (line.memo or ""):
-            out[line.posting_id] = f"Offer released, to be held again at the new price: {what}"
-        elif line.kind == "hold_release":
-            out[line.posting_id] = f"Offer released: {what}"
-        else:
-            out[line.posting_id] = f"Offer paid: {what}"
-    return out
-
-
 @dataclass(frozen=True)
 class CounterTerms:
     """What accepting a seller's counter-offer costs the buyer, against what is held for the offer now."""
@@ -219,18 +168,3 @@ def preload(*, offers=(), listings=(), trades=()) -> list:
                                      .options(*(lazyload(getattr(Property, name))
                                                 for name in ("amenities", "faqs", "photos", "documents")))).all()
     return loaded
-
-
-def described(user_id: int, lines, batch: int = 500):
-    """(line, plain description or None) for a stream of statement lines, the market ones described a batch at a
-    time (two queries per batch at most)."""
-    chunk: list = []
-    for line in lines:
-        chunk.append(line)
-        if len(chunk) >= batch:
-            texts = wallet_descriptions(user_id, chunk)
-            yield from ((c, texts.get(c.posting_id)) for c in chunk)
-            chunk = []
-    if chunk:
-        texts = wallet_descriptions(user_id, chunk)
-        yield from ((c, texts.get(c.posting_id)) for c in chunk)

@@ -139,7 +139,8 @@ def test_maker_checker_and_paying_posts_one_entry(three_equal, finance, checker,
                                                                  400_000 + 3_333]
     paid = db.session.scalars(select(Notification).where(Notification.event == "declared_distribution_paid")
                               .order_by(Notification.user_id)).all()
-    assert [n.context["amount"] for n in paid] == ["USD 33.34", "USD 33.33", "USD 33.33"]
+    assert [n.context["amount"] for n in paid] == [Money(3_334, "USD").local("en"), Money(3_333, "USD").local("en"),
+                                                   Money(3_333, "USD").local("en")]
     actions = db.session.scalars(select(AuditRecord.action).where(AuditRecord.target_type == "declared_distributions")
                                  .order_by(AuditRecord.id)).all()
     assert actions == ["distributions.declared", "distributions.approved", "distributions.paid"]

@@ -246,7 +246,7 @@ def test_wallet_transactions_filter_by_kind_and_dates(client, make_investor, mak
     html = client.get("/wallet").get_data(as_text=True)
     assert '<option value="investment"' in html and '<option value="deposit"' in html
     only = client.get("/wallet?kind=investment").get_data(as_text=True)
-    assert "(1)" in only and f"{p.title}: investment" in only and "Deposit #" not in only
+    assert "(1)" in only and f"Investment in {p.title}" in only and "Deposit to your wallet" not in only
     old = db.session.scalar(select(JournalEntry).where(JournalEntry.kind == "deposit"))
     assert old is not None
     tomorrow = (date.today() + timedelta(days=1)).isoformat()
@@ -273,7 +273,7 @@ def test_the_csv_statement_for_a_date_range_escapes_formulas(client, make_invest
     deposit, investment = rows[1], rows[2]
     assert deposit[2] == "Deposits" and deposit[5] == "5000.00" and deposit[7] == "5000.00"
     assert investment[2] == "Investments" and investment[6] == "1000.00" and investment[7] == "4000.00"
-    assert investment[3].startswith("'=HYPERLINK")
+    assert investment[3] == 'Investment in =HYPERLINK("http://evil.example","Click")'  # not a cell formula
     for row in rows[1:]:
         assert not any(cell.startswith(("=", "+", "-", "@")) for cell in row)
     only = client.get("/wallet/statement.csv?kind=investment")

@@ -17,7 +17,7 @@ def test_login_shows_wallet_from_the_ledger(client, make_user, fund, login):
     html = client.get("/").get_data(as_text=True)
     assert "Welcome, Iris" in html
     assert "USD 50,000.00" in html
-    assert "Deposit #" in html  # the ledger line behind the balance
+    assert "Deposit to your wallet" in html  # the ledger line behind the balance, in the investor's words
     assert "/static/bootstrap" in html or "bootstrap" in html
     assert "cdn.jsdelivr" not in html
 

@@ -1,7 +1,11 @@
 """GET /wallet, GET /wallet/transactions."""
+from dataclasses import fields as dataclass_fields
+from types import SimpleNamespace
+
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 
+from app.account import history
 from app.api.auth import current_api_user
 from app.api.envelope import PageArgsSchema, envelope, ok, page_meta
 from app.api.examples import accounts as ex
@@ -34,7 +38,10 @@ class TransactionSchema(Schema):
     id = fields.Integer(attribute="posting_id")
     entry_id = fields.Integer()
     kind = fields.String()
-    memo = fields.String()
+    memo = fields.String(metadata={"description": "the entry's internal memo, as written by the back office"})
+    description = fields.String(metadata={
+        "description": "what the line is for, in the investor's words and language (e.g. \"Return from Northgate "
+                       "Logistics Park, November 2026\")", "example": "Return from Northgate Logistics Park, November 2026"})
     account = fields.Function(lambda line: line.account_kind.removeprefix("user_"), metadata={
         "type": "string", "enum": [kind.removeprefix("user_") for kind in USER_KINDS],
         "description": "the caller's account the line is on"})
@@ -67,5 +74,9 @@ def later_rows(room: card_funds.Withdrawable) -> list[dict]:
 @blp.doc(security=[{"bearerAuth": []}])
 def transactions(args):
     """The caller's ledger lines, newest first."""
-    lines, total = ledger.statement(current_api_user().id, page=args["page"], per_page=args["per_page"])
-    return ok(lines, meta=page_meta(args["page"], args["per_page"], total))
+    user_id = current_api_user().id
+    lines, total = ledger.statement(user_id, page=args["page"], per_page=args["per_page"])
+    texts = history.describe_lines(user_id, lines)
+    rows = [SimpleNamespace(**{f.name: getattr(line, f.name) for f in dataclass_fields(line)},
+                            description=texts[line.posting_id]) for line in lines]
+    return ok(rows, meta=page_meta(args["page"], args["per_page"], total))

@@ -22,6 +22,7 @@ from app.auth.models import User
 from app.extensions import db
 from app.investing.models import ACTIVE, DistributionRun, Investment, ScheduledReturn
 from app.investing.returns.funded import WAITING_CAPITAL_IDS
+from app.investing.returns.notices import record_rows
 from app.ledger import services as ledger
 from app.ledger.models import PROPERTY_ESCROW, RETURNS_FUNDING
 
@@ -122,7 +123,7 @@ def pay_waiting_capital(accounts: Accounts, run: RunInfo, now) -> int:
         return 0
     rows = db.session.execute(
         select(ScheduledReturn.id, ScheduledReturn.investment_id, ScheduledReturn.property_id,
-               ScheduledReturn.user_id, ScheduledReturn.capital)
+               ScheduledReturn.user_id, ScheduledReturn.capital, ScheduledReturn.due_on)
         .join(Investment, Investment.id == ScheduledReturn.investment_id)
         .where(ScheduledReturn.id.in_(ids), ScheduledReturn.capital > 0, Investment.status == ACTIVE)
         .order_by(ScheduledReturn.property_id, ScheduledReturn.id)
@@ -135,6 +136,7 @@ def pay_waiting_capital(accounts: Accounts, run: RunInfo, now) -> int:
     groups = [Group(pid, [r.user_id for r in rs], [r.capital for r in rs], 0, sum(r.capital for r in rs))
               for pid, rs in by_property.items()]
     post_entries(groups, accounts, run, 0)
+    record_rows(run.id, ((r.user_id, r.property_id, r.due_on, 0, r.capital) for r in rows), now)
     per_investment: dict[int, int] = {}
     for r in rows:
         per_investment[r.investment_id] = per_investment.get(r.investment_id, 0) + r.capital

@@ -52,10 +52,14 @@ How a run goes
          moving money (a unit of its own), and the batch is retried;
        - investments get their capital out of escrow_amount, and become completed once their last period is paid
          and nothing is left in their calendar;
+       - each paid investor's notice row of the run (return_notices, UNIQUE(run, investor)) is written or added
+         to from the batch's payments, one statement (returns/notices.py);
        - the run's counters move; commit.
     4. The run is marked succeeded (or failed, with the error); committed batches stay paid either way, and the
        next run pays what is left. UNIQUE(investment_id, period_index) on return_payments backs all of this.
-    5. Its callers (the beat/console task, the command line) then pay the declared distributions waiting for
+    5. Once the run is marked, a task is queued (after that commit) that sends the notices not yet sent: one per
+       investor per run, for the batches that committed (app/investing/return_notices.py).
+    6. Its callers (the beat/console task, the command line) then pay the declared distributions waiting for
        funding that the accounts now cover (declared.pay_waiting), once the lock is released.
 
 On PostgreSQL a batch is done by the server, one statement per step over the whole batch (postgres.py). On SQLite
@@ -72,9 +76,10 @@ from collections.abc import Callable
 from datetime import date, timedelta
 from typing import Any, cast
 
+from celery import current_app as current_celery
 from sqlalchemy import CursorResult
 
-from app.core.db import discard, in_unit_of_work, unit_of_work, utcnow
+from app.core.db import after_commit, discard, in_unit_of_work, unit_of_work, utcnow
 from app.core.errors import ValidationError
 from app.core.metrics import record_distribution_run
 from app.extensions import db
@@ -90,6 +95,7 @@ BATCH_SIZE = 25_000          # calendar rows per transaction
 ENTRY_SIZE = 100             # payments of one property per journal entry (see batch.py)
 STALE_AFTER = timedelta(hours=2)  # SQLite only: a run still `running` after this long is taken as dead
 TRIGGERS = ("beat", "cli", "console")
+SEND_NOTICES_TASK = "investing.send_return_notices"  # app/investing/tasks.py
 
 
 def today() -> date:
@@ -194,9 +200,20 @@ def distribute(as_of: date | None = None, *, trigger: str = "cli", actor_id: int
     return run
 
 
+def _send_notices() -> None:
+    """Queue the sending of the notices (after the run's last commit). A broker out of reach does not fail the run:
+    its notices stay unsent, for beat's hourly sweep of the same task."""
+    try:
+        current_celery.tasks[SEND_NOTICES_TASK].apply_async()
+    except Exception:
+        log.exception("returns: the sending of the return notices could not be queued; beat's sweep will send them")
+
+
 def _finish(run_id: int, status: str, started: float, *, error: str | None = None) -> None:
     with unit_of_work():
         db.session.execute(db.update(DistributionRun).where(DistributionRun.id == run_id).values(
             status=status, finished_at=utcnow(), duration_ms=int((time.monotonic() - started) * 1000), error=error)
             .execution_options(synchronize_session=False))
+        # the investors' notices of the committed batches (and any a dead run left unsent), once the run is over
+        after_commit(_send_notices)
     db.session.expire_all()

@@ -30,6 +30,7 @@ from sqlalchemy import CursorResult, text
 
 from app.extensions import db
 from app.investing.returns.batch import Accounts, Batch, Group, PaidElsewhere, RunInfo, post_entries
+from app.investing.returns.notices import RECORD_BATCH
 
 log = logging.getLogger(__name__)
 
@@ -156,5 +157,6 @@ class Postgres:
             if inserted != claimed:
                 raise PaidElsewhere(f"{claimed - inserted} period(s) of batch {batch_no} already had a payment")
             session.execute(CLOSE, {"now": now})
+            session.execute(RECORD_BATCH, {"run": run.id, "now": now})  # the investors' notices, sent after the run
         payments, total, capital = session.execute(COUNTERS, {"run": run.id}).one()
         return Batch(int(payments), int(total), int(capital))

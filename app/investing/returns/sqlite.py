@@ -12,6 +12,7 @@ from sqlalchemy import CursorResult, Date, bindparam, text
 from app.core.db import UTCDateTime
 from app.extensions import db
 from app.investing.returns.batch import Accounts, Batch, Group, PaidElsewhere, RunInfo, post_entries
+from app.investing.returns.notices import record_rows
 
 _AS_OF = bindparam("as_of", type_=Date())
 _NOW = bindparam("now", type_=UTCDateTime())
@@ -111,6 +112,7 @@ class SQLite:
                     c = closing.setdefault(r.investment_id, [0, False])
                     c[0] += r.capital
                     c[1] = c[1] or bool(r.last)
+            record_rows(run.id, ((r.user_id, r.property_id, r.due_on, r.amount, r.capital) for r in money), now)
             if closing:
                 db.session.execute(self.CLOSE, [{"id": i, "capital": closing[i][0], "last": bool(closing[i][1]),
                                                  "now": now} for i in sorted(closing)])

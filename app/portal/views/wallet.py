@@ -8,13 +8,14 @@ from datetime import date
 from flask import Response, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
+from app.account import history
 from app.core.csvfile import csv_text
 from app.core.db import utcnow
 from app.core.replica import replica_reads
 from app.extensions import limiter
 from app.ledger import services as ledger
 from app.payments import card_funds
-from app.portal import bp, market_data
+from app.portal import bp
 
 PER_PAGE = 25
 
@@ -75,7 +76,7 @@ def wallet():
     kinds = [(k, kind_label(k)) for k in ledger.statement_kinds(current_user.id)]
     return render_template("portal/wallet.html", balance=balance, lines=lines, page=page, pages=pages, total=total,
                            filters=f, kinds=kinds, raw=request.args,
-                           descriptions=market_data.wallet_descriptions(current_user.id, lines),
+                           descriptions=history.describe_lines(current_user.id, lines),
                            room=card_funds.withdrawable(current_user.id))
 
 
@@ -90,10 +91,10 @@ def wallet_statement():
     lines = ledger.statement_export(current_user.id, kinds=[f.kind] if f.kind else None, since=f.since,
                                     until=f.until)
     rows = ((line.created_at.strftime("%Y-%m-%d %H:%M:%S"), line.entry_id, kind_label(line.kind),
-             plain or line.memo or kind_label(line.kind), "Held" if line.account_kind == "user_held" else "Available",
+             plain, "Held" if line.account_kind == "user_held" else "Available",
              line.amount.amount_str() if line.amount.minor > 0 else "",
              (-line.amount).amount_str() if line.amount.minor < 0 else "", line.balance.amount_str(),
-             line.amount.currency) for line, plain in market_data.described(current_user.id, lines))
+             line.amount.currency) for line, plain in history.described(current_user.id, lines))
     name = (f"freehold-statement-{f.since.isoformat() if f.since else 'start'}-to-"
             f"{(f.until or utcnow().date()).isoformat()}.csv")
     response = Response(csv_text(STATEMENT_HEADER, rows), mimetype="text/csv")
