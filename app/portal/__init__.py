@@ -1,5 +1,7 @@
 """The investor portal: server-rendered pages. Every view needs a signed-in user."""
+from babel import dates
 from flask import Blueprint
+from flask_babel import format_decimal, get_locale, get_timezone
 from flask_login import current_user, login_required
 
 from app.core.money import Money, MoneyError
@@ -28,11 +30,39 @@ def _unread_notifications():
 
 @bp.app_template_filter("money")
 def _money(value) -> str:
-    """An API-shaped amount ({"amount": "8400.00", "currency": "USD"}) as "USD 8,400.00"."""
+    """An API-shaped amount ({"amount": "8400.00", "currency": "USD"}) as the investor reads it: "$8,400.00" in
+    English, "8400,00 US$" in Spanish (Money.local)."""
     try:
-        return Money.parse(value["amount"], value["currency"], allow_zero=True).display()
+        return Money.parse(value["amount"], value["currency"], allow_zero=True).local()
     except (KeyError, TypeError, MoneyError):
         return ""
+
+
+# Dates for investors, per the current locale (CLDR skeletons: "yMMMd" is "Dec 4, 2026" / "4 dic 2026"), in UTC
+# like the rest of the portal. The filters are global so the portal's macros and partials can use them anywhere.
+@bp.app_template_filter("date_local")
+def _date_local(value, skeleton: str = "yMMMd") -> str:
+    return format_skeleton(skeleton, value) if value is not None else ""
+
+
+@bp.app_template_filter("datetime_local")
+def _datetime_local(value, skeleton: str = "yMMMdHm") -> str:
+    return format_skeleton(skeleton, value) if value is not None else ""
+
+
+@bp.app_template_filter("time_local")
+def _time_local(value) -> str:
+    return format_skeleton("Hm", value) if value is not None else ""
+
+
+@bp.app_template_filter("number_local")
+def _number_local(value) -> str:
+    return str(format_decimal(value)) if value is not None else ""
+
+
+def format_skeleton(skeleton: str, value) -> str:
+    """A date or datetime through a CLDR skeleton in the current locale and time zone (Flask-Babel's)."""
+    return str(dates.format_skeleton(skeleton, value, tzinfo=get_timezone(), locale=get_locale()))
 
 
 # the views register their routes on `bp`, so they are imported once it exists
