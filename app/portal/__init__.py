@@ -1,9 +1,10 @@
 """The investor portal: server-rendered pages. Every view needs a signed-in user."""
-from babel import dates
+from babel import Locale, dates
 from flask import Blueprint
 from flask_babel import format_decimal, get_locale, get_timezone
 from flask_login import current_user, login_required
 
+from app.core.i18n import languages
 from app.core.money import Money, MoneyError
 from app.notifications.services import unread_count
 
@@ -26,6 +27,15 @@ def _unread_notifications():
         return unread_count(current_user.id)
 
     return {"unread_notifications": unread}
+
+
+@bp.app_context_processor
+def _languages():
+    """The page's language (for <html lang>) and the footer's language chooser: each language named in itself."""
+    current = str(get_locale() or "en")
+    return {"page_locale": current,
+            "language_choices": [(code, Locale.parse(code).get_display_name(code).capitalize())
+                                 for code in languages()]}
 
 
 @bp.app_template_filter("money")
@@ -71,6 +81,7 @@ from app.portal.views import (  # noqa: E402,F401
     dashboard,
     deposits,
     kyc,
+    language,
     market,
     market_mine,
     notifications,

@@ -7,6 +7,8 @@ import re
 from dataclasses import dataclass
 from datetime import date
 
+from flask_babel import format_date, ngettext
+from flask_babel import gettext as _
 from sqlalchemy import func, select
 from sqlalchemy.orm import lazyload, selectinload
 
@@ -105,24 +107,24 @@ def sell_state(inv) -> str | None:
     """Why this holding cannot be listed now, or None when it can (the services check again when listing)."""
     p = inv.property
     if not p.resale_allowed:
-        return "This offering does not allow resale."
+        return _("This offering does not allow resale.")
     if p.status not in ("active", "funded"):
-        return "Units of this offering no longer trade."
+        return _("Units of this offering no longer trade.")
     if inv.status != ACTIVE:
-        return "Only a fully paid holding can be listed." if inv.status == "paying" else "This holding is closed."
+        return _("Only a fully paid holding can be listed.") if inv.status == "paying" else _("This holding is closed.")
     if (inv.units or 0) - (inv.units_listed or 0) <= 0:
-        return "Every unit of this holding is already listed." if inv.units_listed else "This holding has no " \
-            "whole units to sell."
+        return (_("Every unit of this holding is already listed.") if inv.units_listed
+                else _("This holding has no whole units to sell."))
     ends: date | None = market.lockup_ends_on(p)
     if ends and utcnow().date() < ends:
-        return f"Units of this offering can be listed from {ends:%d %B %Y}."
+        return _("Units of this offering can be listed from %(date)s.", date=format_date(ends, "long"))
     if market.halt_in_force(p.id):
-        return "Trading in this property is halted for now."
+        return _("Trading in this property is halted for now.")
     return None
 
 
 def _units(n: int) -> str:
-    return f"{n} unit{'s' if n != 1 else ''}"
+    return ngettext("%(num)d unit", "%(num)d units", n)
 
 
 def wallet_descriptions(user_id: int, lines) -> dict[int, str]:
@@ -145,26 +147,29 @@ def wallet_descriptions(user_id: int, lines) -> dict[int, str]:
         if trade is not None:
             title = trade.property.title
             if trade.buyer_id == user_id and line.amount.minor > 0:
-                out[line.posting_id] = f"Offer released: the rest of what was held to buy {_units(trade.units)} of {title}"
+                out[line.posting_id] = _("Offer released: the rest of what was held to buy %(units)s of %(title)s",
+                                           units=_units(trade.units), title=title)
             elif trade.buyer_id == user_id:
-                via = " (paid from your offer)" if line.account_kind == "user_held" else ""
-                out[line.posting_id] = f"Bought {_units(trade.units)} of {title} on the market{via}"
+                out[line.posting_id] = (
+                    _("Bought %(units)s of %(title)s on the market (paid from your offer)", units=_units(trade.units),
+                      title=title) if line.account_kind == "user_held"
+                    else _("Bought %(units)s of %(title)s on the market", units=_units(trade.units), title=title))
             else:
-                out[line.posting_id] = f"Sold {_units(trade.units)} of {title} on the market"
+                out[line.posting_id] = _("Sold %(units)s of %(title)s on the market", units=_units(trade.units), title=title)
             continue
         found = OFFER_MEMO.match(line.memo or "")
         offer = offers.get(int(found.group(1))) if found else None
         if offer is None:
             continue
-        what = f"{_units(offer.units)} of {offer.listing.property.title}"
+        what = _("%(units)s of %(title)s", units=_units(offer.units), title=offer.listing.property.title)
         if line.kind == "hold":
-            out[line.posting_id] = f"Offer held: {what}"
+            out[line.posting_id] = _("Offer held: %(what)s", what=what)
         elif line.kind == "hold_release" and "replaced" in (line.memo or ""):
-            out[line.posting_id] = f"Offer released, to be held again at the new price: {what}"
+            out[line.posting_id] = _("Offer released, to be held again at the new price: %(what)s", what=what)
         elif line.kind == "hold_release":
-            out[line.posting_id] = f"Offer released: {what}"
+            out[line.posting_id] = _("Offer released: %(what)s", what=what)
         else:
-            out[line.posting_id] = f"Offer paid: {what}"
+            out[line.posting_id] = _("Offer paid: %(what)s", what=what)
     return out
 
 
