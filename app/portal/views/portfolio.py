@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import abort, flash, redirect, render_template, request, url_for
+from flask_babel import format_date, format_decimal
 from flask_babel import gettext as _
 from flask_login import current_user
 
@@ -106,12 +107,13 @@ def returns_chart(months: list[folio.MonthTotal]) -> Chart:
         h = plot_h * m.amount.minor / ceiling
         bars.append({"x": round(left + i * slot + (slot - bar_w) / 2, 1), "y": round(top + plot_h - h, 1),
                      "w": round(bar_w, 1), "h": round(h, 1), "cx": round(left + i * slot + slot / 2, 1),
-                     "label": m.month.strftime("%b"), "title": f"{m.label}: {m.amount.local()}",
+                     "label": format_date(m.month, "LLL"),
+                     "title": f"{format_date(m.month, 'LLLL y')}: {m.amount.local()}",
                      "year": m.month.strftime("%Y") if (i == 0 or m.month.month == 1) else "",
                      "amount": m.amount})
     currency = months[0].amount.currency if months else platform_currency()
     ticks = [{"y": round(top + plot_h - plot_h * k / 4, 1),
-              "label": f"{Money(ceiling * k // 4, currency).to_decimal():,.0f}"} for k in range(5)]
+              "label": format_decimal(Money(ceiling * k // 4, currency).to_decimal(), "#,##0")} for k in range(5)]
     return Chart(width, height, left, top, plot_w, plot_h, bars, ticks, peak == 0)
 
 
