@@ -71,8 +71,17 @@ def _number_local(value) -> str:
 
 
 def format_skeleton(skeleton: str, value) -> str:
-    """A date or datetime through a CLDR skeleton in the current locale and time zone (Flask-Babel's)."""
-    return str(dates.format_skeleton(skeleton, value, tzinfo=get_timezone(), locale=get_locale()))
+    """A date or datetime through a CLDR skeleton in the current locale and time zone (Flask-Babel's). CLDR has
+    skeletons for dates and for times, not both: "yMMMdHm" is the date's and the time's joined the locale's way
+    ("Dec 4, 2026, 14:05" / "4 dic 2026, 14:05")."""
+    locale, tz = get_locale(), get_timezone()
+    day = "".join(c for c in skeleton if c not in "Hhms")
+    time = "".join(c for c in skeleton if c in "Hhms")
+    if not (day and time):
+        return str(dates.format_skeleton(skeleton, value, tzinfo=tz, locale=locale))
+    joined = str(locale.datetime_formats["medium"]) if locale else "{1}, {0}"
+    return joined.replace("{1}", str(dates.format_skeleton(day, value, tzinfo=tz, locale=locale))).replace(
+        "{0}", str(dates.format_skeleton(time, value, tzinfo=tz, locale=locale)))
 
 
 # the views register their routes on `bp`, so they are imported once it exists
