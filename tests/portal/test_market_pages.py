@@ -18,7 +18,7 @@ from tests.support import csrf_from
 
 def usd(amount: str) -> str:
     """An amount as the portal shows it in English ("$1,250.00")."""
-    return Money.parse(amount.replace(",", ""), "USD").local("en")
+    return Money.parse(amount.replace(",", ""), "USD", allow_zero=True).local("en")
 
 pytestmark = pytest.mark.usefixtures("market_fees")
 

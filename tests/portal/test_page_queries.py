@@ -11,7 +11,7 @@ from app.kyc.models import KycForm
 
 def usd(amount: str) -> str:
     """An amount as the portal shows it in English ("$1,250.00")."""
-    return Money.parse(amount.replace(",", ""), "USD").local("en")
+    return Money.parse(amount.replace(",", ""), "USD", allow_zero=True).local("en")
 
 SUBMISSION_DETAIL = ("kyc_values", "kyc_documents")
 

@@ -108,7 +108,7 @@ def returns_chart(months: list[folio.MonthTotal]) -> Chart:
         bars.append({"x": round(left + i * slot + (slot - bar_w) / 2, 1), "y": round(top + plot_h - h, 1),
                      "w": round(bar_w, 1), "h": round(h, 1), "cx": round(left + i * slot + slot / 2, 1),
                      "label": format_date(m.month, "LLL"),
-                     "title": f"{format_date(m.month, 'LLLL y')}: {m.amount.local()}",
+                     "title": f"{format_date(m.month, 'LLL y')}: {m.amount.local()}",
                      "year": m.month.strftime("%Y") if (i == 0 or m.month.month == 1) else "",
                      "amount": m.amount})
     currency = months[0].amount.currency if months else platform_currency()
