@@ -2,6 +2,7 @@
 from babel import Locale, dates
 from flask import Blueprint
 from flask_babel import format_decimal, get_locale, get_timezone
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 
 from app.core.i18n import languages
@@ -46,6 +47,25 @@ def _money(value) -> str:
         return Money.parse(value["amount"], value["currency"], allow_zero=True).local()
     except (KeyError, TypeError, MoneyError):
         return ""
+
+
+# The states the portal shows (deposits, payouts, KYC, listings and offers, offerings), in the investor's language;
+# one the list does not know is shown as it is stored, underscores as spaces
+STATUS_LABELS = {
+    "pending": _l("pending"), "succeeded": _l("succeeded"), "failed": _l("failed"), "refunded": _l("refunded"),
+    "requested": _l("requested"), "approved": _l("approved"), "paid": _l("paid"), "rejected": _l("rejected"),
+    "cancelled": _l("cancelled"), "exported": _l("exported"), "not_started": _l("not started"),
+    "resubmission_requested": _l("resubmission requested"), "open": _l("open"), "countered": _l("countered"),
+    "accepted": _l("accepted"), "declined": _l("declined"), "withdrawn": _l("withdrawn"), "expired": _l("expired"),
+    "sold": _l("sold"), "filled": _l("filled"), "halted": _l("halted"), "active": _l("active"),
+    "funded": _l("funded"), "completed": _l("completed"),
+}
+
+
+@bp.app_template_filter("status_label")
+def _status_label(value) -> str:
+    label = STATUS_LABELS.get(str(value))
+    return str(label) if label is not None else str(value or "").replace("_", " ")
 
 
 # Dates for investors, per the current locale (CLDR skeletons: "yMMMd" is "Dec 4, 2026" / "4 dic 2026"), in UTC
