@@ -112,9 +112,13 @@ def test_the_console_stays_english_for_staff_with_spanish(client, make_user, log
     staff.locale = "es"
     db.session.commit()
     login(staff)
-    html = client.get("/admin/").get_data(as_text=True)
+    response = client.get("/admin/")
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200 and "Freehold console" in html
     assert '<html lang="es">' not in html
     assert "Iniciar sesión" not in html and "Cerrar sesión" not in html
+    missing = client.get("/admin/no-such-page").get_data(as_text=True)
+    assert "Página no encontrada" not in missing
     # the portal's pages they open do follow their language
     assert '<html lang="es">' in client.get("/account/security").get_data(as_text=True)
 
