@@ -7,7 +7,7 @@ PORT ?= 5000
 TEST_WORKERS ?= 2
 export FLASK_APP := wsgi
 
-.PHONY: dev test lint lock bench clean-venv
+.PHONY: dev test lint lock bench translations clean-venv
 
 $(VENV)/.python-ok:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Freehold needs Python 3.11 or newer")'
@@ -40,6 +40,13 @@ lint: $(VENV)/.installed
 lock: $(VENV)/.installed
 	$(BIN)/pip-compile --quiet --generate-hashes --all-extras --strip-extras --allow-unsafe \
 		--no-emit-index-url --no-emit-find-links -o requirements.lock pyproject.toml
+
+# Every message of the templates and app/ into app/translations/messages.pot (not kept in git), merged into each
+# language's catalogue: a helper to see what is new. Review the .po's diff: update rewrites its order and references
+# (docs/languages.md). The app compiles the .mo files itself when it starts.
+translations: $(VENV)/.installed
+	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext -k N_ -o app/translations/messages.pot .
+	$(BIN)/pybabel update --no-fuzzy-matching -i app/translations/messages.pot -d app/translations
 
 bench: $(VENV)/.installed
 	@for script in bench/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done

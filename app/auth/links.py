@@ -6,6 +6,7 @@ import secrets
 from typing import TYPE_CHECKING
 
 from flask import current_app
+from flask_babel import gettext as _
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 if TYPE_CHECKING:
@@ -52,6 +53,6 @@ def read(purpose: str, token: str) -> dict:
     try:
         return _serializer(purpose).loads(token, max_age=MAX_AGE[purpose])
     except SignatureExpired:
-        raise LinkError("This link has expired.", expired=True) from None
+        raise LinkError(_("This link has expired."), expired=True) from None
     except BadSignature:
-        raise LinkError("This link is not valid.") from None
+        raise LinkError(_("This link is not valid.")) from None

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from flask_babel import gettext as _
 from sqlalchemy import select
 
 from app.auth import lockout, passwords
@@ -26,9 +27,9 @@ class SignIn:
     @property
     def message(self) -> str:
         if self.reason == "locked":
-            return ("Too many failed attempts: signing in to this account is locked for a while. Try again later or "
-                    "reset your password.")
-        return "The e-mail address or password is not correct."
+            return str(_("Too many failed attempts: signing in to this account is locked for a while. Try again later "
+                         "or reset your password."))
+        return str(_("The e-mail address or password is not correct."))
 
 
 def _record_attempt(email: str, user: User | None, *, success: bool, reason: str, channel: str) -> None:

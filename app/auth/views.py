@@ -5,6 +5,7 @@ import time
 from urllib.parse import urlsplit
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
 from flask_limiter.util import get_remote_address
 from flask_login import current_user, login_required, login_user, logout_user
 
@@ -114,7 +115,7 @@ def login_code():
     max_age = current_app.config["MFA_PENDING_SECONDS"]
     if not pending or time.time() - pending.get("at", 0) > max_age:
         session.pop(PENDING, None)
-        flash("Please sign in again.", "info")
+        flash(_("Please sign in again."), "info")
         return redirect(url_for("auth.login"))
     user = db.session.get(User, pending["uid"])
     if user is None or not user.is_active or not user.totp_enabled:
@@ -133,11 +134,11 @@ def login_code():
             else:
                 establish_session(user, remember=pending.get("remember", False), mfa_verified=True, method=method)
         if method is None:
-            flash("That code is not correct, or it was already used.", "danger")
+            flash(_("That code is not correct, or it was already used."), "danger")
             return render_template("auth/login_code.html", form=form), 401
         if method == "recovery":
-            flash(f"You signed in with a recovery code; {mfa.remaining_recovery_codes(user)} remain. "
-                  "Make new ones on your security page if you are running low.", "warning")
+            flash(_("You signed in with a recovery code; %(count)s remain. Make new ones on your security page if you "
+                    "are running low.", count=mfa.remaining_recovery_codes(user)), "warning")
         return redirect(_safe_next(pending.get("next")) or home_for(user))
     return render_template("auth/login_code.html", form=form)
 
@@ -153,7 +154,7 @@ def logout():
                 user_sessions.revoke(record, "signed out")
         logout_user()
         session.clear()
-        flash("You have been signed out.", "success")
+        flash(_("You have been signed out."), "success")
         return redirect(url_for("auth.login"))
     return render_template("auth/logout.html", form=form)
 
@@ -202,7 +203,7 @@ def verify_email(token: str):
     except links.LinkError as exc:
         return render_template("auth/link_problem.html", message=str(exc), expired=exc.expired,
                                form=SimpleForm()), 400
-    flash(f"Thank you: {user.email} is verified.", "success")
+    flash(_("Thank you: %(email)s is verified.", email=user.email), "success")
     if sign_in and user.totp_enabled:
         session.clear()
         session[PENDING] = {"uid": user.id, "at": int(time.time()), "remember": False, "next": None}
@@ -221,7 +222,7 @@ def resend_verification():
         try:
             with unit_of_work():
                 services.send_verification(current_user)
-            flash(f"We sent a new link to {current_user.email}.", "success")
+            flash(_("We sent a new link to %(email)s.", email=current_user.email), "success")
         except DomainError as exc:
             flash(exc.message[:1].upper() + exc.message[1:] + ".", "info")
     return redirect(url_for("portal.dashboard"))
@@ -235,8 +236,8 @@ def forgot_password():
     if form.validate_on_submit():
         with unit_of_work():
             services.request_password_reset(form.email.data)
-        flash("If an account uses that address, a link to choose a new password is on its way. "
-              "It works for one hour.", "info")
+        flash(_("If an account uses that address, a link to choose a new password is on its way. "
+                "It works for one hour."), "info")
         return redirect(url_for("auth.login"))
     return render_template("auth/forgot_password.html", form=form)
 
@@ -259,7 +260,7 @@ def reset_password(token: str):
         if current_user.is_authenticated:
             logout_user()
         session.clear()
-        flash("Your password is changed and every session was signed out. Sign in with the new password.",
+        flash(_("Your password is changed and every session was signed out. Sign in with the new password."),
               "success")
         return redirect(url_for("auth.login"))
     return render_template("auth/reset_password.html", form=form, user=user)

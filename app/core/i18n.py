@@ -28,6 +28,9 @@ def select_locale() -> str:
 def init_i18n(app: Flask) -> None:
     compile_catalogues(app)
     babel.init_app(app, locale_selector=select_locale, default_translation_directories="translations")
+    # {% trans %} blocks are "trimmed": line breaks and indentation inside them collapse to single spaces, so a
+    # message's id does not depend on how the template is indented (pybabel extract: the same option)
+    app.jinja_env.policies["ext.i18n.trimmed"] = True
 
 
 def compile_catalogues(app: Flask) -> None:

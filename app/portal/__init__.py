@@ -1,7 +1,11 @@
 """The investor portal: server-rendered pages. Every view needs a signed-in user."""
+from babel import Locale, dates
 from flask import Blueprint
+from flask_babel import format_decimal, get_locale, get_timezone
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 
+from app.core.i18n import languages
 from app.core.money import Money, MoneyError
 from app.notifications.services import unread_count
 
@@ -26,13 +30,78 @@ def _unread_notifications():
     return {"unread_notifications": unread}
 
 
+@bp.app_context_processor
+def _languages():
+    """The page's language (for <html lang>) and the footer's language chooser: each language named in itself."""
+    current = str(get_locale() or "en")
+    return {"page_locale": current,
+            "language_choices": [(code, Locale.parse(code).get_display_name(code).capitalize())
+                                 for code in languages()]}
+
+
 @bp.app_template_filter("money")
 def _money(value) -> str:
-    """An API-shaped amount ({"amount": "8400.00", "currency": "USD"}) as "USD 8,400.00"."""
+    """An API-shaped amount ({"amount": "8400.00", "currency": "USD"}) as the investor reads it: "$8,400.00" in
+    English, "8400,00 US$" in Spanish (Money.local)."""
     try:
-        return Money.parse(value["amount"], value["currency"], allow_zero=True).display()
+        return Money.parse(value["amount"], value["currency"], allow_zero=True).local()
     except (KeyError, TypeError, MoneyError):
         return ""
+
+
+# The states the portal shows (deposits, payouts, KYC, listings and offers, offerings), in the investor's language;
+# one the list does not know is shown as it is stored, underscores as spaces
+STATUS_LABELS = {
+    "pending": _l("pending"), "succeeded": _l("succeeded"), "failed": _l("failed"), "refunded": _l("refunded"),
+    "requested": _l("requested"), "approved": _l("approved"), "paid": _l("paid"), "rejected": _l("rejected"),
+    "cancelled": _l("cancelled"), "exported": _l("exported"), "not_started": _l("not started"),
+    "resubmission_requested": _l("resubmission requested"), "open": _l("open"), "countered": _l("countered"),
+    "accepted": _l("accepted"), "declined": _l("declined"), "withdrawn": _l("withdrawn"), "expired": _l("expired"),
+    "sold": _l("sold"), "filled": _l("filled"), "halted": _l("halted"), "active": _l("active"),
+    "funded": _l("funded"), "completed": _l("completed"),
+}
+
+
+@bp.app_template_filter("status_label")
+def _status_label(value) -> str:
+    label = STATUS_LABELS.get(str(value))
+    return str(label) if label is not None else str(value or "").replace("_", " ")
+
+
+# Dates for investors, per the current locale (CLDR skeletons: "yMMMd" is "Dec 4, 2026" / "4 dic 2026"), in UTC
+# like the rest of the portal. The filters are global so the portal's macros and partials can use them anywhere.
+@bp.app_template_filter("date_local")
+def _date_local(value, skeleton: str = "yMMMd") -> str:
+    return format_skeleton(skeleton, value) if value is not None else ""
+
+
+@bp.app_template_filter("datetime_local")
+def _datetime_local(value, skeleton: str = "yMMMdHm") -> str:
+    return format_skeleton(skeleton, value) if value is not None else ""
+
+
+@bp.app_template_filter("time_local")
+def _time_local(value) -> str:
+    return format_skeleton("Hm", value) if value is not None else ""
+
+
+@bp.app_template_filter("number_local")
+def _number_local(value) -> str:
+    return str(format_decimal(value)) if value is not None else ""
+
+
+def format_skeleton(skeleton: str, value) -> str:
+    """A date or datetime through a CLDR skeleton in the current locale and time zone (Flask-Babel's). CLDR has
+    skeletons for dates and for times, not both: "yMMMdHm" is the date's and the time's joined the locale's way
+    ("Dec 4, 2026, 14:05" / "4 dic 2026, 14:05")."""
+    locale, tz = get_locale(), get_timezone()
+    day = "".join(c for c in skeleton if c not in "Hhms")
+    time = "".join(c for c in skeleton if c in "Hhms")
+    if not (day and time):
+        return str(dates.format_skeleton(skeleton, value, tzinfo=tz, locale=locale))
+    joined = str(locale.datetime_formats["medium"]) if locale else "{1}, {0}"
+    return joined.replace("{1}", str(dates.format_skeleton(day, value, tzinfo=tz, locale=locale))).replace(
+        "{0}", str(dates.format_skeleton(time, value, tzinfo=tz, locale=locale)))
 
 
 # the views register their routes on `bp`, so they are imported once it exists
@@ -41,6 +110,7 @@ from app.portal.views import (  # noqa: E402,F401
     dashboard,
     deposits,
     kyc,
+    language,
     leaving,
     market,
     market_mine,

@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
+from flask_babel import format_date
+from flask_babel import gettext as _
 from sqlalchemy import func, select
 from sqlalchemy.orm import lazyload, selectinload
 
@@ -101,19 +103,19 @@ def sell_state(inv) -> str | None:
     """Why this holding cannot be listed now, or None when it can (the services check again when listing)."""
     p = inv.property
     if not p.resale_allowed:
-        return "This offering does not allow resale."
+        return _("This offering does not allow resale.")
     if p.status not in ("active", "funded"):
-        return "Units of this offering no longer trade."
+        return _("Units of this offering no longer trade.")
     if inv.status != ACTIVE:
-        return "Only a fully paid holding can be listed." if inv.status == "paying" else "This holding is closed."
+        return _("Only a fully paid holding can be listed.") if inv.status == "paying" else _("This holding is closed.")
     if (inv.units or 0) - (inv.units_listed or 0) <= 0:
-        return "Every unit of this holding is already listed." if inv.units_listed else "This holding has no " \
-            "whole units to sell."
+        return (_("Every unit of this holding is already listed.") if inv.units_listed
+                else _("This holding has no whole units to sell."))
     ends: date | None = market.lockup_ends_on(p)
     if ends and utcnow().date() < ends:
-        return f"Units of this offering can be listed from {ends:%d %B %Y}."
+        return _("Units of this offering can be listed from %(date)s.", date=format_date(ends, "long"))
     if market.halt_in_force(p.id):
-        return "Trading in this property is halted for now."
+        return _("Trading in this property is halted for now.")
     return None
 
 

@@ -4,6 +4,8 @@ Prices are typed as decimal amounts of the listing's currency and read with Mone
 only check that something plausible was typed."""
 from __future__ import annotations
 
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import DateField, HiddenField, IntegerField, StringField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
@@ -15,17 +17,19 @@ UNITS_MAX = 10**9
 
 
 def _units():
-    return IntegerField("Units", validators=[InputRequired("Enter a number of units."),
-                                             NumberRange(1, UNITS_MAX, "Enter a whole number of units, at least 1.")])
+    return IntegerField(_l("Units"), validators=[
+        InputRequired(_l("Enter a number of units.")),
+        NumberRange(1, UNITS_MAX, _l("Enter a whole number of units, at least 1."))])
 
 
-def _price(label: str = "Price per unit"):
-    return StringField(label, validators=[DataRequired("Enter a price per unit."), Length(max=40)])
+def _price(label=None):
+    return StringField(label or _l("Price per unit"),
+                       validators=[DataRequired(_l("Enter a price per unit.")), Length(max=40)])
 
 
 def _message():
-    return TextAreaField("Message (optional)", validators=[Optional(), Length(max=MESSAGE_MAX,
-                         message=f"Keep the message under {MESSAGE_MAX} characters.")])
+    return TextAreaField(_l("Message (optional)"), validators=[Optional(), Length(max=MESSAGE_MAX,
+                         message=_l("Keep the message under %(max)s characters.", max=MESSAGE_MAX))])
 
 
 class BuyForm(FlaskForm):
@@ -43,13 +47,13 @@ class OfferForm(FlaskForm):
 
 class SellForm(FlaskForm):
     units = _units()
-    price = _price("Asking price per unit")
-    expires_on = DateField("Listed until", validators=[Optional()])
+    price = _price(_l("Asking price per unit"))
+    expires_on = DateField(_l("Listed until"), validators=[Optional()])
     confirm = HiddenField()
 
 
 class CounterForm(FlaskForm):
-    price = _price("Your price per unit")
+    price = _price(_l("Your price per unit"))
     message = _message()
 
 
@@ -63,7 +67,7 @@ def parse_price(text: str | None, currency: str) -> Money:
     """A price typed in the form: thousands separators and spaces are fine; at least one cent."""
     cleaned = (text or "").replace(",", "").replace(" ", "").replace("\u00a0", "")
     if not cleaned:
-        raise MoneyError("Enter a price per unit.")
+        raise MoneyError(_("Enter a price per unit."))
     return Money.parse(cleaned, currency)
 
 
@@ -78,5 +82,5 @@ def form_message(form: FlaskForm) -> str:
 
 def sentence(text: str) -> str:
     """A service's message as a sentence."""
-    text = (text or "").strip() or "That did not work"
+    text = (text or "").strip() or _("That did not work")
     return text[0].upper() + text[1:] + ("" if text.endswith((".", "!", "?")) else ".")

@@ -27,8 +27,8 @@ def test_investor_withdraws_two_approve_one_pays(page, browser, live_server, art
     page.get_by_test_id("withdraw").click()
     page.fill("#amount", "12000.00")
     page.get_by_role("button", name="See the fee").click()
-    expect(page.get_by_test_id("fee")).to_have_text("USD 61.00")  # 0.5 % + 1.00
-    expect(page.get_by_test_id("total")).to_have_text("USD 12,061.00")
+    expect(page.get_by_test_id("fee")).to_have_text("$61.00")  # 0.5 % + 1.00
+    expect(page.get_by_test_id("total")).to_have_text("$12,061.00")
     shot(page, "1-portal-quote")
     page.get_by_role("button", name="Request payout").click()
     expect(page.get_by_test_id("payout-status")).to_have_text("requested")
@@ -71,7 +71,7 @@ def test_investor_withdraws_two_approve_one_pays(page, browser, live_server, art
     shot(page, "8-portal-paid")
     page.goto(f"{live_server}/payouts")
     expect(page.get_by_test_id(f"status-{payout_id}")).to_have_text("paid")
-    expect(page.get_by_test_id("held")).to_have_text("USD 0.00")
+    expect(page.get_by_test_id("held")).to_have_text("$0.00")
     shot(page, "9-portal-list")
 
     db.session.rollback()

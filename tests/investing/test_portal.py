@@ -16,6 +16,12 @@ from app.ledger.services import balance_of
 from tests.support import csrf_from, fund_distributions
 
 
+def usd(amount: str) -> str:
+    """An amount as the portal shows it in English ("$1,250.00")."""
+    return Money.parse(amount.replace(",", ""), "USD", allow_zero=True).local("en")
+
+
+
 def page_of(client, p):
     response = client.get(f"/properties/{p.slug}")
     assert response.status_code == 200
@@ -44,13 +50,13 @@ def test_the_property_page_has_the_invest_form(client, make_investor, make_prope
     assert 'name="amount"' in html and 'name="acknowledge"' in html and 'name="csrf_token"' in html
     assert f'name="documents_version" value="{investing.offering_version(p)}"' in html
     assert "I have read the offering documents and terms" in html
-    assert "USD 5,000.00" in html  # the wallet
-    assert "From USD 100.00 to USD 10,000.00" in html
+    assert usd('5,000.00') in html  # the wallet
+    assert f"From {usd('100.00')} to {usd('10,000.00')}" in html
     assert "/static/js/invest.js" in html and "cdn." not in html
     q = installment_property(make_property)
     html = page_of(client, q)
     first = re.search(r'data-testid="first-installment".*?</div>', html, re.S).group(0)
-    assert "3 installments" in first and "USD 400.00" in first
+    assert "3 installments" in first and usd('400.00') in first
     assert 'value="1200.00"' in html and "readonly" in html
 
 
@@ -65,11 +71,11 @@ def test_investing_through_the_form_records_the_acknowledgement(client, make_inv
     assert inv.amount == 150_000 and inv.acknowledged_ip == "127.0.0.1"
     assert inv.documents_version == investing.offering_version(p)
     html = client.get(response.headers["Location"]).get_data(as_text=True)
-    assert "You invested USD 1,500.00 in" in html
+    assert f"You invested {usd('1,500.00')} in" in html
     assert "Return calendar" in html and "upcoming" in html
     assert "127.0.0.1" in html  # the acknowledgement, shown back
     assert balance_of(user.id).available.amount_str() == "3500.00"
-    assert "You hold USD 1,500.00 here" in page_of(client, p)
+    assert f"You hold {usd('1,500.00')} here" in page_of(client, p)
     assert verify().ok, verify().violations
 
 
@@ -147,17 +153,17 @@ def test_installments_pay_next_and_pay_all_remaining(client, make_investor, make
     url = response.headers["Location"]
     html = client.get(url).get_data(as_text=True)
     assert "400.00 paid now, the rest in installments" in html
-    assert "Pay next: USD 400.00" in html and "Pay all remaining: USD 800.00" in html
+    assert f"Pay next: {usd('400.00')}" in html and f"Pay all remaining: {usd('800.00')}" in html
     inv = db.session.scalar(select(Investment))
     inv.installments[1].due_on = date.today() - timedelta(days=10)
     db.session.commit()
     html = client.get(url).get_data(as_text=True)
-    assert "overdue" in html and "Pay next: USD 425.00" in html
+    assert "overdue" in html and f"Pay next: {usd('425.00')}" in html
     paid = client.post(f"{url}/pay", data={"csrf_token": csrf_from(html)})
     assert paid.status_code == 302
     html = client.get(url).get_data(as_text=True)
-    assert "Paid installment 2: USD 425.00 from your wallet." in html
-    assert "Pay all remaining" not in html and "Pay next: USD 400.00" in html
+    assert f"Paid installment 2: {usd('425.00')} from your wallet." in html
+    assert "Pay all remaining" not in html and f"Pay next: {usd('400.00')}" in html
     client.post(f"{url}/pay", data={"csrf_token": csrf_from(html), "all": "1"})
     html = client.get(url).get_data(as_text=True)
     assert "Paid installment 3" in html and "Earning" in html and "Pay next" not in html
@@ -216,13 +222,13 @@ def test_the_portfolio_shows_totals_holdings_and_returns_by_month(client, make_i
     db.session.commit()
     login(user)
     html = client.get("/portfolio").get_data(as_text=True)
-    assert 'data-testid="total-invested">USD 7,200.00' in html
-    assert "USD 6,400.00 paid so far" in html
-    assert 'data-testid="returns-earned">USD 40.00' in html
+    assert f'data-testid="total-invested">{usd("7,200.00")}' in html
+    assert f"{usd('6,400.00')} paid so far" in html
+    assert f'data-testid="returns-earned">{usd("40.00")}' in html
     assert 'data-testid="returns-chart"' in html and "<rect" in html
     this_month = date.today().strftime("%b %Y")
-    assert f"<title>{this_month}: USD 40.00</title>" in html
-    assert "Installment 2: USD 400.00" in html and "Paying installments" in html and "Earning" in html
+    assert f"<title>{this_month}: {usd('40.00')}</title>" in html
+    assert f"Installment 2: {usd('400.00')}" in html and "Paying installments" in html and "Earning" in html
     assert "cdn." not in html
     closed = client.get("/portfolio?show=closed").get_data(as_text=True)
     assert "No investments yet" in closed
@@ -232,7 +238,7 @@ def test_an_empty_portfolio(client, make_investor, login):
     login(make_investor())
     html = client.get("/portfolio").get_data(as_text=True)
     assert "No investments yet" in html and "No returns received in these months yet" in html
-    assert 'data-testid="total-invested">USD 0.00' in html
+    assert f'data-testid="total-invested">{usd("0.00")}' in html
 
 
 def test_wallet_transactions_filter_by_kind_and_dates(client, make_investor, make_property, login):
@@ -332,8 +338,8 @@ def test_a_paid_declared_distribution_counts_as_a_return_received(client, make_i
     db.session.commit()
     login(user)
     html = client.get("/portfolio").get_data(as_text=True)
-    assert 'data-testid="returns-earned">USD 12.34' in html
+    assert f'data-testid="returns-earned">{usd("12.34")}' in html
     assert "Distributions received" in html and "Rent, first quarter" in html
-    assert f"<title>{date.today().strftime('%b %Y')}: USD 12.34</title>" in html
+    assert f"<title>{date.today().strftime('%b %Y')}: {usd('12.34')}</title>" in html
     holding = client.get(f"/portfolio/{inv.id}").get_data(as_text=True)
-    assert "Rent, first quarter" in holding and 'data-testid="returns-earned">USD 12.34' in holding
+    assert "Rent, first quarter" in holding and f'data-testid="returns-earned">{usd("12.34")}' in holding

@@ -10,11 +10,18 @@ from markupsafe import escape
 from sqlalchemy import func, select
 
 from app.core.db import utcnow
+from app.core.money import Money
 from app.extensions import db
 from app.payouts.models import Payout
 from tests.payments.card_support import card_deposit
 from tests.payouts.helpers import balances
 from tests.support import csrf_from
+
+
+def usd(amount: str) -> str:
+    """An amount as the portal shows it in English ("$1,250.00")."""
+    return Money.parse(amount.replace(",", ""), "USD", allow_zero=True).local("en")
+
 
 
 @pytest.fixture
@@ -27,20 +34,26 @@ def _free_on() -> str:
     return f"{day.day} {day:%b %Y}"
 
 
+def _free_on_page() -> str:
+    """The same day as the portal's pages write it in English ("Dec 11, 2026")."""
+    day = (utcnow() + timedelta(days=7)).date()
+    return f"{day:%b} {day.day}, {day.year}"
+
+
 def test_the_wallet_and_payout_pages_say_what_is_withdrawable(client, login, investor, method, no_fee):
     card_deposit(investor, "300.00")
     login(investor)
     for url in ("/wallet", "/payouts", "/payouts/new"):
         page = client.get(url).get_data(as_text=True)
-        assert 'data-testid="withdrawable-now">USD 120.00<' in page, url
-        assert f"USD 300.00 more from {_free_on()}" in page, url
+        assert f'data-testid="withdrawable-now">{usd("120.00")}<' in page, url
+        assert f"{usd('300.00')} more from {_free_on_page()}" in page, url
         assert "Card deposits are held for 7 days" in page, url
     html = client.get("/payouts/new").get_data(as_text=True)
     quote = client.post("/payouts/new", data={"amount": "100.00", "payout_method_id": str(method.id),
                                               "csrf_token": csrf_from(html)})
     page = quote.get_data(as_text=True)
     assert quote.status_code == 200 and 'data-testid="quote"' in page
-    assert 'data-testid="withdrawable-now">USD 120.00<' in page
+    assert f'data-testid="withdrawable-now">{usd("120.00")}<' in page
 
 
 def test_a_payout_of_held_card_money_is_refused_on_the_form(client, login, investor, method, no_fee):
@@ -60,7 +73,7 @@ def test_a_payout_of_held_card_money_is_refused_on_the_form(client, login, inves
 def test_a_wallet_without_card_money_says_it_all_can_be_withdrawn(client, login, investor):
     login(investor)
     page = client.get("/wallet").get_data(as_text=True)
-    assert 'data-testid="withdrawable-now">USD 120.00<' in page and "more from" not in page
+    assert f'data-testid="withdrawable-now">{usd("120.00")}<' in page and "more from" not in page
 
 
 def test_the_console_user_page_shows_card_funds_held(client, login, investor, finance):

@@ -8,11 +8,17 @@ import re
 import pytest
 from sqlalchemy import func, select
 
+from app.core.money import Money
 from app.extensions import db
 from app.investing.models import Investment
 from app.ledger.services import balance_of
 from app.market.models import OPEN, Listing, Offer, Trade
 from tests.support import csrf_from
+
+
+def usd(amount: str) -> str:
+    """An amount as the portal shows it in English ("$1,250.00")."""
+    return Money.parse(amount.replace(",", ""), "USD", allow_zero=True).local("en")
 
 pytestmark = pytest.mark.usefixtures("market_fees")
 
@@ -67,8 +73,8 @@ def test_the_market_lists_open_listings_per_property_with_their_figures(client, 
     assert 'href="/market"' in page and ">Market</a>" in page  # the navigation
     assert "Northgate Logistics Park" in page
     assert f"Listing #{listing.id}" in page
-    assert "USD 110.00" in page and "110.0 %" in page  # the asking price and its share of nominal
-    assert "Lowest ask: <strong>USD 110.00</strong>" in page
+    assert usd('110.00') in page and "110.0 %" in page  # the asking price and its share of nominal
+    assert f"Lowest ask: <strong>{usd('110.00')}</strong>" in page
     assert "Last traded: <strong>—</strong>" in page
     assert "30-day volume: <strong>0 units</strong>" in page
 
@@ -80,9 +86,9 @@ def test_the_market_filters_by_property_and_price(client, login, seller, buyer, 
     everything = text(client.get("/market"))
     assert "Harbour Flats" in everything and "Northgate Logistics Park" in everything
     only = text(client.get(f"/market?property={listing.property_id}"))
-    assert "Northgate Logistics Park" in only and "USD 90.00" not in only
+    assert "Northgate Logistics Park" in only and usd('90.00') not in only
     cheap = text(client.get("/market?min_price=80&max_price=100.00"))
-    assert "USD 90.00" in cheap and f"Listing #{listing.id}" not in cheap
+    assert usd('90.00') in cheap and f"Listing #{listing.id}" not in cheap
     none = text(client.get("/market?min_price=500"))
     assert "No open listings match these filters." in none
 
@@ -106,7 +112,7 @@ def test_buying_shows_every_amount_then_buys(client, login, listing, buyer, sell
     assert review.status_code == 200
     assert counts() == (1, 0, 0)  # nothing happened yet
     # 2 x 110.00 = 220.00, the buyer's fee 1 % = 2.20, the total 222.20, the wallet 5,000.00 -> 4,777.80
-    for shown in ("USD 220.00", "USD 2.20", "USD 222.20", "USD 5,000.00", "USD 4,777.80"):
+    for shown in (usd('220.00'), usd('2.20'), usd('222.20'), usd('5,000.00'), usd('4,777.80')):
         assert shown in page
     key = re.search(r'name="key" value="([^"]+)"', page).group(1)
     data = {"units": "2", "confirm": "yes", "key": key, "csrf_token": csrf_from(page)}
@@ -117,9 +123,9 @@ def test_buying_shows_every_amount_then_buys(client, login, listing, buyer, sell
     assert available(buyer) == 500_000 - 22_220
 
     holding = text(client.get(done.headers["Location"]))
-    assert "Bought on the market" in holding and "USD 222.20" in holding
+    assert "Bought on the market" in holding and usd('222.20') in holding
     portfolio = text(client.get("/portfolio"))
-    assert "Bought on the market for USD 222.20" in portfolio
+    assert f"Bought on the market for {usd('222.20')}" in portfolio
     wallet = text(client.get("/wallet"))
     assert "Bought 2 units of Northgate Logistics Park on the market" in wallet
     statement = client.get("/wallet/statement.csv").get_data(as_text=True)
@@ -200,17 +206,17 @@ def test_an_offer_shows_what_is_held_countered_and_accepted(client, app, login, 
     login(buyer)
     review, made = _offer(client, listing)
     # 3 x 100.00 = 300.00 + 1 % fee 3.00 = 303.00 held; 5,000.00 -> 4,697.00 available
-    assert "USD 300.00" in review and "USD 3.00" in review and "USD 303.00" in review and "USD 4,697.00" in review
+    assert usd('300.00') in review and usd('3.00') in review and usd('303.00') in review and usd('4,697.00') in review
     assert made.status_code == 302
     assert available(buyer) == 500_000 - 30_300
     mine = text(client.get("/market/mine"))
-    assert "Held from your wallet: <strong>USD 303.00</strong>" in mine
+    assert f"Held from your wallet: <strong>{usd('303.00')}</strong>" in mine
     assert "Offer held: 3 units of Northgate Logistics Park" in text(client.get("/wallet"))
 
     seller_http = app.test_client()
     login(seller, http=seller_http)
     received = text(seller_http.get("/market/mine"))
-    assert "Would you take 100?" in received and "3 units at USD 100.00" in received
+    assert "Would you take 100?" in received and f"3 units at {usd('100.00')}" in received
     offer = db.session.scalar(select(Offer))
     countered = seller_http.post(f"/market/offers/{offer.id}/counter",
                                  data={"price": "105.00", "message": "Meet me at 105",
@@ -220,8 +226,8 @@ def test_an_offer_shows_what_is_held_countered_and_accepted(client, app, login, 
 
     page = text(client.get("/market/mine"))
     # 3 x 105.00 = 315.00 + 3.15 fee = 318.15: 15.15 more than the 303.00 held
-    assert "The seller counters at <strong>USD 105.00</strong>" in page and "Meet me at 105" in page
-    assert "USD 318.15" in page and "USD 15.15 more from your wallet" in page
+    assert f"The seller counters at <strong>{usd('105.00')}</strong>" in page and "Meet me at 105" in page
+    assert usd('318.15') in page and f"{usd('15.15')} more from your wallet" in page
     accepted = client.post(f"/market/offers/{offer.id}/accept", data={"csrf_token": csrf_from(page)})
     assert accepted.status_code == 302 and accepted.headers["Location"].startswith("/portfolio/")
     assert counts() == (1, 1, 1)
@@ -307,12 +313,12 @@ def test_listing_units_shows_the_band_the_fee_and_the_net_then_lists(client, log
     holding = text(client.get(f"/portfolio/{inv.id}"))
     assert f'href="/market/sell/{inv.id}"' in holding and "Sell units" in holding
     form = text(client.get(f"/market/sell/{inv.id}"))
-    assert "10 units available" in form and "Allowed: USD 50.00 to USD 150.00." in form
+    assert "10 units available" in form and f"Allowed: {usd('50.00')} to {usd('150.00')}." in form
     review = client.post(f"/market/sell/{inv.id}", data={"units": "4", "price": "120.00",
                                                          "csrf_token": csrf_from(form)})
     page = text(review)
     # 4 x 120.00 = 480.00, the seller's fee 1 % = 4.80, the net 475.20
-    assert review.status_code == 200 and "USD 480.00" in page and "USD 4.80" in page and "USD 475.20" in page
+    assert review.status_code == 200 and usd('480.00') in page and usd('4.80') in page and usd('475.20') in page
     assert counts() == (0, 0, 0)
     done = client.post(f"/market/sell/{inv.id}", data={"units": "4", "price": "120.00", "confirm": "yes",
                                                        "csrf_token": csrf_from(page)})

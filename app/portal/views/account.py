@@ -1,5 +1,6 @@
 """The investor's (and staff member's) own security settings: password, two-factor, sessions, recent sign-ins."""
 from flask import abort, flash, redirect, render_template, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from app.auth import mfa, services
@@ -51,7 +52,7 @@ def change_password():
         except DomainError as exc:
             _form_errors(form, exc)
             return _security_page(password_form=form), 422
-        flash("Your password is changed. Every other session and API token was signed out.", "success")
+        flash(_("Your password is changed. Every other session and API token was signed out."), "success")
         return redirect(url_for("portal.security"))
     return _security_page(password_form=form), 422
 
@@ -95,8 +96,8 @@ def two_factor_disable():
         if refused is not None:
             _form_errors(form, refused)
             return _security_page(disable_form=form), 422
-        flash("Two-factor authentication is off." + (" Staff must turn it on again to use the console."
-                                                     if current_user.is_staff else ""), "warning")
+        flash(_("Two-factor authentication is off. Staff must turn it on again to use the console.")
+              if current_user.is_staff else _("Two-factor authentication is off."), "warning")
         return redirect(url_for("portal.security"))
     return _security_page(disable_form=form), 422
 
@@ -128,7 +129,7 @@ def revoke_session(session_id: int):
         abort(404)  # someone else's session is not there for you
     with unit_of_work():
         user_sessions.revoke(record, "signed out from another session")
-    flash("That session is signed out.", "success")
+    flash(_("That session is signed out."), "success")
     if record.id == _current_session_id():
         return redirect(url_for("auth.login"))
     return redirect(url_for("portal.security"))
@@ -142,7 +143,7 @@ def revoke_other_sessions():
         ended = user_sessions.revoke_all(current_user.id, "signed out everywhere else",
                                          keep_id=_current_session_id())
         services.revoke_all_tokens(current_user.id)
-    flash(f"Signed out of {ended} other session(s); API tokens were revoked.", "success")
+    flash(_("Signed out of %(count)s other session(s); API tokens were revoked.", count=ended), "success")
     return redirect(url_for("portal.security"))
 
 

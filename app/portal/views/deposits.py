@@ -1,5 +1,6 @@
 """Adding money: choose an amount and a method, see the fee, pay; a status page that updates itself."""
 from flask import abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from app.auth.forms import SimpleForm
@@ -51,7 +52,7 @@ def deposit_new():
                 except DomainError as exc:
                     errors = exc.errors or {"gateway": [exc.message]}
                 if quote is None and not errors:
-                    errors["gateway"] = ["Choose how to pay."]
+                    errors["gateway"] = [_("Choose how to pay.")]
             else:
                 try:
                     with unit_of_work():
@@ -77,7 +78,7 @@ def _own(deposit_id: int) -> Deposit:
 def deposit_status(deposit_id: int):
     deposit = _own(deposit_id)
     return render_template("portal/deposits/status.html", d=deposit, form=SimpleForm(),
-                           money=lambda v: Money(v, deposit.currency).display())
+                           money=lambda v: Money(v, deposit.currency).local())
 
 
 @bp.get("/deposits/<int:deposit_id>/return")
@@ -105,7 +106,7 @@ def deposit_proof(deposit_id: int):
             raise DomainError("choose a file")
         with unit_of_work():
             payments.attach_proof(deposit, current_user, read_upload(upload, 10 * 1024 * 1024).data)
-        flash("Thank you: finance will confirm the transfer as soon as it arrives.", "success")
+        flash(_("Thank you: finance will confirm the transfer as soon as it arrives."), "success")
     except DomainError as exc:
         flash(" ".join(m for msgs in (exc.errors or {"proof": [exc.message]}).values() for m in msgs), "danger")
     except UploadRejected as exc:  # an upload refused before the service

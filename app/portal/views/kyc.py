@@ -1,5 +1,6 @@
 """The investor's identity verification: what is needed, the forms, their history, their own documents."""
 from flask import abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from app.auth.forms import SimpleForm
@@ -51,7 +52,7 @@ def kyc_form(form_id: int):
             try:
                 with unit_of_work():
                     kyc.submit(current_user, form, values, files)
-                flash(f"Thank you: your {form.name} is submitted. We will tell you as soon as it is reviewed.",
+                flash(_("Thank you: your %(form)s is submitted. We will tell you as soon as it is reviewed.", form=form.name),
                       "success")
                 return redirect(url_for("portal.kyc_overview"))
             except DomainError as exc:

@@ -6,6 +6,8 @@ from __future__ import annotations
 import secrets
 
 from flask import abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_login import current_user
 
 from app.core.db import unit_of_work
@@ -82,7 +84,7 @@ def market_buy(listing_id: int):
     _csrf(form)
     listing = _listing_or_404(listing_id)
     if form.errors:
-        return _render_listing(listing, buy=form, buy_error="Please correct the form.", status=422)
+        return _render_listing(listing, buy=form, buy_error=_("Please correct the form."), status=422)
     units = form.units.data
     try:
         if form.confirm.data != "yes":
@@ -98,8 +100,10 @@ def market_buy(listing_id: int):
                                ip=request.remote_addr)
     except DomainError as exc:
         return _render_listing(listing, buy=form, buy_error=sentence(exc.message), status=exc.status)
-    flash(f"You bought {trade.units} unit{'s' if trade.units != 1 else ''} of {listing.property.title} for "
-          f"{Money(trade.amount + trade.buyer_fee, trade.currency).display()}, the fee included.", "success")
+    flash(ngettext("You bought %(num)d unit of %(title)s for %(amount)s, the fee included.",
+                   "You bought %(num)d units of %(title)s for %(amount)s, the fee included.", trade.units,
+                   title=listing.property.title, amount=Money(trade.amount + trade.buyer_fee, trade.currency).local()),
+          "success")
     if trade.buyer_investment_id:
         return redirect(url_for("portal.portfolio_holding", investment_id=trade.buyer_investment_id))
     return redirect(url_for("portal.portfolio"))
@@ -118,7 +122,7 @@ def market_offer(listing_id: int):
         errors.setdefault("price", [sentence(str(exc))])
     if errors:
         form.price.errors = errors.get("price", [])
-        return _render_listing(listing, offer=form, offer_error="Please correct the form.", status=422)
+        return _render_listing(listing, offer=form, offer_error=_("Please correct the form."), status=422)
     units, message = form.units.data, (form.message.data or "").strip() or None
     try:
         if form.confirm.data != "yes":
@@ -132,6 +136,6 @@ def market_offer(listing_id: int):
             offer = market.make_offer(current_user, listing_id, units, price, message=message)
     except DomainError as exc:
         return _render_listing(listing, offer=form, offer_error=sentence(exc.message), status=exc.status)
-    flash(f"Your offer is made: {Money(offer.held_amount, offer.currency).display()} is held from your wallet "
-          f"until the seller answers or the offer ends.", "success")
+    flash(_("Your offer is made: %(amount)s is held from your wallet until the seller answers or the offer ends.",
+            amount=Money(offer.held_amount, offer.currency).local()), "success")
     return redirect(url_for("portal.market_mine", _anchor="offers-made"))

@@ -6,6 +6,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, time, timedelta
 
 from flask import abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_login import current_user
 
 from app.core.db import unit_of_work, utcnow
@@ -77,7 +79,7 @@ def market_sell(investment_id: int):
     if errors:
         for name, messages in errors.items():
             getattr(form, name).errors = messages
-        return _render_sell(h, form, error="Please correct the form.", status=422)
+        return _render_sell(h, form, error=_("Please correct the form."), status=422)
     units = form.units.data
     try:
         if form.confirm.data != "yes":
@@ -87,8 +89,10 @@ def market_sell(investment_id: int):
             listing = market.create_listing(current_user, investment_id, units, price, expires_at)
     except DomainError as exc:
         return _render_sell(h, form, error=sentence(exc.message), status=exc.status)
-    flash(f"Listed {listing.units} unit{'s' if listing.units != 1 else ''} of {inv.property.title} at "
-          f"{Money(listing.price_per_unit, listing.currency).display()} per unit.", "success")
+    flash(ngettext("Listed %(num)d unit of %(title)s at %(price)s per unit.",
+                   "Listed %(num)d units of %(title)s at %(price)s per unit.", listing.units,
+                   title=inv.property.title, price=Money(listing.price_per_unit, listing.currency).local()),
+          "success")
     return redirect(url_for("portal.market_listing", listing_id=listing.id))
 
 
@@ -128,7 +132,7 @@ def _answer_form(form_class=AnswerForm):
 
 @bp.post("/market/listings/<int:listing_id>/cancel")
 def market_cancel(listing_id: int):
-    form, _ = _answer_form()
+    form, _unused = _answer_form()
     if form.errors:
         flash(form_message(form), "error")
         return redirect(url_for("portal.market_mine"))
@@ -157,18 +161,20 @@ def _offer_action(offer_id: int, action: str):
     except DomainError as exc:
         return _refused(exc)
     if action == "accept":
-        units = f"{trade.units} unit{'s' if trade.units != 1 else ''}"
         if trade.buyer_id == current_user.id:
-            flash(f"You bought {units} for {Money(trade.amount + trade.buyer_fee, trade.currency).display()}, "
-                  f"the fee included.", "success")
+            flash(ngettext("You bought %(num)d unit for %(amount)s, the fee included.",
+                           "You bought %(num)d units for %(amount)s, the fee included.", trade.units,
+                           amount=Money(trade.amount + trade.buyer_fee, trade.currency).local()), "success")
             return redirect(url_for("portal.portfolio_holding", investment_id=trade.buyer_investment_id)
                             if trade.buyer_investment_id else url_for("portal.market_mine"))
-        return _done(f"Offer accepted: you sold {units} and received "
-                     f"{Money(trade.amount - trade.seller_fee, trade.currency).display()} after the fee.")
+        return _done(ngettext("Offer accepted: you sold %(num)d unit and received %(amount)s after the fee.",
+                              "Offer accepted: you sold %(num)d units and received %(amount)s after the fee.",
+                              trade.units, amount=Money(trade.amount - trade.seller_fee, trade.currency).local()))
     if action == "reject":
-        return _done(f"Offer #{offer.id} {'declined' if offer.buyer_id == current_user.id else 'rejected'}: "
-                     f"the buyer's money is released.")
-    return _done(f"Offer #{offer.id} withdrawn: the money held for it is back in your wallet.")
+        return _done(_("Offer #%(id)s declined: the buyer's money is released.", id=offer.id)
+                     if offer.buyer_id == current_user.id else
+                     _("Offer #%(id)s rejected: the buyer's money is released.", id=offer.id))
+    return _done(_("Offer #%(id)s withdrawn: the money held for it is back in your wallet.", id=offer.id))
 
 
 @bp.post("/market/offers/<int:offer_id>/accept")
@@ -202,5 +208,5 @@ def market_offer_counter(offer_id: int):
         return redirect(url_for("portal.market_mine"))
     except DomainError as exc:
         return _refused(exc)
-    return _done(f"Counter-offer sent for offer #{offer.id}: "
-                 f"{Money(offer.counter_price_per_unit or offer.price_per_unit, offer.currency).display()} per unit.")
+    return _done(_("Counter-offer sent for offer #%(id)s: %(price)s per unit.", id=offer.id,
+                   price=Money(offer.counter_price_per_unit or offer.price_per_unit, offer.currency).local()))

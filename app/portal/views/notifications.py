@@ -1,5 +1,7 @@
 """The investor's in-app notifications and their delivery preferences."""
 from flask import abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from app.auth.forms import SimpleForm
@@ -11,7 +13,7 @@ from app.notifications.models import CHANNELS
 from app.portal import bp
 
 PER_PAGE = 20
-CHANNEL_LABELS = {"email": "E-mail", "in_app": "In the app", "sms": "SMS", "push": "Push"}
+CHANNEL_LABELS = {"email": _l("E-mail"), "in_app": _l("In the app"), "sms": "SMS", "push": _l("Push")}
 
 
 @bp.get("/notifications")
@@ -43,7 +45,7 @@ def notifications_read_all():
         abort(400)
     with unit_of_work():
         count = notifications.mark_all_read(current_user.id)
-    flash(f"{count} notification(s) marked as read.", "success")
+    flash(_("%(count)s notification(s) marked as read.", count=count), "success")
     return redirect(url_for("portal.notifications_inbox"))
 
 
@@ -57,13 +59,13 @@ def notification_settings():
         choices = {}
         for key in request.form:
             if key.startswith("pref:"):
-                _, group, channel = key.split(":", 2)
+                _prefix, group, channel = key.split(":", 2)
                 choices[(group, channel)] = True
         try:
             with unit_of_work():
                 notifications.set_preferences(current_user, choices)
                 notifications.set_phone_number(current_user, request.form.get("phone_number"))
-            flash("Your notification settings are saved.", "success")
+            flash(_("Your notification settings are saved."), "success")
             return redirect(url_for("portal.notification_settings"))
         except DomainError as exc:
             errors = exc.errors or {}

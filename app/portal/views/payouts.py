@@ -1,6 +1,7 @@
 """Withdrawing: bank accounts (added, changed, removed; numbers masked), a payout request with the fee shown before
 confirming, the list of payouts and one payout's progress, with cancel while it is still requested."""
 from flask import abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from app.auth.forms import SimpleForm
@@ -13,7 +14,7 @@ from app.ledger import services as ledger
 from app.payments import card_funds
 from app.payouts import services as payouts
 from app.payouts.models import PAYOUT_STATUSES, PayoutEvent
-from app.portal import bp
+from app.portal import bp, format_skeleton
 
 PER_PAGE = 20
 METHOD_FIELDS = ("holder_name", "bank_name", "account_number", "iban", "routing_number", "bic", "country")
@@ -65,8 +66,8 @@ def payout_new():
             else:
                 with unit_of_work():
                     payout = payouts.request_payout(current_user, amount, method_id)
-                flash(f"Payout #{payout.id} requested: {Money(payout.amount, payout.currency).display()} is held "
-                      f"until our finance team sends it.", "success")
+                flash(_("Payout #%(id)s requested: %(amount)s is held until our finance team sends it.",
+                        id=payout.id, amount=Money(payout.amount, payout.currency).local()), "success")
                 return redirect(url_for("portal.payout_detail", payout_id=payout.id))
         except DomainError as exc:
             errors, quote = _errors(exc, "amount"), None
@@ -86,7 +87,7 @@ def payout_detail(payout_id: int):
         abort(404)
     events = [e for e in payout.events if e.kind != "batched"]
     return render_template("portal/payouts/detail.html", p=payout, form=SimpleForm(), badge=STATUS_BADGE,
-                           events=events, money=lambda v: Money(v, payout.currency).display())
+                           events=events, money=lambda v: Money(v, payout.currency).local())
 
 
 @bp.post("/payouts/<int:payout_id>/cancel")
@@ -100,7 +101,7 @@ def payout_cancel(payout_id: int):
     try:
         with unit_of_work():
             payouts.cancel(payout, user=current_user)
-        flash("Payout cancelled: the held amount and fee are back in your wallet.", "success")
+        flash(_("Payout cancelled: the held amount and fee are back in your wallet."), "success")
     except DomainError as exc:
         flash(f"{exc.message[:1].upper()}{exc.message[1:]}.", "danger")
     return redirect(url_for("portal.payout_detail", payout_id=payout_id))
@@ -132,12 +133,12 @@ def _method_form(method=None):
             with unit_of_work():
                 if method is None:
                     saved = payouts.add_bank_method(current_user.id, **values)
-                    message = "Bank account added"
+                    message = _("Bank account added")
                 else:
                     saved = payouts.update_bank_method(method, current_user, values)
-                    message = "Bank account changed"
-            flash(f"{message}. We e-mailed you about it; it can receive payouts from "
-                  f"{saved.usable_from.strftime('%Y-%m-%d %H:%M UTC')}.", "success")
+                    message = _("Bank account changed")
+            flash(_("%(message)s. We e-mailed you about it; it can receive payouts from %(when)s UTC.", message=message,
+                    when=format_skeleton("yMMMdHm", saved.usable_from)), "success")
             return redirect(url_for("portal.payout_methods"))
         except DomainError as exc:
             errors = _errors(exc, "account_number")
@@ -163,7 +164,7 @@ def _own_method(method_id: int):
 def payout_method_edit(method_id: int):
     method = _own_method(method_id)
     if payouts.method_in_use(method):
-        flash("Payouts were made to this account, so its details stay as they are: add a new account instead.",
+        flash(_("Payouts were made to this account, so its details stay as they are: add a new account instead."),
               "warning")
         return redirect(url_for("portal.payout_methods"))
     return _method_form(method)
@@ -176,16 +177,16 @@ def payout_method_delete(method_id: int):
     try:
         with unit_of_work():
             payouts.remove_method(method, current_user)
-        flash("Bank account removed.", "success")
+        flash(_("Bank account removed."), "success")
     except DomainError as exc:
         flash(f"{exc.message[:1].upper()}{exc.message[1:]}.", "danger")
     return redirect(url_for("portal.payout_methods"))
 
 
 def _timeline_label(event: PayoutEvent) -> str:
-    return {"requested": "Requested; amount and fee held", "first_approval": "First approval",
-            "approved": "Approved", "paid": "Sent to your bank", "rejected": "Not approved",
-            "cancelled": "Cancelled by you", "failed": "Transfer failed"}.get(event.kind, event.kind)
+    return {"requested": _("Requested; amount and fee held"), "first_approval": _("First approval"),
+            "approved": _("Approved"), "paid": _("Sent to your bank"), "rejected": _("Not approved"),
+            "cancelled": _("Cancelled by you"), "failed": _("Transfer failed")}.get(event.kind, event.kind)
 
 
 @bp.app_template_filter("payout_event")

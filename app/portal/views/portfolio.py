@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import abort, flash, redirect, render_template, request, url_for
+from flask_babel import format_date, format_decimal
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from app.auth.forms import SimpleForm
@@ -31,7 +33,7 @@ def _parse_amount(text: str, currency: str) -> Money:
     """The form's amount: thousands separators and spaces are fine here; the rest as the API."""
     cleaned = text.replace(",", "").replace(" ", "").replace("\u00a0", "")
     if not cleaned:
-        raise MoneyError("Enter an amount.")
+        raise MoneyError(_("Enter an amount."))
     return Money.parse(cleaned, currency)
 
 
@@ -56,7 +58,7 @@ def property_invest(slug: str):
         text = str(exc)
         errors["amount"] = [text[0].upper() + text[1:] + ("" if text.endswith(".") else ".")]
     if not values["acknowledge"]:
-        errors["acknowledge"] = ["Confirm you have read the offering documents and terms."]
+        errors["acknowledge"] = [_("Confirm you have read the offering documents and terms.")]
     if not errors and amount is not None:  # no error: the amount was read
         try:
             with unit_of_work():
@@ -67,11 +69,12 @@ def property_invest(slug: str):
             db.session.refresh(p)
         else:
             paid = Money(inv.paid_amount, inv.currency)
-            flash(f"You invested {Money(inv.amount, inv.currency).display()} in {p.title}"
-                  + (f": {paid.display()} paid now, the rest in installments." if inv.paid_amount < inv.amount
-                     else "."), "success")
+            invested = Money(inv.amount, inv.currency).local()
+            flash(_("You invested %(amount)s in %(title)s: %(paid)s paid now, the rest in installments.",
+                    amount=invested, title=p.title, paid=paid.local()) if inv.paid_amount < inv.amount
+                  else _("You invested %(amount)s in %(title)s.", amount=invested, title=p.title), "success")
             return redirect(url_for("portal.portfolio_holding", investment_id=inv.id))
-    message = message or "Please correct the form."
+    message = message or _("Please correct the form.")
     message = message[0].upper() + message[1:]
     return render_detail(p, invest=invest_panel(p, values=values, errors=errors, message=message), status=status)
 
@@ -104,12 +107,13 @@ def returns_chart(months: list[folio.MonthTotal]) -> Chart:
         h = plot_h * m.amount.minor / ceiling
         bars.append({"x": round(left + i * slot + (slot - bar_w) / 2, 1), "y": round(top + plot_h - h, 1),
                      "w": round(bar_w, 1), "h": round(h, 1), "cx": round(left + i * slot + slot / 2, 1),
-                     "label": m.month.strftime("%b"), "title": f"{m.label}: {m.amount.display()}",
+                     "label": format_date(m.month, "LLL"),
+                     "title": f"{format_date(m.month, 'LLL y')}: {m.amount.local()}",
                      "year": m.month.strftime("%Y") if (i == 0 or m.month.month == 1) else "",
                      "amount": m.amount})
     currency = months[0].amount.currency if months else platform_currency()
     ticks = [{"y": round(top + plot_h - plot_h * k / 4, 1),
-              "label": f"{Money(ceiling * k // 4, currency).to_decimal():,.0f}"} for k in range(5)]
+              "label": format_decimal(Money(ceiling * k // 4, currency).to_decimal(), "#,##0")} for k in range(5)]
     return Chart(width, height, left, top, plot_w, plot_h, bars, ticks, peak == 0)
 
 
@@ -166,7 +170,8 @@ def portfolio_pay(investment_id: int):
         flash(exc.message[0].upper() + exc.message[1:] + ".", "error")
     else:
         total = Money(sum(i.amount + i.late_fee for i in paid), paid[0].investment.currency)
-        which = (f"installment {paid[0].index}" if len(paid) == 1
-                 else f"installments {paid[0].index} to {paid[-1].index}")
-        flash(f"Paid {which}: {total.display()} from your wallet.", "success")
+        flash(_("Paid installment %(index)s: %(amount)s from your wallet.", index=paid[0].index, amount=total.local())
+              if len(paid) == 1 else
+              _("Paid installments %(first)s to %(last)s: %(amount)s from your wallet.", first=paid[0].index,
+                last=paid[-1].index, amount=total.local()), "success")
     return redirect(url_for("portal.portfolio_holding", investment_id=investment_id))

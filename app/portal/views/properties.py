@@ -1,5 +1,6 @@
 """The investor's catalogue: browse, search, read the terms in plain words, follow, download offering documents."""
 from flask import Response, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from app.auth.forms import SimpleForm
@@ -68,10 +69,10 @@ def property_follow(slug: str):
     with unit_of_work():
         if properties.is_following(p.id, current_user.id):
             properties.unfollow(p, current_user)
-            flash(f"You no longer follow {p.title}.", "info")
+            flash(_("You no longer follow %(title)s.", title=p.title), "info")
         else:
             properties.follow(p, current_user)
-            flash(f"You follow {p.title}: we will tell you when its status changes.", "success")
+            flash(_("You follow %(title)s: we will tell you when its status changes.", title=p.title), "success")
     return redirect(url_for("portal.property_detail", slug=p.slug))
 
 

@@ -3,6 +3,8 @@ catalogue's detail view and by the invest view when it shows the form again with
 from __future__ import annotations
 
 from flask import render_template
+from flask_babel import format_date
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from app.auth.forms import SimpleForm
@@ -29,15 +31,15 @@ def _open_state(p) -> str | None:
     """Why the property takes no investment now, or None when it does."""
     now = utcnow()
     if p.status != "active":
-        return {"funded": "Fully funded: this offering takes no more investments.",
-                "completed": "This offering is completed.",
-                "cancelled": "This offering was cancelled."}.get(p.status, "This offering is not open.")
+        return {"funded": _("Fully funded: this offering takes no more investments."),
+                "completed": _("This offering is completed."),
+                "cancelled": _("This offering was cancelled.")}.get(p.status, _("This offering is not open."))
     if p.funding_starts_at and now < p.funding_starts_at:
-        return f"Funding opens on {p.funding_starts_at:%d %B %Y}."
+        return _("Funding opens on %(date)s.", date=format_date(p.funding_starts_at, "long"))
     if p.funding_ends_at and now >= p.funding_ends_at:
-        return f"Funding closed on {p.funding_ends_at:%d %B %Y}."
+        return _("Funding closed on %(date)s.", date=format_date(p.funding_ends_at, "long"))
     if p.remaining_amount <= 0:
-        return "Fully funded: this offering takes no more investments."
+        return _("Fully funded: this offering takes no more investments.")
     return None
 
 

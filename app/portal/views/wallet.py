@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from flask import Response, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from app.account import history
@@ -19,12 +20,19 @@ from app.portal import bp
 
 PER_PAGE = 25
 
+
+def N_(text: str) -> str:
+    return text
+
+
+# N_ marks the labels for the catalogue: the page translates them, the CSV statement keeps them in English
 KIND_LABELS = {
-    "deposit": "Deposits", "deposit_refund": "Deposit refunds", "investment": "Investments",
-    "installment": "Installments", "investment_refund": "Investment refunds", "returns": "Returns",
-    "return": "Returns", "distribution": "Distributions", "hold": "Money held (withdrawals, offers)",
-    "hold_release": "Held money released", "hold_settle": "Held money paid out", "payout_fee": "Withdrawal fees",
-    "reversal": "Corrections", "adjustment": "Balance corrections", "market_trade": "Market trades", "market_offer_settle": "Market offers paid",
+    "deposit": N_("Deposits"), "deposit_refund": N_("Deposit refunds"), "investment": N_("Investments"),
+    "installment": N_("Installments"), "investment_refund": N_("Investment refunds"), "returns": N_("Returns"),
+    "return": N_("Returns"), "distribution": N_("Distributions"), "hold": N_("Money held (withdrawals, offers)"),
+    "hold_release": N_("Held money released"), "hold_settle": N_("Held money paid out"),
+    "payout_fee": N_("Withdrawal fees"), "reversal": N_("Corrections"), "adjustment": N_("Balance corrections"),
+    "market_trade": N_("Market trades"), "market_offer_settle": N_("Market offers paid"),
 }
 STATEMENT_HEADER = ("Date (UTC)", "Entry", "Type", "Description", "Account", "Money in", "Money out", "Balance after",
                     "Currency")
@@ -57,9 +65,9 @@ def statement_filter(args) -> StatementFilter:
             try:
                 dates[name] = date.fromisoformat(raw)
             except ValueError:
-                errors[name] = "Use a date like 2026-01-31."
+                errors[name] = _("Use a date like 2026-01-31.")
     if dates["from"] and dates["to"] and dates["from"] > dates["to"]:
-        errors["to"] = "The end date is before the start date."
+        errors["to"] = _("The end date is before the start date.")
         dates["to"] = None
     kind = (args.get("kind") or "").strip()[:40] or None
     return StatementFilter(kind, dates["from"], dates["to"], errors)
@@ -73,7 +81,7 @@ def wallet():
     lines, total = ledger.statement(current_user.id, page=page, per_page=PER_PAGE,
                                     kinds=[f.kind] if f.kind else None, since=f.since, until=f.until)
     pages = max((total + PER_PAGE - 1) // PER_PAGE, 1)
-    kinds = [(k, kind_label(k)) for k in ledger.statement_kinds(current_user.id)]
+    kinds = [(k, _(kind_label(k))) for k in ledger.statement_kinds(current_user.id)]
     return render_template("portal/wallet.html", balance=balance, lines=lines, page=page, pages=pages, total=total,
                            filters=f, kinds=kinds, raw=request.args,
                            descriptions=history.describe_lines(current_user.id, lines),
@@ -86,7 +94,7 @@ def wallet():
 def wallet_statement():
     f = statement_filter(request.args)
     if f.errors:
-        flash("The statement needs valid dates: " + " ".join(f.errors.values()), "error")
+        flash(_("The statement needs valid dates: %(errors)s", errors=" ".join(f.errors.values())), "error")
         return redirect(url_for("portal.wallet", **f.args()))
     lines = ledger.statement_export(current_user.id, kinds=[f.kind] if f.kind else None, since=f.since,
                                     until=f.until)
