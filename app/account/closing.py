@@ -27,7 +27,7 @@ from app.account import data_export
 from app.account.export_sections import table
 from app.auth import passwords
 from app.auth import sessions as user_sessions
-from app.auth.models import USER_ACTIVE, USER_CLOSED, User
+from app.auth.models import USER_ACTIVE, USER_CLOSED, SocialIdentity, User
 from app.auth.tokens import revoke_all_tokens
 from app.core import audit
 from app.core.db import utcnow
@@ -180,12 +180,8 @@ def _erase_personal_data(user_id: int) -> dict[str, int]:
 
 
 def _erase_social_identities(user_id: int) -> int:
-    """Delete the user's links to social sign-in providers (the auth domain's `social_identities` table), when
-    that table exists in this version of the schema."""
-    identities = db.metadata.tables.get("social_identities")
-    if identities is None or "user_id" not in identities.c:
-        return 0
-    return _rowcount(delete(identities).where(identities.c.user_id == user_id))
+    """Delete the user's links to social sign-in providers: a closed account can never be reached through them."""
+    return _rowcount(delete(SocialIdentity).where(SocialIdentity.user_id == user_id))
 
 
 def _rowcount(statement) -> int:
