@@ -21,7 +21,7 @@ import re
 import time
 from typing import Any
 
-from flask_babel import gettext
+from flask_babel import gettext, ngettext, pgettext
 from jinja2 import BaseLoader, DictLoader, StrictUndefined, nodes
 from jinja2.exceptions import SecurityError, TemplateNotFound, TemplateSyntaxError, UndefinedError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
@@ -105,14 +105,29 @@ def local_amount(value: Any, currency: Any = None) -> str:
         return f"{currency} {value}" if currency else str(value)
 
 
-def _lookup(text: Any) -> str:
-    """The layout's `_()`: a catalogue lookup, never a formatting."""
-    return gettext(str(text)[:MAX_LENGTH])
+def _values(variables: dict) -> dict:
+    """Named values of a message, each as bounded text (nothing else is computed from them)."""
+    return {str(k): v if isinstance(v, int | Money) else str(v)[:MAX_LENGTH] for k, v in variables.items()}
+
+
+def _lookup(text: Any, **variables: Any) -> str:
+    """`_()` of the file templates an override starts from: a catalogue lookup, then its named values put in."""
+    return gettext(str(text)[:MAX_LENGTH], **_values(variables))
+
+
+def _plural(singular: Any, plural: Any, num: Any, **variables: Any) -> str:
+    return ngettext(str(singular)[:MAX_LENGTH], str(plural)[:MAX_LENGTH], int(num), **_values(variables))
+
+
+def _in_context(context: Any, text: Any, **variables: Any) -> str:
+    return pgettext(str(context)[:MAX_LENGTH], str(text)[:MAX_LENGTH], **_values(variables))
 
 
 def make_env(*, html: bool, loader: BaseLoader | None = None) -> LimitedSandbox:
     env = LimitedSandbox(autoescape=html, loader=loader)
-    env.globals["_"] = _lookup
+    env.globals["_"] = env.globals["gettext"] = _lookup
+    env.globals["ngettext"] = _plural
+    env.globals["pgettext"] = _in_context
     env.filters["local_amount"] = local_amount
     return env
 

@@ -32,8 +32,8 @@ class _Recording:
     def __init__(self, inner, locale: str, misses: set):
         self._inner, self._locale, self._misses = inner, locale, misses
 
-    def _note(self, message: str) -> None:
-        if self._locale != "en" and message not in getattr(self._inner, "_catalog", {}):
+    def _note(self, message: str, key=None) -> None:
+        if self._locale != "en" and (message if key is None else key) not in getattr(self._inner, "_catalog", {}):
             self._misses.add(message)
 
     def ugettext(self, message):
@@ -45,7 +45,7 @@ class _Recording:
         return self._inner.gettext(message)
 
     def ungettext(self, singular, plural, n):
-        self._note(singular)
+        self._note(singular, (singular, 0))  # a plural entry is kept under (singular, 0)
         return self._inner.ungettext(singular, plural, n)
 
     def __getattr__(self, name):

@@ -34,7 +34,8 @@ def _form_errors(form, exc: DomainError) -> None:
             else:
                 flash(pgettext("profile", message), "danger")
     if not exc.errors:
-        flash(pgettext("profile", exc.message[:1].upper() + exc.message[1:] + "."), "danger")
+        sentence = exc.message[:1].upper() + exc.message[1:] + "."  # the catalogue has each service message so
+        flash(pgettext("profile", sentence), "danger")
 
 
 def _language_form(form: LanguageForm | None = None) -> LanguageForm:
