@@ -9,7 +9,6 @@ Create Date: 2026-12-05 00:00:00
 import sqlalchemy as sa
 from alembic import op
 
-
 # revision identifiers, used by Alembic.
 revision = '20261205_profile'
 down_revision = '20261205_user_locale'
