@@ -161,6 +161,10 @@ class Config:
     GITHUB_API_BASE = _env("GITHUB_API_BASE", "https://api.github.com")
     # how long KYC documents of a closed account are kept before they are deleted
     KYC_RETENTION_DAYS = int(_env("KYC_RETENTION_DAYS", "1825") or 1825)
+    # support tickets waiting longer than this for staff are flagged in the queue
+    SUPPORT_SLA_HOURS = int(_env("SUPPORT_SLA_HOURS", "24") or 24)
+    # lifetime of a staff member's API token (investors' tokens keep API_TOKEN_TTL)
+    STAFF_API_TOKEN_TTL_HOURS = int(_env("STAFF_API_TOKEN_TTL_HOURS", "8") or 8)
     # languages of the portal and of investors' messages (the console stays in English)
     LANGUAGES = ("en", "es")
     BABEL_DEFAULT_LOCALE = "en"

@@ -36,6 +36,17 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "users.resend_verification": frozenset({SUPPORT}),
     # closing an investor's account at their request: proposed by one, approved by a different holder
     "users.close": frozenset({COMPLIANCE, SUPPORT}),
+    # support's tools for people: correct profile fields with a reason (never the e-mail; names after approved KYC go
+    # to compliance as a case), a read-only "view as investor", messages to one investor or a segment (above 100
+    # recipients a second holder approves)
+    "users.edit_profile": frozenset({SUPPORT, COMPLIANCE}),
+    "users.view_as": frozenset({SUPPORT}),
+    "messages.send": frozenset({SUPPORT}),
+    # support tickets: compliance may read the queue; replies, notes, assigning, closing and reopening are support's
+    "tickets.view": frozenset({SUPPORT, COMPLIANCE}),
+    "tickets.reply": frozenset({SUPPORT}),
+    # exporting a console list (CSV, XLSX): on top of the list's own permission, audited
+    "exports.run": STAFF_ROLES,
     "roles.view": frozenset(),
     "roles.assign": frozenset(),
     "sessions.view": frozenset({COMPLIANCE, SUPPORT}),
