@@ -317,6 +317,7 @@ class PayoutBatchView(SecureModelView):
     column_details_list = ("id", "created_at", "created_by", "payout_count", "total_amount", "currency", "status",
                            "file_sha256", "bank_reference", "paid_at", "paid_by")
     column_filters = ("status", "created_at", "paid_at")
+    column_searchable_list = ("bank_reference",)
     column_default_sort = ("id", True)
     column_labels = {"payout_count": "Payouts", "total_amount": "Total", "file_sha256": "File SHA-256"}
     column_formatters = {"total_amount": money_formatter("total_amount"),
