@@ -378,6 +378,7 @@ class PayoutMethodView(SecureModelView):
     column_labels = {"name_matches_kyc": "Name matches KYC", "usable_from": "Usable from"}
     column_formatters = {"user": lambda v, c, m, n: m.user.email,
                          "account": lambda v, c, m, n: mask(m.account_number)}
+    column_formatters_export = column_formatters  # the number masked in the export too, never in clear
 
     def get_query(self):
         return super().get_query().options(joinedload(PayoutMethod.user))
