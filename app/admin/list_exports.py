@@ -31,7 +31,7 @@ class AuditedListExport(_ExportBase):
         """The signed-in staff member holds the export permission (the view's own is checked before any page)."""
         return self.export_permission is None or has_permission(current_user, self.export_permission)
 
-    @property  # type: ignore[override]
+    @property
     def can_export(self) -> bool:
         """The export button shows only to those who may export (outside a request: the view offers exports)."""
         return not has_request_context() or self.may_export()
