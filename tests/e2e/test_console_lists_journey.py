@@ -23,17 +23,17 @@ def test_an_admin_searches_filters_and_exports_a_list(browser, live_server, arti
     expect(page.locator("table.model-list")).not_to_contain_text("admin@example.com")
     shot(page, "users-search")
 
-    page.get_by_role("link", name="Export").click()
+    page.get_by_role("button", name="Export").click()
     with page.expect_download() as csv_download:
-        page.get_by_role("link", name="Export CSV").click()
+        page.get_by_text("Export CSV").click()
     assert csv_download.value.suggested_filename.endswith(".csv")
-    page.get_by_role("link", name="Export").click()
+    page.get_by_role("button", name="Export").click()
     shot(page, "users-export-menu")
     with page.expect_download() as xlsx_download:
-        page.get_by_role("link", name="Export XLSX").click()
+        page.get_by_text("Export XLSX").click()
     assert xlsx_download.value.suggested_filename.endswith(".xlsx")
 
     for path in ("audit", "deposits", "sign_ins", "kyc_reasons"):
         page.goto(f"{live_server}/admin/{path}/")
-        expect(page.get_by_role("link", name="Export")).to_be_visible()
+        expect(page.get_by_role("button", name="Export")).to_be_visible()
         shot(page, path)
