@@ -50,7 +50,12 @@ def render_item(type_, obj, autogen_context):
 
 
 # maintained by the database itself on PostgreSQL (a generated column and its index): not in the models
-DATABASE_ONLY = {"search_vector", "ix_properties_search_vector"}
+DATABASE_ONLY = {"search_vector", "ix_properties_search_vector",
+                 # the console's prefix-search indexes (20261206_list_indexes), PostgreSQL only
+                 "ix_users_email_prefix", "ix_users_first_name_prefix", "ix_users_last_name_prefix",
+                 "ix_login_attempts_email_prefix", "ix_audit_log_actor_email_prefix",
+                 "ix_ledger_entries_idempotency_key_prefix", "ix_notification_deliveries_to_address_prefix",
+                 "ix_deposits_gateway_reference_prefix"}
 
 
 def statement_checked(constraint):

@@ -29,6 +29,7 @@ from sqlalchemy import func, literal_column, select, text
 from sqlalchemy.orm import joinedload
 
 from app.admin.list_exports import AuditedListExport
+from app.admin.list_search import IndexedSearch
 from app.admin.refusal import refuse
 from app.admin.replica import ReplicaListsMixin
 from app.admin.time_filters import time_filters
@@ -150,12 +151,14 @@ class SecureModelView(AuditedListExport, ReplicaListsMixin, SecureMixin, ModelVi
     column_type_formatters_detail = DETAIL_TYPE_FORMATTERS
     page_size = 50
     action_disallowed_list = ["delete"]
-    # Flask-Admin's list export (can_export), when a view turns it on: CSV (and XLSX where a view lists it) through
-    # app.core.csvfile only, audited
-    # under export_action (default "<endpoint>.export"); export_permission, when set, is needed on top of the view's
-    export_types = ["csv"]
-    export_permission: str | None = None
+    # Every list exports (app/admin/list_exports.py): CSV and XLSX through app.core.csvfile only, audited under
+    # export_action (default "<endpoint>.export"); export_permission is needed on top of the view's own permission
+    # (a view may ask for a stricter one, e.g. audit.export). Exports stop at export_max_rows rows (the audit says
+    # how many were written).
+    export_types = ["csv", "xlsx"]
+    export_permission: str | None = "exports.run"
     export_action: str | None = None
+    export_max_rows = 50_000
 
     # Flask-Admin's create, edit and delete (reference data only), each as one unit of work: the same steps,
     # hooks, messages and answers as Flask-Admin 2's ModelView, whose own commit and rollback are the unit's.
@@ -224,7 +227,7 @@ class ListCount(int):
 READS_ONLY = {READ_ONLY: True}  # the estimates below only read: on the replica in a list's replica_reads()
 
 
-class BigListMixin:
+class BigListMixin(IndexedSearch):
     """A console list over a table of millions of rows, each page in a bounded number of index reads:
 
     - no count(*) over the table: unfiltered, PostgreSQL's own estimate (pg_class.reltuples, or the planner's row
@@ -232,7 +235,8 @@ class BigListMixin:
       at `count_cap` (`SELECT count(*) FROM (SELECT 1 ... LIMIT cap + 1)`), "more than N" beyond it. A list the
       estimate puts under the cap is counted exactly (by the same capped count). SQLite counts exactly;
     - pages stop at `max_list_rows` rows (the offset stays small): older rows are reached by filtering, by ID or date;
-    - the view offers sorting and filtering only on indexed columns (see each view), newest first by id by default.
+    - the view offers sorting and filtering only on indexed columns (see each view), newest first by id by default;
+    - search, where a view offers it, is IndexedSearch: the start of an indexed text column or an exact id.
     """
 
     model: Any

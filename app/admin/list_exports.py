@@ -1,11 +1,13 @@
-"""The console lists' export (Flask-Admin's can_export): CSV, and XLSX where a view lists it, written by the one
-escaping writer (app/core/csvfile.py), never by Flask-Admin's own; each export audited with its filters, search, sort
-and row count. Mixed into SecureModelView."""
+"""The console lists' export (Flask-Admin's can_export): CSV and XLSX, written by the one escaping writer
+(app/core/csvfile.py), never by Flask-Admin's own; each export needs export_permission (exports.run unless a view asks
+for a stricter one) on top of the view's own, and is audited with its filters, search, sort and row count. Mixed into
+SecureModelView."""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from flask import flash, redirect
+from flask import flash, has_request_context, redirect
+from flask_admin import expose
 from flask_login import current_user
 
 from app.admin.refusal import refuse
@@ -21,9 +23,25 @@ else:
 
 
 class AuditedListExport(_ExportBase):
-    export_types = ["csv"]
-    export_permission: str | None = None
+    export_types = ["csv", "xlsx"]
+    export_permission: str | None = "exports.run"
     export_action: str | None = None
+
+    def may_export(self) -> bool:
+        """The signed-in staff member holds the export permission (the view's own is checked before any page)."""
+        return self.export_permission is None or has_permission(current_user, self.export_permission)
+
+    @property
+    def can_export(self) -> bool:
+        """The export button shows only to those who may export (outside a request: the view offers exports)."""
+        return not has_request_context() or self.may_export()
+
+    @expose("/export/<export_type>/")
+    def export(self, export_type: str):
+        """Refused (403, the attempt in the trail as console.forbidden) before anything is read or audited."""
+        if not self.may_export():
+            refuse(self.export_permission)
+        return super().export(export_type)
 
     def get_export_value(self, model, name):
         """Text that starts like a spreadsheet formula is written as text, whatever the format (csv, or any tablib
@@ -61,7 +79,7 @@ class AuditedListExport(_ExportBase):
         return self._export_through_writer("xlsx")
 
     def _export_through_writer(self, fmt: str):
-        if self.export_permission and not has_permission(current_user, self.export_permission):
+        if not self.may_export():
             refuse(self.export_permission)
         with unit_of_work():
             args = self._get_list_extra_args()

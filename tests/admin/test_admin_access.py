@@ -4,6 +4,7 @@ import re
 
 import pytest
 from flask import url_for
+from flask_admin.contrib.sqla import ModelView
 from sqlalchemy import func, select
 
 from app.core.audit import AuditRecord
@@ -24,6 +25,17 @@ def admin_views(app):
             views.append((view, url_for(f"{view.endpoint}.{view._default_view}")))
     assert len(views) >= 8
     return views
+
+
+def list_exports(app):
+    """(view, export url) for every list's CSV and XLSX export."""
+    found = []
+    exporting = [v for v in _admin(app)._views if isinstance(v, ModelView) and v.can_export]  # outside a request
+    with app.test_request_context():
+        for view in exporting:
+            found += [(view, url_for(f"{view.endpoint}.export", export_type=fmt)) for fmt in view.export_types]
+    assert len(found) >= 80
+    return found
 
 
 def admin_actions(app, target_id: int):
@@ -92,6 +104,11 @@ def test_role_matrix_for_every_view_and_action(app, client, make_user, login, ro
             last = db.session.scalars(select(AuditRecord).order_by(AuditRecord.id.desc())).first()
             assert (last.action, last.actor_id, last.after["permission"], last.after["method"]) == (
                 "console.forbidden", staff.id, view.permission, "GET"), url
+    for view, url in list_exports(app):  # the list's permission, then the export's (exports.run or stricter)
+        allowed = has_permission(who, view.permission) and has_permission(who, view.export_permission)
+        response = client.get(url)
+        assert response.status_code == (200 if allowed else 403), (role, url, response.status_code)
+        refused += not allowed
     token = csrf_from(client.get("/account/security").get_data(as_text=True))
     for view, url, permission in admin_actions(app, target.id):
         allowed = has_permission(who, view.permission) and has_permission(who, permission)
@@ -149,8 +166,27 @@ def test_entry_details_show_postings(client, make_user, login, fund):
     assert "gateway_clearing:bank_transfer" in html and "USD 42.00" in html
 
 
-@pytest.mark.parametrize("url", ["/admin/ledger_entries/", "/admin/ledger_accounts/", "/admin/ledger_postings/",
-                                 "/admin/users/", "/admin/deposits/", "/admin/sign_ins/", "/admin/sessions/"])
+LIST_PAGES = ["/admin/users/", "/admin/roles/", "/admin/sign_ins/", "/admin/sessions/", "/admin/staff_requests/",
+              "/admin/closure_requests/", "/admin/kyc_queue/", "/admin/kyc_forms/", "/admin/kyc_reasons/",
+              "/admin/name_changes/", "/admin/properties/", "/admin/amenities/", "/admin/property_approvals/",
+              "/admin/investments/", "/admin/installments/", "/admin/return_payments/",
+              "/admin/declared_distributions/", "/admin/distribution_runs/", "/admin/distribution-funding/",
+              "/admin/deposits/", "/admin/webhooks_inbox/", "/admin/reconciliation/", "/admin/receivables/",
+              "/admin/gateway_settings/", "/admin/disputes/", "/admin/payouts/", "/admin/payout_batches/",
+              "/admin/payout_methods/", "/admin/market_listings/", "/admin/market_offers/", "/admin/market_trades/",
+              "/admin/market_flags/", "/admin/csv_mappings/", "/admin/adjustments/", "/admin/ledger_accounts/",
+              "/admin/ledger_entries/", "/admin/ledger_postings/", "/admin/ledger_holds/", "/admin/deliveries/",
+              "/admin/outbox/", "/admin/notifications/", "/admin/notification_templates/", "/admin/audit/",
+              "/admin/alerts/"]
+
+
+def test_the_query_count_check_covers_every_list(app):
+    with app.test_request_context():
+        lists = {url_for(f"{v.endpoint}.index_view") for v in _admin(app)._views if isinstance(v, ModelView)}
+    assert lists == set(LIST_PAGES)
+
+
+@pytest.mark.parametrize("url", LIST_PAGES)
 def test_list_pages_do_not_grow_queries_with_rows(client, make_user, login, fund, count_queries, url):
     login(make_user(role="admin"))
     fund(make_user(), "1.00")

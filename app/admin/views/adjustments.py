@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
 from app.admin.base import SecureModelView, describe, requires
+from app.admin.refusal import refuse
 from app.admin.time_filters import time_filters
 from app.admin.views.investment_filters import LiveFilterOptions
 from app.auth.forms import SimpleForm
@@ -191,8 +192,6 @@ class AdjustmentView(LiveFilterOptions, SecureModelView):
                               select(AuditRecord).where(AuditRecord.target_type == BalanceAdjustment.__tablename__,
                                                         AuditRecord.target_id == str(a.id))
                               .order_by(AuditRecord.id))))
-        elif template == self.list_template:
-            kwargs["export_args"] = {k: v for k, v in request.args.items() if k != "page"}
         return super().render(template, **kwargs)
 
     # proposing ------------------------------------------------------------------------------------------------------
@@ -296,11 +295,14 @@ class AdjustmentView(LiveFilterOptions, SecureModelView):
         response.headers.update(SAFE_HEADERS)
         return response
 
-    @expose("/export/<fmt>")
-    def export(self, fmt: str):
+    @expose("/export/<export_type>")
+    def export(self, export_type: str):
         """The list as filtered, to CSV or XLSX through the one escaping writer; who exported what is audited."""
+        fmt = export_type
         if fmt not in EXPORT_FORMATS:
             abort(404)
+        if not self.may_export():
+            refuse(self.export_permission)
         with unit_of_work():
             view_args = self._get_list_extra_args()
             _count, models = self._export_data()

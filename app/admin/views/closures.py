@@ -32,6 +32,7 @@ class ClosureRequestView(SecureModelView):
     column_details_list = ("id", "target", "proposer", "reason", "created_at", "status", "decided_by", "decided_at",
                            "decision_reason")
     column_filters = ("target_id", "status", "created_at")
+    column_searchable_list = ("reason", "target.email")
     column_default_sort = ("id", True)
     column_labels = {"target": "Account", "target_id": "Account id", "proposer": "Proposed by",
                      "decided_by": "Decided by", "decision_reason": "Reason of the decision"}

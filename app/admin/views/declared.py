@@ -94,6 +94,7 @@ class DeclaredDistributionView(LiveFilterOptions, SecureModelView):
     column_list = ("id", "property", "label", "period", "amount", "basis", "status", "created_by", "approved_by",
                    "paid_at")
     column_sortable_list = ("id", "amount", "status", "paid_at")
+    column_searchable_list = ("label",)
     column_default_sort = ("id", True)
     column_labels = {"created_by": "Declared by", "approved_by": "Approved by", "paid_at": "Paid at",
                      "entry_id": "Ledger entry"}

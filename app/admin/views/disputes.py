@@ -90,7 +90,6 @@ def export_row(model: Dispute) -> list:
 class DisputeView(SecureModelView):
     permission = "disputes.manage"
     simple_list_pager = True
-    can_export = True
     export_types = list(EXPORT_FORMATS)
     details_template = "admin/dispute_details.html"
     column_list = ("id", "opened_at", "user", "deposit_id", "provider", "amount", "held", "receivable", "status",

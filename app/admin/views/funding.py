@@ -75,6 +75,7 @@ class DistributionFundingView(LiveFilterOptions, SecureModelView):
     column_list = ("id", "property", "amount", "status", "kind", "bank_reference", "proposed_by", "proposed_at",
                    "approved_by", "entry_id")
     column_sortable_list = ("id", "amount", "status", "proposed_at")
+    column_searchable_list = ("bank_reference",)
     column_default_sort = ("id", True)
     column_labels = {"proposed_by": "Proposed by", "proposed_at": "Proposed at", "approved_by": "Decided by",
                      "approved_at": "Decided at", "entry_id": "Ledger entry", "bank_reference": "Bank reference"}

@@ -86,6 +86,7 @@ class KycQueueView(SecureModelView):
     can_view_details = False
     column_list = ("id", "case", "submitted_at", "age", "user", "form", "country", "status", "assignee")
     column_sortable_list = ("id", "submitted_at", "country", "status")
+    column_searchable_list = ("user.email",)
     column_default_sort = ("submitted_at", False)  # oldest first
     column_filters = (
         "status", "form.name", "country", "submitted_at",
@@ -220,6 +221,8 @@ class KycFormView(SecureModelView):
     can_edit = True
     can_view_details = False
     column_list = ("position", "name", "active", "required_for_investing", "required_for_withdrawing", "fields")
+    column_searchable_list = ("name",)
+    column_filters = ("active", "required_for_investing", "required_for_withdrawing")
     column_formatters = {"fields": lambda v, c, m, n: ", ".join(f.label for f in m.fields)}
     form_columns = ("name", "description", "position", "active", "required_for_investing", "required_for_withdrawing")
     inline_models = (FieldInline(KycField),)
@@ -248,6 +251,8 @@ class ReasonCodeView(SecureModelView):
     can_edit = True
     can_view_details = False
     column_list = ("code", "label", "applies_to", "active")
+    column_searchable_list = ("code", "label")
+    column_filters = ("applies_to", "active")
     form_columns = ("code", "label", "applies_to", "active")
     form_choices = {"applies_to": [("both", "both"), ("document", "document"), ("submission", "submission")]}
 

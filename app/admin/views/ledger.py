@@ -63,6 +63,7 @@ class JournalEntryView(BigListMixin, SecureModelView):
                       *exact_filters(JournalEntry.idempotency_key, "Idempotency key"),
                       *range_filters(JournalEntry.id, "ID", integer=True))
     column_sortable_list = ("id", "created_at", "kind")
+    column_searchable_list = ("id", "idempotency_key")  # exact id, start of the key
     column_default_sort = ("id", True)
     column_labels = {"reverses_id": "Reverses"}
     column_formatters = {"reverses_id": _entry_link}
@@ -90,6 +91,7 @@ class HoldView(SecureModelView):
     column_list = ("id", "user", "amount", "status", "memo", "hold_entry_id", "resolution_entry_id", "created_at",
                    "resolved_at")
     column_filters = ("status", "user_id", "created_at")
+    column_searchable_list = ("memo",)
     column_default_sort = ("id", True)
     column_formatters = {"amount": money_formatter("amount"), "hold_entry_id": _entry_link,
                          "resolution_entry_id": _entry_link}

@@ -127,7 +127,6 @@ class TradeView(MarketView):
     """The tape: every trade, newest first."""
 
     list_template = "admin/market/tape.html"
-    can_export = True
     export_action = "market.trades_export"
     column_list = ("id", "settled_at", "property", "seller", "buyer", "units", "price_per_unit", "amount",
                    "buyer_fee", "seller_fee", "listing_id", "offer_id")

@@ -38,6 +38,7 @@ class NameChangeView(SecureModelView):
     column_details_list = ("id", "user", "old_name", "new_name", "status", "proposed_by", "created_at",
                            "decided_by", "decided_at", "reason")
     column_filters = ("status", "created_at")
+    column_searchable_list = ("old_last_name", "new_last_name", "user.email")
     column_default_sort = ("id", False)  # oldest first: the queue
     column_labels = {"user": "Investor", "old_name": "Current name", "new_name": "New name",
                      "proposed_by": "Proposed by", "decided_by": "Decided by", "reason": "Reason of the rejection"}

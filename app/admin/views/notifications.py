@@ -11,6 +11,7 @@ from markupsafe import Markup
 from wtforms import ValidationError as FormValidationError
 
 from app.admin.base import SecureModelView, requires
+from app.admin.list_search import IndexedSearch
 from app.auth.forms import SimpleForm
 from app.core import audit
 from app.core.db import unit_of_work
@@ -37,7 +38,7 @@ def _email_preview(view, context, model, name):
                   '</iframe>').format(model.html)
 
 
-class DeliveryView(SecureModelView):
+class DeliveryView(IndexedSearch, SecureModelView):
     permission = "notifications.view"
     simple_list_pager = True
     details_template = "admin/delivery_details.html"
@@ -81,7 +82,7 @@ class DeliveryView(SecureModelView):
         return redirect(url_for(".details_view", id=copy.id))
 
 
-class OutboxView(SecureModelView):
+class OutboxView(IndexedSearch, SecureModelView):
     """Every e-mail, as sent (or, without SMTP, as written to the log): the dev outbox."""
 
     permission = "notifications.view"
@@ -90,7 +91,7 @@ class OutboxView(SecureModelView):
     column_details_list = ("id", "created_at", "to_address", "subject", "notification.event", "status",
                            "last_error", "body", "html")
     column_filters = ("status", "to_address", "notification.event", "created_at")
-    column_searchable_list = ("to_address", "subject")
+    column_searchable_list = ("to_address",)  # the start of the address (indexed): a big table
     column_default_sort = ("id", True)
     column_labels = {"notification.event": "Event", "to_address": "To", "html": "HTML part", "body": "Text part"}
     column_formatters = {"status": _status}
@@ -137,6 +138,7 @@ class TemplateView(SecureModelView):
     edit_template = "admin/notification_template_edit.html"
     column_list = ("event", "channel", "subject", "active", "updated_by", "updated_at")
     column_filters = ("event", "channel", "active")
+    column_searchable_list = ("event", "subject")
     form_columns = ("event", "channel", "subject", "body", "html", "active")
     form_choices = {"event": [(key, f"{key} — {e.description}" + (" (security message: not editable)"
                                                                    if e.locked else ""))

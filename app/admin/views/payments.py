@@ -8,6 +8,7 @@ from flask_login import current_user
 from markupsafe import Markup
 
 from app.admin.base import SecureModelView, money_formatter, requires, run_action
+from app.admin.list_search import IndexedSearch
 from app.auth.forms import SimpleForm
 from app.core import audit
 from app.core.db import unit_of_work
@@ -33,14 +34,14 @@ def _flag(view, context, model, name):
         if model.attention_reason else ""
 
 
-class DepositView(SecureModelView):
+class DepositView(IndexedSearch, SecureModelView):
     permission = "deposits.view"
     simple_list_pager = True
     details_template = "admin/deposit_details.html"
     column_list = ("id", "created_at", "user", "gateway", "amount", "fee", "status", "attention", "gateway_reference",
                    "completed_at")
     column_filters = ("status", "gateway", "user_id", "created_at", "attention_at", "gateway_reference")
-    column_searchable_list = ("gateway_reference",)
+    column_searchable_list = ("id", "gateway_reference")  # the exact id or the start of the reference (indexed)
     column_default_sort = ("id", True)
     column_formatters = {"amount": money_formatter("amount"), "fee": money_formatter("fee"), "attention": _flag}
     column_formatters_detail = {"amount": money_formatter("amount"), "fee": money_formatter("fee"),
@@ -164,6 +165,7 @@ class GatewaySettingView(SecureModelView):
     column_list = ("gateway", "enabled", "min_amount", "max_amount", "fee_bps", "fee_fixed", "second_approval_above",
                    "updated_at")
     form_columns = ("enabled", "instructions")
+    column_filters = ("gateway", "enabled")
     column_labels = {"min_amount": "Minimum", "max_amount": "Maximum", "fee_bps": "Fee (percentage)",
                      "fee_fixed": "Fixed fee", "second_approval_above": "Second approval above"}
     column_formatters = {name: _term(name) for name in ("min_amount", "max_amount", "fee_bps", "fee_fixed",
@@ -189,6 +191,7 @@ class ReconciliationView(SecureModelView):
     column_list = ("id", "detected_at", "provider", "kind", "reference", "deposit_id", "gateway_amount",
                    "ledger_amount", "currency", "resolved_at")
     column_filters = ("kind", "provider", "resolved_at", "detected_at")
+    column_searchable_list = ("reference",)
     column_default_sort = ("id", True)
     column_formatters = {"deposit_id": _deposit_link}
 
@@ -208,7 +211,7 @@ class ReceivableView(SecureModelView):
     permission = "deposits.view"
     can_view_details = False
     column_list = ("id", "created_at", "user", "deposit_id", "amount", "settled_at")
-    column_filters = ("settled_at", "user_id")
+    column_filters = ("settled_at", "user_id", "deposit_id", "created_at")
     column_formatters = {"amount": money_formatter("amount"), "deposit_id": _deposit_link}
 
 

@@ -317,6 +317,7 @@ class PayoutBatchView(SecureModelView):
     column_details_list = ("id", "created_at", "created_by", "payout_count", "total_amount", "currency", "status",
                            "file_sha256", "bank_reference", "paid_at", "paid_by")
     column_filters = ("status", "created_at", "paid_at")
+    column_searchable_list = ("bank_reference",)
     column_default_sort = ("id", True)
     column_labels = {"payout_count": "Payouts", "total_amount": "Total", "file_sha256": "File SHA-256"}
     column_formatters = {"total_amount": money_formatter("total_amount"),
@@ -377,6 +378,7 @@ class PayoutMethodView(SecureModelView):
     column_labels = {"name_matches_kyc": "Name matches KYC", "usable_from": "Usable from"}
     column_formatters = {"user": lambda v, c, m, n: m.user.email,
                          "account": lambda v, c, m, n: mask(m.account_number)}
+    column_formatters_export = column_formatters  # the number masked in the export too, never in clear
 
     def get_query(self):
         return super().get_query().options(joinedload(PayoutMethod.user))

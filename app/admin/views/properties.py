@@ -311,6 +311,7 @@ class AmenityView(SecureModelView):
     action_disallowed_list = []
     can_view_details = False
     column_list = ("name",)
+    column_searchable_list = ("name",)
     form_columns = ("name",)
 
 

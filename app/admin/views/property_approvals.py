@@ -55,6 +55,7 @@ class PropertyApprovalView(SecureModelView):
     column_details_list = ("id", "property", "kind", "status", "submitted_by", "submitted_at", "decided_by",
                            "decided_at", "reason")
     column_filters = ("status", "kind", "submitted_at")
+    column_searchable_list = ("property.title",)
     column_default_sort = ("id", True)
     column_labels = {"submitted_by": "Submitted by", "decided_by": "Decided by", "reason": "Reason of a rejection"}
     column_formatters = {"status": _status, "property": _property, "kind": lambda v, c, m, n: m.label,

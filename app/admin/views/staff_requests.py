@@ -35,6 +35,7 @@ class StaffRequestView(SecureModelView):
     column_details_list = ("id", "action", "target", "proposer", "reason", "created_at", "status", "decided_by",
                            "decided_at", "decision_reason")
     column_filters = ("status", "action", "created_at")
+    column_searchable_list = ("reason", "target.email")
     column_default_sort = ("id", True)
     column_labels = {"target": "Staff account", "proposer": "Proposed by", "decided_by": "Decided by",
                      "reason": "Reason", "decision_reason": "Reason of the decision"}

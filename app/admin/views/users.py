@@ -15,6 +15,7 @@ from app.admin.base import (
     range_filters,
     requires,
 )
+from app.admin.list_search import IndexedSearch
 from app.auth import services
 from app.auth import sessions as user_sessions
 from app.auth.forms import SimpleForm
@@ -33,7 +34,7 @@ from app.kyc.services import overall_status as kyc_overall_status
 from app.payments import card_funds
 
 
-class UserView(SecureModelView):
+class UserView(IndexedSearch, SecureModelView):
     permission = "users.view"
     details_template = "admin/user_details.html"
     column_list = ("id", "email", "first_name", "last_name", "roles", "status", "email_verified", "totp_enabled",
@@ -42,7 +43,7 @@ class UserView(SecureModelView):
                            "email_verified",
                            "email_verified_at", "totp_enabled", "failed_logins", "locked_until",
                            "terms_accepted_at", "password_changed_at", "last_login_at", "created_at")
-    column_searchable_list = ("email", "first_name", "last_name")
+    column_searchable_list = ("id", "email", "first_name", "last_name")  # prefixes, indexed (IndexedSearch)
     column_filters = ("status", "block_category", "email_verified", "totp_enabled", "roles.name", "created_at", "last_login_at")
     column_sortable_list = ("id", "email", "status", "created_at", "last_login_at", "failed_logins")
     column_default_sort = ("id", True)
@@ -146,6 +147,7 @@ class UserView(SecureModelView):
 
 
 class RoleView(SecureModelView):
+    column_searchable_list = ("name", "description")
     permission = "roles.view"
     can_view_details = False
     column_list = ("name", "description", "permissions")
@@ -163,6 +165,7 @@ class LoginAttemptView(BigListMixin, SecureModelView):
     can_view_details = False
     column_list = ("created_at", "email", "user", "success", "reason", "channel", "ip", "user_agent")
     column_sortable_list = ("created_at",)
+    column_searchable_list = ("email",)  # the start of the address (indexed)
     column_filters = (*exact_filters(LoginAttempt.email, "Email"), *exact_filters(LoginAttempt.ip, "IP"),
                       *exact_filters(LoginAttempt.user_id, "User ID", integer=True),
                       *range_filters(LoginAttempt.created_at, "When"), "success",
