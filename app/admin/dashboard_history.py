@@ -28,7 +28,7 @@ from app.kyc.models import APPROVED, PENDING, REJECTED, RESUBMISSION_REQUESTED, 
 from app.payouts.models import PAYOUT_APPROVED, PAYOUT_REQUESTED, Payout
 
 DECISIONS = ((APPROVED, "Approved", "#1f5f4a"), (REJECTED, "Rejected", "#b35c00"),
-             (RESUBMISSION_REQUESTED, "Asked to resubmit", "#6c8ebf"))
+             (RESUBMISSION_REQUESTED, "Resubmit", "#6c8ebf"))
 
 
 def week_of(column) -> Any:

@@ -77,7 +77,7 @@ def bar_chart(report: Report, *, width: int = 760, height: int = 260, compact: b
             bars.append({"x": round(x0 + s * bar_w, 1), "y": round(zero_y - h if v >= 0 else zero_y, 1),
                          "w": round(bar_w * 0.92, 1), "h": round(h, 1), "fill": colour,
                          "title": f"{label} · {name}: {money(v)}"})
-        if g % every == 0 or g == groups - 1:
+        if (groups - 1 - g) % every == 0:  # counted from the last group: it is always labelled, never crowded
             labels.append({"x": round(left + g * slot + slot / 2, 1), "text": _short(label, compact)})
     ticks = []
     steps = 4
