@@ -39,7 +39,8 @@ def week_of(column) -> Any:
                             literal_column("'YYYY-MM-DD'"))
     # SQLite keeps UTC text ('YYYY-MM-DD HH:MM:SS.ffffff'): read its day only, as SQLite rounds times to the
     # millisecond and would move Sunday 23:59:59.9999 into Monday
-    return func.date(func.substr(column, literal_column("1"), literal_column("10")), literal_column("'weekday 0'"), literal_column("'-6 days'"))
+    day = func.substr(column, literal_column("1"), literal_column("10"))
+    return func.date(day, literal_column("'weekday 0'"), literal_column("'-6 days'"))
 
 
 def _between(start: datetime, end: datetime) -> str:
