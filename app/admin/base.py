@@ -32,6 +32,7 @@ from app.admin.list_exports import AuditedListExport
 from app.admin.list_search import IndexedSearch
 from app.admin.refusal import refuse
 from app.admin.replica import ReplicaListsMixin
+from app.admin.time_filters import COLUMN_FILTERS as UTC_COLUMN_FILTERS
 from app.admin.time_filters import time_filters
 from app.auth import services as auth
 from app.auth.login import current_session
@@ -49,8 +50,8 @@ class FreeholdFilterConverter(FilterConverter):
     """Our column types wrap standard ones: filter them as what they wrap (never filter encrypted text)."""
 
     def convert(self, type_name, column, name, **kwargs):
-        if type_name == "UTCDateTime":
-            type_name = "DateTime"
+        if type_name == "UTCDateTime":  # the column refuses naive datetimes: the typed value is UTC
+            return [f(column, name, **kwargs) for f in UTC_COLUMN_FILTERS]
         if type_name == "EncryptedString":
             return None
         return super().convert(type_name, column, name, **kwargs)

@@ -1,16 +1,17 @@
-"""The console's home page: live counts, and the ledger proof on demand."""
+"""The console's home page: live counts, the history over a date range (app/admin/dashboard_history.py), and the
+ledger proof on demand."""
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
 
-from flask import flash, redirect, url_for
+from flask import flash, redirect, request, url_for
 from flask_admin import expose
 from flask_login import current_user
 from sqlalchemy import func, select
 
+from app.admin import dashboard_history, dashboard_range
 from app.admin.base import SecureIndexView, requires
-from app.admin.views.reports_chart import bar_chart
+from app.admin.dashboard_range import Range
 from app.auth import services as auth
 from app.auth.models import Role, User, user_roles
 from app.core import audit
@@ -18,7 +19,6 @@ from app.core.db import discard, unit_of_work, utcnow
 from app.core.money import Money
 from app.core.security import STAFF_ROLES, has_permission
 from app.extensions import db
-from app.finance import reports
 from app.kyc.services import queue_counts
 from app.ledger.checks import verify
 from app.ledger.models import USER_HELD, USER_WALLET, Account, Hold, JournalEntry
@@ -55,29 +55,30 @@ def _counts() -> dict:
     }
 
 
-def _finance_charts() -> list[dict]:
-    """Small charts for those who read the finance reports, each linking to its report: three grouped reads."""
-    last_six = reports.months(None, None, default=6)
-    charts = []
-    for report in (reports.deposits_withdrawals(last_six), reports.payouts_waiting()):
-        args: dict[str, Any] = last_six.args if report.key in reports.MONTHLY else {}
-        charts.append({"report": report, "chart": bar_chart(report, width=560, height=200, compact=True),
-                       "href": url_for("finance_reports.report", key=report.key, **args)})
-    return charts
+def _range() -> Range:
+    """The range asked for, or the default one with a message saying what was wrong."""
+    try:
+        return dashboard_range.parse(request.args.get("from"), request.args.get("to"), utcnow().date())
+    except dashboard_range.BadRange as exc:
+        flash(f"{exc}. Showing the last {dashboard_range.DEFAULT_WEEKS} weeks and "
+              f"{dashboard_range.DEFAULT_MONTHS} months instead.", "error")
+        return dashboard_range.default(utcnow().date())
 
 
 class DashboardView(SecureIndexView):
     @expose("/")
     def index(self):
+        r = _range()
         return self.render("admin/dashboard.html", counts=_counts(), user=current_user,
+                           range=r, presets=dashboard_range.presets(utcnow().date()),
+                           history=dashboard_history.tiles(self.admin, current_user, r, utcnow()),
                            can_verify=has_permission(current_user, "ledger.verify"), kyc=queue_counts(),
                            can_review=has_permission(current_user, "kyc.review"),
                            staff_changes=auth.pending_staff_count()
                            if has_permission(current_user, "staff.manage") else None,
                            offerings_to_approve=properties.pending_count()
                            if has_permission(current_user, "properties.approve") else None,
-                           failed_tasks=failed_tasks.open_count() if has_permission(current_user, "ops.view") else None,
-                           finance_charts=_finance_charts() if has_permission(current_user, "reports.view") else [])
+                           failed_tasks=failed_tasks.open_count() if has_permission(current_user, "ops.view") else None)
 
     @expose("/ledger/verify", methods=["POST"])
     @requires("ledger.verify")

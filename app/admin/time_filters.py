@@ -6,8 +6,12 @@ from datetime import UTC
 
 from flask_admin.contrib.sqla.filters import (
     DateTimeBetweenFilter,
+    DateTimeEqualFilter,
     DateTimeGreaterFilter,
+    DateTimeNotBetweenFilter,
+    DateTimeNotEqualFilter,
     DateTimeSmallerFilter,
+    FilterEmpty,
 )
 
 
@@ -29,6 +33,22 @@ class BeforeUTC(_InUTC, DateTimeSmallerFilter):
 
 class BetweenUTC(_InUTC, DateTimeBetweenFilter):
     pass
+
+
+class EqualUTC(_InUTC, DateTimeEqualFilter):
+    pass
+
+
+class NotEqualUTC(_InUTC, DateTimeNotEqualFilter):
+    pass
+
+
+class NotBetweenUTC(_InUTC, DateTimeNotBetweenFilter):
+    pass
+
+
+# what Flask-Admin offers on a datetime column named in column_filters, in its order, read as UTC
+COLUMN_FILTERS = (EqualUTC, NotEqualUTC, AfterUTC, BeforeUTC, BetweenUTC, NotBetweenUTC, FilterEmpty)
 
 
 def time_filters(column, name: str) -> tuple:

@@ -52,6 +52,7 @@ class User(IdMixin, TimestampMixin, Model):
         CheckConstraint("status in ('active', 'blocked', 'closed')", name="status_valid"),
         CheckConstraint("block_category IS NULL OR block_category in ('compliance', 'security', 'request')",
                         name="block_category_valid"),
+        Index("ix_users_created_at", "created_at"),  # the dashboard's new investors by week
     )
 
     email: Mapped[str] = mapped_column(String(254), unique=True, nullable=False)

@@ -109,6 +109,7 @@ class KycSubmission(IdMixin, Model):
         CheckConstraint("status in ('pending', 'approved', 'rejected', 'resubmission_requested')",
                         name="status_valid"),
         Index("ix_kyc_submissions_status_submitted_at", "status", "submitted_at"),
+        Index("ix_kyc_submissions_decided_at", "decided_at"),  # the dashboard's decisions by week
         Index("ix_kyc_submissions_user_id_form_id", "user_id", "form_id"),
     )
 

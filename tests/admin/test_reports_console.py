@@ -51,7 +51,7 @@ def test_finance_and_admins_read_every_report_and_the_statement(console, make_us
     statement = http.get(f"/admin/finance/statement/?account={_wallet(investor).id}").get_data(as_text=True)
     assert "USD 250.00" in statement and 'data-testid="closing"' in statement
     dashboard = http.get("/admin/").get_data(as_text=True)
-    assert 'data-testid="finance-tiles"' in dashboard and "/admin/finance/reports/deposits-withdrawals/" in dashboard
+    assert 'data-testid="tile-deposits-withdrawals"' in dashboard and "/admin/finance/reports/deposits-withdrawals/" in dashboard
 
 
 @pytest.mark.parametrize("role", ["support", "compliance", "property_manager"])
@@ -62,7 +62,7 @@ def test_other_staff_are_refused(console, make_user, make_investor, role):
                  "/admin/finance/reports/fee-revenue/export/csv", f"/admin/finance/statement/?account={account.id}",
                  f"/admin/finance/statement/export/xlsx?account={account.id}"):
         assert http.get(path).status_code == 403, path
-    assert 'data-testid="finance-tiles"' not in http.get("/admin/").get_data(as_text=True)
+    assert 'data-testid="tile-deposits-withdrawals"' not in http.get("/admin/").get_data(as_text=True)
     assert db.session.scalar(select(AuditRecord).where(AuditRecord.action.like("reports.%"))) is None
 
 
