@@ -16,7 +16,8 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.core.audit import record
 from app.core.csvfile import XLSX_MIMETYPE
-from app.core.db import IdMixin, UTCDateTime, enqueue_after_commit, unit_of_work, utcnow
+from app.core.db import IdMixin, UTCDateTime, after_commit, enqueue_after_commit, unit_of_work, utcnow
+from app.core.storage import get_storage
 from app.extensions import Model, db
 
 EXPORT_INLINE_ROWS = 5_000        # a list export with more rows than this is written by a task
@@ -132,3 +133,15 @@ def job_of(user_id: int, job_id: int) -> ExportJob | None:
     """The job, only when it is this member of staff's own (anyone else's is as if it did not exist)."""
     job = db.session.get(ExportJob, job_id)
     return job if job is not None and job.user_id == user_id else None
+
+
+def prune(now: datetime) -> dict[str, int]:
+    """The nightly retention (app/retention.py): the files of exports past their 24 hours are deleted once that is
+    committed (the job stays, as expired)."""
+    due = list(db.session.scalars(select(ExportJob).where(ExportJob.status == DONE, ExportJob.file_key.isnot(None),
+                                                          ExportJob.expires_at <= now)))
+    for job in due:
+        after_commit(get_storage().delete, job.file_key)
+        job.file_key = None
+    db.session.flush()
+    return {"expired_console_exports": len(due)}

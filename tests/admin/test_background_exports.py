@@ -223,3 +223,35 @@ def test_hostile_text_in_a_job_renders_escaped(app, client, compliance):
     body = client.get("/admin/my_exports/").get_data(as_text=True)
     assert "<script>x</script>" not in body and "&lt;script&gt;x&lt;/script&gt;" in body
     assert "<b>bad</b>" not in body
+
+
+def _jobs(user_id: int, n: int, status: str = "running") -> None:
+    with unit_of_work():
+        for _ in range(n):
+            db.session.add(ExportJob(user_id=user_id, endpoint="audit", view_name="Audit log", fmt="csv",
+                                     query_string="", filename="audit.csv", status=status, rows_done=1,
+                                     rows_total=10))
+
+
+def test_my_exports_reads_the_same_whatever_the_number_of_jobs(client, compliance, count_queries):
+    _jobs(compliance.id, 1)
+    with count_queries() as few:
+        assert client.get("/admin/my_exports/").status_code == 200
+    _jobs(compliance.id, 12)
+    with count_queries() as many:
+        body = client.get("/admin/my_exports/")
+    assert body.status_code == 200 and body.get_data(as_text=True).count("data-progress-url") == 13
+    assert 0 < len(many) == len(few), (len(few), len(many))
+
+
+def test_the_nightly_retention_deletes_expired_files(app, client, notes, compliance, small_threshold):
+    client.get(notes_url(app))
+    job = only_job()
+    key = job.file_key
+    with unit_of_work():
+        assert export_jobs.prune(utcnow()) == {"expired_console_exports": 0}
+    assert get_storage().exists(key)
+    with unit_of_work():
+        assert export_jobs.prune(job.expires_at + timedelta(seconds=1)) == {"expired_console_exports": 1}
+    db.session.refresh(job)
+    assert job.file_key is None and not get_storage().exists(key) and not job.downloadable()
