@@ -62,7 +62,7 @@ def test_the_run_page_shows_a_progress_bar_while_it_runs_then_the_outcome(client
         run = db.session.get(DistributionRun, run_id)
         run.status, run.payments, run.duration_ms, run.finished_at = SUCCEEDED, 8, 1_500, utcnow()
     body = client.get(f"/admin/distribution_runs/details/?id={run_id}").get_data(as_text=True)
-    assert 'data-testid="run-outcome"' in body and "8 of 8 planned payment(s)" in body and "1.5 s" in body
+    assert 'data-testid="run-outcome"' in body and "8 of 8 planned payment(s), returns USD 0.00" in body and "1.5 s" in body
     assert "data-progress-url" not in body
     assert client.get("/admin/distribution_runs/status/999999").status_code == 404
 
