@@ -11,6 +11,7 @@ from datetime import datetime
 from celery import shared_task
 
 from app.account import retention as account_retention
+from app.admin import export_jobs
 from app.api import idempotency
 from app.auth import retention as auth_retention
 from app.core.db import unit_of_work, utcnow
@@ -26,7 +27,7 @@ def prune(now: datetime | None = None) -> dict[str, int]:
     now = now or utcnow()
     counts: dict[str, int] = {}
     for step in (account_retention.prune, auth_retention.prune, idempotency.prune, notification_retention.prune,
-                 payment_retention.prune, ops_retention.prune):
+                 payment_retention.prune, ops_retention.prune, export_jobs.prune):
         counts.update(step(now))
     for kind, count in counts.items():
         logger.info("retention: %s pruned: %d", kind, count)

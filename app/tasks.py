@@ -2,6 +2,7 @@
 from celery.schedules import crontab
 
 from app.account import tasks as account_tasks  # noqa: F401
+from app.admin import export_tasks  # noqa: F401
 from app.auth import tasks as auth_tasks  # noqa: F401
 from app.investing import reminder_tasks as installment_reminder_tasks  # noqa: F401
 from app.investing import tasks as investing_tasks  # noqa: F401

@@ -55,6 +55,13 @@ class DataExport(IdMixin, Model):
     def is_downloadable(self, now: datetime) -> bool:
         return self.status == EXPORT_READY and self.expires_at is not None and self.expires_at > now
 
+    @property
+    def percent(self) -> int:
+        """How far the preparation is, from its own counters (parts of the archive written)."""
+        if self.status == EXPORT_READY:
+            return 100
+        return 0 if not self.sections_total else min(100, 100 * self.sections_done // self.sections_total)
+
 
 CLOSE_PENDING = "pending"
 CLOSE_APPROVED = "approved"

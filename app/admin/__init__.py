@@ -15,6 +15,7 @@ from app.admin.views import (
     declared,
     disputes,
     distributions,
+    exports,
     funding,
     investments,
     kyc,
@@ -45,6 +46,6 @@ def init_admin(app: Flask) -> Admin:
     )
     for module in (users, staff_requests, closures, kyc, name_changes, properties, investments, declared, distributions, funding, payments,
                    disputes, payouts, market, bank_statements, adjustments, reports, settings, ledger, periods,
-                   notifications, ops_jobs, audit, alerts):
+                   notifications, ops_jobs, audit, alerts, exports):
         module.register(admin)
     return admin

@@ -10,6 +10,7 @@ from flask import flash, has_request_context, redirect
 from flask_admin import expose
 from flask_login import current_user
 
+from app.admin import export_jobs
 from app.admin.refusal import refuse
 from app.core.audit import record
 from app.core.csvfile import csv_response, escape_cell, xlsx_response
@@ -81,6 +82,9 @@ class AuditedListExport(_ExportBase):
     def _export_through_writer(self, fmt: str):
         if not self.may_export():
             refuse(self.export_permission)
+        background = export_jobs.in_background(self, fmt)  # a list too large for the request: a job and its page
+        if background is not None:
+            return background
         with unit_of_work():
             args = self._get_list_extra_args()
             _count, models = self._export_data()

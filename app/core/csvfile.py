@@ -19,7 +19,7 @@ import io
 import math
 from collections.abc import Iterable, Iterator, Sequence
 from decimal import Decimal
-from typing import Any
+from typing import IO, Any
 
 from flask import Response
 from werkzeug.utils import secure_filename
@@ -62,6 +62,13 @@ def csv_lines(header: Sequence[Any] | None, rows: Iterable[Sequence[Any]]) -> It
         yield writer.writerow([escape_cell(v) for v in row])
 
 
+def write_csv(out: IO[str], header: Sequence[Any] | None, rows: Iterable[Sequence[Any]]) -> None:
+    """The file written line by line into `out` (a text file opened with newline=""): a large export read in
+    chunks never holds more than a chunk."""
+    for line in csv_lines(header, rows):
+        out.write(line)
+
+
 def csv_text(header: Sequence[Any] | None, rows: Iterable[Sequence[Any]]) -> str:
     out = io.StringIO()
     for line in csv_lines(header, rows):
@@ -92,9 +99,16 @@ def _xlsx_value(value: Any) -> Decimal | int | float | str:
 
 def xlsx_bytes(header: Sequence[Any] | None, rows: Iterable[Sequence[Any]], *, sheet: str = "Export") -> bytes:
     """The workbook as bytes, one sheet; XlsxWriter's constant-memory mode writes row by row."""
+    out = io.BytesIO()
+    write_xlsx(out, header, rows, sheet=sheet)
+    return out.getvalue()
+
+
+def write_xlsx(out: str | IO[bytes], header: Sequence[Any] | None, rows: Iterable[Sequence[Any]], *,
+               sheet: str = "Export") -> None:
+    """The workbook written into `out` (a path or a binary file), row by row (constant-memory mode)."""
     import xlsxwriter  # only exports need it: a web process that never exports never loads it
 
-    out = io.BytesIO()
     workbook = xlsxwriter.Workbook(out, {"constant_memory": True, "in_memory": False,
                                          "strings_to_formulas": False, "strings_to_numbers": False,
                                          "strings_to_urls": False})
@@ -114,7 +128,6 @@ def xlsx_bytes(header: Sequence[Any] | None, rows: Iterable[Sequence[Any]], *, s
                 worksheet.write_number(row_index, col, cell)
         row_index += 1
     workbook.close()
-    return out.getvalue()
 
 
 def xlsx_response(header: Sequence[Any] | None, rows: Iterable[Sequence[Any]], filename: str, *,

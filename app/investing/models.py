@@ -189,6 +189,8 @@ class DistributionRun(IdMixin, Model):
     actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     status: Mapped[str] = mapped_column(String(12), nullable=False, default=RUNNING, index=True)
     payments: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    # the calendar rows the run set out to pay (its funded due periods), written once they are read: its progress
+    planned: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
     total: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
     capital: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
     batches: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
@@ -198,6 +200,17 @@ class DistributionRun(IdMixin, Model):
     error: Mapped[str | None] = mapped_column(Text)
 
     actor = relationship("User", lazy="select")
+
+    @property
+    def percent(self) -> int:
+        if self.status == SUCCEEDED:
+            return 100
+        return 0 if not self.planned else min(100, 100 * (self.payments or 0) // self.planned)
+
+    def progress(self) -> dict:
+        """The progress bar's JSON (templates/_progress.html)."""
+        return {"id": self.id, "status": self.status, "percent": self.percent, "done": self.payments or 0,
+                "total": self.planned or 0, "label": "Payments"}
 
 
 class ReturnNotice(IdMixin, Model):

@@ -39,10 +39,10 @@ def test_a_year_statement_from_the_portal_to_the_pdf(client, login, investor):
     assert response.headers["Location"].endswith(f"/statements/{s.id}")
     assert (s.kind, s.first_day, s.last_day, s.status) == ("year", date(TODAY.year, 1, 1), TODAY, "ready")
     detail = client.get(f"/statements/{s.id}").get_data(as_text=True)
-    assert 'data-testid="download-pdf"' in detail and "js/statements.js" in detail and "<script>" not in detail
+    assert 'data-testid="download-pdf"' in detail and "js/progress.js" in detail and "<script>" not in detail
     status = client.get(f"/statements/{s.id}/status.json").get_json()
     assert status == {"id": s.id, "status": "ready", "percent": 100, "done": s.progress_total,
-                      "total": s.progress_total, "ready": True}
+                      "total": s.progress_total, "ready": True, "label": "Progress"}
     pdf = client.get(f"/statements/{s.id}/statement.pdf")
     assert pdf.status_code == 200 and pdf.data.startswith(b"%PDF") and pdf.mimetype == "application/pdf"
     assert "attachment" in pdf.headers["Content-Disposition"] and pdf.headers["Cache-Control"] == "private, no-store"

@@ -100,7 +100,8 @@ def test_the_nightly_job_prunes_what_is_past_its_age_and_keeps_the_rest(app, inv
 
     assert pruned == {"sessions": 2, "api_tokens": 2, "login_attempts": 1, "idempotency_keys": 1,
                       "read_notifications": 1, "webhook_bodies": 1, "resolved_failed_tasks": 2,
-                      "closed_account_kyc_documents": 0, "expired_data_exports": 0}
+                      "closed_account_kyc_documents": 0, "expired_data_exports": 0,
+                      "expired_console_exports": 0}
     for kind, count in pruned.items():
         assert f"retention: {kind} pruned: {count}" in caplog.text
     db.session.expire_all()

@@ -1,5 +1,5 @@
 """An investor opens Statements, asks for this year's, watches it being prepared (the page follows the status
-through static/js/statements.js, no reload by hand), and downloads the PDF. Screenshots go to
+through static/js/progress.js, no reload by hand), and downloads the PDF. Screenshots go to
 test-artifacts/statement-*.png."""
 import pytest
 from playwright.sync_api import expect

@@ -275,7 +275,8 @@ def test_every_portal_page_in_spanish_finds_its_messages(app, client, demo, logi
     # downloads, the payment return and the CSV statement are not pages
     assert covered - visited == {"portal.deposit_return", "portal.kyc_document", "portal.property_document",
                                  "portal.wallet_statement", "portal.statement_detail", "portal.statement_status",
-                                 "portal.statement_file", "portal.download_data_export"}
+                                 "portal.statement_file", "portal.download_data_export",
+                                 "portal.data_export_status"}
     assert sorted(set(misses)) == []
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from flask import abort, request, url_for
+from flask import abort, jsonify, request, url_for
 from flask_admin import expose
 from flask_login import current_user
 from markupsafe import Markup, escape
@@ -53,16 +53,29 @@ class DistributionRunView(SecureModelView):
     list_template = "admin/distributions/runs.html"
     column_list = ("id", "as_of", "trigger", "actor", "status", "payments", "total", "capital", "batches",
                    "duration_ms", "started_at", "error")
-    column_details_list = ("id", "as_of", "trigger", "actor", "status", "payments", "total", "capital", "batches",
-                           "started_at", "finished_at", "duration_ms", "error")
+    column_details_list = ("id", "as_of", "trigger", "actor", "status", "planned", "payments", "total", "capital",
+                           "batches", "started_at", "finished_at", "duration_ms", "error")
+    details_template = "admin/distributions/run_details.html"
     column_filters = ("status", "trigger", "as_of", "started_at")
     column_sortable_list = ("id", "as_of", "status", "payments", "total", "started_at")
     column_default_sort = ("id", True)
-    column_labels = {"as_of": "As of", "total": "Returns", "duration_ms": "Duration", "actor": "Started by"}
+    column_labels = {"as_of": "As of", "total": "Returns", "duration_ms": "Duration", "actor": "Started by",
+                     "planned": "Planned payments"}
     column_formatters = {"total": _money("total"), "capital": _money("capital"), "duration_ms": _duration,
                          "status": _status, "error": _error}
     column_formatters_detail = {"total": _money("total"), "capital": _money("capital"), "duration_ms": _duration,
                                 "status": _status}
+
+    @expose("/status/<int:run_id>")
+    def status(self, run_id: int):
+        """The run's progress (its counters, committed per batch), for the progress bar of its page."""
+        run = db.session.get(DistributionRun, run_id)
+        if run is None:
+            abort(404)
+        answer = jsonify(run.progress())
+        discard()
+        answer.headers["Cache-Control"] = "no-store"
+        return answer
 
 
 def _as_of(raw: str | None) -> date:

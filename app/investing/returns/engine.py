@@ -39,7 +39,8 @@ How a run goes
        the lock also proves that any run row still marked `running` belongs to a process that died: it is marked
        failed. (SQLite has no such lock: a run left `running` for longer than STALE_AFTER is marked failed.)
     2. The run row is written (status running) and committed; the capital of periods that wait is paid from
-       escrow (one unit of work); then the ids of the rows of funded periods are read once.
+       escrow (one unit of work); then the ids of the rows of funded periods are read once,
+       and their number written to the run (`planned`, for its progress bar).
     3. The ids are paid in batches of BATCH_SIZE, each batch one unit of work:
        - claim: the calendar rows still there and due are deleted and returned (a paid period leaves the
          calendar; its payment row is its record). On PostgreSQL they are chosen `FOR UPDATE SKIP LOCKED` (and,
@@ -170,6 +171,9 @@ def distribute(as_of: date | None = None, *, trigger: str = "cli", actor_id: int
             accounts.committed()
             ids = due_ids(as_of)
             discard()  # the read is over: each batch is a transaction of its own
+            with unit_of_work():  # what the run sets out to pay, for its progress: the ids just read, counted
+                db.session.execute(db.update(DistributionRun).where(DistributionRun.id == run_id)
+                                   .values(planned=len(ids)).execution_options(synchronize_session=False))
             for batch_no, start in enumerate(range(0, len(ids), batch_size), start=1):
                 chunk = ids[start:start + batch_size]
                 try:

@@ -1,5 +1,5 @@
 """Your data and leaving: "Download my data" (ask, follow, download) and "Close my account"."""
-from flask import flash, redirect, render_template, session, url_for
+from flask import flash, jsonify, redirect, render_template, session, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, logout_user
@@ -46,6 +46,16 @@ def request_data_export():
         return redirect(url_for("portal.your_data"))
     flash(_("Your data is being prepared. This page shows when it is ready; we also let you know."), "success")
     return redirect(url_for("portal.your_data"))
+
+
+@bp.get("/account/data/<int:export_id>/status.json")
+def data_export_status(export_id: int):
+    """The export's progress for the page's progress bar (templates/_progress.html); someone else's is a 404."""
+    export = account.export_for_owner(export_id, current_user)
+    response = jsonify({"id": export.id, "status": export.status, "percent": export.percent,
+                        "done": export.sections_done, "total": export.sections_total, "label": _("Parts")})
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
 
 
 @bp.get("/account/data/<int:export_id>/download")

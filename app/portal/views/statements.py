@@ -1,5 +1,5 @@
-"""Statements: a year's, or any range of days, prepared by a task (its progress polled by static/js/statements.js
-through a JSON status URL), then downloaded as a PDF or a CSV by their owner only."""
+"""Statements: a year's, or any range of days, prepared by a task (its progress bar, templates/_progress.html, polls
+a JSON status URL), then downloaded as a PDF or a CSV by their owner only."""
 from __future__ import annotations
 
 from flask import abort, flash, jsonify, redirect, render_template, url_for
@@ -93,7 +93,8 @@ def statement_detail(statement_id: int):
 def statement_status(statement_id: int):
     s = _mine(statement_id)
     response = jsonify({"id": s.id, "status": s.status, "percent": s.percent, "done": s.progress_done,
-                        "total": s.progress_total, "ready": s.is_ready})
+                        "total": s.progress_total, "ready": s.is_ready,
+                        "label": pgettext("statement", "Progress")})
     response.headers["Cache-Control"] = "private, no-store"
     return response
 
