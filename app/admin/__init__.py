@@ -20,6 +20,7 @@ from app.admin.views import (
     kyc,
     ledger,
     market,
+    messages,
     name_changes,
     notifications,
     ops_jobs,
@@ -45,6 +46,6 @@ def init_admin(app: Flask) -> Admin:
     )
     for module in (users, staff_requests, closures, kyc, name_changes, properties, investments, declared, distributions, funding, payments,
                    disputes, payouts, market, bank_statements, adjustments, reports, settings, ledger, periods,
-                   notifications, ops_jobs, audit, alerts):
+                   notifications, messages, ops_jobs, audit, alerts):
         module.register(admin)
     return admin
