@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import Select, and_, exists, func, select
+from sqlalchemy import Exists, Select, and_, exists, func, select
 
 from app.auth.models import USER_ACTIVE, Role, User, user_roles
 from app.core.db import utcnow
@@ -23,7 +23,14 @@ from app.extensions import db
 from app.investing.models import LIVE, Investment
 from app.kyc.models import PENDING, KycSubmission
 from app.properties.models import Property
-from app.support.message_models import INACTIVE, KYC_NOT_STARTED, KYC_PENDING, ONE_INVESTOR, PROPERTY, SEGMENTS
+from app.support.message_models import (
+    INACTIVE,
+    KYC_NOT_STARTED,
+    KYC_PENDING,
+    ONE_INVESTOR,
+    PROPERTY,
+    SEGMENTS,
+)
 
 LABELS = {
     ONE_INVESTOR: "One investor",
@@ -52,7 +59,7 @@ class Segment:
         return LABELS[self.kind]
 
 
-def _has_role(names) -> exists:
+def _has_role(names) -> Exists:
     return exists().where(user_roles.c.user_id == User.id, user_roles.c.role_id == Role.id, Role.name.in_(names))
 
 
