@@ -77,7 +77,9 @@ class StaffMessageView(SecureModelView):
     column_labels = {"created_at": "Written at", "segment": "To", "sent_count": "Sent",
                      "proposed_by": "Written by", "approved_by": "Approved by", "send_email": "Also by e-mail",
                      "reason": "Reason (internal)", "decision_reason": "Decision reason",
-                     "cancelled_by": "Cancelled or rejected by", "recipients_total": "Recipients"}
+                     "cancelled_by": "Cancelled or rejected by", "recipients_total": "Recipients",
+                     "submitted_at": "Confirmed at", "approved_at": "Approved at", "skipped_count": "Skipped",
+                     "started_at": "Sending started", "finished_at": "Finished at", "last_error": "Error"}
     column_filters = (StatusFilter(StaffMessage.status, "Status"),)
     column_formatters = {"status": _status, "segment": _audience, "sent_count": _progress,
                          "proposed_by": _email("proposed_by"), "approved_by": _email("approved_by")}
@@ -86,7 +88,8 @@ class StaffMessageView(SecureModelView):
                            "recipients_total", "sent_count", "skipped_count", "started_at", "finished_at",
                            "last_error")
     column_formatters_detail = {**column_formatters, "cancelled_by": _email("cancelled_by"),
-                                "sent_count": lambda v, c, m, n: m.sent_count}
+                                "sent_count": lambda v, c, m, n: m.sent_count,
+                                "send_email": lambda v, c, m, n: "yes" if m.send_email else "no (in-app only)"}
 
     def get_query(self):
         return db.session.query(StaffMessage)
