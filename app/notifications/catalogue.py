@@ -294,6 +294,12 @@ EVENTS: dict[str, Event] = {e.key: e for e in (
           sample=_STAFF_MESSAGE),
     Event("staff_message_email", "account", (EMAIL, IN_APP), "A message from the Freehold team (also by e-mail)",
           mandatory=True, sample=_STAFF_MESSAGE),
+    Event("staff_message_approval_staff", "staff_alerts", (IN_APP,),
+          "A message to more than 100 investors awaits a second person's approval", audience=STAFF,
+          roles=("support", "admin"),
+          sample={"message_id": 9, "count": 240, "subject": "Scheduled maintenance on Sunday",
+                  "audience": "Not signed in for 90 days", "proposed_by": "support@example.com",
+                  "link": "https://freehold.example/admin/staff_messages/details/?id=9"}),
     Event("account_closed", "account", (EMAIL,), "Goodbye: the account is closed (sent to the address it had)",
           mandatory=True, security=True, sample={"closed_by": "you"}),
 )}

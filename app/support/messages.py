@@ -31,7 +31,7 @@ from app.core.states import transition
 from app.extensions import db
 from app.notifications import catalogue, rendering, template_rules
 from app.notifications.models import EMAIL, IN_APP
-from app.notifications.services import notify
+from app.notifications.services import notify, recipients_for
 from app.support import segments
 from app.support.message_models import (
     APPROVED,
@@ -56,6 +56,8 @@ EVENT = "staff_message"  # in-app only
 EVENT_WITH_EMAIL = "staff_message_email"  # in-app and e-mail
 TASK = "support.send_staff_message"
 LINK = "/notifications"
+APPROVAL_EVENT = "staff_message_approval_staff"  # to the other support staff and admins
+DETAILS = "/admin/staff_messages/details/?id={id}"
 
 
 def _require(actor) -> None:
@@ -103,6 +105,12 @@ def audience(m: StaffMessage) -> str:
     email = m.target_user.email if m.target_user_id and m.target_user else None
     title = m.offering.title if m.property_id and m.offering else None
     return segment_of(m).describe(email=email, title=title)
+
+
+def awaiting_count() -> int:
+    """Messages waiting for a second person's approval (the console's queue)."""
+    return db.session.execute(select(func.count(StaffMessage.id)).where(StaffMessage.status == AWAITING_APPROVAL)
+                              ).scalar_one()
 
 
 def recipient_count(m: StaffMessage) -> int:
@@ -187,6 +195,10 @@ def confirm(m: StaffMessage, *, count_seen, actor) -> StaffMessage:
         _move(m, AWAITING_APPROVAL, confirmed_count=now, submitted_at=utcnow())
         audit.record("staff_messages.submitted", actor=actor, target=m, before=before, after=_snapshot(m),
                      reason=m.reason)
+        checkers = [u for u in recipients_for(["role:support", "role:admin"]) if u.id != actor.id]
+        if checkers:
+            notify(checkers, APPROVAL_EVENT, link=DETAILS.format(id=m.id), message_id=m.id, count=now,
+                   subject=m.subject, audience=audience(m), proposed_by=actor.email)
         return m
     _move(m, SENDING, confirmed_count=now, submitted_at=utcnow())
     _start(m, actor, before)

@@ -65,9 +65,10 @@ def _confirm(m, actor):
         return messages.confirm(m, count_seen=messages.recipient_count(m), actor=actor)
 
 
-def _notified(event_prefix="staff_message") -> list[int]:
-    return list(db.session.scalars(select(Notification.user_id).where(Notification.event.startswith(event_prefix))
-                                   .order_by(Notification.user_id)))
+def _notified() -> list[int]:
+    """Who received a staff message (in-app, or in-app and e-mail)."""
+    return list(db.session.scalars(select(Notification.user_id).where(
+        Notification.event.in_((messages.EVENT, messages.EVENT_WITH_EMAIL))).order_by(Notification.user_id)))
 
 
 # segments --------------------------------------------------------------------------------------------------------
@@ -166,11 +167,15 @@ def test_above_the_threshold_a_second_person_approves_never_the_author(monkeypat
     m = _compose(support)
     _confirm(m, support)
     assert m.status == "awaiting_approval" and m.confirmed_count == 3 and _notified() == []
+    asked = db.session.scalars(select(Notification.user_id).where(Notification.event == messages.APPROVAL_EVENT))
+    assert set(asked) == {support2.id}  # the other support staff, not its author
     with pytest.raises(Forbidden), unit_of_work():
         messages.approve(m, count_seen="3", actor=support)
     login(support)  # in the console the refusal is said and audited
     page = client.get(f"/admin/staff_messages/details/?id={m.id}").get_data(as_text=True)
     assert "You wrote it: a second person approves it." in page
+    queue = client.get("/admin/staff_messages/?flt0_0=awaiting_approval").get_data(as_text=True)
+    assert f"/admin/staff_messages/details/?id={m.id}" in queue and "Waiting for approval (1)" in queue
     response = client.post(f"/admin/staff_messages/{m.id}/approve", data={"csrf_token": csrf_from(page),
                                                                            "count": "3"}, follow_redirects=True)
     assert "by a second person: you wrote this one" in response.get_data(as_text=True)

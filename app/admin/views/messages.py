@@ -105,6 +105,8 @@ class StaffMessageView(SecureModelView):
                               select(AuditRecord).where(AuditRecord.target_type == StaffMessage.__tablename__,
                                                         AuditRecord.target_id == str(m.id))
                               .order_by(AuditRecord.id))))
+        elif template == self.list_template:
+            kwargs["awaiting"] = messages.awaiting_count()
         return super().render(template, **kwargs)
 
     # composing ------------------------------------------------------------------------------------------------------
