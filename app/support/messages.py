@@ -284,7 +284,7 @@ def resume(m: StaffMessage, *, actor, reason=None) -> StaffMessage:
 
 
 # sending (the task) -----------------------------------------------------------------------------------------------
-def send_batch(message_id: int, *, size: int = BATCH) -> int:
+def send_batch(message_id: int, *, size: int | None = None) -> int:
     """Send to up to `size` recipients not reached yet; returns how many were claimed here (0: none left, or the
     message is not sending). Each recipient is claimed by a conditional UPDATE in this unit of work, with its
     notification: if the unit rolls back, neither stays; another task running at once claims other ones (or finds
@@ -292,6 +292,7 @@ def send_batch(message_id: int, *, size: int = BATCH) -> int:
     m = db.session.get(StaffMessage, message_id)
     if m is None or m.status != SENDING:
         return 0
+    size = size or BATCH
     R = StaffMessageRecipient
     rows = db.session.execute(select(R.id, R.user_id).where(R.message_id == message_id, R.sent_at.is_(None))
                               .order_by(R.id).limit(size).with_for_update(skip_locked=True)).all()

@@ -322,3 +322,28 @@ def test_the_list_does_not_grow_queries_with_messages(client, login, support, ma
     with count_queries() as many:
         assert client.get("/admin/staff_messages/").status_code == 200
     assert len(many) == len(few)
+
+
+def test_a_task_that_stops_on_an_error_fails_and_resumes_without_sending_twice(monkeypatch, make_user, support):
+    m = _ready(monkeypatch, support, make_user, count=4)
+    real, calls = messages.notify, []
+
+    def flaky(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise RuntimeError("mail template broke")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(messages, "BATCH", 2)
+    monkeypatch.setattr(messages, "notify", flaky)
+    assert message_tasks.send_staff_message(m.id) == "failed"
+    db.session.expire_all()
+    m = db.session.get(StaffMessage, m.id)
+    assert (m.status, m.sent_count) == ("failed", 2) and "mail template broke" in m.last_error
+    monkeypatch.setattr(messages, "notify", real)
+    with unit_of_work():
+        messages.resume(m, actor=support, reason="Template fixed")
+    db.session.expire_all()
+    m = db.session.get(StaffMessage, m.id)
+    assert (m.status, m.sent_count) == ("sent", 4)
+    assert len(_notified()) == 4 == len(set(_notified()))
