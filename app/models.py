@@ -70,3 +70,4 @@ from app.properties.models import (  # noqa: F401
     PropertyPhoto,
 )
 from app.settings.models import MoneySetting, SettingChange  # noqa: F401
+from app.support.message_models import StaffMessage, StaffMessageRecipient  # noqa: F401

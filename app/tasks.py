@@ -16,6 +16,7 @@ from app.payments import tasks as payment_tasks  # noqa: F401
 from app.payouts import tasks as payout_tasks  # noqa: F401
 from app.properties import tasks as property_tasks  # noqa: F401
 from app.retention import retention  # noqa: F401
+from app.support import message_tasks as staff_message_tasks  # noqa: F401
 
 BEAT_SCHEDULE = {
     "ledger-verify-nightly": {"task": "ledger.verify", "schedule": crontab(hour=2, minute=30)},

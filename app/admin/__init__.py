@@ -21,6 +21,7 @@ from app.admin.views import (
     kyc,
     ledger,
     market,
+    messages,
     name_changes,
     notifications,
     ops_jobs,
@@ -46,6 +47,6 @@ def init_admin(app: Flask) -> Admin:
     )
     for module in (users, staff_requests, closures, kyc, name_changes, properties, investments, declared, distributions, funding, payments,
                    disputes, payouts, market, bank_statements, adjustments, reports, settings, ledger, periods,
-                   notifications, ops_jobs, audit, alerts, exports):
+                   notifications, messages, ops_jobs, audit, alerts, exports):
         module.register(admin)
     return admin

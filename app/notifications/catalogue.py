@@ -73,6 +73,10 @@ _ALERT_SAMPLE = {"key": "webhook_inbox_stale", "kind": "webhook_inbox_stale",
 # what the market's messages are given (app/market/notices.py)
 _MARKET = {"title": "Harbour Lofts", "listing_id": 7, "units": 10, "price": "101.50", "currency": "USD"}
 
+# what a staff message gives its templates (app/support/messages.py)
+_STAFF_MESSAGE = {"subject": "Scheduled maintenance on Sunday",
+                  "body": "The portal will be unavailable on Sunday from 06:00 to 08:00 UTC.\nYour money is safe."}
+
 EVENTS: dict[str, Event] = {e.key: e for e in (
     Event("verify_email", "account", (EMAIL,), "Link to verify the e-mail address", mandatory=True, secret=True,
           sample={"link": "https://freehold.example/verify-email/TOKEN"}),
@@ -284,6 +288,18 @@ EVENTS: dict[str, Event] = {e.key: e for e in (
           mandatory=True,
           sample={"export_id": 4, "expires_at": "2026-12-12 09:00 UTC",
                   "link": "https://freehold.example/account/data"}),
+    # a message staff wrote to one investor or a segment (app/support/messages.py): its subject and body are theirs,
+    # in one language; the frame around them is translated. In-app only, or in-app and e-mail.
+    Event("staff_message", "account", (IN_APP,), "A message from the Freehold team (in the portal)", mandatory=True,
+          sample=_STAFF_MESSAGE),
+    Event("staff_message_email", "account", (EMAIL, IN_APP), "A message from the Freehold team (also by e-mail)",
+          mandatory=True, sample=_STAFF_MESSAGE),
+    Event("staff_message_approval_staff", "staff_alerts", (IN_APP,),
+          "A message to more than 100 investors awaits a second person's approval", audience=STAFF,
+          roles=("support", "admin"),
+          sample={"message_id": 9, "count": 240, "subject": "Scheduled maintenance on Sunday",
+                  "audience": "Not signed in for 90 days", "proposed_by": "support@example.com",
+                  "link": "https://freehold.example/admin/staff_messages/details/?id=9"}),
     Event("account_closed", "account", (EMAIL,), "Goodbye: the account is closed (sent to the address it had)",
           mandatory=True, security=True, sample={"closed_by": "you"}),
 )}
