@@ -107,6 +107,10 @@ class PropertyInputSchema(Schema):
 class CreatePropertySchema(PropertyInputSchema):
     title = fields.String(required=True, validate=validate.Length(min=1, max=200))
     target_amount = AmountField(required=True, metadata={"description": "the amount to raise"})
+    property_type = fields.String(validate=validate.OneOf(TYPES), load_default="residential")
+    return_frequency = fields.String(validate=validate.OneOf(FREQUENCIES), load_default="quarterly")
+    capital_back = fields.Boolean(load_default=True)
+    resale_allowed = fields.Boolean(load_default=False)
 
 
 class ApprovalRequestSchema(Schema):
