@@ -20,13 +20,13 @@ from app.core.states import transition
 from app.extensions import db
 from app.notifications.services import notify
 from app.properties import terms
-from app.properties.editing import has_investments
 from app.properties.catalogue import catalogue_changed
+from app.properties.editing import has_investments
 from app.properties.models import (
     ACTIVE,
     APPROVAL_PENDING,
-    ARCHIVED,
     APPROVAL_WITHDRAWN,
+    ARCHIVED,
     CANCELLED,
     COMPLETED,
     FUNDED,

@@ -2,6 +2,8 @@
 with a staff token, adds its photos and memorandum, and submits it for publication."""
 from __future__ import annotations
 
+from typing import Any
+
 from app.api.examples import error, money, success
 
 CREATE_REQUEST = {
@@ -17,7 +19,13 @@ CREATE_REQUEST = {
 UPDATE_REQUEST = {"description": "Eighteen renovated flats above the Douro, let on long leases.",
                   "max_investment": "40000.00"}
 
-_RIVERSIDE = {
+_TERMS: dict[str, Any] = {"return_rate_bps": 750, "return_fixed_amount": None, "return_periods": 20, "capital_back": True,
+          "late_fee": None, "resale_allowed": False, "resale_lockup_days": None,
+          "summary": [["Target", "USD 750,000.00"], ["Investment", "USD 100.00 to USD 50,000.00"],
+                      ["Expected return", "7.50 % a year"], ["Paid", "every quarter, for 5 years"],
+                      ["Capital", "returned at the end"]],
+          "example": "Invest 1000.00, receive 18.75 every quarter for 5 years, then your 1000.00 back."}
+_RIVERSIDE: dict[str, Any] = {
     "id": 14, "slug": "riverside-court", "title": "Riverside Court", "status": "draft",
     "property_type": "residential", "city": "Porto", "country": "PT", "target_amount": money("750000.00"),
     "raised_amount": money("0.00"), "remaining_funding": money("750000.00"), "funded_percent": "0.0",
@@ -33,19 +41,14 @@ _RIVERSIDE = {
     "faq": [{"question": "Who manages the building?", "answer": "A local manager, paid from the rent."}],
     "documents": [], "documents_version": "9b0e61c2f4a1d35e8c7b2a4f6d1e0c9b8a7f6e5d4c3b2a1f0e9d8c7b6a5f4e3d",
     "video_url": None,
-    "terms": {"return_rate_bps": 750, "return_fixed_amount": None, "return_periods": 20, "capital_back": True,
-              "late_fee": None, "resale_allowed": False, "resale_lockup_days": None,
-              "summary": [["Target", "USD 750,000.00"], ["Investment", "USD 100.00 to USD 50,000.00"],
-                          ["Expected return", "7.50 % a year"], ["Paid", "every quarter, for 5 years"],
-                          ["Capital", "returned at the end"]],
-              "example": "Invest 1000.00, receive 18.75 every quarter for 5 years, then your 1000.00 back."},
+    "terms": _TERMS,
     "approval_request": None,
 }
 CREATED = success(_RIVERSIDE, message="Draft created.")
 UPDATED = success({**_RIVERSIDE, "max_investment": money("40000.00"),
                    "description": "Eighteen renovated flats above the Douro, let on long leases.",
                    "description_html": "<p>Eighteen renovated flats above the Douro, let on long leases.</p>",
-                   "terms": {**_RIVERSIDE["terms"], "summary": [["Target", "USD 750,000.00"],
+                   "terms": {**_TERMS, "summary": [["Target", "USD 750,000.00"],
                                                                 ["Investment", "USD 100.00 to USD 40,000.00"]]}},
                   message="Saved.")
 ARCHIVED = success({**_RIVERSIDE, "status": "archived"}, message="Archived.")

@@ -6,11 +6,13 @@ terms rules, the lock after the first investment, the approval of changed publis
 are the same. The body takes amounts as decimal strings in major units of the property's currency."""
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from flask import request
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
+from marshmallow import ValidationError as MarshmallowError
 from sqlalchemy import select
 
 from app.api.auth import current_api_user, staff_only
@@ -46,7 +48,7 @@ MAX_FILE = 10 * 1024 * 1024
 MAX_PHOTOS = 20
 MONEY_FIELDS = ("target_amount", "fixed_amount", "min_investment", "max_investment", "late_fee",
                 "return_fixed_amount", "unit_price")
-BEARER = [{"bearerAuth": []}]
+BEARER: list[dict[str, list[str]]] = [{"bearerAuth": []}]
 
 
 class FaqInputSchema(Schema):
@@ -65,6 +67,16 @@ def _count(maximum: int = 10_000) -> fields.Integer:
     return fields.Integer(allow_none=True, validate=validate.Range(min=0, max=maximum))
 
 
+def _within(bound: int):
+    """A coordinate's check (a plain function: the document keeps its bounds out of the schema as numbers)."""
+
+    def check(value: Decimal | None) -> None:
+        if value is not None and not -bound <= value <= bound:
+            raise MarshmallowError(f"Between -{bound} and {bound}.")
+
+    return check
+
+
 class PropertyInputSchema(Schema):
     """The fields a manager sets; on PUT only those sent change."""
 
@@ -77,8 +89,8 @@ class PropertyInputSchema(Schema):
     region = fields.String(validate=validate.Length(max=100))
     postal_code = fields.String(validate=validate.Length(max=20))
     country = fields.String(validate=validate.Length(equal=2), metadata={"example": "PT"})
-    latitude = fields.Decimal(allow_none=True, places=6, validate=validate.Range(min=-90, max=90), as_string=True)
-    longitude = fields.Decimal(allow_none=True, places=6, validate=validate.Range(min=-180, max=180), as_string=True)
+    latitude = fields.Decimal(allow_none=True, places=6, validate=_within(90), metadata={"example": 41.1406})
+    longitude = fields.Decimal(allow_none=True, places=6, validate=_within(180), metadata={"example": -8.6132})
     video_url = fields.String(allow_none=True, validate=validate.Length(max=300))
     target_amount = AmountField(metadata={"description": "the amount to raise (decimal string, major units)"})
     fixed_amount = _amount("every investment is exactly this; null for a min-max range")
@@ -109,7 +121,7 @@ class CreatePropertySchema(PropertyInputSchema):
     target_amount = AmountField(required=True, metadata={"description": "the amount to raise"})
     property_type = fields.String(validate=validate.OneOf(TYPES), load_default="residential")
     return_frequency = fields.String(validate=validate.OneOf(FREQUENCIES), load_default="quarterly")
-    capital_back = fields.Boolean(load_default=True)
+    capital_back = fields.Boolean(load_default=False)
     resale_allowed = fields.Boolean(load_default=False)
 
 
