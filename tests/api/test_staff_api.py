@@ -8,6 +8,7 @@ import pytest
 
 from app.core.audit import AuditRecord
 from app.extensions import db
+from app.notifications import catalogue, rendering
 from app.properties.models import Property, PropertyApproval, PropertyDocument, PropertyPhoto
 from tests.api.market_helpers import holding
 from tests.core import files
@@ -248,3 +249,15 @@ def test_an_idempotency_key_creates_one_draft(client, as_manager):
     assert first.get_json()["data"]["id"] == again.get_json()["data"]["id"]
     assert client.post(BASE, headers=keyed, json={**DRAFT, "title": "Other"}).status_code == 409
     assert db.session.query(Property).count() == 1
+
+
+@pytest.mark.parametrize("channel", ["email", "in_app", "push"])
+def test_followers_read_that_an_archived_offering_is_no_longer_offered_in_their_language(app, channel):
+    context = {**catalogue.sample_context("property_status"), "status": "archived"}
+    with app.test_request_context():
+        english = rendering.render("property_status", channel, context, locale="en")
+        spanish = rendering.render("property_status", channel, context, locale="es")
+    assert "no longer offered" in english.body.lower() and "archived" not in english.body
+    assert "ya no se ofrece" in spanish.body.lower()
+    if spanish.subject is not None and channel != "push":
+        assert "ya no se ofrece" in spanish.subject
