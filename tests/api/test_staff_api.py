@@ -6,11 +6,18 @@ import io
 
 import pytest
 
+from app.auth.models import User
 from app.core.audit import AuditRecord
+from app.core.money import Money
 from app.extensions import db
+from app.investing import services as investing
+from app.investing.models import Investment
+from app.ledger.services import platform_currency
 from app.notifications import catalogue, rendering
+from app.properties import services as properties
 from app.properties.models import Property, PropertyApproval, PropertyDocument, PropertyPhoto
 from tests.api.market_helpers import holding
+from tests.concurrency import run_threads
 from tests.core import files
 from tests.support import PASSWORD, totp_now
 
@@ -261,3 +268,24 @@ def test_followers_read_that_an_archived_offering_is_no_longer_offered_in_their_
     assert "ya no se ofrece" in spanish.body.lower()
     if spanish.subject is not None and channel != "push":
         assert "ya no se ofrece" in spanish.subject
+
+
+def test_archiving_and_investing_at_once_never_leave_an_archived_offering_with_money(app, postgres, make_property,
+                                                                                   manager, investor):
+    p = make_property()
+    property_id, investor_id, manager_id = p.id, investor.id, manager.id
+
+    def work(index):
+        if index == 0:
+            return properties.archive(db.session.get(Property, property_id),
+                                      actor=db.session.get(User, manager_id), reason="race")
+        return investing.invest(db.session.get(User, investor_id), property_id,
+                                Money.parse("500.00", platform_currency()), acknowledged=True)
+
+    results = run_threads(app, 2, work)
+    db.session.expire_all()
+    archived = db.session.get(Property, property_id)
+    invested = db.session.query(Investment).filter_by(property_id=property_id).count()
+    assert sum(not isinstance(r, Exception) for r in results) == 1, results
+    assert (archived.status == "archived") == (invested == 0)
+    assert archived.status != "archived" or archived.raised_amount == 0
