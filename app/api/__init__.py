@@ -14,7 +14,7 @@ from flask_smorest import Api
 from flask_smorest.utils import prepare_response
 
 from app.api import fields as api_fields
-from app.api.auth import rate_limit_key, rate_limit_value, require_token
+from app.api.auth import STAFF_REFUSED, rate_limit_key, rate_limit_value, require_token, staff_may_call
 from app.api.docs import bp as docs_page
 from app.api.envelope import ErrorEnvelopeSchema
 from app.api.examples import ERRORS as ERROR_EXAMPLES
@@ -31,6 +31,7 @@ from app.api.v1 import (
     payout_methods,
     payouts,
     properties,
+    property_admin,
     statements,
     wallet,
 )
@@ -38,7 +39,7 @@ from app.extensions import csrf, limiter
 
 PREFIX = "/api/v1"
 MODULES = (auth, me, wallet, notifications, kyc, properties, investments, deposits, payout_methods, payouts,
-           market, me_data, statements)
+           market, me_data, statements, property_admin)
 ERROR_SCHEMA_NAME = "ErrorEnvelope"
 
 # what each error code means in this API (every one answers with the error envelope)
@@ -104,12 +105,14 @@ class ErrorResponses(BasePlugin):
         if rule is None or not operations:
             return
         view = self.app.view_functions.get(rule.endpoint)
-        for operation in operations.values():
+        for method, operation in operations.items():
             responses = operation["responses"] = {str(code): response
                                                   for code, response in operation.get("responses", {}).items()}
             codes = [429]
             if view is not None and not getattr(view, "_api_public", False):
                 codes.append(401)
+                if not staff_may_call(view, rule.endpoint, method.upper()):
+                    responses.setdefault("403", {"description": "a staff token: " + STAFF_REFUSED})
             if rule.arguments:
                 codes.append(404)
             if view is not None and getattr(view, "_api_idempotent", False):

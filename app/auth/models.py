@@ -15,6 +15,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -141,6 +142,9 @@ class ApiToken(IdMixin, Model):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # issued to a staff member (with their one-time code): it acts with their current permissions, lives
+    # STAFF_API_TOKEN_TTL_HOURS, and never moves money (app.api.auth)
+    staff: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False, server_default=false())
 
     user: Mapped[User] = relationship(lazy="joined")
 

@@ -146,7 +146,7 @@ def declare(property_id: int, *, label: str, period_start, period_end, amount, b
     Refused without investors to pay, or when the same declaration is already live (a double submit)."""
     _require(actor, "distributions.declare")
     p = db.session.get(Property, property_id) if property_id else None
-    if p is None or p.status in ("draft", "cancelled"):
+    if p is None or p.status in ("draft", "cancelled", "archived"):
         raise NotFound("no such property with investors", {"property_id": ["Choose a property."]})
     label = (label or "").strip()
     if not label or len(label) > LABEL_MAX:

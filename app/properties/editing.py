@@ -17,7 +17,7 @@ from app.core.security import has_permission
 from app.extensions import db
 from app.properties import terms
 from app.properties.catalogue import catalogue_changed
-from app.properties.models import ACTIVE, DRAFT, Amenity, Property, PropertyFaq
+from app.properties.models import ACTIVE, ARCHIVED, DRAFT, Amenity, Property, PropertyFaq
 from app.properties.signals import investments_asked
 
 CONTENT_FIELDS = ("title", "slug", "property_type", "description", "street", "city", "region", "postal_code",
@@ -83,6 +83,8 @@ def update_property(p: Property, data: Mapping[str, Any], *, actor: User) -> Pro
     `delete` remove it, without an `id` add one; FAQs not named stay). Terms lock once someone has invested; those of
     a published offering change only through approval (approval.save)."""
     _editor(actor)
+    if p.status == ARCHIVED:
+        raise Conflict("this offering is archived: it no longer changes")
     before = snapshot(p)
     _apply(p, data)
     changed = sorted(f for f in terms.TERM_FIELDS if before.get(f) != getattr(p, f))

@@ -7,13 +7,14 @@ from sqlalchemy import func, select, update
 from app.auth.models import User
 from app.core import audit
 from app.core.db import after_commit, enqueue_after_commit
-from app.core.errors import NotFound, ValidationError
+from app.core.errors import Conflict, NotFound, ValidationError
 from app.core.security import has_permission
 from app.core.storage import get_storage, new_key
 from app.core.uploads import UploadRejected, clean_upload
 from app.extensions import db
 from app.properties.catalogue import PUBLIC_STATUSES, catalogue_changed
 from app.properties.models import (
+    ARCHIVED,
     PHOTO_PROCESSING,
     DocumentDownload,
     Property,
@@ -24,7 +25,13 @@ from app.properties.models import (
 PROCESS_PHOTO_TASK = "properties.process_photo"  # app/properties/tasks.py, queued by name (tasks import services)
 
 
+def _not_archived(p: Property) -> None:
+    if p.status == ARCHIVED:
+        raise Conflict("this offering is archived: it no longer changes")
+
+
 def add_photo(p: Property, data: bytes, *, actor: User, caption: str = "") -> PropertyPhoto:
+    _not_archived(p)
     try:
         clean = clean_upload(data, allowed=("jpeg", "png", "webp"))
     except UploadRejected as exc:
@@ -81,6 +88,7 @@ def remove_photo(photo: PropertyPhoto, *, actor: User) -> None:
 
 
 def add_document(p: Property, data: bytes, title: str, *, actor: User) -> PropertyDocument:
+    _not_archived(p)
     if not title.strip():
         raise ValidationError("a title is required", {"title": ["Give the document a title."]})
     try:

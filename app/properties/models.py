@@ -29,13 +29,15 @@ from app.core.db import IdMixin, TimestampMixin, UTCDateTime, utcnow
 from app.extensions import Model, db
 
 DRAFT, ACTIVE, FUNDED, COMPLETED, CANCELLED = "draft", "active", "funded", "completed", "cancelled"
-STATUSES = (DRAFT, ACTIVE, FUNDED, COMPLETED, CANCELLED)
+ARCHIVED = "archived"  # put away, never deleted: only an offering nobody invested in (workflow.archive)
+STATUSES = (DRAFT, ACTIVE, FUNDED, COMPLETED, CANCELLED, ARCHIVED)
 TRANSITIONS = {
-    DRAFT: {ACTIVE, CANCELLED},
-    ACTIVE: {FUNDED, CANCELLED},
+    DRAFT: {ACTIVE, CANCELLED, ARCHIVED},
+    ACTIVE: {FUNDED, CANCELLED, ARCHIVED},
     FUNDED: {COMPLETED},
     COMPLETED: set(),
-    CANCELLED: set(),
+    CANCELLED: {ARCHIVED},
+    ARCHIVED: set(),
 }
 TYPES = ("residential", "commercial", "industrial", "land", "mixed_use")
 FREQUENCIES = ("monthly", "quarterly", "yearly", "days")
@@ -59,7 +61,8 @@ class Amenity(IdMixin, Model):
 class Property(IdMixin, TimestampMixin, Model):
     __tablename__ = "properties"
     __table_args__ = (
-        CheckConstraint("status in ('draft', 'active', 'funded', 'completed', 'cancelled')", name="status_valid"),
+        CheckConstraint("status in ('draft', 'active', 'funded', 'completed', 'cancelled', 'archived')",
+                        name="status_valid"),
         CheckConstraint("property_type in ('residential', 'commercial', 'industrial', 'land', 'mixed_use')",
                         name="type_valid"),
         CheckConstraint("target_amount > 0", name="target_positive"),

@@ -53,7 +53,7 @@ from app.properties.media import (
 )
 from app.properties.models import TRANSITIONS, TYPES
 from app.properties.terms import commitment, offering_version
-from app.properties.workflow import cancel, complete, record_funding, record_units, release_funding
+from app.properties.workflow import archive, cancel, complete, record_funding, record_units, release_funding
 
 __all__ = [
     "CACHE_TTL",
@@ -67,6 +67,7 @@ __all__ = [
     "add_document",
     "add_photo",
     "approve",
+    "archive",
     "by_slug_or_id",
     "cache_version",
     "cached",

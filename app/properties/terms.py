@@ -7,7 +7,7 @@ import hashlib
 
 from app.core.errors import Conflict, ValidationError
 from app.core.money import Money, round_half_even
-from app.properties.models import CANCELLED, COMPLETED, FREQUENCIES, FUNDED, TYPES
+from app.properties.models import ARCHIVED, CANCELLED, COMPLETED, FREQUENCIES, FUNDED, TYPES
 from app.settings import registry
 from app.settings import services as settings
 
@@ -204,7 +204,7 @@ def check_change(p, before: dict) -> None:
     if changed and before.get("raised_amount", 0) > 0:
         raise Conflict("terms are locked: investors have already invested",
                        {f: ["Locked: investors have already invested."] for f in sorted(changed)})
-    if p.status in (FUNDED, COMPLETED, CANCELLED) and changed:
+    if p.status in (FUNDED, COMPLETED, CANCELLED, ARCHIVED) and changed:
         raise Conflict(f"terms of a {p.status} property cannot change")
     errors = problems(p, bounds=bool(changed) or not before)
     if not before or before.get("video_url") != p.video_url:

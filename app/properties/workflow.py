@@ -1,4 +1,5 @@
-"""The status workflow (draft -> active -> funded -> completed; draft or active -> cancelled) and the funding
+"""The status workflow (draft -> active -> funded -> completed; draft or active -> cancelled; draft, active or
+cancelled -> archived when nobody invested) and the funding
 that moves a property to funded. Every move is one conditional state change, audited, told to the followers.
 Publishing (draft -> active) happens only when a finance user approves a manager's request (approval.py).
 
@@ -20,10 +21,12 @@ from app.extensions import db
 from app.notifications.services import notify
 from app.properties import terms
 from app.properties.catalogue import catalogue_changed
+from app.properties.editing import has_investments
 from app.properties.models import (
     ACTIVE,
     APPROVAL_PENDING,
     APPROVAL_WITHDRAWN,
+    ARCHIVED,
     CANCELLED,
     COMPLETED,
     FUNDED,
@@ -74,14 +77,38 @@ def cancel(p: Property, *, actor: User, reason: str | None) -> Property:
     if not reason or not reason.strip():
         raise ValidationError("a reason is required", {"reason": ["Say why: investors are told."]})
     moved = _move(p, CANCELLED, actor=actor, reason=reason.strip(), closed_at=utcnow())
+    _withdraw_pending(p, actor=actor, why="the offering was cancelled")
+    property_cancelled.send(moved, actor=actor, reason=reason.strip())
+    return moved
+
+
+def archive(p: Property, *, actor: User, reason: str | None) -> Property:
+    """Put away an offering nobody has invested in (any investment, whatever its status, keeps it): its status
+    becomes archived, nothing is deleted, it leaves every public listing; a request waiting for approval is
+    withdrawn. With investments it is a 409."""
+    if not has_permission(actor, "properties.edit"):
+        raise Forbidden("this needs the properties.edit permission")
+    reason = (reason or "").strip()[:1000]
+    if not reason:
+        raise ValidationError("a reason is required", {"reason": ["Say why: it goes into the audit trail."]})
+    if p.status == ARCHIVED:
+        raise Conflict("this property is already archived")
+    locked = db.session.scalar(select(Property).where(Property.id == p.id).with_for_update()
+                               .execution_options(populate_existing=True))
+    if locked is None:
+        raise NotFound("no such property")
+    if has_investments(locked):
+        raise Conflict("people have invested in this offering: it cannot be archived (cancel or complete it)")
+    _withdraw_pending(locked, actor=actor, why="the offering was archived")
+    return _move(locked, ARCHIVED, actor=actor, reason=reason, closed_at=locked.closed_at or utcnow())
+
+
+def _withdraw_pending(p: Property, *, actor: User, why: str) -> None:
     db.session.execute(  # a request waiting for approval has nothing left to decide
         update(PropertyApproval).where(PropertyApproval.property_id == p.id,
                                        PropertyApproval.status == APPROVAL_PENDING)
-        .values(status=APPROVAL_WITHDRAWN, decided_by_id=actor.id, decided_at=utcnow(),
-                reason="the offering was cancelled")
+        .values(status=APPROVAL_WITHDRAWN, decided_by_id=actor.id, decided_at=utcnow(), reason=why)
         .execution_options(synchronize_session=False))
-    property_cancelled.send(moved, actor=actor, reason=reason.strip())
-    return moved
 
 
 def record_funding(property_id: int, amount: int, *, actor: User | None = None) -> Property:

@@ -191,7 +191,7 @@ def test_the_check_refuses_what_the_document_does_not_describe(app, spec):
 
 # every operation, with real requests -------------------------------------------------------------------------------
 def test_every_operation_answers_as_documented(app, client, spec, make_user, fund, token_for, make_property,
-                                               monkeypatch):
+                                               monkeypatch, manager):
     monkeypatch.setitem(app.config, "API_RATE_LIMIT_USER", "10000/minute")
     monkeypatch.setitem(app.config, "API_RATE_LIMIT_ANONYMOUS", "10000/minute")
     api = DocumentedApi(client, spec)
@@ -440,6 +440,41 @@ def test_every_operation_answers_as_documented(app, client, spec, make_user, fun
     api.call("delete", "/api/v1/me", 422, headers=headers, json={"password": "wrong-password-1"})
     api.call("delete", "/api/v1/me", 409, headers=headers, json={"password": PASSWORD})
     api.call("delete", "/api/v1/me", 200, headers=token_for(no_kyc), json={"password": PASSWORD})  # nothing left
+
+    # setting up properties (a staff token)
+    staff = token_for(manager)
+    draft = {"title": "Riverside Court", "city": "Porto", "country": "PT", "target_amount": "750000.00",
+             "min_investment": "100.00", "max_investment": "50000.00", "return_rate_bps": 750,
+             "funding_starts_at": (date.today() + timedelta(days=1)).isoformat() + "T09:00:00",
+             "funding_ends_at": (date.today() + timedelta(days=60)).isoformat() + "T18:00:00"}
+    created = api.call("post", "/api/v1/properties", 201, headers=staff, json=draft).get_json()["data"]
+    api.call("post", "/api/v1/properties", 403, headers=headers, json=draft)
+    api.call("post", "/api/v1/properties", 422, headers=staff, json={**draft, "max_investment": "1.00"})
+    one_property = "/api/v1/properties/{property_id}"
+    mine = {"property_id": created["id"]}
+    api.call("put", one_property, 200, headers=staff, path=mine, json={"description": "Eighteen flats."})
+    api.call("put", one_property, 422, headers=staff, path=mine, json={"max_investment": "1.00"})
+    api.call("put", one_property, 409, headers=staff, path={"property_id": p.id}, json={"max_investment": "90.00"})
+    api.call("put", one_property, 403, headers=headers, path=mine, json={"title": "x"})
+    api.call("put", one_property, 404, headers=staff, path={"property_id": 999999}, json={"title": "x"})
+    photos = "/api/v1/properties/{property_id}/photos"
+    api.call("post", photos, 201, headers=staff, path=mine, content_type="multipart/form-data",
+             data={"photos": (io.BytesIO(files.jpeg(64, 48)), "front.jpg")})
+    api.call("post", photos, 422, headers=staff, path=mine, content_type="multipart/form-data",
+             data={"photos": (io.BytesIO(files.html_as_jpeg()), "front.jpg")})
+    documents = "/api/v1/properties/{property_id}/documents"
+    api.call("post", documents, 201, headers=staff, path=mine, content_type="multipart/form-data",
+             data={"title": "Memorandum", "document": (io.BytesIO(files.minimal_pdf()), "m.pdf")})
+    api.call("post", documents, 422, headers=staff, path=mine, content_type="multipart/form-data",
+             data={"title": "Memorandum", "document": (io.BytesIO(files.jpeg()), "m.pdf")})
+    submit_draft = "/api/v1/properties/{property_id}/submit"
+    api.call("post", submit_draft, 201, headers=staff, path=mine)
+    api.call("post", submit_draft, 409, headers=staff, path=mine)
+    api.call("post", submit_draft, 403, headers=headers, path=mine)
+    api.call("delete", one_property, 409, headers=staff, path={"property_id": p.id})
+    api.call("delete", one_property, 403, headers=headers, path=mine)
+    api.call("delete", one_property, 200, headers=staff, path=mine, query_string={"reason": "not this year"})
+    api.call("post", "/api/v1/deposits", 403, headers=staff, json={"amount": "250.00", "gateway": "bank_transfer"})
 
     # too many requests
     monkeypatch.setitem(app.config, "API_RATE_LIMIT_USER", "1/minute")

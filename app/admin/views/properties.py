@@ -48,7 +48,7 @@ COLUMN_FIELDS = ("title", "slug", "property_type", "description", "street", "cit
 
 def _status(view, context, model, name):
     colour = {"draft": "secondary", "active": "success", "funded": "primary", "completed": "dark",
-              "cancelled": "danger"}[model.status]
+              "cancelled": "danger", "archived": "warning"}.get(model.status, "secondary")
     return Markup(f'<span class="badge badge-{colour}">{escape(model.status)}</span>')
 
 

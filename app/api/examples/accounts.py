@@ -1,7 +1,7 @@
 """Examples of the account operations: registration and tokens, /me, the wallet, notifications and KYC."""
 from __future__ import annotations
 
-from app.api.examples import money, page, success
+from app.api.examples import error, money, page, success
 
 # auth ---------------------------------------------------------------------------------------------------------------
 REGISTER_REQUEST = {"email": "ana.pereira@example.com", "password": "Harbour-view-2026", "first_name": "Ana",
@@ -11,6 +11,8 @@ REGISTERED = success({"email": "ana.pereira@example.com"},
 TOKEN_REQUEST = {"email": "ana.pereira@example.com", "password": "Harbour-view-2026", "otp": "492039"}
 TOKEN = success({"token": "oR3m9VQh2yK8fTq1Zp4xWc7LbN0sJd6uEa5GiHk2Y8M", "expires_at": "2027-01-03T09:15:00+00:00"})
 TOKEN_REVOKED = success(None, message="Token revoked.")
+STAFF_NEEDS_2FA = error("Staff accounts need two-factor authentication for an API token: turn it on in the console, "
+                        "then send a code as otp.")
 
 # me -----------------------------------------------------------------------------------------------------------------
 ME = success({"id": 42, "email": "ana.pereira@example.com", "first_name": "Ana", "last_name": "Pereira",

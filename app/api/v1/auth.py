@@ -11,6 +11,8 @@ from app.core.db import unit_of_work
 from app.extensions import limiter
 
 URL = "/auth"
+STAFF_NEEDS_2FA = ("Staff accounts need two-factor authentication for an API token: turn it on in the console, "
+                   "then send a code as otp.")
 blp = Blueprint("api_auth", __name__, description="Accounts and tokens")
 
 
@@ -68,8 +70,11 @@ def register(body):
 @blp.arguments(TokenRequestSchema, example=ex.TOKEN_REQUEST)
 @blp.response(200, envelope(TokenSchema), example=ex.TOKEN)
 @blp.alt_response(401, description="wrong credentials, an account locked or blocked, a 2FA code missing or wrong")
+@blp.alt_response(403, description="a staff member without two-factor authentication", example=ex.STAFF_NEEDS_2FA)
 def create_token(body):
-    """Exchange e-mail, password (and a code when 2FA is on) for a bearer token."""
+    """Exchange e-mail, password (and a code when 2FA is on) for a bearer token. A staff member must have 2FA on
+    and send a code: their token is a staff token, valid STAFF_API_TOKEN_TTL_HOURS (8 by default), acting with
+    their current permissions and refused wherever money moves or an investor acts."""
     refusal = None
     with unit_of_work():  # a refused attempt is recorded (and counted) as surely as a token is issued
         result = services.check_password(body["email"], body["password"], channel="api")
@@ -85,6 +90,8 @@ def create_token(body):
                     refusal = "The two-factor code is not correct."
         elif not result.ok:
             refusal = result.message
+        elif result.user.is_staff:  # a staff token needs the second factor: staff without 2FA get none
+            abort(403, description=STAFF_NEEDS_2FA)
         if refusal is None:
             raw, token = services.issue_token(result.user)
             services.complete_sign_in(result.user, channel="api", method=method)
