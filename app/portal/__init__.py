@@ -122,3 +122,4 @@ from app.portal.views import (  # noqa: E402,F401
     statements,
     wallet,
 )
+from app.portal import view_as  # noqa: E402,F401  (support viewing the portal as an investor)
