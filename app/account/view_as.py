@@ -9,6 +9,7 @@ Services flush and never commit."""
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import func, select, update
 
@@ -19,6 +20,9 @@ from app.core.db import utcnow
 from app.core.errors import Forbidden, NotFound, ValidationError
 from app.core.security import has_permission
 from app.extensions import db
+
+if TYPE_CHECKING:
+    from sqlalchemy import CursorResult
 
 PERMISSION = "users.view_as"
 VIEW_MINUTES = 30
@@ -95,9 +99,9 @@ def stop(row: ViewAsSession, *, actor: User, how: str = "stopped") -> ViewAsSess
         return row
     now = utcnow()
     ended_at = min(now, row.expires_at)
-    updated = db.session.execute(update(ViewAsSession).where(
+    updated = cast("CursorResult[Any]", db.session.execute(update(ViewAsSession).where(
         ViewAsSession.id == row.id, ViewAsSession.ended_at.is_(None)).values(ended_at=ended_at, end_reason=how[:16])
-        .execution_options(synchronize_session=False)).rowcount
+        .execution_options(synchronize_session=False))).rowcount
     db.session.refresh(row)
     if updated:  # once, whoever ends it first (two tabs stopping at the same moment)
         audit.record(STOPPED if how == "stopped" else ENDED, actor=actor, target=row.user,
