@@ -8,7 +8,7 @@ from flask_admin import expose
 from flask_login import current_user
 
 from app.account import staff_edits, view_as
-from app.admin.base import SecureBaseView, act_on_account, describe, requires
+from app.admin.base import SecureBaseView, describe, requires
 from app.admin.refusal import refuse
 from app.auth import services as auth
 from app.auth.forms import SimpleForm
@@ -108,20 +108,21 @@ class UserToolsView(SecureBaseView):
             abort(400)
         user = _user(user_id)
         record = current_session()
-        started: list = []
-
-        def begin():
-            started.append(view_as.start(user, actor=current_user._get_current_object(),
-                                         staff_session_id=record.id if record is not None else None,
-                                         reason=request.form.get("reason")))
-            return started[0]
-
-        answer = act_on_account(user, "users.view_as", begin,
-                                f"You are viewing {user.email}'s portal, read-only, for at most "
-                                f"{view_as.VIEW_MINUTES} minutes.", _details(user))
-        if not started:
-            return answer
-        session[view_as.SESSION_KEY] = started[0].id
+        staff = current_user._get_current_object()
+        reason = request.form.get("reason")
+        try:
+            with unit_of_work():
+                row = view_as.start(user, actor=staff, staff_session_id=record.id if record is not None else None,
+                                    reason=reason)
+        except Forbidden as exc:
+            with unit_of_work():
+                auth.record_refusal("users.view_as", actor=staff, target=user, refusal=exc.message, reason=reason)
+            flash(describe(exc), "error")
+            return redirect(_details(user))
+        except DomainError as exc:
+            flash(describe(exc), "error")
+            return redirect(_details(user))
+        session[view_as.SESSION_KEY] = row.id  # the banner on each portal page says the rest
         return redirect(url_for("portal.dashboard"))
 
     @expose("/view-as/stop", methods=["POST"])
