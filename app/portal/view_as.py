@@ -1,7 +1,8 @@
 """The portal while a staff member views it as an investor (app.account.view_as): before every request of the
 portal and sign-in blueprints, a viewing bound to this staff session makes `current_user` the investor for GET and
 HEAD of the read-only pages (Flask-Login keeps the request's user in g._login_user), notes the page, and answers
-anything else with a 403 page. The console and the API never see the viewing: staff stay staff there."""
+anything else with a 403 page. Signing out (the console's button too) signs the staff member out and ends the
+viewing; the investor's own sessions are never touched. The console and the API never see the viewing: staff stay staff there."""
 from __future__ import annotations
 
 from flask import flash, g, redirect, render_template, request, session, url_for
@@ -14,6 +15,7 @@ from app.portal import bp
 
 FACES = ("portal", "auth")
 SAFE = ("GET", "HEAD")
+SIGN_OUT = "auth.logout"  # signs the staff member out, never the investor: allowed, and it ends the viewing
 
 
 def _back_to_console(row, message: str):
@@ -47,6 +49,11 @@ def _viewing_as():
         with unit_of_work():
             view_as.stop(row, actor=staff, how="refused")
         return _back_to_console(row, f"Viewing {row.user.email}'s portal ended: {refusal}.")
+    if request.endpoint == SIGN_OUT:  # the staff member signs out (the console's button): the viewing ends first
+        with unit_of_work():
+            view_as.stop(row, actor=staff, how="signed_out")
+        session.pop(view_as.SESSION_KEY, None)
+        return None
     g.view_as = row
     g._login_user = row.user  # Flask-Login's current_user for the rest of this request
     if request.blueprint == "portal" and request.method in SAFE and request.endpoint in view_as.READ_ONLY_PAGES:

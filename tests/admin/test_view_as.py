@@ -101,6 +101,8 @@ def test_every_unsafe_method_anywhere_in_the_portal_and_sign_in_is_refused(app, 
     token = csrf_from(client.get("/").get_data(as_text=True))
     checked = 0
     for rule in _portal_rules(app):
+        if rule.endpoint == "auth.logout":  # signs the staff member out: below
+            continue
         for method in UNSAFE:
             response = client.open(_url(rule), method=method, data={"csrf_token": token, "reason": "x",
                                                                   "amount": "10.00", "units": "1"})
@@ -120,7 +122,7 @@ def test_every_unsafe_method_anywhere_in_the_portal_and_sign_in_is_refused(app, 
 @pytest.mark.parametrize("url", ["/account/security", "/account/2fa/setup", "/account/connections",
                                  "/account/data", "/account/data/1/download", "/statements/1/statement.pdf",
                                  "/wallet/statement.csv", "/kyc/documents/1", "/properties/documents/1",
-                                 "/payout-methods", "/account/notifications", "/deposits/new", "/logout",
+                                 "/payout-methods", "/account/notifications", "/deposits/new",
                                  "/market/sell/1", "/account/close"])
 def test_downloads_secrets_and_forms_are_refused_on_get(client, viewing, url):
     response = client.get(url)
@@ -152,6 +154,17 @@ def test_stop_viewing_returns_to_the_console_and_is_audited(client, viewing, sup
     assert len(stopped) == 1 and stopped[0].after["pages"] == 3 and stopped[0].actor_id == support.id
     page = client.get("/").get_data(as_text=True)  # their own portal again
     assert "view-as-banner" not in page and "Welcome, Sam" in page
+
+
+def test_signing_out_ends_the_viewing_and_signs_out_the_staff_member_only(client, viewing, support, login):
+    investor_browser = client.application.test_client()
+    login(viewing, http=investor_browser)
+    token = csrf_from(client.get("/").get_data(as_text=True))
+    assert client.post("/logout", data={"csrf_token": token}).status_code == 302
+    ended = _audits("users.view_as_ended")
+    assert len(ended) == 1 and ended[0].after["how"] == "signed_out"
+    assert client.get("/admin/user-tools/").status_code == 302  # the staff member is signed out
+    assert "Welcome, Ivy" in investor_browser.get("/").get_data(as_text=True)  # the investor is not
 
 
 def test_the_viewing_ends_after_thirty_minutes(client, viewing):
