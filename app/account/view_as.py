@@ -92,8 +92,7 @@ def pages_seen(row: ViewAsSession) -> int:
 
 def stop(row: ViewAsSession, *, actor: User, how: str = "stopped") -> ViewAsSession:
     """End a viewing: "stopped" by its staff member, "replaced" by a new one, "expired" after VIEW_MINUTES,
-    "signed_out" when the staff member signs out,
-    "refused" when the staff member or the investor no longer qualifies."""
+    "signed_out" with its staff member, "refused" when the staff member or the investor no longer qualifies."""
     if row.staff_id != actor.id:
         raise NotFound("no such viewing")
     if row.ended_at is not None:
