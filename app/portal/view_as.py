@@ -2,7 +2,8 @@
 portal and sign-in blueprints, a viewing bound to this staff session makes `current_user` the investor for GET and
 HEAD of the read-only pages (Flask-Login keeps the request's user in g._login_user), notes the page, and answers
 anything else with a 403 page. Signing out (the console's button too) signs the staff member out and ends the
-viewing; the investor's own sessions are never touched. The console and the API never see the viewing: staff stay staff there."""
+viewing; the investor's own sessions are never touched. The console and the API never see the viewing: staff stay
+staff there."""
 from __future__ import annotations
 
 from flask import flash, g, redirect, render_template, request, session, url_for

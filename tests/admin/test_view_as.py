@@ -9,7 +9,7 @@ from sqlalchemy import func, select, update
 
 from app.account.view_as import READ_ONLY_PAGES
 from app.account.view_as_models import ViewAsPage, ViewAsSession
-from app.auth.models import USER_CLOSED, UserSession
+from app.auth.models import USER_CLOSED, Role, UserSession
 from app.core.audit import AuditRecord
 from app.core.db import unit_of_work, utcnow
 from app.extensions import db
@@ -175,6 +175,16 @@ def test_the_viewing_ends_after_thirty_minutes(client, viewing):
     ended = _audits("users.view_as_ended")
     assert len(ended) == 1 and ended[0].after["how"] == "expired"
     assert "view-as-banner" not in client.get("/").get_data(as_text=True)
+
+
+def test_the_viewing_ends_when_the_staff_member_loses_the_permission(client, viewing, support):
+    with unit_of_work():
+        staff = db.session.get(type(support), support.id)
+        staff.roles = [db.session.scalar(select(Role).where(Role.name == "finance"))]
+    response = client.get("/wallet")
+    assert response.status_code == 302 and f"id={viewing.id}" in response.headers["Location"]
+    ended = _audits("users.view_as_ended")
+    assert len(ended) == 1 and ended[0].after["how"] == "refused"
 
 
 def test_the_viewing_is_bound_to_the_staff_session(app, client, viewing, support, login):
