@@ -1,6 +1,7 @@
 """Import every model so Alembic and the app see the whole schema."""
 from app.account.models import ClosureRequest, DataExport  # noqa: F401
 from app.account.statement_models import Statement  # noqa: F401
+from app.account.view_as_models import ViewAsPage, ViewAsSession  # noqa: F401
 from app.admin.export_jobs import ExportJob  # noqa: F401
 from app.api.idempotency import IdempotencyKey  # noqa: F401
 from app.auth.models import (  # noqa: F401

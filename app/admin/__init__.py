@@ -32,6 +32,7 @@ from app.admin.views import (
     reports,
     settings,
     staff_requests,
+    user_tools,
     users,
 )
 from app.core.headers import csp_nonce
@@ -45,7 +46,7 @@ def init_admin(app: Flask) -> Admin:
         theme=Bootstrap4Theme(swatch="default", fluid=True),
         csp_nonce_generator=csp_nonce,  # Flask-Admin's own <script> and <link> tags carry the request's nonce
     )
-    for module in (users, staff_requests, closures, kyc, name_changes, properties, investments, declared, distributions, funding, payments,
+    for module in (users, user_tools, staff_requests, closures, kyc, name_changes, properties, investments, declared, distributions, funding, payments,
                    disputes, payouts, market, bank_statements, adjustments, reports, settings, ledger, periods,
                    notifications, messages, ops_jobs, audit, alerts, exports):
         module.register(admin)

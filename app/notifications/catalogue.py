@@ -90,6 +90,9 @@ EVENTS: dict[str, Event] = {e.key: e for e in (
           to_unverified_phone=True, sample={"link": "123456", "minutes": 10}),
     Event("name_change_decided", "kyc", (EMAIL, IN_APP), "A change of name was approved or rejected by compliance",
           mandatory=True, sample={"decision": "approved", "new_name": "Iris Newname", "reason": None}),
+    Event("profile_updated_by_staff", "security", (EMAIL, IN_APP), "Support changed the profile on the investor's "
+          "behalf (name, phone, language)", mandatory=True, security=True,
+          sample={"fields": ["name", "phone"], "name_review": True}),
     Event("welcome", "account", (EMAIL, IN_APP), "Welcome after registration",
           sample={"link": "https://freehold.example/"}),
     Event("reset_password", "security", (EMAIL,), "Link to choose a new password", mandatory=True, secret=True,

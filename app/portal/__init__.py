@@ -105,6 +105,7 @@ def format_skeleton(skeleton: str, value) -> str:
 
 
 # the views register their routes on `bp`, so they are imported once it exists
+from app.portal import view_as  # noqa: E402,F401  (support viewing the portal as an investor)
 from app.portal.views import (  # noqa: E402,F401
     account,
     dashboard,
