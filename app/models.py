@@ -69,3 +69,4 @@ from app.properties.models import (  # noqa: F401
     PropertyPhoto,
 )
 from app.settings.models import MoneySetting, SettingChange  # noqa: F401
+from app.support.models import Ticket, TicketAttachment, TicketMessage  # noqa: F401

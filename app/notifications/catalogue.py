@@ -286,6 +286,10 @@ EVENTS: dict[str, Event] = {e.key: e for e in (
                   "link": "https://freehold.example/account/data"}),
     Event("account_closed", "account", (EMAIL,), "Goodbye: the account is closed (sent to the address it had)",
           mandatory=True, security=True, sample={"closed_by": "you"}),
+    # support tickets (app.support): support answered; the text itself is read in the portal, never in the message
+    Event("ticket_replied", "account", (EMAIL, IN_APP), "Support replied to your ticket",
+          sample={"ticket_id": 7, "subject": "Where is my deposit?",
+                  "link": "https://freehold.example/support/7"}),
 )}
 
 
