@@ -30,6 +30,7 @@ from app.admin.views import (
     reports,
     settings,
     staff_requests,
+    tickets,
     users,
 )
 from app.core.headers import csp_nonce
@@ -45,6 +46,6 @@ def init_admin(app: Flask) -> Admin:
     )
     for module in (users, staff_requests, closures, kyc, name_changes, properties, investments, declared, distributions, funding, payments,
                    disputes, payouts, market, bank_statements, adjustments, reports, settings, ledger, periods,
-                   notifications, ops_jobs, audit, alerts):
+                   notifications, ops_jobs, audit, alerts, tickets):
         module.register(admin)
     return admin

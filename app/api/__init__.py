@@ -32,13 +32,14 @@ from app.api.v1 import (
     payouts,
     properties,
     statements,
+    tickets,
     wallet,
 )
 from app.extensions import csrf, limiter
 
 PREFIX = "/api/v1"
 MODULES = (auth, me, wallet, notifications, kyc, properties, investments, deposits, payout_methods, payouts,
-           market, me_data, statements)
+           market, me_data, statements, tickets)
 ERROR_SCHEMA_NAME = "ErrorEnvelope"
 
 # what each error code means in this API (every one answers with the error envelope)

@@ -68,6 +68,11 @@ def _reason(value: str | None) -> str:
     return text[:REASON_MAX]
 
 
+def may_act(actor: User, ticket: Ticket) -> bool:
+    """Whether `actor` may answer and act on the ticket (tickets.reply, and not about their own account)."""
+    return has_permission(actor, "tickets.reply") and ticket.user_id != actor.id
+
+
 def _staff(actor: User, ticket: Ticket) -> None:
     if not has_permission(actor, "tickets.reply"):
         raise Forbidden("answering tickets needs tickets.reply")
