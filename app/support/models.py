@@ -58,7 +58,7 @@ class Ticket(IdMixin, Model):
     messages: Mapped[list[TicketMessage]] = relationship(back_populates="ticket", order_by="TicketMessage.id",
                                                          cascade="all, delete-orphan")
     # set by queries that ask for it (app.support.tickets.with_sla): waiting for support longer than the SLA
-    sla_breached = query_expression()
+    sla_breached: Mapped[bool | None] = query_expression()
 
 
 class TicketMessage(IdMixin, Model):

@@ -120,5 +120,5 @@ def test_support_pages_do_not_grow_queries_with_messages(client, make_user, logi
         assert client.get(f"/support/{ticket_id}").status_code == 200
     with count_queries() as many_list:
         assert client.get("/support").status_code == 200
-    assert len(few_page) == len(many_page), "\n".join(s[:90] for s in few_page + ["--"] + many_page)
+    assert len(few_page) == len(many_page)
     assert len(few_list) == len(many_list)
