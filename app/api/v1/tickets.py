@@ -68,14 +68,18 @@ def _multipart(properties: dict, required: list[str], example: dict) -> dict:
         "example": example}}}
 
 
-def _full(ticket) -> dict:
-    messages = support.conversation(ticket)
-    return {**TicketSummarySchema().dump(ticket), "message_count": len(messages),
-            "messages": MessageSchema(many=True).dump(messages)}
+SUMMARY_FIELDS = ("id", "subject", "category", "status", "created_at", "last_message_at", "closed_at",
+                  "message_count")
 
 
 def _summary(ticket) -> dict:
-    return TicketSummarySchema().dump(ticket)
+    """The ticket's own fields; message_count counts what the investor sees (never support's notes)."""
+    return {name: getattr(ticket, name) for name in SUMMARY_FIELDS}
+
+
+def _full(ticket) -> dict:
+    messages = support.conversation(ticket)
+    return {**_summary(ticket), "message_count": len(messages), "messages": messages}
 
 
 def _received() -> list[attachments.Received]:
