@@ -15,6 +15,7 @@ from sqlalchemy.orm import joinedload, with_expression
 from app.admin.base import BigListMixin, SecureModelView, requires, run_action
 from app.admin.views.market_common import EmailIs, StatusIs, details_url
 from app.auth.forms import SimpleForm
+from app.auth.models import User
 from app.core.db import unit_of_work, utcnow
 from app.core.errors import DomainError
 from app.extensions import db
@@ -138,7 +139,9 @@ class TicketView(BigListMixin, SecureModelView):
                                 "priority": _priority}
 
     def get_query(self):
-        return super().get_query().options(joinedload(Ticket.user), joinedload(Ticket.assignee),
+        # the people's roles are not shown here: not loaded (their eager load would add a query per relationship)
+        return super().get_query().options(joinedload(Ticket.user).lazyload(User.roles),
+                                           joinedload(Ticket.assignee).lazyload(User.roles),
                                            with_expression(Ticket.sla_breached, tickets.breached_clause()))
 
     def get_one(self, id):
