@@ -14,7 +14,7 @@ from app.extensions import db
 from app.notifications.models import Notification
 from app.support import tickets as support
 from app.support.models import Ticket, TicketAttachment
-from tests.support import csrf_from
+from tests.support import csrf_from, outbox
 
 HOSTILE = '<script>alert("x")</script>'
 
@@ -167,3 +167,24 @@ def test_actions_need_csrf_and_a_known_ticket(client, make_user, login, open_tic
     assert client.post("/admin/tickets/999999/reply", data={"csrf_token": token, "body": "x"}).status_code == 404
     assert client.get("/admin/tickets/file/999999").status_code == 404
     assert db.session.get(Ticket, ticket.id).message_count == 1
+
+
+def test_the_role_matrix_covers_the_queue_and_every_action(app):
+    """tests/admin/test_admin_access.py walks every view and @requires action for every role; the queue and its six
+    actions are among them with the permissions the table gives (compliance reads, support acts)."""
+    view = next(v for v in app.extensions["admin"][0]._views if v.endpoint == "tickets")
+    assert view.permission == "tickets.view"
+    actions = {name: getattr(getattr(view, name), "required_permission", None) for _url, name, _m in view._urls}
+    assert {name: p for name, p in actions.items() if p} == dict.fromkeys(
+        ("reply", "note", "assign", "priority", "close", "reopen"), "tickets.reply")
+
+
+def test_the_investor_is_told_by_mail_and_the_mail_keeps_hostile_text_inert(make_user, open_ticket, support_user):
+    investor = make_user("ivy@example.com")
+    ticket = open_ticket(investor, subject=HOSTILE)
+    with unit_of_work():
+        support.add_note(support_user, ticket, body="SECRET internal note")
+        support.reply_as_staff(support_user, ticket, body="Answered")
+    [mail] = outbox(to="ivy@example.com", event="ticket_replied")
+    assert f"/support/{ticket.id}" in mail.body and "SECRET" not in mail.body + (mail.html or "")
+    assert HOSTILE not in (mail.html or "")
