@@ -8,6 +8,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from flask_babel import gettext as _
+
 from app.core.errors import ValidationError
 from app.core.storage import get_storage, new_key
 from app.core.uploads import CleanFile, UploadRejected, clean_upload, read_limited
@@ -45,11 +47,11 @@ def receive(parts: Iterable) -> list[Received]:
         if part is None or not part.filename:
             continue
         if len(received) >= MAX_FILES:
-            raise ValidationError("too many files", {FIELD: [f"Attach at most {MAX_FILES} files."]})
+            raise ValidationError("too many files", {FIELD: [_("Attach at most %(n)s files.", n=MAX_FILES)]})
         if suspicious_filename(part.filename):
-            raise ValidationError("a file name is not acceptable", {
-                FIELD: [f"{_shown(part.filename)}: this file name is not acceptable: send the file itself, "
-                        "named plainly."]})
+            raise ValidationError("a file name is not acceptable", {FIELD: [_(
+                "%(name)s: this file name is not acceptable: send the file itself, named plainly.",
+                name=_shown(part.filename))]})
         try:
             data = read_limited(part.stream, MAX_BYTES)
         except UploadRejected as exc:
@@ -66,7 +68,7 @@ def _shown(name: str) -> str:
 def check(files: list[Received]) -> list[Checked]:
     """Inspect every file (nothing is written); ValidationError naming each refused one."""
     if len(files) > MAX_FILES:
-        raise ValidationError("too many files", {FIELD: [f"Attach at most {MAX_FILES} files."]})
+        raise ValidationError("too many files", {FIELD: [_("Attach at most %(n)s files.", n=MAX_FILES)]})
     problems: list[str] = []
     checked: list[Checked] = []
     for item in files:
@@ -78,8 +80,9 @@ def check(files: list[Received]) -> list[Checked]:
             continue
         extension = name.rsplit(".", 1)[-1].lower() if "." in name else None
         if extension is not None and extension not in EXTENSIONS[clean.content_type]:
-            problems.append(f"{name}: the name says .{extension[:10]} but the file is a "
-                            f"{clean.extension.upper()}: rename it or send the right file.")
+            problems.append(_("%(name)s: the name says .%(extension)s but the file is a %(kind)s: rename it or "
+                              "send the right file.", name=name, extension=extension[:10],
+                              kind=clean.extension.upper()))
             continue
         checked.append(Checked(name, clean))
     if problems:
