@@ -2,13 +2,16 @@
 the cap, a name that is not a path, the type decided by the content in a child process with memory and time limits
 (app.core.uploads.clean_upload: images re-encoded without metadata, PDFs refused when damaged, encrypted or carrying
 scripts, actions or embedded files). A name whose extension claims another type than the content is refused too.
-Everything is checked before anything is written; files are stored last, and removed again if the write fails."""
+Everything is checked before anything is written; files are stored last, and removed again if the write fails or
+the transaction they belong to rolls back (a failure later in the same unit of work, or at commit)."""
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from flask_babel import gettext as _
+from sqlalchemy import event
+from sqlalchemy.orm import Session
 
 from app.core.errors import ValidationError
 from app.core.storage import get_storage, new_key
@@ -111,4 +114,25 @@ def store(message: TicketMessage, files: list[Checked], *, owner_id: int) -> lis
         for key in written:
             storage.delete(key)
         raise
+    db.session().info.setdefault(_WRITTEN, []).extend(written)
     return rows
+
+
+# files written in a transaction that rolls back are deleted: their rows are gone, the files would be strays
+_WRITTEN = "support.attachments.written"
+
+
+def _committed(session: Session) -> None:
+    session.info.pop(_WRITTEN, None)
+
+
+def _rolled_back(session: Session) -> None:
+    keys = session.info.pop(_WRITTEN, None)
+    if keys:
+        storage = get_storage()
+        for key in keys:
+            storage.delete(key)
+
+
+event.listen(Session, "after_commit", _committed)
+event.listen(Session, "after_rollback", _rolled_back)

@@ -168,3 +168,18 @@ def test_the_sla_flag_comes_from_the_database_as_the_clock_moves(app, make_user,
     later = utcnow() + timedelta(hours=app.config["SUPPORT_SLA_HOURS"] + 1)
     monkeypatch.setattr(support, "utcnow", lambda: later)
     assert breached() == {waiting.id}
+
+
+def test_files_of_a_unit_of_work_that_rolls_back_are_deleted(make_user, received):
+    investor = make_user()
+    before = _stored_files()
+    with pytest.raises(RuntimeError), unit_of_work():
+        support.open_ticket(investor, subject="Help", category="other", body="See attached.",
+                            files=received((files.png(10, 10), "fine.png")))
+        assert _stored_files() == before + 1
+        raise RuntimeError("something later in the same request failed")
+    assert _stored_files() == before and _count(Ticket) == 0
+    with unit_of_work():
+        support.open_ticket(investor, subject="Help", category="other", body="See attached.",
+                            files=received((files.png(10, 10), "fine.png")))
+    assert _stored_files() == before + 1 and _count(Ticket) == 1
