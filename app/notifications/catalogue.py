@@ -290,6 +290,10 @@ EVENTS: dict[str, Event] = {e.key: e for e in (
     Event("ticket_replied", "account", (EMAIL, IN_APP), "Support replied to your ticket",
           sample={"ticket_id": 7, "subject": "Where is my deposit?",
                   "link": "https://freehold.example/support/7"}),
+    Event("ticket_opened_staff", "staff_alerts", (IN_APP,), "An investor opened a support ticket",
+          audience=STAFF, roles=("support",),
+          sample={"ticket_id": 7, "category": "deposits", "email": "investor@example.com",
+                  "link": "https://freehold.example/admin/tickets/details/?id=7"}),
 )}
 
 

@@ -180,6 +180,8 @@ def open_ticket(user: User, *, subject: str | None, category: str | None, body: 
     db.session.flush()
     audit.record("tickets.opened", actor=user, target=ticket,
                  after={"category": category, "attachments": len(checked)})
+    notify(None, "ticket_opened_staff", link=external_url("tickets.details_view", id=ticket.id),
+           ticket_id=ticket.id, category=category, email=user.email)
     attachments.store(message, checked, owner_id=user.id)  # last: nothing after it can fail and strand a file
     return ticket
 

@@ -35,6 +35,8 @@ def test_an_investor_opens_a_ticket_with_a_file_and_support_answers(make_user, s
     [first] = support.conversation(ticket)
     assert first.attachments[0].content_type == "application/pdf" and first.attachments[0].name == "receipt.pdf"
     assert get_storage().exists(first.attachments[0].storage_key)
+    alert = db.session.scalars(select(Notification).where(Notification.user_id == support_user.id)).one()
+    assert alert.event == "ticket_opened_staff" and alert.link.endswith(f"/admin/tickets/details/?id={ticket.id}")
 
     with unit_of_work():
         support.add_note(support_user, ticket, body="Checked the bank file: not there yet.")
