@@ -72,3 +72,4 @@ from app.properties.models import (  # noqa: F401
 )
 from app.settings.models import MoneySetting, SettingChange  # noqa: F401
 from app.support.message_models import StaffMessage, StaffMessageRecipient  # noqa: F401
+from app.support.models import Ticket, TicketAttachment, TicketMessage  # noqa: F401

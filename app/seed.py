@@ -20,6 +20,7 @@ from app.payments import services as payments
 from app.payments.models import Deposit
 from app.payouts import services as payouts
 from app.payouts.models import PayoutMethod
+from app.support.demo import seed_tickets
 
 INVESTOR_EMAIL = "investor@example.com"
 INVESTOR_PASSWORD = "Demo-investor-2026"  # noqa: S105 - the demo logins CONTRACT.md publishes
@@ -64,6 +65,8 @@ def seed_demo() -> list[Login]:
     # the market on a funded offering: a trade on the tape, the investor's listing and an offer on it
     seed_market(auth.user_by_email(INVESTOR_EMAIL),
                 {number: auth.user_by_email(email) for number, (email, _, _) in enumerate(COINVESTORS, start=1)})
+    with unit_of_work():  # support tickets: one answered, one waiting for support
+        seed_tickets(auth.user_by_email(INVESTOR_EMAIL), auth.user_by_email("support@example.com"))
     return logins
 
 

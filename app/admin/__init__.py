@@ -32,6 +32,7 @@ from app.admin.views import (
     reports,
     settings,
     staff_requests,
+    tickets,
     user_tools,
     users,
 )
@@ -48,6 +49,6 @@ def init_admin(app: Flask) -> Admin:
     )
     for module in (users, user_tools, staff_requests, closures, kyc, name_changes, properties, investments, declared, distributions, funding, payments,
                    disputes, payouts, market, bank_statements, adjustments, reports, settings, ledger, periods,
-                   notifications, messages, ops_jobs, audit, alerts, exports):
+                   notifications, messages, tickets, ops_jobs, audit, alerts, exports):
         module.register(admin)
     return admin

@@ -33,13 +33,14 @@ from app.api.v1 import (
     properties,
     property_admin,
     statements,
+    tickets,
     wallet,
 )
 from app.extensions import csrf, limiter
 
 PREFIX = "/api/v1"
 MODULES = (auth, me, wallet, notifications, kyc, properties, investments, deposits, payout_methods, payouts,
-           market, me_data, statements, property_admin)
+           market, me_data, statements, property_admin, tickets)
 ERROR_SCHEMA_NAME = "ErrorEnvelope"
 
 # what each error code means in this API (every one answers with the error envelope)

@@ -305,6 +305,14 @@ EVENTS: dict[str, Event] = {e.key: e for e in (
                   "link": "https://freehold.example/admin/staff_messages/details/?id=9"}),
     Event("account_closed", "account", (EMAIL,), "Goodbye: the account is closed (sent to the address it had)",
           mandatory=True, security=True, sample={"closed_by": "you"}),
+    # support tickets (app.support): support answered; the text itself is read in the portal, never in the message
+    Event("ticket_replied", "account", (EMAIL, IN_APP), "Support replied to your ticket",
+          sample={"ticket_id": 7, "subject": "Where is my deposit?",
+                  "link": "https://freehold.example/support/7"}),
+    Event("ticket_opened_staff", "staff_alerts", (IN_APP,), "An investor opened a support ticket",
+          audience=STAFF, roles=("support",),
+          sample={"ticket_id": 7, "category": "deposits", "email": "investor@example.com",
+                  "link": "https://freehold.example/admin/tickets/details/?id=7"}),
 )}
 
 

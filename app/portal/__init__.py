@@ -121,5 +121,6 @@ from app.portal.views import (  # noqa: E402,F401
     profile,
     properties,
     statements,
+    tickets,
     wallet,
 )

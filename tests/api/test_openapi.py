@@ -475,6 +475,30 @@ def test_every_operation_answers_as_documented(app, client, spec, make_user, fun
     api.call("delete", one_property, 403, headers=headers, path=mine)
     api.call("delete", one_property, 200, headers=staff, path=mine, query_string={"reason": "not this year"})
     api.call("post", "/api/v1/deposits", 403, headers=staff, json={"amount": "250.00", "gateway": "bank_transfer"})
+    # support tickets
+    tickets = "/api/v1/tickets"
+    ticket = {"subject": "Where is my deposit?", "category": "deposits", "message": "Sent on Monday."}
+    opened = api.call("post", tickets, 201, headers=headers, content_type="multipart/form-data",
+                      data={**ticket, "attachments": (io.BytesIO(files.png(20, 20)), "receipt.png")}).get_json()
+    api.call("post", tickets, 422, headers=headers, content_type="multipart/form-data",
+             data={**ticket, "attachments": (io.BytesIO(files.html_as_jpeg()), "receipt.jpg")})
+    api.call("post", tickets, 403, headers=token_for(make_user(role="support")), content_type="multipart/form-data",
+             data=ticket)
+    api.call("get", tickets, 200, headers=headers)
+    one_ticket = {"ticket_id": opened["data"]["id"]}
+    outsider = token_for(make_user())
+    api.call("get", tickets + "/{ticket_id}", 200, headers=headers, path=one_ticket)
+    api.call("get", tickets + "/{ticket_id}", 404, headers=outsider, path=one_ticket)
+    api.call("post", tickets + "/{ticket_id}/messages", 201, headers=headers, path=one_ticket,
+             content_type="multipart/form-data", data={"message": "Any news?"})
+    api.call("post", tickets + "/{ticket_id}/messages", 422, headers=headers, path=one_ticket,
+             content_type="multipart/form-data", data={"message": ""})
+    api.call("post", tickets + "/{ticket_id}/messages", 404, headers=outsider, path=one_ticket,
+             content_type="multipart/form-data", data={"message": "not mine"})
+    a_file = {**one_ticket, "attachment_id": opened["data"]["messages"][0]["attachments"][0]["id"]}
+    api.call("get", tickets + "/{ticket_id}/attachments/{attachment_id}", 200, headers=headers, path=a_file)
+    api.call("get", tickets + "/{ticket_id}/attachments/{attachment_id}", 404, headers=outsider,
+             path=a_file)
 
     # too many requests
     monkeypatch.setitem(app.config, "API_RATE_LIMIT_USER", "1/minute")

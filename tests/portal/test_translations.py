@@ -22,6 +22,7 @@ from app.extensions import db
 from app.market import services as market
 from app.payments import services as payments
 from app.payouts import services as payouts
+from app.support import tickets
 from tests.factories import PayoutMethodFactory
 from tests.support import csrf_from
 
@@ -235,9 +236,10 @@ def demo(make_investor, make_holding, make_listing, make_property, fund):
         spare = PayoutMethodFactory(user=investor, account_number="000987654321")  # unused: it can change
         payout = payouts.request_payout(investor, Money.parse("50.00", "USD"), method.id)
         pending = payments.create_deposit(investor.id, Money.parse("75.00", "USD"), "bank_transfer")
+        ticket = tickets.open_ticket(investor, subject="Deposit", category="deposits", body="Where is it?")
     done = fund(investor, "30.00")
     return {"user": investor, "holding": holding, "mine": mine, "listing": listing, "method": method, "spare": spare,
-            "payout": payout, "pending": pending, "done": done, "property": holding.property}
+            "payout": payout, "pending": pending, "done": done, "property": holding.property, "ticket": ticket}
 
 
 def _portal_pages(d) -> list[str]:
@@ -249,7 +251,8 @@ def _portal_pages(d) -> list[str]:
             f"/payouts/{d['payout'].id}", "/payout-methods", "/payout-methods/new",
             f"/payout-methods/{d['spare'].id}/edit", "/kyc", "/notifications", "/account/notifications",
             "/account/security", "/account/2fa/setup", "/account/profile", "/account/email/confirm/not-a-link",
-            "/account/data", "/account/close", "/statements", "/no-such-page"]
+            "/account/data", "/account/close", "/statements", "/support", "/support/new",
+            f"/support/{d['ticket'].id}", "/no-such-page"]
 
 
 def test_every_portal_page_in_spanish_finds_its_messages(app, client, demo, login, misses):
@@ -276,7 +279,7 @@ def test_every_portal_page_in_spanish_finds_its_messages(app, client, demo, logi
     assert covered - visited == {"portal.deposit_return", "portal.kyc_document", "portal.property_document",
                                  "portal.wallet_statement", "portal.statement_detail", "portal.statement_status",
                                  "portal.statement_file", "portal.download_data_export",
-                                 "portal.data_export_status"}
+                                 "portal.data_export_status", "portal.ticket_file"}
     assert sorted(set(misses)) == []
 
 
