@@ -19,7 +19,7 @@ from app.properties.models import Property, PropertyApproval, PropertyDocument, 
 from tests.api.market_helpers import holding
 from tests.concurrency import run_threads
 from tests.core import files
-from tests.support import PASSWORD, totp_now
+from tests.support import PASSWORD, csrf_from, totp_now
 
 BASE = "/api/v1/properties"
 DRAFT = {"title": "Riverside Court", "city": "Porto", "country": "PT", "street": "Rua do Infante 21",
@@ -289,3 +289,24 @@ def test_archiving_and_investing_at_once_never_leave_an_archived_offering_with_m
     assert sum(not isinstance(r, Exception) for r in results) == 1, results
     assert (archived.status == "archived") == (invested == 0)
     assert archived.status != "archived" or archived.raised_amount == 0
+
+
+def test_the_console_archives_with_a_reason_through_the_same_service(client, manager, make_property, investor, login):
+    empty, invested = make_property(), make_property()
+    holding(investor, invested, "500.00")
+    login(manager)
+    page = client.get(f"/admin/properties/details/?id={empty.id}").get_data(as_text=True)
+    assert 'data-testid="archive"' in page
+    token = csrf_from(page)
+    no_reason = client.post(f"/admin/properties/{empty.id}/archive", data={"csrf_token": token},
+                            follow_redirects=True)
+    assert "reason is required" in no_reason.get_data(as_text=True)
+    assert client.post(f"/admin/properties/{empty.id}/archive",
+                       data={"csrf_token": token, "reason": "never launched"}).status_code == 302
+    refused = client.post(f"/admin/properties/{invested.id}/archive",
+                          data={"csrf_token": token, "reason": "try"}, follow_redirects=True)
+    assert "cannot be archived" in refused.get_data(as_text=True)
+    db.session.expire_all()
+    assert (db.session.get(Property, empty.id).status, db.session.get(Property, invested.id).status) == \
+        ("archived", "active")
+    assert db.session.query(AuditRecord).filter_by(action="properties.archived").one().reason == "never launched"

@@ -258,6 +258,13 @@ class PropertyView(SecureModelView):
         return self._run(p, lambda: properties.cancel(p, actor=current_user, reason=request.form.get("reason")),
                          f"{p.title} is cancelled.")
 
+    @expose("/<int:property_id>/archive", methods=["POST"])
+    @requires("properties.edit")
+    def archive(self, property_id: int):
+        p = self._property(property_id)
+        return self._run(p, lambda: properties.archive(p, actor=current_user, reason=request.form.get("reason")),
+                         f"{p.title} is archived: it is no longer offered, and nothing was deleted.")
+
     @expose("/<int:property_id>/photos", methods=["POST"])
     @requires("properties.edit")
     def upload_photos(self, property_id: int):
