@@ -55,7 +55,8 @@ DATABASE_ONLY = {"search_vector", "ix_properties_search_vector",
                  "ix_users_email_prefix", "ix_users_first_name_prefix", "ix_users_last_name_prefix",
                  "ix_login_attempts_email_prefix", "ix_audit_log_actor_email_prefix",
                  "ix_ledger_entries_idempotency_key_prefix", "ix_notification_deliveries_to_address_prefix",
-                 "ix_deposits_gateway_reference_prefix"}
+                 "ix_deposits_gateway_reference_prefix",
+                 "ix_support_tickets_subject_prefix"}  # 20261206_console
 
 
 def statement_checked(constraint):

@@ -23,7 +23,7 @@ LIKE_ESCAPE = "\\"
 PREFIX_INDEXED = frozenset({("users", "email"), ("users", "first_name"), ("users", "last_name"),
                             ("login_attempts", "email"), ("audit_log", "actor_email"),
                             ("ledger_entries", "idempotency_key"), ("notification_deliveries", "to_address"),
-                            ("deposits", "gateway_reference")})
+                            ("deposits", "gateway_reference"), ("support_tickets", "subject")})
 
 
 def prefix_pattern(term: str) -> str:

@@ -9,6 +9,8 @@ Create Date: 2026-12-06 00:00:00
 
 """
 
+from alembic import op
+
 # revision identifiers, used by Alembic.
 revision = '20261206_console'
 down_revision = ('20261206_dashboard', '20261206_list_indexes', '20261206_exports', '20261206_profile_edits',
@@ -18,8 +20,13 @@ depends_on = None
 
 
 def upgrade():
-    pass
+    # the support queue searches subjects by their start, as the big lists do (20261206_list_indexes); the tickets'
+    # table exists only once both parents ran
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("CREATE INDEX IF NOT EXISTS ix_support_tickets_subject_prefix "
+                   "ON support_tickets (lower(subject) text_pattern_ops)")
 
 
 def downgrade():
-    pass
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("DROP INDEX IF EXISTS ix_support_tickets_subject_prefix")

@@ -177,7 +177,7 @@ LIST_PAGES = ["/admin/users/", "/admin/roles/", "/admin/sign_ins/", "/admin/sess
               "/admin/market_flags/", "/admin/csv_mappings/", "/admin/adjustments/", "/admin/ledger_accounts/",
               "/admin/ledger_entries/", "/admin/ledger_postings/", "/admin/ledger_holds/", "/admin/deliveries/",
               "/admin/outbox/", "/admin/notifications/", "/admin/notification_templates/", "/admin/audit/",
-              "/admin/alerts/"]
+              "/admin/alerts/", "/admin/tickets/", "/admin/staff_messages/"]
 
 
 def test_the_query_count_check_covers_every_list(app):

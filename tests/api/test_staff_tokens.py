@@ -140,7 +140,7 @@ REFUSED = {
     ("POST", "api_me_data.export"), ("POST", "api_me.change_phone"), ("POST", "api_me.verify_phone"),
     ("POST", "api_payout_methods.create"), ("PUT", "api_payout_methods.update"),
     ("DELETE", "api_payout_methods.delete"), ("POST", "api_payouts.create"), ("POST", "api_payouts.cancel"),
-    ("POST", "api_statements.create"),
+    ("POST", "api_statements.create"), ("POST", "api_tickets.create"), ("POST", "api_tickets.reply"),
 }
 
 

@@ -156,7 +156,8 @@ def test_a_changed_count_is_asked_again_then_a_small_segment_is_sent_at_once(mak
     assert len(_notified()) == 4 and support.id not in _notified()
     assert {p.id for p in people} <= set(_notified())
     assert db.session.scalar(select(func.count(Delivery.id)).where(Delivery.channel == "email")) == 4
-    actions = list(db.session.scalars(select(AuditRecord.action).where(AuditRecord.target_type == "staff_messages")))
+    actions = list(db.session.scalars(select(AuditRecord.action).where(AuditRecord.target_type == "staff_messages")
+                                   .order_by(AuditRecord.id)))
     assert actions == ["staff_messages.composed", "staff_messages.send"]
 
 

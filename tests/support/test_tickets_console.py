@@ -98,8 +98,10 @@ def test_the_sla_flag_and_the_filters(app, client, make_user, login, open_ticket
         return {s for s in ("Late one", "Mine") if s in page}
 
     assert listed("search=late") == {"Late one"}
-    assert listed(f"search={late.user.email}") == {"Late one"}
+    assert listed("search=Late+one") == {"Late one"} and listed("search=one") == set()  # by the subject's start
+    assert listed(f"search={late.id}") == {"Late one"}
     filters = _filter_index(client)
+    assert listed(f"flt0_{filters['Investor']}={late.user.email}") == {"Late one"}
     assert listed(f"flt0_{filters['SLA breached']}=yes") == {"Late one"}
     assert listed(f"flt0_{filters['Assignee']}=me") == {"Mine"}
     assert listed(f"flt0_{filters['Assignee']}=nobody") == {"Late one"}
