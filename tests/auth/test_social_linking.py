@@ -20,7 +20,8 @@ def identities(user=None):
 
 
 def audited(action):
-    return db.session.scalars(select(AuditRecord).where(AuditRecord.action == action)).all()
+    return db.session.scalars(select(AuditRecord).where(AuditRecord.action == action)
+                              .order_by(AuditRecord.id)).all()
 
 
 def test_link_google_from_the_account_page_then_sign_in_with_it(client, make_user, login, social_on):

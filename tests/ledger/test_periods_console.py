@@ -39,7 +39,8 @@ def _token(http) -> str:
 
 
 def _audits(action: str) -> list[AuditRecord]:
-    return list(db.session.scalars(select(AuditRecord).where(AuditRecord.action == action)))
+    return list(db.session.scalars(select(AuditRecord).where(AuditRecord.action == action)
+                                   .order_by(AuditRecord.id)))
 
 
 def test_finance_closes_a_month_from_the_console_and_exports_its_trial_balance(client, login, finance, books):
