@@ -19,7 +19,8 @@ from app.ledger import services as ledger
 from app.ledger.models import ADJUSTMENTS, OPERATOR_FUNDING
 
 BIG_LISTS = {"ledger_postings": "ledger_postings", "ledger_entries": "ledger_entries", "investments": "investments",
-             "return_payments": "return_payments", "audit": "audit_log", "sign_ins": "login_attempts"}
+             "return_payments": "return_payments", "audit": "audit_log", "sign_ins": "login_attempts",
+             "users": "users", "tickets": "support_tickets"}
 
 
 def _view(app, endpoint: str):

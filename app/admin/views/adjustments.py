@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
 from app.admin.base import SecureModelView, describe, requires
+from app.admin.list_search import IndexedSearch
 from app.admin.refusal import refuse
 from app.admin.time_filters import time_filters
 from app.admin.views.investment_filters import LiveFilterOptions
@@ -146,7 +147,7 @@ class AmountAtMost(_AmountFilter):
         return "at most"
 
 
-class AdjustmentView(LiveFilterOptions, SecureModelView):
+class AdjustmentView(IndexedSearch, LiveFilterOptions, SecureModelView):
     permission = PERMISSION
     list_template = "admin/adjustments/list.html"
     details_template = "admin/adjustments/details.html"
@@ -154,6 +155,8 @@ class AdjustmentView(LiveFilterOptions, SecureModelView):
     column_list = ("id", "proposed_at", "user", "direction", "amount", "status", "note", "proposed_by", "decided_by",
                    "entry_id")
     column_sortable_list = ("id", "amount", "status", "proposed_at")
+    column_searchable_list = ("id",)  # the exact id, or the wallet's investor (IndexedSearch)
+    investor_columns = ("user_id",)
     column_default_sort = ("id", True)
     column_labels = {"user": "Wallet of", "proposed_by": "Proposed by", "proposed_at": "Proposed at",
                      "decided_by": "Decided by", "decided_at": "Decided at", "entry_id": "Ledger entry",

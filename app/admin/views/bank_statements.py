@@ -297,6 +297,7 @@ class CsvMappingView(SecureModelView):
     can_edit = True
     can_view_details = False
     column_searchable_list = ("bank_name",)
+    column_filters = ("bank_name",)
     column_list = ("bank_name", "date_column", "amount_column", "credit_column", "debit_column", "currency_column",
                    "currency", "reference_column", "counterparty_column", "date_format", "decimal_separator",
                    "delimiter", "header_rows")

@@ -12,6 +12,7 @@ from flask_login import current_user
 from markupsafe import Markup, escape
 
 from app.admin.base import SecureBaseView, SecureModelView, requires, run_action
+from app.admin.list_search import IndexedSearch
 from app.auth.forms import SimpleForm
 from app.core import audit
 from app.core.db import discard, enqueue_after_commit
@@ -47,7 +48,7 @@ def _error(view, context, model, name):
     return Markup(f'<span class="text-danger small" title="{escape(model.error)}">{escape(short)}</span>')
 
 
-class DistributionRunView(SecureModelView):
+class DistributionRunView(IndexedSearch, SecureModelView):
     permission = "returns.view"
     simple_list_pager = True
     list_template = "admin/distributions/runs.html"
@@ -58,6 +59,7 @@ class DistributionRunView(SecureModelView):
     details_template = "admin/distributions/run_details.html"
     column_filters = ("status", "trigger", "as_of", "started_at")
     column_sortable_list = ("id", "as_of", "status", "payments", "total", "started_at")
+    column_searchable_list = ("id",)  # the exact run (IndexedSearch)
     column_default_sort = ("id", True)
     column_labels = {"as_of": "As of", "total": "Returns", "duration_ms": "Duration", "actor": "Started by",
                      "planned": "Planned payments"}

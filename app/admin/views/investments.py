@@ -24,6 +24,7 @@ from app.admin.base import (
     requires,
     run_action,
 )
+from app.admin.list_search import IndexedSearch
 from app.admin.views.investment_filters import (
     INSTALLMENT_STATES,
     DaysOverdueFilter,
@@ -96,6 +97,8 @@ class InvestmentView(BigListMixin, LiveFilterOptions, SecureModelView):
     column_list = ("id", "invested_on", "investor", "property", "amount", "paid_amount", "status", "fees_paid",
                    "refunded_amount")
     column_sortable_list = ("id", "invested_on", "status")  # indexed columns only (a million investments)
+    column_searchable_list = ("id",)  # the exact id, or the investor (IndexedSearch)
+    investor_columns = ("user_id",)
     column_default_sort = ("id", True)
     column_labels = {"paid_amount": "Paid", "fees_paid": "Late fees", "refunded_amount": "Refunded",
                      "invested_on": "Invested on", "escrow_amount": "In escrow", "entry_id": "First entry",
@@ -211,6 +214,7 @@ class ReturnPaymentView(BigListMixin, SecureModelView):
     column_list = ("id", "investment_id", "period_index", "due_on", "amount", "capital", "entry_id", "run_id",
                    "paid_at")
     column_sortable_list = ("id", "investment_id")
+    column_searchable_list = ("id", "investment_id")  # exact ids, each answered by an index
     column_default_sort = ("id", True)
     column_labels = {"investment_id": "Investment", "period_index": "Period", "due_on": "Due on",
                      "entry_id": "Entry", "run_id": "Run", "paid_at": "Paid at"}
@@ -264,7 +268,7 @@ def _state(view, context, model, name):
     return Markup('<span class="badge badge-warning">overdue</span>')
 
 
-class InstallmentView(LiveFilterOptions, SecureModelView):
+class InstallmentView(IndexedSearch, LiveFilterOptions, SecureModelView):
     """Installments not yet paid, of investments still being paid for: due first, oldest first."""
 
     permission = "investments.view"
@@ -275,6 +279,7 @@ class InstallmentView(LiveFilterOptions, SecureModelView):
     column_list = ("investor", "property", "investment", "index", "due_on", "amount", "days_overdue", "late_fee",
                    "state")
     column_sortable_list = ("due_on", "amount")
+    column_searchable_list = ("investment_id",)  # the exact investment
     column_default_sort = ("due_on", False)
     column_labels = {"index": "Installment", "due_on": "Due on", "days_overdue": "Days overdue",
                      "late_fee": "Late fee if paid today"}

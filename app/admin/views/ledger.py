@@ -75,6 +75,7 @@ class PostingView(BigListMixin, SecureModelView):
     can_view_details = False
     column_list = ("id", "entry_id", "account", "amount")
     column_sortable_list = ("id", "entry_id")
+    column_searchable_list = ("id", "entry_id", "account_id")  # exact ids, each answered by an index
     column_filters = (*exact_filters(Posting.account_id, "Account ID", integer=True),
                       *range_filters(Posting.entry_id, "Entry", integer=True),
                       *range_filters(Posting.id, "ID", integer=True))

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from app.admin.base import SecureModelView, money_formatter, range_filters
+from app.admin.list_search import IndexedSearch
 from app.admin.views import market_flags, market_halts
 from app.admin.views.investment_filters import LiveFilterOptions
 from app.admin.views.market_chart import trade_chart
@@ -41,7 +42,7 @@ def _export_money(field: str):
     return formatter
 
 
-class MarketView(LiveFilterOptions, SecureModelView):
+class MarketView(IndexedSearch, LiveFilterOptions, SecureModelView):
     permission = "market.view"
     column_auto_select_related = False  # each view's query loads what its rows show, a query per relation
 
@@ -51,6 +52,8 @@ class ListingView(MarketView):
     column_list = ("id", "created_at", "property", "seller", "units", "units_remaining", "price_per_unit",
                    "unit_price", "status", "expires_at")
     column_sortable_list = ("id", "created_at", "expires_at", "status")
+    column_searchable_list = ("id", "property_id", "investment_id")  # exact ids, or the seller (IndexedSearch)
+    investor_columns = ("seller_id",)
     column_default_sort = ("id", True)
     column_labels = {"units_remaining": "Units left", "price_per_unit": "Asking (a unit)",
                      "unit_price": "Nominal (a unit)", "created_at": "Listed", "expires_at": "Expires",
@@ -93,6 +96,8 @@ class OfferView(MarketView):
     column_list = ("id", "created_at", "property", "listing_id", "buyer", "units", "price_per_unit",
                    "counter_price_per_unit", "held_amount", "status", "expires_at")
     column_sortable_list = ("id", "created_at", "expires_at", "status")
+    column_searchable_list = ("id", "listing_id")  # exact ids, or the buyer (IndexedSearch)
+    investor_columns = ("buyer_id",)
     column_default_sort = ("id", True)
     column_labels = {"listing_id": "Listing", "price_per_unit": "Offered (a unit)",
                      "counter_price_per_unit": "Countered (a unit)", "held_amount": "Held now",
@@ -131,6 +136,8 @@ class TradeView(MarketView):
     column_list = ("id", "settled_at", "property", "seller", "buyer", "units", "price_per_unit", "amount",
                    "buyer_fee", "seller_fee", "listing_id", "offer_id")
     column_sortable_list = ("id", "settled_at", "units", "price_per_unit", "amount")
+    column_searchable_list = ("id", "property_id", "listing_id", "offer_id")  # exact ids, or either party
+    investor_columns = ("seller_id", "buyer_id")
     column_default_sort = ("settled_at", True)
     column_labels = {"settled_at": "Settled", "price_per_unit": "Price (a unit)", "unit_price": "Nominal (a unit)",
                      "buyer_fee": "Buyer's fee", "seller_fee": "Seller's fee", "listing_id": "Listing",

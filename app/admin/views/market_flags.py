@@ -11,6 +11,7 @@ from sqlalchemy import case, select
 from sqlalchemy.orm import joinedload, selectinload
 
 from app.admin.base import SecureModelView, range_filters, requires, run_action
+from app.admin.list_search import IndexedSearch
 from app.admin.views.market_common import StatusIs, details_url, time_filters
 from app.auth.forms import SimpleForm
 from app.core.money import Money
@@ -54,13 +55,14 @@ def _reviewer(view, context, model, name):
     return model.reviewed_by.email if model.reviewed_by else ""
 
 
-class FlagView(SecureModelView):
+class FlagView(IndexedSearch, SecureModelView):
     permission = "market.surveillance"
     details_template = "admin/market/flag.html"
     column_auto_select_related = False
     column_list = ("id", "status", "created_at", "kind", "trade", "property", "seller", "buyer", "detail",
                    "reviewed_by", "reviewed_at")
     column_sortable_list = ("id", "created_at", "kind")
+    column_searchable_list = ("id", "trade_id")  # the exact flag or trade
     column_default_sort = ("id", True)
     column_labels = {"created_at": "Raised", "reviewed_by": "Reviewed by", "reviewed_at": "Reviewed",
                      "review_note": "Note", "trade_id": "Trade"}

@@ -73,6 +73,7 @@ class StaffMessageView(SecureModelView):
     column_auto_select_related = False
     column_list = ("id", "created_at", "subject", "segment", "status", "sent_count", "proposed_by", "approved_by")
     column_sortable_list = ("id", "created_at", "status")
+    column_searchable_list = ("subject",)
     column_default_sort = ("id", True)
     column_labels = {"created_at": "Written at", "segment": "To", "sent_count": "Sent",
                      "proposed_by": "Written by", "approved_by": "Approved by", "send_email": "Also by e-mail",

@@ -106,12 +106,14 @@ class OutboxView(IndexedSearch, SecureModelView):
         return super().get_count_query().filter(Delivery.channel == EMAIL)
 
 
-class NotificationView(SecureModelView):
+class NotificationView(IndexedSearch, SecureModelView):
     permission = "notifications.view"
     simple_list_pager = True
     can_view_details = False
     column_list = ("id", "created_at", "user", "event", "in_app", "title", "read_at")
     column_filters = ("event", "user_id", "in_app", "read_at", "created_at")
+    column_searchable_list = ("id",)  # the exact id, or the investor (IndexedSearch)
+    investor_columns = ("user_id",)
     column_default_sort = ("id", True)
 
 

@@ -166,6 +166,7 @@ class GatewaySettingView(SecureModelView):
                    "updated_at")
     form_columns = ("enabled", "instructions")
     column_filters = ("gateway", "enabled")
+    column_searchable_list = ("gateway",)
     column_labels = {"min_amount": "Minimum", "max_amount": "Maximum", "fee_bps": "Fee (percentage)",
                      "fee_fixed": "Fixed fee", "second_approval_above": "Second approval above"}
     column_formatters = {name: _term(name) for name in ("min_amount", "max_amount", "fee_bps", "fee_fixed",
@@ -207,11 +208,13 @@ class ReconciliationView(SecureModelView):
                           "Resolved.", url_for(".details_view", id=item_id))
 
 
-class ReceivableView(SecureModelView):
+class ReceivableView(IndexedSearch, SecureModelView):
     permission = "deposits.view"
     can_view_details = False
     column_list = ("id", "created_at", "user", "deposit_id", "amount", "settled_at")
     column_filters = ("settled_at", "user_id", "deposit_id", "created_at")
+    column_searchable_list = ("id", "deposit_id")  # exact ids, or the investor (IndexedSearch)
+    investor_columns = ("user_id",)
     column_formatters = {"amount": money_formatter("amount"), "deposit_id": _deposit_link}
 
 

@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
 from app.admin.base import SecureModelView, describe, money_formatter, requires, run_action
+from app.admin.list_search import IndexedSearch
 from app.auth.forms import SimpleForm
 from app.core.csvfile import csv_response
 from app.core.db import unit_of_work, utcnow
@@ -171,7 +172,7 @@ class StageFilter(BaseSQLAFilter):
                 ("batched", "approved, in a bank file")]
 
 
-class PayoutQueueView(SecureModelView):
+class PayoutQueueView(IndexedSearch, SecureModelView):
     permission = "payouts.view"
     list_template = "admin/payouts/queue.html"
     simple_list_pager = True
@@ -179,6 +180,8 @@ class PayoutQueueView(SecureModelView):
     column_list = ("id", "case", "created_at", "age", "user", "amount", "fee", "method", "status", "risk_flags",
                    "batch_id")
     column_sortable_list = ("id", "created_at", "amount", "status")
+    column_searchable_list = ("id",)  # the exact id, or the investor (IndexedSearch)
+    investor_columns = ("user_id",)
     column_default_sort = ("created_at", False)  # oldest first
     column_labels = {"created_at": "Requested", "risk_flags": "Risk flags", "batch_id": "Batch", "case": "Case",
                      "user": "Investor", "method.bank_name": "Method"}

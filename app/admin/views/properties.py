@@ -319,6 +319,7 @@ class AmenityView(SecureModelView):
     can_view_details = False
     column_list = ("name",)
     column_searchable_list = ("name",)
+    column_filters = ("name",)
     form_columns = ("name",)
 
 

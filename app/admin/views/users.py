@@ -37,7 +37,7 @@ from app.kyc.services import overall_status as kyc_overall_status
 from app.payments import card_funds
 
 
-class UserView(IndexedSearch, SecureModelView):
+class UserView(BigListMixin, SecureModelView):
     permission = "users.view"
     details_template = "admin/user_details.html"
     column_list = ("id", "email", "first_name", "last_name", "roles", "status", "email_verified", "totp_enabled",
@@ -48,7 +48,7 @@ class UserView(IndexedSearch, SecureModelView):
                            "terms_accepted_at", "password_changed_at", "last_login_at", "created_at")
     column_searchable_list = ("id", "email", "first_name", "last_name")  # prefixes, indexed (IndexedSearch)
     column_filters = ("status", "block_category", "email_verified", "totp_enabled", "roles.name", "created_at", "last_login_at")
-    column_sortable_list = ("id", "email", "status", "created_at", "last_login_at", "failed_logins")
+    column_sortable_list = ("id", "email", "created_at")  # indexed columns only (a million users)
     column_default_sort = ("id", True)
     column_labels = {"block_category": "Kind of block", "totp_enabled": "2FA", "roles.name": "Role", "failed_logins": "Failed sign-ins"}
     column_formatters = {
@@ -151,6 +151,7 @@ class UserView(IndexedSearch, SecureModelView):
 
 class RoleView(SecureModelView):
     column_searchable_list = ("name", "description")
+    column_filters = ("name",)
     permission = "roles.view"
     can_view_details = False
     column_list = ("name", "description", "permissions")
@@ -194,13 +195,15 @@ class LoginAttemptView(BigListMixin, SecureModelView):
     column_labels = {"created_at": "When"}
 
 
-class UserSessionView(SecureModelView):
+class UserSessionView(IndexedSearch, SecureModelView):
     permission = "sessions.view"
     simple_list_pager = True
     can_view_details = False
     column_list = ("user", "created_at", "last_seen_at", "expires_at", "remember", "mfa_verified", "ip",
                    "user_agent", "revoked_at", "revoked_reason")
     column_filters = ("user_id", "revoked_at", "mfa_verified", "remember", "created_at", "ip")
+    column_searchable_list = ("user_id",)  # the exact user id, or the user (IndexedSearch)
+    investor_columns = ("user_id",)
     column_default_sort = ("id", True)
     column_labels = {"mfa_verified": "2FA proven"}
 
