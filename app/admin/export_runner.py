@@ -7,8 +7,10 @@ storage.
   task runs: otherwise the job fails and nothing is written.
 - The list's ids are read once, in the list's order; the rows are then read chunk by chunk (CHUNK_ROWS ids at a
   time, each chunk its own short read) and rows_done is committed after each chunk, for the progress bar.
-- Idempotent: a done (or failed) job is not redone; a job found running (a worker that died, a redelivered task)
-  is run again from the start and overwrites its own file (its key is fixed by the job)."""
+- Idempotent: a done (or failed) job is not redone. A worker claims a job by a conditional UPDATE (queued to
+  running, or running but started more than STALE_AFTER ago: its worker died and the broker gave the message back),
+  so a task delivered twice at once is written by one worker; the other returns "running". A reclaimed job runs
+  again from the start and overwrites its own file (its key is fixed by the job)."""
 from __future__ import annotations
 
 import logging
@@ -16,6 +18,7 @@ import os
 import tempfile
 from array import array
 from collections.abc import Iterator
+from datetime import timedelta
 
 from flask import current_app, g
 
@@ -25,6 +28,7 @@ from app.admin.export_jobs import (
     EXPIRES_AFTER,
     FAILED,
     FINAL,
+    QUEUED,
     RUNNING,
     ExportJob,
     list_query,
@@ -38,6 +42,7 @@ from app.extensions import db
 log = logging.getLogger(__name__)
 
 CHUNK_ROWS = 1_000
+STALE_AFTER = timedelta(minutes=30)  # a running job started longer ago than this lost its worker
 
 
 def file_key(job: ExportJob) -> str:
@@ -83,7 +88,15 @@ def run(job_id: int) -> str:
         if problem:
             _fail(job, problem)
             return FAILED
-        job.status, job.started_at, job.rows_done, job.error = RUNNING, utcnow(), 0, None
+        now = utcnow()
+        claimed = db.session.execute(
+            db.update(ExportJob).where(ExportJob.id == job_id, db.or_(
+                ExportJob.status == QUEUED,
+                db.and_(ExportJob.status == RUNNING, ExportJob.started_at < now - STALE_AFTER)))
+            .values(status=RUNNING, started_at=now, rows_done=0, error=None)
+            .execution_options(synchronize_session=False)).rowcount
+        if not claimed:  # another worker has it (or has just finished it)
+            return RUNNING
     try:
         rows_done = _write(job_id, view, user, fmt, query_string, key)
     except Exception as exc:

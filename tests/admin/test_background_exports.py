@@ -18,6 +18,7 @@ from app.core.audit import AuditRecord, record
 from app.core.db import unit_of_work, utcnow
 from app.core.storage import get_storage
 from app.extensions import db
+from tests.concurrency import run_threads
 from tests.security.test_exports import HOSTILE, assert_no_formula
 
 NOTE = "user.note"
@@ -136,8 +137,12 @@ def test_a_retried_task_writes_once_and_a_rerun_overwrites_its_own_file(app, cli
     monkeypatch.setattr(type(get_storage()), "put", lambda self, key, data, ct: (writes.append(key),
                                                                                    original(self, key, data, ct)))
     assert export_runner.run(job.id) == "done" and writes == []  # a done job is not redone
-    with unit_of_work():
-        db.session.get(ExportJob, job.id).status = "running"  # its worker died: the message comes back
+    with unit_of_work():  # a second delivery while its worker is still on it: left to that worker
+        db.session.get(ExportJob, job.id).status = "running"
+        db.session.get(ExportJob, job.id).started_at = utcnow() - timedelta(minutes=5)
+    assert export_runner.run(job.id) == "running" and writes == []
+    with unit_of_work():  # its worker died long ago: the message comes back and the job is run again
+        db.session.get(ExportJob, job.id).started_at = utcnow() - export_runner.STALE_AFTER - timedelta(minutes=1)
     assert export_runner.run(job.id) == "done" and writes == [job.file_key]
     assert get_storage().get(job.file_key) == first
 
@@ -273,3 +278,22 @@ def test_every_exportable_list_can_be_written_in_the_background_whatever_its_sor
             assert export_runner.run(job.id) == "done", (view.endpoint, query_string, job.error)
             rows = rows_of(get_storage().get(db.session.get(ExportJob, job.id).file_key).decode("utf-8"))
             assert rows[0] == [str(h) for h in view.export_header()], view.endpoint
+
+
+def test_a_task_delivered_twice_at_once_is_written_by_one_worker(app, client, notes, compliance, small_threshold,
+                                                                    monkeypatch, postgres):
+    client.get(notes_url(app))
+    job = only_job()
+    with unit_of_work():  # as it was before any worker took it
+        queued = db.session.get(ExportJob, job.id)
+        queued.status, queued.started_at, queued.file_key, queued.finished_at = "queued", None, None, None
+    writes = []
+    original = type(get_storage()).put
+    monkeypatch.setattr(type(get_storage()), "put", lambda self, key, data, ct: (writes.append(key),
+                                                                                   original(self, key, data, ct)))
+    job_id, key = job.id, export_runner.file_key(job)
+    results = run_threads(app, 2, lambda i: export_runner.run(job_id), commit=False)
+    assert sorted(map(str, results)) == ["done", "running"], results
+    assert writes == [key]
+    db.session.expire_all()
+    assert only_job().status == "done"
