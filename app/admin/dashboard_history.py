@@ -15,6 +15,7 @@ from sqlalchemy import case, func, literal_column, select
 from app.admin.dashboard_range import Range, in_words
 from app.admin.filter_links import list_url
 from app.admin.time_filters import BetweenUTC
+from app.admin.views.payouts import StageFilter
 from app.admin.views.reports_chart import BarChart, bar_chart
 from app.admin.views.users import DeviceFilter
 from app.auth.devices import DEVICES, LABELS, device_of
@@ -201,7 +202,7 @@ def tiles(admin, user, r: Range, now: datetime) -> list[Tile]:
         report = reports.payouts_waiting(now=now)
         waiting = sum(row[1] for row in report.rows)
         out.append(_tile(report, f"{waiting} waiting · oldest {in_words(oldest_payout(now, report.currency))}",
-                         list_url(admin, "payouts", (Payout.status, FilterEqual, PAYOUT_REQUESTED))
+                         list_url(admin, "payouts", (Payout.status, StageFilter, "waiting"))
                          if opens("payouts") else None))
     if can("signins.view"):
         report = sign_ins(r)

@@ -18,6 +18,7 @@ from app.core.security import STAFF_ROLES, has_permission
 from app.extensions import db
 from app.finance.reports import Months
 from app.kyc.models import PENDING, REJECTED, KycSubmission
+from app.payouts import requests as payout_requests
 from app.payouts.models import Payout
 from tests.finance.report_books import move, waiting_payout
 from tests.payouts.helpers import usable_method
@@ -160,17 +161,23 @@ def test_links_carry_the_filters_and_the_lists_show_the_right_rows(console, make
     assert signed.count("CPU iPhone OS") == 2 and signed.count("Windows NT") == 1  # the failed attempt is left out
 
 
-def test_the_payouts_link_lists_requested_payouts_oldest_first(console, make_user, make_investor):
+def test_the_payouts_link_lists_the_payouts_it_counts_oldest_first(console, make_user, make_investor):
     a = make_investor("500.00")
     method = usable_method(a)
     old = waiting_payout(a, method, "40.00")
     move(Payout, old.id, created_at=utcnow() - timedelta(days=9))
     new = waiting_payout(a, method, "15.00")
+    approved = waiting_payout(a, method, "25.00")
+    move(Payout, approved.id, status="approved")  # approved, not yet paid: still waiting, counted by the tile
+    rejected = waiting_payout(a, method, "10.00")
+    with unit_of_work():
+        payout_requests.cancel(db.session.get(Payout, rejected.id), user=db.session.get(type(a), a.id))
     http = console(make_user(role="finance"))
     page = http.get("/admin/").get_data(as_text=True)
-    assert "oldest 9 days" in page
+    assert "3 waiting" in page and "oldest 9 days" in page
     listing = http.get(_link(page, "payouts-waiting")).get_data(as_text=True)
-    assert listing.index(f"#{old.id}<") < listing.index(f"#{new.id}<")
+    assert listing.index(f"#{old.id}<") < listing.index(f"#{new.id}<") < listing.index(f"#{approved.id}<")
+    assert f"#{rejected.id}<" not in listing
 
 
 @pytest.mark.parametrize("args", ["from=2026-13-01", "from=yesterday", "to=2026-02-30", "from=2026-05-01&to=2026-04-01",

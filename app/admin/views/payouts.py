@@ -155,6 +155,8 @@ class MethodFilter(BaseSQLAFilter):
 
 class StageFilter(BaseSQLAFilter):
     def apply(self, query, value, alias=None):
+        if value == "waiting":  # not yet paid: what the dashboard's "payouts waiting" tile counts
+            return query.filter(Payout.status.in_((PAYOUT_REQUESTED, PAYOUT_APPROVED)))
         if value == "second_approval":
             return query.filter(Payout.status == PAYOUT_REQUESTED, Payout.first_approver_id.is_not(None))
         if value == "unbatched":
@@ -165,10 +167,11 @@ class StageFilter(BaseSQLAFilter):
         return "is"
 
     def validate(self, value):
-        return value in ("second_approval", "unbatched", "batched")
+        return value in ("waiting", "second_approval", "unbatched", "batched")
 
     def get_options(self, view):
-        return [("second_approval", "awaiting second approval"), ("unbatched", "approved, not in a bank file"),
+        return [("waiting", "waiting to be paid (requested or approved)"),
+                ("second_approval", "awaiting second approval"), ("unbatched", "approved, not in a bank file"),
                 ("batched", "approved, in a bank file")]
 
 
