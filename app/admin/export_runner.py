@@ -19,6 +19,7 @@ import tempfile
 from array import array
 from collections.abc import Iterator
 from datetime import timedelta
+from typing import TYPE_CHECKING, Any, cast
 
 from flask import current_app, g
 
@@ -38,6 +39,9 @@ from app.core.db import discard, unit_of_work, utcnow
 from app.core.security import has_permission
 from app.core.storage import get_storage
 from app.extensions import db
+
+if TYPE_CHECKING:
+    from sqlalchemy import CursorResult
 
 log = logging.getLogger(__name__)
 
@@ -89,12 +93,12 @@ def run(job_id: int) -> str:
             _fail(job, problem)
             return FAILED
         now = utcnow()
-        claimed = db.session.execute(
+        claimed = cast("CursorResult[Any]", db.session.execute(
             db.update(ExportJob).where(ExportJob.id == job_id, db.or_(
                 ExportJob.status == QUEUED,
                 db.and_(ExportJob.status == RUNNING, ExportJob.started_at < now - STALE_AFTER)))
             .values(status=RUNNING, started_at=now, rows_done=0, error=None)
-            .execution_options(synchronize_session=False)).rowcount
+            .execution_options(synchronize_session=False))).rowcount
         if not claimed:  # another worker has it (or has just finished it)
             return RUNNING
     try:
