@@ -15,6 +15,8 @@ import warnings
 from dataclasses import dataclass
 from typing import Any
 
+from flask import has_request_context
+from flask_babel import gettext
 from PIL import Image, ImageOps
 from pypdf import PdfReader
 from pypdf.generic import ArrayObject, DictionaryObject, IndirectObject
@@ -33,18 +35,36 @@ DEFAULT_MAX_PAGES = 200
 DEFAULT_MAX_OBJECTS = 100_000
 
 
-class UploadRejected(Exception):
-    """An upload that cannot be accepted. `message` is one sentence an investor understands; `code` is stable for
-    programs (empty, too_large, unsupported_type, damaged, too_many_pixels, too_many_pages, too_many_objects,
-    encrypted, active_content, embedded_content, unchecked)."""
+def N_(text: str) -> str:
+    """Marks an English sentence for the message catalogues; UploadRejected.message translates it when shown."""
+    return text
 
-    def __init__(self, message: str, code: str = "rejected"):
-        super().__init__(message)
-        self.message = message
+
+class UploadRejected(Exception):
+    """An upload that cannot be accepted. `message` is one sentence an investor understands, in the language of the
+    request that shows it (the catalogue's translation of `template` with `params`; English outside a request, in
+    logs and in the console); `code` is stable for programs (empty, too_large, unsupported_type, damaged,
+    too_many_pixels, too_many_pages, too_many_objects, encrypted, active_content, embedded_content, unchecked).
+    The checks run in a child process without a request: the sentence is translated where it is read."""
+
+    def __init__(self, template: str, code: str = "rejected", params: dict[str, str] | None = None):
+        self.template = template
+        self.params = dict(params or {})
+        super().__init__(self.english)
         self.code = code
 
+    @property
+    def english(self) -> str:
+        return self.template % self.params if self.params else self.template
+
+    @property
+    def message(self) -> str:
+        if has_request_context():
+            return str(gettext(self.template, **self.params))
+        return self.english
+
     def __reduce__(self) -> tuple[Any, ...]:  # sent back from the child process whole, code included
-        return (UploadRejected, (self.message, self.code))
+        return (UploadRejected, (self.template, self.code, self.params))
 
 
 @dataclass(frozen=True)
@@ -61,10 +81,13 @@ class CleanFile:
 
 
 
+_NOT_ALLOWED = {1: N_("This file is not a %(a)s."), 2: N_("This file is not a %(a)s or %(b)s."),
+                3: N_("This file is not a %(a)s, %(b)s or %(c)s."), 4: N_("This file is not a %(a)s, %(b)s, %(c)s or %(d)s.")}
+
+
 def not_allowed(allowed: tuple[str, ...]) -> UploadRejected:
     labels = [_LABELS[kind] for kind in KINDS if kind in allowed]
-    names = labels[0] if len(labels) == 1 else ", ".join(labels[:-1]) + " or " + labels[-1]
-    return UploadRejected(f"This file is not a {names}.", "unsupported_type")
+    return UploadRejected(_NOT_ALLOWED[len(labels)], "unsupported_type", dict(zip("abcd", labels, strict=False)))
 
 
 
@@ -86,12 +109,12 @@ def inspect(data: bytes, kind: str, caps: Caps) -> CleanFile:
 
 # images ---------------------------------------------------------------------------------------------------------
 def _damaged() -> UploadRejected:
-    return UploadRejected("This image is damaged or incomplete.", "damaged")
+    return UploadRejected(N_("This image is damaged or incomplete."), "damaged")
 
 
 def _clean_image(data: bytes, kind: str, max_pixels: int) -> CleanFile:
-    too_many = UploadRejected(f"This image is too large (more than {max_pixels / 1_000_000:g} megapixels).",
-                              "too_many_pixels")
+    too_many = UploadRejected(N_("This image is too large (more than %(megapixels)s megapixels)."),
+                              "too_many_pixels", {"megapixels": f"{max_pixels / 1_000_000:g}"})
     fmt = _PIL_FORMATS[kind]
     # Pillow's own bomb warning becomes an error too (a second line behind the explicit limit below), at the
     # limit at the latest
@@ -170,11 +193,12 @@ def _convert(image: Image.Image, kind: str) -> Image.Image:
 
 
 def _active() -> UploadRejected:
-    return UploadRejected("This PDF contains scripts or automatic actions and cannot be accepted.", "active_content")
+    return UploadRejected(N_("This PDF contains scripts or automatic actions and cannot be accepted."),
+                          "active_content")
 
 
 def _embedded() -> UploadRejected:
-    return UploadRejected("This PDF contains embedded files or media and cannot be accepted.", "embedded_content")
+    return UploadRejected(N_("This PDF contains embedded files or media and cannot be accepted."), "embedded_content")
 
 
 _NAME_ESCAPE = re.compile(rb"#([0-9A-Fa-f]{2})")
@@ -202,7 +226,7 @@ _EMBEDDED_TYPES = {"/EmbeddedFile", "/RichMedia", "/FileAttachment", "/Movie", "
 
 
 def _pdf_damaged() -> UploadRejected:
-    return UploadRejected("This PDF is damaged or cannot be read.", "damaged")
+    return UploadRejected(N_("This PDF is damaged or cannot be read."), "damaged")
 
 
 def _scan_raw(data: bytes) -> None:
@@ -214,11 +238,13 @@ def _scan_raw(data: bytes) -> None:
 
 
 def _too_many_pages(max_pages: int) -> UploadRejected:
-    return UploadRejected(f"This PDF has too many pages (more than {max_pages:,}).", "too_many_pages")
+    return UploadRejected(N_("This PDF has too many pages (more than %(pages)s)."), "too_many_pages",
+                          {"pages": f"{max_pages:,}"})
 
 
 def _too_many_objects(max_objects: int) -> UploadRejected:
-    return UploadRejected(f"This PDF is too complex (more than {max_objects:,} objects).", "too_many_objects")
+    return UploadRejected(N_("This PDF is too complex (more than %(objects)s objects)."), "too_many_objects",
+                          {"objects": f"{max_objects:,}"})
 
 
 def _count_objects(reader: PdfReader) -> int:
@@ -261,7 +287,7 @@ def _clean_pdf(data: bytes, caps: Caps) -> CleanFile:
     try:
         reader = PdfReader(io.BytesIO(data), strict=False)
         if reader.is_encrypted:
-            raise UploadRejected("This PDF is protected by a password; please upload a copy without one.",
+            raise UploadRejected(N_("This PDF is protected by a password; please upload a copy without one."),
                                  "encrypted")
         if _count_objects(reader) > caps.max_objects:
             raise _too_many_objects(caps.max_objects)

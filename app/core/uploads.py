@@ -17,7 +17,7 @@ from typing import IO
 from flask import current_app, has_app_context
 
 from app.core import child, upload_checks
-from app.core.upload_checks import KINDS, Caps, CleanFile, UploadRejected, not_allowed
+from app.core.upload_checks import KINDS, Caps, CleanFile, N_, UploadRejected, not_allowed
 
 __all__ = ["KINDS", "CleanFile", "UploadRejected", "clean_upload", "read_limited", "sniff"]
 
@@ -25,8 +25,8 @@ DEFAULT_MAX_BYTES = 10 * 1024 * 1024
 DEFAULT_CHECK_MEMORY_MB = 1024
 DEFAULT_CHECK_SECONDS = 20
 PDF_HEADER_WINDOW = 1024
-UNCHECKED = ("This file could not be checked: reading it takes too long or too much memory. "
-             "Please send a smaller or simpler file.")
+UNCHECKED = N_("This file could not be checked: reading it takes too long or too much memory. "
+               "Please send a smaller or simpler file.")
 # the function the child runs; tests point it at one that misbehaves
 CHECKER = upload_checks.inspect
 
@@ -37,7 +37,7 @@ def _megabytes(max_bytes: int) -> str:
 
 
 def _too_large(max_bytes: int) -> UploadRejected:
-    return UploadRejected(f"This file is larger than {_megabytes(max_bytes)}.", "too_large")
+    return UploadRejected(N_("This file is larger than %(size)s."), "too_large", {"size": _megabytes(max_bytes)})
 
 
 def read_limited(stream: IO[bytes], max_bytes: int) -> bytes:
@@ -98,7 +98,7 @@ def clean_upload(data: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES,
         raise ValueError(f"allowed must be a non-empty subset of {KINDS}, not {allowed!r}")
     data = bytes(data)
     if not data:
-        raise UploadRejected("This file is empty.", "empty")
+        raise UploadRejected(N_("This file is empty."), "empty")
     if len(data) > max_bytes:
         raise _too_large(max_bytes)
     kind = sniff(data)

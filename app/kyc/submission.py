@@ -12,6 +12,7 @@ from app.core import audit
 from app.core.db import utcnow
 from app.core.errors import Conflict, NotFound, ValidationError
 from app.core.storage import get_storage, new_key
+from app.core.upload_checks import N_
 from app.core.uploads import CleanFile, UploadRejected, clean_upload, read_limited
 from app.extensions import db
 from app.kyc.models import (
@@ -50,7 +51,7 @@ def suspicious_filename(name: str | None) -> bool:
 def read_upload(storage, max_bytes: int) -> Upload:
     """A multipart file part, refused when its name is a path or it is larger than allowed (nothing is kept)."""
     if suspicious_filename(storage.filename):
-        raise UploadRejected("This file name is not acceptable: send the file itself, named plainly.")
+        raise UploadRejected(N_("This file name is not acceptable: send the file itself, named plainly."))
     return Upload(read_limited(storage.stream, max_bytes))
 
 

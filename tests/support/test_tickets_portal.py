@@ -122,3 +122,17 @@ def test_support_pages_do_not_grow_queries_with_messages(client, make_user, logi
         assert client.get("/support").status_code == 200
     assert len(few_page) == len(many_page)
     assert len(few_list) == len(many_list)
+
+
+def test_a_refused_file_is_explained_in_the_investors_language(client, make_user, login):
+    investor = make_user()
+    with unit_of_work():
+        db.session.get(type(investor), investor.id).locale = "es"
+    login(investor)
+    response = _new(client, attachments=(io.BytesIO(files.pdf_with_launch()), "form.pdf"))
+    html = response.get_data(as_text=True)
+    assert response.status_code == 422 and 'lang="es"' in html
+    assert "Este PDF contiene scripts o acciones automáticas y no puede aceptarse." in html
+    assert "cannot be accepted" not in html
+    response = _new(client, attachments=(io.BytesIO(b""), "empty.pdf"))
+    assert "Este archivo está vacío." in response.get_data(as_text=True)
