@@ -17,7 +17,7 @@ from typing import IO
 from flask import current_app, has_app_context
 
 from app.core import child, upload_checks
-from app.core.upload_checks import KINDS, Caps, CleanFile, N_, UploadRejected, not_allowed
+from app.core.upload_checks import KINDS, N_, Caps, CleanFile, UploadRejected, not_allowed
 
 __all__ = ["KINDS", "CleanFile", "UploadRejected", "clean_upload", "read_limited", "sniff"]
 
