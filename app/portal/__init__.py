@@ -1,5 +1,7 @@
 """The investor portal: server-rendered pages. Every view needs a signed-in user."""
-from babel import Locale, dates
+from decimal import Decimal, InvalidOperation
+
+from babel import Locale, dates, numbers
 from flask import Blueprint
 from flask_babel import format_decimal, get_locale, get_timezone
 from flask_babel import lazy_gettext as _l
@@ -49,6 +51,12 @@ def _money(value) -> str:
         return ""
 
 
+@bp.app_template_filter("minor_money")
+def _minor_money(minor, currency: str) -> str:
+    """An amount in minor units (a setting's fixed fee) as the investor reads it (Money.local)."""
+    return Money(int(minor), currency).local() if minor is not None else ""
+
+
 # The states the portal shows (deposits, payouts, KYC, listings and offers, offerings), in the investor's language;
 # one the list does not know is shown as it is stored, underscores as spaces
 STATUS_LABELS = {
@@ -88,6 +96,20 @@ def _time_local(value) -> str:
 @bp.app_template_filter("number_local")
 def _number_local(value) -> str:
     return str(format_decimal(value)) if value is not None else ""
+
+
+@bp.app_template_filter("percent_local")
+def percent_local(value, digits: int = 2) -> str:
+    """A number of per cent (12.5, "12.5", a Decimal) the locale's way, with at most `digits` decimals: "12.5%" in
+    English, "12,5 %" in Spanish; nothing (None, "") or not a number is "—"."""
+    try:
+        points = Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        return "—"
+    if not points.is_finite():
+        return "—"
+    fraction = (points / 100).quantize(Decimal(1).scaleb(-(digits + 2)))
+    return numbers.format_percent(fraction.normalize(), locale=get_locale(), decimal_quantization=False)
 
 
 def format_skeleton(skeleton: str, value) -> str:

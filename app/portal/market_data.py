@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from decimal import Decimal
 
 from flask_babel import format_date
 from flask_babel import gettext as _
@@ -25,7 +26,7 @@ class ListingRow:
     listing: Listing
     price: Money
     nominal: Money
-    percent: str  # the asking price as a per cent of the unit's nominal value
+    percent: Decimal | None  # the asking price as a per cent of the unit's nominal value (percent_local shows it)
 
     @property
     def property(self):
@@ -62,8 +63,8 @@ def figures(stats, currency: str) -> Figures:
                    as_money(stats.lowest_ask, currency), int(stats.open_listings or 0))
 
 
-def percent_of_nominal(price: int, nominal: int) -> str:
-    return f"{price * 100 / nominal:.1f} %" if nominal else "—"
+def percent_of_nominal(price: int, nominal: int) -> Decimal | None:
+    return (Decimal(price * 100) / nominal).quantize(Decimal("0.1")) if nominal else None
 
 
 def row(listing: Listing) -> ListingRow:

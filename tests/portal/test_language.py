@@ -3,12 +3,15 @@ the account from the footer's chooser, amounts and dates per locale; the console
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 
 from flask_babel import force_locale
 
+from app.core.db import unit_of_work
 from app.core.money import Money
 from app.extensions import db
-from app.portal import format_skeleton
+from app.portal import format_skeleton, percent_local
+from tests.payouts.helpers import usable_method
 from tests.support import csrf_from
 
 SPANISH = {"Accept-Language": "es-ES,es;q=0.9"}
@@ -133,3 +136,27 @@ def test_dates_follow_the_locale(app):
             assert format_skeleton("yMMMd", moment) == "4 dic 2026"
             assert format_skeleton("yMMMMd", moment) == "4 de diciembre de 2026"
             assert format_skeleton("yMMMdHm", moment).endswith("14:05")
+
+
+def test_percentages_follow_the_locale(app):
+    with app.test_request_context():
+        with force_locale("en"):
+            assert [percent_local(v) for v in (12.5, "7.25", Decimal("110.0"), 0, 1)] == [
+                "12.5%", "7.25%", "110%", "0%", "1%"]
+            assert percent_local("12.345", 1) == "12.3%" and percent_local(1234) == "1,234%"
+            assert [percent_local(v) for v in (None, "", "abc", "NaN")] == ["—"] * 4
+        with force_locale("es"):
+            assert percent_local(12.5) == "12,5\xa0%" and percent_local(1234) == "1.234\xa0%"
+
+
+def test_a_spanish_investor_reads_fees_and_shares_the_spanish_way(client, make_investor, login):
+    investor = make_investor("100.00")
+    usable_method(investor)
+    with unit_of_work():
+        db.session.get(type(investor), investor.id).locale = "es"
+    login(investor)
+    page = client.get("/payouts/new").get_data(as_text=True)
+    assert "Comisión del" in page and "\xa0%" in page
+    deposit = client.get("/deposits/new").get_data(as_text=True)
+    assert "comisión" in deposit and "\xa0%" in deposit and " %<" not in deposit
+    assert "%%" not in deposit and "%%" not in page

@@ -73,7 +73,7 @@ def test_the_market_lists_open_listings_per_property_with_their_figures(client, 
     assert 'href="/market"' in page and ">Market</a>" in page  # the navigation
     assert "Northgate Logistics Park" in page
     assert f"Listing #{listing.id}" in page
-    assert usd('110.00') in page and "110.0 %" in page  # the asking price and its share of nominal
+    assert usd("110.00") in page and "110%" in page  # the asking price and its share of nominal
     assert f"Lowest ask: <strong>{usd('110.00')}</strong>" in page
     assert "Last traded: <strong>—</strong>" in page
     assert "30-day volume: <strong>0 units</strong>" in page
