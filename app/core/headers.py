@@ -27,13 +27,16 @@ PERMISSIONS_POLICY = ", ".join(f"{feature}=()" for feature in (
     "accelerometer", "camera", "display-capture", "geolocation", "gyroscope", "magnetometer", "microphone",
     "midi", "payment", "usb", "interest-cohort"))
 
-# The one policy. Styles: `<style>` elements need the nonce (style-src-elem); style attributes stay allowed
-# (progress bars and image boxes carry them; they cannot run script, and url() loads are held to img-src 'self').
+# The one policy. Styles: stylesheets from this site, `<style>` elements with the nonce (style-src-elem), and no
+# style attribute in markup (style-src-attr 'none': a bar's width is set by script through the element's style
+# property, static/js/widths.js, which CSP does not govern). The console keeps style attributes (CONSOLE_STYLES):
+# Flask-Admin's widgets (Select2, the date-range picker) write them into the markup they build.
 BASE_POLICY: dict[str, str] = {
     "default-src": "'self'",
     "script-src": "'self' 'nonce-{nonce}'",
-    "style-src": "'self' 'unsafe-inline'",
+    "style-src": "'self'",
     "style-src-elem": "'self' 'nonce-{nonce}'",
+    "style-src-attr": "'none'",
     "img-src": "'self' data: {media}",
     "frame-src": "'self' {media}",
     "font-src": "'self' data:",
@@ -43,6 +46,9 @@ BASE_POLICY: dict[str, str] = {
     "form-action": "'self'",
     "frame-ancestors": "'none'",
 }
+
+CONSOLE_PREFIX = "/admin"
+CONSOLE_STYLES: dict[str, str | None] = {"style-src-attr": "'unsafe-inline'"}
 
 _ATTRIBUTE = "_csp_directives"
 _EXTENSION = "csp_by_endpoint"
@@ -86,14 +92,16 @@ def media_origins(config: Any) -> str:
 
 
 def _overrides() -> dict[str, str | None]:
+    area = dict(CONSOLE_STYLES) if request.path == CONSOLE_PREFIX or request.path.startswith(CONSOLE_PREFIX + "/") \
+        else {}
     endpoint = request.endpoint
     if not endpoint:
-        return {}
+        return area
     by_endpoint = current_app.extensions.get(_EXTENSION, {})
     if endpoint in by_endpoint:
-        return dict(by_endpoint[endpoint])
+        return {**area, **by_endpoint[endpoint]}
     view = current_app.view_functions.get(endpoint)
-    return dict(getattr(view, _ATTRIBUTE, None) or {})
+    return {**area, **(getattr(view, _ATTRIBUTE, None) or {})}
 
 
 def policy() -> str:

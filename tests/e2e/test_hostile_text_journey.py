@@ -248,7 +248,7 @@ def test_the_demo_pages_break_no_policy(app, browser, live_server, artifacts_dir
     investor.assert_clean()
     for path in ("/", "/properties", f"/properties/{slug}", "/portfolio", f"/portfolio/{investments[0]}", "/wallet",
                  "/payouts", "/payouts/new", "/payout-methods", "/deposits/new", "/kyc", "/account/security",
-                 "/notifications", "/account/notifications"):
+                 "/notifications", "/account/notifications", "/market", "/support", "/statements", "/account/profile"):
         investor.goto(path)
     investor.page.screenshot(path=str(artifacts_dir / "policy-portal-notifications.png"), full_page=True)
     investor.context.close()

@@ -3,6 +3,7 @@ script (no inline handler, no script without the request's nonce), and every kin
 that make a browser refuse inline script, framing, sniffing and stray features."""
 import re
 from html.parser import HTMLParser
+from pathlib import Path
 
 import pytest
 from flask import url_for
@@ -260,3 +261,26 @@ def test_a_page_given_its_own_policy_changes_only_what_it_names(database_url):
     assert _policy(docs)["script-src"] == f"'self' 'nonce-{_nonce(docs)}' https://cdn.example"
     assert "object-src" not in _policy(docs)
     assert _policy(client.get("/healthz"))["frame-ancestors"] == "'none'"  # the rest of the site keeps the policy
+
+
+def test_the_portal_refuses_style_attributes_and_writes_none(app, client, login, investor):
+    """Style attributes could restyle a page (hide a warning, overlay a button) if text ever reached one: the portal
+    refuses them in markup, and its templates write none (widths go through static/js/widths.js)."""
+    login(investor)
+    for path in ("/", "/properties", "/wallet", "/support"):
+        response = client.get(path)
+        policy = _policy(response)
+        assert policy["style-src-attr"] == "'none'" and "'unsafe-inline'" not in policy["style-src"], path
+        assert not re.search(r"<[^>]+\sstyle\s*=", response.get_data(as_text=True)), path
+    root = Path(app.root_path).parent / "templates"
+    for path in [root / "base.html", root / "_progress.html", *(root / "portal").rglob("*.html"),
+                 *(root / "auth").rglob("*.html"), *(root / "errors").rglob("*.html")]:
+        assert not re.search(r"\sstyle\s*=", path.read_text()), path
+
+
+def test_only_the_console_keeps_style_attributes(client, login, make_user):
+    assert _policy(client.get("/api/v1/docs"))["style-src-attr"] == "'none'"  # Swagger UI sets styles by script
+    staff = make_user(role="admin")
+    login(staff)
+    assert _policy(client.get("/admin/"))["style-src-attr"] == "'unsafe-inline'"
+    assert _policy(client.get("/administrator"))["style-src-attr"] == "'none'"  # only the console's own paths
