@@ -29,6 +29,7 @@ def test_an_investor_downloads_their_data_and_closes_their_account(page, live_se
     page.set_viewport_size({"width": 1280, "height": 900})
 
     sign_in(page, live_server, funded.email)
+    page.get_by_test_id("account-menu").click()  # the account's pages are under the name
     page.click("nav >> text=Your data")
     page.get_by_test_id("close-account-link").click()
     expect(page.get_by_test_id("blocker-money")).to_contain_text("withdraw")
@@ -37,6 +38,7 @@ def test_an_investor_downloads_their_data_and_closes_their_account(page, live_se
     page.context.clear_cookies()
 
     sign_in(page, live_server, leaving.email)
+    page.get_by_test_id("account-menu").click()  # the account's pages are under the name
     page.click("nav >> text=Your data")
     page.get_by_test_id("request-export").click()
     expect(page.get_by_test_id("download-export")).to_be_visible()

@@ -20,6 +20,7 @@ def _sign_in(page, server, email):
 def test_investor_changes_the_email_address(page, live_server, make_investor, artifacts_dir):
     make_investor(email="iris.before@example.com")
     _sign_in(page, live_server, "iris.before@example.com")
+    page.get_by_test_id("account-menu").click()  # the account's pages are under the name
     page.click("nav >> text=Profile")
     expect(page).to_have_url(f"{live_server}/account/profile")
     card = page.locator("#email-card")
@@ -35,10 +36,12 @@ def test_investor_changes_the_email_address(page, live_server, make_investor, ar
     expect(page.get_by_text(f"Your e-mail address is now {NEW}")).to_be_visible()
     assert outbox(to="iris.before@example.com", event="email_changed")
 
+    page.get_by_test_id("account-menu").click()  # the account's pages are under the name
     page.click("text=Sign out")
     _sign_in(page, live_server, "iris.before@example.com")
     expect(page).to_have_url(f"{live_server}/login")  # the old address signs in no more
     _sign_in(page, live_server, NEW)
     expect(page).to_have_url(f"{live_server}/")
+    page.get_by_test_id("account-menu").click()  # the account's pages are under the name
     page.click("nav >> text=Profile")
     expect(page.get_by_text(f"Your address is {NEW}.")).to_be_visible()

@@ -30,6 +30,7 @@ def test_investor_signs_in_and_sees_the_wallet(page, live_server, artifacts_dir)
     page.goto(f"{live_server}/admin/")
     expect(page.get_by_text("You do not have access to this page")).to_be_visible()
 
+    page.get_by_test_id("account-menu").click()  # the account's pages are under the name
     page.click("text=Sign out")
     expect(page).to_have_url(f"{live_server}/login")
     expect(page.get_by_text("You have been signed out.")).to_be_visible()
