@@ -70,6 +70,17 @@ STATUS_LABELS = {
 }
 
 
+# an offering's kind of property (Property.property_type), in the investor's language
+PROPERTY_TYPE_LABELS = {"residential": _l("Residential"), "commercial": _l("Commercial"),
+                        "industrial": _l("Industrial"), "land": _l("Land"), "mixed_use": _l("Mixed use")}
+
+
+@bp.app_template_filter("property_type_label")
+def _property_type_label(value) -> str:
+    label = PROPERTY_TYPE_LABELS.get(str(value))
+    return str(label) if label is not None else str(value or "").replace("_", " ").capitalize()
+
+
 @bp.app_template_filter("status_label")
 def _status_label(value) -> str:
     label = STATUS_LABELS.get(str(value))

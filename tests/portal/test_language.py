@@ -160,3 +160,13 @@ def test_a_spanish_investor_reads_fees_and_shares_the_spanish_way(client, make_i
     deposit = client.get("/deposits/new").get_data(as_text=True)
     assert "comisión" in deposit and "\xa0%" in deposit and " %<" not in deposit
     assert "%%" not in deposit and "%%" not in page
+
+
+def test_kinds_of_property_follow_the_locale(app):
+    from app.portal import _property_type_label
+    with app.test_request_context():
+        with force_locale("es"):
+            assert [_property_type_label(k) for k in ("residential", "mixed_use", "land")] == [
+                "Residencial", "Uso mixto", "Terreno"]
+        with force_locale("en"):
+            assert _property_type_label("mixed_use") == "Mixed use" and _property_type_label("castle") == "Castle"
