@@ -4,8 +4,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, has_request_context, jsonify, render_template, request
 from flask.typing import ResponseReturnValue
+from flask_babel import gettext
 from werkzeug.exceptions import HTTPException
 
 from app.core.db import discard
@@ -14,8 +15,24 @@ from app.core.requestlog import route_of
 log = logging.getLogger(__name__)
 
 
+def _translated(value: Any) -> Any:
+    """A message, or the messages of an errors dict, in the language of the request reading them: the catalogue's
+    translation of a sentence it has (the services raise in English; docs/languages.md), the sentence itself
+    otherwise, and outside a request (workers, the CLI, logs) always English."""
+    if isinstance(value, str):
+        return gettext(value) if value and has_request_context() else value
+    if isinstance(value, dict):
+        return {key: _translated(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_translated(item) for item in value]
+    return value
+
+
 class DomainError(Exception):
-    """A refused request: nothing was changed. `status` is the HTTP code an edge should answer with."""
+    """A refused request: nothing was changed. `status` is the HTTP code an edge should answer with.
+
+    `message` and `errors` are read in the request's language (the console's is English); `str(error)` and what
+    was given stay English."""
 
     status = 422
     code = "invalid"
@@ -24,6 +41,22 @@ class DomainError(Exception):
         super().__init__(message)
         self.message = message
         self.errors = errors
+
+    @property
+    def message(self) -> str:
+        return str(_translated(self._message))
+
+    @message.setter
+    def message(self, value: str) -> None:
+        self._message = value
+
+    @property
+    def errors(self) -> dict[str, Any] | None:
+        return None if self._errors is None else _translated(self._errors)
+
+    @errors.setter
+    def errors(self, value: dict[str, Any] | None) -> None:
+        self._errors = value
 
 
 class ValidationError(DomainError):
