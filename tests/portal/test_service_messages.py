@@ -46,7 +46,9 @@ def raised_sentences() -> dict[str, str]:
                 name = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else ""
                 if name not in ERRORS:
                     continue
-                for arg in [*node.args[:2], *(k.value for k in node.keywords if k.arg in ("message", "errors"))]:
+                first = 1 if name == "SocialRefusal" else 0  # SocialRefusal(code, message, errors)
+                for arg in [*node.args[first:first + 2],
+                            *(k.value for k in node.keywords if k.arg in ("message", "errors"))]:
                     for text in _strings(arg):
                         found.setdefault(text, f"{path.relative_to(ROOT)}:{node.lineno}")
     return found
