@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from app.auth.models import User
 from app.extensions import db
+from tests.e2e.portal import open_account_menu
 from tests.support import PASSWORD
 
 pytestmark = pytest.mark.e2e
@@ -29,7 +30,7 @@ def test_an_investor_downloads_their_data_and_closes_their_account(page, live_se
     page.set_viewport_size({"width": 1280, "height": 900})
 
     sign_in(page, live_server, funded.email)
-    page.get_by_test_id("account-menu").click()  # the account's pages are under the name
+    open_account_menu(page)  # the account's pages are under the name
     page.click("nav >> text=Your data")
     page.get_by_test_id("close-account-link").click()
     expect(page.get_by_test_id("blocker-money")).to_contain_text("withdraw")
@@ -38,7 +39,7 @@ def test_an_investor_downloads_their_data_and_closes_their_account(page, live_se
     page.context.clear_cookies()
 
     sign_in(page, live_server, leaving.email)
-    page.get_by_test_id("account-menu").click()  # the account's pages are under the name
+    open_account_menu(page)  # the account's pages are under the name
     page.click("nav >> text=Your data")
     page.get_by_test_id("request-export").click()
     expect(page.get_by_test_id("download-export")).to_be_visible()

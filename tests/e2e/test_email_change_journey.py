@@ -3,6 +3,7 @@ password), opens the link mailed to the new address, confirms, and signs in agai
 import pytest
 from playwright.sync_api import expect
 
+from tests.e2e.portal import open_account_menu
 from tests.support import PASSWORD, link_in, outbox
 
 pytestmark = pytest.mark.e2e
@@ -20,7 +21,7 @@ def _sign_in(page, server, email):
 def test_investor_changes_the_email_address(page, live_server, make_investor, artifacts_dir):
     make_investor(email="iris.before@example.com")
     _sign_in(page, live_server, "iris.before@example.com")
-    page.get_by_test_id("account-menu").click()  # the account's pages are under the name
+    open_account_menu(page)  # the account's pages are under the name
     page.click("nav >> text=Profile")
     expect(page).to_have_url(f"{live_server}/account/profile")
     card = page.locator("#email-card")
@@ -36,12 +37,12 @@ def test_investor_changes_the_email_address(page, live_server, make_investor, ar
     expect(page.get_by_text(f"Your e-mail address is now {NEW}")).to_be_visible()
     assert outbox(to="iris.before@example.com", event="email_changed")
 
-    page.get_by_test_id("account-menu").click()  # the account's pages are under the name
+    open_account_menu(page)  # the account's pages are under the name
     page.click("text=Sign out")
     _sign_in(page, live_server, "iris.before@example.com")
     expect(page).to_have_url(f"{live_server}/login")  # the old address signs in no more
     _sign_in(page, live_server, NEW)
     expect(page).to_have_url(f"{live_server}/")
-    page.get_by_test_id("account-menu").click()  # the account's pages are under the name
+    open_account_menu(page)  # the account's pages are under the name
     page.click("nav >> text=Profile")
     expect(page.get_by_text(f"Your address is {NEW}.")).to_be_visible()

@@ -3,6 +3,7 @@ import pyotp
 import pytest
 from playwright.sync_api import expect
 
+from tests.e2e.portal import open_account_menu
 from tests.support import link_in, outbox
 
 pytestmark = pytest.mark.e2e
@@ -38,7 +39,7 @@ def test_register_verify_enable_2fa_and_sign_in_with_a_code(page, live_server, a
     expect(page.get_by_text("Welcome, Nora")).to_be_visible()
     expect(page.get_by_test_id("verify-banner")).to_have_count(0)
 
-    page.get_by_test_id("account-menu").click()  # the account's pages are under the name
+    open_account_menu(page)  # the account's pages are under the name
     page.click("text=Security")
     page.click("text=Turn on two-factor authentication")
     expect(page.get_by_test_id("totp-qr")).to_be_visible()
@@ -52,7 +53,7 @@ def test_register_verify_enable_2fa_and_sign_in_with_a_code(page, live_server, a
     page.click("text=I have saved them")
     expect(page.get_by_text("unused recovery code")).to_be_visible()
 
-    page.get_by_test_id("account-menu").click()  # the account's pages are under the name
+    open_account_menu(page)  # the account's pages are under the name
     page.click("text=Sign out")
     page.fill("#email", "nora@example.com")
     page.fill("#password", "Quiet-harbour-lantern-42")
@@ -66,7 +67,7 @@ def test_register_verify_enable_2fa_and_sign_in_with_a_code(page, live_server, a
     page.fill("#code", pyotp.TOTP(secret).at(__import__("time").time() + 30))
     page.click("button[type=submit]")
     expect(page.get_by_text("Welcome, Nora")).to_be_visible()
-    page.get_by_test_id("account-menu").click()  # the account's pages are under the name
+    open_account_menu(page)  # the account's pages are under the name
     page.click("text=Security")
     expect(page.get_by_test_id("recent-sign-ins")).to_contain_text("signed in")
     shot("6-signed-in-with-code")

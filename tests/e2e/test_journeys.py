@@ -8,6 +8,7 @@ from playwright.sync_api import expect
 from app.auth.services import user_by_email
 from app.ledger.services import balance_of
 from app.seed import seed_demo
+from tests.e2e.portal import open_account_menu
 
 pytestmark = pytest.mark.e2e
 
@@ -30,7 +31,7 @@ def test_investor_signs_in_and_sees_the_wallet(page, live_server, artifacts_dir)
     page.goto(f"{live_server}/admin/")
     expect(page.get_by_text("You do not have access to this page")).to_be_visible()
 
-    page.get_by_test_id("account-menu").click()  # the account's pages are under the name
+    open_account_menu(page)  # the account's pages are under the name
     page.click("text=Sign out")
     expect(page).to_have_url(f"{live_server}/login")
     expect(page.get_by_text("You have been signed out.")).to_be_visible()

@@ -7,6 +7,7 @@ from app.auth import mfa, totp
 from app.extensions import db
 from app.kyc.demo import ensure_forms
 from tests.core import files
+from tests.e2e.portal import open_account_menu
 from tests.support import PASSWORD
 
 pytestmark = pytest.mark.e2e
@@ -28,7 +29,7 @@ def test_investor_submits_and_compliance_approves(page, browser, live_server, ar
     page.fill("#email", "kim@example.com")
     page.fill("#password", PASSWORD)
     page.click("button[type=submit]")
-    page.get_by_test_id("account-menu").click()  # the account's pages are under the name
+    open_account_menu(page)  # the account's pages are under the name
     page.click("text=Verification")
     expect(page.get_by_test_id("kyc-next-step")).to_contain_text("Next step: complete Identity")
     page.get_by_role("link", name="Start", exact=True).first.click()

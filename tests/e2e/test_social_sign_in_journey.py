@@ -4,6 +4,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.auth.social_support import switch_on
+from tests.e2e.portal import open_account_menu
 from tests.fakes.identity_provider import FakeIdentityProvider
 from tests.support import PASSWORD
 
@@ -39,7 +40,7 @@ def test_link_google_then_sign_in_with_it(page, live_server, make_user, provider
     expect(page.get_by_text("lena.personal@gmail.example")).to_be_visible()
     shot("2-connected")
 
-    page.get_by_test_id("account-menu").click()  # the account's pages are under the name
+    open_account_menu(page)  # the account's pages are under the name
     page.locator("#nav").get_by_role("button", name="Sign out").click()
     expect(page).to_have_url(f"{live_server}/login")
     page.get_by_role("link", name="Sign in with Google").click()
