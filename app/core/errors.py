@@ -4,12 +4,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask, has_request_context, jsonify, render_template, request
+from flask import Flask, jsonify, render_template, request
 from flask.typing import ResponseReturnValue
-from flask_babel import gettext
 from werkzeug.exceptions import HTTPException
 
 from app.core.db import discard
+from app.core.i18n import in_request_language
 from app.core.requestlog import route_of
 
 log = logging.getLogger(__name__)
@@ -20,7 +20,7 @@ def _translated(value: Any) -> Any:
     translation of a sentence it has (the services raise in English; docs/languages.md), the sentence itself
     otherwise, and outside a request (workers, the CLI, logs) always English."""
     if isinstance(value, str):
-        return gettext(value) if value and has_request_context() else value
+        return in_request_language(value)
     if isinstance(value, dict):
         return {key: _translated(item) for key, item in value.items()}
     if isinstance(value, list | tuple):

@@ -3,11 +3,27 @@ one stored on their account, else the best match of the browser's Accept-Languag
 in English. Catalogues live under app/translations/<locale>/LC_MESSAGES/messages.po."""
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Flask, current_app, has_request_context, request
-from flask_babel import Babel
+from flask_babel import Babel, gettext
 from flask_login import current_user
 
 babel = Babel()
+
+
+def N_(text: str) -> str:
+    """Marks an English sentence for the catalogues (pybabel's N_ keyword); it is translated where it is shown."""
+    return text
+
+
+def in_request_language(text: str, **params: Any) -> str:
+    """An English sentence (a msgid, with its %(name)s values) in the language of the request reading it: the
+    catalogue's translation when it has one, the sentence itself otherwise; outside a request (workers, the CLI,
+    logs) English. Services and checks raise in English; their errors read their sentences through this."""
+    if text and has_request_context():
+        return str(gettext(text, **params))
+    return text % params if params else text
 
 
 def languages() -> tuple[str, ...]:

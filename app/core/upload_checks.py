@@ -15,11 +15,11 @@ import warnings
 from dataclasses import dataclass
 from typing import Any
 
-from flask import has_request_context
-from flask_babel import gettext
 from PIL import Image, ImageOps
 from pypdf import PdfReader
 from pypdf.generic import ArrayObject, DictionaryObject, IndirectObject
+
+from app.core.i18n import N_, in_request_language
 
 KINDS = ("jpeg", "png", "webp", "pdf")
 _LABELS = {"jpeg": "JPEG", "png": "PNG", "webp": "WebP", "pdf": "PDF"}
@@ -33,11 +33,6 @@ PDF_EOF_WINDOW = 1024
 DEFAULT_MAX_PIXELS = 25_000_000
 DEFAULT_MAX_PAGES = 200
 DEFAULT_MAX_OBJECTS = 100_000
-
-
-def N_(text: str) -> str:
-    """Marks an English sentence for the message catalogues; UploadRejected.message translates it when shown."""
-    return text
 
 
 class UploadRejected(Exception):
@@ -59,9 +54,7 @@ class UploadRejected(Exception):
 
     @property
     def message(self) -> str:
-        if has_request_context():
-            return str(gettext(self.template, **self.params))
-        return self.english
+        return in_request_language(self.template, **self.params)
 
     def __reduce__(self) -> tuple[Any, ...]:  # sent back from the child process whole, code included
         return (UploadRejected, (self.template, self.code, self.params))

@@ -17,7 +17,8 @@ from typing import IO
 from flask import current_app, has_app_context
 
 from app.core import child, upload_checks
-from app.core.upload_checks import KINDS, N_, Caps, CleanFile, UploadRejected, not_allowed
+from app.core.i18n import N_
+from app.core.upload_checks import KINDS, Caps, CleanFile, UploadRejected, not_allowed
 
 __all__ = ["KINDS", "CleanFile", "UploadRejected", "clean_upload", "read_limited", "sniff"]
 

@@ -11,8 +11,8 @@ from app.auth.models import User
 from app.core import audit
 from app.core.db import utcnow
 from app.core.errors import Conflict, NotFound, ValidationError
+from app.core.i18n import N_
 from app.core.storage import get_storage, new_key
-from app.core.upload_checks import N_
 from app.core.uploads import CleanFile, UploadRejected, clean_upload, read_limited
 from app.extensions import db
 from app.kyc.models import (

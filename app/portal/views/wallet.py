@@ -12,6 +12,7 @@ from flask_login import current_user
 from app.account import history
 from app.core.csvfile import csv_text
 from app.core.db import utcnow
+from app.core.i18n import N_
 from app.core.replica import replica_reads
 from app.extensions import limiter
 from app.ledger import services as ledger
@@ -19,10 +20,6 @@ from app.payments import card_funds
 from app.portal import bp
 
 PER_PAGE = 25
-
-
-def N_(text: str) -> str:
-    return text
 
 
 # N_ marks the labels for the catalogue: the page translates them, the CSV statement keeps them in English
